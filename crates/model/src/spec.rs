@@ -1,0 +1,219 @@
+//! The resolved configuration: what `crates/config` produces from Supervisor's INI files and what
+//! the daemon, `procman` and the web layer consume. Every `%(...)s` expansion is already done, every
+//! default already applied, so consumers never look at raw INI text.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The whole configuration of one raftvisord instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// The main config file, absolute.
+    pub source: PathBuf,
+    pub supervisord: SupervisordSpec,
+    pub inet_http_server: Option<InetServerSpec>,
+    pub unix_http_server: Option<UnixServerSpec>,
+    pub supervisorctl: CtlSpec,
+    /// Process groups in the order Supervisor would start them (priority, then name).
+    pub groups: Vec<GroupSpec>,
+    /// `[rpcinterface:x]` sections other than `supervisor`, and any other section the
+    /// Supervisor layer does not interpret (e.g. `[ctlplugin:x]`), kept for later layers.
+    pub extra_sections: Vec<RawSection>,
+}
+
+/// A section kept verbatim, with where it came from, for the layers that interpret it later
+/// (e.g. `[rpcinterface:supvisors]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawSection {
+    pub name: String,
+    pub file: PathBuf,
+    pub line: usize,
+    /// Options in file order: key, value (expanded for `here`/`ENV_*`), line.
+    pub options: Vec<RawOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawOption {
+    pub key: String,
+    pub value: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogLevel {
+    Critical,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+    Blather,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupervisordSpec {
+    /// `None` when `logfile = syslog`... see `logfile_syslog`.
+    pub logfile: PathBuf,
+    pub logfile_syslog: bool,
+    pub logfile_maxbytes: u64,
+    pub logfile_backups: u32,
+    pub loglevel: LogLevel,
+    pub pidfile: PathBuf,
+    pub umask: u32,
+    pub nodaemon: bool,
+    pub silent: bool,
+    pub minfds: u64,
+    pub minprocs: u64,
+    pub nocleanup: bool,
+    pub childlogdir: PathBuf,
+    pub user: Option<String>,
+    pub directory: Option<PathBuf>,
+    pub strip_ansi: bool,
+    pub environment: Vec<(String, String)>,
+    pub identifier: String,
+}
+
+/// A password as written in the config: plain text, or `{SHA}` + hex SHA-1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Password {
+    Plain(String),
+    Sha1Hex(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Password,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InetServerSpec {
+    /// Host to bind; empty or `*` means all interfaces.
+    pub host: String,
+    pub port: u16,
+    pub credentials: Option<Credentials>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnixServerSpec {
+    pub file: PathBuf,
+    pub chmod: u32,
+    pub chown: Option<String>,
+    pub credentials: Option<Credentials>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtlSpec {
+    /// `http://host:port` or `unix:///path`; default `http://localhost:9001`.
+    pub serverurl: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub prompt: String,
+    pub history_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AutoRestart {
+    False,
+    Unexpected,
+    True,
+}
+
+/// Where a process channel is logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogTarget {
+    /// `AUTO`: a file in `childlogdir`, named when the process is created.
+    Auto,
+    /// `NONE` / `OFF`.
+    None,
+    Path(PathBuf),
+    /// `syslog` (deprecated in Supervisor; kept as "no file, lines to syslog").
+    Syslog,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSpec {
+    pub target: LogTarget,
+    pub maxbytes: u64,
+    pub backups: u32,
+    pub capture_maxbytes: u64,
+    pub events_enabled: bool,
+    pub syslog: bool,
+}
+
+/// Extra data of a process that belongs to an `[eventlistener:x]` pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerSpec {
+    /// Event type names as written (`PROCESS_STATE`, `TICK_5`, …), validated by config.
+    pub events: Vec<String>,
+    pub buffer_size: usize,
+    pub result_handler: String,
+}
+
+/// One process, fully resolved (numprocs expanded, `%(process_num)d` substituted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessSpec {
+    /// The process name (`process_name` after expansion).
+    pub name: String,
+    /// The group it belongs to (the program name, or the `[group:x]` name).
+    pub group: String,
+    /// The `[program:x]` section name it came from.
+    pub program: String,
+    /// The command line as written (after `%` expansion), for `getAllConfigInfo`.
+    pub command: String,
+    /// The command split with POSIX shell rules (`shlex.split`); never empty.
+    pub argv: Vec<String>,
+    pub process_num: u32,
+    pub priority: i32,
+    pub autostart: bool,
+    pub startsecs: u32,
+    pub startretries: u32,
+    pub autorestart: AutoRestart,
+    pub exitcodes: Vec<i32>,
+    /// Signal number (e.g. 15 for TERM).
+    pub stopsignal: i32,
+    pub stopwaitsecs: u32,
+    pub stopasgroup: bool,
+    pub killasgroup: bool,
+    pub user: Option<String>,
+    pub redirect_stderr: bool,
+    pub stdout: LogSpec,
+    pub stderr: LogSpec,
+    /// The program's own `environment` entries (merged over `[supervisord] environment` at spawn).
+    pub environment: Vec<(String, String)>,
+    pub directory: Option<PathBuf>,
+    pub umask: Option<u32>,
+    /// `None` = AUTO (derived from the HTTP servers at spawn time).
+    pub serverurl: Option<String>,
+    /// `Some` for processes of an `[eventlistener:x]` section.
+    pub listener: Option<ListenerSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupKind {
+    /// `[program:x]`: one group named after the program.
+    Program,
+    /// `[group:x] programs=a,b`.
+    Heterogeneous,
+    /// `[eventlistener:x]`.
+    EventListenerPool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSpec {
+    pub name: String,
+    pub priority: i32,
+    pub kind: GroupKind,
+    /// Processes ordered by (priority, name), Supervisor's start order.
+    pub processes: Vec<ProcessSpec>,
+}
+
+impl Config {
+    pub fn group(&self, name: &str) -> Option<&GroupSpec> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    pub fn extra_section(&self, name: &str) -> Option<&RawSection> {
+        self.extra_sections.iter().find(|s| s.name == name)
+    }
+}

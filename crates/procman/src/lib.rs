@@ -1,0 +1,3 @@
+//! placeholder: the supervisor implementation lands here.
+pub mod api;
+pub use api::*;
