@@ -1,1 +1,44 @@
-//! placeholder until the parser lands
+//! Supervisor's INI configuration, parsed strictly into [`model::Config`].
+//!
+//! This crate reads a `supervisord.conf` (and the files its `[include]` names) the way
+//! Supervisor 4.x does — Python `RawConfigParser` syntax, `%(name)s` expansions, the same
+//! defaults and value types — and produces the fully resolved [`model::Config`]: defaults
+//! applied, expansions done, `numprocs` expanded, groups and processes sorted in start order.
+//!
+//! It is stricter than Supervisor: unknown options in the sections it interprets are errors,
+//! and *all* problems are reported at once, each as `file:line: [section] option: message`.
+//! It is not a writer, does not watch files, and does not interpret plugin sections
+//! (`[rpcinterface:x]` other than `supervisor`, `[ctlplugin:x]`, unknown sections): those are
+//! kept verbatim in [`model::Config::extra_sections`] for later layers. `[fcgi-program:x]` is
+//! refused.
+//!
+//! ```text
+//! files ──ini──▶ sections (file:line per option) ──reader+expand──▶ typed values
+//!                                                   │
+//!        [supervisord] [*_http_server] [supervisorctl] [program/group/eventlistener] ──▶ Config
+//! ```
+//!
+//! The loader touches the system only to read files, check that directories, users and
+//! groups exist (as Supervisor does at startup), and read the host name; everything else is
+//! pure and unit-tested beside the code.
+
+mod daemon;
+mod error;
+mod events;
+mod expand;
+mod ini;
+mod load;
+mod programs;
+mod reader;
+mod shlex;
+mod system;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{ConfigError, Problem};
+pub use events::EVENT_TYPES;
+pub use load::{load, load_with, load_with_warnings, Context};
+pub use shlex::split_command;
+pub use values::{parse_bool, parse_bytes, parse_int, parse_loglevel, parse_octal};

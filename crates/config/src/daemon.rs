@@ -1,0 +1,241 @@
+//! `[supervisord]`, `[supervisorctl]`, `[inet_http_server]` and `[unix_http_server]`.
+
+use crate::error::Problems;
+use crate::expand::Vars;
+use crate::reader::{Reported, Sect};
+use crate::shlex::env_pairs;
+use crate::system;
+use crate::values::{
+    parse_bool, parse_bytes, parse_inet_address, parse_loglevel, parse_octal, parse_password,
+    parse_ranged,
+};
+use model::{Credentials, CtlSpec, InetServerSpec, LogLevel, SupervisordSpec, UnixServerSpec};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub(crate) const SUPERVISORD_KEYS: [&str; 17] = [
+    "logfile",
+    "logfile_maxbytes",
+    "logfile_backups",
+    "loglevel",
+    "pidfile",
+    "umask",
+    "nodaemon",
+    "silent",
+    "minfds",
+    "minprocs",
+    "nocleanup",
+    "childlogdir",
+    "user",
+    "directory",
+    "strip_ansi",
+    "environment",
+    "identifier",
+];
+pub(crate) const CTL_KEYS: [&str; 5] = [
+    "serverurl",
+    "username",
+    "password",
+    "prompt",
+    "history_file",
+];
+pub(crate) const INET_KEYS: [&str; 3] = ["port", "username", "password"];
+pub(crate) const UNIX_KEYS: [&str; 5] = ["file", "chmod", "chown", "username", "password"];
+
+/// `[supervisord]` with Supervisor's defaults. Paths of the log and pid files are made absolute
+/// (Supervisor's `normalize_path`); their directories, `childlogdir` and `directory` must exist.
+pub(crate) fn supervisord(
+    s: Sect<'_>,
+    p: &mut Problems,
+    vars: &Vars,
+    env: &BTreeMap<String, String>,
+) -> SupervisordSpec {
+    s.check_keys(p, &SUPERVISORD_KEYS);
+    let file_path = |p: &mut Problems, key: &str, default: &str| -> PathBuf {
+        let text = s
+            .text(p, vars, key)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| default.to_string());
+        let path = PathBuf::from(system::expand_user(&text, env));
+        if let Err(e) = system::check_parent_dir(&path) {
+            s.key_error(p, key, e);
+        }
+        system::absolute(&path)
+    };
+    let logfile_text = s.text(p, vars, "logfile").ok().flatten();
+    let logfile_syslog = logfile_text.as_deref() == Some("syslog");
+    let logfile = if logfile_syslog {
+        PathBuf::from("syslog")
+    } else {
+        file_path(p, "logfile", "supervisord.log")
+    };
+    let pidfile = file_path(p, "pidfile", "supervisord.pid");
+    let childlogdir = match s.text(p, vars, "childlogdir") {
+        Ok(Some(t)) => {
+            let dir = PathBuf::from(system::expand_user(&t, env));
+            if let Err(e) = system::check_dir(&dir) {
+                s.key_error(p, "childlogdir", e);
+            }
+            dir
+        }
+        _ => std::env::temp_dir(),
+    };
+    let directory = match s.text(p, vars, "directory") {
+        Ok(Some(t)) => {
+            let dir = PathBuf::from(system::expand_user(&t, env));
+            if let Err(e) = system::check_dir(&dir) {
+                s.key_error(p, "directory", e);
+            }
+            Some(dir)
+        }
+        _ => None,
+    };
+    let user = s.parse(p, vars, "user", |u| {
+        system::check_user(u).map(|_| u.to_string())
+    });
+    SupervisordSpec {
+        logfile,
+        logfile_syslog,
+        logfile_maxbytes: s.parse_or(p, vars, "logfile_maxbytes", 50 << 20, parse_bytes),
+        logfile_backups: s.parse_or(p, vars, "logfile_backups", 10, |t| {
+            parse_ranged(t, "0 or more")
+        }),
+        loglevel: s.parse_or(p, vars, "loglevel", LogLevel::Info, parse_loglevel),
+        pidfile,
+        umask: s.parse_or(p, vars, "umask", 0o22, parse_octal),
+        nodaemon: s.parse_or(p, vars, "nodaemon", false, parse_bool),
+        silent: s.parse_or(p, vars, "silent", false, parse_bool),
+        minfds: s.parse_or(p, vars, "minfds", 1024, |t| parse_ranged(t, "0 or more")),
+        minprocs: s.parse_or(p, vars, "minprocs", 200, |t| parse_ranged(t, "0 or more")),
+        nocleanup: s.parse_or(p, vars, "nocleanup", false, parse_bool),
+        childlogdir,
+        user: user.ok().flatten(),
+        directory,
+        strip_ansi: s.parse_or(p, vars, "strip_ansi", false, parse_bool),
+        environment: s.parse_or(p, vars, "environment", Vec::new(), env_pairs),
+        identifier: s
+            .text(p, vars, "identifier")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "supervisor".to_string()),
+    }
+}
+
+/// `username` and `password`: both or neither.
+fn credentials(s: Sect<'_>, p: &mut Problems, vars: &Vars) -> Option<Credentials> {
+    let username = s.text(p, vars, "username");
+    let password = s.parse(p, vars, "password", parse_password);
+    match (username, password) {
+        (Ok(Some(username)), Ok(Some(password))) => Some(Credentials { username, password }),
+        (Ok(None), Ok(None)) => None,
+        (Ok(Some(_)), Ok(None)) | (Ok(None), Ok(Some(_))) => {
+            s.section_error(
+                p,
+                "incomplete authentication: username and password must both be set, or neither",
+            );
+            None
+        }
+        _ => None,
+    }
+}
+
+pub(crate) fn inet_server(s: Sect<'_>, p: &mut Problems, vars: &Vars) -> Option<InetServerSpec> {
+    s.check_keys(p, &INET_KEYS);
+    let credentials = credentials(s, p, vars);
+    match s.parse(p, vars, "port", parse_inet_address) {
+        Ok(Some((host, port))) => Some(InetServerSpec {
+            host,
+            port,
+            credentials,
+        }),
+        Ok(None) => {
+            s.section_error(p, "port: required (e.g. port = 127.0.0.1:9001)");
+            None
+        }
+        Err(Reported) => None,
+    }
+}
+
+pub(crate) fn unix_server(
+    s: Sect<'_>,
+    p: &mut Problems,
+    vars: &Vars,
+    env: &BTreeMap<String, String>,
+) -> Option<UnixServerSpec> {
+    s.check_keys(p, &UNIX_KEYS);
+    let credentials = credentials(s, p, vars);
+    let chmod = s.parse_or(p, vars, "chmod", 0o700, parse_octal);
+    let chown = s
+        .parse(p, vars, "chown", |t| {
+            system::check_user_group(t).map(|_| t.to_string())
+        })
+        .ok()
+        .flatten();
+    match s.text(p, vars, "file") {
+        Ok(Some(f)) => {
+            let path = PathBuf::from(system::expand_user(f.trim(), env));
+            Some(UnixServerSpec {
+                file: system::absolute(&path),
+                chmod,
+                chown,
+                credentials,
+            })
+        }
+        Ok(None) => {
+            s.section_error(
+                p,
+                "file: required (the socket path, e.g. file = /tmp/supervisor.sock)",
+            );
+            None
+        }
+        Err(Reported) => None,
+    }
+}
+
+/// `[supervisorctl]`, or its defaults when the section is absent.
+pub(crate) fn supervisorctl(
+    s: Option<Sect<'_>>,
+    p: &mut Problems,
+    vars: &Vars,
+    env: &BTreeMap<String, String>,
+) -> CtlSpec {
+    let mut ctl = CtlSpec {
+        serverurl: "http://localhost:9001".to_string(),
+        username: None,
+        password: None,
+        prompt: "supervisor".to_string(),
+        history_file: None,
+    };
+    let Some(s) = s else {
+        return ctl;
+    };
+    s.check_keys(p, &CTL_KEYS);
+    if let Ok(Some(url)) = s.parse(p, vars, "serverurl", |u| {
+        if let Some(path) = u.strip_prefix("unix://") {
+            let path = system::absolute(std::path::Path::new(&system::expand_user(path, env)));
+            Ok(format!("unix://{}", path.display()))
+        } else if u.starts_with("http://") && u.len() > "http://".len() {
+            Ok(u.to_string())
+        } else {
+            Err(format!(
+                "{u:?} is not a supported URL (use http://host:port or unix:///path)"
+            ))
+        }
+    }) {
+        ctl.serverurl = url;
+    }
+    ctl.username = s.text(p, vars, "username").ok().flatten();
+    ctl.password = s.text(p, vars, "password").ok().flatten();
+    if let Ok(Some(prompt)) = s.text(p, vars, "prompt") {
+        ctl.prompt = prompt;
+    }
+    if let Ok(Some(h)) = s.text(p, vars, "history_file") {
+        if !h.is_empty() {
+            ctl.history_file = Some(system::absolute(std::path::Path::new(
+                &system::expand_user(&h, env),
+            )));
+        }
+    }
+    ctl
+}
