@@ -1,1 +1,43 @@
-//! placeholder
+//! The HTTP front of raftvisord: Supervisor's XML-RPC API (`system` and `supervisor`
+//! namespaces, wire-compatible with supervisord 4.3.0 clients), the `/logtail` and
+//! `/mainlogtail` streaming endpoints and a minimal status page, served by warp on listeners
+//! the daemon binds, behind optional basic auth.
+//!
+//! It is not the supervisor: every operation goes through the [`procman::SupervisorApi`] trait,
+//! and this crate only decodes requests, checks names and arity, routes `group:*` namespecs and
+//! encodes results. It is not the XML codec either: `crates/xmlrpc` is used only through the
+//! private `codec` module.
+//!
+//! ```text
+//!  TcpListener / UnixListener (bound by the daemon)
+//!     └─ server::serve_* ── accept, TCP_NODELAY, hyper HTTP/1.1, graceful shutdown
+//!          └─ http::App::handle ── basic auth, Supervisor's handler order
+//!               ├─ /RPC2 ── codec::parse_method_call ─ Rpc::call ─ codec::render_*
+//!               │             ├─ system.*        (listMethods, methodHelp, methodSignature, multicall)
+//!               │             ├─ supervisor.*    (supervisor_ns → SupervisorApi)
+//!               │             └─ other Namespace (e.g. supvisors, registered in ServerOptions)
+//!               └─ /logtail, /mainlogtail ── logtail::follow (tail -f, ends at shutdown)
+//! ```
+
+mod auth;
+mod codec;
+pub mod encode;
+mod http;
+pub mod logtail;
+pub mod namespace;
+pub mod params;
+pub mod rpc;
+mod server;
+pub mod supervisor_ns;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests_dispatch;
+#[cfg(test)]
+mod tests_http;
+
+pub use namespace::{MethodDef, Namespace};
+pub use rpc::{dispatch, NamespaceError, Rpc};
+pub use server::{serve_tcp, serve_unix, ServerOptions, DEFAULT_MAX_BODY_BYTES};
+pub use supervisor_ns::{SupervisorNamespace, API_VERSION, SUPERVISOR_VERSION};

@@ -1,0 +1,302 @@
+//! Request handling: Supervisor's handler chain (first match wins) behind basic auth.
+//!
+//! ```text
+//! any request ─ auth? ─┬─ /RPC2*        POST → body (≤ limit) → codec → Rpc → 200 text/xml
+//!                      │                else 400
+//!                      ├─ /logtail/<namespec>[/stdout|/stderr]  GET → tail -f (chunked)
+//!                      ├─ /mainlogtail  GET → tail -f of the main log
+//!                      ├─ / , /index.html  GET → status page
+//!                      └─ anything else → 404
+//! ```
+//! Every non-streaming reply is one `String` body, so hyper sends it with `Content-Length`.
+
+use crate::auth;
+use crate::codec;
+use crate::logtail;
+use crate::rpc::Rpc;
+use bytes::Buf;
+use futures_util::{Stream, StreamExt};
+use model::Credentials;
+use procman::{Channel, SupervisorApi};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use warp::http::header::{HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use warp::http::{HeaderMap, Method, StatusCode};
+use warp::reply::Response;
+use warp::Reply;
+
+/// Everything a request handler needs; shared by all connections of one server.
+pub(crate) struct App<S> {
+    pub api: S,
+    pub rpc: Rpc,
+    pub credentials: Option<Credentials>,
+    pub max_body_bytes: usize,
+    pub tail_poll_interval: Duration,
+    /// Cancelled at shutdown so that open log tails end.
+    pub streams: CancellationToken,
+}
+
+fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    let mut response = warp::reply::with_status(body, status).into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// medusa's error page, as Supervisor sends it for 400/401/404/413.
+fn error_page(status: StatusCode) -> Response {
+    let body = format!(
+        "<head>\r\n<title>Error response</title>\r\n</head>\r\n<body>\r\n<h1>Error response</h1>\r\n<p>Error code {}.\r\n<p>Message: {}.\r\n</body>\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error"),
+    );
+    reply(status, "text/html", body)
+}
+
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn unauthorized() -> Response {
+    let mut response = closing(error_page(StatusCode::UNAUTHORIZED));
+    response.headers_mut().insert(
+        warp::http::header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(auth::CHALLENGE),
+    );
+    response
+}
+
+/// Why a request body was not read.
+enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+/// Reads the whole body, refusing (before reading when Content-Length says so) anything over
+/// `limit` bytes.
+async fn read_body<B: Buf>(
+    headers: &HeaderMap,
+    body: impl Stream<Item = Result<B, warp::Error>>,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut data = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|_| BodyError::Broken)?;
+        if data.len() + chunk.remaining() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        while chunk.has_remaining() {
+            let piece = chunk.chunk();
+            data.extend_from_slice(piece);
+            let n = piece.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(data)
+}
+
+/// `%xx` decoding of a URL path (Supervisor unquotes logtail paths containing `%`).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `/logtail/<namespec>[/<channel>]` → `(namespec, channel)`; `None` for an unknown channel or
+/// a missing name.
+pub(crate) fn parse_logtail_path(path: &str) -> Option<(String, Channel)> {
+    let decoded = percent_decode(path);
+    let rest = decoded.trim_start_matches('/').split_once('/')?.1;
+    let (name, channel) = match rest.split_once('/') {
+        Some((name, channel)) => (name, channel),
+        None => (rest, "stdout"),
+    };
+    let channel = match channel {
+        "stdout" => Channel::Stdout,
+        "stderr" => Channel::Stderr,
+        _ => return None,
+    };
+    (!name.is_empty()).then(|| (name.to_string(), channel))
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+impl<S: SupervisorApi> App<S> {
+    pub async fn handle<B: Buf>(
+        self: Arc<Self>,
+        method: Method,
+        path: String,
+        headers: HeaderMap,
+        body: impl Stream<Item = Result<B, warp::Error>> + Send,
+    ) -> Response {
+        let authorization = headers.get(AUTHORIZATION).map(|v| v.as_bytes());
+        if !auth::authorized(self.credentials.as_ref(), authorization) {
+            tracing::debug!(%method, %path, "request refused: bad or missing credentials");
+            return unauthorized();
+        }
+        if path.starts_with("/RPC2") {
+            if method != Method::POST {
+                return error_page(StatusCode::BAD_REQUEST);
+            }
+            return self.rpc_request(&headers, body).await;
+        }
+        if path.starts_with("/logtail") || path.starts_with("/mainlogtail") {
+            if method != Method::GET {
+                return error_page(StatusCode::BAD_REQUEST);
+            }
+            let log = if path.starts_with("/logtail") {
+                match parse_logtail_path(&path) {
+                    Some((name, channel)) => self.api.log_path(&name, channel).await,
+                    None => return error_page(StatusCode::NOT_FOUND),
+                }
+            } else {
+                self.api.main_log_path()
+            };
+            return match log {
+                Ok(log) => self.tail(log).await,
+                Err(_) => error_page(StatusCode::NOT_FOUND),
+            };
+        }
+        if (path == "/" || path == "/index.html") && method == Method::GET {
+            return self.status_page().await;
+        }
+        error_page(StatusCode::NOT_FOUND)
+    }
+
+    async fn rpc_request<B: Buf>(
+        &self,
+        headers: &HeaderMap,
+        body: impl Stream<Item = Result<B, warp::Error>>,
+    ) -> Response {
+        let data = match read_body(headers, body, self.max_body_bytes).await {
+            Ok(data) => data,
+            Err(BodyError::TooLarge) => {
+                tracing::warn!(
+                    limit = self.max_body_bytes,
+                    "XML-RPC request refused: body too large"
+                );
+                return closing(error_page(StatusCode::PAYLOAD_TOO_LARGE));
+            }
+            Err(BodyError::Broken) => return closing(error_page(StatusCode::BAD_REQUEST)),
+        };
+        let call = match codec::parse_method_call(&data) {
+            Ok(call) if !call.name.is_empty() => call,
+            Ok(_) => {
+                tracing::warn!("XML-RPC request refused: no method name");
+                return error_page(StatusCode::BAD_REQUEST);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "XML-RPC request refused: unparsable");
+                return error_page(StatusCode::BAD_REQUEST);
+            }
+        };
+        let name = call.name.clone();
+        let xml = match self.rpc.call(call).await {
+            Ok(value) => codec::render_response(&value),
+            Err(fault) => {
+                tracing::trace!(method = %name, fault = %fault, "XML-RPC call returned a fault");
+                codec::render_fault(fault.code.code(), &fault.fault_string())
+            }
+        };
+        reply(StatusCode::OK, "text/xml", xml)
+    }
+
+    async fn tail(&self, log: PathBuf) -> Response {
+        match logtail::follow(&log, self.tail_poll_interval, self.streams.clone()).await {
+            Ok(stream) => {
+                let mut response = warp::reply::stream(stream).into_response();
+                let headers = response.headers_mut();
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain;charset=utf-8"),
+                );
+                headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+                response
+            }
+            Err(_) => error_page(StatusCode::NOT_FOUND),
+        }
+    }
+
+    /// A minimal status table (Supervisor's web UI is not reproduced).
+    async fn status_page(&self) -> Response {
+        let mut rows = String::new();
+        for info in self.api.all_process_info().await {
+            let name = model::make_namespec(&info.group, &info.name);
+            rows.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                html_escape(&name),
+                info.state.name(),
+                html_escape(&info.description),
+            ));
+        }
+        let identification = html_escape(&self.api.identification());
+        let body = format!(
+            "<!DOCTYPE html>\n<html><head><title>{identification}</title></head><body>\n<h1>{identification}</h1>\n<table>\n<tr><th>Name</th><th>State</th><th>Description</th></tr>\n{rows}</table>\n</body></html>\n"
+        );
+        reply(StatusCode::OK, "text/html;charset=utf-8", body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logtail_paths() {
+        assert_eq!(
+            parse_logtail_path("/logtail/cat"),
+            Some(("cat".into(), Channel::Stdout))
+        );
+        assert_eq!(
+            parse_logtail_path("/logtail/g:cat/stderr"),
+            Some(("g:cat".into(), Channel::Stderr))
+        );
+        assert_eq!(
+            parse_logtail_path("/logtail/g%3Acat/stdout"),
+            Some(("g:cat".into(), Channel::Stdout))
+        );
+        assert_eq!(parse_logtail_path("/logtail/cat/other"), None);
+        assert_eq!(parse_logtail_path("/logtail"), None);
+        assert_eq!(parse_logtail_path("/logtail/"), None);
+    }
+
+    #[test]
+    fn percent_decoding_keeps_malformed_escapes() {
+        assert_eq!(percent_decode("a%20b"), "a b");
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}

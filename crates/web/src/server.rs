@@ -1,0 +1,194 @@
+//! Serving: our own accept loop over a listener the daemon bound (so bind errors are the
+//! daemon's to report, and tests bind port 0), `TCP_NODELAY` on every TCP connection, hyper
+//! HTTP/1.1 connections running the warp filter, and a graceful shutdown that ends log tails,
+//! lets in-flight calls answer and gives up after [`ServerOptions::shutdown_grace`].
+
+use crate::http::App;
+use crate::namespace::Namespace;
+use crate::rpc::{check_namespace_name, NamespaceError, Rpc};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use model::Credentials;
+use procman::SupervisorApi;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio_util::sync::CancellationToken;
+use warp::Filter;
+
+/// Default limit of an XML-RPC request body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// How one HTTP server (one `[inet_http_server]` or `[unix_http_server]`) behaves.
+#[derive(Clone)]
+pub struct ServerOptions {
+    /// Basic-auth user and password; `None` serves everyone (Supervisor logs a CRIT for that).
+    pub credentials: Option<Credentials>,
+    /// Larger XML-RPC bodies get HTTP 413 (default [`DEFAULT_MAX_BODY_BYTES`]).
+    pub max_body_bytes: usize,
+    /// How often a log tail checks its file for new data (Supervisor: 0.1 s).
+    pub tail_poll_interval: Duration,
+    /// How long shutdown waits for in-flight requests before returning anyway.
+    pub shutdown_grace: Duration,
+    namespaces: Vec<Arc<dyn Namespace>>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            credentials: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            tail_poll_interval: Duration::from_millis(100),
+            shutdown_grace: Duration::from_secs(10),
+            namespaces: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("auth", &self.credentials.as_ref().map(|c| &c.username))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("tail_poll_interval", &self.tail_poll_interval)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field(
+                "namespaces",
+                &self
+                    .namespaces
+                    .iter()
+                    .map(|ns| ns.name())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl ServerOptions {
+    /// Serves `namespace` next to `system` and `supervisor` (e.g. Supvisors' `supvisors`).
+    /// Fails on a taken or uncallable name.
+    pub fn with_namespace(mut self, namespace: Arc<dyn Namespace>) -> Result<Self, NamespaceError> {
+        let taken = std::iter::once("supervisor").chain(self.namespaces.iter().map(|ns| ns.name()));
+        check_namespace_name(namespace.name(), taken)?;
+        self.namespaces.push(namespace);
+        Ok(self)
+    }
+
+    /// The dispatcher these options describe over `api`.
+    pub fn rpc<S: SupervisorApi>(&self, api: S) -> Rpc {
+        Rpc::with_checked_namespaces(api, self.namespaces.clone())
+    }
+}
+
+/// A listener whose connections can carry HTTP.
+trait Acceptor: Send + 'static {
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    fn accept_io(&self) -> impl Future<Output = io::Result<Self::Io>> + Send;
+}
+
+impl Acceptor for TcpListener {
+    type Io = tokio::net::TcpStream;
+    async fn accept_io(&self) -> io::Result<Self::Io> {
+        let (stream, peer) = self.accept().await?;
+        // Replies leave in one write anyway; NODELAY also keeps a client that writes its
+        // request in pieces from waiting on delayed ACKs (Supervisor's 40 ms cliff, §2.1).
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, error = %err, "could not set TCP_NODELAY");
+        }
+        Ok(stream)
+    }
+}
+
+impl Acceptor for UnixListener {
+    type Io = tokio::net::UnixStream;
+    async fn accept_io(&self) -> io::Result<Self::Io> {
+        self.accept().await.map(|(stream, _)| stream)
+    }
+}
+
+/// Serves HTTP on a bound TCP listener until `shutdown` resolves, then drains (see module doc).
+pub async fn serve_tcp<S: SupervisorApi>(
+    listener: TcpListener,
+    api: S,
+    opts: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    serve(listener, api, opts, shutdown).await
+}
+
+/// Serves HTTP on a bound unix-socket listener (supervisorctl `unix://` URLs). The socket file
+/// (creation, mode, removal) is the caller's business.
+pub async fn serve_unix<S: SupervisorApi>(
+    listener: UnixListener,
+    api: S,
+    opts: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    serve(listener, api, opts, shutdown).await
+}
+
+async fn serve<L: Acceptor, S: SupervisorApi>(
+    listener: L,
+    api: S,
+    opts: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let streams = CancellationToken::new();
+    let app = Arc::new(App {
+        rpc: opts.rpc(api.clone()),
+        api,
+        credentials: opts.credentials.clone(),
+        max_body_bytes: opts.max_body_bytes,
+        tail_poll_interval: opts.tail_poll_interval,
+        streams: streams.clone(),
+    });
+    let filter = warp::method()
+        .and(warp::path::full())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(move |method, path: warp::path::FullPath, headers, body| {
+            let app = app.clone();
+            async move {
+                app.handle(method, path.as_str().to_string(), headers, body)
+                    .await
+            }
+        });
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let io = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept_io() => match accepted {
+                Ok(io) => io,
+                Err(err) => {
+                    // Typically EMFILE: back off instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(warp::service(filter.clone()));
+        let conn =
+            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(err) = conn.await {
+                tracing::debug!(error = %err, "HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    streams.cancel();
+    if tokio::time::timeout(opts.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?opts.shutdown_grace, "HTTP connections still busy after the shutdown grace period; leaving them");
+    }
+}
