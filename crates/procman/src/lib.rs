@@ -1,3 +1,26 @@
-//! placeholder: the supervisor implementation lands here.
+//! procman: the local process supervisor of one raftvisor instance — Supervisor's behaviour
+//! (state machine, spawning, logs, event listeners) behind the [`SupervisorApi`] trait that the
+//! XML-RPC front end and, later, the cluster layer use.
+//!
+//! It is not an RPC server and not a config parser: it takes a resolved [`model::Config`] and a
+//! reloader callback, and knows nothing of XML or Raft.
+//!
+//! ```text
+//!  Supervisor (handle, Clone) ──Msg──► runtime::Actor (owns all processes)
+//!                                        │ machine::step (pure) → actions
+//!                                        ├─► spawn::Spawner thread: fork (PDEATHSIG), reap
+//!                                        ├─► pipe readers → logs::RotatingFile, listener protocol
+//!                                        └─► events: listener pools, broadcast ProcessEvent
+//! ```
 pub mod api;
+pub mod events;
+mod handle;
+pub mod info;
+pub mod logs;
+pub mod machine;
+mod runtime;
+pub mod spawn;
+
 pub use api::*;
+pub use handle::{Completion, Error, Options, Supervisor};
+pub use runtime::{Exit, ProcessEvent, Reloader};

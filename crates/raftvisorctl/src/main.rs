@@ -1,1 +1,86 @@
-fn main() {}
+//! raftvisorctl: a supervisorctl-compatible command-line client for raftvisord (and for the
+//! Python supervisord). Same commands, same output, same exit statuses; see `ctl` for the
+//! commands, `format` for the texts, `options` for the command line and config file.
+//!
+//! Not supported: `fg`, readline history/completion (`-r` is accepted and ignored), and
+//! `[ctlplugin:x]` plugins.
+
+mod ctl;
+mod format;
+mod ini;
+mod options;
+
+use clap::Parser;
+
+use ctl::{output, read_line, Ctl, Flow};
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    let argv0 = argv
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "raftvisorctl".into());
+    let usage_error = |msg: &str| -> ! {
+        eprintln!("Error: {msg}\nFor help, use {argv0} -h");
+        std::process::exit(2);
+    };
+    let cli = match options::Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) => usage_error(&options::clap_error_message(&e, &argv)),
+    };
+    if let Some(msg) = options::unknown_option(&cli) {
+        usage_error(&msg);
+    }
+    if cli.help {
+        print!("{}", options::usage(&argv0));
+        std::process::exit(0);
+    }
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.to_path_buf()));
+    let settings = match options::resolve(&cli, exe_dir.as_deref()) {
+        Ok(s) => s,
+        Err(msg) => usage_error(&msg),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(run(settings, cli.args));
+    std::process::exit(code);
+}
+
+/// One command from the command line (exit status = the command's), or the interactive shell
+/// (exit status always 0, as supervisorctl).
+async fn run(settings: ctl::Settings, args: Vec<String>) -> i32 {
+    let mut ctl = match Ctl::new(settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return 2;
+        }
+    };
+    if !args.is_empty() {
+        ctl.onecmd(&args.join(" ")).await;
+        return ctl.exitstatus;
+    }
+    let prompt = format!("{}> ", ctl.settings.prompt);
+    let mut line = Some("status".to_string());
+    loop {
+        let Some(cmd) = line.take().or_else(|| read_line(&prompt)) else {
+            // End of input: like supervisorctl's do_EOF.
+            output("");
+            break;
+        };
+        if ctl.onecmd(&cmd).await == Flow::Stop {
+            break;
+        }
+    }
+    0
+}

@@ -1,1 +1,281 @@
-fn main() {}
+//! `raftvisord`: the daemon. Wiring only: parse the command line, load the config (refusing a bad
+//! file before anything starts), set up the main log, start the local supervisor and the HTTP
+//! servers, and turn signals into shutdown / restart / log reopen.
+
+mod logging;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use model::Config;
+use procman::SupervisorApi;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "raftvisord",
+    version,
+    about = "raftvisor daemon (Supervisor-compatible)"
+)]
+struct Args {
+    /// Configuration file (Supervisor's INI format).
+    #[arg(short = 'c', long = "configuration")]
+    configuration: Option<PathBuf>,
+    /// Stay in the foreground (the default; accepted for supervisord habits).
+    #[arg(short = 'n', long = "nodaemon")]
+    nodaemon: bool,
+    /// Override `[supervisord] pidfile`.
+    #[arg(short = 'j', long = "pidfile")]
+    pidfile: Option<PathBuf>,
+    /// Override `[supervisord] logfile`.
+    #[arg(short = 'l', long = "logfile")]
+    logfile: Option<PathBuf>,
+    /// Override `[supervisord] identifier`.
+    #[arg(short = 'i', long = "identifier")]
+    identifier: Option<String>,
+    /// Override `[supervisord] loglevel`.
+    #[arg(short = 'e', long = "loglevel")]
+    loglevel: Option<String>,
+}
+
+/// Supervisor's search list when `-c` is not given.
+fn find_config() -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join("../etc/supervisord.conf"));
+            candidates.push(dir.join("../supervisord.conf"));
+        }
+    }
+    for p in [
+        "supervisord.conf",
+        "etc/supervisord.conf",
+        "/etc/supervisord.conf",
+        "/etc/supervisor/supervisord.conf",
+    ] {
+        candidates.push(PathBuf::from(p));
+    }
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+fn load_config(path: &Path, args: &Args) -> Result<Config, String> {
+    let mut config = config::load(path).map_err(|e| e.to_string())?;
+    if let Some(p) = &args.pidfile {
+        config.supervisord.pidfile = p.clone();
+    }
+    if let Some(p) = &args.logfile {
+        config.supervisord.logfile = p.clone();
+        config.supervisord.logfile_syslog = false;
+    }
+    if let Some(i) = &args.identifier {
+        config.supervisord.identifier = i.clone();
+    }
+    if let Some(level) = &args.loglevel {
+        config.supervisord.loglevel =
+            config::parse_loglevel(level).map_err(|e| format!("-e {level}: {e}"))?;
+    }
+    Ok(config)
+}
+
+fn tracing_level(level: model::LogLevel) -> tracing::Level {
+    use model::LogLevel::*;
+    match level {
+        Critical | Error => tracing::Level::ERROR,
+        Warn => tracing::Level::WARN,
+        Info => tracing::Level::INFO,
+        Debug => tracing::Level::DEBUG,
+        Trace | Blather => tracing::Level::TRACE,
+    }
+}
+
+/// `SUPERVISOR_SERVER_URL` for children: the first unix server, else the inet server.
+fn server_url(config: &Config) -> Option<String> {
+    if let Some(unix) = &config.unix_http_server {
+        return Some(format!("unix://{}", unix.file.display()));
+    }
+    config.inet_http_server.as_ref().map(|inet| {
+        let host = match inet.host.as_str() {
+            "" | "*" => "localhost",
+            h => h,
+        };
+        format!("http://{host}:{}", inet.port)
+    })
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let Some(path) = args.configuration.clone().or_else(find_config) else {
+        eprintln!("Error: No config file found at default paths; use the -c option to specify a config file at a different path");
+        return std::process::ExitCode::from(2);
+    };
+    let path = match std::path::absolute(&path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("Error: {}: {e}", path.display());
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let config = match load_config(&path, &args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            eprintln!("For help, use raftvisord -h");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(path, args, config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
+    // Signal listeners first: a SIGTERM arriving during start-up must not kill us uncleanly.
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigquit = signal(SignalKind::quit())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigusr2 = signal(SignalKind::user_defined2())?;
+
+    let sd = &config.supervisord;
+    let log_file = if sd.logfile_syslog {
+        None
+    } else {
+        Some(
+            logging::RotatingFile::open(&sd.logfile, sd.logfile_maxbytes, sd.logfile_backups)
+                .with_context(|| format!("cannot open logfile {}", sd.logfile.display()))?,
+        )
+    };
+    let main_log = logging::MainLog::new(log_file, !sd.silent);
+    tracing_subscriber::fmt()
+        .with_writer(main_log.clone())
+        .with_ansi(false)
+        .with_target(false)
+        .with_max_level(tracing_level(sd.loglevel))
+        .init();
+    if config.inet_http_server.is_some()
+        && config
+            .inet_http_server
+            .as_ref()
+            .is_some_and(|s| s.credentials.is_none())
+    {
+        tracing::warn!("inet_http_server has no username/password: the XML-RPC API is open to anyone who can reach the port");
+    }
+
+    let pidfile = sd.pidfile.clone();
+    std::fs::write(&pidfile, format!("{}\n", std::process::id()))
+        .with_context(|| format!("cannot write pidfile {}", pidfile.display()))?;
+
+    let shutdown = CancellationToken::new();
+    let reload_args = Arc::new(args);
+    let reloader: procman::Reloader = {
+        let path = path.clone();
+        let args = reload_args.clone();
+        Arc::new(move || load_config(&path, &args))
+    };
+    let options = procman::Options {
+        reloader,
+        main_log: (!sd.logfile_syslog).then(|| sd.logfile.clone()),
+        server_url: server_url(&config),
+        shutdown: shutdown.clone(),
+    };
+    let (supervisor, done) = procman::Supervisor::start(config.clone(), options)
+        .context("cannot start the supervisor")?;
+    let mut done = std::pin::pin!(done.wait());
+
+    let mut servers = tokio::task::JoinSet::new();
+    if let Some(inet) = &config.inet_http_server {
+        let host = match inet.host.as_str() {
+            "" | "*" => "0.0.0.0",
+            h => h,
+        };
+        let listener = tokio::net::TcpListener::bind((host, inet.port))
+            .await
+            .with_context(|| format!("cannot bind inet_http_server {host}:{}", inet.port))?;
+        let mut opts = web::ServerOptions::default();
+        opts.credentials = inet.credentials.clone();
+        let api = supervisor.clone();
+        let stop = shutdown.clone();
+        servers.spawn(async move {
+            web::serve_tcp(listener, api, opts, stop.cancelled_owned()).await;
+        });
+    }
+    if let Some(unix) = &config.unix_http_server {
+        let listener = bind_unix(&unix.file, unix.chmod)?;
+        let mut opts = web::ServerOptions::default();
+        opts.credentials = unix.credentials.clone();
+        let api = supervisor.clone();
+        let stop = shutdown.clone();
+        servers.spawn(async move {
+            web::serve_unix(listener, api, opts, stop.cancelled_owned()).await;
+        });
+    }
+    tracing::info!(pid = std::process::id(), config = %path.display(), "raftvisord started");
+
+    let outcome = loop {
+        tokio::select! {
+            _ = sigterm.recv() => { tracing::warn!("received SIGTERM indicating exit request"); let _ = supervisor.shutdown(); }
+            _ = sigint.recv() => { tracing::warn!("received SIGINT indicating exit request"); let _ = supervisor.shutdown(); }
+            _ = sigquit.recv() => { tracing::warn!("received SIGQUIT indicating exit request"); let _ = supervisor.shutdown(); }
+            _ = sighup.recv() => { tracing::warn!("received SIGHUP indicating restart request"); let _ = supervisor.restart(); }
+            _ = sigusr2.recv() => {
+                tracing::info!("received SIGUSR2 indicating log reopen request");
+                if let Err(e) = main_log.reopen() { tracing::error!(error = %e, "cannot reopen the main log"); }
+                for (namespec, e) in supervisor.reopen_logs().await {
+                    tracing::error!(%namespec, error = %e, "cannot reopen a process log");
+                }
+            }
+            result = &mut done => break result,
+        }
+    };
+    shutdown.cancel();
+    while let Some(joined) = servers.join_next().await {
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "HTTP server task failed");
+        }
+    }
+    if let Some(unix) = &config.unix_http_server {
+        let _ = std::fs::remove_file(&unix.file);
+    }
+    let _ = std::fs::remove_file(&pidfile);
+    match outcome {
+        procman::Exit::Shutdown => {
+            tracing::info!("raftvisord stopped");
+            Ok(())
+        }
+        procman::Exit::RestartFailed(e) => bail!("restart failed, cannot reload the config: {e}"),
+        procman::Exit::Aborted => bail!("the supervisor task ended unexpectedly"),
+    }
+}
+
+fn bind_unix(path: &Path, mode: u32) -> Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    if path.exists() {
+        // A socket left by a previous run: refuse if something still answers on it.
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!("another program is already listening on {}", path.display());
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("cannot bind unix_http_server {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot chmod {}", path.display()))?;
+    Ok(listener)
+}

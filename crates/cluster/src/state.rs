@@ -1,0 +1,912 @@
+//! The replicated state machine data: what every instance knows about the whole cluster once the
+//! Raft log has been applied. Pure data and pure transitions, no I/O, no clock: everything that
+//! depends on time or on the outside world arrives *inside* a [`Command`], so applying the same
+//! log gives the same [`ClusterState`] on every instance (and the same snapshot bytes).
+//!
+//! Every map is a `BTreeMap`/`BTreeSet`: their iteration (and thus encoding) order depends on the
+//! keys only, which the determinism of snapshots relies on.
+
+use model::{make_namespec, ProcessState};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// State of a Supvisors instance as the cluster sees it (Supvisors 0.14
+/// `SupvisorsInstanceStates`, with its wire codes).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+pub enum InstanceState {
+    /// Declared, no tick received yet (initial state).
+    #[default]
+    Unknown,
+    /// First tick received, handshake in progress.
+    Checking,
+    /// Handshake done; a start target.
+    Running,
+    /// No tick for longer than the inactivity timeout.
+    Silent,
+    /// Declared inactive with auto-fencing; about to be disconnected.
+    Isolating,
+    /// Disconnected for good (until reset).
+    Isolated,
+}
+
+impl InstanceState {
+    pub const ALL: [InstanceState; 6] = [
+        InstanceState::Unknown,
+        InstanceState::Checking,
+        InstanceState::Running,
+        InstanceState::Silent,
+        InstanceState::Isolating,
+        InstanceState::Isolated,
+    ];
+
+    /// The code Supvisors 0.14 puts on the wire (`statecode`).
+    pub fn code(self) -> i32 {
+        match self {
+            InstanceState::Unknown => 0,
+            InstanceState::Checking => 1,
+            InstanceState::Running => 2,
+            InstanceState::Silent => 3,
+            InstanceState::Isolating => 4,
+            InstanceState::Isolated => 5,
+        }
+    }
+
+    /// The name Supvisors 0.14 puts on the wire (`statename`).
+    pub fn name(self) -> &'static str {
+        match self {
+            InstanceState::Unknown => "UNKNOWN",
+            InstanceState::Checking => "CHECKING",
+            InstanceState::Running => "RUNNING",
+            InstanceState::Silent => "SILENT",
+            InstanceState::Isolating => "ISOLATING",
+            InstanceState::Isolated => "ISOLATED",
+        }
+    }
+
+    /// Supvisors 0.14 `SupvisorsInstanceStatus._Transitions`. Staying in the same state is not
+    /// a transition (it is answered with [`CommandResult::Unchanged`]).
+    pub fn can_become(self, next: InstanceState) -> bool {
+        use InstanceState::*;
+        match self {
+            Unknown => matches!(next, Checking | Isolating | Silent),
+            Checking => matches!(next, Running | Isolating | Silent),
+            Running => matches!(next, Silent | Isolating | Checking),
+            Silent => matches!(next, Checking | Isolating),
+            Isolating => matches!(next, Isolated),
+            Isolated => false,
+        }
+    }
+
+    /// An instance in this state has lost contact: its processes' info is stale.
+    pub fn is_inactive(self) -> bool {
+        matches!(
+            self,
+            InstanceState::Silent | InstanceState::Isolating | InstanceState::Isolated
+        )
+    }
+
+    /// A fenced instance is cut off by decision of the cluster: its reports are refused.
+    pub fn is_fenced(self) -> bool {
+        matches!(self, InstanceState::Isolating | InstanceState::Isolated)
+    }
+}
+
+impl std::fmt::Display for InstanceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The Supvisors global state (Supvisors 0.14 `SupvisorsStates`, with its wire codes).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+pub enum SupvisorsState {
+    #[default]
+    Off,
+    Initialization,
+    Deployment,
+    Operation,
+    Conciliation,
+    Restarting,
+    Restart,
+    ShuttingDown,
+    Shutdown,
+}
+
+impl SupvisorsState {
+    pub const ALL: [SupvisorsState; 9] = [
+        SupvisorsState::Off,
+        SupvisorsState::Initialization,
+        SupvisorsState::Deployment,
+        SupvisorsState::Operation,
+        SupvisorsState::Conciliation,
+        SupvisorsState::Restarting,
+        SupvisorsState::Restart,
+        SupvisorsState::ShuttingDown,
+        SupvisorsState::Shutdown,
+    ];
+
+    /// The code Supvisors 0.14 puts on the wire (`fsm_statecode`).
+    pub fn code(self) -> i32 {
+        match self {
+            SupvisorsState::Off => 0,
+            SupvisorsState::Initialization => 1,
+            SupvisorsState::Deployment => 2,
+            SupvisorsState::Operation => 3,
+            SupvisorsState::Conciliation => 4,
+            SupvisorsState::Restarting => 5,
+            SupvisorsState::Restart => 6,
+            SupvisorsState::ShuttingDown => 7,
+            SupvisorsState::Shutdown => 8,
+        }
+    }
+
+    /// The name Supvisors 0.14 puts on the wire (`fsm_statename`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SupvisorsState::Off => "OFF",
+            SupvisorsState::Initialization => "INITIALIZATION",
+            SupvisorsState::Deployment => "DEPLOYMENT",
+            SupvisorsState::Operation => "OPERATION",
+            SupvisorsState::Conciliation => "CONCILIATION",
+            SupvisorsState::Restarting => "RESTARTING",
+            SupvisorsState::Restart => "RESTART",
+            SupvisorsState::ShuttingDown => "SHUTTING_DOWN",
+            SupvisorsState::Shutdown => "SHUTDOWN",
+        }
+    }
+
+    /// Supvisors 0.14 `FiniteStateMachine._Transitions`, plus one deliberate addition:
+    /// RESTART and SHUTDOWN may go back to INITIALIZATION. In Supvisors they are terminal because
+    /// the process ends there; here the replicated state outlives the daemons (it is persisted),
+    /// so a cluster started again after a shutdown must be able to begin a new life.
+    pub fn can_become(self, next: SupvisorsState) -> bool {
+        use SupvisorsState::*;
+        match self {
+            Off => matches!(next, Initialization),
+            Initialization => matches!(next, Deployment),
+            Deployment => matches!(next, Initialization | Operation | Restarting | ShuttingDown),
+            Operation => matches!(
+                next,
+                Conciliation | Deployment | Initialization | Restarting | ShuttingDown
+            ),
+            Conciliation => matches!(next, Operation | Initialization | Restarting | ShuttingDown),
+            Restarting => matches!(next, Restart),
+            ShuttingDown => matches!(next, Shutdown),
+            Restart | Shutdown => matches!(next, Initialization),
+        }
+    }
+}
+
+impl std::fmt::Display for SupvisorsState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Position of a batch of process events in the stream of one instance.
+///
+/// `incarnation` must grow each time the instance's daemon starts (e.g. a boot counter the
+/// daemon persists), `counter` with each batch of one incarnation. Ordering is lexicographic, so
+/// a batch of a newer incarnation supersedes everything of the older one even though its counter
+/// started again from zero.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+pub struct BatchSeq {
+    pub incarnation: u64,
+    pub counter: u64,
+}
+
+impl BatchSeq {
+    pub fn new(incarnation: u64, counter: u64) -> Self {
+        BatchSeq {
+            incarnation,
+            counter,
+        }
+    }
+}
+
+/// Latest known status of one process on one instance: what `getProcessInfo` would say there,
+/// without the time-of-query field `now`. Times are epoch seconds; `pid` is 0 when no child.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessStatus {
+    pub group: String,
+    pub name: String,
+    pub state: ProcessState,
+    pub pid: i32,
+    pub start: i64,
+    pub stop: i64,
+    pub exitstatus: i32,
+    /// Supervisor's `expected` flag of the last exit (exit code in `exitcodes`).
+    pub expected: bool,
+    pub spawnerr: String,
+    pub description: String,
+    pub stdout_logfile: String,
+    pub stderr_logfile: String,
+}
+
+impl ProcessStatus {
+    /// `group:name`, or `name` when both are equal (Supervisor's `make_namespec`).
+    pub fn namespec(&self) -> String {
+        make_namespec(&self.group, &self.name)
+    }
+}
+
+/// A process status and the batch it came from (to ignore older, replayed or reordered reports).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRecord {
+    pub status: ProcessStatus,
+    pub seq: BatchSeq,
+}
+
+/// Everything the cluster knows about one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    pub state: InstanceState,
+    /// `at` of the latest tick (epoch milliseconds, clock of the writer), `None` before the first.
+    pub last_tick_at: Option<i64>,
+    /// Load reported with the latest tick (percent).
+    pub load: u32,
+    /// Highest batch of process events applied from this instance.
+    pub last_seq: Option<BatchSeq>,
+    /// Latest status of every process of the instance, keyed by namespec.
+    pub processes: BTreeMap<String, ProcessRecord>,
+    /// Names of the programs disabled on this instance (survive a full-cluster restart).
+    pub disabled: BTreeSet<String>,
+}
+
+/// Which instances a command addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Target {
+    /// Every instance known to the state when the command is applied.
+    All,
+    /// One instance, by identifier (created if unknown).
+    Instance(String),
+}
+
+/// A log entry's payload: one change to the cluster state. Externally tagged plain enum, so
+/// bincode can carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// A batch of process status changes reported by `instance`'s local supervisor. Within a
+    /// batch the last status of a namespec wins; across batches, a status is taken only if its
+    /// batch is newer than the one that last set that namespec.
+    ProcessEvents {
+        instance: String,
+        seq: BatchSeq,
+        events: Vec<ProcessStatus>,
+    },
+    /// Move `instance` to `state` (declares the instance when unknown).
+    InstanceState {
+        instance: String,
+        state: InstanceState,
+    },
+    /// Put `instance` back to UNKNOWN whatever its state: used when INITIALIZATION forgets the
+    /// handshakes, and to re-admit an ISOLATED instance that was restarted.
+    ResetInstance { instance: String },
+    /// A liveness tick of `instance` with its load, stamped `at` (epoch ms) by the writer.
+    Tick {
+        instance: String,
+        load: u32,
+        at: i64,
+    },
+    /// Disable `program` on the target instance(s).
+    Disable { target: Target, program: String },
+    /// Enable `program` again on the target instance(s).
+    Enable { target: Target, program: String },
+    /// Override the number of processes of `program` (Supvisors `update_numprocs`).
+    SetNumprocs { program: String, numprocs: u32 },
+    /// Move the Supvisors global state to `state`.
+    SetSupvisorsState { state: SupvisorsState },
+    /// Changes nothing (e.g. to commit a read barrier).
+    Noop,
+}
+
+/// Why the state machine refused a command. The state is left untouched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Rejection {
+    #[error("instance {instance}: illegal transition {from} -> {to}")]
+    IllegalInstanceTransition {
+        instance: String,
+        from: InstanceState,
+        to: InstanceState,
+    },
+    #[error("Supvisors state: illegal transition {from} -> {to}")]
+    IllegalSupvisorsTransition {
+        from: SupvisorsState,
+        to: SupvisorsState,
+    },
+    #[error("instance {instance} is {state}: its reports are refused")]
+    InstanceFenced {
+        instance: String,
+        state: InstanceState,
+    },
+}
+
+/// Outcome of applying one log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum CommandResult {
+    /// The state changed.
+    Applied,
+    /// Nothing to change: a replayed batch, a stale tick, a same-state move, a no-op, or an
+    /// entry that is not a command (blank, membership).
+    #[default]
+    Unchanged,
+    /// Refused by the state machine's rules.
+    Rejected(Rejection),
+}
+
+impl CommandResult {
+    fn from_changed(changed: bool) -> Self {
+        if changed {
+            CommandResult::Applied
+        } else {
+            CommandResult::Unchanged
+        }
+    }
+}
+
+/// `spawnerr` given to the processes of an instance that was lost (Supvisors' wording).
+pub fn lost_spawnerr(instance: &str) -> String {
+    format!("Supervisor {instance} lost")
+}
+
+/// The replicated cluster state. Mutated only by [`ClusterState::apply`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ClusterState {
+    supvisors_state: SupvisorsState,
+    instances: BTreeMap<String, InstanceRecord>,
+    numprocs: BTreeMap<String, u32>,
+}
+
+impl ClusterState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn supvisors_state(&self) -> SupvisorsState {
+        self.supvisors_state
+    }
+
+    /// Every known instance, in identifier order.
+    pub fn instances(&self) -> impl Iterator<Item = (&str, &InstanceRecord)> {
+        self.instances.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn instance(&self, identifier: &str) -> Option<&InstanceRecord> {
+        self.instances.get(identifier)
+    }
+
+    /// Latest status of `namespec` on `instance`.
+    pub fn process(&self, instance: &str, namespec: &str) -> Option<&ProcessStatus> {
+        self.instances
+            .get(instance)?
+            .processes
+            .get(namespec)
+            .map(|r| &r.status)
+    }
+
+    pub fn is_disabled(&self, instance: &str, program: &str) -> bool {
+        self.instances
+            .get(instance)
+            .is_some_and(|i| i.disabled.contains(program))
+    }
+
+    /// The numprocs override of `program`, if one was set.
+    pub fn numprocs(&self, program: &str) -> Option<u32> {
+        self.numprocs.get(program).copied()
+    }
+
+    /// All numprocs overrides, by program name.
+    pub fn numprocs_overrides(&self) -> &BTreeMap<String, u32> {
+        &self.numprocs
+    }
+
+    /// Applies one command. Deterministic: depends only on `self` and `cmd`. A rejected command
+    /// leaves the state untouched.
+    pub fn apply(&mut self, cmd: &Command) -> CommandResult {
+        match cmd {
+            Command::ProcessEvents {
+                instance,
+                seq,
+                events,
+            } => self.apply_process_events(instance, *seq, events),
+            Command::InstanceState { instance, state } => {
+                self.apply_instance_state(instance, *state)
+            }
+            Command::ResetInstance { instance } => {
+                let (created, record) = self.instance_entry(instance);
+                let changed = created || record.state != InstanceState::Unknown;
+                record.state = InstanceState::Unknown;
+                CommandResult::from_changed(changed)
+            }
+            Command::Tick { instance, load, at } => self.apply_tick(instance, *load, *at),
+            Command::Disable { target, program } => self.set_disabled(target, program, true),
+            Command::Enable { target, program } => self.set_disabled(target, program, false),
+            Command::SetNumprocs { program, numprocs } => {
+                let old = self.numprocs.insert(program.clone(), *numprocs);
+                CommandResult::from_changed(old != Some(*numprocs))
+            }
+            Command::SetSupvisorsState { state } => {
+                let from = self.supvisors_state;
+                if from == *state {
+                    CommandResult::Unchanged
+                } else if from.can_become(*state) {
+                    self.supvisors_state = *state;
+                    CommandResult::Applied
+                } else {
+                    CommandResult::Rejected(Rejection::IllegalSupvisorsTransition {
+                        from,
+                        to: *state,
+                    })
+                }
+            }
+            Command::Noop => CommandResult::Unchanged,
+        }
+    }
+
+    /// The record of `identifier`, created in UNKNOWN if absent; `true` when it was created.
+    fn instance_entry(&mut self, identifier: &str) -> (bool, &mut InstanceRecord) {
+        let created = !self.instances.contains_key(identifier);
+        let record = self.instances.entry(identifier.to_string()).or_default();
+        (created, record)
+    }
+
+    fn fenced(&self, instance: &str) -> Option<Rejection> {
+        let state = self.instances.get(instance)?.state;
+        state.is_fenced().then(|| Rejection::InstanceFenced {
+            instance: instance.to_string(),
+            state,
+        })
+    }
+
+    fn apply_process_events(
+        &mut self,
+        instance: &str,
+        seq: BatchSeq,
+        events: &[ProcessStatus],
+    ) -> CommandResult {
+        if let Some(rejection) = self.fenced(instance) {
+            return CommandResult::Rejected(rejection);
+        }
+        // Last status of each namespec in the batch: a batch is one point in time.
+        let mut latest: BTreeMap<String, &ProcessStatus> = BTreeMap::new();
+        for event in events {
+            latest.insert(event.namespec(), event);
+        }
+        let (mut changed, record) = self.instance_entry(instance);
+        for (namespec, status) in latest {
+            let newer = record.processes.get(&namespec).is_none_or(|r| seq > r.seq);
+            if newer {
+                record.processes.insert(
+                    namespec,
+                    ProcessRecord {
+                        status: status.clone(),
+                        seq,
+                    },
+                );
+                changed = true;
+            }
+        }
+        if record.last_seq.is_none_or(|last| seq > last) {
+            record.last_seq = Some(seq);
+            changed = true;
+        }
+        CommandResult::from_changed(changed)
+    }
+
+    fn apply_instance_state(&mut self, instance: &str, state: InstanceState) -> CommandResult {
+        let from = self
+            .instances
+            .get(instance)
+            .map_or(InstanceState::Unknown, |r| r.state);
+        if from == state {
+            let (created, _) = self.instance_entry(instance);
+            return CommandResult::from_changed(created);
+        }
+        if !from.can_become(state) {
+            return CommandResult::Rejected(Rejection::IllegalInstanceTransition {
+                instance: instance.to_string(),
+                from,
+                to: state,
+            });
+        }
+        let (_, record) = self.instance_entry(instance);
+        record.state = state;
+        if state.is_inactive() && !from.is_inactive() {
+            mark_processes_lost(instance, record);
+        }
+        CommandResult::Applied
+    }
+
+    fn apply_tick(&mut self, instance: &str, load: u32, at: i64) -> CommandResult {
+        if let Some(rejection) = self.fenced(instance) {
+            return CommandResult::Rejected(rejection);
+        }
+        let (created, record) = self.instance_entry(instance);
+        if record.last_tick_at.is_some_and(|last| at <= last) {
+            return CommandResult::from_changed(created);
+        }
+        record.last_tick_at = Some(at);
+        record.load = load;
+        CommandResult::Applied
+    }
+
+    fn set_disabled(&mut self, target: &Target, program: &str, disabled: bool) -> CommandResult {
+        let mut changed = false;
+        let mut update = |record: &mut InstanceRecord| {
+            changed |= if disabled {
+                record.disabled.insert(program.to_string())
+            } else {
+                record.disabled.remove(program)
+            };
+        };
+        match target {
+            Target::All => self.instances.values_mut().for_each(&mut update),
+            Target::Instance(identifier) => {
+                let (created, record) = self.instance_entry(identifier);
+                update(record);
+                changed |= created;
+            }
+        }
+        CommandResult::from_changed(changed)
+    }
+}
+
+/// Supvisors' reaction to losing an instance: every process that had a live child there is
+/// marked FATAL with spawnerr "Supervisor <id> lost" (the rest of its info is kept for display).
+/// The batch sequence is kept, so the instance's next real report supersedes this.
+fn mark_processes_lost(instance: &str, record: &mut InstanceRecord) {
+    for process in record.processes.values_mut() {
+        if !process.status.state.is_stopped() {
+            process.status.state = ProcessState::Fatal;
+            process.status.spawnerr = lost_spawnerr(instance);
+            process.status.pid = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+
+    fn status(group: &str, name: &str, state: ProcessState, pid: i32) -> ProcessStatus {
+        ProcessStatus {
+            group: group.into(),
+            name: name.into(),
+            state,
+            pid,
+            start: 1_700_000_000,
+            stop: 0,
+            exitstatus: 0,
+            expected: true,
+            spawnerr: String::new(),
+            description: format!("pid {pid}"),
+            stdout_logfile: String::new(),
+            stderr_logfile: String::new(),
+        }
+    }
+
+    fn events(instance: &str, incarnation: u64, counter: u64, ev: Vec<ProcessStatus>) -> Command {
+        Command::ProcessEvents {
+            instance: instance.into(),
+            seq: BatchSeq::new(incarnation, counter),
+            events: ev,
+        }
+    }
+
+    fn script() -> Vec<Command> {
+        vec![
+            Command::InstanceState {
+                instance: "a".into(),
+                state: InstanceState::Unknown,
+            },
+            Command::InstanceState {
+                instance: "b".into(),
+                state: InstanceState::Checking,
+            },
+            Command::InstanceState {
+                instance: "b".into(),
+                state: InstanceState::Running,
+            },
+            Command::SetSupvisorsState {
+                state: SupvisorsState::Initialization,
+            },
+            Command::Tick {
+                instance: "b".into(),
+                load: 12,
+                at: 1_000,
+            },
+            events(
+                "b",
+                1,
+                1,
+                vec![
+                    status("web", "web", ProcessState::Starting, 10),
+                    status("db", "db_00", ProcessState::Running, 11),
+                ],
+            ),
+            events(
+                "b",
+                1,
+                2,
+                vec![status("web", "web", ProcessState::Running, 10)],
+            ),
+            Command::Disable {
+                target: Target::All,
+                program: "db".into(),
+            },
+            Command::Enable {
+                target: Target::Instance("a".into()),
+                program: "db".into(),
+            },
+            Command::SetNumprocs {
+                program: "db".into(),
+                numprocs: 3,
+            },
+            Command::SetSupvisorsState {
+                state: SupvisorsState::Deployment,
+            },
+            Command::Noop,
+            Command::InstanceState {
+                instance: "b".into(),
+                state: InstanceState::Silent,
+            },
+        ]
+    }
+
+    #[test]
+    fn same_log_gives_same_state_and_same_snapshot_bytes() {
+        let (mut s1, mut s2) = (ClusterState::new(), ClusterState::new());
+        let r1: Vec<_> = script().iter().map(|c| s1.apply(c)).collect();
+        let r2: Vec<_> = script().iter().map(|c| s2.apply(c)).collect();
+        assert_eq!(r1, r2);
+        assert_eq!(s1, s2);
+        let (b1, b2) = (codec::encode(&s1).unwrap(), codec::encode(&s2).unwrap());
+        assert_eq!(b1, b2);
+        // And the snapshot decodes back to the same state.
+        assert_eq!(codec::decode::<ClusterState>(&b1).unwrap(), s1);
+        // Commands travel through bincode too (log entries).
+        for cmd in script() {
+            let bytes = codec::encode(&cmd).unwrap();
+            assert_eq!(codec::decode::<Command>(&bytes).unwrap(), cmd);
+        }
+    }
+
+    #[test]
+    fn replayed_or_older_batches_change_nothing() {
+        let mut s = ClusterState::new();
+        let b1 = events("x", 1, 1, vec![status("g", "p", ProcessState::Starting, 5)]);
+        let b2 = events("x", 1, 2, vec![status("g", "p", ProcessState::Running, 5)]);
+        assert_eq!(s.apply(&b1), CommandResult::Applied);
+        assert_eq!(s.apply(&b2), CommandResult::Applied);
+        let before = s.clone();
+        assert_eq!(s.apply(&b2), CommandResult::Unchanged);
+        assert_eq!(s.apply(&b1), CommandResult::Unchanged);
+        assert_eq!(s, before);
+        assert_eq!(s.process("x", "g:p").unwrap().state, ProcessState::Running);
+    }
+
+    #[test]
+    fn reordered_batches_keep_the_newest_status_of_each_process() {
+        // Batch 2 (p running) is committed before batch 1 (p starting, q running).
+        let mut s = ClusterState::new();
+        s.apply(&events(
+            "x",
+            1,
+            2,
+            vec![status("g", "p", ProcessState::Running, 5)],
+        ));
+        let r = s.apply(&events(
+            "x",
+            1,
+            1,
+            vec![
+                status("g", "p", ProcessState::Starting, 5),
+                status("g", "q", ProcessState::Running, 6),
+            ],
+        ));
+        assert_eq!(r, CommandResult::Applied);
+        assert_eq!(s.process("x", "g:p").unwrap().state, ProcessState::Running);
+        assert_eq!(s.process("x", "g:q").unwrap().state, ProcessState::Running);
+        assert_eq!(s.instance("x").unwrap().last_seq, Some(BatchSeq::new(1, 2)));
+    }
+
+    #[test]
+    fn last_status_of_a_namespec_in_a_batch_wins() {
+        let mut s = ClusterState::new();
+        s.apply(&events(
+            "x",
+            1,
+            1,
+            vec![
+                status("p", "p", ProcessState::Starting, 5),
+                status("p", "p", ProcessState::Running, 5),
+            ],
+        ));
+        assert_eq!(s.process("x", "p").unwrap().state, ProcessState::Running);
+    }
+
+    #[test]
+    fn a_new_incarnation_supersedes_higher_counters_of_the_old_one() {
+        let mut s = ClusterState::new();
+        s.apply(&events(
+            "x",
+            1,
+            900,
+            vec![status("p", "p", ProcessState::Running, 5)],
+        ));
+        s.apply(&events(
+            "x",
+            2,
+            0,
+            vec![status("p", "p", ProcessState::Stopped, 0)],
+        ));
+        assert_eq!(s.process("x", "p").unwrap().state, ProcessState::Stopped);
+        // A late batch of the old incarnation is ignored.
+        s.apply(&events(
+            "x",
+            1,
+            901,
+            vec![status("p", "p", ProcessState::Running, 5)],
+        ));
+        assert_eq!(s.process("x", "p").unwrap().state, ProcessState::Stopped);
+    }
+
+    #[test]
+    fn instance_transitions_follow_supvisors_and_illegal_ones_change_nothing() {
+        let mut s = ClusterState::new();
+        let to = |state| Command::InstanceState {
+            instance: "a".into(),
+            state,
+        };
+        assert_eq!(s.apply(&to(InstanceState::Unknown)), CommandResult::Applied);
+        assert_eq!(
+            s.apply(&to(InstanceState::Unknown)),
+            CommandResult::Unchanged
+        );
+        let before = s.clone();
+        assert!(matches!(
+            s.apply(&to(InstanceState::Running)),
+            CommandResult::Rejected(Rejection::IllegalInstanceTransition { .. })
+        ));
+        assert_eq!(s, before);
+        for state in [
+            InstanceState::Checking,
+            InstanceState::Running,
+            InstanceState::Isolating,
+            InstanceState::Isolated,
+        ] {
+            assert_eq!(s.apply(&to(state)), CommandResult::Applied, "{state}");
+        }
+        assert!(matches!(
+            s.apply(&to(InstanceState::Checking)),
+            CommandResult::Rejected(_)
+        ));
+        // An isolated instance's reports are refused, until it is reset.
+        let batch = events("a", 1, 1, vec![status("p", "p", ProcessState::Running, 5)]);
+        assert!(matches!(
+            s.apply(&batch),
+            CommandResult::Rejected(Rejection::InstanceFenced { .. })
+        ));
+        s.apply(&Command::ResetInstance {
+            instance: "a".into(),
+        });
+        assert_eq!(s.instance("a").unwrap().state, InstanceState::Unknown);
+        assert_eq!(s.apply(&batch), CommandResult::Applied);
+    }
+
+    #[test]
+    fn losing_an_instance_marks_its_live_processes_fatal() {
+        let mut s = ClusterState::new();
+        s.apply(&Command::InstanceState {
+            instance: "b".into(),
+            state: InstanceState::Checking,
+        });
+        s.apply(&events(
+            "b",
+            1,
+            1,
+            vec![
+                status("p", "p", ProcessState::Running, 5),
+                status("q", "q", ProcessState::Exited, 0),
+            ],
+        ));
+        s.apply(&Command::InstanceState {
+            instance: "b".into(),
+            state: InstanceState::Silent,
+        });
+        let p = s.process("b", "p").unwrap();
+        assert_eq!(p.state, ProcessState::Fatal);
+        assert_eq!(p.spawnerr, "Supervisor b lost");
+        assert_eq!(p.pid, 0);
+        assert_eq!(s.process("b", "q").unwrap().state, ProcessState::Exited);
+        // The instance's next real report supersedes the forced state.
+        s.apply(&events(
+            "b",
+            1,
+            2,
+            vec![status("p", "p", ProcessState::Running, 7)],
+        ));
+        assert_eq!(s.process("b", "p").unwrap().pid, 7);
+    }
+
+    #[test]
+    fn supvisors_state_follows_the_0_14_fsm() {
+        let mut s = ClusterState::new();
+        let to = |state| Command::SetSupvisorsState { state };
+        assert!(matches!(
+            s.apply(&to(SupvisorsState::Operation)),
+            CommandResult::Rejected(Rejection::IllegalSupvisorsTransition { .. })
+        ));
+        for state in [
+            SupvisorsState::Initialization,
+            SupvisorsState::Deployment,
+            SupvisorsState::Operation,
+            SupvisorsState::Conciliation,
+            SupvisorsState::ShuttingDown,
+            SupvisorsState::Shutdown,
+            SupvisorsState::Initialization,
+        ] {
+            assert_eq!(s.apply(&to(state)), CommandResult::Applied, "{state}");
+        }
+        assert_eq!(
+            s.apply(&to(SupvisorsState::Initialization)),
+            CommandResult::Unchanged
+        );
+        assert_eq!(SupvisorsState::ShuttingDown.code(), 7);
+        assert_eq!(SupvisorsState::ShuttingDown.name(), "SHUTTING_DOWN");
+        assert_eq!(InstanceState::Isolated.code(), 5);
+    }
+
+    #[test]
+    fn ticks_only_move_forward() {
+        let mut s = ClusterState::new();
+        let tick = |load, at| Command::Tick {
+            instance: "a".into(),
+            load,
+            at,
+        };
+        assert_eq!(s.apply(&tick(10, 2_000)), CommandResult::Applied);
+        assert_eq!(s.apply(&tick(99, 1_000)), CommandResult::Unchanged);
+        assert_eq!(s.apply(&tick(99, 2_000)), CommandResult::Unchanged);
+        let a = s.instance("a").unwrap();
+        assert_eq!((a.load, a.last_tick_at), (10, Some(2_000)));
+    }
+
+    #[test]
+    fn disable_all_covers_known_instances_and_enable_undoes_it() {
+        let mut s = ClusterState::new();
+        for i in ["a", "b"] {
+            s.apply(&Command::InstanceState {
+                instance: i.into(),
+                state: InstanceState::Unknown,
+            });
+        }
+        let disable = Command::Disable {
+            target: Target::All,
+            program: "db".into(),
+        };
+        assert_eq!(s.apply(&disable), CommandResult::Applied);
+        assert_eq!(s.apply(&disable), CommandResult::Unchanged);
+        assert!(s.is_disabled("a", "db") && s.is_disabled("b", "db"));
+        s.apply(&Command::Enable {
+            target: Target::Instance("b".into()),
+            program: "db".into(),
+        });
+        assert!(s.is_disabled("a", "db") && !s.is_disabled("b", "db"));
+        assert_eq!(
+            s.apply(&Command::SetNumprocs {
+                program: "db".into(),
+                numprocs: 2
+            }),
+            CommandResult::Applied
+        );
+        assert_eq!(s.numprocs("db"), Some(2));
+    }
+}

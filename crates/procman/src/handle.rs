@@ -1,0 +1,470 @@
+//! [`Supervisor`]: the cheap, cloneable handle the front ends hold. Each method sends one
+//! message to the actor and awaits its own reply; `wait = true` calls then await the per-process
+//! receivers the actor handed back, so a slow start blocks only its caller.
+
+use crate::api::*;
+use crate::logs;
+use crate::runtime::{
+    Actor, Exit, Item, Msg, Outcome, ProcessEvent, Reloader, Selection, Shared, StdinWrite,
+};
+use crate::spawn::Spawner;
+use model::{Config, Fault, FaultCode, SupervisorState};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// What the daemon passes in besides the config.
+#[derive(Clone)]
+pub struct Options {
+    /// Re-reads the configuration (used by `reloadConfig`, `addProcessGroup` and `restart`).
+    pub reloader: Reloader,
+    /// The daemon's main log file, for readLog/clearLog/`/mainlogtail`; `None` = no file.
+    pub main_log: Option<PathBuf>,
+    /// `SUPERVISOR_SERVER_URL` for children whose `serverurl` is AUTO.
+    pub server_url: Option<String>,
+    /// Cancelling it starts a shutdown (same as `shutdown()`), e.g. on SIGTERM.
+    pub shutdown: CancellationToken,
+}
+
+/// Why [`Supervisor::start`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot start the spawner thread: {0}")]
+    Spawner(#[from] std::io::Error),
+    #[error("Supervisor::start must be called inside a tokio runtime")]
+    NoRuntime,
+}
+
+/// Resolves when the supervisor has stopped every process and ended.
+pub struct Completion {
+    rx: oneshot::Receiver<Exit>,
+    spawner: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Completion {
+    /// Waits for the end: [`Exit::Shutdown`] after a shutdown (restarts are handled inside and
+    /// do not end the supervisor), [`Exit::RestartFailed`] if a restart could not reload the
+    /// config. The spawner thread is joined too, so no child is left.
+    pub async fn wait(mut self) -> Exit {
+        let exit = (&mut self.rx).await.unwrap_or(Exit::Aborted);
+        if let Some(t) = self.spawner.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        exit
+    }
+}
+
+/// The local supervisor. Cheap to clone; every clone talks to the same actor.
+#[derive(Clone)]
+pub struct Supervisor {
+    tx: mpsc::UnboundedSender<Msg>,
+    shared: Arc<Shared>,
+    main_log: Option<PathBuf>,
+    events: broadcast::Sender<ProcessEvent>,
+    reloader: Reloader,
+}
+
+fn gone() -> Fault {
+    Fault::new(FaultCode::ShutdownState)
+}
+
+impl Supervisor {
+    /// Starts the supervisor: creates the groups of `config`, emits the startup events and
+    /// autostarts processes in priority order (inside the actor, so this returns at once).
+    /// Must be called from inside a tokio runtime.
+    pub fn start(config: Config, opts: Options) -> Result<(Supervisor, Completion), Error> {
+        let rt = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let (spawner, thread) = Spawner::start()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(1024);
+        let shared = Arc::new(Shared {
+            mood: Mutex::new(SupervisorState::Running),
+            identifier: Mutex::new(config.supervisord.identifier.clone()),
+        });
+        let (done_tx, done_rx) = oneshot::channel();
+        let actor = Actor::new(
+            config,
+            shared.clone(),
+            spawner,
+            tx.clone(),
+            events.clone(),
+            opts.reloader.clone(),
+            opts.server_url.clone(),
+            done_tx,
+        );
+        rt.spawn(actor.run(rx, opts.shutdown.clone()));
+        Ok((
+            Supervisor {
+                tx,
+                shared,
+                main_log: opts.main_log,
+                events,
+                reloader: opts.reloader,
+            },
+            Completion {
+                rx: done_rx,
+                spawner: Some(thread),
+            },
+        ))
+    }
+
+    /// Every process state change from now on. A slow receiver loses the oldest events
+    /// (`RecvError::Lagged`) rather than slowing the supervisor.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<ProcessEvent> {
+        self.events.subscribe()
+    }
+
+    /// SIGUSR2: reopens every child log file at its path, so an external logrotate that moved
+    /// the files away takes effect. Returns the log files that could not be reopened.
+    pub async fn reopen_logs(&self) -> Vec<(String, std::io::Error)> {
+        let Some(Ok(sinks)) = self.ask(|r| Msg::Sinks(None, r)).await else {
+            return Vec::new();
+        };
+        let mut failed = Vec::new();
+        for (name, group, procs) in sinks {
+            for sink in procs {
+                let Ok(mut guard) = sink.lock() else { continue };
+                if let Some(file) = guard.as_mut() {
+                    if let Err(e) = file.reopen() {
+                        failed.push((model::make_namespec(&group, &name), e));
+                    }
+                }
+            }
+        }
+        failed
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).ok()?;
+        rx.await.ok()
+    }
+
+    async fn many(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<Vec<Item>, Fault>>) -> Msg,
+    ) -> Result<Vec<ProcResult>, Fault> {
+        let items = self.ask(make).await.ok_or_else(gone)??;
+        let mut out = Vec::with_capacity(items.len());
+        for it in items {
+            let outcome = match it.outcome {
+                Outcome::Done(r) => r,
+                Outcome::Wait(rx) => rx.await.unwrap_or_else(|_| Err(gone())),
+            };
+            out.push(ProcResult {
+                name: it.name,
+                group: it.group,
+                outcome,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn one(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<Vec<Item>, Fault>>) -> Msg,
+    ) -> Result<(), Fault> {
+        let results = self.many(make).await?;
+        results
+            .into_iter()
+            .next()
+            .map(|r| r.outcome)
+            .unwrap_or(Ok(()))
+    }
+
+    fn single(namespec: &str) -> Result<Selection, Fault> {
+        match model::NameSpec::parse(namespec) {
+            model::NameSpec::Process { .. } => Ok(Selection::One(namespec.to_string())),
+            model::NameSpec::Group(_) => Err(Fault::with(FaultCode::BadName, namespec)),
+        }
+    }
+
+    fn main_log_file(&self) -> Result<PathBuf, Fault> {
+        match &self.main_log {
+            Some(p) if p.exists() => Ok(p.clone()),
+            Some(p) => Err(Fault::with(FaultCode::NoFile, p.display().to_string())),
+            None => Err(Fault::with(FaultCode::NoFile, "None")),
+        }
+    }
+
+    fn check_running(&self) -> Result<(), Fault> {
+        if self.state() == SupervisorState::Running {
+            Ok(())
+        } else {
+            Err(gone())
+        }
+    }
+}
+
+impl SupervisorApi for Supervisor {
+    fn state(&self) -> SupervisorState {
+        self.shared
+            .mood
+            .lock()
+            .map(|m| *m)
+            .unwrap_or(SupervisorState::Shutdown)
+    }
+
+    fn identification(&self) -> String {
+        self.shared
+            .identifier
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    fn pid(&self) -> i32 {
+        std::process::id() as i32
+    }
+
+    async fn read_main_log(&self, offset: i64, length: i64) -> Result<String, Fault> {
+        self.check_running()?;
+        let path = self.main_log_file()?;
+        tokio::task::spawn_blocking(move || logs::read_file(&path, offset, length))
+            .await
+            .unwrap_or_else(|_| Err(Fault::new(FaultCode::Failed)))
+    }
+
+    async fn clear_main_log(&self) -> Result<(), Fault> {
+        self.check_running()?;
+        let path = self.main_log_file()?;
+        // Truncate rather than delete: the daemon's log writer keeps its file open (append mode).
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .map(|_| ())
+            .map_err(|e| Fault::with(FaultCode::Failed, e.to_string()))
+    }
+
+    async fn process_info(&self, namespec: &str) -> Result<ProcessInfo, Fault> {
+        let ns = namespec.to_string();
+        self.ask(|r| Msg::Info(ns, r)).await.ok_or_else(gone)?
+    }
+
+    async fn all_process_info(&self) -> Vec<ProcessInfo> {
+        self.ask(Msg::AllInfo).await.unwrap_or_default()
+    }
+
+    async fn all_config_info(&self) -> Vec<ConfigInfo> {
+        self.ask(Msg::AllConfig).await.unwrap_or_default()
+    }
+
+    async fn start_process(&self, namespec: &str, wait: bool) -> Result<(), Fault> {
+        let sel = Self::single(namespec)?;
+        self.one(|r| Msg::Start(sel, wait, r)).await
+    }
+
+    async fn start_group(&self, group: &str, wait: bool) -> Result<Vec<ProcResult>, Fault> {
+        let g = group.to_string();
+        self.many(|r| Msg::Start(Selection::Group(g), wait, r))
+            .await
+    }
+
+    async fn start_all(&self, wait: bool) -> Result<Vec<ProcResult>, Fault> {
+        self.many(|r| Msg::Start(Selection::All, wait, r)).await
+    }
+
+    async fn stop_process(&self, namespec: &str, wait: bool) -> Result<(), Fault> {
+        let sel = Self::single(namespec)?;
+        self.one(|r| Msg::Stop(sel, wait, r)).await
+    }
+
+    async fn stop_group(&self, group: &str, wait: bool) -> Result<Vec<ProcResult>, Fault> {
+        let g = group.to_string();
+        self.many(|r| Msg::Stop(Selection::Group(g), wait, r)).await
+    }
+
+    async fn stop_all(&self, wait: bool) -> Result<Vec<ProcResult>, Fault> {
+        self.many(|r| Msg::Stop(Selection::All, wait, r)).await
+    }
+
+    async fn signal_process(&self, namespec: &str, signal: &str) -> Result<(), Fault> {
+        let sel = Self::single(namespec)?;
+        let s = signal.to_string();
+        self.one(|r| Msg::Signal(sel, s, r)).await
+    }
+
+    async fn signal_group(&self, group: &str, signal: &str) -> Result<Vec<ProcResult>, Fault> {
+        let (g, s) = (group.to_string(), signal.to_string());
+        self.many(|r| Msg::Signal(Selection::Group(g), s, r)).await
+    }
+
+    async fn signal_all(&self, signal: &str) -> Result<Vec<ProcResult>, Fault> {
+        let s = signal.to_string();
+        self.many(|r| Msg::Signal(Selection::All, s, r)).await
+    }
+
+    async fn read_process_log(
+        &self,
+        namespec: &str,
+        channel: Channel,
+        offset: i64,
+        length: i64,
+    ) -> Result<String, Fault> {
+        let ns = namespec.to_string();
+        let path = self
+            .ask(|r| Msg::LogPath(ns, channel, r))
+            .await
+            .ok_or_else(gone)??;
+        let path = match path {
+            Some(p) if p.exists() => p,
+            Some(p) => return Err(Fault::with(FaultCode::NoFile, p.display().to_string())),
+            None => return Err(Fault::with(FaultCode::NoFile, "None")),
+        };
+        tokio::task::spawn_blocking(move || logs::read_file(&path, offset, length))
+            .await
+            .unwrap_or_else(|_| Err(Fault::new(FaultCode::Failed)))
+    }
+
+    async fn tail_process_log(
+        &self,
+        namespec: &str,
+        channel: Channel,
+        offset: i64,
+        length: i64,
+    ) -> Result<(String, i64, bool), Fault> {
+        let ns = namespec.to_string();
+        let path = self
+            .ask(|r| Msg::LogPath(ns, channel, r))
+            .await
+            .ok_or_else(gone)??;
+        match path {
+            Some(p) if p.exists() => {
+                Ok(
+                    tokio::task::spawn_blocking(move || logs::tail_file(&p, offset, length))
+                        .await
+                        .unwrap_or((String::new(), 0, false)),
+                )
+            }
+            _ => Ok((String::new(), 0, false)),
+        }
+    }
+
+    async fn clear_process_logs(&self, namespec: &str) -> Result<(), Fault> {
+        let ns = namespec.to_string();
+        let sinks = self
+            .ask(|r| Msg::Sinks(Some(ns), r))
+            .await
+            .ok_or_else(gone)??;
+        for (_, _, s) in sinks {
+            clear_sinks(&s).map_err(|_| Fault::with(FaultCode::Failed, namespec))?;
+        }
+        Ok(())
+    }
+
+    async fn clear_all_process_logs(&self) -> Result<Vec<ProcResult>, Fault> {
+        let sinks = self.ask(|r| Msg::Sinks(None, r)).await.ok_or_else(gone)??;
+        Ok(sinks
+            .into_iter()
+            .map(|(name, group, s)| {
+                let ns = model::make_namespec(&group, &name);
+                ProcResult {
+                    outcome: clear_sinks(&s).map_err(|_| Fault::with(FaultCode::Failed, ns)),
+                    name,
+                    group,
+                }
+            })
+            .collect())
+    }
+
+    async fn log_path(&self, namespec: &str, channel: Channel) -> Result<PathBuf, Fault> {
+        let ns = namespec.to_string();
+        match self
+            .ask(|r| Msg::LogPath(ns, channel, r))
+            .await
+            .ok_or_else(gone)??
+        {
+            Some(p) if p.exists() => Ok(p),
+            Some(p) => Err(Fault::with(FaultCode::NoFile, p.display().to_string())),
+            None => Err(Fault::with(FaultCode::NoFile, "None")),
+        }
+    }
+
+    fn main_log_path(&self) -> Result<PathBuf, Fault> {
+        self.main_log_file()
+    }
+
+    async fn send_process_stdin(&self, namespec: &str, chars: &str) -> Result<(), Fault> {
+        let ns = namespec.to_string();
+        let stdin = self.ask(|r| Msg::Stdin(ns, r)).await.ok_or_else(gone)??;
+        let (tx, rx) = oneshot::channel();
+        stdin
+            .send(StdinWrite {
+                data: chars.as_bytes().to_vec(),
+                reply: Some(tx),
+            })
+            .map_err(|_| Fault::with(FaultCode::NoFile, namespec))?;
+        match rx.await {
+            Ok(true) => Ok(()),
+            _ => Err(Fault::with(FaultCode::NoFile, namespec)),
+        }
+    }
+
+    async fn send_remote_comm_event(&self, kind: &str, data: &str) -> Result<(), Fault> {
+        self.tx
+            .send(Msg::RemoteComm(kind.to_string(), data.to_string()))
+            .map_err(|_| gone())
+    }
+
+    async fn reload_config(&self) -> Result<ConfigDiff, Fault> {
+        self.check_running()?;
+        let reload = self.reloader.clone();
+        let cfg = tokio::task::spawn_blocking(move || reload())
+            .await
+            .unwrap_or_else(|e| Err(format!("config reloader panicked: {e}")));
+        self.ask(|r| Msg::Reread(cfg, r)).await.ok_or_else(gone)?
+    }
+
+    async fn add_process_group(&self, name: &str) -> Result<(), Fault> {
+        let n = name.to_string();
+        self.ask(|r| Msg::AddGroup(n, r)).await.ok_or_else(gone)?
+    }
+
+    async fn remove_process_group(&self, name: &str) -> Result<(), Fault> {
+        let n = name.to_string();
+        self.ask(|r| Msg::RemoveGroup(n, r))
+            .await
+            .ok_or_else(gone)?
+    }
+
+    fn shutdown(&self) -> Result<(), Fault> {
+        self.request_stop(false)
+    }
+
+    fn restart(&self) -> Result<(), Fault> {
+        self.request_stop(true)
+    }
+}
+
+impl Supervisor {
+    /// Flips the mood at once (so the caller sees SHUTDOWN/RESTARTING immediately) and lets the
+    /// actor stop everything.
+    fn request_stop(&self, restart: bool) -> Result<(), Fault> {
+        {
+            let mut mood = self.shared.mood.lock().map_err(|_| gone())?;
+            if *mood != SupervisorState::Running {
+                return Err(gone());
+            }
+            *mood = if restart {
+                SupervisorState::Restarting
+            } else {
+                SupervisorState::Shutdown
+            };
+        }
+        let (tx, _rx) = oneshot::channel();
+        self.tx.send(Msg::Shutdown(restart, tx)).map_err(|_| gone())
+    }
+}
+
+fn clear_sinks(sinks: &[crate::runtime::Sink]) -> std::io::Result<()> {
+    for s in sinks {
+        if let Ok(mut g) = s.lock() {
+            if let Some(f) = g.as_mut() {
+                f.clear()?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1434 @@
+//! The actor that owns every process of the instance. It receives requests from the
+//! [`Supervisor`](crate::Supervisor) handles and notices from its own tasks (child exits, pipe
+//! output) on one channel, runs [`machine::step`] and executes the resulting actions. Timers are
+//! the deadlines stored in each process state: the loop sleeps until the earliest one.
+//!
+//! ```text
+//!  handles ──Msg──►┐                     ┌─► spawner thread (fork, owns Child, awaits exit)
+//!  exit/output ───►│ actor: step(state)  ├─► kill/killpg
+//!  timers ────────►┘  → actions          └─► events: listeners' pools, broadcast
+//! ```
+
+use crate::api::{Channel, ConfigDiff, ConfigInfo, ProcessInfo};
+use crate::events::{self, ListenerProto, ListenerSaid, Notification};
+use crate::logs::RotatingFile;
+use crate::machine::{self, Action, Ctx, Event, ExitKind, ProcState};
+use crate::spawn::{self, Spawner};
+use model::{
+    Config, Fault, FaultCode, GroupKind, GroupSpec, LogTarget, ProcessSpec, ProcessState,
+    SupervisorState,
+};
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub type Reloader = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
+pub type Sink = Arc<Mutex<Option<RotatingFile>>>;
+pub type Reply<T> = oneshot::Sender<T>;
+/// `(name, group, [stdout sink, stderr sink])` of each process, for clearing logs.
+pub type ProcSinks = Vec<(String, String, Vec<Sink>)>;
+
+/// A process state change, for the layers above (the cluster layer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessEvent {
+    pub group: String,
+    pub name: String,
+    pub from: ProcessState,
+    pub to: ProcessState,
+    /// The pid the change concerns (the old pid for EXITED/STOPPED), 0 if none.
+    pub pid: i32,
+    /// EXITED only: the exit code was in `exitcodes`.
+    pub expected: bool,
+    /// The back-off counter (STARTING/BACKOFF events).
+    pub tries: u32,
+    /// Wall clock of the change, epoch seconds.
+    pub at: f64,
+}
+
+/// How the supervisor ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// `shutdown()` or the cancellation token: every process was stopped.
+    Shutdown,
+    /// A `restart()` stopped everything but the reloader failed: nothing runs any more.
+    RestartFailed(String),
+    /// The actor task ended abnormally (a bug): children may still run until the daemon exits.
+    Aborted,
+}
+
+/// Which processes a start/stop/signal request covers.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    One(String),
+    Group(String),
+    All,
+}
+
+/// The answer for one process of a request: known now, or when the process gets there.
+pub enum Outcome {
+    Done(Result<(), Fault>),
+    Wait(oneshot::Receiver<Result<(), Fault>>),
+}
+
+pub struct Item {
+    pub name: String,
+    pub group: String,
+    pub outcome: Outcome,
+}
+
+pub struct StdinWrite {
+    pub data: Vec<u8>,
+    pub reply: Option<Reply<bool>>,
+}
+
+#[allow(clippy::large_enum_variant)] // short-lived messages; boxing would buy nothing
+pub enum Msg {
+    Info(String, Reply<Result<ProcessInfo, Fault>>),
+    AllInfo(Reply<Vec<ProcessInfo>>),
+    AllConfig(Reply<Vec<ConfigInfo>>),
+    Start(Selection, bool, Reply<Result<Vec<Item>, Fault>>),
+    Stop(Selection, bool, Reply<Result<Vec<Item>, Fault>>),
+    Signal(Selection, String, Reply<Result<Vec<Item>, Fault>>),
+    LogPath(String, Channel, Reply<Result<Option<PathBuf>, Fault>>),
+    Sinks(Option<String>, Reply<Result<ProcSinks, Fault>>),
+    Stdin(
+        String,
+        Reply<Result<mpsc::UnboundedSender<StdinWrite>, Fault>>,
+    ),
+    RemoteComm(String, String),
+    Reread(Result<Config, String>, Reply<Result<ConfigDiff, Fault>>),
+    AddGroup(String, Reply<Result<(), Fault>>),
+    RemoveGroup(String, Reply<Result<(), Fault>>),
+    Shutdown(bool, Reply<Result<(), Fault>>),
+    // from the actor's own tasks
+    Exited {
+        id: u64,
+        pid: i32,
+        kind: ExitKind,
+    },
+    Output {
+        id: u64,
+        pid: i32,
+        stdout: bool,
+        data: Vec<u8>,
+    },
+}
+
+/// State shared with the handles for the synchronous trait methods.
+pub struct Shared {
+    pub mood: Mutex<SupervisorState>,
+    pub identifier: Mutex<String>,
+}
+
+struct Queued {
+    serial: u64,
+    pool_serial: u64,
+    n: Notification,
+}
+
+struct Pool {
+    events: Vec<String>,
+    buffer_size: usize,
+    buffer: VecDeque<Queued>,
+    serial: u64,
+}
+
+struct Group {
+    spec: GroupSpec,
+    procs: Vec<u64>,
+    pool: Option<Pool>,
+}
+
+struct Proc {
+    spec: ProcessSpec,
+    st: ProcState,
+    out_path: Option<PathBuf>,
+    err_path: Option<PathBuf>,
+    out_sink: Sink,
+    err_sink: Sink,
+    stdin: Option<mpsc::UnboundedSender<StdinWrite>>,
+    start_waiters: Vec<(String, Reply<Result<(), Fault>>)>,
+    stop_waiters: Vec<Reply<Result<(), Fault>>>,
+    proto: Option<ListenerProto>,
+    in_flight: Option<Queued>,
+}
+
+enum Phase {
+    Running,
+    Stopping {
+        /// Remaining batches of group names, next first (same priority = one batch).
+        batches: VecDeque<Vec<String>>,
+        current: Vec<String>,
+        restart: bool,
+    },
+}
+
+pub struct Actor {
+    config: Config,
+    groups: Vec<Group>,
+    procs: HashMap<u64, Proc>,
+    next_id: u64,
+    serial: u64,
+    ticks: HashMap<i64, i64>,
+    phase: Phase,
+    shared: Arc<Shared>,
+    spawner: Option<Spawner>,
+    tx: mpsc::UnboundedSender<Msg>,
+    events: broadcast::Sender<ProcessEvent>,
+    reloader: Reloader,
+    server_url: Option<String>,
+    done: Option<Reply<Exit>>,
+}
+
+fn epoch_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn random_suffix(seed: u64) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(seed);
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    let mut v = h.finish();
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
+    (0..8)
+        .map(|_| {
+            let c = ALPHABET[(v % ALPHABET.len() as u64) as usize] as char;
+            v /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
+fn fault(code: FaultCode, extra: &str) -> Fault {
+    Fault::with(code, extra)
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| format!("unknown error making dispatchers: {e}"))
+}
+
+impl Actor {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Config,
+        shared: Arc<Shared>,
+        spawner: Spawner,
+        tx: mpsc::UnboundedSender<Msg>,
+        events: broadcast::Sender<ProcessEvent>,
+        reloader: Reloader,
+        server_url: Option<String>,
+        done: Reply<Exit>,
+    ) -> Actor {
+        Actor {
+            config,
+            groups: Vec::new(),
+            procs: HashMap::new(),
+            next_id: 1,
+            serial: 0,
+            ticks: HashMap::new(),
+            phase: Phase::Running,
+            shared,
+            spawner: Some(spawner),
+            tx,
+            events,
+            reloader,
+            server_url,
+            done: Some(done),
+        }
+    }
+
+    fn ctx(&self) -> Ctx {
+        Ctx {
+            now: Instant::now(),
+            epoch: epoch_now(),
+            may_start: matches!(self.phase, Phase::Running),
+        }
+    }
+
+    fn mood(&self) -> SupervisorState {
+        self.shared
+            .mood
+            .lock()
+            .map(|m| *m)
+            .unwrap_or(SupervisorState::Shutdown)
+    }
+
+    fn set_mood(&self, m: SupervisorState) {
+        if let Ok(mut g) = self.shared.mood.lock() {
+            *g = m;
+        }
+    }
+
+    /// Removes AUTO logs of a previous run (`nocleanup = false`).
+    fn clear_auto_logs(&self) {
+        let sd = &self.config.supervisord;
+        if sd.nocleanup {
+            return;
+        }
+        let marker = format!("---{}-", sd.identifier);
+        let Ok(entries) = std::fs::read_dir(&sd.childlogdir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.contains(&marker) && name.contains(".log") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
+    fn resolve_log(&self, spec: &ProcessSpec, stdout: bool) -> Option<PathBuf> {
+        let target = if stdout {
+            &spec.stdout.target
+        } else if spec.redirect_stderr {
+            return None;
+        } else {
+            &spec.stderr.target
+        };
+        match target {
+            LogTarget::Path(p) => Some(p.clone()),
+            LogTarget::None | LogTarget::Syslog => None,
+            LogTarget::Auto => {
+                let sd = &self.config.supervisord;
+                let channel = if stdout { "stdout" } else { "stderr" };
+                for attempt in 0..16u64 {
+                    let p = sd.childlogdir.join(format!(
+                        "{}-{channel}---{}-{}.log",
+                        spec.name,
+                        sd.identifier,
+                        random_suffix(self.next_id * 31 + attempt)
+                    ));
+                    match std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&p)
+                    {
+                        Ok(_) => return Some(p),
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                        Err(e) => {
+                            tracing::warn!(path = %p.display(), error = %e, "cannot create AUTO log");
+                            return None;
+                        }
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    fn add_group(&mut self, spec: GroupSpec) {
+        let mut procs = Vec::new();
+        for p in &spec.processes {
+            let id = self.next_id;
+            self.next_id += 1;
+            let out_path = self.resolve_log(p, true);
+            let err_path = self.resolve_log(p, false);
+            self.procs.insert(
+                id,
+                Proc {
+                    spec: p.clone(),
+                    st: ProcState::default(),
+                    out_path,
+                    err_path,
+                    out_sink: Arc::new(Mutex::new(None)),
+                    err_sink: Arc::new(Mutex::new(None)),
+                    stdin: None,
+                    start_waiters: Vec::new(),
+                    stop_waiters: Vec::new(),
+                    proto: None,
+                    in_flight: None,
+                },
+            );
+            procs.push(id);
+        }
+        let pool = if spec.kind == GroupKind::EventListenerPool {
+            spec.processes
+                .first()
+                .and_then(|p| p.listener.as_ref())
+                .map(|l| Pool {
+                    events: l.events.clone(),
+                    buffer_size: l.buffer_size.max(1),
+                    buffer: VecDeque::new(),
+                    serial: 0,
+                })
+        } else {
+            None
+        };
+        let name = spec.name.clone();
+        self.groups.push(Group { spec, procs, pool });
+        self.groups
+            .sort_by(|a, b| (a.spec.priority, &a.spec.name).cmp(&(b.spec.priority, &b.spec.name)));
+        self.notify(events::group_payload(&name, true));
+    }
+
+    fn group_index(&self, name: &str) -> Option<usize> {
+        self.groups.iter().position(|g| g.spec.name == name)
+    }
+
+    fn find(&self, namespec: &str) -> Result<u64, Fault> {
+        let (group, name) = model::split_namespec(namespec);
+        let bad = || fault(FaultCode::BadName, namespec);
+        let name = name.ok_or_else(bad)?;
+        let g = self.group_index(&group).ok_or_else(bad)?;
+        self.groups[g]
+            .procs
+            .iter()
+            .copied()
+            .find(|id| self.procs.get(id).is_some_and(|p| p.spec.name == name))
+            .ok_or_else(bad)
+    }
+
+    /// The processes of a selection in priority order (BAD_NAME for unknown names).
+    fn select(&self, sel: &Selection) -> Result<Vec<u64>, Fault> {
+        match sel {
+            Selection::One(ns) => Ok(vec![self.find(ns)?]),
+            Selection::Group(g) => {
+                let i = self
+                    .group_index(g)
+                    .ok_or_else(|| fault(FaultCode::BadName, g))?;
+                Ok(self.groups[i].procs.clone())
+            }
+            Selection::All => Ok(self.groups.iter().flat_map(|g| g.procs.clone()).collect()),
+        }
+    }
+
+    fn namespec(&self, id: u64) -> (String, String, String) {
+        match self.procs.get(&id) {
+            Some(p) => (
+                model::make_namespec(&p.spec.group, &p.spec.name),
+                p.spec.name.clone(),
+                p.spec.group.clone(),
+            ),
+            None => Default::default(),
+        }
+    }
+
+    // ---------------------------------------------------------------- events
+
+    fn notify(&mut self, n: Notification) {
+        let mut any = false;
+        for g in &mut self.groups {
+            let Some(pool) = g.pool.as_mut() else {
+                continue;
+            };
+            if !pool.events.iter().any(|s| events::subscribed(s, &n.name)) {
+                continue;
+            }
+            let serial = self.serial;
+            self.serial = self.serial.wrapping_add(1);
+            let q = Queued {
+                serial,
+                pool_serial: pool.serial,
+                n: n.clone(),
+            };
+            pool.serial = pool.serial.wrapping_add(1);
+            if pool.buffer.len() >= pool.buffer_size {
+                if let Some(old) = pool.buffer.pop_front() {
+                    tracing::error!(pool = %g.spec.name, serial = old.serial, "pool event buffer overflowed, discarding event");
+                }
+            }
+            pool.buffer.push_back(q);
+            any = true;
+        }
+        if any {
+            self.dispatch();
+        }
+    }
+
+    fn requeue(&mut self, id: u64, q: Queued) {
+        let Some(group) = self.procs.get(&id).map(|p| p.spec.group.clone()) else {
+            return;
+        };
+        let Some(gi) = self.group_index(&group) else {
+            return;
+        };
+        if let Some(pool) = self.groups[gi].pool.as_mut() {
+            if pool.buffer.len() >= pool.buffer_size {
+                pool.buffer.pop_front();
+            }
+            pool.buffer.push_front(q);
+        }
+    }
+
+    /// Sends buffered events to READY listeners that are RUNNING.
+    fn dispatch(&mut self) {
+        let identifier = self.config.supervisord.identifier.clone();
+        for g in &mut self.groups {
+            let Some(pool) = g.pool.as_mut() else {
+                continue;
+            };
+            while !pool.buffer.is_empty() {
+                let ready = g.procs.iter().copied().find(|id| {
+                    self.procs.get(id).is_some_and(|p| {
+                        p.st.state == ProcessState::Running
+                            && p.stdin.is_some()
+                            && p.proto
+                                .as_ref()
+                                .is_some_and(|x| x.state == model::ListenerState::Ready)
+                    })
+                });
+                let Some(id) = ready else { break };
+                let Some(q) = pool.buffer.pop_front() else {
+                    break;
+                };
+                let Some(p) = self.procs.get_mut(&id) else {
+                    break;
+                };
+                let env =
+                    events::envelope(&identifier, q.serial, &g.spec.name, q.pool_serial, &q.n);
+                if let Some(stdin) = &p.stdin {
+                    let _ = stdin.send(StdinWrite {
+                        data: env,
+                        reply: None,
+                    });
+                }
+                if let Some(proto) = p.proto.as_mut() {
+                    proto.sent();
+                }
+                p.in_flight = Some(q);
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = epoch_now() as i64;
+        for period in events::TICK_PERIODS {
+            let this = events::timeslice(period, now);
+            let last = *self.ticks.entry(period).or_insert(this);
+            if this != last {
+                self.ticks.insert(period, this);
+                self.notify(events::tick_payload(period, this));
+            }
+        }
+    }
+
+    fn next_tick(&self) -> Option<Instant> {
+        if !self.groups.iter().any(|g| g.pool.is_some()) {
+            return None;
+        }
+        let now = epoch_now();
+        let next = (now / 5.0).floor() * 5.0 + 5.0;
+        Some(Instant::now() + std::time::Duration::from_secs_f64((next - now).max(0.0) + 0.001))
+    }
+
+    // ---------------------------------------------------------------- state machine
+
+    /// Runs `event` through the state machine of process `id`, executing actions until quiet.
+    async fn apply(&mut self, id: u64, event: Event) {
+        let mut queue = VecDeque::from([event]);
+        while let Some(ev) = queue.pop_front() {
+            if let Event::Exited(_) = ev {
+                if let Some(q) = self.procs.get_mut(&id).and_then(|p| p.in_flight.take()) {
+                    self.requeue(id, q);
+                }
+            }
+            let ctx = self.ctx();
+            let Some(p) = self.procs.get_mut(&id) else {
+                return;
+            };
+            let (st, actions) = machine::step(&p.st, ev, ctx, &p.spec);
+            p.st = st;
+            for a in actions {
+                match a {
+                    Action::Spawn => match self.spawn(id).await {
+                        Ok(pid) => queue.push_back(Event::Spawned { pid }),
+                        Err(e) => queue.push_back(Event::SpawnFailed(e)),
+                    },
+                    Action::Signal { signal, group, pid } => {
+                        if let Err(e) = send_signal(pid, signal, group) {
+                            queue.push_back(Event::SignalFailed(e));
+                        }
+                    }
+                    Action::Changed(t) => self.changed(id, t, ctx.epoch),
+                    Action::Log { warn, message } => {
+                        if warn {
+                            tracing::warn!("{message}");
+                        } else {
+                            tracing::info!("{message}");
+                        }
+                    }
+                }
+            }
+        }
+        self.check_waiters(id);
+        self.dispatch();
+    }
+
+    fn changed(&mut self, id: u64, t: machine::Transition, at: f64) {
+        let Some(p) = self.procs.get_mut(&id) else {
+            return;
+        };
+        if t.to.is_stopped() || t.to == ProcessState::Backoff {
+            // the child is gone: close its stdin writer (the readers end at EOF)
+            p.stdin = None;
+        }
+        let (name, group) = (p.spec.name.clone(), p.spec.group.clone());
+        let _ = self.events.send(ProcessEvent {
+            group: group.clone(),
+            name: name.clone(),
+            from: t.from,
+            to: t.to,
+            pid: t.pid,
+            expected: t.expected,
+            tries: t.tries,
+            at,
+        });
+        self.notify(events::process_state_payload(
+            &name, &group, t.from, t.to, t.pid, t.tries, t.expected,
+        ));
+    }
+
+    fn check_waiters(&mut self, id: u64) {
+        let Some(p) = self.procs.get_mut(&id) else {
+            return;
+        };
+        let state = p.st.state;
+        let spawnerr = p.st.spawnerr.is_some();
+        let mut keep = Vec::new();
+        for (name, w) in p.start_waiters.drain(..) {
+            let r = if spawnerr {
+                Some(Err(fault(FaultCode::SpawnError, &name)))
+            } else if state == ProcessState::Running {
+                Some(Ok(()))
+            } else if state != ProcessState::Starting {
+                Some(Err(fault(FaultCode::AbnormalTermination, &name)))
+            } else {
+                None
+            };
+            match r {
+                Some(r) => {
+                    let _ = w.send(r);
+                }
+                None => keep.push((name, w)),
+            }
+        }
+        p.start_waiters = keep;
+        if state.is_stopped() {
+            for w in p.stop_waiters.drain(..) {
+                let _ = w.send(Ok(()));
+            }
+        }
+    }
+
+    async fn spawn(&mut self, id: u64) -> Result<i32, String> {
+        let sd_env = self.config.supervisord.environment.clone();
+        let server_url_default = self.server_url.clone();
+        let tx = self.tx.clone();
+        let Some(spawner) = self.spawner.clone() else {
+            return Err("supervisor is exiting".into());
+        };
+        let Some(p) = self.procs.get_mut(&id) else {
+            return Err("unknown process".into());
+        };
+        let spec = p.spec.clone();
+        let path = spawn::lookup_path(&sd_env, &spec.environment);
+        let program = spawn::resolve_command(&spec.argv, path.as_deref())
+            .map_err(|f| f.extra.unwrap_or_else(|| f.code.name().to_string()))?;
+        let creds = spawn::resolve_user(spec.user.as_deref())?;
+        let (in_r, in_w) = pipe()?;
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = if spec.redirect_stderr {
+            let dup = out_w.try_clone().map_err(|e| e.to_string())?;
+            (None, dup)
+        } else {
+            let (r, w) = pipe()?;
+            (Some(r), w)
+        };
+        let env = spawn::build_env(spawn::EnvInputs {
+            base: std::env::vars().collect(),
+            process_name: &spec.name,
+            group_name: &spec.group,
+            server_url: spec.serverurl.as_deref().or(server_url_default.as_deref()),
+            supervisord_env: &sd_env,
+            program_env: &spec.environment,
+        });
+        // open the log files on first use, as Supervisor does when it creates the dispatchers
+        for (path, sink, log) in [
+            (&p.out_path, &p.out_sink, &spec.stdout),
+            (&p.err_path, &p.err_sink, &spec.stderr),
+        ] {
+            if let (Some(path), Ok(mut s)) = (path, sink.lock()) {
+                if s.is_none() {
+                    match RotatingFile::open(path.clone(), log.maxbytes, log.backups) {
+                        Ok(f) => *s = Some(f),
+                        Err(e) => {
+                            tracing::warn!(path = %path.display(), error = %e, "cannot open child log")
+                        }
+                    }
+                }
+            }
+        }
+        let exit_tx = tx.clone();
+        let result = spawner
+            .spawn(|reply| spawn::SpawnRequest {
+                program,
+                argv: spec.argv.clone(),
+                env,
+                directory: spec.directory.clone(),
+                umask: spec.umask,
+                creds,
+                stdin: in_r,
+                stdout: out_w,
+                stderr: err_w,
+                reply,
+                on_exit: Box::new(move |pid, kind| {
+                    let _ = exit_tx.send(Msg::Exited { id, pid, kind });
+                }),
+            })
+            .await;
+        let pid = result?;
+        tracing::info!(name = %spec.name, pid, "spawned: '{}' with pid {pid}", spec.name);
+        let listener = spec.listener.is_some();
+        let forward_out = listener || spec.stdout.events_enabled;
+        tokio::spawn(read_pipe(
+            out_r,
+            p.out_sink.clone(),
+            forward_out.then(|| (tx.clone(), id, pid, true)),
+        ));
+        if let Some(err_r) = err_r {
+            tokio::spawn(read_pipe(
+                err_r,
+                p.err_sink.clone(),
+                spec.stderr
+                    .events_enabled
+                    .then(|| (tx.clone(), id, pid, false)),
+            ));
+        }
+        let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
+        tokio::spawn(write_stdin(in_w, stdin_rx));
+        p.stdin = Some(stdin_tx);
+        p.proto = listener.then(ListenerProto::default);
+        p.in_flight = None;
+        Ok(pid)
+    }
+
+    fn output(&mut self, id: u64, pid: i32, stdout: bool, data: Vec<u8>) {
+        let Some(p) = self.procs.get_mut(&id) else {
+            return;
+        };
+        if p.st.pid != pid {
+            return;
+        }
+        let (name, group) = (p.spec.name.clone(), p.spec.group.clone());
+        let log_event = if stdout {
+            p.spec.stdout.events_enabled
+        } else {
+            p.spec.stderr.events_enabled
+        };
+        let mut said = Vec::new();
+        if stdout {
+            if let Some(proto) = p.proto.as_mut() {
+                said = proto.feed(&data);
+            }
+        }
+        for s in said {
+            match s {
+                ListenerSaid::Ready => {}
+                ListenerSaid::Result(r) => {
+                    let q = self.procs.get_mut(&id).and_then(|p| p.in_flight.take());
+                    if r != b"OK" {
+                        tracing::warn!("{name}: event was rejected");
+                        if let Some(q) = q {
+                            self.requeue(id, q);
+                        }
+                    }
+                }
+                ListenerSaid::Violation(why) => {
+                    tracing::warn!("{name}: has entered the UNKNOWN state and will no longer receive events, this usually indicates the process violated the eventlistener protocol ({why})");
+                    if let Some(q) = self.procs.get_mut(&id).and_then(|p| p.in_flight.take()) {
+                        self.requeue(id, q);
+                    }
+                }
+            }
+        }
+        if log_event && self.procs.get(&id).is_some_and(|p| p.proto.is_none()) {
+            self.notify(events::process_log_payload(
+                &name, &group, pid, stdout, &data,
+            ));
+        }
+        self.dispatch();
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    async fn start(&mut self, sel: Selection, wait: bool) -> Result<Vec<Item>, Fault> {
+        let ids = self.select(&sel)?;
+        let single = matches!(sel, Selection::One(_));
+        let mut items = Vec::new();
+        for id in ids {
+            let (ns, name, group) = self.namespec(id);
+            let Some(p) = self.procs.get(&id) else {
+                continue;
+            };
+            let state = p.st.state;
+            if !single && state.is_running() {
+                continue; // group/all: running processes are silently omitted
+            }
+            let outcome = self.start_one(id, &ns, state, wait).await;
+            items.push(Item {
+                name,
+                group,
+                outcome,
+            });
+        }
+        Ok(items)
+    }
+
+    async fn start_one(&mut self, id: u64, ns: &str, state: ProcessState, wait: bool) -> Outcome {
+        let Some(p) = self.procs.get(&id) else {
+            return Outcome::Done(Err(fault(FaultCode::BadName, ns)));
+        };
+        let path = spawn::lookup_path(&self.config.supervisord.environment, &p.spec.environment);
+        if let Err(f) = spawn::resolve_command(&p.spec.argv, path.as_deref()) {
+            return Outcome::Done(Err(f));
+        }
+        if state.is_running() {
+            return Outcome::Done(Err(fault(FaultCode::AlreadyStarted, ns)));
+        }
+        if state == ProcessState::Unknown {
+            return Outcome::Done(Err(fault(
+                FaultCode::Failed,
+                &format!("{ns} is in an unknown process state"),
+            )));
+        }
+        let (w, rx) = oneshot::channel();
+        if let Some(p) = self.procs.get_mut(&id) {
+            p.start_waiters.push((ns.to_string(), w));
+        }
+        self.apply(id, Event::Start).await;
+        if wait {
+            return Outcome::Wait(rx);
+        }
+        // without wait: only an immediate spawn error is reported
+        let Some(p) = self.procs.get_mut(&id) else {
+            return Outcome::Done(Ok(()));
+        };
+        p.start_waiters.clear();
+        if p.st.spawnerr.is_some() {
+            Outcome::Done(Err(fault(FaultCode::SpawnError, ns)))
+        } else {
+            Outcome::Done(Ok(()))
+        }
+    }
+
+    async fn stop(&mut self, sel: Selection, wait: bool) -> Result<Vec<Item>, Fault> {
+        let mut ids = self.select(&sel)?;
+        let single = matches!(sel, Selection::One(_));
+        if matches!(sel, Selection::All) {
+            ids.reverse();
+        }
+        let mut items = Vec::new();
+        for id in ids {
+            let (ns, name, group) = self.namespec(id);
+            let Some(state) = self.procs.get(&id).map(|p| p.st.state) else {
+                continue;
+            };
+            if !state.is_running() {
+                if single {
+                    items.push(Item {
+                        name,
+                        group,
+                        outcome: Outcome::Done(Err(fault(FaultCode::NotRunning, &ns))),
+                    });
+                }
+                continue;
+            }
+            self.apply(id, Event::Stop).await;
+            let Some(p) = self.procs.get_mut(&id) else {
+                continue;
+            };
+            let outcome = if p.st.state == ProcessState::Unknown {
+                Outcome::Done(Err(fault(
+                    FaultCode::Failed,
+                    &format!("unknown problem killing {ns}"),
+                )))
+            } else if wait && !p.st.state.is_stopped() {
+                let (w, rx) = oneshot::channel();
+                p.stop_waiters.push(w);
+                Outcome::Wait(rx)
+            } else {
+                Outcome::Done(Ok(()))
+            };
+            items.push(Item {
+                name,
+                group,
+                outcome,
+            });
+        }
+        Ok(items)
+    }
+
+    fn signal(&mut self, sel: Selection, sig: &str) -> Result<Vec<Item>, Fault> {
+        let ids = self.select(&sel)?;
+        let single = matches!(sel, Selection::One(_));
+        let number = model::signal_number(sig);
+        if single && number.is_none() {
+            return Err(fault(FaultCode::BadSignal, sig));
+        }
+        let mut items = Vec::new();
+        for id in ids {
+            let (ns, name, group) = self.namespec(id);
+            let Some(p) = self.procs.get(&id) else {
+                continue;
+            };
+            let state = p.st.state;
+            if !single && !state.is_running() {
+                continue;
+            }
+            let r = match number {
+                None => Err(fault(FaultCode::BadSignal, sig)),
+                Some(_) if !state.is_signallable() || p.st.pid == 0 => {
+                    Err(fault(FaultCode::NotRunning, &ns))
+                }
+                Some(n) => {
+                    send_signal(p.st.pid, n, false).map_err(|e| fault(FaultCode::Failed, &e))
+                }
+            };
+            items.push(Item {
+                name,
+                group,
+                outcome: Outcome::Done(r),
+            });
+        }
+        Ok(items)
+    }
+
+    fn info(&self, id: u64) -> Option<ProcessInfo> {
+        let p = self.procs.get(&id)?;
+        let now = epoch_now() as i64;
+        let start = p.st.laststart as i64;
+        let stop = p.st.laststop as i64;
+        let spawnerr = p.st.spawnerr.clone().unwrap_or_default();
+        let path = |x: &Option<PathBuf>| {
+            x.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        Some(ProcessInfo {
+            name: p.spec.name.clone(),
+            group: p.spec.group.clone(),
+            description: crate::info::description(
+                p.st.state,
+                &p.spec.name,
+                p.st.pid,
+                start,
+                stop,
+                now,
+                &spawnerr,
+            ),
+            start,
+            stop,
+            now,
+            state: p.st.state,
+            spawnerr,
+            exitstatus: p.st.exitstatus.unwrap_or(0),
+            logfile: path(&p.out_path),
+            stdout_logfile: path(&p.out_path),
+            stderr_logfile: path(&p.err_path),
+            pid: p.st.pid,
+        })
+    }
+
+    fn all_config(&self) -> Vec<ConfigInfo> {
+        let mut out = Vec::new();
+        for g in &self.config.groups {
+            let active = self.group_index(&g.name);
+            for spec in &g.processes {
+                let live = active.and_then(|i| {
+                    self.groups[i]
+                        .procs
+                        .iter()
+                        .filter_map(|id| self.procs.get(id))
+                        .find(|p| p.spec.name == spec.name)
+                });
+                out.push((
+                    spec.name.clone(),
+                    crate::info::config_info(
+                        spec,
+                        g.priority,
+                        active.is_some(),
+                        live.and_then(|p| p.out_path.as_deref()),
+                        live.and_then(|p| p.err_path.as_deref()),
+                    ),
+                ));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.into_iter().map(|(_, c)| c).collect()
+    }
+
+    fn reread(&mut self, new: Config) -> ConfigDiff {
+        let mut diff = ConfigDiff::default();
+        for g in &new.groups {
+            match self.group_index(&g.name) {
+                None => diff.added.push(g.name.clone()),
+                Some(i) if self.groups[i].spec != *g => diff.changed.push(g.name.clone()),
+                Some(_) => {}
+            }
+        }
+        for g in &self.groups {
+            if new.group(&g.spec.name).is_none() {
+                diff.removed.push(g.spec.name.clone());
+            }
+        }
+        self.config = new;
+        diff
+    }
+
+    async fn add_group_request(&mut self, name: &str) -> Result<(), Fault> {
+        if self.group_index(name).is_some() {
+            return Err(fault(FaultCode::AlreadyAdded, name));
+        }
+        let spec = self
+            .config
+            .group(name)
+            .cloned()
+            .ok_or_else(|| fault(FaultCode::BadName, name))?;
+        self.add_group(spec);
+        self.autostart_group(name).await;
+        Ok(())
+    }
+
+    fn remove_group(&mut self, name: &str) -> Result<(), Fault> {
+        let i = self
+            .group_index(name)
+            .ok_or_else(|| fault(FaultCode::BadName, name))?;
+        let busy = self.groups[i]
+            .procs
+            .iter()
+            .any(|id| self.procs.get(id).is_some_and(|p| !p.st.state.is_stopped()));
+        if busy {
+            return Err(fault(FaultCode::StillRunning, name));
+        }
+        let g = self.groups.remove(i);
+        for id in g.procs {
+            self.procs.remove(&id);
+        }
+        self.notify(events::group_payload(name, false));
+        Ok(())
+    }
+
+    async fn autostart_group(&mut self, name: &str) {
+        let Some(i) = self.group_index(name) else {
+            return;
+        };
+        for id in self.groups[i].procs.clone() {
+            let go = self.procs.get(&id).is_some_and(|p| {
+                p.spec.autostart && p.st.state == ProcessState::Stopped && p.st.laststart == 0.0
+            });
+            if go {
+                self.apply(id, Event::Start).await;
+            }
+        }
+    }
+
+    async fn boot(&mut self) {
+        self.clear_auto_logs();
+        if let Ok(mut id) = self.shared.identifier.lock() {
+            *id = self.config.supervisord.identifier.clone();
+        }
+        let groups = self.config.groups.clone();
+        for g in groups {
+            self.add_group(g);
+        }
+        self.set_mood(SupervisorState::Running);
+        self.notify(events::supervisor_state_payload(true));
+        let names: Vec<String> = self.groups.iter().map(|g| g.spec.name.clone()).collect();
+        for n in names {
+            self.autostart_group(&n).await;
+        }
+    }
+
+    fn begin_stop(&mut self, restart: bool) {
+        self.set_mood(if restart {
+            SupervisorState::Restarting
+        } else {
+            SupervisorState::Shutdown
+        });
+        self.notify(events::supervisor_state_payload(false));
+        let mut batches: VecDeque<Vec<String>> = VecDeque::new();
+        for g in self.groups.iter().rev() {
+            match batches.back_mut() {
+                Some(b)
+                    if self
+                        .group_index(&b[0])
+                        .map(|i| self.groups[i].spec.priority)
+                        == Some(g.spec.priority) =>
+                {
+                    b.push(g.spec.name.clone())
+                }
+                _ => batches.push_back(vec![g.spec.name.clone()]),
+            }
+        }
+        self.phase = Phase::Stopping {
+            batches,
+            current: Vec::new(),
+            restart,
+        };
+    }
+
+    /// Drives a shutdown/restart: stop one priority batch at a time; returns true when done.
+    async fn progress_stop(&mut self) -> Option<bool> {
+        loop {
+            let Phase::Stopping {
+                batches,
+                current,
+                restart,
+            } = &mut self.phase
+            else {
+                return None;
+            };
+            let restart = *restart;
+            let current_done = current.iter().all(|g| {
+                self.groups
+                    .iter()
+                    .find(|x| &x.spec.name == g)
+                    .map(|x| {
+                        x.procs
+                            .iter()
+                            .all(|id| self.procs.get(id).is_none_or(|p| p.st.state.is_stopped()))
+                    })
+                    .unwrap_or(true)
+            });
+            if !current_done {
+                return None;
+            }
+            let Some(next) = batches.pop_front() else {
+                return Some(restart);
+            };
+            *current = next.clone();
+            for g in next {
+                let ids: Vec<u64> = self
+                    .group_index(&g)
+                    .map(|i| self.groups[i].procs.iter().rev().copied().collect())
+                    .unwrap_or_default();
+                for id in ids {
+                    self.apply(id, Event::Shutdown).await;
+                }
+            }
+        }
+    }
+
+    async fn restart_now(&mut self) -> Result<(), String> {
+        let reloader = self.reloader.clone();
+        let new = tokio::task::spawn_blocking(move || reloader())
+            .await
+            .map_err(|e| format!("config reloader panicked: {e}"))??;
+        let names: Vec<String> = self.groups.iter().map(|g| g.spec.name.clone()).collect();
+        for n in names {
+            let _ = self.remove_group(&n);
+        }
+        self.config = new;
+        self.phase = Phase::Running;
+        self.boot().await;
+        Ok(())
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.procs
+            .values()
+            .filter_map(|p| p.st.timer.map(|t| t.at))
+            .chain(self.next_tick())
+            .min()
+    }
+
+    async fn fire_timers(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(u64, machine::TimerKind)> = self
+            .procs
+            .iter()
+            .filter_map(|(id, p)| p.st.timer.filter(|t| t.at <= now).map(|t| (*id, t.kind)))
+            .collect();
+        for (id, kind) in due {
+            self.apply(id, Event::Timer(kind)).await;
+        }
+        self.tick();
+    }
+
+    async fn handle(&mut self, msg: Msg) {
+        let shutting = self.mood() != SupervisorState::Running;
+        let down = || fault(FaultCode::ShutdownState, "");
+        let down = || Fault {
+            extra: None,
+            ..down()
+        };
+        match msg {
+            Msg::Info(ns, r) => {
+                let res = if shutting {
+                    Err(down())
+                } else {
+                    self.find(&ns)
+                        .and_then(|id| self.info(id).ok_or_else(|| fault(FaultCode::BadName, &ns)))
+                };
+                let _ = r.send(res);
+            }
+            Msg::AllInfo(r) => {
+                let mut v: Vec<ProcessInfo> =
+                    self.procs.keys().filter_map(|id| self.info(*id)).collect();
+                v.sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
+                let _ = r.send(v);
+            }
+            Msg::AllConfig(r) => {
+                let _ = r.send(self.all_config());
+            }
+            Msg::Start(sel, wait, r) => {
+                let res = if shutting {
+                    Err(down())
+                } else {
+                    self.start(sel, wait).await
+                };
+                let _ = r.send(res);
+            }
+            Msg::Stop(sel, wait, r) => {
+                let res = if shutting {
+                    Err(down())
+                } else {
+                    self.stop(sel, wait).await
+                };
+                let _ = r.send(res);
+            }
+            Msg::Signal(sel, sig, r) => {
+                let res = if shutting {
+                    Err(down())
+                } else {
+                    self.signal(sel, &sig)
+                };
+                let _ = r.send(res);
+            }
+            Msg::LogPath(ns, ch, r) => {
+                let res = if shutting {
+                    Err(down())
+                } else {
+                    self.find(&ns).map(|id| {
+                        self.procs.get(&id).and_then(|p| match ch {
+                            Channel::Stdout => p.out_path.clone(),
+                            Channel::Stderr => p.err_path.clone(),
+                        })
+                    })
+                };
+                let _ = r.send(res);
+            }
+            Msg::Sinks(ns, r) => {
+                let res = if shutting {
+                    Err(down())
+                } else {
+                    let ids = match &ns {
+                        Some(ns) => self.find(ns).map(|id| vec![id]),
+                        None => Ok(self.groups.iter().flat_map(|g| g.procs.clone()).collect()),
+                    };
+                    ids.map(|ids| {
+                        ids.into_iter()
+                            .filter_map(|id| self.procs.get(&id))
+                            .map(|p| {
+                                (
+                                    p.spec.name.clone(),
+                                    p.spec.group.clone(),
+                                    vec![p.out_sink.clone(), p.err_sink.clone()],
+                                )
+                            })
+                            .collect()
+                    })
+                };
+                let _ = r.send(res);
+            }
+            Msg::Stdin(ns, r) => {
+                let res = if shutting {
+                    Err(down())
+                } else {
+                    self.find(&ns).and_then(|id| {
+                        let p = self
+                            .procs
+                            .get(&id)
+                            .ok_or_else(|| fault(FaultCode::BadName, &ns))?;
+                        if p.st.pid == 0 || p.st.killing {
+                            return Err(fault(FaultCode::NotRunning, &ns));
+                        }
+                        p.stdin.clone().ok_or_else(|| fault(FaultCode::NoFile, &ns))
+                    })
+                };
+                let _ = r.send(res);
+            }
+            Msg::RemoteComm(kind, data) => self.notify(events::remote_comm_payload(&kind, &data)),
+            Msg::Reread(cfg, r) => {
+                let res = if shutting {
+                    Err(down())
+                } else {
+                    cfg.map(|c| self.reread(c))
+                        .map_err(|e| fault(FaultCode::CantReread, &e))
+                };
+                let _ = r.send(res);
+            }
+            Msg::AddGroup(name, r) => {
+                let res = if shutting {
+                    Err(down())
+                } else {
+                    self.add_group_request(&name).await
+                };
+                let _ = r.send(res);
+            }
+            Msg::RemoveGroup(name, r) => {
+                let res = if shutting {
+                    Err(down())
+                } else {
+                    self.remove_group(&name)
+                };
+                let _ = r.send(res);
+            }
+            Msg::Shutdown(restart, r) => {
+                // the handle already flipped the mood; the phase says whether we act on it
+                let res = if matches!(self.phase, Phase::Running) {
+                    self.begin_stop(restart);
+                    Ok(())
+                } else {
+                    Err(down())
+                };
+                let _ = r.send(res);
+            }
+            Msg::Exited { id, pid, kind } => {
+                if self.procs.get(&id).is_some_and(|p| p.st.pid == pid) {
+                    self.apply(id, Event::Exited(kind)).await;
+                }
+            }
+            Msg::Output {
+                id,
+                pid,
+                stdout,
+                data,
+            } => self.output(id, pid, stdout, data),
+        }
+    }
+
+    /// The actor loop: boot, serve, stop, and report how it ended.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Msg>,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        self.boot().await;
+        let exit = loop {
+            if let Some(restart) = self.progress_stop().await {
+                if !restart {
+                    break Exit::Shutdown;
+                }
+                if let Err(e) = self.restart_now().await {
+                    tracing::error!(error = %e, "restart: cannot reload the configuration");
+                    break Exit::RestartFailed(e);
+                }
+            }
+            let deadline = self.next_deadline();
+            let stopping = !matches!(self.phase, Phase::Running);
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => self.handle(m).await,
+                    None => { if !stopping { self.begin_stop(false); } }
+                },
+                _ = sleep_until(deadline) => self.fire_timers().await,
+                _ = cancel.cancelled(), if !stopping => self.begin_stop(false),
+            }
+        };
+        self.set_mood(SupervisorState::Shutdown);
+        // ending the spawner thread once its children are reaped
+        self.spawner = None;
+        if let Some(done) = self.done.take() {
+            let _ = done.send(exit);
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `kill(pid)` or `killpg`: ESRCH is not an error (the exit is reaped normally).
+fn send_signal(pid: i32, signal: i32, group: bool) -> Result<(), String> {
+    if pid <= 0 {
+        return Ok(());
+    }
+    let target = if group { -pid } else { pid };
+    // SAFETY: plain syscall on integers.
+    let rc = unsafe { libc::kill(target, signal) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        Ok(())
+    } else {
+        Err(err.to_string())
+    }
+}
+
+async fn read_pipe(
+    fd: OwnedFd,
+    sink: Sink,
+    forward: Option<(mpsc::UnboundedSender<Msg>, u64, i32, bool)>,
+) {
+    let mut rx = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
+        Ok(rx) => rx,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read child pipe");
+            return;
+        }
+    };
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let n = match rx.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if let Ok(mut s) = sink.lock() {
+            if let Some(f) = s.as_mut() {
+                if let Err(e) = f.write(&buf[..n]) {
+                    tracing::warn!(path = %f.path.display(), error = %e, "cannot write child log");
+                }
+            }
+        }
+        if let Some((tx, id, pid, stdout)) = &forward {
+            let _ = tx.send(Msg::Output {
+                id: *id,
+                pid: *pid,
+                stdout: *stdout,
+                data: buf[..n].to_vec(),
+            });
+        }
+    }
+}
+
+async fn write_stdin(fd: OwnedFd, mut rx: mpsc::UnboundedReceiver<StdinWrite>) {
+    let mut tx = match tokio::net::unix::pipe::Sender::from_owned_fd(fd) {
+        Ok(tx) => Some(tx),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot write child stdin");
+            None
+        }
+    };
+    while let Some(w) = rx.recv().await {
+        let ok = match tx.as_mut() {
+            Some(t) => t.write_all(&w.data).await.is_ok(),
+            None => false,
+        };
+        if !ok {
+            tx = None; // EPIPE: the child closed its stdin
+        }
+        if let Some(r) = w.reply {
+            let _ = r.send(ok);
+        }
+    }
+}

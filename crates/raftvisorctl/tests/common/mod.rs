@@ -1,0 +1,152 @@
+//! Starts a real Python supervisord (from the workspace venv) on a free port with a temp config,
+//! and guarantees it is gone when the guard drops.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+pub const USER: &str = "user";
+pub const PASS: &str = "s3cret";
+
+/// The venv's supervisord, or `None` (tests then skip with a message).
+pub fn supervisord_bin() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/supervisord");
+    p.exists().then_some(p)
+}
+
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+pub struct Supervisord {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub socket: PathBuf,
+}
+
+pub const PROGRAMS: &str = r#"
+[program:sleeper]
+command=sleep 600
+autostart=true
+startsecs=0
+stopwaitsecs=5
+
+[program:manual]
+command=sh -c "echo hello-out; echo hello-err >&2; exec sleep 600"
+autostart=false
+startsecs=1
+stopwaitsecs=5
+
+[program:quick]
+command=sh -c "exit 3"
+autostart=false
+startsecs=1
+startretries=0
+
+[program:np]
+command=sleep 600
+numprocs=2
+process_name=%(program_name)s_%(process_num)02d
+autostart=false
+startsecs=0
+"#;
+
+impl Supervisord {
+    /// Writes the config (inet server with auth, unix server without) and starts the daemon
+    /// in the foreground. Does not wait for it; call `wait_up`.
+    pub fn start(bin: &Path) -> Supervisord {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let socket = dir.path().join("s.sock");
+        let d = dir.path().display();
+        let conf = format!(
+            "[supervisord]\nnodaemon=true\nlogfile={d}/supervisord.log\npidfile={d}/supervisord.pid\n\
+             childlogdir={d}\nidentifier=testsup\n\n\
+             [inet_http_server]\nport=127.0.0.1:{port}\nusername={USER}\npassword={PASS}\n\n\
+             [unix_http_server]\nfile={}\n\n\
+             [rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n\
+             [supervisorctl]\nserverurl=http://127.0.0.1:{port}\nusername={USER}\npassword={PASS}\n\
+             {PROGRAMS}",
+            socket.display()
+        );
+        let conf_path = dir.path().join("supervisord.conf");
+        std::fs::write(&conf_path, conf).expect("write config");
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn supervisord");
+        Supervisord {
+            child,
+            dir,
+            url: format!("http://127.0.0.1:{port}"),
+            socket,
+        }
+    }
+
+    pub fn conf_path(&self) -> PathBuf {
+        self.dir.path().join("supervisord.conf")
+    }
+
+    /// Polls `getState` until the daemon answers RUNNING and `sleeper` is running.
+    pub async fn wait_up(&mut self) {
+        let c = client::Client::builder(&self.url)
+            .credentials(USER, PASS)
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("client");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("supervisord exited early: {status}");
+            }
+            if let Ok(info) = c.get_process_info("sleeper").await {
+                if info.statename == "RUNNING" {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "supervisord did not come up in 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for the daemon to exit (after a shutdown request).
+    pub fn wait_exit(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Supervisord {
+    /// TERM first so supervisord stops its children, KILL if it does not exit in time.
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let pid = Pid::from_raw(self.child.id() as i32);
+        let _ = kill(pid, Signal::SIGTERM);
+        if !self.wait_exit(Duration::from_secs(15)) {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
