@@ -13,6 +13,10 @@
 //! sled 0.34.7). The state machine is *not* persisted on every apply: a restart installs the
 //! last snapshot and openraft replays the committed log after it.
 
+// openraft's traits fix the error type (`StorageError`, ~224 bytes); the private helpers return
+// the same type so `?` works, and boxing it would only add a conversion at every call site.
+#![allow(clippy::result_large_err)]
+
 use std::fmt::Debug;
 use std::io::Cursor;
 use std::ops::{Bound, RangeBounds};
@@ -533,5 +537,224 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             meta: stored.meta.clone(),
             snapshot: Box::new(Cursor::new(stored.data.clone())),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{BatchSeq, Command, InstanceState, ProcessStatus};
+    use crate::types::NodeInfo;
+    use model::ProcessState;
+    use openraft::storage::RaftLogStorageExt;
+    use openraft::testing::{StoreBuilder, Suite};
+    use openraft::{CommittedLeaderId, Membership};
+    use std::collections::{BTreeMap, BTreeSet};
+    use tempfile::TempDir;
+
+    /// Opens a fresh store in its own temporary directory (removed when the guard drops).
+    struct TempStoreBuilder;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for TempStoreBuilder {
+        async fn build(&self) -> Result<(TempDir, LogStore, StateMachineStore), StorageError> {
+            let dir = TempDir::new().map_err(|e| StorageIOError::write(&e))?;
+            let (log, sm) = open_store(dir.path()).map_err(|e| StorageIOError::write(&e))?;
+            Ok((dir, log, sm))
+        }
+    }
+
+    /// openraft's own conformance suite for storage implementations.
+    #[test]
+    fn passes_openraft_storage_suite() -> Result<(), StorageError> {
+        Suite::test_all(TempStoreBuilder)
+    }
+
+    fn log_id(term: u64, index: u64) -> LogId {
+        LogId::new(CommittedLeaderId::new(term, 1), index)
+    }
+
+    fn membership_entry(index: u64) -> Entry {
+        let node = NodeInfo {
+            identifier: "a".into(),
+            raft_addr: "127.0.0.1:7001".into(),
+            http_addr: "127.0.0.1:9001".into(),
+        };
+        let nodes = BTreeMap::from([(1u64, node)]);
+        Entry {
+            log_id: log_id(1, index),
+            payload: EntryPayload::Membership(Membership::new(vec![BTreeSet::from([1])], nodes)),
+        }
+    }
+
+    fn command_entry(index: u64, cmd: Command) -> Entry {
+        Entry {
+            log_id: log_id(1, index),
+            payload: EntryPayload::Normal(cmd),
+        }
+    }
+
+    fn running(name: &str, pid: i32) -> ProcessStatus {
+        ProcessStatus {
+            group: name.into(),
+            name: name.into(),
+            state: ProcessState::Running,
+            pid,
+            start: 1_700_000_000,
+            stop: 0,
+            exitstatus: 0,
+            expected: true,
+            spawnerr: String::new(),
+            description: format!("pid {pid}, uptime 0:00:01"),
+            stdout_logfile: String::new(),
+            stderr_logfile: String::new(),
+        }
+    }
+
+    fn sample_log() -> Vec<Entry> {
+        vec![
+            membership_entry(1),
+            command_entry(
+                2,
+                Command::InstanceState {
+                    instance: "a".into(),
+                    state: InstanceState::Checking,
+                },
+            ),
+            command_entry(
+                3,
+                Command::ProcessEvents {
+                    instance: "a".into(),
+                    seq: BatchSeq::new(1, 1),
+                    events: vec![running("web", 42)],
+                },
+            ),
+            command_entry(
+                4,
+                Command::Disable {
+                    target: crate::state::Target::Instance("a".into()),
+                    program: "db".into(),
+                },
+            ),
+            command_entry(5, Command::Noop),
+        ]
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn log_vote_and_snapshot_survive_a_restart() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = TempDir::new()?;
+        let entries = sample_log();
+        let vote = Vote::new_committed(3, 1);
+
+        let (expected_state, snapshot_meta) = {
+            let (mut log, mut sm) = open_store(dir.path())?;
+            log.blocking_append(entries.clone()).await?;
+            log.save_vote(&vote).await?;
+            log.save_committed(Some(log_id(1, 5))).await?;
+            sm.apply(entries[..3].to_vec()).await?;
+            let snapshot = sm.get_snapshot_builder().await.build_snapshot().await?;
+            sm.apply(entries[3..].to_vec()).await?;
+            log.purge(log_id(1, 2)).await?;
+            (sm.read(|r| r.state.clone()), snapshot.meta)
+        };
+        assert_eq!(snapshot_meta.last_log_id, Some(log_id(1, 3)));
+
+        let (mut log, mut sm) = open_store(dir.path())?;
+        let state = log.get_log_state().await?;
+        assert_eq!(state.last_purged_log_id, Some(log_id(1, 2)));
+        assert_eq!(state.last_log_id, Some(log_id(1, 5)));
+        assert_eq!(log.read_vote().await?, Some(vote));
+        assert_eq!(log.read_committed().await?, Some(log_id(1, 5)));
+        assert_eq!(log.try_get_log_entries(0..).await?, entries[2..].to_vec());
+
+        // The state machine restarts from the snapshot…
+        let (applied, membership) = sm.applied_state().await?;
+        assert_eq!(applied, Some(log_id(1, 3)));
+        assert_eq!(membership.log_id(), &Some(log_id(1, 1)));
+        let current = sm
+            .get_current_snapshot()
+            .await?
+            .ok_or("no snapshot after restart")?;
+        assert_eq!(current.meta, snapshot_meta);
+        assert_eq!(
+            sm.read(|r| r.state.process("a", "web").map(|p| p.pid)),
+            Some(42)
+        );
+        // …and replaying the log after it gives back the state before the restart.
+        let tail = log.try_get_log_entries(4..=5).await?;
+        sm.apply(tail).await?;
+        assert_eq!(sm.read(|r| r.state.clone()), expected_state);
+        assert!(expected_state.is_disabled("a", "db"));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn readers_see_each_applied_batch() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = TempDir::new()?;
+        let (_log, mut sm) = open_store(dir.path())?;
+        let mut rx = sm.subscribe();
+        let results = sm.apply(sample_log()).await?;
+        assert_eq!(results.len(), 5);
+        assert_eq!(results[2], CommandResult::Applied);
+        rx.changed().await?;
+        let replica = rx.borrow_and_update().clone();
+        assert_eq!(replica.last_applied, Some(log_id(1, 5)));
+        assert_eq!(
+            replica.state.instance("a").map(|i| i.state),
+            Some(InstanceState::Checking)
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_older_snapshot_never_replaces_a_newer_one() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = TempDir::new()?;
+        let (_log, mut sm) = open_store(dir.path())?;
+        sm.apply(sample_log()).await?;
+        let newer = sm.get_snapshot_builder().await.build_snapshot().await?;
+        let older = StoredSnapshot {
+            meta: SnapshotMeta {
+                last_log_id: Some(log_id(1, 2)),
+                last_membership: newer.meta.last_membership.clone(),
+                snapshot_id: "older".into(),
+            },
+            data: codec::encode(&Replica::default())?,
+        };
+        sm.store_snapshot(older).await?;
+        let current = sm.get_current_snapshot().await?.ok_or("no snapshot")?;
+        assert_eq!(current.meta, newer.meta);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_snapshot_from_the_network_is_refused(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = TempDir::new()?;
+        let (_log, mut sm) = open_store(dir.path())?;
+        let meta = SnapshotMeta {
+            last_log_id: Some(log_id(1, 9)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: "bad".into(),
+        };
+        let garbage = Box::new(Cursor::new(vec![codec::FORMAT_VERSION, 0xFF, 0xFF]));
+        assert!(sm.install_snapshot(&meta, garbage).await.is_err());
+        assert_eq!(sm.applied_state().await?.0, None);
+        assert!(sm.get_current_snapshot().await?.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn range_bounds_map_to_inclusive_index_ranges() {
+        assert_eq!(inclusive_bounds(&(0..)), Some((0, u64::MAX)));
+        assert_eq!(inclusive_bounds(&(3..7)), Some((3, 6)));
+        assert_eq!(inclusive_bounds(&(3..=7)), Some((3, 7)));
+        assert_eq!(inclusive_bounds(&(5..5)), None);
+        assert_eq!(inclusive_bounds(&(0..0)), None);
+        assert_eq!(
+            inclusive_bounds(&(Bound::Excluded(u64::MAX), Bound::Unbounded)),
+            None
+        );
+        // Big-endian keys sort like their indexes (little-endian would not past 255).
+        assert!(log_key(255) < log_key(256));
     }
 }
