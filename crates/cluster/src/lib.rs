@@ -12,11 +12,13 @@
 //! It is not (yet) the network, the membership bootstrap, the commander or the XML-RPC
 //! `supvisors` namespace: those build on the types here.
 
+pub mod api;
 pub mod codec;
 pub mod state;
 pub mod store;
 pub mod types;
 
+pub use api::{ClusterApi, LeaderView, WriteError};
 pub use state::{
     BatchSeq, ClusterState, Command, CommandResult, InstanceRecord, InstanceState, ProcessRecord,
     ProcessStatus, Rejection, SupvisorsState, Target,

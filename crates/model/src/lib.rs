@@ -11,6 +11,7 @@ pub mod names;
 pub mod signal;
 pub mod spec;
 pub mod state;
+pub mod supvisors;
 pub mod text;
 
 pub use fault::{Fault, FaultCode};

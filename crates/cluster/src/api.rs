@@ -1,0 +1,49 @@
+//! The contract between the cluster node and its front ends (the `supvisors` XML-RPC namespace,
+//! raftvisorctl through it, the dashboard later). Reads come from the local replica and never
+//! need the leader; writes go through Raft, forwarded to the leader by a follower, and fail fast
+//! with a typed error when there is no leader or the instance is cut off from the quorum.
+
+use crate::state::{Command, CommandResult};
+use crate::store::Replica;
+use std::future::Future;
+use tokio::sync::watch;
+
+/// Why a write did not commit. Every variant is returned quickly: a write never hangs waiting
+/// for an election.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    #[error("no Raft leader is known (election in progress or no quorum)")]
+    NoLeader,
+    #[error("this instance is cut off from the quorum")]
+    CutOff,
+    #[error("the leader {leader} could not be reached: {reason}")]
+    Forward { leader: String, reason: String },
+    #[error("the write timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("the cluster node is shutting down")]
+    Shutdown,
+    #[error("raft error: {0}")]
+    Raft(String),
+}
+
+/// What the node knows about leadership right now (from openraft's metrics).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LeaderView {
+    /// Identifier of the current leader (the Supvisors "master"), if any.
+    pub leader: Option<String>,
+    pub term: u64,
+    /// True when this instance has not heard from a quorum for longer than the fencing timeout.
+    pub cut_off: bool,
+}
+
+/// The cluster node as front ends see it. Implemented by `cluster::Node`.
+pub trait ClusterApi: Clone + Send + Sync + 'static {
+    fn local_identifier(&self) -> String;
+    /// The local replica of the cluster state, updated after every applied batch.
+    fn replica(&self) -> watch::Receiver<Replica>;
+    fn leader_view(&self) -> LeaderView;
+    /// Commits a command (forwarded to the leader when this instance is a follower) and returns
+    /// its result once applied *on the leader*; the local replica follows shortly after.
+    fn write(&self, cmd: Command)
+        -> impl Future<Output = Result<CommandResult, WriteError>> + Send;
+}
