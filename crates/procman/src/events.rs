@@ -73,6 +73,27 @@ pub fn process_log_payload(
     }
 }
 
+/// `PROCESS_COMMUNICATION_<CHANNEL>` payload: `processname:x groupname:g pid:N\n<data>`.
+pub fn process_comm_payload(
+    name: &str,
+    group: &str,
+    pid: i32,
+    stdout: bool,
+    data: &[u8],
+) -> Notification {
+    let mut payload = format!("processname:{name} groupname:{group} pid:{pid}\n").into_bytes();
+    payload.extend_from_slice(data);
+    Notification {
+        name: if stdout {
+            "PROCESS_COMMUNICATION_STDOUT"
+        } else {
+            "PROCESS_COMMUNICATION_STDERR"
+        }
+        .into(),
+        payload,
+    }
+}
+
 pub fn group_payload(group: &str, added: bool) -> Notification {
     Notification {
         name: if added {
@@ -333,6 +354,10 @@ mod tests {
         );
         assert_eq!(n.payload, b"processname:a groupname:g from_state:BACKOFF");
         assert_eq!(remote_comm_payload("t", "d").payload, b"type:t\nd");
+        let n = process_comm_payload("a", "g", 7, false, b"x y");
+        assert_eq!(n.name, "PROCESS_COMMUNICATION_STDERR");
+        assert_eq!(n.payload, b"processname:a groupname:g pid:7\nx y");
+        assert!(subscribed("PROCESS_COMMUNICATION", &n.name));
         assert_eq!(group_payload("g", true).payload, b"groupname:g\n");
         assert_eq!(tick_payload(5, 1000).payload, b"when:1000");
         assert_eq!(timeslice(5, 1003), 1000);

@@ -135,6 +135,17 @@ impl Supervisor {
         failed
     }
 
+    /// The latest output of one channel of a process (at most [`crate::output::TAIL_BYTES`],
+    /// ANSI-stripped when `strip_ansi` is set, captured data excluded), kept in memory even when
+    /// the channel has no log file; survives restarts of the process, not its removal.
+    /// For the dashboard: not part of [`SupervisorApi`]. BAD_NAME for unknown names.
+    pub async fn recent_output(&self, namespec: &str, channel: Channel) -> Result<Vec<u8>, Fault> {
+        let ns = namespec.to_string();
+        self.ask(|r| Msg::Recent(ns, channel, r))
+            .await
+            .ok_or_else(gone)?
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Option<T> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).ok()?;

@@ -9,7 +9,9 @@
 //!  Supervisor (handle, Clone) ──Msg──► runtime::Actor (owns all processes)
 //!                                        │ machine::step (pure) → actions
 //!                                        ├─► spawn::Spawner thread: fork (PDEATHSIG), reap
-//!                                        ├─► pipe readers → logs::RotatingFile, listener protocol
+//!                                        ├─► pipe readers → output::OutputDispatcher (capture,
+//!                                        │     strip_ansi) → logs::RotatingFile, syslog, tail,
+//!                                        │     listener protocol
 //!                                        └─► events: listener pools, broadcast ProcessEvent
 //! ```
 pub mod api;
@@ -18,6 +20,7 @@ mod handle;
 pub mod info;
 pub mod logs;
 pub mod machine;
+pub mod output;
 mod runtime;
 pub mod spawn;
 

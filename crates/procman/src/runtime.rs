@@ -13,6 +13,7 @@ use crate::api::{Channel, ConfigDiff, ConfigInfo, ProcessInfo};
 use crate::events::{self, ListenerProto, ListenerSaid, Notification};
 use crate::logs::RotatingFile;
 use crate::machine::{self, Action, Ctx, Event, ExitKind, ProcState};
+use crate::output::{self, OutputDispatcher, Piece, Tail};
 use crate::spawn::{self, Spawner};
 use model::{
     Config, Fault, FaultCode, GroupKind, GroupSpec, LogTarget, ProcessSpec, ProcessState,
@@ -28,6 +29,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub type Reloader = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
 pub type Sink = Arc<Mutex<Option<RotatingFile>>>;
+/// The in-memory tail of one channel, shared between its pipe reader and the actor.
+pub type SharedTail = Arc<Mutex<Tail>>;
 pub type Reply<T> = oneshot::Sender<T>;
 /// `(name, group, [stdout sink, stderr sink])` of each process, for clearing logs.
 pub type ProcSinks = Vec<(String, String, Vec<Sink>)>;
@@ -94,6 +97,7 @@ pub enum Msg {
     Stop(Selection, bool, Reply<Result<Vec<Item>, Fault>>),
     Signal(Selection, String, Reply<Result<Vec<Item>, Fault>>),
     LogPath(String, Channel, Reply<Result<Option<PathBuf>, Fault>>),
+    Recent(String, Channel, Reply<Result<Vec<u8>, Fault>>),
     Sinks(Option<String>, Reply<Result<ProcSinks, Fault>>),
     Stdin(
         String,
@@ -110,7 +114,15 @@ pub enum Msg {
         pid: i32,
         kind: ExitKind,
     },
+    /// Output to act on: a listener's protocol (its stdout), or data for `PROCESS_LOG_*`.
     Output {
+        id: u64,
+        pid: i32,
+        stdout: bool,
+        data: Vec<u8>,
+    },
+    /// A finished capture: data for `PROCESS_COMMUNICATION_*`.
+    Comm {
         id: u64,
         pid: i32,
         stdout: bool,
@@ -150,6 +162,8 @@ struct Proc {
     err_path: Option<PathBuf>,
     out_sink: Sink,
     err_sink: Sink,
+    out_tail: SharedTail,
+    err_tail: SharedTail,
     stdin: Option<mpsc::UnboundedSender<StdinWrite>>,
     start_waiters: Vec<(String, Reply<Result<(), Fault>>)>,
     stop_waiters: Vec<Reply<Result<(), Fault>>>,
@@ -346,6 +360,8 @@ impl Actor {
                     err_path,
                     out_sink: Arc::new(Mutex::new(None)),
                     err_sink: Arc::new(Mutex::new(None)),
+                    out_tail: Arc::default(),
+                    err_tail: Arc::default(),
                     stdin: None,
                     start_waiters: Vec::new(),
                     stop_waiters: Vec::new(),
@@ -693,19 +709,32 @@ impl Actor {
         let pid = result?;
         tracing::info!(name = %spec.name, pid, "spawned: '{}' with pid {pid}", spec.name);
         let listener = spec.listener.is_some();
-        let forward_out = listener || spec.stdout.events_enabled;
+        let strip_ansi = self.config.supervisord.strip_ansi;
+        let reader = |stdout: bool, log: &model::LogSpec, sink: &Sink, tail: &SharedTail| {
+            PipeReader {
+                name: spec.name.clone(),
+                stdout,
+                sink: sink.clone(),
+                tail: tail.clone(),
+                // an event listener's stdout is its protocol channel: no capture, no events
+                dispatcher: (!(listener && stdout))
+                    .then(|| OutputDispatcher::new(log.capture_maxbytes, strip_ansi)),
+                strip_ansi,
+                syslog: log.syslog || log.target == LogTarget::Syslog,
+                log_events: log.events_enabled,
+                tx: tx.clone(),
+                id,
+                pid,
+            }
+        };
         tokio::spawn(read_pipe(
             out_r,
-            p.out_sink.clone(),
-            forward_out.then(|| (tx.clone(), id, pid, true)),
+            reader(true, &spec.stdout, &p.out_sink, &p.out_tail),
         ));
         if let Some(err_r) = err_r {
             tokio::spawn(read_pipe(
                 err_r,
-                p.err_sink.clone(),
-                spec.stderr
-                    .events_enabled
-                    .then(|| (tx.clone(), id, pid, false)),
+                reader(false, &spec.stderr, &p.err_sink, &p.err_tail),
             ));
         }
         let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
@@ -720,21 +749,22 @@ impl Actor {
         let Some(p) = self.procs.get_mut(&id) else {
             return;
         };
+        let (name, group) = (p.spec.name.clone(), p.spec.group.clone());
+        if !(stdout && p.spec.listener.is_some()) {
+            // PROCESS_LOG data (the reader forwards it only when events are enabled); it may
+            // arrive after the exit was reaped, and carries its own pid
+            self.notify(events::process_log_payload(
+                &name, &group, pid, stdout, &data,
+            ));
+            return;
+        }
         if p.st.pid != pid {
             return;
         }
-        let (name, group) = (p.spec.name.clone(), p.spec.group.clone());
-        let log_event = if stdout {
-            p.spec.stdout.events_enabled
-        } else {
-            p.spec.stderr.events_enabled
+        let said = match p.proto.as_mut() {
+            Some(proto) => proto.feed(&data),
+            None => Vec::new(),
         };
-        let mut said = Vec::new();
-        if stdout {
-            if let Some(proto) = p.proto.as_mut() {
-                said = proto.feed(&data);
-            }
-        }
         for s in said {
             match s {
                 ListenerSaid::Ready => {}
@@ -755,12 +785,19 @@ impl Actor {
                 }
             }
         }
-        if log_event && self.procs.get(&id).is_some_and(|p| p.proto.is_none()) {
-            self.notify(events::process_log_payload(
-                &name, &group, pid, stdout, &data,
-            ));
-        }
         self.dispatch();
+    }
+
+    fn communication(&mut self, id: u64, pid: i32, stdout: bool, data: Vec<u8>) {
+        let Some(p) = self.procs.get(&id) else {
+            return;
+        };
+        let (name, group) = (p.spec.name.clone(), p.spec.group.clone());
+        let channel = if stdout { "stdout" } else { "stderr" };
+        tracing::debug!("'{name}' {channel} emitted a comm event");
+        self.notify(events::process_comm_payload(
+            &name, &group, pid, stdout, &data,
+        ));
     }
 
     // ---------------------------------------------------------------- requests
@@ -1046,6 +1083,9 @@ impl Actor {
             self.add_group(g);
         }
         self.set_mood(SupervisorState::Running);
+        // start the TICK clocks now (as Supervisor's first loop does), so the first TICK_5
+        // comes at the next multiple of 5 s rather than one period later
+        self.tick();
         self.notify(events::supervisor_state_payload(true));
         let names: Vec<String> = self.groups.iter().map(|g| g.spec.name.clone()).collect();
         for n in names {
@@ -1222,6 +1262,22 @@ impl Actor {
                 };
                 let _ = r.send(res);
             }
+            Msg::Recent(ns, ch, r) => {
+                // allowed while shutting down: the dashboard shows the last words of a stop
+                let res = self.find(&ns).map(|id| {
+                    self.procs
+                        .get(&id)
+                        .and_then(|p| {
+                            let tail = match ch {
+                                Channel::Stdout => &p.out_tail,
+                                Channel::Stderr => &p.err_tail,
+                            };
+                            tail.lock().ok().map(|t| t.contents())
+                        })
+                        .unwrap_or_default()
+                });
+                let _ = r.send(res);
+            }
             Msg::Sinks(ns, r) => {
                 let res = if shutting {
                     Err(down())
@@ -1309,6 +1365,12 @@ impl Actor {
                 stdout,
                 data,
             } => self.output(id, pid, stdout, data),
+            Msg::Comm {
+                id,
+                pid,
+                stdout,
+                data,
+            } => self.communication(id, pid, stdout, data),
         }
     }
 
@@ -1375,11 +1437,120 @@ fn send_signal(pid: i32, signal: i32, group: bool) -> Result<(), String> {
     }
 }
 
-async fn read_pipe(
-    fd: OwnedFd,
+/// One output pipe of one child and where its data goes (a reader task owns it).
+struct PipeReader {
+    name: String,
+    stdout: bool,
     sink: Sink,
-    forward: Option<(mpsc::UnboundedSender<Msg>, u64, i32, bool)>,
-) {
+    tail: SharedTail,
+    /// `None` for an event listener's stdout: the protocol channel, logged and forwarded raw.
+    dispatcher: Option<OutputDispatcher>,
+    strip_ansi: bool,
+    syslog: bool,
+    log_events: bool,
+    tx: mpsc::UnboundedSender<Msg>,
+    id: u64,
+    pid: i32,
+}
+
+impl PipeReader {
+    fn channel(&self) -> &'static str {
+        if self.stdout {
+            "stdout"
+        } else {
+            "stderr"
+        }
+    }
+
+    fn handle(&mut self, data: &[u8]) {
+        match self.dispatcher.as_mut() {
+            Some(d) => {
+                let pieces = d.feed(data);
+                self.route(pieces);
+            }
+            None => {
+                // Supervisor's PEventListenerDispatcher: log (stripped), parse the raw bytes
+                let logged = if self.strip_ansi {
+                    output::strip_escapes(data)
+                } else {
+                    data.to_vec()
+                };
+                self.write_log(&logged);
+                self.forward(data.to_vec());
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(d) = self.dispatcher.as_mut() {
+            let pieces = d.finish();
+            self.route(pieces);
+        }
+    }
+
+    fn route(&mut self, pieces: Vec<Piece>) {
+        for piece in pieces {
+            match piece {
+                Piece::Normal(data) => {
+                    self.debug_output(&data);
+                    self.write_log(&data);
+                    if self.syslog {
+                        output::send_syslog(&output::syslog_lines(&self.name, &data));
+                    }
+                    if self.log_events {
+                        self.forward(data);
+                    }
+                }
+                Piece::Captured(data) => {
+                    self.debug_output(&data);
+                    if self.log_events {
+                        self.forward(data);
+                    }
+                }
+                Piece::Communication(data) => {
+                    let _ = self.tx.send(Msg::Comm {
+                        id: self.id,
+                        pid: self.pid,
+                        stdout: self.stdout,
+                        data,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Supervisor copies child output to its main log at DEBG level.
+    fn debug_output(&self, data: &[u8]) {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let text = String::from_utf8_lossy(data);
+            tracing::debug!("'{}' {} output:\n{text}", self.name, self.channel());
+        }
+    }
+
+    fn write_log(&self, data: &[u8]) {
+        if let Ok(mut t) = self.tail.lock() {
+            t.push(data);
+        }
+        if let Ok(mut s) = self.sink.lock() {
+            if let Some(f) = s.as_mut() {
+                if let Err(e) = f.write(data) {
+                    tracing::warn!(path = %f.path.display(), error = %e, "cannot write child log");
+                }
+            }
+        }
+    }
+
+    fn forward(&self, data: Vec<u8>) {
+        let _ = self.tx.send(Msg::Output {
+            id: self.id,
+            pid: self.pid,
+            stdout: self.stdout,
+            data,
+        });
+    }
+}
+
+async fn read_pipe(fd: OwnedFd, mut reader: PipeReader) {
     let mut rx = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
         Ok(rx) => rx,
         Err(e) => {
@@ -1389,26 +1560,12 @@ async fn read_pipe(
     };
     let mut buf = vec![0u8; 8192];
     loop {
-        let n = match rx.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if let Ok(mut s) = sink.lock() {
-            if let Some(f) = s.as_mut() {
-                if let Err(e) = f.write(&buf[..n]) {
-                    tracing::warn!(path = %f.path.display(), error = %e, "cannot write child log");
-                }
-            }
-        }
-        if let Some((tx, id, pid, stdout)) = &forward {
-            let _ = tx.send(Msg::Output {
-                id: *id,
-                pid: *pid,
-                stdout: *stdout,
-                data: buf[..n].to_vec(),
-            });
+        match rx.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => reader.handle(&buf[..n]),
         }
     }
+    reader.finish();
 }
 
 async fn write_stdin(fd: OwnedFd, mut rx: mpsc::UnboundedReceiver<StdinWrite>) {

@@ -8,6 +8,10 @@
 //! current-thread runtime; it also owns each `tokio::process::Child` and awaits its exit there
 //! (tokio reaps by pid, never `waitpid(-1)`), reporting the status over a channel. The thread ends
 //! when the supervisor drops its sender, after every child has been stopped.
+//!
+//! Children inherit only fds 0, 1 and 2: every other fd is marked close-on-exec in the child
+//! (Supervisor closes 3..`minfds`), so fds the daemon itself inherited without `O_CLOEXEC` do not
+//! leak into supervised programs.
 
 use crate::machine::ExitKind;
 use model::{Fault, FaultCode};
@@ -228,6 +232,23 @@ fn decode(status: std::process::ExitStatus) -> ExitKind {
     }
 }
 
+/// How many fds the pre-`close_range` fallback marks close-on-exec: the soft RLIMIT_NOFILE
+/// (which the daemon raised to at least `minfds`), capped so a huge limit cannot make every
+/// spawn crawl.
+fn fd_scan_limit() -> libc::c_int {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        1024
+    };
+    libc::c_int::try_from(soft.min(65536)).unwrap_or(1024)
+}
+
 fn spawn_one(req: SpawnRequest, tracker: &tokio_util::task::TaskTracker) {
     let SpawnRequest {
         program,
@@ -264,6 +285,7 @@ fn spawn_one(req: SpawnRequest, tracker: &tokio_util::task::TaskTracker) {
         .process_group(0)
         .kill_on_drop(false);
     let parent = std::process::id() as libc::pid_t;
+    let fd_limit = fd_scan_limit();
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe syscalls
     // on data prepared before the fork (no allocation).
     unsafe {
@@ -290,6 +312,20 @@ fn spawn_one(req: SpawnRequest, tracker: &tokio_util::task::TaskTracker) {
             }
             if let Some(m) = umask {
                 libc::umask(m as libc::mode_t);
+            }
+            // Supervisor closes fds 3..minfds in the child; marking them close-on-exec does
+            // the same at exec while keeping std's own (CLOEXEC) exec-error pipe usable.
+            if libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            ) != 0
+            {
+                // kernels before 5.11: one fcntl per possible fd
+                for fd in 3..fd_limit {
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                }
             }
             Ok(())
         });

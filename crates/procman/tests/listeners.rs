@@ -142,3 +142,134 @@ async fn rejected_event_is_redelivered() {
     assert_eq!(recs[0], recs[1], "same event, same serials");
     h.shutdown().await;
 }
+
+fn find_record(recs: &[(String, String)], event: &str) -> Option<(String, String)> {
+    recs.iter()
+        .find(|(hd, _)| hd.contains(&format!("eventname:{event} ")))
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_mode_emits_process_communication_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let lis = listener(dir.path(), "lis", &["PROCESS_COMMUNICATION"], false);
+    // the tokens arrive split across several reads
+    let mut p = program(
+        "cap",
+        "printf 'before<!--XSUPERVISOR:BEGIN-->'; sleep 0.2; \
+         printf 'pay load<!--XSUPER'; sleep 0.2; \
+         printf 'VISOR:END-->after the capture, a long enough line\\n'; \
+         printf '<!--XSUPERVISOR:BEGIN-->err data<!--XSUPERVISOR:END-->\\n' >&2; \
+         exec sleep 30",
+    );
+    p.stdout.capture_maxbytes = 1024;
+    p.stderr.capture_maxbytes = 1024;
+    let cfg = config(dir.path(), vec![lis, group(p)]);
+    let h = Harness::start_with(dir, cfg);
+    let d = h.path();
+    h.wait_state("lis", ProcessState::Running).await;
+    h.sup.start_process("cap", true).await.unwrap();
+    let pid = h.sup.process_info("cap").await.unwrap().pid;
+    wait_until("both comm events", || {
+        let recs = records(&d, "lis");
+        find_record(&recs, "PROCESS_COMMUNICATION_STDOUT").is_some()
+            && find_record(&recs, "PROCESS_COMMUNICATION_STDERR").is_some()
+    })
+    .await;
+    let recs = records(&d, "lis");
+    let (hd, payload) = find_record(&recs, "PROCESS_COMMUNICATION_STDOUT").unwrap();
+    assert_eq!(
+        payload,
+        format!("processname:cap groupname:cap pid:{pid}\npay load")
+    );
+    assert!(hd.ends_with(&format!("len:{}", payload.len())), "{hd}");
+    let (_, payload) = find_record(&recs, "PROCESS_COMMUNICATION_STDERR").unwrap();
+    assert_eq!(
+        payload,
+        format!("processname:cap groupname:cap pid:{pid}\nerr data")
+    );
+    // captured data never reaches the normal log
+    let log = h.wait_log("cap", "after the capture").await;
+    assert_eq!(log, "beforeafter the capture, a long enough line\n");
+    let err = h
+        .sup
+        .read_process_log("cap", procman::Channel::Stderr, 0, 0)
+        .await
+        .unwrap();
+    assert!(
+        !err.contains("err data") && !err.contains("XSUPERVISOR"),
+        "{err:?}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_enabled_emits_process_log_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let lis = listener(dir.path(), "lis", &["PROCESS_LOG"], false);
+    let mut p = program("talk", "echo hello; echo oops >&2; exec sleep 30");
+    p.stdout.events_enabled = true;
+    p.stderr.events_enabled = true;
+    let quiet = program("quiet", "echo unseen; exec sleep 30");
+    let cfg = config(dir.path(), vec![lis, group(p), group(quiet)]);
+    let h = Harness::start_with(dir, cfg);
+    let d = h.path();
+    h.wait_state("lis", ProcessState::Running).await;
+    h.sup.start_process("quiet", true).await.unwrap();
+    h.wait_log("quiet", "unseen").await;
+    h.sup.start_process("talk", true).await.unwrap();
+    let pid = h.sup.process_info("talk").await.unwrap().pid;
+    wait_until("both log events", || {
+        let recs = records(&d, "lis");
+        find_record(&recs, "PROCESS_LOG_STDOUT").is_some()
+            && find_record(&recs, "PROCESS_LOG_STDERR").is_some()
+    })
+    .await;
+    let recs = records(&d, "lis");
+    let (_, payload) = find_record(&recs, "PROCESS_LOG_STDOUT").unwrap();
+    assert_eq!(
+        payload,
+        format!("processname:talk groupname:talk pid:{pid} channel:stdout\nhello\n")
+    );
+    let (_, payload) = find_record(&recs, "PROCESS_LOG_STDERR").unwrap();
+    assert_eq!(
+        payload,
+        format!("processname:talk groupname:talk pid:{pid} channel:stderr\noops\n")
+    );
+    // neither the process without events_enabled nor the listener itself produce events
+    assert!(
+        recs.iter().all(|(_, p)| p.starts_with("processname:talk ")),
+        "{recs:?}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tick_5_reaches_a_listener_within_one_period() {
+    let started = std::time::Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let lis = listener(dir.path(), "tk", &["TICK_5"], false);
+    let cfg = config(dir.path(), vec![lis]);
+    let h = Harness::start_with(dir, cfg);
+    let d = h.path();
+    let deadline = started + std::time::Duration::from_secs(6);
+    let (hd, payload) = loop {
+        if let Some(r) = find_record(&records(&d, "tk"), "TICK_5") {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "no TICK_5 within 6 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(hd.contains(" pool:tk "), "{hd}");
+    let when: i64 = payload
+        .strip_prefix("when:")
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("bad payload {payload:?}"));
+    assert_eq!(when % 5, 0, "{payload}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now - when).abs() <= 6, "when:{when} now:{now}");
+    h.shutdown().await;
+}
