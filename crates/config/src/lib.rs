@@ -10,7 +10,9 @@
 //! It is not a writer, does not watch files, and does not interpret plugin sections
 //! (`[rpcinterface:x]` other than `supervisor`, `[ctlplugin:x]`, unknown sections): those are
 //! kept verbatim in [`model::Config::extra_sections`] for later layers. `[fcgi-program:x]` is
-//! refused.
+//! refused. The one plugin section raftvisor understands, `[rpcinterface:supvisors]`, is
+//! resolved on request by [`supvisors::resolve`] into [`model::supvisors::SupvisorsSpec`]
+//! (options documented in `SUPVISORS_OPTIONS.md`).
 //!
 //! ```text
 //! files ──ini──▶ sections (file:line per option) ──reader+expand──▶ typed values
@@ -31,6 +33,7 @@ mod load;
 mod programs;
 mod reader;
 mod shlex;
+pub mod supvisors;
 mod system;
 mod values;
 

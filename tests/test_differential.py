@@ -1,0 +1,455 @@
+"""Differential XML-RPC compatibility: raftvisord must answer like supervisord 4.3.
+
+The same config and the same scripted sequence of XML-RPC calls run against the reference
+(the real supervisord from the venv) and against raftvisord. Each run yields a normalised
+transcript (see recorder.py); the transcripts must match entry by entry: field names, value
+types, state sequences, fault codes and fault strings modulo paths.
+
+The reference run is done once per session and also checked against the spec's
+expectations (`fault=` / `expect=` in the scenario), so a scenario that no longer exercises
+what it claims fails on the reference side too. A second reference run checks that the
+normalisation is deterministic (otherwise raftvisord failures would be noise).
+
+On failure the message lists each mismatching step as a unified diff, and both transcripts
+are written as JSON next to the test's temp dir (path printed).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import require_impl
+from harness import Daemon, wait_until
+from recorder import (DaemonGone, Recorder, compare_transcripts, fault_code_only, pretty,
+                      typed)
+
+# Fault codes (spec §2.4)
+UNKNOWN_METHOD, INCORRECT_PARAMETERS, BAD_ARGUMENTS, SIGNATURE_UNSUPPORTED = 1, 2, 3, 4
+BAD_NAME, BAD_SIGNAL, NO_FILE, NOT_EXECUTABLE = 10, 11, 20, 21
+SPAWN_ERROR, ALREADY_STARTED, NOT_RUNNING = 50, 60, 70
+ALREADY_ADDED, STILL_RUNNING, CANT_REREAD = 90, 91, 92
+
+SLEEP = "/bin/sleep 100000"
+
+PROGRAMS = f"""
+[program:sleeper]
+command = {SLEEP}
+
+[program:quick]
+command = /bin/sh -c "exit 3"
+startsecs = 1
+startretries = 1
+autostart = false
+
+[program:zero]
+command = {SLEEP}
+startsecs = 0
+autostart = false
+
+[program:oneshot]
+command = /bin/sh -c "echo done; sleep 0.3"
+startsecs = 0
+autostart = false
+autorestart = false
+redirect_stderr = true
+
+[program:np]
+command = {SLEEP}
+process_name = %(program_name)s_%(process_num)02d
+numprocs = 2
+startsecs = 0
+priority = 20
+
+[program:stubborn]
+command = /bin/sh -c "trap '' TERM; exec sleep 100000"
+startsecs = 0
+stopwaitsecs = 1
+
+[program:echo]
+command = /bin/cat
+startsecs = 0
+
+[program:texter]
+command = /bin/sh -c "echo hello-out; echo hello-err >&2; exec sleep 100000"
+startsecs = 0
+
+[program:manual]
+command = {SLEEP}
+autostart = false
+
+[program:quiet]
+command = {SLEEP}
+startsecs = 0
+autostart = false
+stdout_logfile = NONE
+stderr_logfile = NONE
+
+[program:badcmd]
+command = /nonexistent/raftvisor-test-cmd
+autostart = false
+
+[program:notexec]
+command = %(here)s/notexec.sh
+autostart = false
+
+[program:xa]
+command = {SLEEP}
+startsecs = 0
+priority = 50
+
+[program:xb]
+command = {SLEEP}
+startsecs = 0
+priority = 60
+
+[group:x]
+programs = xa,xb
+"""
+
+# After reloadConfig: 'newprog' added, 'zero' changed, 'manual' removed.
+PROGRAMS_RELOADED = (PROGRAMS
+                     .replace("[program:manual]\ncommand = " + SLEEP + "\nautostart = false\n",
+                              "")
+                     .replace("[program:zero]\ncommand = " + SLEEP,
+                              "[program:zero]\ncommand = /bin/sleep 99999")
+                     + f"""
+[program:newprog]
+command = {SLEEP}
+startsecs = 0
+""")
+
+PROGRAMS_BROKEN = PROGRAMS + """
+[program:broken]
+autostart = false
+"""
+
+AUTOSTARTED = ["sleeper", "np:np_00", "np:np_01", "stubborn", "echo", "texter", "x:xa", "x:xb"]
+ALL_NAMES = ["sleeper", "quick", "zero", "oneshot", "np:np_00", "np:np_01", "stubborn", "echo",
+             "texter", "manual", "quiet", "badcmd", "notexec", "x:xa", "x:xb"]
+
+# supervisor 4.3.0 system.listMethods(), for a stable per-method loop
+METHODS = [
+    'supervisor.addProcessGroup', 'supervisor.clearAllProcessLogs', 'supervisor.clearLog',
+    'supervisor.clearProcessLog', 'supervisor.clearProcessLogs', 'supervisor.getAPIVersion',
+    'supervisor.getAllConfigInfo', 'supervisor.getAllProcessInfo',
+    'supervisor.getIdentification', 'supervisor.getPID', 'supervisor.getProcessInfo',
+    'supervisor.getState', 'supervisor.getSupervisorVersion', 'supervisor.getVersion',
+    'supervisor.readLog', 'supervisor.readMainLog', 'supervisor.readProcessLog',
+    'supervisor.readProcessStderrLog', 'supervisor.readProcessStdoutLog',
+    'supervisor.reloadConfig', 'supervisor.removeProcessGroup', 'supervisor.restart',
+    'supervisor.sendProcessStdin', 'supervisor.sendRemoteCommEvent', 'supervisor.shutdown',
+    'supervisor.signalAllProcesses', 'supervisor.signalProcess',
+    'supervisor.signalProcessGroup', 'supervisor.startAllProcesses',
+    'supervisor.startProcess', 'supervisor.startProcessGroup', 'supervisor.stopAllProcesses',
+    'supervisor.stopProcess', 'supervisor.stopProcessGroup', 'supervisor.tailProcessLog',
+    'supervisor.tailProcessStderrLog', 'supervisor.tailProcessStdoutLog',
+    'system.listMethods', 'system.methodHelp', 'system.methodSignature', 'system.multicall',
+]
+
+
+def prepare(workdir: Path) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    f = workdir / "notexec.sh"
+    f.write_text("#!/bin/sh\nexit 0\n")
+    os.chmod(f, 0o644)
+
+
+def scenario(r: Recorder) -> None:
+    """The call sequence. Each r.call is one transcript entry; keep it deterministic."""
+    d = r.d
+    S = "supervisor."
+
+    r.step = "startup"
+    r.note("autostarted processes reach RUNNING",
+           d.wait_states({n: "RUNNING" for n in AUTOSTARTED}, timeout=20) and True)
+    r.wait_all_settled()
+
+    r.step = "daemon info"
+    r.call(S + "getState", expect={"statecode": 1, "statename": "RUNNING"})
+    r.call(S + "getAPIVersion", expect="3.0")
+    r.call(S + "getVersion", expect="3.0")
+    r.call(S + "getSupervisorVersion", post=typed("<version string>", str))
+    r.call(S + "getIdentification", expect="difftest")
+    r.call(S + "getPID", post=typed("<daemon pid>", int))
+    r.call(S + "getAllProcessInfo")
+    for n in ALL_NAMES:
+        r.call(S + "getProcessInfo", n)
+    for n in ["nope", "np", "np:*", "x:", "x:nope", "nope:xa", ""]:
+        r.call(S + "getProcessInfo", n, fault=BAD_NAME)
+    r.call(S + "getAllConfigInfo")
+
+    r.step = "start/stop single"
+    r.call(S + "startProcess", "sleeper", fault=ALREADY_STARTED)
+    r.call(S + "startProcess", "sleeper", False, fault=ALREADY_STARTED)
+    r.call(S + "startProcess", "nope", fault=BAD_NAME)
+    r.call(S + "startProcess", "x:nope", fault=BAD_NAME)
+    r.call(S + "startProcess", "np:*", expect=[])
+    r.call(S + "stopProcess", "manual", fault=NOT_RUNNING)
+    r.call(S + "stopProcess", "nope", fault=BAD_NAME)
+    r.call(S + "stopProcess", "sleeper", True, expect=True)
+    r.call(S + "getProcessInfo", "sleeper")
+    r.call(S + "stopProcess", "sleeper", fault=NOT_RUNNING)
+    r.call(S + "startProcess", "sleeper", False, expect=True)
+    r.call(S + "getProcessInfo", "sleeper")  # STARTING (startsecs=1)
+    r.call(S + "startProcess", "sleeper", False, fault=ALREADY_STARTED)
+    r.wait_state("sleeper", "RUNNING")
+    r.call(S + "getProcessInfo", "sleeper")
+    r.call(S + "startProcess", "zero", True, expect=True)
+    r.call(S + "getProcessInfo", "zero")  # RUNNING at once (startsecs=0)
+    r.call(S + "stopProcess", "zero", False, expect=True)
+    r.wait_state("zero", "STOPPED")
+    r.call(S + "getProcessInfo", "zero")
+    _, took = _timed(lambda: r.call(S + "startProcess", "manual", True, expect=True))
+    r.check(took >= 0.9, f"startProcess(manual, wait) took {took:.2f}s, expected >= startsecs=1")
+    r.call(S + "getProcessInfo", "manual")
+    r.call(S + "startProcess", "oneshot", False, expect=True)
+    r.wait_state("oneshot", "EXITED")
+    r.call(S + "getProcessInfo", "oneshot")
+    r.call(S + "readProcessStdoutLog", "oneshot", 0, 0, expect="done\n")
+    r.call(S + "startProcess", "badcmd", fault=NO_FILE)
+    r.call(S + "startProcess", "notexec", fault=NOT_EXECUTABLE)
+    r.call(S + "getProcessInfo", "badcmd")
+    r.call(S + "startProcess", fault=INCORRECT_PARAMETERS)
+    r.call(S + "startProcess", "a", True, 3, fault=INCORRECT_PARAMETERS)
+
+    r.step = "too-fast program"
+    r.call(S + "startProcess", "quick", False, expect=True)
+    r.state_sequence("quick", "FATAL", keep={"BACKOFF", "FATAL"})
+    r.call(S + "getProcessInfo", "quick")
+    r.call(S + "startProcess", "quick", True, fault=SPAWN_ERROR)
+    r.wait_state("quick", "FATAL")
+    r.call(S + "getProcessInfo", "quick")
+    r.call(S + "stopProcess", "quick", fault=NOT_RUNNING)
+
+    r.step = "SIGKILL after stopwaitsecs"
+    _, took = _timed(lambda: r.call(S + "stopProcess", "stubborn", True, expect=True))
+    r.check(0.9 <= took <= 5, f"stopProcess(stubborn) took {took:.2f}s, expected ~stopwaitsecs=1")
+    r.call(S + "getProcessInfo", "stubborn")  # STOPPED, exitstatus -1
+    r.call(S + "startProcess", "stubborn", True, expect=True)
+
+    r.step = "groups"
+    r.call(S + "stopProcess", "np:*", True)
+    r.call(S + "getProcessInfo", "np:np_00")
+    r.call(S + "stopProcess", "np:*", True, expect=[])
+    r.call(S + "startProcessGroup", "np", True)
+    r.call(S + "startProcessGroup", "np", True, expect=[])
+    r.call(S + "startProcessGroup", "nope", fault=BAD_NAME)
+    r.call(S + "stopProcessGroup", "nope", fault=BAD_NAME)
+    r.call(S + "stopProcessGroup", "x", True)
+    r.call(S + "startProcess", "x:*", True)
+    r.call(S + "startProcess", "x:xa", fault=ALREADY_STARTED)
+    r.call(S + "stopProcess", "x:", True)
+    r.call(S + "startProcessGroup", "x", False)
+    r.wait_state("x:xb", "RUNNING")
+    r.call(S + "startProcess", "nope:*", fault=BAD_NAME)
+
+    r.step = "signals"
+    pid_before = r.info("sleeper").get("pid")
+    for sig in ["CONT", "SIGCONT", "cont", 18, "18", "WINCH"]:
+        r.call(S + "signalProcess", "sleeper", sig, expect=True)
+    for sig in ["NOPE", 999, "SIGNOPE", ""]:
+        r.call(S + "signalProcess", "sleeper", sig, fault=BAD_SIGNAL)
+    r.call(S + "signalProcess", "zero", "CONT", fault=NOT_RUNNING)
+    r.call(S + "signalProcess", "nope", "CONT", fault=BAD_NAME)
+    r.call(S + "signalProcess", "np:*", "CONT")
+    r.call(S + "signalProcessGroup", "x", "WINCH")
+    r.call(S + "signalProcessGroup", "nope", "WINCH", fault=BAD_NAME)
+    r.call(S + "signalAllProcesses", "CONT")
+    r.call(S + "signalProcess", "sleeper", fault=INCORRECT_PARAMETERS)
+    r.check(r.info("sleeper").get("pid") == pid_before, "signals changed the pid of sleeper")
+    r.call(S + "getProcessInfo", "sleeper")
+
+    r.step = "logs"
+    r.call(S + "readProcessStdoutLog", "texter", 0, 0, expect="hello-out\n")
+    r.call(S + "readProcessStderrLog", "texter", 0, 0, expect="hello-err\n")
+    r.call(S + "readProcessLog", "texter", 0, 0, expect="hello-out\n")
+    r.call(S + "readProcessStdoutLog", "texter", -3, 0, expect="ut\n")
+    r.call(S + "readProcessStdoutLog", "texter", -100, 0, expect="hello-out\n")
+    r.call(S + "readProcessStdoutLog", "texter", 2, 3, expect="llo")
+    r.call(S + "readProcessStdoutLog", "texter", 100, 0, expect="")
+    r.call(S + "readProcessStdoutLog", "texter", -3, 5, fault=BAD_ARGUMENTS)
+    r.call(S + "readProcessStdoutLog", "texter", 0, -1, fault=BAD_ARGUMENTS)
+    r.call(S + "readProcessStdoutLog", "nope", 0, 0, fault=BAD_NAME)
+    r.call(S + "readProcessStdoutLog", "quiet", 0, 0, fault=NO_FILE)
+    r.call(S + "readProcessStderrLog", "oneshot", 0, 0, fault=NO_FILE)
+    # AUTO log files are created (empty) when the config is loaded, started or not.
+    r.call(S + "readProcessStdoutLog", "badcmd", 0, 0, expect="")
+    r.call(S + "readProcessStdoutLog", "texter", 0, fault=INCORRECT_PARAMETERS)
+    r.call(S + "tailProcessStdoutLog", "texter", 0, 100, expect=["hello-out\n", 10, False])
+    r.call(S + "tailProcessStdoutLog", "texter", 0, 3, expect=["ut\n", 10, True])
+    r.call(S + "tailProcessStdoutLog", "texter", 10, 100, expect=["", 10, False])
+    r.call(S + "tailProcessStdoutLog", "texter", 100, 10)
+    r.call(S + "tailProcessStdoutLog", "texter", 4, 2)
+    r.call(S + "tailProcessLog", "texter", 0, 100)
+    r.call(S + "tailProcessStderrLog", "texter", 0, 100, expect=["hello-err\n", 10, False])
+    r.call(S + "tailProcessStdoutLog", "quiet", 0, 100, expect=["", 0, False])
+    r.call(S + "tailProcessStdoutLog", "nope", 0, 100, fault=BAD_NAME)
+    r.call(S + "readLog", 0, 0, post=typed("<main log text>", str))
+    r.call(S + "readMainLog", -10, 0, post=typed("<main log text>", str))
+    r.call(S + "readLog", -5, 3, fault=BAD_ARGUMENTS)
+    r.call(S + "readLog", 0, -1, fault=BAD_ARGUMENTS)
+    r.call(S + "clearProcessLogs", "texter", expect=True)
+    r.call(S + "readProcessStdoutLog", "texter", 0, 0, expect="")
+    r.call(S + "tailProcessStdoutLog", "texter", 0, 100, expect=["", 0, False])
+    r.call(S + "clearProcessLog", "oneshot", expect=True)
+    r.call(S + "clearProcessLogs", "nope", fault=BAD_NAME)
+    r.call(S + "clearAllProcessLogs")
+
+    r.step = "stdin and remote events"
+    r.call(S + "sendProcessStdin", "echo", "ping\n", expect=True)
+    r.call(S + "sendProcessStdin", "echo", "h\u00e9llo <&>\n", expect=True)
+    want = "ping\nh\u00e9llo <&>\n"
+    try:
+        wait_until(lambda: r.raw(S + "readProcessStdoutLog", "echo", 0, 0) == want, 10,
+                   what="echo output")
+    except TimeoutError:
+        pass
+    r.call(S + "readProcessStdoutLog", "echo", 0, 0, expect=want)
+    r.call(S + "sendProcessStdin", "echo", 5, fault=INCORRECT_PARAMETERS)
+    r.call(S + "sendProcessStdin", "zero", "x", fault=NOT_RUNNING)
+    r.call(S + "sendProcessStdin", "nope", "x", fault=BAD_NAME)
+    r.call(S + "sendProcessStdin", "echo", fault=INCORRECT_PARAMETERS)
+    r.call(S + "sendRemoteCommEvent", "mytype", "payload", expect=True)
+    r.call(S + "sendRemoteCommEvent", "mytype", fault=INCORRECT_PARAMETERS)
+
+    r.step = "system namespace"
+    r.call("system.listMethods", expect=METHODS)
+    for m in METHODS:
+        r.call("system.methodSignature", m)
+    r.call("system.methodSignature", "supervisor.nope", fault=SIGNATURE_UNSUPPORTED)
+    r.call("system.methodHelp", "supervisor.getState", post=typed("<help text>", str))
+    r.call("system.methodHelp", "supervisor.startProcess", post=typed("<help text>", str))
+    r.call("system.methodHelp", "supervisor.nope", fault=SIGNATURE_UNSUPPORTED)
+    r.call("system.multicall", [
+        {"methodName": "supervisor.getState", "params": []},
+        {"methodName": "supervisor.getProcessInfo", "params": ["sleeper"]},
+        {"methodName": "system.multicall", "params": [[]]},
+        {"params": []},
+        {"methodName": "supervisor.nope", "params": []},
+        {"methodName": "supervisor.getProcessInfo", "params": ["nope"]},
+        {"methodName": "supervisor.getAPIVersion"},
+        {"methodName": "supervisor.stopProcess", "params": ["zero"]},
+        {"methodName": "supervisor.startProcess", "params": ["zero", True]},
+        {"methodName": "supervisor.getProcessInfo", "params": ["zero"]},
+        {"methodName": "supervisor.stopProcess", "params": ["zero", True]},
+        {"methodName": "supervisor.getState", "params": [1]},
+    ])
+    r.call("system.multicall", [], expect=[])
+    r.call("system.multicall", fault=INCORRECT_PARAMETERS)
+    for m in ["supervisor.nope", "nope.x", "supervisor._private", "supervisor._update",
+              "a.b.c", "getState", "supervisor.", ".getState", "system.nope",
+              "system._listMethods", "supervisor.getState.x"]:
+        r.call(m, fault=UNKNOWN_METHOD)
+    r.call(S + "getState", 1, fault=INCORRECT_PARAMETERS)
+    r.call(S + "getProcessInfo", fault=INCORRECT_PARAMETERS)
+    r.call(S + "getProcessInfo", "a", "b", fault=INCORRECT_PARAMETERS)
+    r.call("system.listMethods", 1, fault=INCORRECT_PARAMETERS)
+
+    r.step = "reload / add / remove"
+    r.call(S + "reloadConfig", expect=[[[], [], []]])
+    r.call(S + "addProcessGroup", "sleeper", fault=ALREADY_ADDED)
+    r.call(S + "addProcessGroup", "nope", fault=BAD_NAME)
+    r.call(S + "removeProcessGroup", "sleeper", fault=STILL_RUNNING)
+    r.call(S + "removeProcessGroup", "nope", fault=BAD_NAME)
+    d.write_config(PROGRAMS_BROKEN)
+    r.call(S + "reloadConfig", fault=CANT_REREAD, post=fault_code_only)
+    d.write_config(PROGRAMS_RELOADED)
+    r.call(S + "reloadConfig", expect=[[["newprog"], ["zero"], ["manual"]]])
+    r.call(S + "getAllConfigInfo")
+    r.call(S + "addProcessGroup", "newprog", expect=True)
+    r.call(S + "addProcessGroup", "newprog", fault=ALREADY_ADDED)
+    r.wait_state("newprog", "RUNNING")
+    r.call(S + "getProcessInfo", "newprog")
+    r.call(S + "removeProcessGroup", "newprog", fault=STILL_RUNNING)
+    r.call(S + "stopProcessGroup", "newprog", True)
+    r.call(S + "removeProcessGroup", "newprog", expect=True)
+    r.call(S + "removeProcessGroup", "newprog", fault=BAD_NAME)
+    r.call(S + "removeProcessGroup", "manual", fault=STILL_RUNNING)
+    r.call(S + "stopProcess", "manual", True, expect=True)
+    r.call(S + "removeProcessGroup", "manual", expect=True)
+    r.call(S + "getProcessInfo", "manual", fault=BAD_NAME)
+    r.call(S + "reloadConfig", expect=[[["newprog"], ["zero"], []]])
+    r.call(S + "getAllProcessInfo")
+
+    r.step = "all processes"
+    r.call(S + "stopAllProcesses", True)
+    r.call(S + "getAllProcessInfo")
+    r.call(S + "stopAllProcesses", True, expect=[])
+    r.call(S + "startAllProcesses", True)
+    r.wait_state("quick", "FATAL")
+    r.wait_all_settled()
+    r.call(S + "getAllProcessInfo")
+    r.call(S + "stopAllProcesses", False)
+    r.wait_all_settled()
+    r.call(S + "getAllProcessInfo")
+    r.call(S + "getState", expect={"statecode": 1, "statename": "RUNNING"})
+
+
+def _timed(fn):
+    t0 = time.monotonic()
+    v = fn()
+    return v, time.monotonic() - t0
+
+
+def run_scenario(impl: str, workdir: Path) -> Recorder:
+    prepare(workdir)
+    d = Daemon(impl, workdir, PROGRAMS, identifier="difftest")
+    d.start()
+    r = Recorder(d)
+    try:
+        scenario(r)
+    except DaemonGone as e:
+        r.stopped_early = str(e)
+        r.note("DAEMON GONE", str(e))
+    except TimeoutError as e:
+        r.stopped_early = str(e)
+        r.note("TIMEOUT", str(e))
+    finally:
+        d.stop()
+    (workdir / "transcript.json").write_text(pretty(r.transcript))
+    return r
+
+
+_reference_cache: dict[str, Recorder] = {}
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory) -> Recorder:
+    require_impl("supervisord")
+    if "ref" not in _reference_cache:
+        _reference_cache["ref"] = run_scenario("supervisord",
+                                               tmp_path_factory.mktemp("reference"))
+    return _reference_cache["ref"]
+
+
+def test_reference_follows_spec(reference_run: Recorder):
+    """The scenario against supervisord meets every spec expectation written in it."""
+    assert reference_run.stopped_early is None, reference_run.stopped_early
+    assert not reference_run.violations, "\n".join(reference_run.violations)
+    assert len(reference_run.transcript) > 200
+
+
+def test_reference_is_deterministic(reference_run: Recorder, tmp_path):
+    """Two supervisord runs give identical normalised transcripts (normaliser self-test)."""
+    again = run_scenario("supervisord", tmp_path / "reference2")
+    problems = compare_transcripts(reference_run.transcript, again.transcript,
+                                   "supervisord#1", "supervisord#2")
+    assert not problems, "\n\n".join(problems)
+
+
+def test_raftvisord_matches_supervisord(reference_run: Recorder, tmp_path):
+    require_impl("raftvisord")
+    got = run_scenario("raftvisord", tmp_path / "raftvisord")
+    ref_file = tmp_path / "supervisord.transcript.json"
+    ref_file.write_text(pretty(reference_run.transcript))
+    problems = compare_transcripts(reference_run.transcript, got.transcript)
+    header = (f"transcripts: {ref_file} vs {tmp_path / 'raftvisord' / 'transcript.json'}\n"
+              f"raftvisord spec violations: {len(got.violations)}\n  "
+              + "\n  ".join(got.violations[:30]) + "\n")
+    if got.stopped_early:
+        header += f"raftvisord run stopped early: {got.stopped_early}\n"
+    assert not problems, header + "\n\n".join(problems)
