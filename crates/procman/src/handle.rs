@@ -322,7 +322,8 @@ impl SupervisorApi for Supervisor {
         let path = match path {
             Some(p) if p.exists() => p,
             Some(p) => return Err(Fault::with(FaultCode::NoFile, p.display().to_string())),
-            None => return Err(Fault::with(FaultCode::NoFile, "None")),
+            // Supervisor raises a bare NO_FILE when the channel has no log file at all.
+            None => return Err(Fault::new(FaultCode::NoFile)),
         };
         tokio::task::spawn_blocking(move || logs::read_file(&path, offset, length))
             .await

@@ -131,7 +131,7 @@ pub fn config_info(
         ("stderr_syslog", Bool(spec.stderr.syslog)),
         (
             "serverurl",
-            Str(spec.serverurl.clone().unwrap_or_else(|| "auto".into())),
+            Str(spec.serverurl.clone().unwrap_or_else(|| "none".into())),
         ),
     ]
 }

@@ -153,6 +153,10 @@ struct Group {
     spec: GroupSpec,
     procs: Vec<u64>,
     pool: Option<Pool>,
+    /// False once the config was re-read: Supervisor's `getAllConfigInfo` then reports the
+    /// new config objects, whose AUTO logs are not resolved yet (`'auto'`), until the group is
+    /// re-added.
+    config_current: bool,
 }
 
 struct Proc {
@@ -385,7 +389,12 @@ impl Actor {
             None
         };
         let name = spec.name.clone();
-        self.groups.push(Group { spec, procs, pool });
+        self.groups.push(Group {
+            spec,
+            procs,
+            pool,
+            config_current: true,
+        });
         self.groups
             .sort_by(|a, b| (a.spec.priority, &a.spec.name).cmp(&(b.spec.priority, &b.spec.name)));
         self.notify(events::group_payload(&name, true));
@@ -984,8 +993,9 @@ impl Actor {
         let mut out = Vec::new();
         for g in &self.config.groups {
             let active = self.group_index(&g.name);
+            let current = active.filter(|&i| self.groups[i].config_current);
             for spec in &g.processes {
-                let live = active.and_then(|i| {
+                let live = current.and_then(|i| {
                     self.groups[i]
                         .procs
                         .iter()
@@ -1023,6 +1033,9 @@ impl Actor {
             }
         }
         self.config = new;
+        for g in &mut self.groups {
+            g.config_current = false;
+        }
         diff
     }
 

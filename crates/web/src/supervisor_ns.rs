@@ -214,7 +214,11 @@ impl<S: SupervisorApi> SupervisorNamespace<S> {
                 Ok(encode::proc_results(&results))
             }
             "sendProcessStdin" => {
-                let chars = params::string(arg(1)?, "chars")?;
+                // Supervisor names the offending value alone: `INCORRECT_PARAMETERS: 5`.
+                let raw = arg(1)?;
+                let chars = params::string(raw, "chars").map_err(|_| {
+                    Fault::with(FaultCode::IncorrectParameters, params::describe(raw))
+                })?;
                 api.send_process_stdin(&name(0)?, &chars).await.map(ok)
             }
             "sendRemoteCommEvent" => {
