@@ -237,7 +237,7 @@ async fn no_log_file_is_no_file_and_empty_tail() {
         .read_process_log("quiet", Channel::Stdout, 0, 0)
         .await
         .unwrap_err();
-    assert_eq!(e.fault_string(), "NO_FILE: None");
+    assert_eq!(e.fault_string(), "NO_FILE");
     assert_eq!(
         h.sup
             .tail_process_log("quiet", Channel::Stderr, 0, 10)
