@@ -1,24 +1,35 @@
-//! raftvisor's Raft layer, part one: the openraft type configuration, the replicated cluster
-//! state machine ([`ClusterState`], changed only by [`Command`]s applied in log order), and its
-//! sled-backed storage (Raft log, vote, snapshots).
+//! raftvisor's Raft layer: the openraft type configuration, the replicated cluster state
+//! machine ([`ClusterState`], changed only by [`Command`]s applied in log order), its sled-backed
+//! storage, and the running [`Node`]: internal network, cluster formation, liveness, process
+//! state feed, leader forwarding and cut-off detection.
 //!
 //! ```text
-//!  Command ──► openraft ──► LogStore (sled: logs, meta)          durable before acknowledged
-//!                  │
-//!                  └─ apply ─► StateMachineStore ─► ClusterState  in memory, watched by readers
-//!                                     └─ snapshots (sled: snapshot) restart = snapshot + log replay
+//!  procman events ─► feed (batches) ─┐            ticks ─► leader's liveness book
+//!  front ends ─► Node::write ────────┴─► leader ─► openraft ─► LogStore (sled)
+//!                 (follower: forwarded on /ctl/write)   └─ apply ─► ClusterState (replica watch)
+//!  internal port (warp): /raft/{append,vote,snapshot}, /ctl/{write,tick,hello}
+//!                        bincode bodies, identifier + config fingerprint + HMAC token on each
 //! ```
 //!
-//! It is not (yet) the network, the membership bootstrap, the commander or the XML-RPC
-//! `supvisors` namespace: those build on the types here.
+//! It is not the commander (placement, start/stop sequences, failure strategies), the rules
+//! file, or the XML-RPC `supvisors` namespace: those build on [`ClusterApi`] and the state here.
 
 pub mod api;
+pub mod auth;
+pub mod book;
 pub mod codec;
+mod feed;
+mod liveness;
+pub mod network;
+mod node;
+mod server;
 pub mod state;
 pub mod store;
 pub mod types;
+pub mod wire;
 
 pub use api::{ClusterApi, LeaderView, WriteError};
+pub use node::{FencePolicy, Node, NodeError, NodeTask, RaftMetrics};
 pub use state::{
     BatchSeq, ClusterState, Command, CommandResult, InstanceRecord, InstanceState, ProcessRecord,
     ProcessStatus, Rejection, SupvisorsState, Target,

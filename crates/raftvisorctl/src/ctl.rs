@@ -7,6 +7,9 @@ use client::{Channel, Client, Error, LogStream};
 use model::{make_namespec, split_namespec, FaultCode, ProcessState};
 
 use crate::format::{self, exit, Outcome};
+use crate::sformat;
+
+mod supvisors;
 
 /// Why a command stopped early; printed by `onecmd` as supervisorctl prints an exception.
 #[derive(Debug)]
@@ -45,6 +48,10 @@ pub struct Settings {
     pub password: Option<String>,
     pub prompt: String,
     pub interactive: bool,
+    /// The config file declares `[ctlplugin:supvisors]`: `help` lists the Supvisors commands
+    /// too, as supervisorctl does with the plugin loaded (they work either way, as in
+    /// supvisorsctl).
+    pub supvisors_plugin: bool,
 }
 
 pub struct Ctl {
@@ -221,7 +228,7 @@ impl Ctl {
     }
 
     fn help(&self, topic: &str) {
-        if let Some(t) = format::help_text(topic) {
+        if let Some(t) = format::help_text(topic).or_else(|| sformat::help_text(topic)) {
             output(t);
         }
     }
@@ -299,6 +306,7 @@ impl Ctl {
             "reload" => self.do_reload(arg).await,
             "version" => self.do_version(arg).await,
             "open" => self.do_open(arg).await,
+            name if Ctl::is_supvisors_command(name) => self.dispatch_supvisors(name, arg).await,
             _ => return None,
         })
     }
@@ -342,10 +350,13 @@ impl Ctl {
         let topic = arg.trim();
         if topic.is_empty() {
             write_raw(format::HELP_TOPICS.as_bytes());
+            if self.settings.supvisors_plugin {
+                write_raw(sformat::HELP_TOPICS.as_bytes());
+            }
         } else if topic == "EOF" {
             output("*** No help on EOF");
         } else {
-            match format::help_text(topic) {
+            match format::help_text(topic).or_else(|| sformat::help_text(topic)) {
                 Some(t) => output(t),
                 None => output(&format!("*** No help on {topic}")),
             }

@@ -108,6 +108,8 @@ pub fn start_message(o: &Outcome) -> Result<String, UnknownResult> {
         c if c == code(FaultCode::AlreadyStarted) => error(n, "already started"),
         c if c == code(FaultCode::SpawnError) => error(n, "spawn error"),
         c if c == code(FaultCode::AbnormalTermination) => error(n, "abnormal termination"),
+        // supvisorsctl's patched `_startresult` (a program disabled through Supvisors).
+        c if c == code(FaultCode::Disabled) => format!("{n}: ERROR disabled"),
         c if c == code(FaultCode::Success) => format!("{n}: started"),
         c => return Err(UnknownResult(format!("Unknown result code {c} for {n}"))),
     })
@@ -274,6 +276,7 @@ mod tests {
             "g:a: ERROR (already started)"
         );
         assert!(start_message(&o(30)).is_err());
+        assert_eq!(start_message(&o(103)).unwrap(), "g:a: ERROR disabled");
         assert_eq!(
             signal_message(&o(70), "stopped").unwrap(),
             "g:a: ERROR (not running)"

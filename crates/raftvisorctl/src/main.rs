@@ -9,6 +9,7 @@ mod ctl;
 mod format;
 mod ini;
 mod options;
+mod sformat;
 
 use clap::Parser;
 

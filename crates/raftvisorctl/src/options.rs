@@ -122,6 +122,8 @@ pub struct FileSettings {
     pub username: Option<String>,
     pub password: Option<String>,
     pub prompt: Option<String>,
+    /// `[ctlplugin:supvisors]` is declared.
+    pub supvisors_plugin: bool,
 }
 
 pub fn read_config(path: &Path) -> Result<FileSettings, String> {
@@ -152,6 +154,7 @@ pub fn read_config(path: &Path) -> Result<FileSettings, String> {
         username: section.get("username").cloned(),
         password: section.get("password").cloned(),
         prompt: section.get("prompt").cloned(),
+        supvisors_plugin: ini::read_section(&text, "ctlplugin:supvisors").is_some(),
     })
 }
 
@@ -186,6 +189,7 @@ pub fn resolve(cli: &Cli, exe_dir: Option<&Path>) -> Result<Settings, String> {
         password: cli.password.clone().or(file.password),
         prompt: file.prompt.unwrap_or_else(|| "supervisor".into()),
         interactive: cli.interactive || cli.args.is_empty(),
+        supvisors_plugin: file.supvisors_plugin,
     })
 }
 

@@ -9,9 +9,11 @@ use clap::Parser;
 use model::Config;
 use procman::SupervisorApi;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -77,6 +79,49 @@ fn load_config(path: &Path, args: &Args) -> Result<Config, String> {
             config::parse_loglevel(level).map_err(|e| format!("-e {level}: {e}"))?;
     }
     Ok(config)
+}
+
+type SupvisorsNs = supvisors::SupvisorsNamespace<cluster::Node, procman::Supervisor>;
+
+/// The log filter for a Supervisor log level. openraft's replication task logs an error on every
+/// retry while a peer is down (several per second); the liveness layer reports lost instances
+/// instead, so that target is kept at `off`.
+fn log_targets(level: model::LogLevel) -> tracing_subscriber::filter::Targets {
+    tracing_subscriber::filter::Targets::new()
+        .with_default(tracing_level(level))
+        .with_target(
+            "openraft::replication",
+            tracing::level_filters::LevelFilter::OFF,
+        )
+        .with_target(
+            "openraft",
+            tracing::level_filters::LevelFilter::WARN.min(tracing_level(level).into()),
+        )
+}
+
+/// Supervisor raises RLIMIT_NOFILE / RLIMIT_NPROC to `minfds` / `minprocs` at start-up.
+fn raise_limits(minfds: u64, minprocs: u64) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    for (resource, wanted, name) in [
+        (Resource::RLIMIT_NOFILE, minfds, "minfds"),
+        (Resource::RLIMIT_NPROC, minprocs, "minprocs"),
+    ] {
+        match getrlimit(resource) {
+            Ok((soft, hard)) if soft < wanted => {
+                let soft_new = if hard == nix::sys::resource::RLIM_INFINITY {
+                    wanted
+                } else {
+                    wanted.min(hard)
+                };
+                let hard_new = hard.max(soft_new);
+                if let Err(e) = setrlimit(resource, soft_new, hard_new) {
+                    tracing::warn!(error = %e, "cannot raise the limit to {name}={wanted}");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the limit for {name}"),
+        }
+    }
 }
 
 fn tracing_level(level: model::LogLevel) -> tracing::Level {
@@ -162,19 +207,34 @@ async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
         )
     };
     let main_log = logging::MainLog::new(log_file, !sd.silent);
-    tracing_subscriber::fmt()
-        .with_writer(main_log.clone())
-        .with_ansi(false)
-        .with_target(false)
-        .with_max_level(tracing_level(sd.loglevel))
+    let (filter, filter_handle) = tracing_subscriber::reload::Layer::new(log_targets(sd.loglevel));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(main_log.clone())
+                .with_ansi(false)
+                .with_target(false),
+        )
         .init();
-    if config.inet_http_server.is_some()
-        && config
-            .inet_http_server
-            .as_ref()
-            .is_some_and(|s| s.credentials.is_none())
+    let set_log_level: Arc<dyn Fn(model::LogLevel) + Send + Sync> = Arc::new(move |level| {
+        if let Err(e) = filter_handle.modify(|t| *t = log_targets(level)) {
+            tracing::error!(error = %e, "cannot change the log level");
+        }
+    });
+    if config
+        .inet_http_server
+        .as_ref()
+        .is_some_and(|s| s.credentials.is_none())
     {
         tracing::warn!("inet_http_server has no username/password: the XML-RPC API is open to anyone who can reach the port");
+    }
+    raise_limits(sd.minfds, sd.minprocs);
+    let cluster_spec = config::supvisors::resolve(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(spec) = &cluster_spec {
+        for note in &spec.notes {
+            tracing::warn!("{note}");
+        }
     }
 
     let pidfile = sd.pidfile.clone();
@@ -183,10 +243,19 @@ async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
 
     let shutdown = CancellationToken::new();
     let reload_args = Arc::new(args);
+    // The supvisors namespace learns the program list again after each re-read of the config.
+    let namespace_slot: Arc<OnceLock<Arc<SupvisorsNs>>> = Arc::new(OnceLock::new());
     let reloader: procman::Reloader = {
         let path = path.clone();
         let args = reload_args.clone();
-        Arc::new(move || load_config(&path, &args))
+        let slot = namespace_slot.clone();
+        Arc::new(move || {
+            let config = load_config(&path, &args)?;
+            if let Some(ns) = slot.get() {
+                ns.set_programs(supvisors::ProgramIndex::from_config(&config));
+            }
+            Ok(config)
+        })
     };
     let options = procman::Options {
         reloader,
@@ -198,6 +267,27 @@ async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
         .context("cannot start the supervisor")?;
     let mut done = std::pin::pin!(done.wait());
 
+    // The cluster layer, when the config has a [rpcinterface:supvisors] section.
+    let node_shutdown = CancellationToken::new();
+    let mut node_task = None;
+    let mut server_options = web::ServerOptions::default();
+    if let Some(spec) = cluster_spec {
+        let (node, task) =
+            cluster::Node::start(spec.clone(), supervisor.clone(), node_shutdown.clone())
+                .await
+                .context("cannot start the cluster node")?;
+        tracing::info!(identifier = %spec.local_identifier, internal = %node.internal_addr(), "cluster node started");
+        let ns = Arc::new(
+            supvisors::SupvisorsNamespace::new(node, supervisor.clone(), spec, set_log_level)
+                .with_programs(supvisors::ProgramIndex::from_config(&config)),
+        );
+        let _ = namespace_slot.set(ns.clone());
+        server_options = server_options
+            .with_namespace(ns as Arc<dyn web::Namespace>)
+            .map_err(|e| anyhow::anyhow!("cannot register the supvisors namespace: {e}"))?;
+        node_task = Some(task);
+    }
+
     let mut servers = tokio::task::JoinSet::new();
     if let Some(inet) = &config.inet_http_server {
         let host = match inet.host.as_str() {
@@ -207,7 +297,7 @@ async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
         let listener = tokio::net::TcpListener::bind((host, inet.port))
             .await
             .with_context(|| format!("cannot bind inet_http_server {host}:{}", inet.port))?;
-        let mut opts = web::ServerOptions::default();
+        let mut opts = server_options.clone();
         opts.credentials = inet.credentials.clone();
         let api = supervisor.clone();
         let stop = shutdown.clone();
@@ -217,7 +307,7 @@ async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
     }
     if let Some(unix) = &config.unix_http_server {
         let listener = bind_unix(&unix.file, unix.chmod)?;
-        let mut opts = web::ServerOptions::default();
+        let mut opts = server_options.clone();
         opts.credentials = unix.credentials.clone();
         let api = supervisor.clone();
         let stop = shutdown.clone();
@@ -244,6 +334,11 @@ async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
         }
     };
     shutdown.cancel();
+    // The node outlives procman's stop so the final process states reach the other replicas.
+    node_shutdown.cancel();
+    if let Some(task) = node_task {
+        task.wait().await;
+    }
     while let Some(joined) = servers.join_next().await {
         if let Err(e) = joined {
             tracing::error!(error = %e, "HTTP server task failed");

@@ -1,0 +1,439 @@
+//! The leader's liveness book: when each instance last ticked, and the decisions that follow
+//! (instance handshakes, SILENT/ISOLATED on silence, the Supvisors global state, load). Pure:
+//! the clock and the replicated state are passed in; the leader task commits the commands.
+//!
+//! Clock: `Instant`s of the *leader's* monotonic clock, counted from the moment it received
+//! each tick; a new leader starts every instance's clock at its own start of leadership, so a
+//! failover never declares an instance SILENT sooner than `inactivity_timeout` after it.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::state::{BatchSeq, ClusterState, Command, InstanceState, SupvisorsState};
+use crate::wire::TickRequest;
+
+/// A load change is committed at most this often per instance.
+const LOAD_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// A tick (`last_tick_at` in the replica) is committed at least this often per live instance,
+/// even when the load did not change, so readers see a recent "last heard" time.
+const TICK_REFRESH: Duration = Duration::from_secs(5);
+
+/// The settings the book decides with (from the `SupvisorsSpec`).
+#[derive(Debug, Clone)]
+pub struct LivenessParams {
+    /// This (leading) instance: never declared silent by itself.
+    pub local: String,
+    /// Every declared instance.
+    pub instances: Vec<String>,
+    pub voters: Vec<String>,
+    pub inactivity_timeout: Duration,
+    pub synchro_timeout: Duration,
+    pub auto_fence: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    at: Instant,
+    load: u32,
+    incarnation: u64,
+    full_sync: Option<BatchSeq>,
+}
+
+/// What the leader remembers about the instances' ticks during one leadership.
+#[derive(Debug)]
+pub struct LeaderBook {
+    params: LivenessParams,
+    started: Instant,
+    seen: HashMap<String, Seen>,
+    /// For instances in handshake: their full sync must be newer than this batch (`None`: any
+    /// full sync of the current incarnation will do).
+    sync_after: HashMap<String, Option<BatchSeq>>,
+    /// Last committed tick per instance: (load, when).
+    committed_tick: HashMap<String, (u32, Instant)>,
+}
+
+impl LeaderBook {
+    pub fn new(params: LivenessParams, now: Instant) -> Self {
+        LeaderBook {
+            params,
+            started: now,
+            seen: HashMap::new(),
+            sync_after: HashMap::new(),
+            committed_tick: HashMap::new(),
+        }
+    }
+
+    /// Records a tick and says whether the sender must send a full snapshot of its processes.
+    pub fn on_tick(&mut self, tick: &TickRequest, now: Instant, state: &ClusterState) -> bool {
+        self.seen.insert(
+            tick.identifier.clone(),
+            Seen {
+                at: now,
+                load: tick.load,
+                incarnation: tick.incarnation,
+                full_sync: tick.full_sync,
+            },
+        );
+        let record = state.instance(&tick.identifier);
+        let current = record.map_or(InstanceState::Unknown, |r| r.state);
+        let last_seq = record.and_then(|r| r.last_seq);
+        match current {
+            InstanceState::Unknown => {
+                self.sync_after
+                    .entry(tick.identifier.clone())
+                    .or_insert(None);
+            }
+            InstanceState::Silent | InstanceState::Checking => {
+                self.sync_after
+                    .entry(tick.identifier.clone())
+                    .or_insert(last_seq);
+            }
+            InstanceState::Running | InstanceState::Isolating | InstanceState::Isolated => {
+                return false;
+            }
+        }
+        !self.synced(&tick.identifier, last_seq)
+    }
+
+    /// The instance's latest full sync satisfies the handshake and is applied.
+    fn synced(&self, identifier: &str, applied: Option<BatchSeq>) -> bool {
+        let Some(seen) = self.seen.get(identifier) else {
+            return false;
+        };
+        let Some(full) = seen.full_sync else {
+            return false;
+        };
+        let fresh = full.incarnation == seen.incarnation
+            && match self.sync_after.get(identifier) {
+                Some(Some(after)) => full > *after,
+                _ => true,
+            };
+        fresh && applied.is_some_and(|a| a >= full)
+    }
+
+    /// Instances that ticked, are not voters and are not yet Raft members: to add as learners.
+    pub fn learners_to_add(&self, is_member: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .seen
+            .keys()
+            .filter(|id| !self.params.voters.contains(id) && !is_member(id))
+            .cloned()
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Whether an instance ticked within the inactivity timeout (the leader always has).
+    fn alive(&self, identifier: &str, now: Instant) -> bool {
+        identifier == self.params.local
+            || self
+                .seen
+                .get(identifier)
+                .is_some_and(|s| now.duration_since(s.at) <= self.params.inactivity_timeout)
+    }
+
+    /// Silent for longer than the inactivity timeout, counted from the start of leadership at
+    /// the earliest.
+    fn expired(&self, identifier: &str, now: Instant) -> bool {
+        if identifier == self.params.local {
+            return false;
+        }
+        let last = self
+            .seen
+            .get(identifier)
+            .map_or(self.started, |s| s.at.max(self.started));
+        now.duration_since(last) > self.params.inactivity_timeout
+    }
+
+    /// The commands to commit now, in order. `epoch_ms`: the leader's wall clock, stamped on
+    /// ticks.
+    pub fn decide(&mut self, now: Instant, epoch_ms: i64, state: &ClusterState) -> Vec<Command> {
+        let mut out = Vec::new();
+        let to = |instance: &str, state| Command::InstanceState {
+            instance: instance.to_string(),
+            state,
+        };
+        let inactive_state = if self.params.auto_fence {
+            InstanceState::Isolating
+        } else {
+            InstanceState::Silent
+        };
+        for id in &self.params.instances {
+            let record = state.instance(id);
+            let current = record.map_or(InstanceState::Unknown, |r| r.state);
+            let last_seq = record.and_then(|r| r.last_seq);
+            match current {
+                InstanceState::Unknown | InstanceState::Silent => {
+                    if self.seen.contains_key(id) && self.alive(id, now) {
+                        out.push(to(id, InstanceState::Checking));
+                    }
+                }
+                InstanceState::Checking => {
+                    if self.expired(id, now) {
+                        out.push(to(id, inactive_state));
+                    } else if self.synced(id, last_seq) {
+                        out.push(to(id, InstanceState::Running));
+                        self.sync_after.remove(id);
+                    }
+                }
+                InstanceState::Running => {
+                    if self.expired(id, now) {
+                        out.push(to(id, inactive_state));
+                    }
+                }
+                InstanceState::Isolating => out.push(to(id, InstanceState::Isolated)),
+                InstanceState::Isolated => {
+                    // Re-admitted only when its daemon was restarted (a new incarnation).
+                    let restarted = self.seen.get(id).is_some_and(|s| {
+                        self.alive(id, now)
+                            && last_seq.is_none_or(|seq| s.incarnation > seq.incarnation)
+                    });
+                    if restarted {
+                        out.push(Command::ResetInstance {
+                            instance: id.clone(),
+                        });
+                    }
+                }
+            }
+            if matches!(current, InstanceState::Running | InstanceState::Checking) {
+                if let Some(seen) = self.seen.get(id) {
+                    let due = match self.committed_tick.get(id) {
+                        None => true,
+                        Some((load, at)) => {
+                            let since = now.duration_since(*at);
+                            (seen.load != *load && since >= LOAD_MIN_INTERVAL)
+                                || since >= TICK_REFRESH
+                        }
+                    };
+                    if due {
+                        out.push(Command::Tick {
+                            instance: id.clone(),
+                            load: seen.load,
+                            at: epoch_ms,
+                        });
+                        self.committed_tick.insert(id.clone(), (seen.load, now));
+                    }
+                }
+            }
+        }
+        match state.supvisors_state() {
+            SupvisorsState::Off | SupvisorsState::Restart | SupvisorsState::Shutdown => {
+                out.push(Command::SetSupvisorsState {
+                    state: SupvisorsState::Initialization,
+                });
+            }
+            SupvisorsState::Initialization => {
+                let voters_running = self.params.voters.iter().all(|v| {
+                    state
+                        .instance(v)
+                        .is_some_and(|r| r.state == InstanceState::Running)
+                        || out.contains(&to(v, InstanceState::Running))
+                });
+                let timed_out = now.duration_since(self.started) >= self.params.synchro_timeout;
+                if voters_running || timed_out {
+                    // Supvisors' end of synchronisation: whoever never answered is SILENT.
+                    for id in &self.params.instances {
+                        let unknown = state
+                            .instance(id)
+                            .is_none_or(|r| r.state == InstanceState::Unknown);
+                        let pending = out.iter().any(|c| {
+                            matches!(c, Command::InstanceState { instance, .. } if instance == id)
+                        });
+                        if unknown && !pending {
+                            out.push(to(id, InstanceState::Silent));
+                        }
+                    }
+                    out.push(Command::SetSupvisorsState {
+                        state: SupvisorsState::Deployment,
+                    });
+                }
+            }
+            // Applications come in a later issue: there is nothing to deploy yet.
+            SupvisorsState::Deployment => out.push(Command::SetSupvisorsState {
+                state: SupvisorsState::Operation,
+            }),
+            _ => {}
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(auto_fence: bool) -> LivenessParams {
+        LivenessParams {
+            local: "a".into(),
+            instances: vec!["a".into(), "b".into(), "c".into()],
+            voters: vec!["a".into(), "b".into()],
+            inactivity_timeout: Duration::from_secs(1),
+            synchro_timeout: Duration::from_secs(10),
+            auto_fence,
+        }
+    }
+
+    fn tick(id: &str, incarnation: u64, full: Option<(u64, u64)>) -> TickRequest {
+        TickRequest {
+            identifier: id.into(),
+            load: 0,
+            incarnation,
+            full_sync: full.map(|(i, c)| BatchSeq::new(i, c)),
+        }
+    }
+
+    /// Applies the decisions like the leader would (commit then re-read).
+    fn run(book: &mut LeaderBook, now: Instant, state: &mut ClusterState) -> Vec<Command> {
+        let cmds = book.decide(now, 1_000, state);
+        for c in &cmds {
+            state.apply(c);
+        }
+        cmds
+    }
+
+    fn full_sync(state: &mut ClusterState, id: &str, seq: (u64, u64)) {
+        state.apply(&Command::ProcessEvents {
+            instance: id.into(),
+            seq: BatchSeq::new(seq.0, seq.1),
+            events: vec![],
+        });
+    }
+
+    fn st(state: &ClusterState, id: &str) -> InstanceState {
+        state
+            .instance(id)
+            .map_or(InstanceState::Unknown, |r| r.state)
+    }
+
+    #[test]
+    fn handshake_then_operation_once_voters_are_running() {
+        let t0 = Instant::now();
+        let mut book = LeaderBook::new(params(false), t0);
+        let mut s = ClusterState::new();
+        run(&mut book, t0, &mut s);
+        assert_eq!(s.supvisors_state(), SupvisorsState::Initialization);
+        // a and b have committed their full syncs already.
+        full_sync(&mut s, "a", (1, 0));
+        full_sync(&mut s, "b", (4, 0));
+        assert!(!book.on_tick(&tick("a", 1, Some((1, 0))), t0, &s));
+        assert!(!book.on_tick(&tick("b", 4, Some((4, 0))), t0, &s));
+        run(&mut book, t0, &mut s);
+        assert_eq!(st(&s, "a"), InstanceState::Checking);
+        run(&mut book, t0, &mut s);
+        assert_eq!(st(&s, "a"), InstanceState::Running);
+        assert_eq!(st(&s, "b"), InstanceState::Running);
+        // Voters running: end of sync, c never ticked → SILENT; then DEPLOYMENT → OPERATION.
+        assert_eq!(s.supvisors_state(), SupvisorsState::Deployment);
+        assert_eq!(st(&s, "c"), InstanceState::Silent);
+        run(&mut book, t0, &mut s);
+        assert_eq!(s.supvisors_state(), SupvisorsState::Operation);
+    }
+
+    #[test]
+    fn a_tick_without_full_sync_asks_for_one() {
+        let t0 = Instant::now();
+        let mut book = LeaderBook::new(params(false), t0);
+        let mut s = ClusterState::new();
+        assert!(book.on_tick(&tick("b", 2, None), t0, &s));
+        run(&mut book, t0, &mut s);
+        assert_eq!(st(&s, "b"), InstanceState::Checking);
+        run(&mut book, t0, &mut s);
+        assert_eq!(st(&s, "b"), InstanceState::Checking, "no full sync yet");
+        full_sync(&mut s, "b", (2, 3));
+        assert!(!book.on_tick(&tick("b", 2, Some((2, 3))), t0, &s));
+        run(&mut book, t0, &mut s);
+        assert_eq!(st(&s, "b"), InstanceState::Running);
+    }
+
+    #[test]
+    fn silence_marks_silent_and_a_return_needs_a_newer_full_sync() {
+        let t0 = Instant::now();
+        let mut book = LeaderBook::new(params(false), t0);
+        let mut s = ClusterState::new();
+        full_sync(&mut s, "b", (1, 0));
+        book.on_tick(&tick("b", 1, Some((1, 0))), t0, &s);
+        run(&mut book, t0, &mut s);
+        run(&mut book, t0, &mut s);
+        assert_eq!(st(&s, "b"), InstanceState::Running);
+        let late = t0 + Duration::from_millis(1_100);
+        run(&mut book, late, &mut s);
+        assert_eq!(st(&s, "b"), InstanceState::Silent);
+        // The leader itself never goes silent.
+        assert_ne!(st(&s, "a"), InstanceState::Silent);
+        // It comes back with its old full sync: CHECKING, and asked for a new one.
+        assert!(book.on_tick(&tick("b", 1, Some((1, 0))), late, &s));
+        run(&mut book, late, &mut s);
+        assert_eq!(st(&s, "b"), InstanceState::Checking);
+        run(&mut book, late, &mut s);
+        assert_eq!(st(&s, "b"), InstanceState::Checking);
+        full_sync(&mut s, "b", (1, 5));
+        assert!(!book.on_tick(&tick("b", 1, Some((1, 5))), late, &s));
+        run(&mut book, late, &mut s);
+        assert_eq!(st(&s, "b"), InstanceState::Running);
+    }
+
+    #[test]
+    fn auto_fence_isolates_and_only_a_restart_readmits() {
+        let t0 = Instant::now();
+        let mut book = LeaderBook::new(params(true), t0);
+        let mut s = ClusterState::new();
+        full_sync(&mut s, "b", (1, 0));
+        book.on_tick(&tick("b", 1, Some((1, 0))), t0, &s);
+        run(&mut book, t0, &mut s);
+        run(&mut book, t0, &mut s);
+        let late = t0 + Duration::from_millis(1_100);
+        run(&mut book, late, &mut s);
+        assert_eq!(st(&s, "b"), InstanceState::Isolating);
+        run(&mut book, late, &mut s);
+        assert_eq!(st(&s, "b"), InstanceState::Isolated);
+        // Same incarnation back: stays isolated.
+        book.on_tick(&tick("b", 1, Some((1, 0))), late, &s);
+        run(&mut book, late, &mut s);
+        assert_eq!(st(&s, "b"), InstanceState::Isolated);
+        // Restarted daemon: reset, then handshake again.
+        book.on_tick(&tick("b", 2, None), late, &s);
+        run(&mut book, late, &mut s);
+        assert_eq!(st(&s, "b"), InstanceState::Unknown);
+        run(&mut book, late, &mut s);
+        assert_eq!(st(&s, "b"), InstanceState::Checking);
+    }
+
+    #[test]
+    fn synchro_timeout_ends_initialization_without_all_voters() {
+        let t0 = Instant::now();
+        let mut book = LeaderBook::new(params(false), t0);
+        let mut s = ClusterState::new();
+        run(&mut book, t0, &mut s);
+        run(&mut book, t0 + Duration::from_secs(5), &mut s);
+        assert_eq!(s.supvisors_state(), SupvisorsState::Initialization);
+        run(&mut book, t0 + Duration::from_secs(11), &mut s);
+        assert_eq!(s.supvisors_state(), SupvisorsState::Deployment);
+        assert_eq!(st(&s, "b"), InstanceState::Silent);
+    }
+
+    #[test]
+    fn load_is_committed_sparingly_and_learners_are_listed() {
+        let t0 = Instant::now();
+        let mut book = LeaderBook::new(params(false), t0);
+        let mut s = ClusterState::new();
+        full_sync(&mut s, "c", (1, 0));
+        book.on_tick(&tick("c", 1, Some((1, 0))), t0, &s);
+        run(&mut book, t0, &mut s);
+        run(&mut book, t0, &mut s);
+        let count_ticks = |cmds: &[Command]| {
+            cmds.iter()
+                .filter(|c| matches!(c, Command::Tick { .. }))
+                .count()
+        };
+        // Ticks every 100 ms for 2 s with a constant load: no new tick commit.
+        let mut commits = 0;
+        for n in 1..20 {
+            let now = t0 + Duration::from_millis(100 * n);
+            book.on_tick(&tick("c", 1, Some((1, 0))), now, &s);
+            commits += count_ticks(&run(&mut book, now, &mut s));
+        }
+        assert_eq!(commits, 0);
+        assert_eq!(book.learners_to_add(|_| false), vec!["c".to_string()]);
+        assert!(book.learners_to_add(|id| id == "c").is_empty());
+    }
+}

@@ -1,0 +1,228 @@
+//! Feeds the local supervisor's process states into Raft: procman's events are batched (one
+//! `Command::ProcessEvents` per ~20 ms or 500 changes, carrying the *current* status of each
+//! changed process), so 1,000 processes changing at once make a handful of log entries, not
+//! thousands. The first batch of a start, and any batch the leader or a healed partition asks
+//! for, is a full snapshot of every local process.
+//!
+//! procman is never blocked: events come from a broadcast channel (a lagging reader loses
+//! events, which is answered with a full snapshot). A failed write keeps the set of changed
+//! processes and is retried with backoff; the retry re-reads the statuses, so the latest status
+//! of each process wins. Each attempt takes a new batch number: a write that timed out but did
+//! commit must not make its retry look like a replay.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use model::make_namespec;
+use procman::{ProcessInfo, SupervisorApi};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use crate::node::Inner;
+use crate::state::{BatchSeq, Command, CommandResult, ProcessStatus};
+
+/// How long changes are gathered before a batch is written.
+pub const BATCH_WINDOW: Duration = Duration::from_millis(20);
+/// A batch is written at once when this many processes changed.
+pub const BATCH_MAX: usize = 500;
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// What is waiting to be written.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// Send every process, not only the changed ones.
+    pub full: bool,
+    pub changed: BTreeSet<String>,
+    /// Supervisor's `expected` flag of each process's last exit (from EXITED events).
+    pub expected: HashMap<String, bool>,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        !self.full && self.changed.is_empty()
+    }
+
+    pub fn record(&mut self, event: &procman::ProcessEvent) {
+        let namespec = make_namespec(&event.group, &event.name);
+        if event.to == model::ProcessState::Exited {
+            self.expected.insert(namespec.clone(), event.expected);
+        }
+        self.changed.insert(namespec);
+    }
+
+    /// The statuses to send, from the supervisor's current process info.
+    pub fn statuses(&self, infos: &[ProcessInfo]) -> Vec<ProcessStatus> {
+        infos
+            .iter()
+            .filter_map(|info| {
+                let namespec = make_namespec(&info.group, &info.name);
+                (self.full || self.changed.contains(&namespec)).then(|| ProcessStatus {
+                    group: info.group.clone(),
+                    name: info.name.clone(),
+                    state: info.state,
+                    pid: info.pid,
+                    start: info.start,
+                    stop: info.stop,
+                    exitstatus: info.exitstatus,
+                    expected: self.expected.get(&namespec).copied().unwrap_or(true),
+                    spawnerr: info.spawnerr.clone(),
+                    description: info.description.clone(),
+                    stdout_logfile: info.stdout_logfile.clone(),
+                    stderr_logfile: info.stderr_logfile.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets what was written (keeps the `expected` flags: they describe the last exit).
+    pub fn clear(&mut self) {
+        self.full = false;
+        self.changed.clear();
+    }
+}
+
+pub(crate) async fn feed(inner: Arc<Inner>) {
+    let mut events = inner.supervisor.subscribe_events();
+    let mut pending = Pending {
+        full: true,
+        ..Pending::default()
+    };
+    let mut counter: u64 = 0;
+    let mut due: Option<Instant> = Some(Instant::now());
+    let mut retry = RETRY_MIN;
+    let mut events_open = true;
+    loop {
+        let flush_at = due.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            _ = inner.shutdown.cancelled() => return,
+            event = events.recv(), if events_open => match event {
+                Ok(event) => {
+                    pending.record(&event);
+                    let window_end = Instant::now() + BATCH_WINDOW;
+                    due = Some(due.map_or(window_end, |d| d.min(window_end)));
+                    if pending.changed.len() >= BATCH_MAX {
+                        due = Some(Instant::now());
+                    }
+                }
+                Err(RecvError::Lagged(lost)) => {
+                    tracing::debug!(lost, "process events lagged: full sync");
+                    pending.full = true;
+                    due = Some(Instant::now());
+                }
+                Err(RecvError::Closed) => events_open = false,
+            },
+            _ = inner.full_sync_request.notified() => {
+                if !pending.full {
+                    pending.full = true;
+                    due = Some(Instant::now());
+                }
+            }
+            _ = tokio::time::sleep_until(flush_at), if due.is_some() => {
+                if pending.is_empty() {
+                    due = None;
+                    continue;
+                }
+                let seq = BatchSeq::new(inner.incarnation, counter);
+                counter += 1;
+                let full = pending.full;
+                let infos = match tokio::time::timeout(Duration::from_secs(2), inner.supervisor.all_process_info()).await {
+                    Ok(infos) => infos,
+                    Err(_) => {
+                        due = Some(Instant::now() + retry);
+                        retry = (retry * 2).min(RETRY_MAX);
+                        continue;
+                    }
+                };
+                let cmd = Command::ProcessEvents {
+                    instance: inner.local.clone(),
+                    seq,
+                    events: pending.statuses(&infos),
+                };
+                match inner.write(cmd).await {
+                    Ok(CommandResult::Rejected(why)) => {
+                        tracing::debug!(reason = %why, "process events refused; retrying");
+                        due = Some(Instant::now() + retry);
+                        retry = (retry * 2).min(RETRY_MAX);
+                    }
+                    Ok(_) => {
+                        pending.clear();
+                        due = None;
+                        retry = RETRY_MIN;
+                        if full {
+                            inner.full_sync_done.send_replace(Some(seq));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "process events not written; retrying");
+                        due = Some(Instant::now() + retry);
+                        retry = (retry * 2).min(RETRY_MAX);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::ProcessState;
+
+    fn info(group: &str, name: &str, state: ProcessState) -> ProcessInfo {
+        ProcessInfo {
+            name: name.into(),
+            group: group.into(),
+            description: String::new(),
+            start: 1,
+            stop: 0,
+            now: 2,
+            state,
+            spawnerr: String::new(),
+            exitstatus: 3,
+            logfile: String::new(),
+            stdout_logfile: "/o".into(),
+            stderr_logfile: "/e".into(),
+            pid: 0,
+        }
+    }
+
+    fn event(group: &str, name: &str, to: ProcessState, expected: bool) -> procman::ProcessEvent {
+        procman::ProcessEvent {
+            group: group.into(),
+            name: name.into(),
+            from: ProcessState::Running,
+            to,
+            pid: 9,
+            expected,
+            tries: 0,
+            at: 0.0,
+        }
+    }
+
+    #[test]
+    fn only_changed_processes_unless_full() {
+        let infos = vec![
+            info("g", "a", ProcessState::Running),
+            info("g", "b", ProcessState::Exited),
+            info("c", "c", ProcessState::Stopped),
+        ];
+        let mut p = Pending::default();
+        assert!(p.is_empty());
+        p.record(&event("g", "b", ProcessState::Exited, false));
+        p.record(&event("g", "b", ProcessState::Exited, false));
+        let s = p.statuses(&infos);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].namespec(), "g:b");
+        assert!(!s[0].expected);
+        assert_eq!(s[0].exitstatus, 3);
+        p.clear();
+        p.full = true;
+        let s = p.statuses(&infos);
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[2].namespec(), "c");
+        // The last-exit flag survives a clear.
+        assert!(!s[1].expected);
+    }
+}

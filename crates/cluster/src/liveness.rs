@@ -1,0 +1,385 @@
+//! The node's background tasks around Raft: forming the cluster (bootstrap), the leader-only
+//! loop (liveness book, instance states, Supvisors global state, learners), and the ticker that
+//! every instance runs (ticks to the leader, cut-off detection and fencing).
+//!
+//! Clocks: the leader judges silence with its own monotonic clock (time since each tick was
+//! received). An instance judges itself cut off with its own monotonic clock: time since the
+//! last tick the leader acknowledged (on the leader: since the last quorum acknowledgement
+//! reported by openraft). So with `fencing_timeout < inactivity_timeout`, a cut-off minority
+//! has fenced itself before the majority's leader declares it SILENT and restarts elsewhere.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use procman::SupervisorApi;
+
+use crate::book::{LeaderBook, LivenessParams};
+use crate::node::{node_info, Inner};
+use crate::types::node_id;
+use crate::wire::{HelloReply, TickReply, TickRequest, PATH_HELLO, PATH_TICK};
+
+fn epoch_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Sleeps `d` unless the node shuts down first; returns false on shutdown.
+async fn pause(inner: &Inner, d: Duration) -> bool {
+    tokio::select! {
+        _ = inner.shutdown.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}
+
+/// The handshake that decides whether this voter initialises the cluster: only when its own
+/// Raft state is pristine, no reachable voter says the cluster exists already, and a majority
+/// of voters (itself included) answered with the same config (the fingerprint check of every
+/// request). Every voter initialises with the same membership — all voters, from the config —
+/// so concurrent initialisations are safe (openraft: identical memberships are; only
+/// different ones split the brain). A voter started late finds an initialised peer and waits
+/// to be replicated to instead.
+pub(crate) async fn bootstrap(inner: Arc<Inner>) {
+    if !inner.is_voter {
+        return;
+    }
+    let probe_timeout = inner
+        .spec
+        .raft
+        .election_timeout_min
+        .max(Duration::from_millis(200));
+    let majority = inner.spec.voters.len() / 2 + 1;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(1), inner.raft.is_initialized()).await {
+            Ok(Ok(true)) => {
+                tracing::debug!("Raft state present: no initialisation");
+                return;
+            }
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "bootstrap: Raft is not running");
+                return;
+            }
+            Err(_) => {}
+        }
+        let peers: Vec<String> = inner
+            .spec
+            .voters
+            .iter()
+            .filter(|v| **v != inner.local)
+            .cloned()
+            .collect();
+        let probes = peers.iter().filter_map(|peer| {
+            let addr = inner.addrs.get(peer)?.clone();
+            let client = inner.client.clone();
+            Some(async move {
+                client
+                    .call::<(), HelloReply>(&addr, PATH_HELLO, &(), probe_timeout)
+                    .await
+            })
+        });
+        let answers = futures_util::future::join_all(probes).await;
+        let mut reachable = 1;
+        let mut formed = false;
+        for answer in answers.into_iter().flatten() {
+            reachable += 1;
+            formed |= answer.initialized;
+        }
+        if !formed && reachable >= majority {
+            let members: BTreeMap<_, _> = inner
+                .spec
+                .voters
+                .iter()
+                .filter_map(|v| Some((node_id(v), node_info(&inner.spec, v)?)))
+                .collect();
+            match inner.raft.initialize(members).await {
+                Ok(()) => tracing::info!(voters = ?inner.spec.voters, "cluster initialised"),
+                Err(e) => tracing::debug!(error = %e, "initialise refused (already formed)"),
+            }
+            return;
+        }
+        if !pause(&inner, Duration::from_millis(100)).await {
+            return;
+        }
+    }
+}
+
+/// Answers a tick (the `/ctl/tick` route, and the leader's own tick).
+pub(crate) fn on_tick(inner: &Inner, tick: &TickRequest) -> TickReply {
+    if !inner.is_leader() {
+        return TickReply::NotLeader {
+            leader: inner.current_leader(),
+        };
+    }
+    let term = inner.metrics.borrow().current_term;
+    let need_full_sync = {
+        let Ok(mut book) = inner.book.lock() else {
+            return TickReply::NotLeader { leader: None };
+        };
+        let Some(book) = book.as_mut() else {
+            // Leadership just started or just ended: the loop is not running yet.
+            return TickReply::NotLeader {
+                leader: inner.current_leader(),
+            };
+        };
+        let replica = inner.replica.borrow();
+        book.on_tick(tick, Instant::now(), &replica.state)
+    };
+    inner.book_wake.notify_one();
+    TickReply::Ack {
+        term,
+        need_full_sync,
+    }
+}
+
+/// Watches openraft's metrics and runs [`leader_loop`] exactly while this node leads.
+pub(crate) async fn leadership(inner: Arc<Inner>) {
+    let mut metrics = inner.metrics.clone();
+    loop {
+        // Wait until we lead.
+        loop {
+            if inner.is_leader() {
+                break;
+            }
+            tokio::select! {
+                _ = inner.shutdown.cancelled() => return,
+                changed = metrics.changed() => if changed.is_err() { return },
+            }
+        }
+        let term = metrics.borrow().current_term;
+        tracing::info!(instance = %inner.local, term, "became leader (master)");
+        let stop = inner.shutdown.child_token();
+        let task = tokio::spawn(leader_loop(inner.clone(), stop.clone()));
+        // Wait until we do not.
+        loop {
+            if !inner.is_leader() || metrics.borrow().current_term != term {
+                break;
+            }
+            tokio::select! {
+                _ = inner.shutdown.cancelled() => break,
+                changed = metrics.changed() => if changed.is_err() { break },
+            }
+        }
+        stop.cancel();
+        let _ = task.await;
+        if let Ok(mut book) = inner.book.lock() {
+            *book = None;
+        }
+        if inner.shutdown.is_cancelled() {
+            return;
+        }
+        tracing::info!(instance = %inner.local, term, "leadership lost");
+    }
+}
+
+/// The leader-only work: decide with the liveness book, commit, repeat.
+async fn leader_loop(inner: Arc<Inner>, stop: tokio_util::sync::CancellationToken) {
+    let params = LivenessParams {
+        local: inner.local.clone(),
+        instances: inner
+            .spec
+            .instances
+            .iter()
+            .map(|i| i.identifier.clone())
+            .collect(),
+        voters: inner.spec.voters.clone(),
+        inactivity_timeout: inner.spec.inactivity_timeout,
+        synchro_timeout: inner.spec.synchro_timeout,
+        auto_fence: inner.spec.auto_fence,
+    };
+    if let Ok(mut book) = inner.book.lock() {
+        *book = Some(LeaderBook::new(params, Instant::now()));
+    }
+    let period =
+        (inner.spec.tick_interval / 2).clamp(Duration::from_millis(20), Duration::from_millis(250));
+    loop {
+        let (commands, learners) = {
+            let Ok(mut guard) = inner.book.lock() else {
+                return;
+            };
+            let Some(book) = guard.as_mut() else {
+                return;
+            };
+            let replica = inner.replica.borrow();
+            let commands = book.decide(Instant::now(), epoch_ms(), &replica.state);
+            let membership = replica.membership.membership();
+            let learners = book.learners_to_add(|id| membership.get_node(&node_id(id)).is_some());
+            (commands, learners)
+        };
+        for cmd in commands {
+            if stop.is_cancelled() {
+                return;
+            }
+            tracing::debug!(?cmd, "leader commits");
+            match inner.write_as_leader(cmd).await {
+                crate::wire::WriteReply::Done(_) => {}
+                other => {
+                    tracing::debug!(?other, "leader write failed; will decide again");
+                    break;
+                }
+            }
+        }
+        for learner in learners {
+            let Some(info) = node_info(&inner.spec, &learner) else {
+                continue;
+            };
+            let add = inner.raft.add_learner(node_id(&learner), info, false);
+            match tokio::time::timeout(inner.write_timeout, add).await {
+                Ok(Ok(_)) => tracing::info!(instance = %learner, "added as a learner"),
+                Ok(Err(e)) => tracing::warn!(instance = %learner, error = %e, "add_learner failed"),
+                Err(_) => tracing::warn!(instance = %learner, "add_learner timed out"),
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+            _ = inner.book_wake.notified() => {}
+        }
+    }
+}
+
+/// Every instance: ticks the leader every `tick_interval`, tracks the last contact with a
+/// leader, flips `cut_off` after `fencing_timeout` without it (fencing with `auto_fence`), and
+/// asks for a full sync when the leader wants one or when contact returns.
+pub(crate) async fn ticker(inner: Arc<Inner>) {
+    let interval = inner.spec.tick_interval.max(Duration::from_millis(10));
+    let call_timeout = interval.clamp(Duration::from_millis(100), Duration::from_secs(1));
+    let mut last_contact = Instant::now();
+    let mut hint: Option<String> = None;
+    let mut probe = 0usize;
+    loop {
+        let tick = TickRequest {
+            identifier: inner.local.clone(),
+            load: local_load(&inner).await,
+            incarnation: inner.incarnation,
+            full_sync: *inner.full_sync_done.borrow(),
+        };
+        let reply = if inner.is_leader() {
+            let quorum_age = {
+                let m = inner.metrics.borrow();
+                m.millis_since_quorum_ack
+            };
+            if let Some(ms) = quorum_age {
+                let at = Instant::now().checked_sub(Duration::from_millis(ms));
+                if let Some(at) = at {
+                    last_contact = last_contact.max(at);
+                }
+            }
+            Some(on_tick(&inner, &tick))
+        } else {
+            let target = match inner.metrics.borrow().current_leader {
+                Some(id) if id != inner.id => inner.identifier_of(id),
+                _ => None,
+            }
+            .or_else(|| hint.take())
+            .or_else(|| {
+                // No leader known (a learner not yet added, or an election): probe the voters.
+                let voters: Vec<&String> = inner
+                    .spec
+                    .voters
+                    .iter()
+                    .filter(|v| **v != inner.local)
+                    .collect();
+                if voters.is_empty() {
+                    return None;
+                }
+                probe = probe.wrapping_add(1);
+                Some(voters[probe % voters.len()].clone())
+            });
+            match target.and_then(|t| inner.addrs.get(&t).cloned()) {
+                None => None,
+                Some(addr) => inner
+                    .client
+                    .call::<_, TickReply>(&addr, PATH_TICK, &tick, call_timeout)
+                    .await
+                    .map_err(|e| tracing::trace!(error = %e, "tick failed"))
+                    .ok(),
+            }
+        };
+        match reply {
+            Some(TickReply::Ack { need_full_sync, .. }) => {
+                if !inner.is_leader() {
+                    last_contact = Instant::now();
+                }
+                if need_full_sync {
+                    inner.full_sync_request.notify_one();
+                }
+            }
+            Some(TickReply::NotLeader { leader }) => hint = leader.filter(|l| *l != inner.local),
+            None => {}
+        }
+        update_cut_off(&inner, last_contact.elapsed()).await;
+        // Followed a redirect: tick the real leader at once rather than one interval later.
+        let wait = if hint.is_some() {
+            Duration::from_millis(5)
+        } else {
+            interval
+        };
+        if !pause(&inner, wait).await {
+            return;
+        }
+    }
+}
+
+/// The load reported with ticks: the number of local processes in a running state. Supvisors
+/// sums the rules' expected loading of running processes; rules come later.
+async fn local_load(inner: &Inner) -> u32 {
+    // Read cheaply: a slow or stopping supervisor must not delay the tick.
+    match tokio::time::timeout(
+        Duration::from_millis(50),
+        inner.supervisor.all_process_info(),
+    )
+    .await
+    {
+        Ok(infos) => {
+            let running = infos.iter().filter(|p| p.state.is_running()).count();
+            u32::try_from(running).unwrap_or(u32::MAX)
+        }
+        Err(_) => 0,
+    }
+}
+
+async fn update_cut_off(inner: &Inner, silence: Duration) {
+    let now_cut = silence > inner.spec.fencing_timeout;
+    let was_cut = inner.cut_off.swap(now_cut, Ordering::Relaxed);
+    if now_cut && !was_cut {
+        tracing::warn!(
+            instance = %inner.local,
+            silence_ms = silence.as_millis() as u64,
+            "cut off from the quorum: writes refused"
+        );
+        if inner.spec.auto_fence {
+            fence(inner).await;
+        }
+    } else if was_cut && !now_cut {
+        tracing::info!(instance = %inner.local, "contact with the quorum restored");
+        inner.full_sync_request.notify_one();
+    }
+}
+
+/// Stops the local processes the fence policy names (none without a policy).
+async fn fence(inner: &Inner) {
+    let policy = inner.fence_policy.lock().ok().and_then(|p| p.clone());
+    let Some(policy) = policy else {
+        tracing::info!("auto_fence: no fence policy set, nothing to stop");
+        return;
+    };
+    let victims = {
+        let replica = inner.replica.borrow();
+        policy(&replica.state, &inner.local)
+    };
+    for namespec in victims {
+        tracing::warn!(%namespec, "auto_fence: stopping a process the cluster would restart elsewhere");
+        let stop = inner.supervisor.stop_process(&namespec, false);
+        match tokio::time::timeout(Duration::from_secs(2), stop).await {
+            Ok(Ok(())) => {}
+            Ok(Err(fault)) => {
+                tracing::warn!(%namespec, fault = %fault.fault_string(), "auto_fence stop")
+            }
+            Err(_) => tracing::warn!(%namespec, "auto_fence stop timed out"),
+        }
+    }
+}

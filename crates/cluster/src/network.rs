@@ -1,0 +1,243 @@
+//! The client side of the internal port: one pooled HTTP/1 client per node ([`PeerClient`]),
+//! every call authenticated and bounded by a timeout, and openraft's network traits on top of it.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::auth::{HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN};
+use crate::codec::{self, CodecError};
+use crate::types::{NodeId, NodeInfo, TypeConfig};
+use crate::wire::{MAX_BODY_BYTES, PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE};
+
+/// Why a call on the internal port failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect { addr: String, reason: String },
+    #[error("no answer from {addr} within {timeout:?}")]
+    Timeout { addr: String, timeout: Duration },
+    #[error("{addr} answered HTTP {status}: {text}")]
+    Status {
+        addr: String,
+        status: u16,
+        text: String,
+    },
+    #[error("{addr}: {reason}")]
+    Transport { addr: String, reason: String },
+    #[error("bad body: {0}")]
+    Codec(#[from] CodecError),
+}
+
+/// A cheap-to-clone handle on one pooled HTTP client that signs every request as this
+/// instance.
+#[derive(Clone)]
+pub struct PeerClient {
+    http: Client<HttpConnector, Full<Bytes>>,
+    from: String,
+    fingerprint: String,
+    token: String,
+}
+
+impl PeerClient {
+    pub fn new(from: String, fingerprint: String, token: String) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(1)));
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        PeerClient {
+            http,
+            from,
+            fingerprint,
+            token,
+        }
+    }
+
+    /// POSTs `body` (already encoded) to `http://addr{path}` and returns the raw answer body of
+    /// a 200, all within `timeout`.
+    pub async fn post_raw(
+        &self,
+        addr: &str,
+        path: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Bytes, CallError> {
+        let request = hyper::Request::post(format!("http://{addr}{path}"))
+            .header(hyper::header::CONTENT_TYPE, "application/octet-stream")
+            .header(HEADER_FROM, &self.from)
+            .header(HEADER_FINGERPRINT, &self.fingerprint)
+            .header(HEADER_TOKEN, &self.token)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| CallError::Transport {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?;
+        let exchange = async {
+            let response = self.http.request(request).await.map_err(|e| {
+                if e.is_connect() {
+                    CallError::Connect {
+                        addr: addr.to_string(),
+                        reason: e.to_string(),
+                    }
+                } else {
+                    CallError::Transport {
+                        addr: addr.to_string(),
+                        reason: e.to_string(),
+                    }
+                }
+            })?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), MAX_BODY_BYTES as usize)
+                .collect()
+                .await
+                .map_err(|e| CallError::Transport {
+                    addr: addr.to_string(),
+                    reason: format!("reading the answer: {e}"),
+                })?
+                .to_bytes();
+            if status != hyper::StatusCode::OK {
+                return Err(CallError::Status {
+                    addr: addr.to_string(),
+                    status: status.as_u16(),
+                    text: String::from_utf8_lossy(&body).chars().take(200).collect(),
+                });
+            }
+            Ok(body)
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| CallError::Timeout {
+                addr: addr.to_string(),
+                timeout,
+            })?
+    }
+
+    /// Encodes `request`, POSTs it and decodes the answer (size-limited decode).
+    pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+        request: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, CallError> {
+        let body = codec::encode(request)?;
+        let answer = self.post_raw(addr, path, body, timeout).await?;
+        Ok(codec::decode(&answer)?)
+    }
+}
+
+/// openraft's network factory: hands out [`Connection`]s that share the one [`PeerClient`]
+/// (so `new_client`, called per vote round, costs a clone and no connection).
+#[derive(Clone)]
+pub struct NetworkFactory {
+    client: PeerClient,
+    backoff: Duration,
+}
+
+impl NetworkFactory {
+    /// `backoff`: pause before retrying a peer that refused the connection.
+    pub fn new(client: PeerClient, backoff: Duration) -> Self {
+        NetworkFactory { client, backoff }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = Connection;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Connection {
+        Connection {
+            client: self.client.clone(),
+            target,
+            node: node.clone(),
+            backoff: self.backoff,
+        }
+    }
+}
+
+/// The Raft RPCs to one peer.
+pub struct Connection {
+    client: PeerClient,
+    target: NodeId,
+    node: NodeInfo,
+    backoff: Duration,
+}
+
+type RaftRpcError<E = openraft::error::Infallible> =
+    RPCError<NodeId, NodeInfo, RaftError<NodeId, E>>;
+
+impl Connection {
+    async fn rpc<Req, Resp, E>(
+        &self,
+        path: &str,
+        request: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RaftRpcError<E>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let answer: Result<Result<Resp, RaftError<NodeId, E>>, CallError> = self
+            .client
+            .call(&self.node.raft_addr, path, request, option.hard_ttl())
+            .await;
+        match answer {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new_with_node(
+                self.target,
+                self.node.clone(),
+                remote,
+            ))),
+            Err(e @ CallError::Connect { .. }) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+            Err(e) => Err(RPCError::Network(NetworkError::new(&e))),
+        }
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Connection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RaftRpcError> {
+        self.rpc(PATH_APPEND, &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RaftRpcError<InstallSnapshotError>> {
+        self.rpc(PATH_SNAPSHOT, &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RaftRpcError> {
+        self.rpc(PATH_VOTE, &rpc, &option).await
+    }
+
+    /// openraft's default is 500 ms; a restarted peer should be found again within about one
+    /// election timeout, so the pause is a setting of the node.
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(self.backoff))
+    }
+}

@@ -1,0 +1,577 @@
+//! The running cluster node: owns the Raft instance, the internal server and the node's tasks,
+//! and implements [`ClusterApi`] for the front ends.
+//!
+//! ```text
+//!  start ─► validate spec ─► incarnation++ ─► open sled ─► bind internal port ─► Raft::new
+//!     tasks: server (warp) · bootstrap (voters) · leadership watcher (leader loop) ·
+//!            ticker (ticks + cut-off) · feed (procman events → ProcessEvents)
+//!  shutdown token ─► every task ends ─► raft.shutdown() ─► NodeTask resolves
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use model::supvisors::SupvisorsSpec;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{Config, ServerState, SnapshotPolicy};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{ClusterApi, LeaderView, WriteError};
+use crate::auth::Gate;
+use crate::book::LeaderBook;
+use crate::network::{NetworkFactory, PeerClient};
+use crate::state::{BatchSeq, ClusterState, Command, CommandResult};
+use crate::store::{open_store, Replica, StoreError};
+use crate::types::{node_id, NodeId, NodeInfo, Raft};
+use crate::wire::{WriteReply, PATH_WRITE};
+
+/// openraft's metrics for this cluster's types.
+pub type RaftMetrics = openraft::RaftMetrics<NodeId, NodeInfo>;
+
+/// Which local processes to stop when this instance finds itself cut off from the quorum with
+/// `auto_fence` (those the rules would restart elsewhere). Given the local replica and the
+/// local identifier, returns namespecs. The default (none set) stops nothing.
+pub type FencePolicy = Arc<dyn Fn(&ClusterState, &str) -> Vec<String> + Send + Sync>;
+
+/// Why [`Node::start`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("the local instance {0:?} is not in supvisors_list")]
+    NotDeclared(String),
+    #[error("core identifier {0:?} is not in supvisors_list")]
+    UnknownVoter(String),
+    #[error("no voter: core_identifiers is empty")]
+    NoVoter,
+    #[error("identifiers {a:?} and {b:?} map to the same Raft node id {id:#x}: rename one")]
+    IdCollision { a: String, b: String, id: NodeId },
+    #[error("data dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("data dir {path}: corrupt incarnation file: {text:?}")]
+    Incarnation { path: PathBuf, text: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Raft timings: {0}")]
+    Config(String),
+    #[error("cannot bind the internal port {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot start Raft: {0}")]
+    Raft(String),
+}
+
+/// Resolves when every task of the node has ended after the shutdown token was cancelled (and
+/// Raft was shut down, so the data dir is released).
+pub struct NodeTask {
+    handle: JoinHandle<()>,
+}
+
+impl NodeTask {
+    pub async fn wait(self) {
+        if let Err(e) = self.handle.await {
+            tracing::error!(error = %e, "cluster node supervisor task failed");
+        }
+    }
+}
+
+/// The cluster node of this instance. Cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) spec: SupvisorsSpec,
+    pub(crate) local: String,
+    pub(crate) id: NodeId,
+    pub(crate) is_voter: bool,
+    pub(crate) raft: Raft,
+    pub(crate) metrics: watch::Receiver<RaftMetrics>,
+    pub(crate) replica: watch::Receiver<Replica>,
+    pub(crate) client: PeerClient,
+    pub(crate) gate: Gate,
+    pub(crate) internal_addr: SocketAddr,
+    /// Raft node id → identifier.
+    pub(crate) names: HashMap<NodeId, String>,
+    /// Identifier → internal `host:port` (from the config: every instance has the same).
+    pub(crate) addrs: HashMap<String, String>,
+    pub(crate) cut_off: AtomicBool,
+    /// The liveness book while this node leads, `None` otherwise.
+    pub(crate) book: Mutex<Option<LeaderBook>>,
+    /// Wakes the leader loop when a tick needs a decision.
+    pub(crate) book_wake: Notify,
+    /// Asks the feed for a full snapshot of the local processes.
+    pub(crate) full_sync_request: Notify,
+    /// The latest committed full snapshot of the local processes.
+    pub(crate) full_sync_done: watch::Sender<Option<BatchSeq>>,
+    pub(crate) incarnation: u64,
+    pub(crate) fence_policy: Mutex<Option<FencePolicy>>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) supervisor: procman::Supervisor,
+    pub(crate) write_timeout: Duration,
+}
+
+/// How long a write may take in total (commit on the leader, or forward + commit).
+fn write_timeout(spec: &SupvisorsSpec) -> Duration {
+    (spec.raft.election_timeout_max * 4).max(Duration::from_secs(2))
+}
+
+/// Pause of a write that found no leader before it gives up (an election usually ends sooner).
+const NO_LEADER_GRACE: Duration = Duration::from_millis(300);
+
+fn validate(spec: &SupvisorsSpec) -> Result<(), NodeError> {
+    if spec.local().is_none() {
+        return Err(NodeError::NotDeclared(spec.local_identifier.clone()));
+    }
+    if spec.voters.is_empty() {
+        return Err(NodeError::NoVoter);
+    }
+    if let Some(v) = spec.voters.iter().find(|v| spec.instance(v).is_none()) {
+        return Err(NodeError::UnknownVoter(v.clone()));
+    }
+    let mut ids: BTreeMap<NodeId, &str> = BTreeMap::new();
+    for i in &spec.instances {
+        let id = node_id(&i.identifier);
+        if let Some(other) = ids.insert(id, &i.identifier) {
+            if other != i.identifier {
+                return Err(NodeError::IdCollision {
+                    a: other.to_string(),
+                    b: i.identifier.clone(),
+                    id,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads, increments and durably rewrites the incarnation counter in `path` (so the process
+/// event batches of this start are newer than all those of earlier starts).
+fn bump_incarnation(path: &Path) -> Result<u64, NodeError> {
+    let io = |source| NodeError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    };
+    let previous = match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| NodeError::Incarnation {
+                path: path.to_path_buf(),
+                text: text.chars().take(40).collect(),
+            })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(io(e)),
+    };
+    let next = previous.saturating_add(1);
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    file.write_all(format!("{next}\n").as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+    }
+    Ok(next)
+}
+
+fn raft_config(spec: &SupvisorsSpec) -> Result<Config, NodeError> {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    Config {
+        cluster_name: "raftvisor".into(),
+        heartbeat_interval: ms(spec.raft.heartbeat),
+        election_timeout_min: ms(spec.raft.election_timeout_min),
+        election_timeout_max: ms(spec.raft.election_timeout_max),
+        // A snapshot chunk over HTTP needs far more than openraft's 200 ms default.
+        install_snapshot_timeout: 10_000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(5000),
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| NodeError::Config(e.to_string()))
+}
+
+pub(crate) fn node_info(spec: &SupvisorsSpec, identifier: &str) -> Option<NodeInfo> {
+    spec.instance(identifier).map(|i| NodeInfo {
+        identifier: i.identifier.clone(),
+        raft_addr: format!("{}:{}", i.host, i.internal_port),
+        http_addr: format!("{}:{}", i.host, i.http_port),
+    })
+}
+
+/// The internal listener: on the instance's address when it is an IP, else on all interfaces.
+async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, NodeError> {
+    let ip = host
+        .parse::<IpAddr>()
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let addr = SocketAddr::new(ip, port);
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+impl Node {
+    /// Starts the node: Raft on the sled store in `spec.data_dir/raft`, the internal server on
+    /// the local instance's `internal_port`, and the node's tasks. Everything stops when
+    /// `shutdown` is cancelled; the returned [`NodeTask`] resolves once it has.
+    pub async fn start(
+        spec: SupvisorsSpec,
+        supervisor: procman::Supervisor,
+        shutdown: CancellationToken,
+    ) -> Result<(Node, NodeTask), NodeError> {
+        validate(&spec)?;
+        let local = spec.local_identifier.clone();
+        let local_addr = spec
+            .local()
+            .cloned()
+            .ok_or_else(|| NodeError::NotDeclared(local.clone()))?;
+        std::fs::create_dir_all(&spec.data_dir).map_err(|source| NodeError::DataDir {
+            path: spec.data_dir.clone(),
+            source,
+        })?;
+        let incarnation = bump_incarnation(&spec.data_dir.join("incarnation"))?;
+        let config = raft_config(&spec)?;
+        let (log_store, sm) = open_store(&spec.data_dir.join("raft"))?;
+        let replica = sm.subscribe();
+        let gate = Gate::new(&spec);
+        let client = PeerClient::new(
+            local.clone(),
+            gate.fingerprint().to_string(),
+            gate.token_for(&local),
+        );
+        let listener = bind(&local_addr.host, local_addr.internal_port).await?;
+        let internal_addr = listener.local_addr().map_err(|source| NodeError::Bind {
+            addr: format!("{}:{}", local_addr.host, local_addr.internal_port),
+            source,
+        })?;
+        let id = node_id(&local);
+        let backoff = spec.raft.election_timeout_min;
+        let raft = Raft::new(
+            id,
+            Arc::new(config),
+            NetworkFactory::new(client.clone(), backoff),
+            log_store,
+            sm,
+        )
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?;
+        let names = spec
+            .instances
+            .iter()
+            .map(|i| (node_id(&i.identifier), i.identifier.clone()))
+            .collect();
+        let addrs = spec
+            .instances
+            .iter()
+            .map(|i| {
+                (
+                    i.identifier.clone(),
+                    format!("{}:{}", i.host, i.internal_port),
+                )
+            })
+            .collect();
+        let (full_sync_done, _) = watch::channel(None);
+        let inner = Arc::new(Inner {
+            is_voter: spec.voters.contains(&local),
+            write_timeout: write_timeout(&spec),
+            metrics: raft.metrics(),
+            spec,
+            local,
+            id,
+            raft: raft.clone(),
+            replica,
+            client,
+            gate,
+            internal_addr,
+            names,
+            addrs,
+            cut_off: AtomicBool::new(false),
+            book: Mutex::new(None),
+            book_wake: Notify::new(),
+            full_sync_request: Notify::new(),
+            full_sync_done,
+            incarnation,
+            fence_policy: Mutex::new(None),
+            shutdown: shutdown.clone(),
+            supervisor,
+        });
+        tracing::info!(
+            instance = %inner.local,
+            node_id = format_args!("{:#x}", id),
+            voter = inner.is_voter,
+            incarnation,
+            internal = %internal_addr,
+            "cluster node starting"
+        );
+        let tasks = vec![
+            tokio::spawn(crate::server::serve(inner.clone(), listener)),
+            tokio::spawn(crate::liveness::bootstrap(inner.clone())),
+            tokio::spawn(crate::liveness::leadership(inner.clone())),
+            tokio::spawn(crate::liveness::ticker(inner.clone())),
+            tokio::spawn(crate::feed::feed(inner.clone())),
+        ];
+        let handle = tokio::spawn(async move {
+            shutdown.cancelled().await;
+            for task in tasks {
+                let abort = task.abort_handle();
+                if tokio::time::timeout(Duration::from_secs(5), task)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("a cluster node task did not end within 5 s: aborted");
+                    abort.abort();
+                }
+            }
+            if let Err(e) = raft.shutdown().await {
+                tracing::warn!(error = %e, "Raft shutdown");
+            }
+            tracing::info!("cluster node stopped");
+        });
+        Ok((Node { inner }, NodeTask { handle }))
+    }
+
+    /// openraft's metrics (leadership, term, log positions, replication).
+    pub fn metrics(&self) -> watch::Receiver<RaftMetrics> {
+        self.inner.metrics.clone()
+    }
+
+    /// Where the internal server listens (useful when the port was 0).
+    pub fn internal_addr(&self) -> SocketAddr {
+        self.inner.internal_addr
+    }
+
+    /// The incarnation of this start (the counter persisted in the data dir).
+    pub fn incarnation(&self) -> u64 {
+        self.inner.incarnation
+    }
+
+    /// Sets the policy applied when this instance is cut off with `auto_fence`.
+    pub fn set_fence_policy(&self, policy: FencePolicy) {
+        if let Ok(mut slot) = self.inner.fence_policy.lock() {
+            *slot = Some(policy);
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn identifier_of(&self, id: NodeId) -> Option<String> {
+        self.names.get(&id).cloned()
+    }
+
+    /// The leader as the metrics see it: `Some(identifier)`.
+    pub(crate) fn current_leader(&self) -> Option<String> {
+        let leader = self.metrics.borrow().current_leader?;
+        self.identifier_of(leader)
+    }
+
+    pub(crate) fn is_leader(&self) -> bool {
+        let m = self.metrics.borrow();
+        m.state == ServerState::Leader && m.current_leader == Some(self.id)
+    }
+
+    pub(crate) fn leader_view(&self) -> LeaderView {
+        let (leader, term) = {
+            let m = self.metrics.borrow();
+            (m.current_leader, m.current_term)
+        };
+        LeaderView {
+            leader: leader.and_then(|l| self.identifier_of(l)),
+            term,
+            cut_off: self.cut_off.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Commits `cmd` on this node, which must lead. Used by local writes and by `/ctl/write`.
+    pub(crate) async fn write_as_leader(&self, cmd: Command) -> WriteReply {
+        if self.cut_off.load(Ordering::Relaxed) {
+            return WriteReply::CutOff;
+        }
+        if self.shutdown.is_cancelled() {
+            return WriteReply::Failed("the cluster node is shutting down".into());
+        }
+        match tokio::time::timeout(self.write_timeout, self.raft.client_write(cmd)).await {
+            Err(_) => WriteReply::Timeout {
+                millis: u64::try_from(self.write_timeout.as_millis()).unwrap_or(u64::MAX),
+            },
+            Ok(Ok(response)) => WriteReply::Done(response.data),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                WriteReply::NotLeader {
+                    leader: f.leader_id.and_then(|l| self.identifier_of(l)),
+                }
+            }
+            Ok(Err(e)) => WriteReply::Failed(e.to_string()),
+        }
+    }
+
+    /// Waits (at most `grace`) until the metrics name a leader.
+    async fn wait_for_leader(&self, grace: Duration) -> Option<String> {
+        let mut metrics = self.metrics.clone();
+        let found = tokio::time::timeout(grace, async {
+            loop {
+                if let Some(l) = metrics.borrow_and_update().current_leader {
+                    return Some(l);
+                }
+                if metrics.changed().await.is_err() {
+                    return None;
+                }
+            }
+        })
+        .await;
+        found.ok().flatten().and_then(|l| self.identifier_of(l))
+    }
+
+    /// The write path of [`ClusterApi::write`]: local commit on the leader, forward to the
+    /// leader on a follower, fail fast without a leader or when cut off.
+    pub(crate) async fn write(&self, cmd: Command) -> Result<CommandResult, WriteError> {
+        let deadline = tokio::time::Instant::now() + self.write_timeout;
+        let mut hint: Option<String> = None;
+        for attempt in 0..3 {
+            if self.shutdown.is_cancelled() {
+                return Err(WriteError::Shutdown);
+            }
+            if self.cut_off.load(Ordering::Relaxed) {
+                return Err(WriteError::CutOff);
+            }
+            let leader = match hint.take().or_else(|| self.current_leader()) {
+                Some(l) => l,
+                None if attempt == 0 => match self.wait_for_leader(NO_LEADER_GRACE).await {
+                    Some(l) => l,
+                    None => return Err(WriteError::NoLeader),
+                },
+                None => return Err(WriteError::NoLeader),
+            };
+            let reply = if leader == self.local {
+                self.write_as_leader(cmd.clone()).await
+            } else {
+                let Some(addr) = self.addrs.get(&leader) else {
+                    return Err(WriteError::Forward {
+                        leader,
+                        reason: "not in supvisors_list".into(),
+                    });
+                };
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    return Err(WriteError::Timeout(self.write_timeout));
+                }
+                match self.client.call(addr, PATH_WRITE, &cmd, left).await {
+                    Ok(reply) => reply,
+                    Err(e) => {
+                        return Err(WriteError::Forward {
+                            leader,
+                            reason: e.to_string(),
+                        })
+                    }
+                }
+            };
+            match reply {
+                WriteReply::Done(result) => return Ok(result),
+                WriteReply::CutOff => {
+                    return Err(WriteError::Forward {
+                        leader,
+                        reason: "the leader is cut off from the quorum".into(),
+                    })
+                }
+                WriteReply::Timeout { millis } => {
+                    return Err(WriteError::Timeout(Duration::from_millis(millis)))
+                }
+                WriteReply::Failed(reason) => return Err(WriteError::Raft(reason)),
+                WriteReply::NotLeader { leader: next } => {
+                    // Leadership moved: follow the hint once, or wait briefly for an election.
+                    hint = next.filter(|n| *n != leader);
+                    if hint.is_none() {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }
+        Err(WriteError::NoLeader)
+    }
+}
+
+impl ClusterApi for Node {
+    fn local_identifier(&self) -> String {
+        self.inner.local.clone()
+    }
+
+    fn replica(&self) -> watch::Receiver<Replica> {
+        self.inner.replica.clone()
+    }
+
+    fn leader_view(&self) -> LeaderView {
+        self.inner.leader_view()
+    }
+
+    fn write(
+        &self,
+        cmd: Command,
+    ) -> impl std::future::Future<Output = Result<CommandResult, WriteError>> + Send {
+        let inner = self.inner.clone();
+        async move { inner.write(cmd).await }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::tests::spec;
+
+    #[test]
+    fn incarnation_grows_at_each_start_and_corruption_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("incarnation");
+        assert_eq!(bump_incarnation(&path).unwrap(), 1);
+        assert_eq!(bump_incarnation(&path).unwrap(), 2);
+        std::fs::write(&path, "garbage").unwrap();
+        assert!(matches!(
+            bump_incarnation(&path),
+            Err(NodeError::Incarnation { .. })
+        ));
+    }
+
+    #[test]
+    fn spec_validation_refuses_undeclared_instances_and_voters() {
+        let mut s = spec(&["a", "b"], None);
+        assert!(validate(&s).is_ok());
+        s.local_identifier = "z".into();
+        assert!(matches!(validate(&s), Err(NodeError::NotDeclared(_))));
+        let mut s = spec(&["a", "b"], None);
+        s.voters.push("q".into());
+        assert!(matches!(validate(&s), Err(NodeError::UnknownVoter(_))));
+        let mut s = spec(&["a", "b"], None);
+        s.voters.clear();
+        assert!(matches!(validate(&s), Err(NodeError::NoVoter)));
+    }
+
+    #[test]
+    fn raft_config_takes_the_spec_timings() {
+        let s = spec(&["a"], None);
+        let c = raft_config(&s).unwrap();
+        assert_eq!(
+            (
+                c.heartbeat_interval,
+                c.election_timeout_min,
+                c.election_timeout_max
+            ),
+            (50, 150, 300)
+        );
+        let mut bad = s.clone();
+        bad.raft.election_timeout_min = bad.raft.election_timeout_max;
+        assert!(matches!(raft_config(&bad), Err(NodeError::Config(_))));
+    }
+}

@@ -1,0 +1,98 @@
+//! The internal port's routes and the plain (bincode-safe) messages of raftvisor's own control
+//! RPCs. Raft RPC bodies are openraft's request/response types. Every body is a
+//! [`crate::codec`] blob: a version byte, then bincode with a size limit on decode.
+
+use crate::state::{BatchSeq, CommandResult};
+use serde::{Deserialize, Serialize};
+
+pub const PATH_APPEND: &str = "/raft/append";
+pub const PATH_VOTE: &str = "/raft/vote";
+pub const PATH_SNAPSHOT: &str = "/raft/snapshot";
+/// A command forwarded by a follower to the leader.
+pub const PATH_WRITE: &str = "/ctl/write";
+/// A liveness tick, sent to the leader.
+pub const PATH_TICK: &str = "/ctl/tick";
+/// The bootstrap handshake: "are you initialised, who leads?".
+pub const PATH_HELLO: &str = "/ctl/hello";
+
+/// Largest request or response body accepted on the internal port (same as the codec limit).
+pub const MAX_BODY_BYTES: u64 = crate::codec::MAX_BLOB_BYTES as u64;
+
+/// A liveness tick of one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickRequest {
+    pub identifier: String,
+    pub load: u32,
+    /// The sender's daemon incarnation (grows at each start): lets the leader re-admit an
+    /// ISOLATED instance that was restarted.
+    pub incarnation: u64,
+    /// The batch of the sender's latest *committed* full snapshot of its processes.
+    pub full_sync: Option<BatchSeq>,
+}
+
+/// The leader's answer to a tick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TickReply {
+    /// Received by the leader of `term`. `need_full_sync`: send a full snapshot of your
+    /// processes (the cluster's view of them is stale: handshake, or back from SILENT).
+    Ack { term: u64, need_full_sync: bool },
+    /// The receiver does not lead; `leader` is who it believes does.
+    NotLeader { leader: Option<String> },
+}
+
+/// The outcome of a forwarded write, as the leader reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WriteReply {
+    Done(CommandResult),
+    NotLeader { leader: Option<String> },
+    CutOff,
+    Timeout { millis: u64 },
+    Failed(String),
+}
+
+/// Answer to [`PATH_HELLO`] (the request body is `()`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloReply {
+    /// The receiver's Raft log or vote is not empty: the cluster was formed already.
+    pub initialized: bool,
+    pub leader: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+
+    #[test]
+    fn control_messages_survive_bincode() {
+        let t = TickRequest {
+            identifier: "a".into(),
+            load: 3,
+            incarnation: 7,
+            full_sync: Some(BatchSeq::new(7, 1)),
+        };
+        assert_eq!(
+            codec::decode::<TickRequest>(&codec::encode(&t).unwrap()).unwrap(),
+            t
+        );
+        for r in [
+            TickReply::Ack {
+                term: 2,
+                need_full_sync: true,
+            },
+            TickReply::NotLeader {
+                leader: Some("b".into()),
+            },
+        ] {
+            assert_eq!(
+                codec::decode::<TickReply>(&codec::encode(&r).unwrap()).unwrap(),
+                r
+            );
+        }
+        let w = WriteReply::Done(CommandResult::Applied);
+        assert_eq!(
+            codec::decode::<WriteReply>(&codec::encode(&w).unwrap()).unwrap(),
+            w
+        );
+    }
+}

@@ -1,0 +1,619 @@
+//! Real nodes in one test process: 127.0.0.1, distinct free ports, temp data dirs, tiny procman
+//! supervisors. Every wait polls with a deadline.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cluster::{
+    auth, codec, ClusterApi, Command, CommandResult, InstanceState, Node, NodeTask, SupvisorsState,
+};
+use model::supvisors::*;
+use model::*;
+use procman::{Completion, Options, Supervisor, SupervisorApi};
+use tokio_util::sync::CancellationToken;
+
+/// The nodes of one test share 2 cores with the other tests: run the tests one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const SECRET: &str = "s3cret";
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn spec(ids: &[&str], voters: &[&str], local: &str, ports: &[u16], dir: &Path) -> SupvisorsSpec {
+    SupvisorsSpec {
+        instances: ids
+            .iter()
+            .zip(ports)
+            .map(|(id, port)| InstanceAddr {
+                identifier: id.to_string(),
+                host: "127.0.0.1".into(),
+                http_port: 1,
+                internal_port: *port,
+            })
+            .collect(),
+        local_identifier: local.into(),
+        voters: voters.iter().map(|s| s.to_string()).collect(),
+        core_identifiers_explicit: true,
+        rules_files: vec![],
+        auto_fence: false,
+        synchro_timeout: Duration::from_secs(10),
+        inactivity_timeout: Duration::from_secs(1),
+        fencing_timeout: Duration::from_secs(1),
+        tick_interval: Duration::from_millis(100),
+        disabilities_file: None,
+        starting_strategy: StartingStrategy::Config,
+        conciliation_strategy: ConciliationStrategy::User,
+        cluster_secret: Some(SECRET.into()),
+        data_dir: dir.join(local),
+        raft: RaftTimings {
+            heartbeat: Duration::from_millis(50),
+            election_timeout_min: Duration::from_millis(150),
+            election_timeout_max: Duration::from_millis(300),
+        },
+        notes: vec![],
+    }
+}
+
+fn log(target: LogTarget) -> LogSpec {
+    LogSpec {
+        target,
+        maxbytes: 1024 * 1024,
+        backups: 1,
+        capture_maxbytes: 0,
+        events_enabled: false,
+        syslog: false,
+    }
+}
+
+fn sleeper() -> GroupSpec {
+    let p = ProcessSpec {
+        name: "sleeper".into(),
+        group: "sleeper".into(),
+        program: "sleeper".into(),
+        command: "sleep 60".into(),
+        argv: vec!["sleep".into(), "60".into()],
+        process_num: 0,
+        priority: 999,
+        autostart: false,
+        startsecs: 0,
+        startretries: 0,
+        autorestart: AutoRestart::False,
+        exitcodes: vec![0],
+        stopsignal: 15,
+        stopwaitsecs: 5,
+        stopasgroup: false,
+        killasgroup: false,
+        user: None,
+        redirect_stderr: false,
+        stdout: log(LogTarget::None),
+        stderr: log(LogTarget::None),
+        environment: vec![],
+        directory: None,
+        umask: None,
+        serverurl: None,
+        listener: None,
+    };
+    GroupSpec {
+        name: "sleeper".into(),
+        priority: 999,
+        kind: GroupKind::Program,
+        processes: vec![p],
+    }
+}
+
+fn procman_config(dir: &Path) -> Config {
+    Config {
+        source: dir.join("supervisord.conf"),
+        supervisord: SupervisordSpec {
+            logfile: dir.join("supervisord.log"),
+            logfile_syslog: false,
+            logfile_maxbytes: 0,
+            logfile_backups: 0,
+            loglevel: LogLevel::Info,
+            pidfile: dir.join("supervisord.pid"),
+            umask: 0o22,
+            nodaemon: true,
+            silent: true,
+            minfds: 1024,
+            minprocs: 200,
+            nocleanup: false,
+            childlogdir: dir.to_path_buf(),
+            user: None,
+            directory: None,
+            strip_ansi: false,
+            environment: vec![],
+            identifier: "test".into(),
+        },
+        inet_http_server: None,
+        unix_http_server: None,
+        supervisorctl: CtlSpec {
+            serverurl: "http://localhost:9001".into(),
+            username: None,
+            password: None,
+            prompt: "supervisor".into(),
+            history_file: None,
+        },
+        groups: vec![sleeper()],
+        extra_sections: vec![],
+    }
+}
+
+/// One instance: its supervisor (kept across node restarts) and its node.
+struct Inst {
+    spec: SupvisorsSpec,
+    sup: Supervisor,
+    sup_done: Option<Completion>,
+    node: Option<Node>,
+    task: Option<NodeTask>,
+    token: CancellationToken,
+}
+
+impl Inst {
+    async fn start(spec: SupvisorsSpec) -> Inst {
+        let dir = spec.data_dir.join("procman");
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = procman_config(&dir);
+        let again = cfg.clone();
+        let opts = Options {
+            reloader: Arc::new(move || Ok(again.clone())),
+            main_log: None,
+            server_url: None,
+            shutdown: CancellationToken::new(),
+        };
+        let (sup, sup_done) = Supervisor::start(cfg, opts).unwrap();
+        let mut inst = Inst {
+            spec,
+            sup,
+            sup_done: Some(sup_done),
+            node: None,
+            task: None,
+            token: CancellationToken::new(),
+        };
+        inst.start_node().await;
+        inst
+    }
+
+    async fn start_node(&mut self) {
+        self.token = CancellationToken::new();
+        let (node, task) = Node::start(self.spec.clone(), self.sup.clone(), self.token.clone())
+            .await
+            .expect("node starts");
+        self.node = Some(node);
+        self.task = Some(task);
+    }
+
+    async fn stop_node(&mut self) {
+        self.token.cancel();
+        self.node = None;
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), task.wait())
+                .await
+                .expect("node tasks end after shutdown");
+        }
+    }
+
+    async fn stop(mut self) {
+        self.stop_node().await;
+        let _ = self.sup.shutdown();
+        if let Some(done) = self.sup_done.take() {
+            tokio::time::timeout(Duration::from_secs(10), done.wait())
+                .await
+                .expect("supervisor ends");
+        }
+    }
+
+    fn node(&self) -> &Node {
+        self.node.as_ref().expect("node running")
+    }
+
+    fn id(&self) -> &str {
+        &self.spec.local_identifier
+    }
+}
+
+async fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn instance_state(node: &Node, id: &str) -> InstanceState {
+    node.replica()
+        .borrow()
+        .state
+        .instance(id)
+        .map_or(InstanceState::Unknown, |r| r.state)
+}
+
+fn operational(nodes: &[&Node], ids: &[&str]) -> bool {
+    nodes.iter().all(|n| {
+        let r = n.replica();
+        let r = r.borrow();
+        r.state.supvisors_state() == SupvisorsState::Operation
+            && ids
+                .iter()
+                .all(|id| r.state.instance(id).map(|i| i.state) == Some(InstanceState::Running))
+    })
+}
+
+/// The leader every running node agrees on, if they do.
+fn agreed_leader(nodes: &[&Node]) -> Option<String> {
+    let first = nodes.first()?.leader_view().leader?;
+    nodes
+        .iter()
+        .all(|n| n.leader_view().leader.as_deref() == Some(first.as_str()))
+        .then_some(first)
+}
+
+async fn start_cluster(ids: &[&str], voters: &[&str], dir: &Path) -> Vec<Inst> {
+    let ports: Vec<u16> = ids.iter().map(|_| free_port()).collect();
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(Inst::start(spec(ids, voters, id, &ports, dir)).await);
+    }
+    out
+}
+
+/// A raw POST on an instance's internal port, with the given headers.
+async fn raw_post(addr: &str, path: &str, headers: &[(&str, String)], body: Vec<u8>) -> u16 {
+    use http_body_util::Full;
+    use hyper_util::client::legacy::Client;
+    let client: Client<_, Full<bytes::Bytes>> =
+        Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let mut req = hyper::Request::post(format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let req = req.body(Full::new(bytes::Bytes::from(body))).unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(2), client.request(req))
+        .await
+        .expect("answer in time")
+        .expect("http ok");
+    resp.status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_voters_form_operate_forward_and_fail_over() {
+    let _serial = SERIAL.lock().await;
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["a", "b", "c"];
+    let started = Instant::now();
+    let mut insts = start_cluster(&ids, &ids, dir.path()).await;
+    let nodes = |insts: &[Inst]| {
+        insts
+            .iter()
+            .filter_map(|i| i.node.clone())
+            .collect::<Vec<_>>()
+    };
+
+    // One leader, known by all; everyone RUNNING and the cluster in OPERATION.
+    let ns = nodes(&insts);
+    let refs: Vec<&Node> = ns.iter().collect();
+    wait_for("a leader known by all", Duration::from_secs(5), || {
+        agreed_leader(&refs).is_some()
+    })
+    .await;
+    let took = wait_for(
+        "all RUNNING and OPERATION everywhere",
+        Duration::from_secs(5),
+        || operational(&refs, &ids),
+    )
+    .await;
+    eprintln!(
+        "formed and OPERATION after {:?}",
+        started.elapsed().max(took)
+    );
+    let leader = agreed_leader(&refs).unwrap();
+    assert_eq!(
+        refs.iter()
+            .filter(|n| n.metrics().borrow().state == openraft::ServerState::Leader)
+            .count(),
+        1
+    );
+
+    // A write sent to a follower lands on every replica.
+    let follower = insts.iter().find(|i| i.id() != leader).unwrap();
+    let result = follower
+        .node()
+        .write(Command::SetNumprocs {
+            program: "web".into(),
+            numprocs: 4,
+        })
+        .await
+        .expect("forwarded write commits");
+    assert_eq!(result, CommandResult::Applied);
+    wait_for("numprocs everywhere", Duration::from_secs(2), || {
+        refs.iter()
+            .all(|n| n.replica().borrow().state.numprocs("web") == Some(4))
+    })
+    .await;
+
+    // A process state change in one instance's procman reaches every replica.
+    let fi = insts.iter().position(|i| i.id() != leader).unwrap();
+    let fid = insts[fi].id().to_string();
+    insts[fi].sup.start_process("sleeper", true).await.unwrap();
+    wait_for(
+        "sleeper RUNNING on the follower in every replica",
+        Duration::from_secs(3),
+        || {
+            refs.iter().all(|n| {
+                n.replica()
+                    .borrow()
+                    .state
+                    .process(&fid, "sleeper")
+                    .is_some_and(|p| p.state == ProcessState::Running && p.pid > 0)
+            })
+        },
+    )
+    .await;
+
+    // Requests without the secret, from strangers, with another config, or garbage: refused.
+    let addr = insts[0].node().internal_addr().to_string();
+    let fp = auth::fingerprint(&insts[0].spec);
+    let good_token = auth::token(Some(SECRET), "b", &fp);
+    let tick_body = codec::encode(&cluster::wire::TickRequest {
+        identifier: "b".into(),
+        load: 0,
+        incarnation: 1,
+        full_sync: None,
+    })
+    .unwrap();
+    let hdr = |from: &str, fp: &str, token: &str| {
+        vec![
+            (auth::HEADER_FROM, from.to_string()),
+            (auth::HEADER_FINGERPRINT, fp.to_string()),
+            (auth::HEADER_TOKEN, token.to_string()),
+        ]
+    };
+    assert_eq!(
+        raw_post(&addr, "/ctl/tick", &[], tick_body.clone()).await,
+        401
+    );
+    assert_eq!(
+        raw_post(&addr, "/ctl/tick", &hdr("b", &fp, "bad"), tick_body.clone()).await,
+        401
+    );
+    let wrong_secret = auth::token(Some("guess"), "b", &fp);
+    assert_eq!(
+        raw_post(
+            &addr,
+            "/raft/vote",
+            &hdr("b", &fp, &wrong_secret),
+            tick_body.clone()
+        )
+        .await,
+        401
+    );
+    let stranger = auth::token(Some(SECRET), "zz", &fp);
+    assert_eq!(
+        raw_post(
+            &addr,
+            "/ctl/tick",
+            &hdr("zz", &fp, &stranger),
+            tick_body.clone()
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        raw_post(
+            &addr,
+            "/ctl/tick",
+            &hdr("b", "0123", &good_token),
+            tick_body.clone()
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        raw_post(
+            &addr,
+            "/raft/append",
+            &hdr("b", &fp, &good_token),
+            b"\x01garbage".to_vec()
+        )
+        .await,
+        400
+    );
+    assert_eq!(
+        raw_post(
+            &addr,
+            "/ctl/write",
+            &hdr("b", &fp, &good_token),
+            vec![0xff; 3]
+        )
+        .await,
+        400
+    );
+    // Nothing was lost: the cluster still works.
+    assert!(operational(&refs, &ids));
+    drop(refs);
+    drop(ns);
+
+    // Shutting down a follower: SILENT on the others, its process FATAL; back RUNNING after
+    // a restart with the same data dir.
+    insts[fi].stop_node().await;
+    let ns = nodes(&insts);
+    let refs: Vec<&Node> = ns.iter().collect();
+    let took = wait_for(
+        "follower SILENT on the others",
+        Duration::from_secs(3),
+        || {
+            refs.iter()
+                .all(|n| instance_state(n, &fid) == InstanceState::Silent)
+        },
+    )
+    .await;
+    eprintln!("follower {fid} SILENT everywhere after {took:?}");
+    let r = refs[0].replica();
+    let p = r.borrow().state.process(&fid, "sleeper").cloned().unwrap();
+    assert_eq!(p.state, ProcessState::Fatal);
+    assert_eq!(p.spawnerr, format!("Supervisor {fid} lost"));
+    insts[fi].start_node().await;
+    let ns = nodes(&insts);
+    let refs: Vec<&Node> = ns.iter().collect();
+    wait_for(
+        "restarted follower RUNNING everywhere",
+        Duration::from_secs(5),
+        || operational(&refs, &ids),
+    )
+    .await;
+    wait_for("its process RUNNING again", Duration::from_secs(3), || {
+        refs.iter().all(|n| {
+            n.replica()
+                .borrow()
+                .state
+                .process(&fid, "sleeper")
+                .is_some_and(|p| p.state == ProcessState::Running)
+        })
+    })
+    .await;
+    drop(refs);
+    drop(ns);
+
+    // Shutting down the leader: the survivors agree on a new one, the old one goes SILENT.
+    let li = insts.iter().position(|i| i.id() == leader).unwrap();
+    insts[li].stop_node().await;
+    let ns = nodes(&insts);
+    let refs: Vec<&Node> = ns.iter().collect();
+    let took = wait_for(
+        "a new leader known by the survivors",
+        Duration::from_secs(5),
+        || agreed_leader(&refs).is_some_and(|l| l != leader),
+    )
+    .await;
+    eprintln!("new leader after {took:?}");
+    wait_for("old leader SILENT", Duration::from_secs(4), || {
+        refs.iter()
+            .all(|n| instance_state(n, &leader) == InstanceState::Silent)
+    })
+    .await;
+    // Still OPERATION (a leader change does not restart the Supvisors FSM), writes work.
+    assert!(refs
+        .iter()
+        .all(|n| n.replica().borrow().state.supvisors_state() == SupvisorsState::Operation));
+    refs[0]
+        .write(Command::SetNumprocs {
+            program: "web".into(),
+            numprocs: 5,
+        })
+        .await
+        .expect("write after failover");
+    drop(refs);
+    drop(ns);
+
+    for inst in insts {
+        inst.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_voters_two_learners_and_a_lost_learner_does_not_block_writes() {
+    let _serial = SERIAL.lock().await;
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["v1", "v2", "v3", "l1", "l2"];
+    let voters = ["v1", "v2", "v3"];
+    let mut insts = start_cluster(&ids, &voters, dir.path()).await;
+    let ns: Vec<Node> = insts.iter().filter_map(|i| i.node.clone()).collect();
+    let refs: Vec<&Node> = ns.iter().collect();
+    wait_for(
+        "5 instances RUNNING and OPERATION",
+        Duration::from_secs(8),
+        || operational(&refs, &ids),
+    )
+    .await;
+    wait_for("learners are Raft members", Duration::from_secs(3), || {
+        let m = refs[0].metrics();
+        let m = m.borrow();
+        let membership = m.membership_config.membership();
+        ["l1", "l2"]
+            .iter()
+            .all(|l| membership.get_node(&cluster::node_id(l)).is_some())
+            && membership.voter_ids().count() == 3
+    })
+    .await;
+    drop(refs);
+    drop(ns);
+
+    insts[4].stop_node().await;
+    let ns: Vec<Node> = insts.iter().filter_map(|i| i.node.clone()).collect();
+    let refs: Vec<&Node> = ns.iter().collect();
+    wait_for("l2 SILENT", Duration::from_secs(3), || {
+        refs.iter()
+            .all(|n| instance_state(n, "l2") == InstanceState::Silent)
+    })
+    .await;
+    // Writes from a learner and from a voter still commit.
+    for n in [refs[3], refs[1]] {
+        let r = tokio::time::timeout(
+            Duration::from_secs(3),
+            n.write(Command::Disable {
+                target: cluster::Target::Instance("v1".into()),
+                program: format!("p-{}", n.local_identifier()),
+            }),
+        )
+        .await
+        .expect("write does not hang");
+        assert_eq!(r, Ok(CommandResult::Applied));
+    }
+    wait_for("disables everywhere", Duration::from_secs(2), || {
+        refs.iter().all(|n| {
+            let r = n.replica();
+            let r = r.borrow();
+            r.state.is_disabled("v1", "p-l1") && r.state.is_disabled("v1", "p-v2")
+        })
+    })
+    .await;
+    drop(refs);
+    drop(ns);
+    for inst in insts {
+        inst.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_voter_without_quorum_fails_writes_fast_and_knows_it_is_cut_off() {
+    let _serial = SERIAL.lock().await;
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["a", "b", "c"];
+    let ports: Vec<u16> = ids.iter().map(|_| free_port()).collect();
+    let inst = Inst::start(spec(&ids, &ids, "a", &ports, dir.path())).await;
+    let node = inst.node().clone();
+    let t = Instant::now();
+    let r = node.write(Command::Noop).await;
+    assert!(r.is_err(), "{r:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "failed fast: {:?}",
+        t.elapsed()
+    );
+    wait_for("cut off", Duration::from_secs(3), || {
+        node.leader_view().cut_off
+    })
+    .await;
+    assert_eq!(
+        node.write(Command::Noop).await,
+        Err(cluster::WriteError::CutOff)
+    );
+    drop(node);
+    inst.stop().await;
+}

@@ -1,0 +1,217 @@
+//! The Supvisors commands (supvisorsctl 0.14's plugin, state part): `sversion`, `sstate`,
+//! `master`, `strategies`, `instance_status`, `sstatus`, `local_status`, `enable`, `disable`,
+//! `loglevel`. Each checks `supvisors.get_api_version()` first, prints `ERROR (<faultString>)`
+//! on a fault with exit status 1, and formats with `crate::sformat`.
+
+use super::{output, CmdError, CmdResult, Ctl, Flow};
+use crate::format::exit;
+use crate::sformat::{self, SUPVISORS_API_VERSION};
+use client::{Error, Value};
+use model::FaultCode;
+
+/// `%H:%M:%S` in local time (`supvisors.utils.simple_localtime`).
+fn simple_localtime(seconds: i64) -> String {
+    use chrono::TimeZone;
+    match chrono::Local.timestamp_opt(seconds, 0) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            t.format("%H:%M:%S").to_string()
+        }
+        chrono::LocalResult::None => "00:00:00".into(),
+    }
+}
+
+fn internal(msg: String) -> CmdError {
+    CmdError::Internal(msg)
+}
+
+impl Ctl {
+    /// Names every Supvisors command, for the dispatcher.
+    pub(super) fn is_supvisors_command(cmd: &str) -> bool {
+        sformat::help_text(cmd).is_some()
+    }
+
+    pub(super) async fn dispatch_supvisors(&mut self, cmd: &str, arg: &str) -> CmdResult {
+        if !self.supvisors_upcheck().await? {
+            return Ok(Flow::Continue);
+        }
+        match cmd {
+            "sversion" => {
+                self.simple_call("get_api_version", |v| vec![sformat::py_str(v)])
+                    .await
+            }
+            "sstate" => {
+                let v = self.s_call("get_supvisors_state", &[]).await;
+                self.show(v, |v| sformat::sstate_lines(&v)).await
+            }
+            "master" => {
+                self.simple_call("get_master_identifier", |v| vec![sformat::py_str(v)])
+                    .await
+            }
+            "strategies" => {
+                let v = self.s_call("get_strategies", &[]).await;
+                self.show(v, |v| sformat::strategies_lines(&v)).await
+            }
+            "instance_status" => {
+                let wanted: Vec<&str> = arg.split_whitespace().collect();
+                let v = self.s_call("get_all_instances_info", &[]).await;
+                self.show(v, |v| {
+                    sformat::instance_status_lines(sformat::items(&v)?, &wanted, &simple_localtime)
+                })
+                .await
+            }
+            "sstatus" => self.do_sstatus(arg).await,
+            "local_status" => self.do_local_status(arg).await,
+            "enable" | "disable" => self.do_enable_disable(cmd, arg).await,
+            "loglevel" => self.do_loglevel(arg).await,
+            _ => Ok(Flow::Continue),
+        }
+    }
+
+    async fn s_call(&self, method: &str, params: &[Value]) -> Result<Value, Error> {
+        self.client
+            .call(&format!("supvisors.{method}"), params)
+            .await
+    }
+
+    /// A fault prints `ERROR (<faultString>)` and sets exit status 1; other errors escape.
+    fn fault_or_raise(&mut self, e: Error, prefix: &str) -> Result<(), CmdError> {
+        match e {
+            Error::Fault { string, .. } => {
+                output(&format!("{prefix}ERROR ({string})"));
+                self.exitstatus = exit::GENERIC;
+                Ok(())
+            }
+            other => Err(other.into()),
+        }
+    }
+
+    async fn show(
+        &mut self,
+        answer: Result<Value, Error>,
+        lines: impl FnOnce(Value) -> Result<Vec<String>, String>,
+    ) -> CmdResult {
+        match answer {
+            Ok(v) => lines(v).map_err(internal)?.iter().for_each(|l| output(l)),
+            Err(e) => self.fault_or_raise(e, "")?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn simple_call(
+        &mut self,
+        method: &str,
+        lines: impl FnOnce(&Value) -> Vec<String>,
+    ) -> CmdResult {
+        let v = self.s_call(method, &[]).await;
+        self.show(v, |v| Ok(lines(&v))).await
+    }
+
+    /// supvisorsctl's `_upcheck`: the server must answer API version 0.14.
+    async fn supvisors_upcheck(&mut self) -> Result<bool, CmdError> {
+        let url = self.settings.serverurl.clone();
+        match self.s_call("get_api_version", &[]).await {
+            Ok(Value::String(v)) if v == SUPVISORS_API_VERSION => Ok(true),
+            Ok(other) => {
+                output(&format!(
+                    "ERROR: this version of supvisorsctl expects to talk to a server with API version {SUPVISORS_API_VERSION}, but the remote version is {}.",
+                    sformat::py_str(&other)
+                ));
+                self.exitstatus = exit::NOT_INSTALLED;
+                Ok(false)
+            }
+            Err(Error::Fault { code, .. }) if code == FaultCode::UnknownMethod.code() => {
+                output("ERROR: supervisord responded but did not recognize the supvisors namespace commands that supervisorstl uses to control it. Please check that the [rpcinterface:supvisors] section is enabled in the configuration file.");
+                self.exitstatus = exit::UNIMPLEMENTED_FEATURE;
+                Ok(false)
+            }
+            Err(Error::ConnectionRefused { .. }) => {
+                output(&format!("ERROR: {url} refused connection"));
+                self.exitstatus = exit::INSUFFICIENT_PRIVILEGES;
+                Ok(false)
+            }
+            Err(Error::NoSuchSocket { .. }) => {
+                output(&format!("ERROR: {url} no such file"));
+                self.exitstatus = exit::NOT_RUNNING;
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn do_sstatus(&mut self, arg: &str) -> CmdResult {
+        let names: Vec<&str> = arg.split_whitespace().collect();
+        let mut infos = Vec::new();
+        if names.is_empty() || names.contains(&"all") {
+            match self.s_call("get_all_process_info", &[]).await {
+                Ok(v) => infos.extend(sformat::items(&v).map_err(internal)?.iter().cloned()),
+                Err(e) => self.fault_or_raise(e, "")?,
+            }
+        } else {
+            for name in names {
+                match self
+                    .s_call("get_process_info", &[Value::String(name.into())])
+                    .await
+                {
+                    Ok(v) => infos.extend(sformat::items(&v).map_err(internal)?.iter().cloned()),
+                    Err(e) => self.fault_or_raise(e, &format!("{name}: "))?,
+                }
+            }
+        }
+        sformat::sstatus_lines(&infos)
+            .map_err(internal)?
+            .iter()
+            .for_each(|l| output(l));
+        Ok(Flow::Continue)
+    }
+
+    async fn do_local_status(&mut self, arg: &str) -> CmdResult {
+        let infos = match self.s_call("get_all_local_process_info", &[]).await {
+            Ok(v) => sformat::items(&v).map_err(internal)?.to_vec(),
+            Err(e) => {
+                self.fault_or_raise(e, "")?;
+                Vec::new()
+            }
+        };
+        let wanted: Vec<&str> = arg.split_whitespace().collect();
+        let chosen = sformat::local_status_select(&infos, &wanted).map_err(internal)?;
+        sformat::local_status_lines(&chosen, &simple_localtime)
+            .map_err(internal)?
+            .iter()
+            .for_each(|l| output(l));
+        Ok(Flow::Continue)
+    }
+
+    fn usage_error(&mut self, cmd: &str, message: &str) -> CmdResult {
+        output(message);
+        self.exitstatus = exit::INVALID_ARGS;
+        if let Some(text) = sformat::help_text(cmd) {
+            output(text);
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn do_enable_disable(&mut self, cmd: &str, arg: &str) -> CmdResult {
+        let Some(program) = arg.split_whitespace().next() else {
+            return self.usage_error(cmd, &format!("ERROR: {cmd} requires a program name"));
+        };
+        match self.s_call(cmd, &[Value::String(program.into())]).await {
+            Ok(v) => output(&format!("{program} {cmd}d: {}", sformat::py_str(&v))),
+            Err(e) => self.fault_or_raise(e, "")?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn do_loglevel(&mut self, arg: &str) -> CmdResult {
+        let Some(level) = arg.split_whitespace().next() else {
+            return self.usage_error("loglevel", "ERROR: loglevel requires a level");
+        };
+        let Some(number) = sformat::log_level_number(level) else {
+            return self.usage_error("loglevel", "ERROR: unknown level for Logger");
+        };
+        match self.s_call("change_log_level", &[Value::Int(number)]).await {
+            Ok(v) => output(&format!("Logger level changed: {}", sformat::py_str(&v))),
+            Err(e) => self.fault_or_raise(e, "")?,
+        }
+        Ok(Flow::Continue)
+    }
+}

@@ -1,0 +1,137 @@
+//! Supvisors 0.14 payloads as XML-RPC values, with the key order of its Python dicts
+//! (`serial()` methods) and Supervisor's wire types (ints capped to 32 bits).
+
+use crate::synth::SyntheticProcess;
+use cluster::{InstanceRecord, SupvisorsState};
+use model::supvisors::{InstanceAddr, SupvisorsSpec};
+use model::text::capped_int;
+use procman::ProcessInfo;
+use xmlrpc::Value;
+
+fn s(text: &str) -> Value {
+    Value::String(text.to_string())
+}
+
+fn strings(list: &[String]) -> Value {
+    Value::Array(list.iter().map(|x| s(x)).collect())
+}
+
+/// `get_supvisors_state`: `{fsm_statecode, fsm_statename, starting_jobs, stopping_jobs}`.
+/// The job lists name the instances whose Starter/Stopper has work.
+pub fn supvisors_state(state: SupvisorsState, starting: &[String], stopping: &[String]) -> Value {
+    Value::Struct(vec![
+        ("fsm_statecode".into(), Value::Int(state.code())),
+        ("fsm_statename".into(), s(state.name())),
+        ("starting_jobs".into(), strings(starting)),
+        ("stopping_jobs".into(), strings(stopping)),
+    ])
+}
+
+/// `get_strategies`: `{'auto-fencing': bool, 'starting': name, 'conciliation': name}`.
+pub fn strategies(spec: &SupvisorsSpec) -> Value {
+    Value::Struct(vec![
+        ("auto-fencing".into(), Value::Bool(spec.auto_fence)),
+        ("starting".into(), s(spec.starting_strategy.name())),
+        ("conciliation".into(), s(spec.conciliation_strategy.name())),
+    ])
+}
+
+/// What `get_instance_info` reports beyond the address and the replicated record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceExtras {
+    /// The global state as the replica knows it.
+    pub fsm: SupvisorsState,
+    /// How often instances tick, to number the ticks (see [`instance_info`]).
+    pub tick_interval_ms: i64,
+    pub starting_jobs: bool,
+    pub stopping_jobs: bool,
+}
+
+/// `get_instance_info` (Supvisors 0.14 `SupvisorsInstanceStatus.serial()` + state modes).
+///
+/// The replica keeps one timestamp per instance: `at` of its latest tick, stamped by the
+/// instance itself. `remote_time` and `local_time` are both that time in seconds (there is no
+/// separate reception time in a replicated state), and `sequence_counter` is the tick's slot
+/// number `at / tick_interval`, which grows by one per tick and is the same on every replica.
+/// Before the first tick all three are 0, as in Supvisors.
+pub fn instance_info(
+    addr: &InstanceAddr,
+    record: Option<&InstanceRecord>,
+    extras: InstanceExtras,
+) -> Value {
+    let state = record.map(|r| r.state).unwrap_or_default();
+    let tick_ms = record.and_then(|r| r.last_tick_at);
+    let seconds = tick_ms.map_or(0, |ms| capped_int(ms.div_euclid(1000)));
+    let counter = tick_ms.map_or(0, |ms| {
+        capped_int(ms.div_euclid(extras.tick_interval_ms.max(1)))
+    });
+    let load = record.map_or(0, |r| r.load);
+    Value::Struct(vec![
+        ("identifier".into(), s(&addr.identifier)),
+        ("node_name".into(), s(&addr.host)),
+        ("port".into(), Value::Int(i32::from(addr.http_port))),
+        ("statecode".into(), Value::Int(state.code())),
+        ("statename".into(), s(state.name())),
+        ("sequence_counter".into(), Value::Int(counter)),
+        ("remote_time".into(), Value::Int(seconds)),
+        ("local_time".into(), Value::Int(seconds)),
+        ("loading".into(), Value::Int(capped_int(i64::from(load)))),
+        ("fsm_statecode".into(), Value::Int(extras.fsm.code())),
+        ("fsm_statename".into(), s(extras.fsm.name())),
+        ("starting_jobs".into(), Value::Bool(extras.starting_jobs)),
+        ("stopping_jobs".into(), Value::Bool(extras.stopping_jobs)),
+    ])
+}
+
+/// `get_process_info` entry (Supvisors 0.14 `ProcessStatus.serial()`); no extra arguments.
+pub fn process(p: &SyntheticProcess) -> Value {
+    Value::Struct(vec![
+        ("application_name".into(), s(&p.application_name)),
+        ("process_name".into(), s(&p.process_name)),
+        ("statecode".into(), Value::Int(p.state.code())),
+        ("statename".into(), s(p.state.name())),
+        ("expected_exit".into(), Value::Bool(p.expected_exit)),
+        (
+            "last_event_time".into(),
+            Value::Int(capped_int(p.last_event_time)),
+        ),
+        ("identifiers".into(), strings(&p.identifiers)),
+        ("extra_args".into(), s("")),
+    ])
+}
+
+/// Program options `get_local_process_info` adds to Supervisor's process info.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalOptions {
+    pub startsecs: i64,
+    pub stopwaitsecs: i64,
+    pub disabled: bool,
+}
+
+/// `get_local_process_info` (Supvisors 0.14 `_get_local_info`): the subset of `getProcessInfo`
+/// in `extract_process_info`'s key order, `expected` = no spawn error, then the options.
+pub fn local_process(info: &ProcessInfo, options: LocalOptions) -> Value {
+    Value::Struct(vec![
+        ("name".into(), s(&info.name)),
+        ("group".into(), s(&info.group)),
+        ("state".into(), Value::Int(info.state.code())),
+        ("statename".into(), s(info.state.name())),
+        ("start".into(), Value::Int(capped_int(info.start))),
+        ("stop".into(), Value::Int(capped_int(info.stop))),
+        ("now".into(), Value::Int(capped_int(info.now))),
+        ("pid".into(), Value::Int(info.pid)),
+        ("description".into(), s(&info.description)),
+        ("spawnerr".into(), s(&info.spawnerr)),
+        ("expected".into(), Value::Bool(info.spawnerr.is_empty())),
+        (
+            "startsecs".into(),
+            Value::Int(capped_int(options.startsecs)),
+        ),
+        (
+            "stopwaitsecs".into(),
+            Value::Int(capped_int(options.stopwaitsecs)),
+        ),
+        ("extra_args".into(), s("")),
+        ("disabled".into(), Value::Bool(options.disabled)),
+    ])
+}

@@ -1,0 +1,526 @@
+//! The `supvisors` namespace over a [`ClusterApi`] (the replica and Raft writes) and a
+//! [`SupervisorApi`] (the local supervisor).
+//!
+//! Reads are answered from the local replica: they never wait for the leader, so they keep
+//! working during an election (the global state they are gated on is the last one the replica
+//! applied). Writes go through Raft and fail fast with BAD_SUPVISORS_STATE when no leader can
+//! commit them; a local timeout guards against a write that would not return.
+
+use crate::encode::{self, InstanceExtras, LocalOptions};
+use crate::faults::{self, Gate};
+use crate::programs::ProgramIndex;
+use crate::synth;
+use cluster::{ClusterApi, Command, Replica, Target};
+use futures_util::future::{join_all, BoxFuture};
+use futures_util::FutureExt;
+use model::supvisors::SupvisorsSpec;
+use model::{make_namespec, Fault, FaultCode, LogLevel};
+use procman::{ConfigValue, ProcessInfo, SupervisorApi};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use web::params;
+use web::{MethodDef, Namespace};
+use xmlrpc::Value;
+
+/// The Supvisors release whose API this namespace reproduces (`get_api_version`; supvisorsctl
+/// refuses to talk to any other).
+pub const API_VERSION: &str = "0.14";
+
+/// Safety net around a Raft write: the cluster contract says writes fail fast, this bounds it.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `wait=True` enable/disable wait for the local replica to show the change.
+pub const DEFAULT_SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+const IDENTIFIER: (&str, &str) = ("string", "identifier");
+const NAMESPEC: (&str, &str) = ("string", "namespec");
+const PROGRAM: (&str, &str) = ("string", "program_name");
+const WAIT: (&str, &str) = ("boolean", "wait");
+
+const fn m(
+    name: &'static str,
+    returns: &'static str,
+    params: &'static [(&'static str, &'static str)],
+    optional: usize,
+    summary: &'static str,
+) -> MethodDef {
+    MethodDef {
+        name,
+        returns,
+        params,
+        optional,
+        summary,
+    }
+}
+
+/// The methods of the state part, as Supvisors 0.14 names them.
+pub static METHODS: &[MethodDef] = &[
+    m(
+        "get_api_version",
+        "string",
+        &[],
+        0,
+        "Return the version of the RPC API used by Supvisors",
+    ),
+    m(
+        "get_supvisors_state",
+        "struct",
+        &[],
+        0,
+        "Return the state and modes of Supvisors",
+    ),
+    m(
+        "get_master_identifier",
+        "string",
+        &[],
+        0,
+        "Get the identifier of the Supvisors Master instance ('' if none)",
+    ),
+    m(
+        "get_strategies",
+        "struct",
+        &[],
+        0,
+        "Get the default strategies applied by Supvisors",
+    ),
+    m(
+        "get_instance_info",
+        "struct",
+        &[IDENTIFIER],
+        0,
+        "Get information about the Supvisors instance identified by identifier",
+    ),
+    m(
+        "get_all_instances_info",
+        "array",
+        &[],
+        0,
+        "Get information about all Supvisors instances",
+    ),
+    m(
+        "get_process_info",
+        "array",
+        &[NAMESPEC],
+        0,
+        "Get synthetic information about a process named namespec (name, group:name or group:*)",
+    ),
+    m(
+        "get_all_process_info",
+        "array",
+        &[],
+        0,
+        "Get synthetic information about all processes",
+    ),
+    m(
+        "get_local_process_info",
+        "struct",
+        &[NAMESPEC],
+        0,
+        "Get local information about a process named namespec",
+    ),
+    m(
+        "get_all_local_process_info",
+        "array",
+        &[],
+        0,
+        "Get information about all processes located on this Supvisors instance",
+    ),
+    m(
+        "enable",
+        "boolean",
+        &[PROGRAM, WAIT],
+        1,
+        "Enable the program on this instance",
+    ),
+    m(
+        "disable",
+        "boolean",
+        &[PROGRAM, WAIT],
+        1,
+        "Disable the program on this instance, stopping its running processes",
+    ),
+    m(
+        "change_log_level",
+        "boolean",
+        &[("string", "level_param")],
+        0,
+        "Change the logger level for the local Supvisors",
+    ),
+];
+
+/// Whether `program` is disabled on `instance` in `replica`. The `supervisor.startProcess`
+/// front uses it to refuse starting a disabled program (Supvisors' DISABLED fault).
+pub fn is_disabled(replica: &Replica, instance: &str, program: &str) -> bool {
+    replica.state.is_disabled(instance, program)
+}
+
+/// The program options of one configured local process (from `getAllConfigInfo`).
+struct ConfiguredProcess {
+    group: String,
+    name: String,
+    startsecs: i64,
+    stopwaitsecs: i64,
+}
+
+/// The `supvisors` XML-RPC namespace (state part).
+pub struct SupvisorsNamespace<C, S> {
+    cluster: C,
+    supervisor: S,
+    spec: SupvisorsSpec,
+    log_level: Arc<dyn Fn(LogLevel) + Send + Sync>,
+    programs: RwLock<Arc<ProgramIndex>>,
+    write_timeout: Duration,
+    settle_timeout: Duration,
+}
+
+impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
+    /// `log_level` is called by `change_log_level` with the new level. The program index starts
+    /// empty: give it with [`SupvisorsNamespace::with_programs`] (enable/disable answer BAD_NAME
+    /// for programs it does not know, and `disabled` is false for processes it does not know).
+    pub fn new(
+        cluster: C,
+        supervisor: S,
+        spec: SupvisorsSpec,
+        log_level: Arc<dyn Fn(LogLevel) + Send + Sync>,
+    ) -> Self {
+        SupvisorsNamespace {
+            cluster,
+            supervisor,
+            spec,
+            log_level,
+            programs: RwLock::new(Arc::new(ProgramIndex::default())),
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            settle_timeout: DEFAULT_SETTLE_TIMEOUT,
+        }
+    }
+
+    pub fn with_programs(self, programs: ProgramIndex) -> Self {
+        self.set_programs(programs);
+        self
+    }
+
+    /// Replaces the program index, e.g. after the configuration was re-read.
+    pub fn set_programs(&self, programs: ProgramIndex) {
+        let mut slot = self.programs.write().unwrap_or_else(|e| e.into_inner());
+        *slot = Arc::new(programs);
+    }
+
+    pub fn with_timeouts(mut self, write: Duration, settle: Duration) -> Self {
+        self.write_timeout = write;
+        self.settle_timeout = settle;
+        self
+    }
+
+    fn programs(&self) -> Arc<ProgramIndex> {
+        self.programs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn local(&self) -> String {
+        self.cluster.local_identifier()
+    }
+
+    /// Runs `f` on the current replica (without holding it across an await).
+    fn with_replica<T>(&self, f: impl FnOnce(&Replica) -> T) -> T {
+        let rx = self.cluster.replica();
+        let replica = rx.borrow();
+        f(&replica)
+    }
+
+    fn check(&self, gate: Gate) -> Result<(), Fault> {
+        self.with_replica(|r| gate.check(r.state.supvisors_state()))
+    }
+
+    fn instance_info(&self, replica: &Replica, identifier: &str) -> Result<Value, Fault> {
+        let addr = self.spec.instance(identifier).ok_or_else(|| {
+            Fault::with(
+                FaultCode::IncorrectParameters,
+                format!("{identifier} unknown to Supvisors"),
+            )
+        })?;
+        let extras = InstanceExtras {
+            fsm: replica.state.supvisors_state(),
+            tick_interval_ms: i64::try_from(self.spec.tick_interval.as_millis())
+                .unwrap_or(i64::MAX),
+            starting_jobs: false,
+            stopping_jobs: false,
+        };
+        Ok(encode::instance_info(
+            addr,
+            replica.state.instance(identifier),
+            extras,
+        ))
+    }
+
+    fn all_instances_info(&self) -> Result<Value, Fault> {
+        let mut identifiers: Vec<&str> = self
+            .spec
+            .instances
+            .iter()
+            .map(|i| i.identifier.as_str())
+            .collect();
+        identifiers.sort_unstable();
+        self.with_replica(|replica| {
+            identifiers
+                .iter()
+                .map(|id| self.instance_info(replica, id))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
+        })
+    }
+
+    /// `startsecs` / `stopwaitsecs` of every local process, by `(group, name)`.
+    async fn local_options(&self) -> Vec<ConfiguredProcess> {
+        let infos = self.supervisor.all_config_info().await;
+        infos
+            .iter()
+            .filter_map(|info| {
+                let text = |key: &str| {
+                    info.iter().find_map(|(k, v)| match v {
+                        ConfigValue::Str(s) if *k == key => Some(s.clone()),
+                        _ => None,
+                    })
+                };
+                let int = |key: &str| {
+                    info.iter().find_map(|(k, v)| match v {
+                        ConfigValue::Int(n) if *k == key => Some(*n),
+                        _ => None,
+                    })
+                };
+                Some(ConfiguredProcess {
+                    group: text("group")?,
+                    name: text("name")?,
+                    startsecs: int("startsecs")?,
+                    stopwaitsecs: int("stopwaitsecs")?,
+                })
+            })
+            .collect()
+    }
+
+    /// `None` when the configuration does not (or no longer) know the process.
+    fn local_entry(
+        &self,
+        info: &ProcessInfo,
+        options: &[ConfiguredProcess],
+        programs: &ProgramIndex,
+    ) -> Option<Value> {
+        let configured = options
+            .iter()
+            .find(|c| c.group == info.group && c.name == info.name)?;
+        let local = self.local();
+        let disabled = programs
+            .program_of(&info.group, &info.name)
+            .is_some_and(|program| self.with_replica(|r| is_disabled(r, &local, program)));
+        Some(encode::local_process(
+            info,
+            LocalOptions {
+                startsecs: configured.startsecs,
+                stopwaitsecs: configured.stopwaitsecs,
+                disabled,
+            },
+        ))
+    }
+
+    async fn local_process_info(&self, namespec: &str) -> Result<Value, Fault> {
+        let info = self.supervisor.process_info(namespec).await?;
+        let options = self.local_options().await;
+        self.local_entry(&info, &options, &self.programs())
+            .ok_or_else(|| Fault::with(FaultCode::BadName, namespec))
+    }
+
+    async fn all_local_process_info(&self) -> Value {
+        let infos = self.supervisor.all_process_info().await;
+        let options = self.local_options().await;
+        let programs = self.programs();
+        Value::Array(
+            infos
+                .iter()
+                .filter_map(|info| self.local_entry(info, &options, &programs))
+                .collect(),
+        )
+    }
+
+    /// Commits `cmd`, bounded by the write timeout, with faults for every failure.
+    async fn write(&self, cmd: Command) -> Result<(), Fault> {
+        let result = tokio::time::timeout(self.write_timeout, self.cluster.write(cmd))
+            .await
+            .map_err(|_| faults::write_fault(&cluster::WriteError::Timeout(self.write_timeout)))?
+            .map_err(|e| faults::write_fault(&e))?;
+        match faults::command_fault(&result) {
+            Some(fault) => Err(fault),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits (bounded) until the local replica shows `program` with the `disabled` flag, so
+    /// that a read right after a waited enable/disable sees it.
+    async fn settle(&self, program: &str, disabled: bool) {
+        let local = self.local();
+        let mut rx = self.cluster.replica();
+        let reached = tokio::time::timeout(self.settle_timeout, async {
+            rx.wait_for(|r| is_disabled(r, &local, program) == disabled)
+                .await
+                .is_ok()
+        })
+        .await;
+        if !matches!(reached, Ok(true)) {
+            tracing::warn!(
+                program,
+                disabled,
+                "committed, but the local replica did not show it in time"
+            );
+        }
+    }
+
+    fn known_program(&self, program: &str) -> Result<Arc<ProgramIndex>, Fault> {
+        let programs = self.programs();
+        if programs.contains(program) {
+            Ok(programs)
+        } else {
+            Err(Fault::with(
+                FaultCode::BadName,
+                format!("program {program} unknown to Supvisors"),
+            ))
+        }
+    }
+
+    async fn enable(&self, program: &str, wait: bool) -> Result<Value, Fault> {
+        self.check(Gate::Operation)?;
+        self.known_program(program)?;
+        let target = Target::Instance(self.local());
+        self.write(Command::Enable {
+            target,
+            program: program.to_string(),
+        })
+        .await?;
+        if wait {
+            self.settle(program, false).await;
+        }
+        Ok(Value::Bool(true))
+    }
+
+    /// Disables first (so nothing restarts the processes meanwhile), then stops the local
+    /// processes of the program that are running. With `wait`, returns once they are stopped
+    /// (ABNORMAL_TERMINATION naming those that could not be) and the replica shows the flag.
+    async fn disable(&self, program: &str, wait: bool) -> Result<Value, Fault> {
+        self.check(Gate::Operation)?;
+        let programs = self.known_program(program)?;
+        self.write(Command::Disable {
+            target: Target::Instance(self.local()),
+            program: program.to_string(),
+        })
+        .await?;
+        let members = programs.processes_of(program);
+        let to_stop: Vec<String> = self
+            .supervisor
+            .all_process_info()
+            .await
+            .into_iter()
+            .filter(|info| info.state.is_running())
+            .filter(|info| {
+                members
+                    .iter()
+                    .any(|(g, n)| *g == info.group && *n == info.name)
+            })
+            .map(|info| make_namespec(&info.group, &info.name))
+            .collect();
+        let stops = to_stop.iter().map(|namespec| async move {
+            let outcome = self.supervisor.stop_process(namespec, wait).await;
+            (namespec, outcome)
+        });
+        let mut failed = Vec::new();
+        for (namespec, outcome) in join_all(stops).await {
+            match outcome {
+                Ok(()) => {}
+                Err(fault) if fault.code == FaultCode::NotRunning => {}
+                Err(fault) => {
+                    tracing::warn!(%namespec, %fault, "disable: could not stop process");
+                    failed.push(namespec.clone());
+                }
+            }
+        }
+        if wait {
+            if !failed.is_empty() {
+                return Err(Fault::with(
+                    FaultCode::AbnormalTermination,
+                    failed.join(" "),
+                ));
+            }
+            self.settle(program, true).await;
+        }
+        Ok(Value::Bool(true))
+    }
+
+    async fn run(&self, method: &str, p: &[Value]) -> Result<Value, Fault> {
+        // The dispatcher checked the arity; `arg` keeps a direct caller from panicking.
+        let arg = |i: usize| p.get(i).ok_or(Fault::new(FaultCode::IncorrectParameters));
+        match method {
+            "get_api_version" => Ok(Value::String(API_VERSION.into())),
+            "get_supvisors_state" => {
+                Ok(self
+                    .with_replica(|r| encode::supvisors_state(r.state.supvisors_state(), &[], &[])))
+            }
+            "get_master_identifier" => Ok(Value::String(
+                self.cluster.leader_view().leader.unwrap_or_default(),
+            )),
+            "get_strategies" => Ok(encode::strategies(&self.spec)),
+            "get_instance_info" => {
+                let identifier = params::string(arg(0)?, "identifier")?;
+                self.with_replica(|r| self.instance_info(r, &identifier))
+            }
+            "get_all_instances_info" => self.all_instances_info(),
+            "get_process_info" => {
+                self.check(Gate::FromDeployment)?;
+                let namespec = params::string(arg(0)?, "namespec")?;
+                let found = self.with_replica(|r| synth::processes_named(&r.state, &namespec))?;
+                Ok(Value::Array(found.iter().map(encode::process).collect()))
+            }
+            "get_all_process_info" => {
+                self.check(Gate::FromDeployment)?;
+                let all = self.with_replica(|r| synth::all_processes(&r.state));
+                Ok(Value::Array(all.iter().map(encode::process).collect()))
+            }
+            "get_local_process_info" => {
+                let namespec = params::string(arg(0)?, "namespec")?;
+                self.local_process_info(&namespec).await
+            }
+            "get_all_local_process_info" => Ok(self.all_local_process_info().await),
+            "enable" => {
+                let program = params::string(arg(0)?, "program_name")?;
+                self.enable(&program, params::wait_flag(p, 1)).await
+            }
+            "disable" => {
+                let program = params::string(arg(0)?, "program_name")?;
+                self.disable(&program, params::wait_flag(p, 1)).await
+            }
+            "change_log_level" => {
+                let level = faults::log_level(arg(0)?)?;
+                (self.log_level)(level);
+                Ok(Value::Bool(true))
+            }
+            other => Err(Fault::with(
+                FaultCode::UnknownMethod,
+                format!("supvisors.{other}"),
+            )),
+        }
+    }
+}
+
+impl<C: ClusterApi, S: SupervisorApi> Namespace for SupvisorsNamespace<C, S> {
+    fn name(&self) -> &str {
+        "supvisors"
+    }
+
+    fn methods(&self) -> &[MethodDef] {
+        METHODS
+    }
+
+    fn call<'a>(
+        &'a self,
+        method: &'a MethodDef,
+        params: Vec<Value>,
+    ) -> BoxFuture<'a, Result<Value, Fault>> {
+        async move { self.run(method.name, &params).await }.boxed()
+    }
+}

@@ -1,0 +1,661 @@
+//! The namespace through `Namespace::call`, with a fake cluster and a fake local supervisor:
+//! payload shapes (keys, order, XML-RPC types), gating, faults, synthesis and writes.
+
+use crate::fakes::{info, FakeCluster, FakeProcess, FakeSupervisor, WriteMode};
+use crate::{is_disabled, ProgramIndex, SupvisorsNamespace, METHODS};
+use cluster::{
+    BatchSeq, ClusterApi, Command, InstanceState, ProcessStatus, SupvisorsState, Target, WriteError,
+};
+use model::supvisors::{
+    ConciliationStrategy, InstanceAddr, RaftTimings, StartingStrategy, SupvisorsSpec,
+};
+use model::{Fault, FaultCode, LogLevel, ProcessState};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use web::Namespace;
+use xmlrpc::Value;
+
+fn addr(identifier: &str, host: &str, http_port: u16) -> InstanceAddr {
+    InstanceAddr {
+        identifier: identifier.into(),
+        host: host.into(),
+        http_port,
+        internal_port: http_port + 1,
+    }
+}
+
+fn spec() -> SupvisorsSpec {
+    let secs = Duration::from_secs;
+    SupvisorsSpec {
+        // Declared out of order: get_all_instances_info sorts by identifier.
+        instances: vec![
+            addr("b", "10.0.0.2", 60000),
+            addr("a", "10.0.0.1", 60000),
+            addr("c", "10.0.0.3", 61000),
+        ],
+        local_identifier: "a".into(),
+        voters: vec!["a".into(), "b".into(), "c".into()],
+        core_identifiers_explicit: false,
+        rules_files: vec![],
+        auto_fence: true,
+        synchro_timeout: secs(15),
+        inactivity_timeout: secs(10),
+        fencing_timeout: secs(3),
+        tick_interval: secs(5),
+        disabilities_file: None,
+        starting_strategy: StartingStrategy::LessLoaded,
+        conciliation_strategy: ConciliationStrategy::User,
+        cluster_secret: None,
+        data_dir: "/tmp".into(),
+        raft: RaftTimings {
+            heartbeat: Duration::from_millis(100),
+            election_timeout_min: Duration::from_millis(300),
+            election_timeout_max: Duration::from_millis(600),
+        },
+        notes: vec![],
+    }
+}
+
+fn status(group: &str, name: &str, state: ProcessState, start: i64, stop: i64) -> ProcessStatus {
+    ProcessStatus {
+        group: group.into(),
+        name: name.into(),
+        state,
+        pid: if state.is_stopped() { 0 } else { 7 },
+        start,
+        stop,
+        exitstatus: 0,
+        expected: true,
+        spawnerr: String::new(),
+        description: String::new(),
+        stdout_logfile: String::new(),
+        stderr_logfile: String::new(),
+    }
+}
+
+fn to_state(states: &[SupvisorsState]) -> Vec<Command> {
+    states
+        .iter()
+        .map(|s| Command::SetSupvisorsState { state: *s })
+        .collect()
+}
+
+const TO_OPERATION: [SupvisorsState; 3] = [
+    SupvisorsState::Initialization,
+    SupvisorsState::Deployment,
+    SupvisorsState::Operation,
+];
+
+/// Instances a (RUNNING, ticked) and b (RUNNING), c never seen; processes on a and b.
+fn cluster() -> FakeCluster {
+    let c = FakeCluster::new("a");
+    let mut cmds = vec![];
+    for id in ["a", "b"] {
+        for state in [InstanceState::Checking, InstanceState::Running] {
+            cmds.push(Command::InstanceState {
+                instance: id.into(),
+                state,
+            });
+        }
+    }
+    cmds.push(Command::Tick {
+        instance: "a".into(),
+        load: 35,
+        at: 1_700_000_012_345,
+    });
+    cmds.push(Command::ProcessEvents {
+        instance: "a".into(),
+        seq: BatchSeq::new(1, 1),
+        events: vec![
+            status("web", "web", ProcessState::Running, 1_700_000_000, 0),
+            status("back", "worker_00", ProcessState::Running, 1_700_000_001, 0),
+            status(
+                "back",
+                "worker_01",
+                ProcessState::Exited,
+                1_700_000_001,
+                1_700_000_050,
+            ),
+        ],
+    });
+    cmds.push(Command::ProcessEvents {
+        instance: "b".into(),
+        seq: BatchSeq::new(1, 1),
+        events: vec![
+            status(
+                "back",
+                "worker_00",
+                ProcessState::Starting,
+                1_700_000_090,
+                0,
+            ),
+            status("back", "worker_01", ProcessState::Stopped, 0, 1_700_000_020),
+        ],
+    });
+    c.apply(&cmds);
+    c
+}
+
+fn supervisor() -> FakeSupervisor {
+    let p = |group: &str, name: &str, state, pid| FakeProcess {
+        info: info(group, name, state, pid),
+        startsecs: 1,
+        stopwaitsecs: 10,
+    };
+    FakeSupervisor::new(vec![
+        p("web", "web", ProcessState::Running, 100),
+        p("back", "worker_00", ProcessState::Running, 101),
+        p("back", "worker_01", ProcessState::Exited, 0),
+        p("back", "cache", ProcessState::Stopped, 0),
+    ])
+}
+
+fn programs() -> ProgramIndex {
+    ProgramIndex::from_processes([
+        ("web", "web", "web"),
+        ("worker", "back", "worker_00"),
+        ("worker", "back", "worker_01"),
+        ("cache", "back", "cache"),
+    ])
+}
+
+type Levels = Arc<Mutex<Vec<LogLevel>>>;
+
+fn namespace(
+    c: &FakeCluster,
+    s: &FakeSupervisor,
+) -> (SupvisorsNamespace<FakeCluster, FakeSupervisor>, Levels) {
+    let levels: Levels = Arc::default();
+    let sink = levels.clone();
+    let ns = SupvisorsNamespace::new(
+        c.clone(),
+        s.clone(),
+        spec(),
+        Arc::new(move |level| sink.lock().unwrap().push(level)),
+    )
+    .with_programs(programs())
+    .with_timeouts(Duration::from_millis(200), Duration::from_millis(200));
+    (ns, levels)
+}
+
+async fn call(ns: &impl Namespace, method: &str, params: Vec<Value>) -> Result<Value, Fault> {
+    let def = ns
+        .methods()
+        .iter()
+        .find(|d| d.name == method)
+        .unwrap_or_else(|| panic!("no method {method}"));
+    assert!(def.accepts_arity(params.len()), "{method} arity");
+    ns.call(def, params).await
+}
+
+fn s(text: &str) -> Value {
+    Value::String(text.into())
+}
+
+fn members(v: &Value) -> &[(String, Value)] {
+    match v {
+        Value::Struct(m) => m,
+        other => panic!("not a struct: {other:?}"),
+    }
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    members(v).iter().map(|(k, _)| k.as_str()).collect()
+}
+
+fn get<'a>(v: &'a Value, key: &str) -> &'a Value {
+    members(v)
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no key {key}"))
+}
+
+fn items(v: &Value) -> &[Value] {
+    match v {
+        Value::Array(a) => a,
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+fn strings(list: &[&str]) -> Value {
+    Value::Array(list.iter().map(|x| s(x)).collect())
+}
+
+#[tokio::test]
+async fn every_published_method_is_answered() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION));
+    let (ns, _) = namespace(&c, &sup);
+    for def in METHODS {
+        let params: Vec<Value> = def
+            .params
+            .iter()
+            .map(|(_, name)| match *name {
+                "identifier" => s("a"),
+                "namespec" => s("web"),
+                "program_name" => s("cache"),
+                "level_param" => s("info"),
+                _ => Value::Bool(true),
+            })
+            .collect();
+        let result = call(&ns, def.name, params).await;
+        assert!(result.is_ok(), "{}: {result:?}", def.name);
+    }
+    assert_eq!(ns.name(), "supvisors");
+}
+
+#[tokio::test]
+async fn version_state_master_and_strategies() {
+    let (c, sup) = (cluster(), supervisor());
+    let (ns, _) = namespace(&c, &sup);
+    assert_eq!(call(&ns, "get_api_version", vec![]).await, Ok(s("0.14")));
+    let state = call(&ns, "get_supvisors_state", vec![]).await.unwrap();
+    assert_eq!(
+        state,
+        Value::Struct(vec![
+            ("fsm_statecode".into(), Value::Int(0)),
+            ("fsm_statename".into(), s("OFF")),
+            ("starting_jobs".into(), Value::Array(vec![])),
+            ("stopping_jobs".into(), Value::Array(vec![])),
+        ])
+    );
+    c.apply(&to_state(&TO_OPERATION[..2]));
+    let state = call(&ns, "get_supvisors_state", vec![]).await.unwrap();
+    assert_eq!(get(&state, "fsm_statecode"), &Value::Int(2));
+    assert_eq!(get(&state, "fsm_statename"), &s("DEPLOYMENT"));
+
+    assert_eq!(call(&ns, "get_master_identifier", vec![]).await, Ok(s("")));
+    c.set_leader(Some("b"));
+    assert_eq!(call(&ns, "get_master_identifier", vec![]).await, Ok(s("b")));
+
+    assert_eq!(
+        call(&ns, "get_strategies", vec![]).await,
+        Ok(Value::Struct(vec![
+            ("auto-fencing".into(), Value::Bool(true)),
+            ("starting".into(), s("LESS_LOADED")),
+            ("conciliation".into(), s("USER")),
+        ]))
+    );
+}
+
+#[tokio::test]
+async fn instance_info_has_supvisors_keys_and_types() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&[SupvisorsState::Initialization]));
+    let (ns, _) = namespace(&c, &sup);
+    let a = call(&ns, "get_instance_info", vec![s("a")]).await.unwrap();
+    assert_eq!(
+        keys(&a),
+        [
+            "identifier",
+            "node_name",
+            "port",
+            "statecode",
+            "statename",
+            "sequence_counter",
+            "remote_time",
+            "local_time",
+            "loading",
+            "fsm_statecode",
+            "fsm_statename",
+            "starting_jobs",
+            "stopping_jobs"
+        ]
+    );
+    assert_eq!(get(&a, "identifier"), &s("a"));
+    assert_eq!(get(&a, "node_name"), &s("10.0.0.1"));
+    assert_eq!(get(&a, "port"), &Value::Int(60000));
+    assert_eq!(get(&a, "statecode"), &Value::Int(2));
+    assert_eq!(get(&a, "statename"), &s("RUNNING"));
+    // Tick at 1_700_000_012_345 ms with a 5 s tick interval.
+    assert_eq!(get(&a, "sequence_counter"), &Value::Int(340_000_002));
+    assert_eq!(get(&a, "remote_time"), &Value::Int(1_700_000_012));
+    assert_eq!(get(&a, "local_time"), &Value::Int(1_700_000_012));
+    assert_eq!(get(&a, "loading"), &Value::Int(35));
+    assert_eq!(get(&a, "fsm_statecode"), &Value::Int(1));
+    assert_eq!(get(&a, "fsm_statename"), &s("INITIALIZATION"));
+    assert_eq!(get(&a, "starting_jobs"), &Value::Bool(false));
+    assert_eq!(get(&a, "stopping_jobs"), &Value::Bool(false));
+
+    // Declared but never seen: UNKNOWN with zeros, as Supvisors' initial status.
+    let cc = call(&ns, "get_instance_info", vec![s("c")]).await.unwrap();
+    assert_eq!(get(&cc, "statename"), &s("UNKNOWN"));
+    assert_eq!(get(&cc, "port"), &Value::Int(61000));
+    for key in ["sequence_counter", "remote_time", "local_time", "loading"] {
+        assert_eq!(get(&cc, key), &Value::Int(0), "{key}");
+    }
+
+    let err = call(&ns, "get_instance_info", vec![s("zz")])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.fault_string(),
+        "INCORRECT_PARAMETERS: zz unknown to Supvisors"
+    );
+
+    let all = call(&ns, "get_all_instances_info", vec![]).await.unwrap();
+    let ids: Vec<&Value> = items(&all).iter().map(|i| get(i, "identifier")).collect();
+    assert_eq!(ids, [&s("a"), &s("b"), &s("c")]);
+}
+
+#[tokio::test]
+async fn process_info_is_gated_from_deployment() {
+    let (c, sup) = (cluster(), supervisor());
+    let (ns, _) = namespace(&c, &sup);
+    c.apply(&to_state(&[SupvisorsState::Initialization]));
+    for (method, params) in [
+        ("get_process_info", vec![s("web")]),
+        ("get_all_process_info", vec![]),
+    ] {
+        let err = call(&ns, method, params).await.unwrap_err();
+        assert_eq!(err.code.code(), 101);
+        assert_eq!(
+            err.fault_string(),
+            "BAD_SUPVISORS_STATE: Supvisors (state=INITIALIZATION) not in state ['DEPLOYMENT', 'OPERATION', 'CONCILIATION', 'RESTARTING', 'SHUTTING_DOWN'] to perform request"
+        );
+    }
+    // Any-state methods answer in INITIALIZATION.
+    assert!(call(&ns, "get_all_local_process_info", vec![])
+        .await
+        .is_ok());
+    assert!(call(&ns, "get_all_instances_info", vec![]).await.is_ok());
+    c.apply(&to_state(&[SupvisorsState::Deployment]));
+    assert!(call(&ns, "get_all_process_info", vec![]).await.is_ok());
+}
+
+#[tokio::test]
+async fn process_info_synthesizes_across_instances() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION));
+    let (ns, _) = namespace(&c, &sup);
+    let web = call(&ns, "get_process_info", vec![s("web")]).await.unwrap();
+    assert_eq!(
+        web,
+        Value::Array(vec![Value::Struct(vec![
+            ("application_name".into(), s("web")),
+            ("process_name".into(), s("web")),
+            ("statecode".into(), Value::Int(20)),
+            ("statename".into(), s("RUNNING")),
+            ("expected_exit".into(), Value::Bool(true)),
+            ("last_event_time".into(), Value::Int(1_700_000_000)),
+            ("identifiers".into(), strings(&["a"])),
+            ("extra_args".into(), s("")),
+        ])])
+    );
+
+    let back = call(&ns, "get_process_info", vec![s("back:*")])
+        .await
+        .unwrap();
+    let back = items(&back);
+    assert_eq!(back.len(), 2);
+    // worker_00: RUNNING on a and STARTING on b = conflict, RUNNING wins.
+    assert_eq!(get(&back[0], "process_name"), &s("worker_00"));
+    assert_eq!(get(&back[0], "statename"), &s("RUNNING"));
+    assert_eq!(get(&back[0], "identifiers"), &strings(&["a", "b"]));
+    assert_eq!(get(&back[0], "last_event_time"), &Value::Int(1_700_000_090));
+    // worker_01: stopped everywhere; the latest stop (EXITED on a) gives state and expected.
+    assert_eq!(get(&back[1], "statename"), &s("EXITED"));
+    assert_eq!(get(&back[1], "statecode"), &Value::Int(100));
+    assert_eq!(get(&back[1], "identifiers"), &Value::Array(vec![]));
+
+    let all = call(&ns, "get_all_process_info", vec![]).await.unwrap();
+    let names: Vec<(&Value, &Value)> = items(&all)
+        .iter()
+        .map(|p| (get(p, "application_name"), get(p, "process_name")))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (&s("back"), &s("worker_00")),
+            (&s("back"), &s("worker_01")),
+            (&s("web"), &s("web"))
+        ]
+    );
+
+    let err = call(&ns, "get_process_info", vec![s("nope:*")])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.fault_string(),
+        "BAD_NAME: application nope unknown to Supvisors"
+    );
+    let err = call(&ns, "get_process_info", vec![s("back:x")])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.fault_string(),
+        "BAD_NAME: process=x unknown in application=back"
+    );
+}
+
+#[tokio::test]
+async fn reads_keep_working_during_an_election() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION));
+    c.set_leader(None);
+    c.set_mode(WriteMode::Fail(WriteError::NoLeader));
+    let (ns, _) = namespace(&c, &sup);
+    assert!(call(&ns, "get_all_process_info", vec![]).await.is_ok());
+    assert!(call(&ns, "get_all_instances_info", vec![]).await.is_ok());
+    assert_eq!(call(&ns, "get_master_identifier", vec![]).await, Ok(s("")));
+    let err = call(&ns, "disable", vec![s("worker")]).await.unwrap_err();
+    assert_eq!(
+        err.fault_string(),
+        "BAD_SUPVISORS_STATE: no leader: election in progress"
+    );
+    // Nothing was stopped: the write failed first.
+    assert!(sup.stops().is_empty());
+}
+
+#[tokio::test]
+async fn local_process_info_has_supvisors_keys_and_disabled_flag() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&[Command::Disable {
+        target: Target::Instance("a".into()),
+        program: "worker".into(),
+    }]);
+    let (ns, _) = namespace(&c, &sup);
+    let w = call(&ns, "get_local_process_info", vec![s("back:worker_00")])
+        .await
+        .unwrap();
+    assert_eq!(
+        w,
+        Value::Struct(vec![
+            ("name".into(), s("worker_00")),
+            ("group".into(), s("back")),
+            ("state".into(), Value::Int(20)),
+            ("statename".into(), s("RUNNING")),
+            ("start".into(), Value::Int(1_700_000_000)),
+            ("stop".into(), Value::Int(0)),
+            ("now".into(), Value::Int(1_700_000_100)),
+            ("pid".into(), Value::Int(101)),
+            ("description".into(), s("pid 101, uptime 0:01:40")),
+            ("spawnerr".into(), s("")),
+            ("expected".into(), Value::Bool(true)),
+            ("startsecs".into(), Value::Int(1)),
+            ("stopwaitsecs".into(), Value::Int(10)),
+            ("extra_args".into(), s("")),
+            ("disabled".into(), Value::Bool(true)),
+        ])
+    );
+    let web = call(&ns, "get_local_process_info", vec![s("web")])
+        .await
+        .unwrap();
+    assert_eq!(get(&web, "disabled"), &Value::Bool(false));
+    let err = call(&ns, "get_local_process_info", vec![s("nope")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, FaultCode::BadName);
+
+    let all = call(&ns, "get_all_local_process_info", vec![])
+        .await
+        .unwrap();
+    let names: Vec<&Value> = items(&all).iter().map(|i| get(i, "name")).collect();
+    assert_eq!(
+        names,
+        [&s("cache"), &s("worker_00"), &s("worker_01"), &s("web")]
+    );
+    let disabled: Vec<&Value> = items(&all).iter().map(|i| get(i, "disabled")).collect();
+    let (t, f) = (Value::Bool(true), Value::Bool(false));
+    assert_eq!(disabled, [&f, &t, &t, &f]);
+}
+
+#[tokio::test]
+async fn enable_and_disable_need_operation() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION[..2]));
+    let (ns, _) = namespace(&c, &sup);
+    for method in ["enable", "disable"] {
+        let err = call(&ns, method, vec![s("worker")]).await.unwrap_err();
+        assert_eq!(
+            err.fault_string(),
+            "BAD_SUPVISORS_STATE: Supvisors (state=DEPLOYMENT) not in state ['OPERATION'] to perform request"
+        );
+    }
+    assert!(c.writes().is_empty());
+    c.apply(&to_state(&[SupvisorsState::Operation]));
+    let err = call(&ns, "disable", vec![s("back")]).await.unwrap_err();
+    assert_eq!(
+        err.fault_string(),
+        "BAD_NAME: program back unknown to Supvisors"
+    );
+    assert!(c.writes().is_empty());
+}
+
+#[tokio::test]
+async fn disable_writes_for_the_local_instance_and_stops_its_running_processes() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION));
+    let (ns, _) = namespace(&c, &sup);
+    assert_eq!(
+        call(&ns, "disable", vec![s("worker")]).await,
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        c.writes(),
+        vec![Command::Disable {
+            target: Target::Instance("a".into()),
+            program: "worker".into()
+        }]
+    );
+    // Only the running process of the program, waited for; worker_01 is EXITED already.
+    assert_eq!(sup.stops(), vec![("back:worker_00".to_string(), true)]);
+    assert_eq!(sup.state_of("back:worker_00"), Some(ProcessState::Stopped));
+    assert_eq!(sup.state_of("web"), Some(ProcessState::Running));
+    assert!(is_disabled(&c.replica().borrow(), "a", "worker"));
+    assert!(!is_disabled(&c.replica().borrow(), "b", "worker"));
+
+    assert_eq!(
+        call(&ns, "enable", vec![s("worker"), Value::Bool(true)]).await,
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        c.writes().last(),
+        Some(&Command::Enable {
+            target: Target::Instance("a".into()),
+            program: "worker".into()
+        })
+    );
+    assert!(!is_disabled(&c.replica().borrow(), "a", "worker"));
+}
+
+#[tokio::test]
+async fn disable_without_wait_does_not_wait_for_the_stops() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION));
+    let (ns, _) = namespace(&c, &sup);
+    let result = call(&ns, "disable", vec![s("web"), Value::Int(0)]).await;
+    assert_eq!(result, Ok(Value::Bool(true)));
+    assert_eq!(sup.stops(), vec![("web".to_string(), false)]);
+}
+
+#[tokio::test]
+async fn disable_reports_processes_that_did_not_stop() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION));
+    sup.make_unstoppable("back:worker_00");
+    let (ns, _) = namespace(&c, &sup);
+    let err = call(&ns, "disable", vec![s("worker")]).await.unwrap_err();
+    assert_eq!(err.fault_string(), "ABNORMAL_TERMINATION: back:worker_00");
+}
+
+#[tokio::test]
+async fn a_write_that_does_not_return_times_out_with_a_fault() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION));
+    c.set_mode(WriteMode::Hang);
+    let (ns, _) = namespace(&c, &sup);
+    let started = std::time::Instant::now();
+    let err = call(&ns, "enable", vec![s("worker")]).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(err.code, FaultCode::BadSupvisorsState);
+    assert!(
+        err.fault_string()
+            .contains("no leader answered within 0.2s"),
+        "{}",
+        err.fault_string()
+    );
+
+    for (error, text) in [
+        (
+            WriteError::CutOff,
+            "BAD_SUPVISORS_STATE: cut off: this instance cannot reach the quorum",
+        ),
+        (WriteError::Shutdown, "SHUTDOWN_STATE"),
+    ] {
+        c.set_mode(WriteMode::Fail(error));
+        let err = call(&ns, "enable", vec![s("worker")]).await.unwrap_err();
+        assert_eq!(err.fault_string(), text);
+    }
+}
+
+#[tokio::test]
+async fn waiting_for_the_replica_is_bounded() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION));
+    // Committed on the leader, but the local replica never catches up.
+    c.set_mode(WriteMode::ApplyElsewhere);
+    let (ns, _) = namespace(&c, &sup);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        call(&ns, "disable", vec![s("cache")]).await,
+        Ok(Value::Bool(true))
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn change_log_level_calls_back_with_the_level() {
+    let (c, sup) = (cluster(), supervisor());
+    let (ns, levels) = namespace(&c, &sup);
+    assert_eq!(
+        call(&ns, "change_log_level", vec![s("debug")]).await,
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        call(&ns, "change_log_level", vec![Value::Int(50)]).await,
+        Ok(Value::Bool(true))
+    );
+    let err = call(&ns, "change_log_level", vec![s("loud")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, FaultCode::IncorrectParameters);
+    assert_eq!(
+        *levels.lock().unwrap(),
+        vec![LogLevel::Debug, LogLevel::Critical]
+    );
+}
+
+#[test]
+fn method_table_matches_supvisors_signatures() {
+    let def = |name: &str| METHODS.iter().find(|d| d.name == name).unwrap();
+    assert_eq!(def("enable").signature(), ["boolean", "string", "boolean"]);
+    assert!(def("disable").accepts_arity(1) && def("disable").accepts_arity(2));
+    assert_eq!(def("get_all_process_info").signature(), ["array"]);
+    assert_eq!(def("get_instance_info").signature(), ["struct", "string"]);
+    let mut names: Vec<&str> = METHODS.iter().map(|d| d.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), METHODS.len());
+}
