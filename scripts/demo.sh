@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Builds raftvisord + raftvisorctl (release) and runs the quickstart instance in the foreground:
-# XML-RPC on http://127.0.0.1:9001/RPC2. Ctrl-C stops it (and all its programs).
-# In another terminal:  target/release/raftvisorctl -c configs/quickstart.conf status
+# Builds raftvisord + raftvisorctl (release) and runs the example 3-instance cluster of
+# configs/cluster/ on loopback (HTTP 61101-61103, internal 61201-61203). Ctrl-C stops all three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p raftvisord -p raftvisorctl
-mkdir -p run/quickstart
-echo "raftvisord: http://127.0.0.1:9001  (try: target/release/raftvisorctl -c configs/quickstart.conf status)"
-exec target/release/raftvisord -c configs/quickstart.conf
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+for i in 1 2 3; do
+  mkdir -p "run/cluster/s$i"
+  target/release/raftvisord -c "configs/cluster/s$i.conf" >"run/cluster/s$i/stdout.log" 2>&1 &
+  pids+=("$!")
+done
+echo "cluster started: s1 http://127.0.0.1:61101  s2 http://127.0.0.1:61102  s3 http://127.0.0.1:61103"
+echo "try: target/release/raftvisorctl -s http://127.0.0.1:61101 instance_status   (Ctrl-C to stop)"
+wait -n "${pids[@]}" || true
