@@ -4,19 +4,24 @@
 //!
 //! Clock: `Instant`s of the *leader's* monotonic clock, counted from the moment it received
 //! each tick; a new leader starts every instance's clock at its own start of leadership, so a
-//! failover never declares an instance SILENT sooner than `inactivity_timeout` after it.
+//! failover never declares an instance SILENT sooner than `inactivity_timeout` after it. The
+//! wall-clock times committed with a tick ([`TickStamp`]) are for display only.
+//!
+//! Ticks are committed sparingly — when the load changed (at most once per
+//! [`LOAD_MIN_INTERVAL`]) or every [`TICK_REFRESH`] — so the replicated tick counter and times
+//! are those of the last *committed* tick: they lag the live ones by up to `TICK_REFRESH`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::state::{BatchSeq, ClusterState, Command, InstanceState, SupvisorsState};
+use crate::state::{BatchSeq, ClusterState, Command, InstanceState, SupvisorsState, TickStamp};
 use crate::wire::TickRequest;
 
 /// A load change is committed at most this often per instance.
-const LOAD_MIN_INTERVAL: Duration = Duration::from_secs(1);
-/// A tick (`last_tick_at` in the replica) is committed at least this often per live instance,
+pub const LOAD_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// A tick (`last_tick` in the replica) is committed at least this often per live instance,
 /// even when the load did not change, so readers see a recent "last heard" time.
-const TICK_REFRESH: Duration = Duration::from_secs(5);
+pub const TICK_REFRESH: Duration = Duration::from_secs(5);
 
 /// The settings the book decides with (from the `SupvisorsSpec`).
 #[derive(Debug, Clone)]
@@ -34,6 +39,7 @@ pub struct LivenessParams {
 #[derive(Debug, Clone)]
 struct Seen {
     at: Instant,
+    stamp: TickStamp,
     load: u32,
     incarnation: u64,
     full_sync: Option<BatchSeq>,
@@ -48,8 +54,8 @@ pub struct LeaderBook {
     /// For instances in handshake: their full sync must be newer than this batch (`None`: any
     /// full sync of the current incarnation will do).
     sync_after: HashMap<String, Option<BatchSeq>>,
-    /// Last committed tick per instance: (load, when).
-    committed_tick: HashMap<String, (u32, Instant)>,
+    /// Last committed tick per instance: (load, when, the tick's reception time).
+    committed_tick: HashMap<String, (u32, Instant, i64)>,
 }
 
 impl LeaderBook {
@@ -63,12 +69,24 @@ impl LeaderBook {
         }
     }
 
-    /// Records a tick and says whether the sender must send a full snapshot of its processes.
-    pub fn on_tick(&mut self, tick: &TickRequest, now: Instant, state: &ClusterState) -> bool {
+    /// Records a tick received at `now` (`epoch_ms` on the leader's wall clock) and says
+    /// whether the sender must send a full snapshot of its processes.
+    pub fn on_tick(
+        &mut self,
+        tick: &TickRequest,
+        now: Instant,
+        epoch_ms: i64,
+        state: &ClusterState,
+    ) -> bool {
         self.seen.insert(
             tick.identifier.clone(),
             Seen {
                 at: now,
+                stamp: TickStamp {
+                    counter: tick.counter,
+                    remote_at: tick.sent_at,
+                    received_at: epoch_ms,
+                },
                 load: tick.load,
                 incarnation: tick.incarnation,
                 full_sync: tick.full_sync,
@@ -145,9 +163,8 @@ impl LeaderBook {
         now.duration_since(last) > self.params.inactivity_timeout
     }
 
-    /// The commands to commit now, in order. `epoch_ms`: the leader's wall clock, stamped on
-    /// ticks.
-    pub fn decide(&mut self, now: Instant, epoch_ms: i64, state: &ClusterState) -> Vec<Command> {
+    /// The commands to commit now, in order.
+    pub fn decide(&mut self, now: Instant, state: &ClusterState) -> Vec<Command> {
         let mut out = Vec::new();
         let to = |instance: &str, state| Command::InstanceState {
             instance: instance.to_string(),
@@ -199,7 +216,9 @@ impl LeaderBook {
                 if let Some(seen) = self.seen.get(id) {
                     let due = match self.committed_tick.get(id) {
                         None => true,
-                        Some((load, at)) => {
+                        // Nothing received since the last commit: nothing new to say.
+                        Some((_, _, received)) if *received == seen.stamp.received_at => false,
+                        Some((load, at, _)) => {
                             let since = now.duration_since(*at);
                             (seen.load != *load && since >= LOAD_MIN_INTERVAL)
                                 || since >= TICK_REFRESH
@@ -209,9 +228,10 @@ impl LeaderBook {
                         out.push(Command::Tick {
                             instance: id.clone(),
                             load: seen.load,
-                            at: epoch_ms,
+                            stamp: seen.stamp,
                         });
-                        self.committed_tick.insert(id.clone(), (seen.load, now));
+                        self.committed_tick
+                            .insert(id.clone(), (seen.load, now, seen.stamp.received_at));
                     }
                 }
             }
@@ -277,6 +297,8 @@ mod tests {
         TickRequest {
             identifier: id.into(),
             load: 0,
+            counter: 1,
+            sent_at: 500,
             incarnation,
             full_sync: full.map(|(i, c)| BatchSeq::new(i, c)),
         }
@@ -284,7 +306,7 @@ mod tests {
 
     /// Applies the decisions like the leader would (commit then re-read).
     fn run(book: &mut LeaderBook, now: Instant, state: &mut ClusterState) -> Vec<Command> {
-        let cmds = book.decide(now, 1_000, state);
+        let cmds = book.decide(now, state);
         for c in &cmds {
             state.apply(c);
         }
@@ -315,8 +337,8 @@ mod tests {
         // a and b have committed their full syncs already.
         full_sync(&mut s, "a", (1, 0));
         full_sync(&mut s, "b", (4, 0));
-        assert!(!book.on_tick(&tick("a", 1, Some((1, 0))), t0, &s));
-        assert!(!book.on_tick(&tick("b", 4, Some((4, 0))), t0, &s));
+        assert!(!book.on_tick(&tick("a", 1, Some((1, 0))), t0, 1_000, &s));
+        assert!(!book.on_tick(&tick("b", 4, Some((4, 0))), t0, 1_000, &s));
         run(&mut book, t0, &mut s);
         assert_eq!(st(&s, "a"), InstanceState::Checking);
         run(&mut book, t0, &mut s);
@@ -334,13 +356,13 @@ mod tests {
         let t0 = Instant::now();
         let mut book = LeaderBook::new(params(false), t0);
         let mut s = ClusterState::new();
-        assert!(book.on_tick(&tick("b", 2, None), t0, &s));
+        assert!(book.on_tick(&tick("b", 2, None), t0, 1_000, &s));
         run(&mut book, t0, &mut s);
         assert_eq!(st(&s, "b"), InstanceState::Checking);
         run(&mut book, t0, &mut s);
         assert_eq!(st(&s, "b"), InstanceState::Checking, "no full sync yet");
         full_sync(&mut s, "b", (2, 3));
-        assert!(!book.on_tick(&tick("b", 2, Some((2, 3))), t0, &s));
+        assert!(!book.on_tick(&tick("b", 2, Some((2, 3))), t0, 1_000, &s));
         run(&mut book, t0, &mut s);
         assert_eq!(st(&s, "b"), InstanceState::Running);
     }
@@ -351,7 +373,7 @@ mod tests {
         let mut book = LeaderBook::new(params(false), t0);
         let mut s = ClusterState::new();
         full_sync(&mut s, "b", (1, 0));
-        book.on_tick(&tick("b", 1, Some((1, 0))), t0, &s);
+        book.on_tick(&tick("b", 1, Some((1, 0))), t0, 1_000, &s);
         run(&mut book, t0, &mut s);
         run(&mut book, t0, &mut s);
         assert_eq!(st(&s, "b"), InstanceState::Running);
@@ -361,13 +383,13 @@ mod tests {
         // The leader itself never goes silent.
         assert_ne!(st(&s, "a"), InstanceState::Silent);
         // It comes back with its old full sync: CHECKING, and asked for a new one.
-        assert!(book.on_tick(&tick("b", 1, Some((1, 0))), late, &s));
+        assert!(book.on_tick(&tick("b", 1, Some((1, 0))), late, 1_000, &s));
         run(&mut book, late, &mut s);
         assert_eq!(st(&s, "b"), InstanceState::Checking);
         run(&mut book, late, &mut s);
         assert_eq!(st(&s, "b"), InstanceState::Checking);
         full_sync(&mut s, "b", (1, 5));
-        assert!(!book.on_tick(&tick("b", 1, Some((1, 5))), late, &s));
+        assert!(!book.on_tick(&tick("b", 1, Some((1, 5))), late, 1_000, &s));
         run(&mut book, late, &mut s);
         assert_eq!(st(&s, "b"), InstanceState::Running);
     }
@@ -378,7 +400,7 @@ mod tests {
         let mut book = LeaderBook::new(params(true), t0);
         let mut s = ClusterState::new();
         full_sync(&mut s, "b", (1, 0));
-        book.on_tick(&tick("b", 1, Some((1, 0))), t0, &s);
+        book.on_tick(&tick("b", 1, Some((1, 0))), t0, 1_000, &s);
         run(&mut book, t0, &mut s);
         run(&mut book, t0, &mut s);
         let late = t0 + Duration::from_millis(1_100);
@@ -387,11 +409,11 @@ mod tests {
         run(&mut book, late, &mut s);
         assert_eq!(st(&s, "b"), InstanceState::Isolated);
         // Same incarnation back: stays isolated.
-        book.on_tick(&tick("b", 1, Some((1, 0))), late, &s);
+        book.on_tick(&tick("b", 1, Some((1, 0))), late, 1_000, &s);
         run(&mut book, late, &mut s);
         assert_eq!(st(&s, "b"), InstanceState::Isolated);
         // Restarted daemon: reset, then handshake again.
-        book.on_tick(&tick("b", 2, None), late, &s);
+        book.on_tick(&tick("b", 2, None), late, 1_000, &s);
         run(&mut book, late, &mut s);
         assert_eq!(st(&s, "b"), InstanceState::Unknown);
         run(&mut book, late, &mut s);
@@ -417,7 +439,7 @@ mod tests {
         let mut book = LeaderBook::new(params(false), t0);
         let mut s = ClusterState::new();
         full_sync(&mut s, "c", (1, 0));
-        book.on_tick(&tick("c", 1, Some((1, 0))), t0, &s);
+        book.on_tick(&tick("c", 1, Some((1, 0))), t0, 1_000, &s);
         run(&mut book, t0, &mut s);
         run(&mut book, t0, &mut s);
         let count_ticks = |cmds: &[Command]| {
@@ -429,11 +451,49 @@ mod tests {
         let mut commits = 0;
         for n in 1..20 {
             let now = t0 + Duration::from_millis(100 * n);
-            book.on_tick(&tick("c", 1, Some((1, 0))), now, &s);
+            book.on_tick(&tick("c", 1, Some((1, 0))), now, 1_000, &s);
             commits += count_ticks(&run(&mut book, now, &mut s));
         }
         assert_eq!(commits, 0);
         assert_eq!(book.learners_to_add(|_| false), vec!["c".to_string()]);
         assert!(book.learners_to_add(|id| id == "c").is_empty());
+    }
+    #[test]
+    fn committed_ticks_carry_the_senders_counter_and_both_clocks() {
+        let t0 = Instant::now();
+        let mut p = params(false);
+        p.inactivity_timeout = Duration::from_secs(30);
+        let mut book = LeaderBook::new(p, t0);
+        let mut s = ClusterState::new();
+        full_sync(&mut s, "c", (1, 0));
+        let mut t = tick("c", 1, Some((1, 0)));
+        t.counter = 41;
+        t.sent_at = 1_700_000_000_100;
+        book.on_tick(&t, t0, 1_700_000_000_250, &s);
+        run(&mut book, t0, &mut s);
+        run(&mut book, t0, &mut s);
+        let record = s.instance("c").unwrap();
+        assert_eq!(record.state, InstanceState::Running);
+        assert_eq!(
+            record.last_tick,
+            Some(TickStamp {
+                counter: 41,
+                remote_at: 1_700_000_000_100,
+                received_at: 1_700_000_000_250,
+            })
+        );
+        // Past the refresh period but no new tick: nothing to commit.
+        let later = t0 + TICK_REFRESH + Duration::from_secs(1);
+        let cmds = run(&mut book, later, &mut s);
+        assert!(!cmds.iter().any(|c| matches!(c, Command::Tick { .. })));
+        // A new tick with another load: committed with its own counter.
+        t.counter = 42;
+        t.load = 3;
+        t.sent_at += 6_000;
+        book.on_tick(&t, later, 1_700_000_006_300, &s);
+        run(&mut book, later, &mut s);
+        let record = s.instance("c").unwrap();
+        assert_eq!(record.load, 3);
+        assert_eq!(record.last_tick.map(|t| t.counter), Some(42));
     }
 }

@@ -8,8 +8,15 @@ use bincode::config;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// Format version of every blob this crate writes (log entries, vote, snapshots…).
-pub const FORMAT_VERSION: u8 = 1;
+/// Format version of every blob this crate writes (log entries, vote, snapshots…). Bump it
+/// whenever the shape of anything persisted or sent changes, so old data is refused by name
+/// ([`CodecError::UnknownVersion`]) instead of decoded as garbage.
+///
+/// * 1 — first format.
+/// * 2 — ticks carry the sender's tick counter and both clocks (`Command::Tick { stamp }`,
+///   `InstanceRecord::last_tick`, `TickRequest::{counter, sent_at}`). Version-1 data is not
+///   migrated (nothing was deployed with it): a version-1 data dir must be wiped.
+pub const FORMAT_VERSION: u8 = 2;
 
 /// Largest blob we accept when decoding (64 MiB): far above a real cluster state, far below
 /// what a corrupted length could claim.

@@ -1,7 +1,8 @@
 //! raftvisor's Raft layer: the openraft type configuration, the replicated cluster state
 //! machine ([`ClusterState`], changed only by [`Command`]s applied in log order), its sled-backed
 //! storage, and the running [`Node`]: internal network, cluster formation, liveness, process
-//! state feed, leader forwarding and cut-off detection.
+//! state feed, leader forwarding and cut-off detection, and the procman start guard that keeps
+//! programs disabled for this instance from starting ([`guard`]).
 //!
 //! ```text
 //!  procman events ─► feed (batches) ─┐            ticks ─► leader's liveness book
@@ -19,7 +20,9 @@ pub mod auth;
 pub mod book;
 pub mod codec;
 mod feed;
+pub mod guard;
 mod liveness;
+mod load;
 pub mod network;
 mod node;
 mod server;
@@ -32,7 +35,7 @@ pub use api::{ClusterApi, LeaderView, WriteError};
 pub use node::{FencePolicy, Node, NodeError, NodeTask, RaftMetrics};
 pub use state::{
     BatchSeq, ClusterState, Command, CommandResult, InstanceRecord, InstanceState, ProcessRecord,
-    ProcessStatus, Rejection, SupvisorsState, Target,
+    ProcessStatus, Rejection, SupvisorsState, Target, TickStamp,
 };
 pub use store::{open_store, LogStore, Replica, StateMachineStore, StoreError};
 pub use types::{node_id, NodeId, NodeInfo, TypeConfig};

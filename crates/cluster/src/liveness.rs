@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use procman::SupervisorApi;
 
 use crate::book::{LeaderBook, LivenessParams};
+use crate::load::LoadTracker;
 use crate::node::{node_info, Inner};
 use crate::types::node_id;
 use crate::wire::{HelloReply, TickReply, TickRequest, PATH_HELLO, PATH_TICK};
@@ -126,7 +127,7 @@ pub(crate) fn on_tick(inner: &Inner, tick: &TickRequest) -> TickReply {
             };
         };
         let replica = inner.replica.borrow();
-        book.on_tick(tick, Instant::now(), &replica.state)
+        book.on_tick(tick, Instant::now(), epoch_ms(), &replica.state)
     };
     inner.book_wake.notify_one();
     TickReply::Ack {
@@ -204,7 +205,7 @@ async fn leader_loop(inner: Arc<Inner>, stop: tokio_util::sync::CancellationToke
                 return;
             };
             let replica = inner.replica.borrow();
-            let commands = book.decide(Instant::now(), epoch_ms(), &replica.state);
+            let commands = book.decide(Instant::now(), &replica.state);
             let membership = replica.membership.membership();
             let learners = book.learners_to_add(|id| membership.get_node(&node_id(id)).is_some());
             (commands, learners)
@@ -250,10 +251,16 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
     let mut last_contact = Instant::now();
     let mut hint: Option<String> = None;
     let mut probe = 0usize;
+    // Subscribed before the first snapshot, so no change falls between the two.
+    let mut load = LoadTracker::new(inner.supervisor.subscribe_events());
+    let mut counter: u64 = 0;
     loop {
+        counter = counter.saturating_add(1);
         let tick = TickRequest {
             identifier: inner.local.clone(),
-            load: local_load(&inner).await,
+            load: load.load(|| local_snapshot(&inner)).await,
+            counter,
+            sent_at: epoch_ms(),
             incarnation: inner.incarnation,
             full_sync: *inner.full_sync_done.borrow(),
         };
@@ -324,22 +331,16 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
     }
 }
 
-/// The load reported with ticks: the number of local processes in a running state. Supvisors
-/// sums the rules' expected loading of running processes; rules come later.
-async fn local_load(inner: &Inner) -> u32 {
-    // Read cheaply: a slow or stopping supervisor must not delay the tick.
-    match tokio::time::timeout(
+/// Every local process's info, to seed the load (see [`crate::load`]); `None` when the
+/// supervisor does not answer within 50 ms: a slow or stopping supervisor must not delay the
+/// tick.
+async fn local_snapshot(inner: &Inner) -> Option<Vec<procman::ProcessInfo>> {
+    tokio::time::timeout(
         Duration::from_millis(50),
         inner.supervisor.all_process_info(),
     )
     .await
-    {
-        Ok(infos) => {
-            let running = infos.iter().filter(|p| p.state.is_running()).count();
-            u32::try_from(running).unwrap_or(u32::MAX)
-        }
-        Err(_) => 0,
-    }
+    .ok()
 }
 
 async fn update_cut_off(inner: &Inner, silence: Duration) {

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!  start ─► validate spec ─► incarnation++ ─► open sled ─► bind internal port ─► Raft::new
+//!     ─► procman start guard (disabled programs, from the replica)
 //!     tasks: server (warp) · bootstrap (voters) · leadership watcher (leader loop) ·
 //!            ticker (ticks + cut-off) · feed (procman events → ProcessEvents)
 //!  shutdown token ─► every task ends ─► raft.shutdown() ─► NodeTask resolves
@@ -230,6 +231,11 @@ impl Node {
     /// Starts the node: Raft on the sled store in `spec.data_dir/raft`, the internal server on
     /// the local instance's `internal_port`, and the node's tasks. Everything stops when
     /// `shutdown` is cancelled; the returned [`NodeTask`] resolves once it has.
+    ///
+    /// It also installs [`Node::disabled_guard`] on `supervisor`: from then on procman refuses
+    /// to start (or auto-start, or auto-restart) the processes of the programs disabled for this
+    /// instance. Processes autostarted before that (procman boots before the node) are left
+    /// running.
     pub async fn start(
         spec: SupvisorsSpec,
         supervisor: procman::Supervisor,
@@ -286,6 +292,7 @@ impl Node {
                 )
             })
             .collect();
+        supervisor.set_start_guard(crate::guard::disabled_guard(replica.clone(), local.clone()));
         let (full_sync_done, _) = watch::channel(None);
         let inner = Arc::new(Inner {
             is_voter: spec.voters.contains(&local),
@@ -359,6 +366,13 @@ impl Node {
     /// The incarnation of this start (the counter persisted in the data dir).
     pub fn incarnation(&self) -> u64 {
         self.inner.incarnation
+    }
+
+    /// The start guard refusing the programs disabled for this instance in the local replica
+    /// (`DISABLED: <namespec>`). [`Node::start`] installs it on its supervisor already; this is
+    /// for another supervisor handle or a test.
+    pub fn disabled_guard(&self) -> procman::StartGuard {
+        crate::guard::disabled_guard(self.inner.replica.clone(), self.inner.local.clone())
     }
 
     /// Sets the policy applied when this instance is cut off with `auto_fence`.

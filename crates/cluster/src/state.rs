@@ -243,13 +243,27 @@ pub struct ProcessRecord {
     pub seq: BatchSeq,
 }
 
+/// One tick of an instance as the leader received it: what Supvisors 0.14 shows as
+/// `sequence_counter`, `remote_time` and `local_time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TickStamp {
+    /// The sender's tick counter: ticks sent since its node started (1 for the first).
+    pub counter: u64,
+    /// The sender's wall clock when it sent the tick (epoch milliseconds).
+    pub remote_at: i64,
+    /// The leader's wall clock when it received the tick (epoch milliseconds).
+    pub received_at: i64,
+}
+
 /// Everything the cluster knows about one instance.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct InstanceRecord {
     pub state: InstanceState,
-    /// `at` of the latest tick (epoch milliseconds, clock of the writer), `None` before the first.
-    pub last_tick_at: Option<i64>,
-    /// Load reported with the latest tick (percent).
+    /// The latest *committed* tick, `None` before the first. Ticks arrive every tick interval
+    /// but the leader commits one only when the load changed or every few seconds (see
+    /// `book`), so this is "as of the last committed tick", not the very last tick sent.
+    pub last_tick: Option<TickStamp>,
+    /// Load reported with the latest committed tick (percent).
     pub load: u32,
     /// Highest batch of process events applied from this instance.
     pub last_seq: Option<BatchSeq>,
@@ -288,11 +302,12 @@ pub enum Command {
     /// Put `instance` back to UNKNOWN whatever its state: used when INITIALIZATION forgets the
     /// handshakes, and to re-admit an ISOLATED instance that was restarted.
     ResetInstance { instance: String },
-    /// A liveness tick of `instance` with its load, stamped `at` (epoch ms) by the writer.
+    /// A liveness tick of `instance` with its load. Ordered by `stamp.received_at` (the
+    /// leader's clock): a tick not newer than the recorded one changes nothing.
     Tick {
         instance: String,
         load: u32,
-        at: i64,
+        stamp: TickStamp,
     },
     /// Disable `program` on the target instance(s).
     Disable { target: Target, program: String },
@@ -424,7 +439,11 @@ impl ClusterState {
                 record.state = InstanceState::Unknown;
                 CommandResult::from_changed(changed)
             }
-            Command::Tick { instance, load, at } => self.apply_tick(instance, *load, *at),
+            Command::Tick {
+                instance,
+                load,
+                stamp,
+            } => self.apply_tick(instance, *load, *stamp),
             Command::Disable { target, program } => self.set_disabled(target, program, true),
             Command::Enable { target, program } => self.set_disabled(target, program, false),
             Command::SetNumprocs { program, numprocs } => {
@@ -523,15 +542,18 @@ impl ClusterState {
         CommandResult::Applied
     }
 
-    fn apply_tick(&mut self, instance: &str, load: u32, at: i64) -> CommandResult {
+    fn apply_tick(&mut self, instance: &str, load: u32, stamp: TickStamp) -> CommandResult {
         if let Some(rejection) = self.fenced(instance) {
             return CommandResult::Rejected(rejection);
         }
         let (created, record) = self.instance_entry(instance);
-        if record.last_tick_at.is_some_and(|last| at <= last) {
+        if record
+            .last_tick
+            .is_some_and(|last| stamp.received_at <= last.received_at)
+        {
             return CommandResult::from_changed(created);
         }
-        record.last_tick_at = Some(at);
+        record.last_tick = Some(stamp);
         record.load = load;
         CommandResult::Applied
     }
@@ -620,7 +642,11 @@ mod tests {
             Command::Tick {
                 instance: "b".into(),
                 load: 12,
-                at: 1_000,
+                stamp: TickStamp {
+                    counter: 7,
+                    remote_at: 990,
+                    received_at: 1_000,
+                },
             },
             events(
                 "b",
@@ -867,16 +893,31 @@ mod tests {
     #[test]
     fn ticks_only_move_forward() {
         let mut s = ClusterState::new();
-        let tick = |load, at| Command::Tick {
+        let tick = |load, counter, received_at| Command::Tick {
             instance: "a".into(),
             load,
-            at,
+            stamp: TickStamp {
+                counter,
+                remote_at: received_at - 5,
+                received_at,
+            },
         };
-        assert_eq!(s.apply(&tick(10, 2_000)), CommandResult::Applied);
-        assert_eq!(s.apply(&tick(99, 1_000)), CommandResult::Unchanged);
-        assert_eq!(s.apply(&tick(99, 2_000)), CommandResult::Unchanged);
+        assert_eq!(s.apply(&tick(10, 40, 2_000)), CommandResult::Applied);
+        assert_eq!(s.apply(&tick(99, 39, 1_000)), CommandResult::Unchanged);
+        assert_eq!(s.apply(&tick(99, 41, 2_000)), CommandResult::Unchanged);
         let a = s.instance("a").unwrap();
-        assert_eq!((a.load, a.last_tick_at), (10, Some(2_000)));
+        assert_eq!(a.load, 10);
+        assert_eq!(
+            a.last_tick,
+            Some(TickStamp {
+                counter: 40,
+                remote_at: 1_995,
+                received_at: 2_000
+            })
+        );
+        // A restarted sender counts from 1 again: still taken, the leader's clock orders.
+        assert_eq!(s.apply(&tick(3, 1, 3_000)), CommandResult::Applied);
+        assert_eq!(s.instance("a").unwrap().last_tick.unwrap().counter, 1);
     }
 
     #[test]

@@ -23,6 +23,11 @@ pub const MAX_BODY_BYTES: u64 = crate::codec::MAX_BLOB_BYTES as u64;
 pub struct TickRequest {
     pub identifier: String,
     pub load: u32,
+    /// Ticks sent by the sender's node since it started, this one included (1 for the first):
+    /// Supvisors' remote `sequence_counter`.
+    pub counter: u64,
+    /// The sender's wall clock when it sent the tick, epoch milliseconds (`remote_time`).
+    pub sent_at: i64,
     /// The sender's daemon incarnation (grows at each start): lets the leader re-admit an
     /// ISOLATED instance that was restarted.
     pub incarnation: u64,
@@ -68,6 +73,8 @@ mod tests {
         let t = TickRequest {
             identifier: "a".into(),
             load: 3,
+            counter: 12,
+            sent_at: 1_700_000_000_123,
             incarnation: 7,
             full_sync: Some(BatchSeq::new(7, 1)),
         };

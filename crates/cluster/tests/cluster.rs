@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use cluster::{
     auth, codec, ClusterApi, Command, CommandResult, InstanceState, Node, NodeTask, SupvisorsState,
+    Target,
 };
 use model::supvisors::*;
 use model::*;
@@ -364,6 +365,63 @@ async fn three_voters_form_operate_forward_and_fail_over() {
     )
     .await;
 
+    // The follower's committed ticks carry its load (one running process, counted from
+    // procman's events), its own tick counter and both clocks.
+    wait_for(
+        "the follower's load and tick counter in every replica",
+        Duration::from_secs(4),
+        || {
+            refs.iter().all(|n| {
+                n.replica().borrow().state.instance(&fid).is_some_and(|r| {
+                    r.load == 1
+                        && r.last_tick.is_some_and(|t| {
+                            t.counter > 1
+                                && t.remote_at > 1_600_000_000_000
+                                && t.received_at > 1_600_000_000_000
+                        })
+                })
+            })
+        },
+    )
+    .await;
+
+    // A program disabled for an instance cannot be started there (Supvisors' DISABLED), and
+    // can again once enabled.
+    let li = insts.iter().position(|i| i.id() == leader).unwrap();
+    let set_disabled = |disabled: bool| {
+        let program = "sleeper".to_string();
+        let target = Target::Instance(leader.clone());
+        if disabled {
+            Command::Disable { target, program }
+        } else {
+            Command::Enable { target, program }
+        }
+    };
+    insts[li].node().write(set_disabled(true)).await.unwrap();
+    let on_leader = insts[li].node().replica();
+    wait_for(
+        "sleeper disabled on the leader",
+        Duration::from_secs(2),
+        || on_leader.borrow().state.is_disabled(&leader, "sleeper"),
+    )
+    .await;
+    let refused = insts[li]
+        .sup
+        .start_process("sleeper", true)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, FaultCode::Disabled);
+    assert_eq!(refused.fault_string(), "DISABLED: sleeper");
+    insts[li].node().write(set_disabled(false)).await.unwrap();
+    wait_for(
+        "sleeper enabled on the leader",
+        Duration::from_secs(2),
+        || !on_leader.borrow().state.is_disabled(&leader, "sleeper"),
+    )
+    .await;
+    insts[li].sup.start_process("sleeper", true).await.unwrap();
+    insts[li].sup.stop_process("sleeper", true).await.unwrap();
+
     // Requests without the secret, from strangers, with another config, or garbage: refused.
     let addr = insts[0].node().internal_addr().to_string();
     let fp = auth::fingerprint(&insts[0].spec);
@@ -371,6 +429,8 @@ async fn three_voters_form_operate_forward_and_fail_over() {
     let tick_body = codec::encode(&cluster::wire::TickRequest {
         identifier: "b".into(),
         load: 0,
+        counter: 1,
+        sent_at: 0,
         incarnation: 1,
         full_sync: None,
     })

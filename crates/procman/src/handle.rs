@@ -5,7 +5,8 @@
 use crate::api::*;
 use crate::logs;
 use crate::runtime::{
-    Actor, Exit, Item, Msg, Outcome, ProcessEvent, Reloader, Selection, Shared, StdinWrite,
+    Actor, Exit, Item, Msg, Outcome, ProcessEvent, Reloader, Selection, Shared, StartGuard,
+    StdinWrite,
 };
 use crate::spawn::Spawner;
 use model::{Config, Fault, FaultCode, SupervisorState};
@@ -113,6 +114,20 @@ impl Supervisor {
     /// (`RecvError::Lagged`) rather than slowing the supervisor.
     pub fn subscribe_events(&self) -> broadcast::Receiver<ProcessEvent> {
         self.events.subscribe()
+    }
+
+    /// Installs the guard that decides whether a process may start (see [`StartGuard`]),
+    /// replacing any previous one; takes effect for every start decided after this returns.
+    /// Processes already running are left alone. Settable on a running supervisor because the
+    /// layer that knows the answer (the cluster node) is created after it.
+    pub fn set_start_guard(&self, guard: StartGuard) {
+        // The actor owns the guard; a send only fails once it has ended (nothing to guard).
+        let _ = self.tx.send(Msg::SetStartGuard(Some(guard)));
+    }
+
+    /// Removes the start guard: every process may start again.
+    pub fn clear_start_guard(&self) {
+        let _ = self.tx.send(Msg::SetStartGuard(None));
     }
 
     /// SIGUSR2: reopens every child log file at its path, so an external logrotate that moved

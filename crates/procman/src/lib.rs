@@ -26,4 +26,4 @@ pub mod spawn;
 
 pub use api::*;
 pub use handle::{Completion, Error, Options, Supervisor};
-pub use runtime::{Exit, ProcessEvent, Reloader};
+pub use runtime::{Exit, ProcessEvent, Reloader, StartGuard};

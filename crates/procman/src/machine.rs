@@ -114,6 +114,10 @@ pub struct Ctx {
     pub epoch: f64,
     /// False while the daemon is shutting down or restarting: no autorestart, no retry.
     pub may_start: bool,
+    /// False when the start guard (e.g. Supvisors' disabled programs) refuses this process:
+    /// no autorestart, and a back-off retry ends in STOPPED. Only automatic starts read it; a
+    /// `startProcess` is checked by the runtime before it sends [`Event::Start`].
+    pub start_allowed: bool,
 }
 
 /// The bookkeeping Supervisor keeps per process (`Subprocess` attributes).
@@ -326,7 +330,14 @@ impl Stepper<'_> {
                 AutoRestart::False => false,
             };
             if restart && self.ctx.may_start {
-                self.spawn();
+                if self.ctx.start_allowed {
+                    self.spawn();
+                } else {
+                    self.log(
+                        false,
+                        format!("not restarting {name}: start refused (disabled)"),
+                    );
+                }
             }
         }
     }
@@ -348,7 +359,19 @@ impl Stepper<'_> {
                     ),
                 );
             }
-            (TimerKind::Retry, ProcessState::Backoff) if self.ctx.may_start => self.spawn(),
+            (TimerKind::Retry, ProcessState::Backoff) if self.ctx.may_start => {
+                if self.ctx.start_allowed {
+                    self.spawn();
+                } else {
+                    // Retrying would start a process the guard refuses; what `disable` does to
+                    // a BACKOFF process anyway (stopProcess) is the outcome that fits.
+                    self.change(ProcessState::Stopped, true);
+                    self.log(
+                        false,
+                        format!("not retrying {}: start refused (disabled)", self.spec.name),
+                    );
+                }
+            }
             (TimerKind::Kill, ProcessState::Stopping) => {
                 self.log(
                     true,
@@ -480,6 +503,7 @@ mod tests {
         t0: Instant,
         now: Instant,
         may_start: bool,
+        start_allowed: bool,
         changes: Vec<(ProcessState, ProcessState)>,
         actions: Vec<Action>,
     }
@@ -493,6 +517,7 @@ mod tests {
                 t0,
                 now: t0,
                 may_start: true,
+                start_allowed: true,
                 changes: vec![],
                 actions: vec![],
             }
@@ -506,6 +531,7 @@ mod tests {
                 now: self.now,
                 epoch: 1000.0 + (self.now - self.t0).as_secs_f64(),
                 may_start: self.may_start,
+                start_allowed: self.start_allowed,
             };
             let (st, actions) = step(&self.st, e, ctx, &self.spec);
             self.st = st;
@@ -700,6 +726,32 @@ mod tests {
         assert!(!autorestarts(AutoRestart::Unexpected, 0));
         assert!(autorestarts(AutoRestart::Unexpected, 1));
         assert!(!autorestarts(AutoRestart::False, 1));
+    }
+
+    #[test]
+    fn a_refused_process_is_not_restarted_and_a_refused_retry_stops_it() {
+        let mut sp = spec();
+        sp.autorestart = AutoRestart::True;
+        let mut s = Sim::new(sp);
+        s.ev(Event::Start).ev(Event::Spawned { pid: 5 }).fire();
+        s.start_allowed = false;
+        s.at(5000).ev(Event::Exited(ExitKind::Code(0)));
+        assert_eq!(s.state(), Exited);
+        assert!(!s.actions.contains(&Action::Spawn));
+
+        let mut s = Sim::new(spec());
+        s.ev(Event::Start).ev(Event::Spawned { pid: 5 });
+        s.at(10).ev(Event::Exited(ExitKind::Code(0)));
+        assert_eq!(s.state(), Backoff);
+        s.start_allowed = false;
+        s.fire();
+        assert_eq!(s.state(), Stopped);
+        assert!(s.st.timer.is_none());
+        assert!(!s.actions.contains(&Action::Spawn));
+        // Allowed again: a start works as usual.
+        s.start_allowed = true;
+        s.ev(Event::Start);
+        assert_eq!(s.state(), Starting);
     }
 
     #[test]

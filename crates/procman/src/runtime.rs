@@ -12,7 +12,7 @@
 use crate::api::{Channel, ConfigDiff, ConfigInfo, ProcessInfo};
 use crate::events::{self, ListenerProto, ListenerSaid, Notification};
 use crate::logs::RotatingFile;
-use crate::machine::{self, Action, Ctx, Event, ExitKind, ProcState};
+use crate::machine::{self, Action, Ctx, Event, ExitKind, ProcState, TimerKind};
 use crate::output::{self, OutputDispatcher, Piece, Tail};
 use crate::spawn::{self, Spawner};
 use model::{
@@ -28,6 +28,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub type Reloader = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
+/// Decides whether a process may be started (Supvisors refuses to start the processes of a
+/// disabled program). Consulted for `startProcess`, group and all starts (the refusal is the
+/// fault reported for that process), and for autostart, autorestart and back-off retries
+/// (refused silently, logged at info). Called inside the supervisor's actor, once per start
+/// decision: it must be quick and must not block.
+pub type StartGuard = Arc<dyn Fn(&ProcessSpec) -> Result<(), Fault> + Send + Sync>;
 pub type Sink = Arc<Mutex<Option<RotatingFile>>>;
 /// The in-memory tail of one channel, shared between its pipe reader and the actor.
 pub type SharedTail = Arc<Mutex<Tail>>;
@@ -108,6 +114,7 @@ pub enum Msg {
     AddGroup(String, Reply<Result<(), Fault>>),
     RemoveGroup(String, Reply<Result<(), Fault>>),
     Shutdown(bool, Reply<Result<(), Fault>>),
+    SetStartGuard(Option<StartGuard>),
     // from the actor's own tasks
     Exited {
         id: u64,
@@ -200,6 +207,7 @@ pub struct Actor {
     reloader: Reloader,
     server_url: Option<String>,
     done: Option<Reply<Exit>>,
+    start_guard: Option<StartGuard>,
 }
 
 fn epoch_now() -> f64 {
@@ -266,15 +274,28 @@ impl Actor {
             reloader,
             server_url,
             done: Some(done),
+            start_guard: None,
         }
     }
 
-    fn ctx(&self) -> Ctx {
+    /// The context of one step of process `id`. The start guard is asked only for the events
+    /// that may start the process automatically (an exit with autorestart, a back-off retry).
+    fn ctx(&self, id: u64, event: &Event) -> Ctx {
+        let may_start = matches!(self.phase, Phase::Running);
+        let automatic = matches!(event, Event::Exited(_) | Event::Timer(TimerKind::Retry));
         Ctx {
             now: Instant::now(),
             epoch: epoch_now(),
-            may_start: matches!(self.phase, Phase::Running),
+            may_start,
+            start_allowed: !(may_start && automatic) || self.refusal(id).is_none(),
         }
+    }
+
+    /// The start guard's fault for process `id`, `None` when it may start (or no guard is set).
+    fn refusal(&self, id: u64) -> Option<Fault> {
+        let guard = self.start_guard.as_ref()?;
+        let p = self.procs.get(&id)?;
+        guard(&p.spec).err()
     }
 
     fn mood(&self) -> SupervisorState {
@@ -561,7 +582,7 @@ impl Actor {
                     self.requeue(id, q);
                 }
             }
-            let ctx = self.ctx();
+            let ctx = self.ctx(id, &ev);
             let Some(p) = self.procs.get_mut(&id) else {
                 return;
             };
@@ -838,6 +859,10 @@ impl Actor {
         let Some(p) = self.procs.get(&id) else {
             return Outcome::Done(Err(fault(FaultCode::BadName, ns)));
         };
+        // Checked first, as Supvisors' patched startProcess does before Supervisor's own checks.
+        if let Some(refused) = self.refusal(id) {
+            return Outcome::Done(Err(refused));
+        }
         let path = spawn::lookup_path(&self.config.supervisord.environment, &p.spec.environment);
         if let Err(f) = spawn::resolve_command(&p.spec.argv, path.as_deref()) {
             return Outcome::Done(Err(f));
@@ -1080,9 +1105,15 @@ impl Actor {
             let go = self.procs.get(&id).is_some_and(|p| {
                 p.spec.autostart && p.st.state == ProcessState::Stopped && p.st.laststart == 0.0
             });
-            if go {
-                self.apply(id, Event::Start).await;
+            if !go {
+                continue;
             }
+            if let Some(refused) = self.refusal(id) {
+                let (ns, _, _) = self.namespec(id);
+                tracing::info!(namespec = %ns, reason = %refused.fault_string(), "autostart refused");
+                continue;
+            }
+            self.apply(id, Event::Start).await;
         }
     }
 
@@ -1367,6 +1398,7 @@ impl Actor {
                 };
                 let _ = r.send(res);
             }
+            Msg::SetStartGuard(guard) => self.start_guard = guard,
             Msg::Exited { id, pid, kind } => {
                 if self.procs.get(&id).is_some_and(|p| p.st.pid == pid) {
                     self.apply(id, Event::Exited(kind)).await;

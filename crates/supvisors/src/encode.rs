@@ -41,30 +41,28 @@ pub fn strategies(spec: &SupvisorsSpec) -> Value {
 pub struct InstanceExtras {
     /// The global state as the replica knows it.
     pub fsm: SupvisorsState,
-    /// How often instances tick, to number the ticks (see [`instance_info`]).
-    pub tick_interval_ms: i64,
     pub starting_jobs: bool,
     pub stopping_jobs: bool,
 }
 
 /// `get_instance_info` (Supvisors 0.14 `SupvisorsInstanceStatus.serial()` + state modes).
 ///
-/// The replica keeps one timestamp per instance: `at` of its latest tick, stamped by the
-/// instance itself. `remote_time` and `local_time` are both that time in seconds (there is no
-/// separate reception time in a replicated state), and `sequence_counter` is the tick's slot
-/// number `at / tick_interval`, which grows by one per tick and is the same on every replica.
-/// Before the first tick all three are 0, as in Supvisors.
+/// From the instance's latest *committed* tick (the leader commits ticks only when the load
+/// changes or every few seconds, so these lag the live ticks by up to that period, and are the
+/// same on every replica): `sequence_counter` is the instance's own tick counter (ticks since
+/// its daemon started), `remote_time` its clock when it sent that tick and `local_time` the
+/// leader's clock when it received it, in seconds (Supvisors' "local" is the instance that
+/// received the tick; here that is the leader). Capped to 32 bits. All 0 before the first
+/// tick, as in Supvisors.
 pub fn instance_info(
     addr: &InstanceAddr,
     record: Option<&InstanceRecord>,
     extras: InstanceExtras,
 ) -> Value {
     let state = record.map(|r| r.state).unwrap_or_default();
-    let tick_ms = record.and_then(|r| r.last_tick_at);
-    let seconds = tick_ms.map_or(0, |ms| capped_int(ms.div_euclid(1000)));
-    let counter = tick_ms.map_or(0, |ms| {
-        capped_int(ms.div_euclid(extras.tick_interval_ms.max(1)))
-    });
+    let tick = record.and_then(|r| r.last_tick).unwrap_or_default();
+    let seconds = |ms: i64| capped_int(ms.div_euclid(1000));
+    let counter = capped_int(i64::try_from(tick.counter).unwrap_or(i64::MAX));
     let load = record.map_or(0, |r| r.load);
     Value::Struct(vec![
         ("identifier".into(), s(&addr.identifier)),
@@ -73,8 +71,8 @@ pub fn instance_info(
         ("statecode".into(), Value::Int(state.code())),
         ("statename".into(), s(state.name())),
         ("sequence_counter".into(), Value::Int(counter)),
-        ("remote_time".into(), Value::Int(seconds)),
-        ("local_time".into(), Value::Int(seconds)),
+        ("remote_time".into(), Value::Int(seconds(tick.remote_at))),
+        ("local_time".into(), Value::Int(seconds(tick.received_at))),
         ("loading".into(), Value::Int(capped_int(i64::from(load)))),
         ("fsm_statecode".into(), Value::Int(extras.fsm.code())),
         ("fsm_statename".into(), s(extras.fsm.name())),

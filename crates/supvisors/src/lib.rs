@@ -28,12 +28,14 @@ mod synth;
 #[cfg(test)]
 mod fakes;
 #[cfg(test)]
+mod guard_tests;
+#[cfg(test)]
 mod tests;
 
 pub use faults::{write_fault, Gate, LOG_LEVELS};
 pub use namespace::{
-    is_disabled, SupvisorsNamespace, API_VERSION, DEFAULT_SETTLE_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
-    METHODS,
+    disabled_guard, is_disabled, SupvisorsNamespace, API_VERSION, DEFAULT_SETTLE_TIMEOUT,
+    DEFAULT_WRITE_TIMEOUT, METHODS,
 };
 pub use programs::ProgramIndex;
 pub use synth::{all_processes, processes_named, synthesize, SyntheticProcess};

@@ -147,10 +147,17 @@ pub static METHODS: &[MethodDef] = &[
     ),
 ];
 
-/// Whether `program` is disabled on `instance` in `replica`. The `supervisor.startProcess`
-/// front uses it to refuse starting a disabled program (Supvisors' DISABLED fault).
+/// Whether `program` is disabled on `instance` in `replica`.
 pub fn is_disabled(replica: &Replica, instance: &str, program: &str) -> bool {
     replica.state.is_disabled(instance, program)
+}
+
+/// The procman start guard refusing the programs disabled for the local instance of
+/// `cluster` (Supvisors' patched `startProcess`: `DISABLED: <namespec>`, fault 103; disabled
+/// programs are not auto-started or auto-restarted either). `cluster::Node::start` installs
+/// the same guard on its supervisor already; this builds it for any [`ClusterApi`].
+pub fn disabled_guard(cluster: &impl ClusterApi) -> procman::StartGuard {
+    cluster::guard::disabled_guard(cluster.replica(), cluster.local_identifier())
 }
 
 /// The program options of one configured local process (from `getAllConfigInfo`).
@@ -241,8 +248,6 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         })?;
         let extras = InstanceExtras {
             fsm: replica.state.supvisors_state(),
-            tick_interval_ms: i64::try_from(self.spec.tick_interval.as_millis())
-                .unwrap_or(i64::MAX),
             starting_jobs: false,
             stopping_jobs: false,
         };

@@ -4,7 +4,8 @@
 use crate::fakes::{info, FakeCluster, FakeProcess, FakeSupervisor, WriteMode};
 use crate::{is_disabled, ProgramIndex, SupvisorsNamespace, METHODS};
 use cluster::{
-    BatchSeq, ClusterApi, Command, InstanceState, ProcessStatus, SupvisorsState, Target, WriteError,
+    BatchSeq, ClusterApi, Command, InstanceState, ProcessStatus, SupvisorsState, Target, TickStamp,
+    WriteError,
 };
 use model::supvisors::{
     ConciliationStrategy, InstanceAddr, RaftTimings, StartingStrategy, SupvisorsSpec,
@@ -24,7 +25,7 @@ fn addr(identifier: &str, host: &str, http_port: u16) -> InstanceAddr {
     }
 }
 
-fn spec() -> SupvisorsSpec {
+pub(crate) fn spec() -> SupvisorsSpec {
     let secs = Duration::from_secs;
     SupvisorsSpec {
         // Declared out of order: get_all_instances_info sorts by identifier.
@@ -101,7 +102,11 @@ fn cluster() -> FakeCluster {
     cmds.push(Command::Tick {
         instance: "a".into(),
         load: 35,
-        at: 1_700_000_012_345,
+        stamp: TickStamp {
+            counter: 4_000_000_123,
+            remote_at: 1_700_000_011_999,
+            received_at: 1_700_000_012_345,
+        },
     });
     cmds.push(Command::ProcessEvents {
         instance: "a".into(),
@@ -308,15 +313,30 @@ async fn instance_info_has_supvisors_keys_and_types() {
     assert_eq!(get(&a, "port"), &Value::Int(60000));
     assert_eq!(get(&a, "statecode"), &Value::Int(2));
     assert_eq!(get(&a, "statename"), &s("RUNNING"));
-    // Tick at 1_700_000_012_345 ms with a 5 s tick interval.
-    assert_eq!(get(&a, "sequence_counter"), &Value::Int(340_000_002));
-    assert_eq!(get(&a, "remote_time"), &Value::Int(1_700_000_012));
+    // The instance's own tick counter (capped to 32 bits), its clock and the leader's.
+    assert_eq!(get(&a, "sequence_counter"), &Value::Int(i32::MAX));
+    assert_eq!(get(&a, "remote_time"), &Value::Int(1_700_000_011));
     assert_eq!(get(&a, "local_time"), &Value::Int(1_700_000_012));
     assert_eq!(get(&a, "loading"), &Value::Int(35));
     assert_eq!(get(&a, "fsm_statecode"), &Value::Int(1));
     assert_eq!(get(&a, "fsm_statename"), &s("INITIALIZATION"));
     assert_eq!(get(&a, "starting_jobs"), &Value::Bool(false));
     assert_eq!(get(&a, "stopping_jobs"), &Value::Bool(false));
+
+    // A small counter is reported as is.
+    c.apply(&[Command::Tick {
+        instance: "b".into(),
+        load: 2,
+        stamp: TickStamp {
+            counter: 12,
+            remote_at: 1_700_000_020_000,
+            received_at: 1_700_000_021_500,
+        },
+    }]);
+    let b = call(&ns, "get_instance_info", vec![s("b")]).await.unwrap();
+    assert_eq!(get(&b, "sequence_counter"), &Value::Int(12));
+    assert_eq!(get(&b, "remote_time"), &Value::Int(1_700_000_020));
+    assert_eq!(get(&b, "local_time"), &Value::Int(1_700_000_021));
 
     // Declared but never seen: UNKNOWN with zeros, as Supvisors' initial status.
     let cc = call(&ns, "get_instance_info", vec![s("c")]).await.unwrap();
