@@ -1,12 +1,10 @@
 //! The typed client against the real Python supervisord 4.x from the workspace venv.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use client::{ActionOutcome, Channel, Client, Error};
-use common::{supervisord_bin, Supervisord, PASS, USER};
 use model::FaultCode;
+use testkit::supervisord::{supervisord_bin, Supervisord, PASS, USER};
 
 fn authed(url: &str) -> Client {
     Client::builder(url)
@@ -300,7 +298,11 @@ async fn unix_socket_auth_and_connection_errors() {
         missing.get_state().await.unwrap_err(),
         Error::NoSuchSocket { .. }
     ));
-    let refused = Client::new(&format!("http://127.0.0.1:{}", common::free_port())).unwrap();
+    let refused = Client::new(&format!(
+        "http://127.0.0.1:{}",
+        testkit::supervisord::free_port()
+    ))
+    .unwrap();
     let e = refused.get_state().await.unwrap_err();
     assert!(
         matches!(e, Error::ConnectionRefused { .. }) && e.is_connection(),

@@ -1,13 +1,11 @@
 //! raftvisorctl against the real supervisorctl, both talking to the same real Python
 //! supervisord: same stdout (after masking pids, uptimes and dates) and same exit status.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{supervisord_bin, Supervisord, PASS, USER};
+use testkit::supervisord::{supervisord_bin, Supervisord, PASS, USER};
 
 fn supervisorctl_bin() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/supervisorctl");
@@ -230,7 +228,7 @@ async fn output_and_exit_status_match_supervisorctl() {
         ],
         &none,
     );
-    let refused = format!("http://127.0.0.1:{}", common::free_port());
+    let refused = format!("http://127.0.0.1:{}", testkit::supervisord::free_port());
     compare(vec!["-s".into(), refused.clone(), "status".into()], &none);
     compare(
         vec!["-s".into(), refused.clone(), "start".into(), "x".into()],

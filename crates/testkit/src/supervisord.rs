@@ -1,8 +1,9 @@
 //! Starts a real Python supervisord (from the workspace venv) on a free port with a temp config,
 //! and guarantees it is gone when the guard drops.
 
-#![allow(dead_code)]
-
+use base64::Engine;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -98,29 +99,45 @@ impl Supervisord {
         self.dir.path().join("supervisord.conf")
     }
 
-    /// Polls `getState` until the daemon answers RUNNING and `sleeper` is running.
+    /// Polls `getProcessInfo('sleeper')` over plain HTTP until it is RUNNING (a raw request, so
+    /// this helper does not depend on the client crate under test).
     pub async fn wait_up(&mut self) {
-        let c = client::Client::builder(&self.url)
-            .credentials(USER, PASS)
-            .timeout(Duration::from_secs(2))
-            .build()
-            .expect("client");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("supervisord exited early: {status}");
             }
-            if let Ok(info) = c.get_process_info("sleeper").await {
-                if info.statename == "RUNNING" {
-                    return;
-                }
+            if self.probe_sleeper_running() {
+                return;
             }
             assert!(
                 Instant::now() < deadline,
                 "supervisord did not come up in 20 s"
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    fn probe_sleeper_running(&self) -> bool {
+        let Some(addr) = self.url.strip_prefix("http://") else {
+            return false;
+        };
+        let Ok(mut stream) = TcpStream::connect(addr) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let body = "<?xml version='1.0'?><methodCall><methodName>supervisor.getProcessInfo</methodName>\
+                    <params><param><value><string>sleeper</string></value></param></params></methodCall>";
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"));
+        let request = format!(
+            "POST /RPC2 HTTP/1.0\r\nHost: {addr}\r\nContent-Type: text/xml\r\n\
+             Authorization: Basic {auth}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut reply = String::new();
+        stream.write_all(request.as_bytes()).is_ok()
+            && stream.read_to_string(&mut reply).is_ok()
+            && reply.contains("<string>RUNNING</string>")
     }
 
     /// Waits for the daemon to exit (after a shutdown request).
