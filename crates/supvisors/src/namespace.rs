@@ -36,109 +36,93 @@ const NAMESPEC: (&str, &str) = ("string", "namespec");
 const PROGRAM: (&str, &str) = ("string", "program_name");
 const WAIT: (&str, &str) = ("boolean", "wait");
 
-const fn m(
-    name: &'static str,
-    returns: &'static str,
-    params: &'static [(&'static str, &'static str)],
-    optional: usize,
-    summary: &'static str,
-) -> MethodDef {
-    MethodDef {
-        name,
-        returns,
-        params,
-        optional,
-        summary,
-    }
-}
-
 /// The methods of the state part, as Supvisors 0.14 names them.
 pub static METHODS: &[MethodDef] = &[
-    m(
+    MethodDef::new(
         "get_api_version",
         "string",
         &[],
         0,
         "Return the version of the RPC API used by Supvisors",
     ),
-    m(
+    MethodDef::new(
         "get_supvisors_state",
         "struct",
         &[],
         0,
         "Return the state and modes of Supvisors",
     ),
-    m(
+    MethodDef::new(
         "get_master_identifier",
         "string",
         &[],
         0,
         "Get the identifier of the Supvisors Master instance ('' if none)",
     ),
-    m(
+    MethodDef::new(
         "get_strategies",
         "struct",
         &[],
         0,
         "Get the default strategies applied by Supvisors",
     ),
-    m(
+    MethodDef::new(
         "get_instance_info",
         "struct",
         &[IDENTIFIER],
         0,
         "Get information about the Supvisors instance identified by identifier",
     ),
-    m(
+    MethodDef::new(
         "get_all_instances_info",
         "array",
         &[],
         0,
         "Get information about all Supvisors instances",
     ),
-    m(
+    MethodDef::new(
         "get_process_info",
         "array",
         &[NAMESPEC],
         0,
         "Get synthetic information about a process named namespec (name, group:name or group:*)",
     ),
-    m(
+    MethodDef::new(
         "get_all_process_info",
         "array",
         &[],
         0,
         "Get synthetic information about all processes",
     ),
-    m(
+    MethodDef::new(
         "get_local_process_info",
         "struct",
         &[NAMESPEC],
         0,
         "Get local information about a process named namespec",
     ),
-    m(
+    MethodDef::new(
         "get_all_local_process_info",
         "array",
         &[],
         0,
         "Get information about all processes located on this Supvisors instance",
     ),
-    m(
+    MethodDef::new(
         "enable",
         "boolean",
         &[PROGRAM, WAIT],
         1,
         "Enable the program on this instance",
     ),
-    m(
+    MethodDef::new(
         "disable",
         "boolean",
         &[PROGRAM, WAIT],
         1,
         "Disable the program on this instance, stopping its running processes",
     ),
-    m(
+    MethodDef::new(
         "change_log_level",
         "boolean",
         &[("string", "level_param")],

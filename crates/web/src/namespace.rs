@@ -24,6 +24,23 @@ pub struct MethodDef {
 }
 
 impl MethodDef {
+    /// For the `static` method tables of namespaces (a `const fn`, so tables stay static).
+    pub const fn new(
+        name: &'static str,
+        returns: &'static str,
+        params: &'static [(&'static str, &'static str)],
+        optional: usize,
+        summary: &'static str,
+    ) -> MethodDef {
+        MethodDef {
+            name,
+            returns,
+            params,
+            optional,
+            summary,
+        }
+    }
+
     /// Whether `count` parameters is a valid call (Python raises `TypeError` otherwise, which
     /// Supervisor turns into INCORRECT_PARAMETERS).
     pub fn accepts_arity(&self, count: usize) -> bool {
