@@ -499,14 +499,16 @@ fn timings(o: Opts<'_>, p: &mut Problems, notes: &mut Vec<String>) -> Option<Tim
         o.parse_or(p, key, default, |t| int_in(t, MS_MIN, MS_MAX))
     };
     let heartbeat = ms(p, "raft_heartbeat_ms", 50);
-    let emin = ms(p, "raft_election_timeout_min_ms", 200);
-    let emax = ms(p, "raft_election_timeout_max_ms", 400);
-    let inactivity = ms(p, "inactivity_timeout_ms", 1000);
+    let emin = ms(p, "raft_election_timeout_min_ms", 150);
+    let emax = ms(p, "raft_election_timeout_max_ms", 300);
+    let inactivity = ms(p, "inactivity_timeout_ms", 800);
     let fencing = match inactivity {
-        Some(i) => ms(p, "fencing_timeout_ms", i / 2),
+        // Default: just under the inactivity timeout, and above a normal failover
+        // (about 1.75 × raft_election_timeout_max_ms) so elections do not look like a cut.
+        Some(i) => ms(p, "fencing_timeout_ms", i.saturating_sub(150).max(1)),
         None => None,
     };
-    let tick = ms(p, "tick_interval_ms", 150);
+    let tick = ms(p, "tick_interval_ms", 100);
     let ticks = o.parse(p, "inactivity_ticks", |t| int_in(t, 2, 720));
     if let (Ok(Some(n)), Some(i), Some(t)) = (ticks, inactivity, tick) {
         notes.push(format!(
@@ -561,6 +563,17 @@ fn timings(o: Opts<'_>, p: &mut Problems, notes: &mut Vec<String>) -> Option<Tim
                  and restarts them elsewhere"
             ),
         );
+    }
+    if let (Some(f), Some(hi)) = (fencing, emax) {
+        if f * 4 < hi * 7 {
+            notes.push(format!(
+                "{}: fencing_timeout_ms ({f}) is below a normal Raft failover (about 1.75 × \
+                 raft_election_timeout_max_ms = {} ms): followers may see themselves cut off \
+                 during an ordinary election",
+                o.at("fencing_timeout_ms"),
+                hi * 7 / 4
+            ));
+        }
     }
     if let (Some(i), Some(t)) = (inactivity, tick) {
         relate(

@@ -125,15 +125,15 @@ fn defaults_for_a_minimal_section() {
     assert!(s.rules_files.is_empty());
     assert!(!s.auto_fence);
     assert_eq!(s.synchro_timeout, Duration::from_secs(15));
-    assert_eq!(s.inactivity_timeout, Duration::from_millis(1000));
-    assert_eq!(s.fencing_timeout, Duration::from_millis(500));
-    assert_eq!(s.tick_interval, Duration::from_millis(150));
+    assert_eq!(s.inactivity_timeout, Duration::from_millis(800));
+    assert_eq!(s.fencing_timeout, Duration::from_millis(650));
+    assert_eq!(s.tick_interval, Duration::from_millis(100));
     assert_eq!(
         s.raft,
         RaftTimings {
             heartbeat: Duration::from_millis(50),
-            election_timeout_min: Duration::from_millis(200),
-            election_timeout_max: Duration::from_millis(400),
+            election_timeout_min: Duration::from_millis(150),
+            election_timeout_max: Duration::from_millis(300),
         }
     );
     assert_eq!(s.disabilities_file, None);
@@ -407,8 +407,8 @@ fn honoured_values_are_read() {
     assert_eq!(s.notes.len(), 1, "{:?}", s.notes);
     assert!(
         s.notes[0].contains("inactivity_ticks: 720 ticks is replaced by a time-based timeout")
-            && s.notes[0].contains("1000 ms")
-            && s.notes[0].contains("150 ms"),
+            && s.notes[0].contains("800 ms")
+            && s.notes[0].contains("100 ms"),
         "{:?}",
         s.notes
     );
@@ -465,9 +465,16 @@ fn custom_timings() {
     assert_eq!(s.inactivity_timeout, Duration::from_millis(3000));
     assert_eq!(s.fencing_timeout, Duration::from_millis(2000));
     assert_eq!(s.tick_interval, Duration::from_millis(500));
-    // fencing defaults to half the inactivity timeout.
+    // fencing defaults to 150 ms under the inactivity timeout.
     let s = load(&format!("{SECRET}inactivity_timeout_ms = 4000\n")).ok();
-    assert_eq!(s.fencing_timeout, Duration::from_millis(2000));
+    assert_eq!(s.fencing_timeout, Duration::from_millis(3850));
+    // A fencing timeout shorter than a normal failover gets a note.
+    let s = load(&format!("{SECRET}fencing_timeout_ms = 200\n")).ok();
+    assert!(
+        s.notes.iter().any(|n| n.contains("below a normal Raft failover")),
+        "{:?}",
+        s.notes
+    );
 }
 
 #[test]
@@ -480,12 +487,12 @@ fn timing_relations_are_checked() {
     let lines: Vec<&str> = e.lines().collect();
     assert_eq!(lines.len(), 3, "{e}");
     // min is a default, heartbeat was written: the heartbeat line is blamed.
-    assert!(lines[0].starts_with("DIR/s.conf:7: [rpcinterface:supvisors] raft_heartbeat_ms: raft_election_timeout_min_ms (200) must be greater than raft_heartbeat_ms (200)"), "{e}");
+    assert!(lines[0].starts_with("DIR/s.conf:7: [rpcinterface:supvisors] raft_heartbeat_ms: raft_election_timeout_min_ms (150) must be greater than raft_heartbeat_ms (200)"), "{e}");
     assert!(lines[1].starts_with("DIR/s.conf:8: [rpcinterface:supvisors] raft_election_timeout_max_ms: raft_election_timeout_max_ms (150) must be greater"), "{e}");
     assert!(lines[2].starts_with("DIR/s.conf:10: [rpcinterface:supvisors] fencing_timeout_ms: fencing_timeout_ms (1000) must be less than inactivity_timeout_ms (1000)"), "{e}");
-    // The default tick (150 ms) against a short inactivity timeout: the written option is blamed.
-    let e = load(&format!("{SECRET}inactivity_timeout_ms = 300\n")).err();
-    assert!(e.starts_with("DIR/s.conf:7: [rpcinterface:supvisors] inactivity_timeout_ms: tick_interval_ms (150) must be less than half of inactivity_timeout_ms (300)"), "{e}");
+    // The default tick (100 ms) against a short inactivity timeout: the written option is blamed.
+    let e = load(&format!("{SECRET}inactivity_timeout_ms = 200\n")).err();
+    assert!(e.starts_with("DIR/s.conf:7: [rpcinterface:supvisors] inactivity_timeout_ms: tick_interval_ms (100) must be less than half of inactivity_timeout_ms (200)"), "{e}");
 }
 
 #[test]
