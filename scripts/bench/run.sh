@@ -1,16 +1,40 @@
 #!/usr/bin/env bash
-# Benchmark supervisord 4.3 vs raftvisord side by side (see README.md in this directory).
-# Sets up the Python venv, builds raftvisord in release mode, runs bench_supervisor.py.
-# Extra arguments go to the bench, e.g.:  scripts/bench/run.sh --idle-seconds 10
+# Benchmark raftvisord side by side with its Python peers (see README.md in this directory).
+# Sets up the Python venv, builds raftvisord in release mode, then runs:
+#   (default)        bench_supervisor.py : supervisord 4.3 vs raftvisord (single daemon)
+#   --cluster        both bench_supervisor.py and bench_cluster.py (3-instance Supvisors 0.19
+#                    cluster vs 3-instance raftvisord Raft cluster)
+#   --cluster-only   bench_cluster.py only
+# Remaining arguments go to the first bench that runs, e.g.:
+#   scripts/bench/run.sh --idle-seconds 10
+#   scripts/bench/run.sh --cluster-only --rpc-seconds 5 --no-peer-events
+# With --cluster, CLUSTER_BENCH_ARGS (space-separated) goes to bench_cluster.py.
 # RAFTVISOR_BENCH_NO_BUILD=1 skips the cargo build (use already-built binaries).
-# If the build fails, the supervisord half still runs and raftvisord is reported "not run".
+# If the build fails, the Python halves still run and raftvisord is reported "not run".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+MODE=single
+case "${1:-}" in
+  --cluster) MODE=both; shift ;;
+  --cluster-only) MODE=cluster; shift ;;
+esac
 VENV=$(scripts/setup-python.sh)
 BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
 if [ "${RAFTVISOR_BENCH_NO_BUILD:-0}" != "1" ]; then
-  if ! cargo build --release -p raftvisord; then
-    echo "warning: cargo build --release -p raftvisord failed; benchmarking supervisord only" >&2
+  if ! cargo build --release -p raftvisord -p raftvisorctl; then
+    echo "warning: cargo build --release failed; benchmarking the Python side only" >&2
   fi
 fi
-exec "$VENV/bin/python" scripts/bench/bench_supervisor.py --bin-dir "$BIN_DIR" "$@"
+case "$MODE" in
+  single)
+    exec "$VENV/bin/python" scripts/bench/bench_supervisor.py --bin-dir "$BIN_DIR" "$@" ;;
+  cluster)
+    exec "$VENV/bin/python" scripts/bench/bench_cluster.py --bin-dir "$BIN_DIR" "$@" ;;
+  both)
+    status=0
+    "$VENV/bin/python" scripts/bench/bench_supervisor.py --bin-dir "$BIN_DIR" "$@" || status=$?
+    # shellcheck disable=SC2086  # word splitting of the extra arguments is intended
+    "$VENV/bin/python" scripts/bench/bench_cluster.py --bin-dir "$BIN_DIR" ${CLUSTER_BENCH_ARGS:-} \
+      || status=$?
+    exit "$status" ;;
+esac
