@@ -147,7 +147,7 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
             }
             tokio::select! {
                 _ = inner.shutdown.cancelled() => return,
-                changed = metrics.changed() => if changed.is_err() { return },
+                changed = metrics.changed() => if changed.is_err() { return raft_ended(&inner) },
             }
         }
         let term = metrics.borrow().current_term;
@@ -161,7 +161,10 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
             }
             tokio::select! {
                 _ = inner.shutdown.cancelled() => break,
-                changed = metrics.changed() => if changed.is_err() { break },
+                changed = metrics.changed() => if changed.is_err() {
+                    inner.raft_dead.store(true, std::sync::atomic::Ordering::Relaxed);
+                    break;
+                },
             }
         }
         stop.cancel();
@@ -172,7 +175,21 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
         if inner.shutdown.is_cancelled() {
             return;
         }
+        if inner.raft_dead.load(std::sync::atomic::Ordering::Relaxed) {
+            return raft_ended(&inner);
+        }
         tracing::info!(instance = %inner.local, term, "leadership lost");
+    }
+}
+
+/// openraft's core stopped (a fatal error inside it): this node can no longer take part. Say
+/// so once, loudly; `leader_view` now names no leader and writes fail.
+fn raft_ended(inner: &Inner) {
+    inner
+        .raft_dead
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    if !inner.shutdown.is_cancelled() {
+        tracing::error!(instance = %inner.local, "the Raft core has stopped; this instance no longer takes part in the cluster (restart raftvisord)");
     }
 }
 

@@ -70,6 +70,72 @@ pub enum NodeError {
     },
     #[error("cannot start Raft: {0}")]
     Raft(String),
+    #[error(
+        "data dir {data_dir} holds no Raft state, but the leader {peer} has already replicated \
+         its log to this instance: its Raft state was lost (wiped or replaced disk). Rejoining with \
+         an empty log could make a stale instance win an election or stall replication, so \
+         raftvisord refuses. Restore the data dir from a backup; otherwise the instance must \
+         leave the cluster's membership before it can join again"
+    )]
+    LostState { data_dir: PathBuf, peer: String },
+}
+
+/// A pristine store (no vote, no log) is normal for a new cluster, a voter that starts late or
+/// a new learner; it is a lost state when the leader has already replicated entries to this
+/// instance. openraft's leader cannot
+/// cope with a member whose log went backwards (it panics), and a voter that forgot its vote
+/// and its log could elect a stale leader: refuse before serving anything.
+async fn refuse_if_state_lost(
+    spec: &SupvisorsSpec,
+    log_store: &crate::store::LogStore,
+    client: &PeerClient,
+) -> Result<(), NodeError> {
+    use openraft::storage::RaftLogStorage;
+    let mut store = log_store.clone();
+    let vote = store
+        .read_vote()
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?;
+    let log = store
+        .get_log_state()
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?;
+    if vote.is_some() || log.last_log_id.is_some() {
+        return Ok(());
+    }
+    let timeout = spec
+        .raft
+        .election_timeout_max
+        .max(Duration::from_millis(300));
+    let probes = spec
+        .instances
+        .iter()
+        .filter(|i| i.identifier != spec.local_identifier)
+        .map(|i| {
+            let addr = format!("{}:{}", i.host, i.internal_port);
+            async move {
+                let reply = client
+                    .call::<(), crate::wire::HelloReply>(
+                        &addr,
+                        crate::wire::PATH_HELLO,
+                        &(),
+                        timeout,
+                    )
+                    .await;
+                (i.identifier.clone(), reply)
+            }
+        });
+    for (peer, reply) in futures_util::future::join_all(probes).await {
+        if let Ok(reply) = reply {
+            if reply.initialized && reply.replicated_to_asker {
+                return Err(NodeError::LostState {
+                    data_dir: spec.data_dir.clone(),
+                    peer,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Resolves when every task of the node has ended after the shutdown token was cancelled (and
@@ -108,6 +174,9 @@ pub(crate) struct Inner {
     /// Identifier → internal `host:port` (from the config: every instance has the same).
     pub(crate) addrs: HashMap<String, String>,
     pub(crate) cut_off: AtomicBool,
+    /// Set when openraft's core has ended (its metrics channel closed): a dead core's last
+    /// metrics must not keep this node looking like the leader.
+    pub(crate) raft_dead: AtomicBool,
     /// The liveness book while this node leads, `None` otherwise.
     pub(crate) book: Mutex<Option<LeaderBook>>,
     /// Wakes the leader loop when a tick needs a decision.
@@ -261,6 +330,7 @@ impl Node {
             gate.fingerprint().to_string(),
             gate.token_for(&local),
         );
+        refuse_if_state_lost(&spec, &log_store, &client).await?;
         let listener = bind(&local_addr.host, local_addr.internal_port).await?;
         let internal_addr = listener.local_addr().map_err(|source| NodeError::Bind {
             addr: format!("{}:{}", local_addr.host, local_addr.internal_port),
@@ -309,6 +379,7 @@ impl Node {
             names,
             addrs,
             cut_off: AtomicBool::new(false),
+            raft_dead: AtomicBool::new(false),
             book: Mutex::new(None),
             book_wake: Notify::new(),
             full_sync_request: Notify::new(),
@@ -395,19 +466,31 @@ impl Inner {
     }
 
     pub(crate) fn is_leader(&self) -> bool {
+        if self.raft_dead.load(Ordering::Relaxed) {
+            return false;
+        }
         let m = self.metrics.borrow();
         m.state == ServerState::Leader && m.current_leader == Some(self.id)
     }
 
+    /// Who leads, as far as this node can tell. A node cut off from the quorum (or whose Raft
+    /// core died) names no leader: like a Supvisors instance that lost its Master, it must not
+    /// present itself or a stale leader as the master.
     pub(crate) fn leader_view(&self) -> LeaderView {
         let (leader, term) = {
             let m = self.metrics.borrow();
             (m.current_leader, m.current_term)
         };
+        let cut_off = self.cut_off.load(Ordering::Relaxed);
+        let dead = self.raft_dead.load(Ordering::Relaxed);
         LeaderView {
-            leader: leader.and_then(|l| self.identifier_of(l)),
+            leader: if cut_off || dead {
+                None
+            } else {
+                leader.and_then(|l| self.identifier_of(l))
+            },
             term,
-            cut_off: self.cut_off.load(Ordering::Relaxed),
+            cut_off: cut_off || dead,
         }
     }
 
@@ -459,7 +542,7 @@ impl Inner {
             if self.shutdown.is_cancelled() {
                 return Err(WriteError::Shutdown);
             }
-            if self.cut_off.load(Ordering::Relaxed) {
+            if self.cut_off.load(Ordering::Relaxed) || self.raft_dead.load(Ordering::Relaxed) {
                 return Err(WriteError::CutOff);
             }
             let leader = match hint.take().or_else(|| self.current_leader()) {

@@ -194,9 +194,18 @@ async fn dispatch(
                         ))
                     }
                 };
+            let asker = crate::types::node_id(from);
+            let replicated_to_asker = inner
+                .metrics
+                .borrow()
+                .replication
+                .as_ref()
+                .and_then(|progress| progress.get(&asker))
+                .is_some_and(|matched| matched.is_some());
             encoded(&HelloReply {
                 initialized,
                 leader: inner.current_leader(),
+                replicated_to_asker,
             })
         }
         _ => text(StatusCode::NOT_FOUND, format!("no route {path}")),

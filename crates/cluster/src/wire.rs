@@ -61,6 +61,10 @@ pub struct HelloReply {
     /// The receiver's Raft log or vote is not empty: the cluster was formed already.
     pub initialized: bool,
     pub leader: Option<String>,
+    /// The receiver leads and has already replicated log entries to the asker (openraft's
+    /// matched log id for it is set). With an empty data dir, that means the asker lost its
+    /// Raft state (see `Node::start`); a member that never started has no matched id.
+    pub replicated_to_asker: bool,
 }
 
 #[cfg(test)]

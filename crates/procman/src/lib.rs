@@ -23,6 +23,7 @@ pub mod machine;
 pub mod output;
 mod runtime;
 pub mod spawn;
+mod vfork;
 
 pub use api::*;
 pub use handle::{Completion, Error, Options, Supervisor};

@@ -24,7 +24,7 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub type Reloader = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
@@ -195,7 +195,8 @@ enum Phase {
 pub struct Actor {
     config: Config,
     groups: Vec<Group>,
-    procs: HashMap<u64, Proc>,
+    /// Boxed: a `Proc` is large, and the map keeps spare capacity.
+    procs: HashMap<u64, Box<Proc>>,
     next_id: u64,
     serial: u64,
     ticks: HashMap<i64, i64>,
@@ -208,6 +209,20 @@ pub struct Actor {
     server_url: Option<String>,
     done: Option<Reply<Exit>>,
     start_guard: Option<StartGuard>,
+    /// Spawns handed to the spawner thread whose outcome is not applied yet.
+    pending: Vec<PendingSpawn>,
+}
+
+/// How many spawns a batch start prepares before collecting their outcomes.
+const SPAWNS_IN_FLIGHT: usize = 16;
+
+/// A spawn in flight: the spawner's answer and the parent's ends of the child's pipes.
+struct PendingSpawn {
+    id: u64,
+    reply: oneshot::Receiver<Result<i32, String>>,
+    out_r: OwnedFd,
+    err_r: Option<OwnedFd>,
+    in_w: OwnedFd,
 }
 
 fn epoch_now() -> f64 {
@@ -275,6 +290,7 @@ impl Actor {
             server_url,
             done: Some(done),
             start_guard: None,
+            pending: Vec::new(),
         }
     }
 
@@ -378,7 +394,7 @@ impl Actor {
             let err_path = self.resolve_log(p, false);
             self.procs.insert(
                 id,
-                Proc {
+                Box::new(Proc {
                     spec: p.clone(),
                     st: ProcState::default(),
                     out_path,
@@ -392,7 +408,7 @@ impl Actor {
                     stop_waiters: Vec::new(),
                     proto: None,
                     in_flight: None,
-                },
+                }),
             );
             procs.push(id);
         }
@@ -590,8 +606,9 @@ impl Actor {
             p.st = st;
             for a in actions {
                 match a {
-                    Action::Spawn => match self.spawn(id).await {
-                        Ok(pid) => queue.push_back(Event::Spawned { pid }),
+                    // the outcome comes back as an event from `flush_spawns`
+                    Action::Spawn => match self.begin_spawn(id) {
+                        Ok(pending) => self.pending.push(pending),
                         Err(e) => queue.push_back(Event::SpawnFailed(e)),
                     },
                     Action::Signal { signal, group, pid } => {
@@ -670,18 +687,20 @@ impl Actor {
         }
     }
 
-    async fn spawn(&mut self, id: u64) -> Result<i32, String> {
-        let sd_env = self.config.supervisord.environment.clone();
-        let server_url_default = self.server_url.clone();
+    /// Prepares the spawn of process `id` (command lookup, pipes, environment, log files) and
+    /// hands it to the spawner thread without waiting: the fork happens while the actor
+    /// prepares the next one. [`Actor::flush_spawns`] collects the outcome.
+    fn begin_spawn(&mut self, id: u64) -> Result<PendingSpawn, String> {
+        let sd_env = &self.config.supervisord.environment;
         let tx = self.tx.clone();
-        let Some(spawner) = self.spawner.clone() else {
+        let Some(spawner) = self.spawner.as_ref() else {
             return Err("supervisor is exiting".into());
         };
         let Some(p) = self.procs.get_mut(&id) else {
             return Err("unknown process".into());
         };
-        let spec = p.spec.clone();
-        let path = spawn::lookup_path(&sd_env, &spec.environment);
+        let spec = &p.spec;
+        let path = spawn::lookup_path(sd_env, &spec.environment);
         let program = spawn::resolve_command(&spec.argv, path.as_deref())
             .map_err(|f| f.extra.unwrap_or_else(|| f.code.name().to_string()))?;
         let creds = spawn::resolve_user(spec.user.as_deref())?;
@@ -698,8 +717,8 @@ impl Actor {
             base: std::env::vars().collect(),
             process_name: &spec.name,
             group_name: &spec.group,
-            server_url: spec.serverurl.as_deref().or(server_url_default.as_deref()),
-            supervisord_env: &sd_env,
+            server_url: spec.serverurl.as_deref().or(self.server_url.as_deref()),
+            supervisord_env: sd_env,
             program_env: &spec.environment,
         });
         // open the log files on first use, as Supervisor does when it creates the dispatchers
@@ -718,28 +737,76 @@ impl Actor {
                 }
             }
         }
-        let exit_tx = tx.clone();
-        let result = spawner
-            .spawn(|reply| spawn::SpawnRequest {
-                program,
-                argv: spec.argv.clone(),
-                env,
-                directory: spec.directory.clone(),
-                umask: spec.umask,
-                creds,
-                stdin: in_r,
-                stdout: out_w,
-                stderr: err_w,
-                reply,
-                on_exit: Box::new(move |pid, kind| {
-                    let _ = exit_tx.send(Msg::Exited { id, pid, kind });
-                }),
-            })
-            .await;
-        let pid = result?;
+        let exit_tx = tx;
+        let reply = spawner.submit(|reply| spawn::SpawnRequest {
+            program,
+            argv: spec.argv.clone(),
+            env,
+            directory: spec.directory.clone(),
+            umask: spec.umask,
+            creds,
+            stdin: in_r,
+            stdout: out_w,
+            stderr: err_w,
+            reply,
+            on_exit: Box::new(move |pid, kind| {
+                let _ = exit_tx.send(Msg::Exited { id, pid, kind });
+            }),
+        })?;
+        Ok(PendingSpawn {
+            id,
+            reply,
+            out_r,
+            err_r,
+            in_w,
+        })
+    }
+
+    /// Waits for every spawn handed out by [`Actor::begin_spawn`], in order, and feeds each
+    /// outcome to its process. No message is handled meanwhile, so to the state machine a
+    /// spawn still looks immediate; only the forks of one batch overlap the preparation of the
+    /// next ones.
+    async fn flush_spawns(&mut self) {
+        while !self.pending.is_empty() {
+            for p in std::mem::take(&mut self.pending) {
+                let id = p.id;
+                let event = match self.finish_spawn(p).await {
+                    Ok(pid) => Event::Spawned { pid },
+                    Err(e) => Event::SpawnFailed(e),
+                };
+                self.apply(id, event).await;
+            }
+        }
+    }
+
+    /// Keeps at most [`SPAWNS_IN_FLIGHT`] spawns prepared ahead: enough for the forks to
+    /// overlap the preparation, without holding the environments of a whole batch at once.
+    async fn bound_spawns(&mut self) {
+        if self.pending.len() >= SPAWNS_IN_FLIGHT {
+            self.flush_spawns().await;
+        }
+    }
+
+    /// The second half of a spawn: the pid, then the tasks that serve the child's pipes.
+    async fn finish_spawn(&mut self, pending: PendingSpawn) -> Result<i32, String> {
+        let PendingSpawn {
+            id,
+            reply,
+            out_r,
+            err_r,
+            in_w,
+        } = pending;
+        let pid = reply
+            .await
+            .map_err(|_| "spawner thread is gone".to_string())??;
+        let tx = self.tx.clone();
+        let strip_ansi = self.config.supervisord.strip_ansi;
+        let Some(p) = self.procs.get_mut(&id) else {
+            return Err("unknown process".into());
+        };
+        let spec = &p.spec;
         tracing::info!(name = %spec.name, pid, "spawned: '{}' with pid {pid}", spec.name);
         let listener = spec.listener.is_some();
-        let strip_ansi = self.config.supervisord.strip_ansi;
         let reader = |stdout: bool, log: &model::LogSpec, sink: &Sink, tail: &SharedTail| {
             PipeReader {
                 name: spec.name.clone(),
@@ -836,6 +903,8 @@ impl Actor {
         let ids = self.select(&sel)?;
         let single = matches!(sel, Selection::One(_));
         let mut items = Vec::new();
+        // (index in items, id, namespec) of the processes whose start was set off
+        let mut started = Vec::new();
         for id in ids {
             let (ns, name, group) = self.namespec(id);
             let Some(p) = self.procs.get(&id) else {
@@ -845,55 +914,74 @@ impl Actor {
             if !single && state.is_running() {
                 continue; // group/all: running processes are silently omitted
             }
-            let outcome = self.start_one(id, &ns, state, wait).await;
+            let outcome = match self.start_one(id, &ns, state).await {
+                Ok(rx) => {
+                    started.push((items.len(), id, ns));
+                    Outcome::Wait(rx)
+                }
+                Err(f) => Outcome::Done(Err(f)),
+            };
             items.push(Item {
                 name,
                 group,
                 outcome,
             });
+            self.bound_spawns().await;
+        }
+        // the remaining forks of the selection, then their outcomes
+        self.flush_spawns().await;
+        if !wait {
+            // without wait: only an immediate spawn error is reported
+            for (i, id, ns) in started {
+                let outcome = match self.procs.get_mut(&id) {
+                    Some(p) => {
+                        p.start_waiters.clear();
+                        if p.st.spawnerr.is_some() {
+                            Outcome::Done(Err(fault(FaultCode::SpawnError, &ns)))
+                        } else {
+                            Outcome::Done(Ok(()))
+                        }
+                    }
+                    None => Outcome::Done(Ok(())),
+                };
+                items[i].outcome = outcome;
+            }
         }
         Ok(items)
     }
 
-    async fn start_one(&mut self, id: u64, ns: &str, state: ProcessState, wait: bool) -> Outcome {
+    /// Checks and sets off the start of one process; the receiver tells when it got RUNNING
+    /// (or why not).
+    async fn start_one(
+        &mut self,
+        id: u64,
+        ns: &str,
+        state: ProcessState,
+    ) -> Result<oneshot::Receiver<Result<(), Fault>>, Fault> {
         let Some(p) = self.procs.get(&id) else {
-            return Outcome::Done(Err(fault(FaultCode::BadName, ns)));
+            return Err(fault(FaultCode::BadName, ns));
         };
         // Checked first, as Supvisors' patched startProcess does before Supervisor's own checks.
         if let Some(refused) = self.refusal(id) {
-            return Outcome::Done(Err(refused));
+            return Err(refused);
         }
         let path = spawn::lookup_path(&self.config.supervisord.environment, &p.spec.environment);
-        if let Err(f) = spawn::resolve_command(&p.spec.argv, path.as_deref()) {
-            return Outcome::Done(Err(f));
-        }
+        spawn::resolve_command(&p.spec.argv, path.as_deref())?;
         if state.is_running() {
-            return Outcome::Done(Err(fault(FaultCode::AlreadyStarted, ns)));
+            return Err(fault(FaultCode::AlreadyStarted, ns));
         }
         if state == ProcessState::Unknown {
-            return Outcome::Done(Err(fault(
+            return Err(fault(
                 FaultCode::Failed,
                 &format!("{ns} is in an unknown process state"),
-            )));
+            ));
         }
         let (w, rx) = oneshot::channel();
         if let Some(p) = self.procs.get_mut(&id) {
             p.start_waiters.push((ns.to_string(), w));
         }
         self.apply(id, Event::Start).await;
-        if wait {
-            return Outcome::Wait(rx);
-        }
-        // without wait: only an immediate spawn error is reported
-        let Some(p) = self.procs.get_mut(&id) else {
-            return Outcome::Done(Ok(()));
-        };
-        p.start_waiters.clear();
-        if p.st.spawnerr.is_some() {
-            Outcome::Done(Err(fault(FaultCode::SpawnError, ns)))
-        } else {
-            Outcome::Done(Ok(()))
-        }
+        Ok(rx)
     }
 
     async fn stop(&mut self, sel: Selection, wait: bool) -> Result<Vec<Item>, Fault> {
@@ -1114,6 +1202,7 @@ impl Actor {
                 continue;
             }
             self.apply(id, Event::Start).await;
+            self.bound_spawns().await;
         }
     }
 
@@ -1219,6 +1308,7 @@ impl Actor {
         self.config = new;
         self.phase = Phase::Running;
         self.boot().await;
+        self.flush_spawns().await;
         Ok(())
     }
 
@@ -1426,6 +1516,7 @@ impl Actor {
         cancel: tokio_util::sync::CancellationToken,
     ) {
         self.boot().await;
+        self.flush_spawns().await;
         let exit = loop {
             if let Some(restart) = self.progress_stop().await {
                 if !restart {
@@ -1446,6 +1537,8 @@ impl Actor {
                 _ = sleep_until(deadline) => self.fire_timers().await,
                 _ = cancel.cancelled(), if !stopping => self.begin_stop(false),
             }
+            // spawns set off by that message or timer (autorestart, back-off retry, addGroup)
+            self.flush_spawns().await;
         };
         self.set_mood(SupervisorState::Shutdown);
         // ending the spawner thread once its children are reaped
@@ -1596,21 +1689,35 @@ impl PipeReader {
 }
 
 async fn read_pipe(fd: OwnedFd, mut reader: PipeReader) {
-    let mut rx = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
+    let rx = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
         Ok(rx) => rx,
         Err(e) => {
             tracing::error!(error = %e, "cannot read child pipe");
             return;
         }
     };
-    let mut buf = vec![0u8; 8192];
-    loop {
-        match rx.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => reader.handle(&buf[..n]),
+    // Readiness first, then a read into a buffer that exists only during the read: an idle
+    // pipe (most of them) holds no buffer, which matters with hundreds of processes.
+    while rx.readable().await.is_ok() {
+        if !read_once(&rx, &mut reader) {
+            break;
         }
     }
     reader.finish();
+}
+
+/// One read from a pipe that was reported readable, handed to `reader`. False at EOF or on an
+/// error. A plain function so the buffer lives on the stack of this call, never in the task.
+fn read_once(rx: &tokio::net::unix::pipe::Receiver, reader: &mut PipeReader) -> bool {
+    let mut buf = [0u8; 8192];
+    match rx.try_read(&mut buf) {
+        Ok(0) => false,
+        Ok(n) => {
+            reader.handle(&buf[..n]);
+            true
+        }
+        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+    }
 }
 
 async fn write_stdin(fd: OwnedFd, mut rx: mpsc::UnboundedReceiver<StdinWrite>) {

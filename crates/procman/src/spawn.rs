@@ -4,23 +4,25 @@
 //! Why a dedicated spawner thread: children get `PR_SET_PDEATHSIG = SIGKILL` so they do not
 //! outlive a dead daemon, and Linux ties that signal to the *thread* that forked, not to the
 //! process. Forking from tokio worker threads (which come and go) would kill children at random.
-//! So every fork happens on one long-lived `std::thread` ("procman-spawner") running its own
-//! current-thread runtime; it also owns each `tokio::process::Child` and awaits its exit there
-//! (tokio reaps by pid, never `waitpid(-1)`), reporting the status over a channel. The thread ends
-//! when the supervisor drops its sender, after every child has been stopped.
+//! So every child is started on one long-lived `std::thread` ("procman-spawner") running its own
+//! current-thread runtime, with a vfork-style clone ([`crate::vfork`]: no copy of the daemon's
+//! memory); the same thread reaps its children on SIGCHLD (by pid, never `waitpid(-1)`) and
+//! reports each exit through the request's callback. The thread ends when the supervisor drops
+//! its sender, after every child has been stopped.
 //!
 //! Children inherit only fds 0, 1 and 2: every other fd is marked close-on-exec in the child
 //! (Supervisor closes 3..`minfds`), so fds the daemon itself inherited without `O_CLOEXEC` do not
 //! leak into supervised programs.
 
 use crate::machine::ExitKind;
+use crate::vfork;
 use model::{Fault, FaultCode};
+use std::collections::HashMap;
 use std::ffi::CString;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use tokio::sync::{mpsc, oneshot};
 
 /// Python's `repr()` of a str for the common case (single quotes).
@@ -185,6 +187,9 @@ pub struct Spawner {
     tx: mpsc::UnboundedSender<SpawnRequest>,
 }
 
+/// What the spawner thread keeps per live child: the callback for its exit.
+type OnExit = Box<dyn FnOnce(i32, ExitKind) + Send>;
+
 impl Spawner {
     /// Starts the spawner thread. It runs until every `Spawner` clone is dropped and every
     /// child it owns has been reaped.
@@ -193,32 +198,103 @@ impl Spawner {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        // Registered here so that a failure is reported to the caller; the stream is only
+        // polled on the spawner thread.
+        let mut sigchld = {
+            let _guard = rt.enter();
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())?
+        };
+        let fd_limit = fd_scan_limit();
         let handle = std::thread::Builder::new()
             .name("procman-spawner".into())
             .spawn(move || {
                 rt.block_on(async move {
-                    let tracker = tokio_util::task::TaskTracker::new();
-                    while let Some(req) = rx.recv().await {
-                        spawn_one(req, &tracker);
+                    let mut stack = vfork::Stack::new();
+                    let mut children: HashMap<libc::pid_t, OnExit> = HashMap::new();
+                    let mut open = true;
+                    while open || !children.is_empty() {
+                        tokio::select! {
+                            req = rx.recv(), if open => match req {
+                                Some(req) => {
+                                    if let Some((pid, on_exit)) = spawn_one(req, &mut stack, fd_limit) {
+                                        children.insert(pid, on_exit);
+                                    }
+                                }
+                                None => open = false,
+                            },
+                            _ = sigchld.recv() => reap(&mut children),
+                        }
                     }
-                    tracker.close();
-                    tracker.wait().await;
                 });
             })?;
         Ok((Spawner { tx }, handle))
     }
 
-    /// Forks the child (on the spawner thread) and returns its pid or the error text.
-    pub async fn spawn(
+    /// Hands one request to the spawner thread; the receiver gets the pid or the error text.
+    pub fn submit(
         &self,
         req_without_reply: impl FnOnce(oneshot::Sender<Result<i32, String>>) -> SpawnRequest,
-    ) -> Result<i32, String> {
+    ) -> Result<oneshot::Receiver<Result<i32, String>>, String> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(req_without_reply(reply))
             .map_err(|_| "spawner thread is gone".to_string())?;
-        rx.await.map_err(|_| "spawner thread is gone".to_string())?
+        Ok(rx)
     }
+}
+
+/// Collects every child of ours that has exited and calls its callback. Only our own pids are
+/// waited for (never `waitpid(-1)`), so children of other parts of the daemon are left alone.
+fn reap(children: &mut HashMap<libc::pid_t, OnExit>) {
+    // Fast path: ask the kernel which child is waitable without reaping it; while that is one
+    // of ours, reap it. Anything else (no child, not ours) falls back to asking each pid.
+    loop {
+        // SAFETY: waitid writes into the zeroed siginfo we own.
+        let pid = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let rc = libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            );
+            if rc != 0 {
+                0
+            } else {
+                info.si_pid()
+            }
+        };
+        if pid == 0 || !children.contains_key(&pid) {
+            break;
+        }
+        if !reap_one(pid, children) {
+            break;
+        }
+    }
+    let pids: Vec<libc::pid_t> = children.keys().copied().collect();
+    for pid in pids {
+        reap_one(pid, children);
+    }
+}
+
+/// `waitpid(pid, WNOHANG)`: true if it had exited (its callback was called).
+fn reap_one(pid: libc::pid_t, children: &mut HashMap<libc::pid_t, OnExit>) -> bool {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child, writing into a local.
+    let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    let kind = if rc == pid {
+        decode(std::process::ExitStatus::from_raw(status))
+    } else if rc < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
+        // reaped by someone else: the status is lost
+        tracing::error!(pid, "child was reaped elsewhere, exit status unknown");
+        ExitKind::Code(-1)
+    } else {
+        return false;
+    };
+    if let Some(on_exit) = children.remove(&pid) {
+        on_exit(pid, kind);
+    }
+    true
 }
 
 fn decode(status: std::process::ExitStatus) -> ExitKind {
@@ -249,7 +325,27 @@ fn fd_scan_limit() -> libc::c_int {
     libc::c_int::try_from(soft.min(65536)).unwrap_or(1024)
 }
 
-fn spawn_one(req: SpawnRequest, tracker: &tokio_util::task::TaskTracker) {
+/// An fd the child can `dup2` onto 0..2 without clobbering another one: moved to `>= 3` if the
+/// daemon itself runs without some of its standard fds.
+fn above_stdio(fd: OwnedFd) -> std::io::Result<OwnedFd> {
+    if fd.as_raw_fd() >= 3 {
+        return Ok(fd);
+    }
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) on an fd we own; the result is a new fd we then own.
+    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `new` is a fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Forks one child; on success returns its pid and exit callback for the reaper.
+fn spawn_one(
+    req: SpawnRequest,
+    stack: &mut vfork::Stack,
+    fd_limit: libc::c_int,
+) -> Option<(libc::pid_t, OnExit)> {
     let SpawnRequest {
         program,
         argv,
@@ -263,91 +359,45 @@ fn spawn_one(req: SpawnRequest, tracker: &tokio_util::task::TaskTracker) {
         reply,
         on_exit,
     } = req;
-    let dir = match directory
+    let fds = match (above_stdio(stdin), above_stdio(stdout), above_stdio(stderr)) {
+        (Ok(i), Ok(o), Ok(e)) => [i, o, e],
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            let _ = reply.send(Err(format!("couldn't spawn {}: {e}", program.display())));
+            return None;
+        }
+    };
+    let raw = [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()];
+    let mut prep = match vfork::Prepared::new(&program, &argv, &env, raw, fd_limit) {
+        Ok(p) => p,
+        Err(vfork::NulError(what)) => {
+            let _ = reply.send(Err(format!("{what} contains a NUL byte")));
+            return None;
+        }
+    };
+    match directory
         .as_ref()
         .map(|d| CString::new(d.as_os_str().as_encoded_bytes()))
         .transpose()
     {
-        Ok(d) => d,
+        Ok(d) => prep.directory = d,
         Err(_) => {
             let _ = reply.send(Err("directory contains a NUL byte".into()));
-            return;
+            return None;
         }
-    };
-    let mut cmd = tokio::process::Command::new(&program);
-    cmd.arg0(argv.first().map(String::as_str).unwrap_or_default())
-        .args(argv.iter().skip(1))
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::from(stdin))
-        .stdout(Stdio::from(stdout))
-        .stderr(Stdio::from(stderr))
-        .process_group(0)
-        .kill_on_drop(false);
-    let parent = std::process::id() as libc::pid_t;
-    let fd_limit = fd_scan_limit();
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe syscalls
-    // on data prepared before the fork (no allocation).
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The daemon may have died between fork and prctl.
-            if libc::getppid() != parent {
-                libc::_exit(127);
-            }
-            if let Some(c) = &creds {
-                if libc::setgroups(c.groups.len(), c.groups.as_ptr()) != 0
-                    || libc::setgid(c.gid) != 0
-                    || libc::setuid(c.uid) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            if let Some(d) = &dir {
-                if libc::chdir(d.as_ptr()) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            if let Some(m) = umask {
-                libc::umask(m as libc::mode_t);
-            }
-            // Supervisor closes fds 3..minfds in the child; marking them close-on-exec does
-            // the same at exec while keeping std's own (CLOEXEC) exec-error pipe usable.
-            if libc::syscall(
-                libc::SYS_close_range,
-                3 as libc::c_uint,
-                libc::c_uint::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            ) != 0
-            {
-                // kernels before 5.11: one fcntl per possible fd
-                for fd in 3..fd_limit {
-                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-                }
-            }
-            Ok(())
-        });
     }
-    match cmd.spawn() {
-        Ok(mut child) => {
-            drop(cmd); // closes the child's ends of the pipes in this process
-            let pid = child.id().map(|p| p as i32).unwrap_or(0);
+    prep.umask = umask;
+    prep.creds = creds;
+    let result = vfork::spawn(&prep, stack);
+    // closes the child's ends of the pipes in this process
+    drop(fds);
+    match result {
+        Ok(pid) => {
             let _ = reply.send(Ok(pid));
-            tracker.spawn(async move {
-                let kind = match child.wait().await {
-                    Ok(status) => decode(status),
-                    Err(e) => {
-                        tracing::error!(pid, error = %e, "waiting for child failed");
-                        ExitKind::Code(-1)
-                    }
-                };
-                on_exit(pid, kind);
-            });
+            Some((pid, on_exit))
         }
-        Err(e) => {
-            // pre_exec failures (setuid, chdir) come back here through std's error pipe
+        Err((e, stage)) => {
+            tracing::debug!(program = %program.display(), stage, error = %e, "spawn failed");
+            // set-up failures (setuid, chdir) and exec failures alike
             let what = match &directory {
                 Some(d) => format!(
                     "couldn't spawn {} (directory {}): {e}",
@@ -357,6 +407,7 @@ fn spawn_one(req: SpawnRequest, tracker: &tokio_util::task::TaskTracker) {
                 None => format!("couldn't spawn {}: {e}", program.display()),
             };
             let _ = reply.send(Err(what));
+            None
         }
     }
 }

@@ -272,10 +272,19 @@ async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
     let mut node_task = None;
     let mut server_options = web::ServerOptions::default();
     if let Some(spec) = cluster_spec {
-        let (node, task) =
-            cluster::Node::start(spec.clone(), supervisor.clone(), node_shutdown.clone())
-                .await
-                .context("cannot start the cluster node")?;
+        let started =
+            cluster::Node::start(spec.clone(), supervisor.clone(), node_shutdown.clone()).await;
+        let (node, task) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                // Stop the programs procman already started before reporting the error.
+                tracing::error!(error = %e, "cannot start the cluster node");
+                let _ = supervisor.shutdown();
+                let _ = done.await;
+                let _ = std::fs::remove_file(&pidfile);
+                return Err(anyhow::Error::new(e).context("cannot start the cluster node"));
+            }
+        };
         tracing::info!(identifier = %spec.local_identifier, internal = %node.internal_addr(), "cluster node started");
         let ns = Arc::new(
             supvisors::SupvisorsNamespace::new(node, supervisor.clone(), spec, set_log_level)

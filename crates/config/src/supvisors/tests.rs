@@ -471,7 +471,9 @@ fn custom_timings() {
     // A fencing timeout shorter than a normal failover gets a note.
     let s = load(&format!("{SECRET}fencing_timeout_ms = 200\n")).ok();
     assert!(
-        s.notes.iter().any(|n| n.contains("below a normal Raft failover")),
+        s.notes
+            .iter()
+            .any(|n| n.contains("below a normal Raft failover")),
         "{:?}",
         s.notes
     );
