@@ -13,6 +13,8 @@
 //! refused. The one plugin section raftvisor understands, `[rpcinterface:supvisors]`, is
 //! resolved on request by [`supvisors::resolve`] into [`model::supvisors::SupvisorsSpec`]
 //! (options documented in `SUPVISORS_OPTIONS.md`).
+//! The Supvisors rules files that section names (XML) are read by [`rules::load`] into
+//! [`model::rules::Rules`].
 //!
 //! ```text
 //! files ──ini──▶ sections (file:line per option) ──reader+expand──▶ typed values
@@ -32,6 +34,7 @@ mod ini;
 mod load;
 mod programs;
 mod reader;
+pub mod rules;
 mod shlex;
 pub mod supvisors;
 mod system;

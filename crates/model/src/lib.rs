@@ -8,6 +8,7 @@
 
 pub mod fault;
 pub mod names;
+pub mod rules;
 pub mod signal;
 pub mod spec;
 pub mod state;

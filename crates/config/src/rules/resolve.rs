@@ -1,0 +1,537 @@
+//! All files' elements → [`ApplicationEntry`]s: aliases expanded, `identifiers` checked against
+//! `supvisors_list`, model references followed and merged, patterns compiled.
+//!
+//! Aliases and models are global: one declared in any file may be used in any other, as in
+//! Supvisors (which merges them before any lookup). Where Supvisors silently picks a winner or
+//! drops something (a name declared twice, an unknown identifier or model, a reference chain
+//! longer than it follows), this refuses the file instead, at the offending line.
+
+use super::parse::{describe, At, RawAlias, RawFile, RawProgramBody};
+use crate::error::Problems;
+use model::rules::{
+    ApplicationEntry, DistributionRule, Identifiers, NameMatch, ProgramEntry, ProgramOptions,
+    Source,
+};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Supvisors' `Parser.LOOP_CHECK` (3 levels counting the program) leaves room for two models.
+const MAX_MODEL_DEPTH: usize = 2;
+
+struct Alias<'a> {
+    raw: &'a RawAlias,
+    file: &'a Path,
+}
+
+struct Model<'a> {
+    name: &'a str,
+    file: &'a Path,
+    line: usize,
+    body: &'a RawProgramBody,
+    /// The model's own options, identifiers resolved.
+    options: ProgramOptions,
+}
+
+/// Resolves every file's elements; errors and notes go to `problems`.
+pub(crate) fn resolve(
+    files: &[(PathBuf, RawFile)],
+    instances: &[String],
+    problems: &mut Problems,
+) -> Vec<ApplicationEntry> {
+    let aliases = collect_aliases(files, instances, problems);
+    let ctx = Resolver { aliases, instances };
+    let models = ctx.collect_models(files, problems);
+    let mut applications: Vec<ApplicationEntry> = Vec::new();
+    for (file, raw) in files {
+        for app in &raw.applications {
+            let source = Source {
+                file: file.clone(),
+                line: app.line,
+            };
+            let what = describe("application", &app.matcher);
+            if let Some(first) = applications.iter().find(|a| a.matcher == app.matcher) {
+                problems.error(
+                    file,
+                    app.line,
+                    format!("{what} already declared at {}", at(&first.source)),
+                );
+                continue;
+            }
+            check_pattern(&app.matcher, file, app.line, problems);
+            let o = &app.options;
+            let identifiers = ctx.identifiers(o.identifiers.as_ref(), file, &what, problems);
+            if let (Some(Identifiers::Hash(_)), NameMatch::Name(name)) =
+                (&identifiers, &app.matcher)
+            {
+                if model::rules::application_index(name).is_none() {
+                    problems.warn(
+                        file,
+                        app.line,
+                        format!("{what}: '#' needs a name ending with -N or _N (N ≥ 1): it will not be started"),
+                    );
+                }
+            }
+            let mut distribution = o.distribution;
+            if let Some(flag) = &o.distributed {
+                let note = if distribution.is_some() {
+                    "ignored, <distribution> is given"
+                } else {
+                    distribution = Some(if flag.value {
+                        DistributionRule::AllInstances
+                    } else {
+                        DistributionRule::SingleInstance
+                    });
+                    "use <distribution>"
+                };
+                problems.warn(
+                    file,
+                    flag.line,
+                    format!(
+                        "{what}: <distributed> is deprecated (removed in Supvisors 0.13): {note}"
+                    ),
+                );
+            }
+            let mut programs: Vec<ProgramEntry> = Vec::new();
+            for prg in &app.programs {
+                let pwhat = format!("{what}: {}", describe("program", &prg.matcher));
+                if let Some(first) = programs.iter().find(|p| p.matcher == prg.matcher) {
+                    problems.error(
+                        file,
+                        prg.line,
+                        format!("{pwhat} already declared at line {}", first.source.line),
+                    );
+                    continue;
+                }
+                check_pattern(&prg.matcher, file, prg.line, problems);
+                let own = ctx.body_options(&prg.body, file, &pwhat, &models, problems);
+                let options = ctx.merge(&own, prg.body.reference.as_ref(), file, &models, problems);
+                if options.required == Some(true) && options.start_sequence.unwrap_or(0) == 0 {
+                    problems.warn(
+                        file,
+                        prg.line,
+                        format!(
+                            "{pwhat}: required forced to false because it has no start_sequence"
+                        ),
+                    );
+                }
+                programs.push(ProgramEntry {
+                    matcher: prg.matcher.clone(),
+                    reference: prg.body.reference.as_ref().map(|r| r.value.clone()),
+                    options,
+                    source: Source {
+                        file: file.clone(),
+                        line: prg.line,
+                    },
+                });
+            }
+            applications.push(ApplicationEntry {
+                matcher: app.matcher.clone(),
+                distribution,
+                identifiers,
+                start_sequence: o.start_sequence,
+                stop_sequence: o.stop_sequence,
+                starting_strategy: o.starting_strategy,
+                starting_failure_strategy: o.starting_failure_strategy,
+                running_failure_strategy: o.running_failure_strategy,
+                programs,
+                source,
+            });
+        }
+    }
+    applications
+}
+
+fn at(source: &Source) -> String {
+    format!("{}:{}", source.file.display(), source.line)
+}
+
+/// Compiles a pattern as Supvisors' `re.search` would use it; the message is the regex crate's
+/// last line (its summary), as the full text draws a multi-line diagram.
+pub(crate) fn compile(pattern: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(pattern).map_err(|e| {
+        let text = e.to_string();
+        let summary = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .trim_start_matches("error: ")
+            .to_string();
+        summary
+    })
+}
+
+fn check_pattern(m: &NameMatch, file: &Path, line: usize, problems: &mut Problems) {
+    if let NameMatch::Pattern(p) = m {
+        if let Err(e) = compile(p) {
+            problems.error(
+                file,
+                line,
+                format!("pattern {p:?} is not a valid regular expression: {e}"),
+            );
+        }
+    }
+}
+
+/// All aliases in declaration order (files in order), with their members checked.
+fn collect_aliases<'a>(
+    files: &'a [(PathBuf, RawFile)],
+    instances: &[String],
+    problems: &mut Problems,
+) -> Vec<Alias<'a>> {
+    let mut aliases: Vec<Alias<'a>> = Vec::new();
+    for (file, raw) in files {
+        for alias in &raw.aliases {
+            let name = alias.name.as_str();
+            if let Some(first) = aliases.iter().find(|a| a.raw.name == name) {
+                problems.error(
+                    file,
+                    alias.line,
+                    format!(
+                        "alias {name:?} already declared at {}:{}",
+                        first.file.display(),
+                        first.raw.line
+                    ),
+                );
+                continue;
+            }
+            if name == "*" || name == "#" || name.contains(',') {
+                problems.error(
+                    file,
+                    alias.line,
+                    format!("{name:?} cannot be an alias name"),
+                );
+                continue;
+            }
+            if instances.iter().any(|i| i == name) {
+                problems.error(
+                    file,
+                    alias.line,
+                    format!("alias {name:?} has the name of an instance of supvisors_list"),
+                );
+                continue;
+            }
+            aliases.push(Alias { raw: alias, file });
+        }
+    }
+    // Supvisors expands aliases one after the other in declaration order, so an alias can only
+    // use the ones declared after it.
+    for (i, alias) in aliases.iter().enumerate() {
+        for member in &alias.raw.members {
+            let m = member.as_str();
+            if m == "*" || m == "#" || instances.iter().any(|x| x == m) {
+                continue;
+            }
+            let message = match aliases.iter().position(|a| a.raw.name == m) {
+                Some(j) if j > i => continue,
+                Some(j) if j == i => format!("alias {:?} refers to itself", alias.raw.name),
+                Some(_) => format!(
+                    "alias {:?}: {m:?} is an alias declared before it (aliases are expanded in declaration order, so an alias can only use those declared after it)",
+                    alias.raw.name
+                ),
+                None => format!(
+                    "alias {:?}: {m:?} is neither in supvisors_list nor an alias",
+                    alias.raw.name
+                ),
+            };
+            problems.error(alias.file, alias.raw.line, message);
+        }
+    }
+    aliases
+}
+
+struct Resolver<'a> {
+    aliases: Vec<Alias<'a>>,
+    instances: &'a [String],
+}
+
+impl<'a> Resolver<'a> {
+    /// Every model (files in order), own identifiers resolved, references checked.
+    fn collect_models(
+        &self,
+        files: &'a [(PathBuf, RawFile)],
+        problems: &mut Problems,
+    ) -> HashMap<&'a str, Model<'a>> {
+        let mut models: HashMap<&'a str, Model<'a>> = HashMap::new();
+        for (file, raw) in files {
+            for m in &raw.models {
+                if let Some(first) = models.get(m.name.as_str()) {
+                    problems.error(
+                        file,
+                        m.line,
+                        format!(
+                            "model {:?} already declared at {}:{}",
+                            m.name,
+                            first.file.display(),
+                            first.line
+                        ),
+                    );
+                    continue;
+                }
+                let what = format!("model {:?}", m.name);
+                let options = ProgramOptions {
+                    identifiers: self.identifiers(
+                        m.body.identifiers.as_ref(),
+                        file,
+                        &what,
+                        problems,
+                    ),
+                    ..m.body.options.clone()
+                };
+                models.insert(
+                    &m.name,
+                    Model {
+                        name: &m.name,
+                        file,
+                        line: m.line,
+                        body: &m.body,
+                        options,
+                    },
+                );
+            }
+        }
+        for model in models.values() {
+            if let Some(r) = &model.body.reference {
+                if !models.contains_key(r.value.as_str()) {
+                    problems.error(
+                        model.file,
+                        r.line,
+                        format!(
+                            "model {:?}: unknown model {:?} in <reference>",
+                            model.name, r.value
+                        ),
+                    );
+                }
+            }
+        }
+        models
+    }
+
+    /// A program's own options, identifiers resolved, its reference checked.
+    fn body_options(
+        &self,
+        body: &RawProgramBody,
+        file: &Path,
+        what: &str,
+        models: &HashMap<&str, Model<'_>>,
+        problems: &mut Problems,
+    ) -> ProgramOptions {
+        if let Some(r) = &body.reference {
+            if !models.contains_key(r.value.as_str()) {
+                problems.error(
+                    file,
+                    r.line,
+                    format!("{what}: unknown model {:?} in <reference>", r.value),
+                );
+            }
+        }
+        ProgramOptions {
+            identifiers: self.identifiers(body.identifiers.as_ref(), file, what, problems),
+            ..body.options.clone()
+        }
+    }
+
+    /// The referenced models' options (deepest first) overlaid with `own`, as Supvisors'
+    /// `load_model_rules` does; a cycle or a chain longer than Supvisors follows is an error.
+    fn merge(
+        &self,
+        own: &ProgramOptions,
+        reference: Option<&At<String>>,
+        file: &Path,
+        models: &HashMap<&str, Model<'_>>,
+        problems: &mut Problems,
+    ) -> ProgramOptions {
+        let mut chain: Vec<&Model<'_>> = Vec::new();
+        let mut next = reference.map(|r| (r, file));
+        while let Some((r, from)) = next {
+            let Some(model) = models.get(r.value.as_str()) else {
+                break; // reported where the reference is written
+            };
+            if chain.iter().any(|m| m.name == model.name) {
+                problems.error(
+                    from,
+                    r.line,
+                    format!("model reference cycle through {:?}", model.name),
+                );
+                break;
+            }
+            if chain.len() == MAX_MODEL_DEPTH {
+                problems.error(
+                    from,
+                    r.line,
+                    format!(
+                        "reference to model {:?} is too deep: Supvisors follows at most program → model → model",
+                        model.name
+                    ),
+                );
+                break;
+            }
+            chain.push(model);
+            next = model.body.reference.as_ref().map(|r| (r, model.file));
+        }
+        let base = chain
+            .iter()
+            .rev()
+            .fold(ProgramOptions::default(), |acc, m| acc.overlay(&m.options));
+        base.overlay(own)
+    }
+
+    /// Resolves an `identifiers` element, reporting unknown names at its line.
+    fn identifiers(
+        &self,
+        given: Option<&At<String>>,
+        file: &Path,
+        what: &str,
+        problems: &mut Problems,
+    ) -> Option<Identifiers> {
+        let given = given?;
+        match resolve_identifiers(&given.value, &self.aliases, self.instances) {
+            Ok(ids) => Some(ids),
+            Err(messages) => {
+                for m in messages {
+                    problems.error(file, given.line, format!("{what}: identifiers: {m}"));
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Supvisors' `check_identifier_list` + `load_identifiers`, with unknown names refused.
+fn resolve_identifiers(
+    text: &str,
+    aliases: &[Alias<'_>],
+    instances: &[String],
+) -> Result<Identifiers, Vec<String>> {
+    // (token, written directly here rather than coming from an alias)
+    let mut tokens: Vec<(String, bool)> = super::parse::split_list(text)
+        .into_iter()
+        .map(|t| (t, true))
+        .collect();
+    if tokens.is_empty() {
+        return Err(vec!["no identifier given".into()]);
+    }
+    // Each alias replaces its first occurrence, in declaration order.
+    for alias in aliases {
+        if let Some(pos) = tokens.iter().position(|(t, _)| *t == alias.raw.name) {
+            let members = alias.raw.members.iter().map(|m| (m.clone(), false));
+            tokens.splice(pos..=pos, members);
+        }
+    }
+    let hash = tokens.iter().any(|(t, _)| t == "#");
+    let star = tokens.iter().any(|(t, _)| t == "*");
+    let mut errors = Vec::new();
+    let mut list: Vec<String> = Vec::new();
+    for (t, direct) in &tokens {
+        if t == "#" || t == "*" {
+            continue;
+        }
+        if instances.iter().any(|i| i == t) {
+            if !list.contains(t) {
+                list.push(t.clone());
+            }
+        } else if *direct && !aliases.iter().any(|a| a.raw.name == *t) {
+            // Names coming from an alias are reported at the alias; an alias named twice is
+            // only expanded once, which changes nothing.
+            errors.push(if t.starts_with('@') {
+                format!("{t:?}: '@' (Supvisors 0.17+) is not supported")
+            } else {
+                format!("{t:?} is neither in supvisors_list nor an alias")
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(if hash {
+        if star || list.is_empty() {
+            Identifiers::Hash(instances.to_vec())
+        } else {
+            Identifiers::Hash(list)
+        }
+    } else if star {
+        Identifiers::All
+    } else {
+        Identifiers::List(list)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alias(name: &str, members: &[&str]) -> RawAlias {
+        RawAlias {
+            name: name.into(),
+            members: members.iter().map(|m| m.to_string()).collect(),
+            line: 1,
+        }
+    }
+
+    fn inst() -> Vec<String> {
+        ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect()
+    }
+
+    fn run(text: &str, raws: &[RawAlias]) -> Result<Identifiers, Vec<String>> {
+        let file = PathBuf::from("f");
+        let aliases: Vec<Alias<'_>> = raws.iter().map(|raw| Alias { raw, file: &file }).collect();
+        resolve_identifiers(text, &aliases, &inst())
+    }
+
+    fn list(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn plain_lists_keep_order_and_drop_duplicates() {
+        assert_eq!(run("c, a,c", &[]), Ok(Identifiers::List(list(&["c", "a"]))));
+        assert_eq!(run("a,*", &[]), Ok(Identifiers::All));
+        assert_eq!(run("*", &[]), Ok(Identifiers::All));
+    }
+
+    #[test]
+    fn hash_forms() {
+        assert_eq!(run("#", &[]), Ok(Identifiers::Hash(inst())));
+        assert_eq!(run("#,*", &[]), Ok(Identifiers::Hash(inst())));
+        assert_eq!(run("#,d,b", &[]), Ok(Identifiers::Hash(list(&["d", "b"]))));
+        assert_eq!(run("b,#", &[]), Ok(Identifiers::Hash(list(&["b"]))));
+    }
+
+    #[test]
+    fn aliases_expand_in_declaration_order() {
+        let raws = [alias("outer", &["inner", "a"]), alias("inner", &["c", "d"])];
+        assert_eq!(
+            run("b,outer", &raws),
+            Ok(Identifiers::List(list(&["b", "c", "d", "a"])))
+        );
+        // named twice: expanded once, the second mention is dropped
+        assert_eq!(
+            run("inner,a,inner", &raws),
+            Ok(Identifiers::List(list(&["c", "d", "a"])))
+        );
+        let raws = [alias("all", &["*"]), alias("h", &["#", "b", "a"])];
+        assert_eq!(run("all", &raws), Ok(Identifiers::All));
+        assert_eq!(run("h", &raws), Ok(Identifiers::Hash(list(&["b", "a"]))));
+    }
+
+    #[test]
+    fn unknown_names_are_refused() {
+        let e = run("a,zz,#", &[]).unwrap_err();
+        assert_eq!(
+            e,
+            vec!["\"zz\" is neither in supvisors_list nor an alias".to_string()]
+        );
+        let e = run("@,a", &[]).unwrap_err();
+        assert!(e[0].contains("not supported"), "{e:?}");
+        assert_eq!(run(",", &[]), Err(vec!["no identifier given".to_string()]));
+    }
+
+    #[test]
+    fn pattern_compile_messages_are_one_line() {
+        let e = compile("worker_(").unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(e.contains("unclosed group"), "{e}");
+        assert!(compile(r"worker_\d+").is_ok());
+    }
+}
