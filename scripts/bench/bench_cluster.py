@@ -10,7 +10,9 @@ Metrics (see README.md in this directory):
   rpc        supvisors.get_all_process_info calls/s with 300 processes RUNNING in the cluster
              (100 per instance), one Python client, keep-alive, plain and with TCP_QUICKACK
   events     1,000 `sleep` programs (startsecs=0) started at once on one instance
-             (supervisor.startProcessGroup) -> every replica shows all of them RUNNING
+             (supervisor.startProcessGroup) -> every replica shows all of them RUNNING;
+             raftvisord also reports how many Raft log entries that took (the growth of the
+             leader's last_log_index, supvisors.get_raft_status, a raftvisor extension)
 
 The peer cluster is generated like /work/shared/peer/run_supvisors_cluster.sh does (same
 options, rules.xml and loopback shim, extracted from that script), plus the benchmark's own
@@ -141,6 +143,7 @@ class RaftSide:
     """3 raftvisord (documented default timings) through tests/cluster_harness.py."""
 
     name = "raftvisord"
+    has_raft_log = True
 
     def __init__(self, base: Path, per_instance_programs: dict[str, str]):
         self.cluster = cluster_harness.Cluster(base, IDS, "", timings={}, loglevel="info")
@@ -172,6 +175,16 @@ class RaftSide:
     def kill9(self, ident: str) -> None:
         self.cluster[ident].kill9()
 
+    def raft_log_index(self, ident: str) -> int | None:
+        """Index of the last entry of `ident`'s Raft log (-1 when empty): raftvisor's
+        supvisors.get_raft_status extension. None (logged) if it cannot be read, so that an
+        older binary still gets the other figures."""
+        try:
+            return self.cluster[ident].sv(5).get_raft_status()["last_log_index"]
+        except (OSError, xmlrpc.client.Error, KeyError, TypeError) as e:
+            log(self.name, ident, "get_raft_status failed:", repr(e))
+            return None
+
     def stop(self) -> None:
         self.cluster.stop()
 
@@ -184,6 +197,7 @@ class PeerSide:
     """3 supervisord + Supvisors 0.19, generated like run_supvisors_cluster.sh."""
 
     name = "supvisors"
+    has_raft_log = False
 
     def __init__(self, base: Path, per_instance_programs: dict[str, str], venv: Path,
                  peer_dir: Path):
@@ -424,8 +438,16 @@ def measure_master_loss(side, timeout: float) -> dict:
 
 
 def measure_events(side, n: int, timeout: float) -> dict:
-    """startProcessGroup('ev') of `n` programs on s1 -> all RUNNING in every replica."""
+    """startProcessGroup('ev') of `n` programs on s1 -> all RUNNING in every replica.
+
+    For raftvisord, also the growth of the leader's Raft log from just before the start to the
+    moment every replica shows all RUNNING: the entries the batched process events took, plus
+    the few tick/load entries the leader committed meanwhile."""
     owner = "s1"
+    leader = log_before = None
+    if side.has_raft_log:
+        leader = poll(lambda: common_master(side, IDS), 30, what="a common master")
+        log_before = side.raft_log_index(leader)
     t0 = time.monotonic()
     proxy(side.http_port(owner), 300).supervisor.startProcessGroup("ev", False)
     call_s = time.monotonic() - t0
@@ -448,9 +470,21 @@ def measure_events(side, n: int, timeout: float) -> dict:
                     pass
         return len(done) == len(IDS) and local_s is not None
     poll(all_seen, timeout, interval=0.05, what=f"{side.name}: {n} RUNNING everywhere")
-    return {"start_call_s": call_s, "local_running_s": local_s,
-            "all_replicas_s": max(done.values()), "per_replica_s": done,
-            "replication_lag_s": max(done.values()) - local_s}
+    result = {"start_call_s": call_s, "local_running_s": local_s,
+              "all_replicas_s": max(done.values()), "per_replica_s": done,
+              "replication_lag_s": max(done.values()) - local_s}
+    log_after = side.raft_log_index(leader) if log_before is not None else None
+    if log_before is not None and log_after is not None:
+        # Read on the same instance both times: the log index is the cluster's, so the
+        # difference holds even if the leadership moved meanwhile (then noted).
+        result.update({"raft_leader": leader, "raft_log_index_before": log_before,
+                       "raft_log_index_after": log_after,
+                       "raft_log_entries": log_after - log_before})
+        try:
+            result["raft_leader_after"] = common_master(side, IDS)
+        except (OSError, xmlrpc.client.Error):
+            result["raft_leader_after"] = ""
+    return result
 
 
 def run_side(side_factory, args, results: dict, name: str) -> None:
@@ -561,8 +595,9 @@ def table(results: dict, args) -> str:
     for label, metric, keys in rows:
         a, b = get(metric, "raftvisord", *keys), get(metric, "supvisors", *keys)
         out.append(f"| {label} | {fmt(a)} | {fmt(b)} | {ratio(a, b)} |")
-    out.append(f"| Raft log entries for the {args.events} events | not observable through the "
-               "API (batched: one entry per 20 ms or 500 changes) | n/a | n/a |")
+    entries = get("events", "raftvisord", "raft_log_entries")
+    out.append(f"| Raft log entries for the {args.events} events | {fmt(entries, 0)} "
+               "| n/a | n/a |")
     return "\n".join(out)
 
 
@@ -620,7 +655,10 @@ def main() -> int:
     print("Notes: the peer's get_all_process_info replies (> 4 KB) wait ~40 ms per call for a "
           "delayed ACK (Nagle x delayed-ACK, baseline.md); the TCP_QUICKACK row removes it. "
           "The peer's cluster clock is its 5 s TICK; raftvisord uses its documented defaults "
-          "(tick 150 ms, inactivity 1 s, election 200-400 ms).")
+          "(tick 100 ms, inactivity 800 ms, fencing 650 ms, Raft heartbeat 50 ms, election "
+          "150-300 ms). The Raft log entries row is the growth of the leader's last_log_index "
+          "from just before the start to all RUNNING everywhere: it also counts the few "
+          "tick/load entries committed meanwhile.")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
     return status

@@ -36,12 +36,33 @@ pub struct LeaderView {
     pub cut_off: bool,
 }
 
+/// openraft's own view of the log and the membership on this node, for diagnostics and
+/// benchmarks (e.g. how many log entries a burst of process events took once batched). Unlike
+/// [`LeaderView`], the leader is the one the Raft metrics name even when this instance is cut off
+/// (only a dead Raft core names none): this is the raw Raft status, not the Supvisors master.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RaftStatus {
+    /// Identifier of the leader openraft knows, if any.
+    pub leader: Option<String>,
+    pub term: u64,
+    /// Index of the last entry appended to the local log (`None`: empty log).
+    pub last_log_index: Option<u64>,
+    /// Index of the last entry applied to the local state machine (`None`: none yet).
+    pub last_applied: Option<u64>,
+    /// Identifiers of the voters of the effective membership, sorted.
+    pub voters: Vec<String>,
+    /// Identifiers of the learners of the effective membership, sorted.
+    pub learners: Vec<String>,
+}
+
 /// The cluster node as front ends see it. Implemented by `cluster::Node`.
 pub trait ClusterApi: Clone + Send + Sync + 'static {
     fn local_identifier(&self) -> String;
     /// The local replica of the cluster state, updated after every applied batch.
     fn replica(&self) -> watch::Receiver<Replica>;
     fn leader_view(&self) -> LeaderView;
+    /// openraft's status on this node (log positions, term, membership); never waits.
+    fn raft_status(&self) -> RaftStatus;
     /// Commits a command (forwarded to the leader when this instance is a follower) and returns
     /// its result once applied *on the leader*; the local replica follows shortly after.
     fn write(&self, cmd: Command)

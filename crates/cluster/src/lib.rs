@@ -31,7 +31,7 @@ pub mod store;
 pub mod types;
 pub mod wire;
 
-pub use api::{ClusterApi, LeaderView, WriteError};
+pub use api::{ClusterApi, LeaderView, RaftStatus, WriteError};
 pub use node::{FencePolicy, Node, NodeError, NodeTask, RaftMetrics};
 pub use state::{
     BatchSeq, ClusterState, Command, CommandResult, InstanceRecord, InstanceState, ProcessRecord,

@@ -24,7 +24,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ClusterApi, LeaderView, WriteError};
+use crate::api::{ClusterApi, LeaderView, RaftStatus, WriteError};
 use crate::auth::Gate;
 use crate::book::LeaderBook;
 use crate::network::{NetworkFactory, PeerClient};
@@ -35,6 +35,33 @@ use crate::wire::{WriteReply, PATH_WRITE};
 
 /// openraft's metrics for this cluster's types.
 pub type RaftMetrics = openraft::RaftMetrics<NodeId, NodeInfo>;
+
+/// The [`RaftStatus`] of `m`, naming node ids from `names`. A dead core (`dead`) names no
+/// leader, its last metrics being stale; being cut off does not hide it, unlike
+/// [`Inner::leader_view`]. An id outside `names` (which `validate` rules out) shows as hex
+/// rather than vanishing from a diagnostic.
+fn raft_status_of(m: &RaftMetrics, names: &HashMap<NodeId, String>, dead: bool) -> RaftStatus {
+    let name = |id: NodeId| {
+        names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("{id:#x}"))
+    };
+    let sorted = |ids: &mut dyn Iterator<Item = NodeId>| {
+        let mut list: Vec<String> = ids.map(name).collect();
+        list.sort_unstable();
+        list
+    };
+    let membership = m.membership_config.membership();
+    RaftStatus {
+        leader: m.current_leader.filter(|_| !dead).map(name),
+        term: m.current_term,
+        last_log_index: m.last_log_index,
+        last_applied: m.last_applied.map(|log_id| log_id.index),
+        voters: sorted(&mut membership.voter_ids()),
+        learners: sorted(&mut membership.learner_ids()),
+    }
+}
 
 /// Which local processes to stop when this instance finds itself cut off from the quorum with
 /// `auto_fence` (those the rules would restart elsewhere). Given the local replica and the
@@ -494,6 +521,15 @@ impl Inner {
         }
     }
 
+    /// openraft's metrics with identifiers for node ids; see [`raft_status_of`].
+    pub(crate) fn raft_status(&self) -> RaftStatus {
+        raft_status_of(
+            &self.metrics.borrow(),
+            &self.names,
+            self.raft_dead.load(Ordering::Relaxed),
+        )
+    }
+
     /// Commits `cmd` on this node, which must lead. Used by local writes and by `/ctl/write`.
     pub(crate) async fn write_as_leader(&self, cmd: Command) -> WriteReply {
         if self.cut_off.load(Ordering::Relaxed) {
@@ -614,6 +650,10 @@ impl ClusterApi for Node {
         self.inner.leader_view()
     }
 
+    fn raft_status(&self) -> RaftStatus {
+        self.inner.raft_status()
+    }
+
     fn write(
         &self,
         cmd: Command,
@@ -653,6 +693,49 @@ mod tests {
         let mut s = spec(&["a", "b"], None);
         s.voters.clear();
         assert!(matches!(validate(&s), Err(NodeError::NoVoter)));
+    }
+
+    #[test]
+    fn raft_status_names_the_metrics_nodes() {
+        use openraft::{CommittedLeaderId, LogId, Membership, StoredMembership};
+        use std::collections::BTreeSet;
+        let names: HashMap<NodeId, String> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|id| (node_id(id), id.to_string()))
+            .collect();
+        let stranger: NodeId = 0x2a;
+        let mut m = RaftMetrics::new_initial(node_id("a"));
+        assert_eq!(raft_status_of(&m, &names, false), RaftStatus::default());
+        let voters: BTreeSet<NodeId> = ["c", "a", "b"].iter().map(|id| node_id(id)).collect();
+        let nodes: BTreeMap<NodeId, NodeInfo> = voters
+            .iter()
+            .chain([node_id("d"), stranger].iter())
+            .map(|id| (*id, NodeInfo::default()))
+            .collect();
+        let log_id = LogId::new(CommittedLeaderId::new(3, node_id("b")), 41);
+        m.membership_config = Arc::new(StoredMembership::new(
+            Some(log_id),
+            Membership::new(vec![voters], nodes),
+        ));
+        m.current_term = 3;
+        m.current_leader = Some(node_id("b"));
+        m.last_log_index = Some(42);
+        m.last_applied = Some(log_id);
+        let status = raft_status_of(&m, &names, false);
+        assert_eq!(
+            status,
+            RaftStatus {
+                leader: Some("b".into()),
+                term: 3,
+                last_log_index: Some(42),
+                last_applied: Some(41),
+                voters: vec!["a".into(), "b".into(), "c".into()],
+                learners: vec!["0x2a".into(), "d".into()],
+            }
+        );
+        let dead = raft_status_of(&m, &names, true);
+        assert_eq!(dead.leader, None);
+        assert_eq!(dead.last_log_index, Some(42));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! (`serial()` methods) and Supervisor's wire types (ints capped to 32 bits).
 
 use crate::synth::SyntheticProcess;
+use cluster::api::RaftStatus;
 use cluster::{InstanceRecord, SupvisorsState};
 use model::supvisors::{InstanceAddr, SupvisorsSpec};
 use model::text::capped_int;
@@ -131,5 +132,24 @@ pub fn local_process(info: &ProcessInfo, options: LocalOptions) -> Value {
         ),
         ("extra_args".into(), s("")),
         ("disabled".into(), Value::Bool(options.disabled)),
+    ])
+}
+
+/// `get_raft_status` (raftvisor extension): `{leader, term, last_log_index, last_applied,
+/// voters, learners}`. XML-RPC has no "none", so a missing leader is `''` and a missing log
+/// position `-1`; numbers are capped to 32 bits like every Supervisor int.
+pub fn raft_status(status: &RaftStatus) -> Value {
+    let int = |n: u64| Value::Int(capped_int(i64::try_from(n).unwrap_or(i64::MAX)));
+    let position = |n: Option<u64>| n.map_or(Value::Int(-1), int);
+    Value::Struct(vec![
+        (
+            "leader".into(),
+            s(status.leader.as_deref().unwrap_or_default()),
+        ),
+        ("term".into(), int(status.term)),
+        ("last_log_index".into(), position(status.last_log_index)),
+        ("last_applied".into(), position(status.last_applied)),
+        ("voters".into(), strings(&status.voters)),
+        ("learners".into(), strings(&status.learners)),
     ])
 }

@@ -1,6 +1,7 @@
 //! Test doubles: a cluster node whose replica and write outcomes the test controls, and a local
 //! supervisor holding a fixed process table.
 
+use cluster::api::RaftStatus;
 use cluster::{ClusterApi, Command, CommandResult, LeaderView, Replica, WriteError};
 use model::{make_namespec, Fault, FaultCode, ProcessState, SupervisorState};
 use procman::{
@@ -27,6 +28,7 @@ struct ClusterInner {
     local: String,
     replica: watch::Sender<Replica>,
     leader: Mutex<LeaderView>,
+    raft: Mutex<RaftStatus>,
     mode: Mutex<WriteMode>,
     writes: Mutex<Vec<Command>>,
 }
@@ -45,6 +47,7 @@ impl FakeCluster {
             local: local.into(),
             replica: tx,
             leader: Mutex::new(LeaderView::default()),
+            raft: Mutex::new(RaftStatus::default()),
             mode: Mutex::new(WriteMode::Apply),
             writes: Mutex::new(Vec::new()),
         }))
@@ -61,6 +64,10 @@ impl FakeCluster {
 
     pub fn set_leader(&self, leader: Option<&str>) {
         lock(&self.0.leader).leader = leader.map(String::from);
+    }
+
+    pub fn set_raft_status(&self, status: RaftStatus) {
+        *lock(&self.0.raft) = status;
     }
 
     pub fn set_mode(&self, mode: WriteMode) {
@@ -83,6 +90,10 @@ impl ClusterApi for FakeCluster {
 
     fn leader_view(&self) -> LeaderView {
         lock(&self.0.leader).clone()
+    }
+
+    fn raft_status(&self) -> RaftStatus {
+        lock(&self.0.raft).clone()
     }
 
     fn write(

@@ -36,7 +36,8 @@ const NAMESPEC: (&str, &str) = ("string", "namespec");
 const PROGRAM: (&str, &str) = ("string", "program_name");
 const WAIT: (&str, &str) = ("boolean", "wait");
 
-/// The methods of the state part, as Supvisors 0.14 names them.
+/// The methods of the state part, as Supvisors 0.14 names them, plus `get_raft_status`, a
+/// raftvisor extension that Supvisors 0.14 clients never call.
 pub static METHODS: &[MethodDef] = &[
     MethodDef::new(
         "get_api_version",
@@ -128,6 +129,14 @@ pub static METHODS: &[MethodDef] = &[
         &[("string", "level_param")],
         0,
         "Change the logger level for the local Supvisors",
+    ),
+    MethodDef::new(
+        "get_raft_status",
+        "struct",
+        &[],
+        0,
+        "raftvisor extension (not in Supvisors 0.14): return the local Raft status \
+         {leader ('' if none), term, last_log_index, last_applied (-1 if none), voters, learners}",
     ),
 ];
 
@@ -483,6 +492,8 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 let program = params::string(arg(0)?, "program_name")?;
                 self.disable(&program, params::wait_flag(p, 1)).await
             }
+            // Any state: a diagnostic of the Raft layer itself, from the local metrics.
+            "get_raft_status" => Ok(encode::raft_status(&self.cluster.raft_status())),
             "change_log_level" => {
                 let level = faults::log_level(arg(0)?)?;
                 (self.log_level)(level);

@@ -3,6 +3,7 @@
 
 use crate::fakes::{info, FakeCluster, FakeProcess, FakeSupervisor, WriteMode};
 use crate::{is_disabled, ProgramIndex, SupvisorsNamespace, METHODS};
+use cluster::api::RaftStatus;
 use cluster::{
     BatchSeq, ClusterApi, Command, InstanceState, ProcessStatus, SupvisorsState, Target, TickStamp,
     WriteError,
@@ -667,6 +668,51 @@ async fn change_log_level_calls_back_with_the_level() {
     );
 }
 
+#[tokio::test]
+async fn raft_status_is_answered_in_any_state_with_ints_and_empty_for_none() {
+    let (c, sup) = (cluster(), supervisor());
+    let (ns, _) = namespace(&c, &sup);
+    // Global state OFF, no leader, empty log.
+    assert_eq!(
+        call(&ns, "get_raft_status", vec![]).await,
+        Ok(Value::Struct(vec![
+            ("leader".into(), s("")),
+            ("term".into(), Value::Int(0)),
+            ("last_log_index".into(), Value::Int(-1)),
+            ("last_applied".into(), Value::Int(-1)),
+            ("voters".into(), Value::Array(vec![])),
+            ("learners".into(), Value::Array(vec![])),
+        ]))
+    );
+    c.apply(&to_state(&TO_OPERATION));
+    c.set_raft_status(RaftStatus {
+        leader: Some("b".into()),
+        term: 7,
+        last_log_index: Some(5_000_000_000),
+        last_applied: Some(1234),
+        voters: vec!["a".into(), "b".into(), "c".into()],
+        learners: vec!["d".into()],
+    });
+    let status = call(&ns, "get_raft_status", vec![]).await.unwrap();
+    assert_eq!(
+        keys(&status),
+        [
+            "leader",
+            "term",
+            "last_log_index",
+            "last_applied",
+            "voters",
+            "learners"
+        ]
+    );
+    assert_eq!(get(&status, "leader"), &s("b"));
+    assert_eq!(get(&status, "term"), &Value::Int(7));
+    assert_eq!(get(&status, "last_log_index"), &Value::Int(i32::MAX));
+    assert_eq!(get(&status, "last_applied"), &Value::Int(1234));
+    assert_eq!(get(&status, "voters"), &strings(&["a", "b", "c"]));
+    assert_eq!(get(&status, "learners"), &strings(&["d"]));
+}
+
 #[test]
 fn method_table_matches_supvisors_signatures() {
     let def = |name: &str| METHODS.iter().find(|d| d.name == name).unwrap();
@@ -674,6 +720,7 @@ fn method_table_matches_supvisors_signatures() {
     assert!(def("disable").accepts_arity(1) && def("disable").accepts_arity(2));
     assert_eq!(def("get_all_process_info").signature(), ["array"]);
     assert_eq!(def("get_instance_info").signature(), ["struct", "string"]);
+    assert_eq!(def("get_raft_status").signature(), ["struct"]);
     let mut names: Vec<&str> = METHODS.iter().map(|d| d.name).collect();
     names.sort_unstable();
     names.dedup();
