@@ -11,6 +11,8 @@ Needs raftvisord in $RAFTVISOR_BIN_DIR (skip without it; a failure with CI=true)
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import hmac
 import http.client
 import time
@@ -241,6 +243,39 @@ def test_a_leader_cut_off_from_the_quorum_stops_naming_itself_master(make_cluste
     # Well past the fencing timeout (500 ms) and the inactivity timeout (1 s).
     wait_until(lambda: c[leader].master(timeout=2) == "", 5,
                what="the cut-off leader to stop naming itself master")
+
+
+def test_a_partitioned_leader_fences_itself_then_rejoins_and_reports_its_true_state(make_cluster):
+    """The majority is frozen (SIGSTOP: on loopback, the cut that needs no privileges): the old
+    leader, alone, must stop naming itself master and refuse writes, while its own supervisor
+    keeps working. When the partition heals (SIGCONT), it rejoins and the others learn what
+    really happened on it meanwhile."""
+    c = started(make_cluster)
+    leader = c.wait_common_master(c.identifiers)
+    majority = [i for i in c.identifiers if i != leader]
+    alone = c[leader]
+    try:
+        for ident in majority:
+            os.kill(c[ident].pid, signal.SIGSTOP)
+        wait_until(lambda: alone.master(timeout=2) == "", 5,
+                   what="the isolated leader to stop naming itself master")
+        fault = fault_of(lambda: alone.sv(timeout=10).disable("solo", True))
+        assert fault is not None and fault.faultCode == BAD_SUPVISORS_STATE, fault
+        # procman keeps working without a quorum: a local change while cut off.
+        assert alone.proxy().supervisor.stopProcess("web") is True
+    finally:
+        for ident in majority:
+            os.kill(c[ident].pid, signal.SIGCONT)
+    c.wait_common_master(c.identifiers, timeout=15)
+    c.wait_all_running(timeout=15)
+
+    def web_not_on_old_leader() -> bool:
+        return all(leader not in c[i].synthetic_processes(timeout=3)["web:web"]["identifiers"]
+                   for i in c.identifiers)
+    wait_until(web_not_on_old_leader, 10,
+               what="every replica to learn that web stopped on the healed instance")
+    # And writes work again through the healed instance.
+    assert alone.sv(timeout=10).disable("solo", True) is True
 
 
 def test_a_disabled_program_cannot_be_started(make_cluster):

@@ -509,6 +509,10 @@ def run_side(side_factory, args, results: dict, name: str) -> None:
             r = rpc_rate(side.http_port(leader), args.rpc_seconds, quickack, side.pid(leader))
             record("rpc_quickack" if quickack else "rpc", r)
             log(name, "get_all_process_info", r)
+        raw = harness.raw_xmlrpc_rate(side.http_port(leader), "supvisors.get_all_process_info",
+                                      args.rpc_seconds)
+        record("rpc_raw", {"calls_per_s": raw})
+        log(name, "get_all_process_info without client parsing", f"{raw:.1f} calls/s")
         r = measure_follower_loss(side, args.phase_timeout)
         record("follower_loss", r)
         log(name, "follower loss", r)
@@ -584,6 +588,8 @@ def table(results: dict, args) -> str:
         ("same, p50 latency (ms)", "rpc", ("p50_ms",)),
         ("same, server CPU per call (ms)", "rpc", ("server_cpu_ms_per_call",)),
         ("same, client with TCP_QUICKACK, calls/s", "rpc_quickack", ("calls_per_s",)),
+        ("same, client reading replies without XML parsing (TCP_QUICKACK), calls/s", "rpc_raw",
+         ("calls_per_s",)),
         (f"{args.events} processes started at once on s1 -> RUNNING locally (s)",
          "events", ("local_running_s",)),
         (f"{args.events} processes started at once on s1 -> RUNNING in every replica (s)",

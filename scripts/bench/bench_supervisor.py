@@ -83,40 +83,6 @@ def rpc_rate(d: harness.Daemon, seconds: float) -> tuple[float, float]:
     return calls / elapsed, 1000.0 * cpu / max(calls, 1)
 
 
-GET_ALL = (b"<?xml version='1.0'?>\n<methodCall>\n<methodName>supervisor.getAllProcessInfo"
-           b"</methodName>\n<params>\n</params>\n</methodCall>\n")
-
-
-def raw_rpc_rate(d: harness.Daemon, seconds: float) -> float:
-    """calls/s of a client that reads each reply without parsing it (the Python client's XML
-    parsing, ~30 ms for 500 entries, bounds the stock loop). TCP_QUICKACK is set before every
-    read so the peer's Nagle/delayed-ACK stall (baseline.md) does not count either."""
-    import http.client
-    import socket
-    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
-    headers = {"Content-Type": "text/xml"}
-    if d.username:
-        import base64
-        token = base64.b64encode(f"{d.username}:{d.password}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    calls = 0
-    t0 = time.monotonic()
-    end = t0 + seconds
-    try:
-        while time.monotonic() < end:
-            conn.request("POST", "/RPC2", GET_ALL, headers)
-            if conn.sock is not None and hasattr(socket, "TCP_QUICKACK"):
-                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-            resp = conn.getresponse()
-            body = resp.read()
-            if resp.status != 200 or b"<name>statename</name>" not in body:
-                raise harness.HarnessError(f"{d.impl}: bad getAllProcessInfo reply {resp.status}")
-            calls += 1
-    finally:
-        conn.close()
-    return calls / (time.monotonic() - t0)
-
-
 def idle_cpu_percent(d: harness.Daemon, seconds: float) -> float:
     a = harness.proc_cpu_ticks(d.pid)
     t0 = time.monotonic()
@@ -143,7 +109,8 @@ def bench_impl(impl: str, args, workroot: Path, log) -> dict:
             f"RSS {res['rss_mib']:.1f} MiB; getAllProcessInfo loop {args.rpc_seconds}s")
         res["getallprocessinfo_per_s"], res["getallprocessinfo_cpu_ms"] = rpc_rate(
             d, args.rpc_seconds)
-        res["getallprocessinfo_raw_per_s"] = raw_rpc_rate(d, args.rpc_seconds)
+        res["getallprocessinfo_raw_per_s"] = harness.raw_xmlrpc_rate(
+            d.port, "supervisor.getAllProcessInfo", args.rpc_seconds, d.username, d.password)
         log(f"[{impl}] {res['getallprocessinfo_per_s']:.1f} calls/s "
             f"({res['getallprocessinfo_cpu_ms']:.1f} ms server CPU per call), "
             f"{res['getallprocessinfo_raw_per_s']:.1f} calls/s without client parsing; SIGTERM")
