@@ -24,6 +24,8 @@ fn type_name(v: &Value) -> &'static str {
         Value::Array(_) => "array",
         Value::Struct(_) => "struct",
         Value::Nil => "nil",
+        // Server-side only; a parsed reply never holds it.
+        Value::Raw(_) => "raw",
     }
 }
 

@@ -66,51 +66,22 @@ fn spec(ids: &[&str], voters: &[&str], local: &str, ports: &[u16], dir: &Path) -
     }
 }
 
-fn log(target: LogTarget) -> LogSpec {
-    LogSpec {
-        target,
+fn sleeper() -> GroupSpec {
+    let log = LogSpec {
         maxbytes: 1024 * 1024,
         backups: 1,
-        capture_maxbytes: 0,
-        events_enabled: false,
-        syslog: false,
-    }
-}
-
-fn sleeper() -> GroupSpec {
-    let p = ProcessSpec {
-        name: "sleeper".into(),
-        group: "sleeper".into(),
-        program: "sleeper".into(),
-        command: "sleep 60".into(),
-        argv: vec!["sleep".into(), "60".into()],
-        process_num: 0,
-        priority: 999,
+        ..LogSpec::new(LogTarget::None)
+    };
+    GroupSpec::single(ProcessSpec {
         autostart: false,
         startsecs: 0,
         startretries: 0,
         autorestart: AutoRestart::False,
-        exitcodes: vec![0],
-        stopsignal: 15,
         stopwaitsecs: 5,
-        stopasgroup: false,
-        killasgroup: false,
-        user: None,
-        redirect_stderr: false,
-        stdout: log(LogTarget::None),
-        stderr: log(LogTarget::None),
-        environment: vec![],
-        directory: None,
-        umask: None,
-        serverurl: None,
-        listener: None,
-    };
-    GroupSpec {
-        name: "sleeper".into(),
-        priority: 999,
-        kind: GroupKind::Program,
-        processes: vec![p],
-    }
+        stdout: log.clone(),
+        stderr: log,
+        ..ProcessSpec::new("sleeper", vec!["sleep".into(), "60".into()])
+    })
 }
 
 fn procman_config(dir: &Path) -> Config {

@@ -217,3 +217,69 @@ impl Config {
         self.extra_sections.iter().find(|s| s.name == name)
     }
 }
+
+impl LogSpec {
+    /// Supervisor's defaults for a channel: 50 MB per file, 10 backups, no capture, no events.
+    pub fn new(target: LogTarget) -> LogSpec {
+        LogSpec {
+            target,
+            maxbytes: 50 * 1024 * 1024,
+            backups: 10,
+            capture_maxbytes: 0,
+            events_enabled: false,
+            syslog: false,
+        }
+    }
+}
+
+impl ProcessSpec {
+    /// A process of its own `[program:name]` with every option at Supervisor's default
+    /// (priority 999, autostart, startsecs 1, startretries 3, autorestart unexpected, exitcodes
+    /// 0, TERM then KILL after 10 s, AUTO logs). Callers override fields with struct update
+    /// syntax; the config parser is what applies a file's options.
+    pub fn new(name: &str, argv: Vec<String>) -> ProcessSpec {
+        ProcessSpec {
+            name: name.into(),
+            group: name.into(),
+            program: name.into(),
+            command: argv.join(" "),
+            argv,
+            process_num: 0,
+            priority: 999,
+            autostart: true,
+            startsecs: 1,
+            startretries: 3,
+            autorestart: AutoRestart::Unexpected,
+            exitcodes: vec![0],
+            stopsignal: 15,
+            stopwaitsecs: 10,
+            stopasgroup: false,
+            killasgroup: false,
+            user: None,
+            redirect_stderr: false,
+            stdout: LogSpec::new(LogTarget::Auto),
+            stderr: LogSpec::new(LogTarget::Auto),
+            environment: vec![],
+            directory: None,
+            umask: None,
+            serverurl: None,
+            listener: None,
+        }
+    }
+}
+
+impl GroupSpec {
+    /// The group of a single `[program:x]` (or `[eventlistener:x]`) process.
+    pub fn single(process: ProcessSpec) -> GroupSpec {
+        GroupSpec {
+            name: process.group.clone(),
+            priority: process.priority,
+            kind: if process.listener.is_some() {
+                GroupKind::EventListenerPool
+            } else {
+                GroupKind::Program
+            },
+            processes: vec![process],
+        }
+    }
+}

@@ -461,39 +461,14 @@ mod tests {
 
     fn spec() -> ProcessSpec {
         let log = LogSpec {
-            target: LogTarget::None,
             maxbytes: 0,
             backups: 0,
-            capture_maxbytes: 0,
-            events_enabled: false,
-            syslog: false,
+            ..LogSpec::new(LogTarget::None)
         };
         ProcessSpec {
-            name: "p".into(),
-            group: "p".into(),
-            program: "p".into(),
-            command: "sleep 10".into(),
-            argv: vec!["sleep".into(), "10".into()],
-            process_num: 0,
-            priority: 999,
-            autostart: true,
-            startsecs: 1,
-            startretries: 3,
-            autorestart: AutoRestart::Unexpected,
-            exitcodes: vec![0],
-            stopsignal: 15,
-            stopwaitsecs: 10,
-            stopasgroup: false,
-            killasgroup: false,
-            user: None,
-            redirect_stderr: false,
             stdout: log.clone(),
             stderr: log,
-            environment: vec![],
-            directory: None,
-            umask: None,
-            serverurl: None,
-            listener: None,
+            ..ProcessSpec::new("p", vec!["sleep".into(), "10".into()])
         }
     }
 

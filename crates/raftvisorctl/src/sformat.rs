@@ -72,6 +72,8 @@ pub fn py_str(value: &Value) -> String {
         Value::Double(d) => format!("{d:?}"),
         Value::Base64(b) => String::from_utf8_lossy(b).into_owned(),
         Value::Nil => "None".into(),
+        // Server-side only; a parsed reply never holds it.
+        Value::Raw(fragment) => fragment.to_string(),
         Value::Array(items) => {
             let inner: Vec<String> = items.iter().map(py_repr_value).collect();
             format!("[{}]", inner.join(", "))

@@ -36,6 +36,13 @@ struct ClusterInner {
 #[derive(Clone)]
 pub struct FakeCluster(Arc<ClusterInner>);
 
+/// Moves `last_applied` to the next log index, as applying one entry does.
+fn advance(replica: &mut Replica) {
+    let mut id = replica.last_applied.unwrap_or_default();
+    id.index += 1;
+    replica.last_applied = Some(id);
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -53,13 +60,21 @@ impl FakeCluster {
         }))
     }
 
-    /// Applies commands directly to the replica (test setup, not recorded as writes).
+    /// Applies commands directly to the replica (test setup, not recorded as writes), one log
+    /// entry each, as the state machine does.
     pub fn apply(&self, cmds: &[Command]) {
         self.0.replica.send_modify(|r| {
             for cmd in cmds {
+                advance(r);
                 r.state.apply(cmd);
             }
         });
+    }
+
+    /// Applies an entry that changes nothing (a blank or membership entry): the replica moves
+    /// on without any change to its state.
+    pub fn apply_blank(&self) {
+        self.0.replica.send_modify(advance);
     }
 
     pub fn set_leader(&self, leader: Option<&str>) {
@@ -107,7 +122,10 @@ impl ClusterApi for FakeCluster {
             match mode {
                 WriteMode::Apply => {
                     let mut result = CommandResult::Unchanged;
-                    this.0.replica.send_modify(|r| result = r.state.apply(&cmd));
+                    this.0.replica.send_modify(|r| {
+                        advance(r);
+                        result = r.state.apply(&cmd);
+                    });
                     Ok(result)
                 }
                 WriteMode::ApplyElsewhere => Ok(CommandResult::Applied),

@@ -18,39 +18,21 @@ use xmlrpc::Value;
 
 fn sleeper(group: &str, name: &str, program: &str) -> ProcessSpec {
     let log = LogSpec {
-        target: LogTarget::None,
         maxbytes: 0,
         backups: 0,
-        capture_maxbytes: 0,
-        events_enabled: false,
-        syslog: false,
+        ..LogSpec::new(LogTarget::None)
     };
     ProcessSpec {
-        name: name.into(),
         group: group.into(),
         program: program.into(),
-        command: "sleep 30".into(),
-        argv: vec!["sleep".into(), "30".into()],
-        process_num: 0,
-        priority: 999,
         autostart: false,
         startsecs: 0,
         startretries: 0,
         autorestart: AutoRestart::False,
-        exitcodes: vec![0],
-        stopsignal: 15,
         stopwaitsecs: 5,
-        stopasgroup: false,
-        killasgroup: false,
-        user: None,
-        redirect_stderr: false,
         stdout: log.clone(),
         stderr: log,
-        environment: vec![],
-        directory: None,
-        umask: None,
-        serverurl: None,
-        listener: None,
+        ..ProcessSpec::new(name, vec!["sleep".into(), "30".into()])
     }
 }
 

@@ -23,6 +23,7 @@ mod encode;
 mod faults;
 mod namespace;
 mod programs;
+mod reply_cache;
 mod synth;
 
 #[cfg(test)]

@@ -9,7 +9,9 @@
 use crate::encode::{self, InstanceExtras, LocalOptions};
 use crate::faults::{self, Gate};
 use crate::programs::ProgramIndex;
+use crate::reply_cache::ReplyCache;
 use crate::synth;
+use cluster::types::LogId;
 use cluster::{ClusterApi, Command, Replica, Target};
 use futures_util::future::{join_all, BoxFuture};
 use futures_util::FutureExt;
@@ -170,6 +172,10 @@ pub struct SupvisorsNamespace<C, S> {
     programs: RwLock<Arc<ProgramIndex>>,
     write_timeout: Duration,
     settle_timeout: Duration,
+    /// `get_all_process_info`, rendered: it depends on the replica alone.
+    all_processes: ReplyCache<LogId>,
+    /// `get_all_instances_info`, rendered: it depends on the replica and the (fixed) spec.
+    all_instances: ReplyCache<LogId>,
 }
 
 impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
@@ -190,6 +196,8 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             programs: RwLock::new(Arc::new(ProgramIndex::default())),
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             settle_timeout: DEFAULT_SETTLE_TIMEOUT,
+            all_processes: ReplyCache::default(),
+            all_instances: ReplyCache::default(),
         }
     }
 
@@ -228,6 +236,29 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         f(&replica)
     }
 
+    /// The reply `build` makes from the replica, from `cache` when the replica has applied
+    /// nothing since it was stored. `build` must depend on nothing but the replica and fixed
+    /// configuration (no clock, no leader view, no local supervisor). A replica that has
+    /// applied nothing yet (`last_applied` none) is never cached.
+    fn cached(
+        &self,
+        cache: &ReplyCache<LogId>,
+        build: impl FnOnce(&Replica) -> Result<Value, Fault>,
+    ) -> Result<Value, Fault> {
+        let (key, built) = self.with_replica(|r| match r.last_applied {
+            Some(key) => match cache.get(&key) {
+                Some(hit) => (None, Ok(hit)),
+                None => (Some(key), build(r)),
+            },
+            None => (None, build(r)),
+        });
+        // Rendered after the replica borrow is released, so appliers are not held up.
+        match (key, built) {
+            (Some(key), Ok(value)) => Ok(cache.store(key, &value)),
+            (_, built) => built,
+        }
+    }
+
     fn check(&self, gate: Gate) -> Result<(), Fault> {
         self.with_replica(|r| gate.check(r.state.supvisors_state()))
     }
@@ -252,6 +283,13 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
     }
 
     fn all_instances_info(&self) -> Result<Value, Fault> {
+        self.cached(&self.all_instances, |replica| {
+            self.build_all_instances_info(replica)
+        })
+    }
+
+    /// The uncached reply of `get_all_instances_info`.
+    pub(crate) fn build_all_instances_info(&self, replica: &Replica) -> Result<Value, Fault> {
         let mut identifiers: Vec<&str> = self
             .spec
             .instances
@@ -259,13 +297,21 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             .map(|i| i.identifier.as_str())
             .collect();
         identifiers.sort_unstable();
-        self.with_replica(|replica| {
-            identifiers
-                .iter()
-                .map(|id| self.instance_info(replica, id))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array)
-        })
+        identifiers
+            .iter()
+            .map(|id| self.instance_info(replica, id))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array)
+    }
+
+    fn all_process_info(&self) -> Result<Value, Fault> {
+        self.cached(&self.all_processes, |r| Ok(Self::build_all_process_info(r)))
+    }
+
+    /// The uncached reply of `get_all_process_info`.
+    pub(crate) fn build_all_process_info(replica: &Replica) -> Value {
+        let all = synth::all_processes(&replica.state);
+        Value::Array(all.iter().map(encode::process).collect())
     }
 
     /// `startsecs` / `stopwaitsecs` of every local process, by `(group, name)`.
@@ -476,8 +522,7 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             }
             "get_all_process_info" => {
                 self.check(Gate::FromDeployment)?;
-                let all = self.with_replica(|r| synth::all_processes(&r.state));
-                Ok(Value::Array(all.iter().map(encode::process).collect()))
+                self.all_process_info()
             }
             "get_local_process_info" => {
                 let namespec = params::string(arg(0)?, "namespec")?;

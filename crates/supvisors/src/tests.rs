@@ -191,7 +191,18 @@ async fn call(ns: &impl Namespace, method: &str, params: Vec<Value>) -> Result<V
         .find(|d| d.name == method)
         .unwrap_or_else(|| panic!("no method {method}"));
     assert!(def.accepts_arity(params.len()), "{method} arity");
-    ns.call(def, params).await
+    ns.call(def, params).await.map(read_back)
+}
+
+/// A cached (pre-rendered) reply as the client reads it; other values unchanged.
+fn read_back(value: Value) -> Value {
+    match value {
+        Value::Raw(_) => match xmlrpc::parse_response(xmlrpc::render_response(&value).as_bytes()) {
+            Ok(Ok(parsed)) => parsed,
+            other => panic!("a cached reply does not parse back: {other:?}"),
+        },
+        other => other,
+    }
 }
 
 fn s(text: &str) -> Value {
@@ -725,4 +736,105 @@ fn method_table_matches_supvisors_signatures() {
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), METHODS.len());
+}
+
+/// The replies of `get_all_process_info` and `get_all_instances_info` as sent (possibly a
+/// cached `Value::Raw`) and as built from the replica without any cache, both rendered.
+async fn sent_and_uncached(
+    ns: &SupvisorsNamespace<FakeCluster, FakeSupervisor>,
+    c: &FakeCluster,
+    method: &str,
+) -> (Value, String, String) {
+    let def = METHODS.iter().find(|d| d.name == method).unwrap();
+    let sent = ns.call(def, vec![]).await.unwrap();
+    let uncached = {
+        let rx = c.replica();
+        let replica = rx.borrow();
+        match method {
+            "get_all_process_info" => {
+                SupvisorsNamespace::<FakeCluster, FakeSupervisor>::build_all_process_info(&replica)
+            }
+            _ => ns.build_all_instances_info(&replica).unwrap(),
+        }
+    };
+    let rendered = xmlrpc::render_response(&sent);
+    (sent, rendered, xmlrpc::render_response(&uncached))
+}
+
+fn raw_text(v: &Value) -> Arc<str> {
+    match v {
+        Value::Raw(text) => text.clone(),
+        other => panic!("expected a cached reply, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn cached_replies_are_byte_identical_and_reused_until_the_replica_moves() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION));
+    let (ns, _) = namespace(&c, &sup);
+    for method in ["get_all_process_info", "get_all_instances_info"] {
+        let (first, sent, uncached) = sent_and_uncached(&ns, &c, method).await;
+        assert_eq!(sent, uncached, "{method}");
+        // Nothing applied since: the very same rendering is sent again.
+        let (again, sent, uncached) = sent_and_uncached(&ns, &c, method).await;
+        assert_eq!(sent, uncached, "{method}");
+        assert!(
+            Arc::ptr_eq(&raw_text(&first), &raw_text(&again)),
+            "{method}"
+        );
+        // An entry that changes nothing still moves the key: rendered anew, same bytes.
+        c.apply_blank();
+        let (after_blank, sent, uncached) = sent_and_uncached(&ns, &c, method).await;
+        assert_eq!(sent, uncached, "{method}");
+        assert!(!Arc::ptr_eq(&raw_text(&first), &raw_text(&after_blank)));
+        assert_eq!(raw_text(&first), raw_text(&after_blank));
+    }
+}
+
+#[tokio::test]
+async fn a_new_applied_entry_invalidates_the_cached_replies() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION));
+    let (ns, _) = namespace(&c, &sup);
+    let (_, before, _) = sent_and_uncached(&ns, &c, "get_all_process_info").await;
+    let (_, instances_before, _) = sent_and_uncached(&ns, &c, "get_all_instances_info").await;
+
+    c.apply(&[
+        Command::ProcessEvents {
+            instance: "a".into(),
+            seq: BatchSeq::new(1, 2),
+            events: vec![status(
+                "web",
+                "web",
+                ProcessState::Stopped,
+                1_700_000_000,
+                1_700_000_100,
+            )],
+        },
+        Command::InstanceState {
+            instance: "c".into(),
+            state: InstanceState::Checking,
+        },
+    ]);
+    let (_, after, uncached) = sent_and_uncached(&ns, &c, "get_all_process_info").await;
+    assert_ne!(after, before);
+    assert_eq!(after, uncached);
+    let all = call(&ns, "get_all_process_info", vec![]).await.unwrap();
+    assert_eq!(get(&items(&all)[2], "statename"), &s("STOPPED"));
+    assert_eq!(
+        get(&items(&all)[2], "last_event_time"),
+        &Value::Int(1_700_000_100)
+    );
+
+    let (_, instances_after, uncached) = sent_and_uncached(&ns, &c, "get_all_instances_info").await;
+    assert_ne!(instances_after, instances_before);
+    assert_eq!(instances_after, uncached);
+    let all = call(&ns, "get_all_instances_info", vec![]).await.unwrap();
+    assert_eq!(get(&items(&all)[2], "statename"), &s("CHECKING"));
+
+    // The gate is checked on every call, cache or not.
+    c.apply(&to_state(&[SupvisorsState::Initialization]));
+    let err = call(&ns, "get_all_process_info", vec![]).await.unwrap_err();
+    assert_eq!(err.code.code(), 101);
 }

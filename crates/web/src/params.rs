@@ -19,6 +19,8 @@ pub fn describe(value: &Value) -> String {
         Value::Array(_) => "array".to_string(),
         Value::Struct(_) => "struct".to_string(),
         Value::Nil => "None".to_string(),
+        // Never received (the parser does not produce it); kept short for a fault text.
+        Value::Raw(_) => "raw".to_string(),
     }
 }
 
@@ -64,6 +66,8 @@ pub fn truthy(value: &Value) -> bool {
         Value::Array(a) => !a.is_empty(),
         Value::Struct(s) => !s.is_empty(),
         Value::Nil => false,
+        // A rendered fragment is never empty and never received; treated as a non-empty value.
+        Value::Raw(fragment) => !fragment.is_empty(),
     }
 }
 

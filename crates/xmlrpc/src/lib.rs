@@ -48,6 +48,11 @@ pub enum Value {
     Array(Vec<Value>),
     Struct(Vec<(String, Value)>),
     Nil,
+    /// An already-rendered `<value>…</value>` fragment (as [`Value::render_fragment`] writes
+    /// it, trailing newline included), written verbatim by the renderers. Server-side only: it
+    /// lets a method cache the rendering of a large reply that changes rarely. The parsers never
+    /// produce it, and its content is trusted (not checked to be well-formed XML-RPC).
+    Raw(std::sync::Arc<str>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

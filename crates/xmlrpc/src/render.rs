@@ -63,6 +63,16 @@ pub fn render_method_call(name: &str, params: &[Value]) -> String {
     out
 }
 
+impl Value {
+    /// The `<value>…</value>` fragment of `self` as the renderers write it inside a param, to
+    /// be kept in a [`Value::Raw`] and sent again without rebuilding or re-rendering the value.
+    pub fn render_fragment(&self) -> String {
+        let mut out = String::with_capacity(128);
+        write_value(&mut out, self);
+        out
+    }
+}
+
 fn write_value(out: &mut String, value: &Value) {
     match value {
         Value::Int(i) => {
@@ -118,6 +128,7 @@ fn write_value(out: &mut String, value: &Value) {
         }
         // Python's `dump_nil` writes no newline after it.
         Value::Nil => out.push_str("<value><nil/></value>"),
+        Value::Raw(fragment) => out.push_str(fragment),
     }
 }
 
@@ -273,6 +284,33 @@ mod tests {
             "<?xml version='1.0'?>\n<methodCall>\n<methodName>a&amp;b</methodName>\n\
              <params>\n</params>\n</methodCall>\n"
         );
+    }
+
+    #[test]
+    fn raw_fragment_renders_like_the_original_value() {
+        let v = Value::Array(vec![
+            Value::structure([
+                ("name", Value::from("a&b<c>")),
+                ("pid", Value::Int(-4)),
+                ("ok", Value::Bool(true)),
+                ("load", Value::Double(0.25)),
+            ]),
+            Value::Nil,
+            Value::Base64(vec![0, 1, 2]),
+            Value::Array(vec![]),
+        ]);
+        let raw = Value::Raw(v.render_fragment().into());
+        assert_eq!(render_response(&raw), render_response(&v));
+        let nested = Value::Array(vec![raw.clone(), Value::Int(1)]);
+        let plain = Value::Array(vec![v.clone(), Value::Int(1)]);
+        assert_eq!(render_response(&nested), render_response(&plain));
+        assert_eq!(
+            render_method_call("m", std::slice::from_ref(&raw)),
+            render_method_call("m", std::slice::from_ref(&v))
+        );
+        // What a client reads back is the original value, never a Raw.
+        let back = crate::parse_response(render_response(&raw).as_bytes());
+        assert!(matches!(back, Ok(Ok(ref got)) if *got == v), "{back:?}");
     }
 
     #[test]

@@ -77,6 +77,8 @@ impl Value {
             Value::Array(_) => "array",
             Value::Struct(_) => "struct",
             Value::Nil => "nil",
+            // Not an XML-RPC type: a rendered fragment, only ever sent, never received.
+            Value::Raw(_) => "raw",
         }
     }
 

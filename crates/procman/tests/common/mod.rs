@@ -10,57 +10,27 @@ use tokio_util::sync::CancellationToken;
 
 pub fn log(target: LogTarget) -> LogSpec {
     LogSpec {
-        target,
         maxbytes: 1024 * 1024,
         backups: 2,
-        capture_maxbytes: 0,
-        events_enabled: false,
-        syslog: false,
+        ..LogSpec::new(target)
     }
 }
 
 pub fn program(name: &str, command: &str) -> ProcessSpec {
     ProcessSpec {
-        name: name.into(),
-        group: name.into(),
-        program: name.into(),
         command: command.into(),
-        argv: vec!["sh".into(), "-c".into(), command.into()],
-        process_num: 0,
-        priority: 999,
         autostart: false,
         startsecs: 0,
-        startretries: 3,
         autorestart: AutoRestart::False,
-        exitcodes: vec![0],
-        stopsignal: 15,
         stopwaitsecs: 5,
-        stopasgroup: false,
-        killasgroup: false,
-        user: None,
-        redirect_stderr: false,
         stdout: log(LogTarget::Auto),
         stderr: log(LogTarget::Auto),
-        environment: vec![],
-        directory: None,
-        umask: None,
-        serverurl: None,
-        listener: None,
+        ..ProcessSpec::new(name, vec!["sh".into(), "-c".into(), command.into()])
     }
 }
 
 pub fn group(p: ProcessSpec) -> GroupSpec {
-    let kind = if p.listener.is_some() {
-        GroupKind::EventListenerPool
-    } else {
-        GroupKind::Program
-    };
-    GroupSpec {
-        name: p.group.clone(),
-        priority: p.priority,
-        kind,
-        processes: vec![p],
-    }
+    GroupSpec::single(p)
 }
 
 pub fn config(dir: &Path, groups: Vec<GroupSpec>) -> Config {
