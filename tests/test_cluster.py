@@ -166,6 +166,9 @@ def test_disable_through_a_follower_is_replicated_and_persistent(make_cluster):
     # A write sent to a follower is forwarded to the leader and lands.
     assert c[follower].sv().disable("manual", True) is True
     assert c[follower].local_processes()["manual"]["disabled"] is True
+    # `web` has autostart=true: disabling it stops it here, and it must not come back at boot.
+    assert c[follower].sv().disable("web", True) is True
+    assert c[follower].local_processes()["web"]["statename"] == "STOPPED"
     for ident in c.identifiers:
         if ident != follower:  # disable targets the instance it was sent to, only
             assert c[ident].local_processes()["manual"]["disabled"] is False
@@ -178,6 +181,13 @@ def test_disable_through_a_follower_is_replicated_and_persistent(make_cluster):
     wait_until(lambda: c[follower].local_processes()["manual"]["disabled"] is True, 10,
                what="disabled after a full restart")
     assert c[leader].local_processes()["manual"]["disabled"] is False
+    # A disabled autostart program is not started at boot (the autostart waits for the replica),
+    # while the same program runs on the other instances.
+    web_here = c[follower].local_processes()["web"]
+    assert web_here["disabled"] is True and web_here["statename"] == "STOPPED", web_here
+    assert web_here["start"] == 0, "web was started at boot although disabled"
+    wait_until(lambda: c[leader].local_processes()["web"]["statename"] == "RUNNING", 10,
+               what="web RUNNING where it is enabled")
 
     # And enable through the same follower undoes it.
     assert c[follower].sv().enable("manual", True) is True

@@ -165,6 +165,25 @@ async fn refuse_if_state_lost(
     Ok(())
 }
 
+/// The committed log id persisted in `log_store` (what openraft will replay after `Raft::new`).
+async fn read_committed(
+    log_store: &crate::store::LogStore,
+) -> Result<Option<crate::types::LogId>, NodeError> {
+    use openraft::storage::RaftLogStorage;
+    let mut store = log_store.clone();
+    store
+        .read_committed()
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))
+}
+
+/// Whether a replica that applied up to `applied` includes the entry `committed`. By index:
+/// entries up to a committed index are the same in every later log, and a snapshot installed
+/// since may carry a later term.
+fn replayed(applied: Option<crate::types::LogId>, committed: crate::types::LogId) -> bool {
+    applied.is_some_and(|a| a.index >= committed.index)
+}
+
 /// Resolves when every task of the node has ended after the shutdown token was cancelled (and
 /// Raft was shut down, so the data dir is released).
 pub struct NodeTask {
@@ -217,6 +236,9 @@ pub(crate) struct Inner {
     pub(crate) shutdown: CancellationToken,
     pub(crate) supervisor: procman::Supervisor,
     pub(crate) write_timeout: Duration,
+    /// The committed log id this node's log store held when it started: what the replica must
+    /// have applied before it reflects everything this node knew (see [`Node::wait_replayed`]).
+    pub(crate) committed_at_start: Option<crate::types::LogId>,
 }
 
 /// How long a write may take in total (commit on the leader, or forward + commit).
@@ -331,7 +353,8 @@ impl Node {
     /// It also installs [`Node::disabled_guard`] on `supervisor`: from then on procman refuses
     /// to start (or auto-start, or auto-restart) the processes of the programs disabled for this
     /// instance. Processes autostarted before that (procman boots before the node) are left
-    /// running.
+    /// running: a daemon that cares starts procman with `Options::defer_autostart` and calls
+    /// `Supervisor::autostart_now` after [`Node::wait_replayed`].
     pub async fn start(
         spec: SupvisorsSpec,
         supervisor: procman::Supervisor,
@@ -358,6 +381,7 @@ impl Node {
             gate.token_for(&local),
         );
         refuse_if_state_lost(&spec, &log_store, &client).await?;
+        let committed_at_start = read_committed(&log_store).await?;
         let listener = bind(&local_addr.host, local_addr.internal_port).await?;
         let internal_addr = listener.local_addr().map_err(|source| NodeError::Bind {
             addr: format!("{}:{}", local_addr.host, local_addr.internal_port),
@@ -415,6 +439,7 @@ impl Node {
             fence_policy: Mutex::new(None),
             shutdown: shutdown.clone(),
             supervisor,
+            committed_at_start,
         });
         tracing::info!(
             instance = %inner.local,
@@ -459,6 +484,25 @@ impl Node {
     /// Where the internal server listens (useful when the port was 0).
     pub fn internal_addr(&self) -> SocketAddr {
         self.inner.internal_addr
+    }
+
+    /// Waits until the local replica has applied every entry this node's log store said was
+    /// committed when the node started: openraft replays the committed log in the background
+    /// after `Raft::new`, so until then the replica may, for instance, not show programs
+    /// disabled before the restart yet. `true` once it has (at once for a node with nothing
+    /// committed), `false` if `timeout` passed first or the node's state machine ended.
+    pub async fn wait_replayed(&self, timeout: Duration) -> bool {
+        let Some(committed) = self.inner.committed_at_start else {
+            return true;
+        };
+        let mut replica = self.inner.replica.clone();
+        let done = async move {
+            replica
+                .wait_for(|r| replayed(r.last_applied, committed))
+                .await
+                .is_ok()
+        };
+        tokio::time::timeout(timeout, done).await.unwrap_or(false)
     }
 
     /// The incarnation of this start (the counter persisted in the data dir).
@@ -667,6 +711,18 @@ impl ClusterApi for Node {
 mod tests {
     use super::*;
     use crate::auth::tests::spec;
+
+    #[test]
+    fn replayed_once_the_committed_index_is_applied() {
+        let id = |term, index| {
+            crate::types::LogId::new(openraft::CommittedLeaderId::new(term, 1), index)
+        };
+        assert!(!replayed(None, id(1, 4)));
+        assert!(!replayed(Some(id(1, 3)), id(1, 4)));
+        assert!(replayed(Some(id(1, 4)), id(1, 4)));
+        // A snapshot from a later term covering the index counts too.
+        assert!(replayed(Some(id(2, 9)), id(1, 4)));
+    }
 
     #[test]
     fn incarnation_grows_at_each_start_and_corruption_is_reported() {

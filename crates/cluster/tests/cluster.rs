@@ -67,13 +67,17 @@ fn spec(ids: &[&str], voters: &[&str], local: &str, ports: &[u16], dir: &Path) -
 }
 
 fn sleeper() -> GroupSpec {
+    sleeper_autostart(false)
+}
+
+fn sleeper_autostart(autostart: bool) -> GroupSpec {
     let log = LogSpec {
         maxbytes: 1024 * 1024,
         backups: 1,
         ..LogSpec::new(LogTarget::None)
     };
     GroupSpec::single(ProcessSpec {
-        autostart: false,
+        autostart,
         startsecs: 0,
         startretries: 0,
         autorestart: AutoRestart::False,
@@ -84,7 +88,7 @@ fn sleeper() -> GroupSpec {
     })
 }
 
-fn procman_config(dir: &Path) -> Config {
+fn procman_config(dir: &Path, sleeper: GroupSpec) -> Config {
     Config {
         source: dir.join("supervisord.conf"),
         supervisord: SupervisordSpec {
@@ -116,7 +120,7 @@ fn procman_config(dir: &Path) -> Config {
             prompt: "supervisor".into(),
             history_file: None,
         },
-        groups: vec![sleeper()],
+        groups: vec![sleeper],
         extra_sections: vec![],
     }
 }
@@ -133,15 +137,21 @@ struct Inst {
 
 impl Inst {
     async fn start(spec: SupvisorsSpec) -> Inst {
+        Inst::start_with(spec, sleeper(), false).await
+    }
+
+    /// Like [`Inst::start`], with this `sleeper` group and `Options::defer_autostart`.
+    async fn start_with(spec: SupvisorsSpec, sleeper: GroupSpec, defer_autostart: bool) -> Inst {
         let dir = spec.data_dir.join("procman");
         std::fs::create_dir_all(&dir).unwrap();
-        let cfg = procman_config(&dir);
+        let cfg = procman_config(&dir, sleeper);
         let again = cfg.clone();
         let opts = Options {
             reloader: Arc::new(move || Ok(again.clone())),
             main_log: None,
             server_url: None,
             shutdown: CancellationToken::new(),
+            defer_autostart,
         };
         let (sup, sup_done) = Supervisor::start(cfg, opts).unwrap();
         let mut inst = Inst {
@@ -646,5 +656,59 @@ async fn a_lone_voter_without_quorum_fails_writes_fast_and_knows_it_is_cut_off()
         Err(cluster::WriteError::CutOff)
     );
     drop(node);
+    inst.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_replays_its_log_before_the_deferred_autostart() {
+    let _serial = SERIAL.lock().await;
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["solo"];
+    let ports = [free_port()];
+    let inst = Inst::start(spec(&ids, &ids, "solo", &ports, dir.path())).await;
+    // A fresh node has nothing committed to replay.
+    let t = Instant::now();
+    assert!(inst.node().wait_replayed(Duration::from_secs(5)).await);
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    let node = inst.node().clone();
+    wait_for("leader", Duration::from_secs(5), || {
+        node.leader_view().leader.as_deref() == Some("solo")
+    })
+    .await;
+    let disable = Command::Disable {
+        target: Target::Instance("solo".into()),
+        program: "sleeper".into(),
+    };
+    node.write(disable).await.unwrap();
+    let replica = node.replica();
+    wait_for("sleeper disabled", Duration::from_secs(2), || {
+        replica.borrow().state.is_disabled("solo", "sleeper")
+    })
+    .await;
+    drop((node, replica));
+    inst.stop().await;
+
+    // Restart on the same data dir, the program now autostarted, the autostart deferred.
+    let ports = [free_port()];
+    let inst = Inst::start_with(
+        spec(&ids, &ids, "solo", &ports, dir.path()),
+        sleeper_autostart(true),
+        true,
+    )
+    .await;
+    assert!(inst.node().wait_replayed(Duration::from_secs(5)).await);
+    assert!(
+        inst.node()
+            .replica()
+            .borrow()
+            .state
+            .is_disabled("solo", "sleeper"),
+        "the replayed replica shows the program disabled"
+    );
+    inst.sup.autostart_now().await;
+    let info = inst.sup.process_info("sleeper").await.unwrap();
+    assert_eq!(info.state, ProcessState::Stopped);
+    assert_eq!(info.start, 0, "never spawned");
     inst.stop().await;
 }

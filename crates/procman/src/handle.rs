@@ -26,6 +26,10 @@ pub struct Options {
     pub server_url: Option<String>,
     /// Cancelling it starts a shutdown (same as `shutdown()`), e.g. on SIGTERM.
     pub shutdown: CancellationToken,
+    /// Holds back the boot-time autostart until [`Supervisor::autostart_now`]: in a cluster the
+    /// start guard (disabled programs) can only be installed once the node exists, after
+    /// [`Supervisor::start`]. `false` = autostart at boot, as Supervisor does.
+    pub defer_autostart: bool,
 }
 
 /// Why [`Supervisor::start`] failed.
@@ -72,7 +76,8 @@ fn gone() -> Fault {
 
 impl Supervisor {
     /// Starts the supervisor: creates the groups of `config`, emits the startup events and
-    /// autostarts processes in priority order (inside the actor, so this returns at once).
+    /// autostarts processes in priority order (inside the actor, so this returns at once),
+    /// unless `opts.defer_autostart` leaves that to [`Supervisor::autostart_now`].
     /// Must be called from inside a tokio runtime.
     pub fn start(config: Config, opts: Options) -> Result<(Supervisor, Completion), Error> {
         let rt = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
@@ -93,6 +98,7 @@ impl Supervisor {
             opts.reloader.clone(),
             opts.server_url.clone(),
             done_tx,
+            opts.defer_autostart,
         );
         rt.spawn(actor.run(rx, opts.shutdown.clone()));
         Ok((
@@ -123,6 +129,16 @@ impl Supervisor {
     pub fn set_start_guard(&self, guard: StartGuard) {
         // The actor owns the guard; a send only fails once it has ended (nothing to guard).
         let _ = self.tx.send(Msg::SetStartGuard(Some(guard)));
+    }
+
+    /// Performs the boot-time autostart held back by [`Options::defer_autostart`]: every
+    /// `autostart=true` process never started yet, in priority order, asking the start guard
+    /// installed by then. Only the first call does anything (so does nothing without
+    /// `defer_autostart`); a restart of the supervisor afterwards autostarts as usual. Resolves
+    /// once the starts are under way (processes may still be STARTING), or at once if the
+    /// supervisor has ended.
+    pub async fn autostart_now(&self) {
+        let _ = self.ask(Msg::AutostartNow).await;
     }
 
     /// Removes the start guard: every process may start again.

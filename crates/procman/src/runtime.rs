@@ -115,6 +115,8 @@ pub enum Msg {
     RemoveGroup(String, Reply<Result<(), Fault>>),
     Shutdown(bool, Reply<Result<(), Fault>>),
     SetStartGuard(Option<StartGuard>),
+    /// Performs the boot-time autostart held back by `Options::defer_autostart` (once).
+    AutostartNow(Reply<()>),
     // from the actor's own tasks
     Exited {
         id: u64,
@@ -209,6 +211,9 @@ pub struct Actor {
     server_url: Option<String>,
     done: Option<Reply<Exit>>,
     start_guard: Option<StartGuard>,
+    /// The boot-time autostart is held back until [`Msg::AutostartNow`]: the layer that
+    /// installs the start guard (the cluster node) exists only after the supervisor started.
+    autostart_deferred: bool,
     /// Spawns handed to the spawner thread whose outcome is not applied yet.
     pending: Vec<PendingSpawn>,
 }
@@ -273,6 +278,7 @@ impl Actor {
         reloader: Reloader,
         server_url: Option<String>,
         done: Reply<Exit>,
+        defer_autostart: bool,
     ) -> Actor {
         Actor {
             config,
@@ -290,6 +296,7 @@ impl Actor {
             server_url,
             done: Some(done),
             start_guard: None,
+            autostart_deferred: defer_autostart,
             pending: Vec::new(),
         }
     }
@@ -1220,9 +1227,27 @@ impl Actor {
         // comes at the next multiple of 5 s rather than one period later
         self.tick();
         self.notify(events::supervisor_state_payload(true));
+        // A restart before the deferred autostart happened keeps it deferred too.
+        if !self.autostart_deferred {
+            self.autostart_all().await;
+        }
+    }
+
+    /// Autostarts every group in priority order (`self.groups` is kept sorted).
+    async fn autostart_all(&mut self) {
         let names: Vec<String> = self.groups.iter().map(|g| g.spec.name.clone()).collect();
         for n in names {
             self.autostart_group(&n).await;
+        }
+    }
+
+    /// The boot-time autostart that `defer_autostart` held back; later calls do nothing.
+    async fn autostart_deferred_now(&mut self) {
+        if !std::mem::take(&mut self.autostart_deferred) {
+            return;
+        }
+        if matches!(self.phase, Phase::Running) {
+            self.autostart_all().await;
         }
     }
 
@@ -1489,6 +1514,10 @@ impl Actor {
                 let _ = r.send(res);
             }
             Msg::SetStartGuard(guard) => self.start_guard = guard,
+            Msg::AutostartNow(r) => {
+                self.autostart_deferred_now().await;
+                let _ = r.send(());
+            }
             Msg::Exited { id, pid, kind } => {
                 if self.procs.get(&id).is_some_and(|p| p.st.pid == pid) {
                     self.apply(id, Event::Exited(kind)).await;

@@ -157,3 +157,69 @@ async fn autorestart_and_backoff_retries_are_refused() {
     assert_eq!(starts_of(&mut events, "looping"), 0);
     assert_eq!(h.shutdown().await, Exit::Shutdown);
 }
+
+/// One autostarted process `name` alone in a group of `priority`.
+fn ranked(name: &str, priority: i32) -> GroupSpec {
+    let mut p = program(name, "exec sleep 30");
+    p.autostart = true;
+    p.priority = priority;
+    let mut g = group(p);
+    g.priority = priority;
+    g
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_autostart_waits_for_autostart_now_and_honours_the_guard_set_before() {
+    let dir = tempfile::tempdir().unwrap();
+    // Listed out of priority order on purpose.
+    let cfg = config(
+        dir.path(),
+        vec![pair(true), ranked("late", 900), ranked("early", 1)],
+    );
+    let h = Harness::start_opts(dir, cfg, true);
+    let mut events = h.sup.subscribe_events();
+    // The actor boots before it serves any request, so these answers come after the boot.
+    for ns in ["pair:off_0", "pair:on_0", "early", "late"] {
+        assert_eq!(
+            h.state(ns).await,
+            ProcessState::Stopped,
+            "{ns} not autostarted"
+        );
+        assert_eq!(h.sup.process_info(ns).await.unwrap().start, 0);
+    }
+    h.sup.set_start_guard(refuse("off"));
+    h.sup.autostart_now().await;
+    h.wait_state("early", ProcessState::Running).await;
+    h.wait_state("pair:on_0", ProcessState::Running).await;
+    h.wait_state("late", ProcessState::Running).await;
+    assert_eq!(h.state("pair:off_0").await, ProcessState::Stopped);
+    assert_eq!(h.sup.process_info("pair:off_0").await.unwrap().start, 0);
+
+    let mut order = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if e.to == ProcessState::Starting {
+            order.push(e.name);
+        }
+    }
+    // Priorities: early 1, late 900, pair 999.
+    assert_eq!(order, vec!["early", "late", "on_0"], "priority order");
+
+    // A second call does nothing: the stopped process stays stopped.
+    h.sup.stop_process("early", true).await.unwrap();
+    h.sup.autostart_now().await;
+    assert_eq!(h.state("early").await, ProcessState::Stopped);
+    assert_eq!(starts_of(&mut events, "early"), 0);
+    assert_eq!(h.shutdown().await, Exit::Shutdown);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autostart_now_does_nothing_without_deferral() {
+    let h = Harness::start(vec![ranked("auto", 1)]);
+    h.wait_state("auto", ProcessState::Running).await;
+    h.sup.stop_process("auto", true).await.unwrap();
+    let mut events = h.sup.subscribe_events();
+    h.sup.autostart_now().await;
+    assert_eq!(h.state("auto").await, ProcessState::Stopped);
+    assert_eq!(starts_of(&mut events, "auto"), 0);
+    assert_eq!(h.shutdown().await, Exit::Shutdown);
+}

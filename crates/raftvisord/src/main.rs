@@ -262,6 +262,9 @@ async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
         main_log: (!sd.logfile_syslog).then(|| sd.logfile.clone()),
         server_url: server_url(&config),
         shutdown: shutdown.clone(),
+        // In a cluster, programs disabled in the replicated state must not start at boot: the
+        // autostart waits until the node has replayed its log and installed its start guard.
+        defer_autostart: cluster_spec.is_some(),
     };
     let (supervisor, done) = procman::Supervisor::start(config.clone(), options)
         .context("cannot start the supervisor")?;
@@ -286,6 +289,12 @@ async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
             }
         };
         tracing::info!(identifier = %spec.local_identifier, internal = %node.internal_addr(), "cluster node started");
+        if !node.wait_replayed(std::time::Duration::from_secs(2)).await {
+            tracing::warn!(
+                "the Raft log was not replayed within 2 s: autostarting with the replica as it is"
+            );
+        }
+        supervisor.autostart_now().await;
         let ns = Arc::new(
             supvisors::SupvisorsNamespace::new(node, supervisor.clone(), spec, set_log_level)
                 .with_programs(supvisors::ProgramIndex::from_config(&config)),

@@ -117,6 +117,7 @@ async fn a_disabled_program_cannot_be_started_until_enabled() {
             main_log: None,
             server_url: None,
             shutdown: tokio_util::sync::CancellationToken::new(),
+            defer_autostart: false,
         },
     )
     .unwrap();

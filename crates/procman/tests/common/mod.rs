@@ -85,6 +85,11 @@ impl Harness {
     }
 
     pub fn start_with(dir: tempfile::TempDir, cfg: Config) -> Harness {
+        Self::start_opts(dir, cfg, false)
+    }
+
+    /// Like [`Harness::start_with`], choosing `Options::defer_autostart`.
+    pub fn start_opts(dir: tempfile::TempDir, cfg: Config, defer_autostart: bool) -> Harness {
         let next: Arc<Mutex<Option<Config>>> = Arc::new(Mutex::new(Some(cfg.clone())));
         let n2 = next.clone();
         let main_log = dir.path().join("supervisord.log");
@@ -99,6 +104,7 @@ impl Harness {
             main_log: Some(main_log),
             server_url: Some("http://127.0.0.1:9001".into()),
             shutdown: CancellationToken::new(),
+            defer_autostart,
         };
         let (sup, done) = Supervisor::start(cfg, opts).unwrap();
         Harness {
