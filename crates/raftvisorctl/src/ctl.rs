@@ -7,7 +7,7 @@ use client::{Channel, Client, Error, LogStream};
 use model::{make_namespec, split_namespec, FaultCode, ProcessState};
 
 use crate::format::{self, exit, Outcome};
-use crate::sformat;
+use crate::sformat::{self, py_repr};
 
 mod supvisors;
 
@@ -90,30 +90,6 @@ pub fn read_line(prompt: &str) -> Option<String> {
         Ok(0) | Err(_) => None,
         Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
     }
-}
-
-/// Python's `repr()` of a str, for `Error: bad channel 'x'`.
-fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::from(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
 }
 
 /// Python's `int()` on a command-line word (sign, surrounding blanks, `_` separators).

@@ -38,8 +38,8 @@ pub fn help_text(topic: &str) -> Option<&'static str> {
     })
 }
 
-/// Python's `repr()` of a str.
-fn py_repr(s: &str) -> String {
+/// Python's `repr()` of a str (also for supervisorctl's `Error: bad channel 'x'`).
+pub(crate) fn py_repr(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {
