@@ -283,3 +283,62 @@ impl GroupSpec {
         }
     }
 }
+
+impl SupervisordSpec {
+    /// `[supervisord]` at Supervisor's defaults, with its files (log, pid, child logs) in `dir`.
+    pub fn in_dir(dir: &std::path::Path) -> SupervisordSpec {
+        SupervisordSpec {
+            logfile: dir.join("supervisord.log"),
+            logfile_syslog: false,
+            logfile_maxbytes: 50 * 1024 * 1024,
+            logfile_backups: 10,
+            loglevel: LogLevel::Info,
+            pidfile: dir.join("supervisord.pid"),
+            umask: 0o22,
+            nodaemon: false,
+            silent: false,
+            minfds: 1024,
+            minprocs: 200,
+            nocleanup: false,
+            childlogdir: dir.to_path_buf(),
+            user: None,
+            directory: None,
+            strip_ansi: false,
+            environment: vec![],
+            identifier: "supervisor".into(),
+        }
+    }
+}
+
+impl Default for CtlSpec {
+    /// `[supervisorctl]` at Supervisor's defaults.
+    fn default() -> CtlSpec {
+        CtlSpec {
+            serverurl: "http://localhost:9001".into(),
+            username: None,
+            password: None,
+            prompt: "supervisor".into(),
+            history_file: None,
+        }
+    }
+}
+
+impl Config {
+    /// A config with no HTTP server and no extra section: `supervisord` plus `groups`, its
+    /// source named `dir/supervisord.conf` (for embedding procman, and for tests).
+    pub fn new(
+        dir: &std::path::Path,
+        supervisord: SupervisordSpec,
+        groups: Vec<GroupSpec>,
+    ) -> Config {
+        Config {
+            source: dir.join("supervisord.conf"),
+            supervisord,
+            inet_http_server: None,
+            unix_http_server: None,
+            supervisorctl: CtlSpec::default(),
+            groups,
+            extra_sections: vec![],
+        }
+    }
+}

@@ -6,8 +6,8 @@ use crate::fakes::FakeCluster;
 use crate::{disabled_guard, ProgramIndex, SupvisorsNamespace};
 use cluster::{Command, InstanceState, SupvisorsState};
 use model::{
-    AutoRestart, Config, CtlSpec, FaultCode, GroupKind, GroupSpec, LogLevel, LogSpec, LogTarget,
-    ProcessSpec, ProcessState, SupervisordSpec,
+    AutoRestart, Config, FaultCode, GroupKind, GroupSpec, LogSpec, LogTarget, ProcessSpec,
+    ProcessState, SupervisordSpec,
 };
 use procman::{Options, Supervisor, SupervisorApi};
 use std::path::Path;
@@ -37,48 +37,25 @@ fn sleeper(group: &str, name: &str, program: &str) -> ProcessSpec {
 }
 
 fn config(dir: &Path) -> Config {
-    Config {
-        source: dir.join("supervisord.conf"),
-        supervisord: SupervisordSpec {
-            logfile: dir.join("supervisord.log"),
-            logfile_syslog: false,
-            logfile_maxbytes: 0,
-            logfile_backups: 0,
-            loglevel: LogLevel::Info,
-            pidfile: dir.join("supervisord.pid"),
-            umask: 0o22,
-            nodaemon: true,
-            silent: true,
-            minfds: 1024,
-            minprocs: 200,
-            nocleanup: true,
-            childlogdir: dir.to_path_buf(),
-            user: None,
-            directory: None,
-            strip_ansi: false,
-            environment: vec![],
-            identifier: "guardtest".into(),
-        },
-        inet_http_server: None,
-        unix_http_server: None,
-        supervisorctl: CtlSpec {
-            serverurl: "http://localhost:9001".into(),
-            username: None,
-            password: None,
-            prompt: "supervisor".into(),
-            history_file: None,
-        },
-        groups: vec![GroupSpec {
-            name: "back".into(),
-            priority: 999,
-            kind: GroupKind::Program,
-            processes: vec![
-                sleeper("back", "worker_00", "worker"),
-                sleeper("back", "cache", "cache"),
-            ],
-        }],
-        extra_sections: vec![],
-    }
+    let supervisord = SupervisordSpec {
+        logfile_maxbytes: 0,
+        logfile_backups: 0,
+        nodaemon: true,
+        silent: true,
+        nocleanup: true,
+        identifier: "guardtest".into(),
+        ..SupervisordSpec::in_dir(dir)
+    };
+    let group = GroupSpec {
+        name: "back".into(),
+        priority: 999,
+        kind: GroupKind::Program,
+        processes: vec![
+            sleeper("back", "worker_00", "worker"),
+            sleeper("back", "cache", "cache"),
+        ],
+    };
+    Config::new(dir, supervisord, vec![group])
 }
 
 async fn call(ns: &impl Namespace, method: &str, params: Vec<Value>) -> Value {

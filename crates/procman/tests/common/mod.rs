@@ -34,40 +34,15 @@ pub fn group(p: ProcessSpec) -> GroupSpec {
 }
 
 pub fn config(dir: &Path, groups: Vec<GroupSpec>) -> Config {
-    Config {
-        source: dir.join("supervisord.conf"),
-        supervisord: SupervisordSpec {
-            logfile: dir.join("supervisord.log"),
-            logfile_syslog: false,
-            logfile_maxbytes: 0,
-            logfile_backups: 0,
-            loglevel: LogLevel::Info,
-            pidfile: dir.join("supervisord.pid"),
-            umask: 0o22,
-            nodaemon: true,
-            silent: true,
-            minfds: 1024,
-            minprocs: 200,
-            nocleanup: false,
-            childlogdir: dir.to_path_buf(),
-            user: None,
-            directory: None,
-            strip_ansi: false,
-            environment: vec![],
-            identifier: "testsup".into(),
-        },
-        inet_http_server: None,
-        unix_http_server: None,
-        supervisorctl: CtlSpec {
-            serverurl: "http://localhost:9001".into(),
-            username: None,
-            password: None,
-            prompt: "supervisor".into(),
-            history_file: None,
-        },
-        groups,
-        extra_sections: vec![],
-    }
+    let supervisord = SupervisordSpec {
+        logfile_maxbytes: 0,
+        logfile_backups: 0,
+        nodaemon: true,
+        silent: true,
+        identifier: "testsup".into(),
+        ..SupervisordSpec::in_dir(dir)
+    };
+    Config::new(dir, supervisord, groups)
 }
 
 pub struct Harness {
