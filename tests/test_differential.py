@@ -40,7 +40,10 @@ PROGRAMS = f"""
 command = {SLEEP}
 
 [program:quick]
-command = /bin/sh -c "exit 3"
+# The short sleep keeps the exit after startProcess returns: supervisord reaps
+# right after the spawn, and a child already gone by then turns a no-wait start
+# into SPAWN_ERROR, so an instant exit made the reference itself race.
+command = /bin/sh -c "sleep 0.2; exit 3"
 startsecs = 1
 startretries = 1
 autostart = false
