@@ -12,7 +12,8 @@
 //! kept verbatim in [`model::Config::extra_sections`] for later layers. `[fcgi-program:x]` is
 //! refused. The one plugin section raftvisor understands, `[rpcinterface:supvisors]`, is
 //! resolved on request by [`supvisors::resolve`] into [`model::supvisors::SupvisorsSpec`]
-//! (options documented in `SUPVISORS_OPTIONS.md`).
+//! (options documented in `SUPVISORS_OPTIONS.md`). raftvisor's own `[program:x]` options (such
+//! as `survive_daemon`) are documented in `PROGRAM_OPTIONS.md`.
 //! The Supvisors rules files that section names (XML) are read by [`rules::load`] into
 //! [`model::rules::Rules`].
 //!

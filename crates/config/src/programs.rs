@@ -21,7 +21,7 @@ use model::{AutoRestart, GroupKind, GroupSpec, ListenerSpec, LogSpec, LogTarget,
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub(crate) const PROGRAM_KEYS: [&str; 32] = [
+pub(crate) const PROGRAM_KEYS: [&str; 33] = [
     "command",
     "process_name",
     "numprocs",
@@ -54,6 +54,9 @@ pub(crate) const PROGRAM_KEYS: [&str; 32] = [
     "directory",
     "umask",
     "serverurl",
+    // raftvisor's own (PROGRAM_OPTIONS.md); Supervisor ignores unknown keys, so a file with it
+    // still loads there
+    "survive_daemon",
 ];
 const LISTENER_ONLY: [&str; 3] = ["events", "buffer_size", "result_handler"];
 pub(crate) const GROUP_KEYS: [&str; 2] = ["programs", "priority"];
@@ -243,6 +246,7 @@ struct Common {
     user: Option<String>,
     umask: Option<u32>,
     listener: Option<ListenerSpec>,
+    survive_daemon: bool,
 }
 
 fn common(s: Sect<'_>, kind: Kind, vars: &Vars, p: &mut Problems) -> Common {
@@ -318,6 +322,7 @@ fn common(s: Sect<'_>, kind: Kind, vars: &Vars, p: &mut Problems) -> Common {
             s.parse_or(p, vars, "stdout_events_enabled", false, parse_bool),
             s.parse_or(p, vars, "stderr_events_enabled", false, parse_bool),
         ],
+        survive_daemon: s.parse_or(p, vars, "survive_daemon", false, parse_bool),
         serverurl: s
             .text(p, vars, "serverurl")
             .ok()
@@ -488,6 +493,7 @@ fn one_process(
         umask: c.umask,
         serverurl: c.serverurl.clone(),
         listener: c.listener.clone(),
+        survive_daemon: c.survive_daemon,
     })
 }
 

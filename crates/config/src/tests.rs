@@ -460,6 +460,7 @@ fn program_defaults() {
         umask: None,
         serverurl: None,
         listener: None,
+        survive_daemon: false,
     };
     assert_eq!(g.processes, vec![expected]);
 }
@@ -551,6 +552,25 @@ fn stopasgroup_implies_killasgroup_and_refuses_false() {
     assert_eq!(
         e,
         "DIR/s.conf:5: [program:p] killasgroup: cannot be false when stopasgroup is true"
+    );
+}
+
+#[test]
+fn survive_daemon_is_a_per_program_boolean_off_by_default() {
+    let c = ok(&format!(
+        "{SD}[program:p]\ncommand=x\nsurvive_daemon=true\n[program:q]\ncommand=y\n\
+         [eventlistener:l]\ncommand=z\nevents=TICK_5\nsurvive_daemon=yes\n"
+    ));
+    assert!(proc_of(&c, "p", "p").survive_daemon);
+    assert!(!proc_of(&c, "q", "q").survive_daemon);
+    assert!(proc_of(&c, "l", "l").survive_daemon);
+    let e = err(&format!(
+        "{SD}[program:p]\ncommand=x\nsurvive_daemon=sometimes\n"
+    ));
+    assert_eq!(
+        e,
+        "DIR/s.conf:4: [program:p] survive_daemon: \"sometimes\" is not a boolean \
+         (use true/false, yes/no, on/off or 1/0)"
     );
 }
 

@@ -187,6 +187,10 @@ pub struct ProcessSpec {
     pub serverurl: Option<String>,
     /// `Some` for processes of an `[eventlistener:x]` section.
     pub listener: Option<ListenerSpec>,
+    /// raftvisor's `survive_daemon` option (not Supervisor's): the child is spawned without
+    /// `PR_SET_PDEATHSIG`, so it keeps running if the daemon dies without stopping it (crash,
+    /// SIGKILL). An orderly shutdown still stops it. Default `false`.
+    pub survive_daemon: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -264,6 +268,7 @@ impl ProcessSpec {
             umask: None,
             serverurl: None,
             listener: None,
+            survive_daemon: false,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! Names passed in are namespecs as the client sent them (`name`, `group:name`). Group-wide
 //! operations (`group:*`) have their own methods; the web layer decides which one to call.
 
-use model::{Fault, ProcessState, SupervisorState};
+use model::{Fault, FaultCode, ProcessState, SupervisorState};
 use std::future::Future;
 
 /// The 14 keys of `getProcessInfo`, with Supervisor's types (times are epoch seconds).
@@ -101,6 +101,31 @@ pub trait SupervisorApi: Clone + Send + Sync + 'static {
         namespec: &str,
         wait: bool,
     ) -> impl Future<Output = Result<(), Fault>> + Send;
+    /// Supvisors' `start_args`: starts one process with `extra_args` appended to its command
+    /// line (split like a POSIX shell); they stay for its autorestarts and later plain starts
+    /// until the next call, and an empty `extra_args` clears them. Faults as `start_process`,
+    /// plus INCORRECT_PARAMETERS for a string that cannot be split.
+    ///
+    /// The default serves implementations without extra-argument support (test fakes): an
+    /// empty `extra_args` is a plain `start_process`, anything else INCORRECT_PARAMETERS.
+    /// `procman::Supervisor` overrides it.
+    fn start_process_args(
+        &self,
+        namespec: &str,
+        extra_args: &str,
+        wait: bool,
+    ) -> impl Future<Output = Result<(), Fault>> + Send {
+        async move {
+            if extra_args.trim().is_empty() {
+                self.start_process(namespec, wait).await
+            } else {
+                Err(Fault::with(
+                    FaultCode::IncorrectParameters,
+                    "extra arguments are not supported here",
+                ))
+            }
+        }
+    }
     fn start_group(
         &self,
         group: &str,

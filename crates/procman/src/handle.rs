@@ -10,6 +10,7 @@ use crate::runtime::{
 };
 use crate::spawn::Spawner;
 use model::{Config, Fault, FaultCode, SupervisorState};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -87,6 +88,7 @@ impl Supervisor {
         let shared = Arc::new(Shared {
             mood: Mutex::new(SupervisorState::Running),
             identifier: Mutex::new(config.supervisord.identifier.clone()),
+            extra_args: Mutex::new(HashMap::new()),
         });
         let (done_tx, done_rx) = oneshot::channel();
         let actor = Actor::new(
@@ -175,6 +177,54 @@ impl Supervisor {
         self.ask(|r| Msg::Recent(ns, channel, r))
             .await
             .ok_or_else(gone)?
+    }
+
+    /// Supvisors' `start_args`: starts one process with `extra_args` (split like a POSIX
+    /// shell, as Supervisor splits `command`) appended to its command line. The arguments stay
+    /// for the autorestarts and the plain `start_process` calls that follow, until the next
+    /// call of this method; an empty (or blank) `extra_args` clears them.
+    ///
+    /// Faults: those of `startProcess` (BAD_NAME, also for `group:*`; the start guard's
+    /// refusal; ALREADY_STARTED, and then the arguments are left unchanged; NO_FILE /
+    /// NOT_EXECUTABLE; SPAWN_ERROR, ABNORMAL_TERMINATION with `wait`), and
+    /// INCORRECT_PARAMETERS when `extra_args` has an unclosed quote or a trailing backslash.
+    pub async fn start_process_args(
+        &self,
+        namespec: &str,
+        extra_args: &str,
+        wait: bool,
+    ) -> Result<(), Fault> {
+        if let model::NameSpec::Group(_) = model::NameSpec::parse(namespec) {
+            return Err(Fault::with(FaultCode::BadName, namespec));
+        }
+        let namespec = namespec.to_string();
+        let text = extra_args.trim().to_string();
+        let argv = shlex::split(&text).ok_or_else(|| {
+            Fault::with(
+                FaultCode::IncorrectParameters,
+                format!("extra arguments {text:?} have an unclosed quote or a trailing backslash"),
+            )
+        })?;
+        self.one(|reply| Msg::StartArgs {
+            namespec,
+            text,
+            argv,
+            wait,
+            reply,
+        })
+        .await
+    }
+
+    /// The extra arguments in force for a process (as given to
+    /// [`Supervisor::start_process_args`], trimmed); `None` when it has none or is unknown.
+    pub fn extra_args(&self, namespec: &str) -> Option<String> {
+        let (group, name) = model::split_namespec(namespec);
+        let key = (group, name?);
+        self.shared
+            .extra_args
+            .lock()
+            .ok()
+            .and_then(|all| all.get(&key).cloned())
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Option<T> {
@@ -296,6 +346,15 @@ impl SupervisorApi for Supervisor {
     async fn start_process(&self, namespec: &str, wait: bool) -> Result<(), Fault> {
         let sel = Self::single(namespec)?;
         self.one(|r| Msg::Start(sel, wait, r)).await
+    }
+
+    async fn start_process_args(
+        &self,
+        namespec: &str,
+        extra_args: &str,
+        wait: bool,
+    ) -> Result<(), Fault> {
+        Supervisor::start_process_args(self, namespec, extra_args, wait).await
     }
 
     async fn start_group(&self, group: &str, wait: bool) -> Result<Vec<ProcResult>, Fault> {

@@ -100,6 +100,15 @@ pub enum Msg {
     AllInfo(Reply<Vec<ProcessInfo>>),
     AllConfig(Reply<Vec<ConfigInfo>>),
     Start(Selection, bool, Reply<Result<Vec<Item>, Fault>>),
+    /// Sets the extra arguments of one process (its namespec, the text as given, the text
+    /// split), then starts it like `Start`.
+    StartArgs {
+        namespec: String,
+        text: String,
+        argv: Vec<String>,
+        wait: bool,
+        reply: Reply<Result<Vec<Item>, Fault>>,
+    },
     Stop(Selection, bool, Reply<Result<Vec<Item>, Fault>>),
     Signal(Selection, String, Reply<Result<Vec<Item>, Fault>>),
     LogPath(String, Channel, Reply<Result<Option<PathBuf>, Fault>>),
@@ -143,6 +152,10 @@ pub enum Msg {
 pub struct Shared {
     pub mood: Mutex<SupervisorState>,
     pub identifier: Mutex<String>,
+    /// The extra arguments of each process that has some, by `(group, name)`, as given to
+    /// `start_process_args` (trimmed). Written by the actor only; read by the handles so that
+    /// [`Supervisor::extra_args`](crate::Supervisor::extra_args) needs no round trip.
+    pub extra_args: Mutex<HashMap<(String, String), String>>,
 }
 
 struct Queued {
@@ -182,6 +195,9 @@ struct Proc {
     stop_waiters: Vec<Reply<Result<(), Fault>>>,
     proto: Option<ListenerProto>,
     in_flight: Option<Queued>,
+    /// Appended to `spec.argv` at every spawn (Supvisors' extra arguments), until the next
+    /// `start_process_args`; empty = none.
+    extra_argv: Vec<String>,
 }
 
 enum Phase {
@@ -415,6 +431,7 @@ impl Actor {
                     stop_waiters: Vec::new(),
                     proto: None,
                     in_flight: None,
+                    extra_argv: Vec::new(),
                 }),
             );
             procs.push(id);
@@ -745,13 +762,15 @@ impl Actor {
             }
         }
         let exit_tx = tx;
+        let argv = spec.argv.iter().chain(&p.extra_argv).cloned().collect();
         let reply = spawner.submit(|reply| spawn::SpawnRequest {
             program,
-            argv: spec.argv.clone(),
+            argv,
             env,
             directory: spec.directory.clone(),
             umask: spec.umask,
             creds,
+            pdeathsig: !spec.survive_daemon,
             stdin: in_r,
             stdout: out_w,
             stderr: err_w,
@@ -991,6 +1010,40 @@ impl Actor {
         Ok(rx)
     }
 
+    /// Supvisors' `start_args`: the checks of a start that must pass before the extra
+    /// arguments change (BAD_NAME, the start guard's refusal, ALREADY_STARTED), then the new
+    /// arguments, then a normal start of that one process. They stay for the autorestarts and
+    /// plain starts that follow; an empty `argv` clears them.
+    async fn start_args(
+        &mut self,
+        namespec: String,
+        text: String,
+        argv: Vec<String>,
+        wait: bool,
+    ) -> Result<Vec<Item>, Fault> {
+        let id = self.find(&namespec)?;
+        if let Some(refused) = self.refusal(id) {
+            return Err(refused);
+        }
+        let Some(p) = self.procs.get_mut(&id) else {
+            return Err(fault(FaultCode::BadName, &namespec));
+        };
+        if p.st.state.is_running() {
+            return Err(fault(FaultCode::AlreadyStarted, &namespec));
+        }
+        let key = (p.spec.group.clone(), p.spec.name.clone());
+        let clear = argv.is_empty();
+        p.extra_argv = argv;
+        if let Ok(mut all) = self.shared.extra_args.lock() {
+            if clear {
+                all.remove(&key);
+            } else {
+                all.insert(key, text);
+            }
+        }
+        self.start(Selection::One(namespec), wait).await
+    }
+
     async fn stop(&mut self, sel: Selection, wait: bool) -> Result<Vec<Item>, Fault> {
         let mut ids = self.select(&sel)?;
         let single = matches!(sel, Selection::One(_));
@@ -1187,6 +1240,9 @@ impl Actor {
         let g = self.groups.remove(i);
         for id in g.procs {
             self.procs.remove(&id);
+        }
+        if let Ok(mut extra) = self.shared.extra_args.lock() {
+            extra.retain(|(group, _), _| group != name);
         }
         self.notify(events::group_payload(name, false));
         Ok(())
@@ -1391,6 +1447,20 @@ impl Actor {
                     self.start(sel, wait).await
                 };
                 let _ = r.send(res);
+            }
+            Msg::StartArgs {
+                namespec,
+                text,
+                argv,
+                wait,
+                reply,
+            } => {
+                let res = if shutting {
+                    Err(down())
+                } else {
+                    self.start_args(namespec, text, argv, wait).await
+                };
+                let _ = reply.send(res);
             }
             Msg::Stop(sel, wait, r) => {
                 let res = if shutting {

@@ -2,8 +2,8 @@
 //! environment, and the spawner thread.
 //!
 //! Why a dedicated spawner thread: children get `PR_SET_PDEATHSIG = SIGKILL` so they do not
-//! outlive a dead daemon, and Linux ties that signal to the *thread* that forked, not to the
-//! process. Forking from tokio worker threads (which come and go) would kill children at random.
+//! outlive a dead daemon (unless their program sets `survive_daemon`), and Linux ties that
+//! signal to the *thread* that forked, not to the process. Forking from tokio worker threads (which come and go) would kill children at random.
 //! So every child is started on one long-lived `std::thread` ("procman-spawner") running its own
 //! current-thread runtime, with a vfork-style clone ([`crate::vfork`]: no copy of the daemon's
 //! memory); the same thread reaps its children on SIGCHLD (by pid, never `waitpid(-1)`) and
@@ -172,6 +172,9 @@ pub struct SpawnRequest {
     pub directory: Option<PathBuf>,
     pub umask: Option<u32>,
     pub creds: Option<Creds>,
+    /// Kill the child when the spawner thread dies (`PR_SET_PDEATHSIG`); false for
+    /// `survive_daemon` programs.
+    pub pdeathsig: bool,
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
@@ -353,6 +356,7 @@ fn spawn_one(
         directory,
         umask,
         creds,
+        pdeathsig,
         stdin,
         stdout,
         stderr,
@@ -387,6 +391,7 @@ fn spawn_one(
     }
     prep.umask = umask;
     prep.creds = creds;
+    prep.pdeathsig = pdeathsig;
     let result = vfork::spawn(&prep, stack);
     // closes the child's ends of the pipes in this process
     drop(fds);

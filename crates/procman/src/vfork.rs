@@ -31,6 +31,8 @@ pub struct Prepared {
     pub directory: Option<CString>,
     pub umask: Option<u32>,
     pub creds: Option<Creds>,
+    /// Set `PR_SET_PDEATHSIG = SIGKILL` in the child (false for `survive_daemon` programs).
+    pub pdeathsig: bool,
     /// The child's stdin, stdout, stderr (all `>= 3`, see [`Prepared::new`]).
     pub fds: [RawFd; 3],
     /// The last fd the close-on-exec fallback marks when `close_range` is missing.
@@ -68,6 +70,7 @@ impl Prepared {
             directory: None,
             umask: None,
             creds: None,
+            pdeathsig: true,
             fds,
             fd_limit,
         })
@@ -92,6 +95,7 @@ struct Ctx {
     umask: libc::mode_t,
     set_umask: bool,
     creds: *const Creds,
+    pdeathsig: bool,
     fds: [c_int; 3],
     fd_limit: c_int,
     parent: libc::pid_t,
@@ -137,6 +141,7 @@ pub fn spawn(prep: &Prepared, stack: &mut Stack) -> Result<libc::pid_t, (io::Err
             .creds
             .as_ref()
             .map_or(ptr::null(), |c| c as *const Creds),
+        pdeathsig: prep.pdeathsig,
         fds: prep.fds,
         fd_limit: prep.fd_limit,
         // SAFETY: getpid has no preconditions.
@@ -227,13 +232,6 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
                 libc::sigaction(sig, &dfl, ptr::null_mut());
             }
         }
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-            fail(ctx, STAGE_PDEATHSIG);
-        }
-        // The daemon may have died between clone and prctl.
-        if libc::getppid() != ctx.parent {
-            libc::_exit(127);
-        }
         if libc::setpgid(0, 0) != 0 {
             fail(ctx, STAGE_SETPGID);
         }
@@ -249,6 +247,17 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
                 || libc::setuid(c.uid) != 0
             {
                 fail(ctx, STAGE_CREDS);
+            }
+        }
+        // After the switch of user: the kernel clears the parent-death signal whenever the
+        // effective ids change, so set before `setuid` it would be lost.
+        if ctx.pdeathsig {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                fail(ctx, STAGE_PDEATHSIG);
+            }
+            // The daemon may have died between clone and prctl.
+            if libc::getppid() != ctx.parent {
+                libc::_exit(127);
             }
         }
         if !ctx.directory.is_null() && libc::chdir(ctx.directory) != 0 {
