@@ -34,6 +34,9 @@ pub struct LivenessParams {
     pub inactivity_timeout: Duration,
     pub synchro_timeout: Duration,
     pub auto_fence: bool,
+    /// A commander runs on this leader and ends DEPLOYMENT itself (when its deployment job is
+    /// over); without one, DEPLOYMENT ends at once.
+    pub deploys: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -268,10 +271,12 @@ impl LeaderBook {
                     });
                 }
             }
-            // Applications come in a later issue: there is nothing to deploy yet.
-            SupvisorsState::Deployment => out.push(Command::SetSupvisorsState {
-                state: SupvisorsState::Operation,
-            }),
+            // Without a commander there is nothing to deploy; with one, it ends DEPLOYMENT.
+            SupvisorsState::Deployment if !self.params.deploys => {
+                out.push(Command::SetSupvisorsState {
+                    state: SupvisorsState::Operation,
+                })
+            }
             _ => {}
         }
         out
@@ -290,6 +295,7 @@ mod tests {
             inactivity_timeout: Duration::from_secs(1),
             synchro_timeout: Duration::from_secs(10),
             auto_fence,
+            deploys: false,
         }
     }
 

@@ -16,7 +16,8 @@ use serde::Serialize;
 /// * 2 — ticks carry the sender's tick counter and both clocks (`Command::Tick { stamp }`,
 ///   `InstanceRecord::last_tick`, `TickRequest::{counter, sent_at}`). Version-1 data is not
 ///   migrated (nothing was deployed with it): a version-1 data dir must be wiped.
-pub const FORMAT_VERSION: u8 = 2;
+/// * 3 — the commander's jobs and pending failures in the state (`Command::Jobs`).
+pub const FORMAT_VERSION: u8 = 3;
 
 /// Largest blob we accept when decoding (64 MiB): far above a real cluster state, far below
 /// what a corrupted length could claim.

@@ -19,8 +19,10 @@ pub mod api;
 pub mod auth;
 pub mod book;
 pub mod codec;
+mod executor;
 mod feed;
 pub mod guard;
+pub mod jobs;
 mod liveness;
 mod load;
 pub mod network;
@@ -32,6 +34,10 @@ pub mod types;
 pub mod wire;
 
 pub use api::{ClusterApi, LeaderView, RaftStatus, WriteError};
+pub use jobs::{
+    FailureKind, FinalAction, Item, ItemAction, ItemRef, ItemState, Job, JobId, JobKind, JobOp,
+    JobOutcome, Jobs, Order, Plan, Planner, Track,
+};
 pub use node::{FencePolicy, Node, NodeError, NodeTask, RaftMetrics};
 pub use state::{
     BatchSeq, ClusterState, Command, CommandResult, InstanceRecord, InstanceState, ProcessRecord,

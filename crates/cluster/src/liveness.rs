@@ -154,6 +154,7 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
         tracing::info!(instance = %inner.local, term, "became leader (master)");
         let stop = inner.shutdown.child_token();
         let task = tokio::spawn(leader_loop(inner.clone(), stop.clone()));
+        let commander = tokio::spawn(crate::executor::commander_loop(inner.clone(), stop.clone()));
         // Wait until we do not.
         loop {
             if !inner.is_leader() || metrics.borrow().current_term != term {
@@ -169,6 +170,7 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
         }
         stop.cancel();
         let _ = task.await;
+        let _ = commander.await;
         if let Ok(mut book) = inner.book.lock() {
             *book = None;
         }
@@ -207,6 +209,7 @@ async fn leader_loop(inner: Arc<Inner>, stop: tokio_util::sync::CancellationToke
         inactivity_timeout: inner.spec.inactivity_timeout,
         synchro_timeout: inner.spec.synchro_timeout,
         auto_fence: inner.spec.auto_fence,
+        deploys: inner.planner.lock().is_ok_and(|p| p.is_some()),
     };
     if let Ok(mut book) = inner.book.lock() {
         *book = Some(LeaderBook::new(params, Instant::now()));

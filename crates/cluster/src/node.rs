@@ -233,6 +233,8 @@ pub(crate) struct Inner {
     pub(crate) full_sync_done: watch::Sender<Option<BatchSeq>>,
     pub(crate) incarnation: u64,
     pub(crate) fence_policy: Mutex<Option<FencePolicy>>,
+    /// The commander's planner, run by the leader (see [`crate::executor`]).
+    pub(crate) planner: Mutex<Option<crate::jobs::Planner>>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) supervisor: procman::Supervisor,
     pub(crate) write_timeout: Duration,
@@ -360,6 +362,17 @@ impl Node {
         supervisor: procman::Supervisor,
         shutdown: CancellationToken,
     ) -> Result<(Node, NodeTask), NodeError> {
+        Self::start_with(spec, supervisor, shutdown, None).await
+    }
+
+    /// [`Node::start`] with the commander's planner installed from the first moment, so that
+    /// the first leadership already runs it (and leaves DEPLOYMENT to it).
+    pub async fn start_with(
+        spec: SupvisorsSpec,
+        supervisor: procman::Supervisor,
+        shutdown: CancellationToken,
+        planner: Option<crate::jobs::Planner>,
+    ) -> Result<(Node, NodeTask), NodeError> {
         validate(&spec)?;
         let local = spec.local_identifier.clone();
         let local_addr = spec
@@ -437,6 +450,7 @@ impl Node {
             full_sync_done,
             incarnation,
             fence_policy: Mutex::new(None),
+            planner: Mutex::new(planner),
             shutdown: shutdown.clone(),
             supervisor,
             committed_at_start,
@@ -515,6 +529,15 @@ impl Node {
     /// for another supervisor handle or a test.
     pub fn disabled_guard(&self) -> procman::StartGuard {
         crate::guard::disabled_guard(self.inner.replica.clone(), self.inner.local.clone())
+    }
+
+    /// Installs the commander's planner: from now on, whenever this node leads, it runs it and
+    /// executes its plans; it also takes over the DEPLOYMENT → OPERATION transition (the
+    /// planner ends DEPLOYMENT when the deployment job is over).
+    pub fn set_planner(&self, planner: crate::jobs::Planner) {
+        if let Ok(mut slot) = self.inner.planner.lock() {
+            *slot = Some(planner);
+        }
     }
 
     /// Sets the policy applied when this instance is cut off with `auto_fence`.

@@ -27,8 +27,8 @@ use crate::node::Inner;
 use crate::state::Command;
 use crate::types::{NodeId, TypeConfig};
 use crate::wire::{
-    HelloReply, TickRequest, MAX_BODY_BYTES, PATH_APPEND, PATH_HELLO, PATH_SNAPSHOT, PATH_TICK,
-    PATH_VOTE, PATH_WRITE,
+    HelloReply, OrdersRequest, TickRequest, MAX_BODY_BYTES, PATH_APPEND, PATH_HELLO, PATH_ORDERS,
+    PATH_SNAPSHOT, PATH_TICK, PATH_VOTE, PATH_WRITE,
 };
 
 /// A refused peer is logged at most this often (per peer and reason), so a misconfigured
@@ -179,6 +179,10 @@ async fn dispatch(
         PATH_WRITE => {
             let cmd: Command = decoded(body, path, from)?;
             encoded(&inner.write_as_leader(cmd).await)
+        }
+        PATH_ORDERS => {
+            let request: OrdersRequest = decoded(body, path, from)?;
+            encoded(&crate::executor::on_orders(inner, from, request).await)
         }
         PATH_HELLO => {
             let () = decoded(body, path, from)?;

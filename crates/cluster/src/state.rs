@@ -10,6 +10,8 @@ use model::{make_namespec, ProcessState};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::jobs::{FailureKind, JobId, JobOp, Jobs};
+
 /// State of a Supvisors instance as the cluster sees it (Supvisors 0.14
 /// `SupvisorsInstanceStates`, with its wire codes).
 #[derive(
@@ -317,6 +319,8 @@ pub enum Command {
     SetNumprocs { program: String, numprocs: u32 },
     /// Move the Supvisors global state to `state`.
     SetSupvisorsState { state: SupvisorsState },
+    /// Changes to the commander's jobs and pending failures, applied in order.
+    Jobs(Vec<JobOp>),
     /// Changes nothing (e.g. to commit a read barrier).
     Noop,
 }
@@ -353,6 +357,8 @@ pub enum CommandResult {
     Unchanged,
     /// Refused by the state machine's rules.
     Rejected(Rejection),
+    /// A [`Command::Jobs`] created these jobs (in the order of its `Create` ops).
+    JobsCreated(Vec<JobId>),
 }
 
 impl CommandResult {
@@ -376,6 +382,7 @@ pub struct ClusterState {
     supvisors_state: SupvisorsState,
     instances: BTreeMap<String, InstanceRecord>,
     numprocs: BTreeMap<String, u32>,
+    jobs: Jobs,
 }
 
 impl ClusterState {
@@ -414,6 +421,11 @@ impl ClusterState {
     /// The numprocs override of `program`, if one was set.
     pub fn numprocs(&self, program: &str) -> Option<u32> {
         self.numprocs.get(program).copied()
+    }
+
+    /// The commander's jobs and the failures it has not handled yet.
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
     }
 
     /// All numprocs overrides, by program name.
@@ -464,6 +476,14 @@ impl ClusterState {
                     })
                 }
             }
+            Command::Jobs(ops) => {
+                let (created, changed) = self.jobs.apply(ops);
+                if created.is_empty() {
+                    CommandResult::from_changed(changed)
+                } else {
+                    CommandResult::JobsCreated(created)
+                }
+            }
             Command::Noop => CommandResult::Unchanged,
         }
     }
@@ -497,10 +517,15 @@ impl ClusterState {
         for event in events {
             latest.insert(event.namespec(), event);
         }
+        let mut crashes = Vec::new();
         let (mut changed, record) = self.instance_entry(instance);
         for (namespec, status) in latest {
-            let newer = record.processes.get(&namespec).is_none_or(|r| seq > r.seq);
+            let previous = record.processes.get(&namespec);
+            let newer = previous.is_none_or(|r| seq > r.seq);
             if newer {
+                if previous.is_some_and(|p| crashed(&p.status, status)) {
+                    crashes.push((namespec.clone(), status.state));
+                }
                 record.processes.insert(
                     namespec,
                     ProcessRecord {
@@ -514,6 +539,10 @@ impl ClusterState {
         if record.last_seq.is_none_or(|last| seq > last) {
             record.last_seq = Some(seq);
             changed = true;
+        }
+        for (namespec, state) in crashes {
+            self.jobs
+                .push_failure(instance, &namespec, FailureKind::Crash, state);
         }
         CommandResult::from_changed(changed)
     }
@@ -537,7 +566,14 @@ impl ClusterState {
         let (_, record) = self.instance_entry(instance);
         record.state = state;
         if state.is_inactive() && !from.is_inactive() {
-            mark_processes_lost(instance, record);
+            for namespec in mark_processes_lost(instance, record) {
+                self.jobs.push_failure(
+                    instance,
+                    &namespec,
+                    FailureKind::InstanceLost,
+                    ProcessState::Fatal,
+                );
+            }
         }
         CommandResult::Applied
     }
@@ -581,15 +617,27 @@ impl ClusterState {
 
 /// Supvisors' reaction to losing an instance: every process that had a live child there is
 /// marked FATAL with spawnerr "Supervisor <id> lost" (the rest of its info is kept for display).
-/// The batch sequence is kept, so the instance's next real report supersedes this.
-fn mark_processes_lost(instance: &str, record: &mut InstanceRecord) {
-    for process in record.processes.values_mut() {
+/// The batch sequence is kept, so the instance's next real report supersedes this. Returns the
+/// namespecs of the processes it marked.
+fn mark_processes_lost(instance: &str, record: &mut InstanceRecord) -> Vec<String> {
+    let mut lost = Vec::new();
+    for (namespec, process) in record.processes.iter_mut() {
         if !process.status.state.is_stopped() {
             process.status.state = ProcessState::Fatal;
             process.status.spawnerr = lost_spawnerr(instance);
             process.status.pid = 0;
+            lost.push(namespec.clone());
         }
     }
+    lost
+}
+
+/// A crash in Supvisors' sense: from a running-like state (STARTING, RUNNING, BACKOFF) to
+/// FATAL or to an EXITED whose code is not in `exitcodes`. A stop (STOPPING, STOPPED) is not.
+fn crashed(before: &ProcessStatus, after: &ProcessStatus) -> bool {
+    before.state.is_running()
+        && (after.state == ProcessState::Fatal
+            || (after.state == ProcessState::Exited && !after.expected))
 }
 
 #[cfg(test)]

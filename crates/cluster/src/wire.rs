@@ -2,6 +2,7 @@
 //! RPCs. Raft RPC bodies are openraft's request/response types. Every body is a
 //! [`crate::codec`] blob: a version byte, then bincode with a size limit on decode.
 
+use crate::jobs::Order;
 use crate::state::{BatchSeq, CommandResult};
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,8 @@ pub const PATH_WRITE: &str = "/ctl/write";
 pub const PATH_TICK: &str = "/ctl/tick";
 /// The bootstrap handshake: "are you initialised, who leads?".
 pub const PATH_HELLO: &str = "/ctl/hello";
+/// The commander's orders for one instance's local supervisor (from the leader only).
+pub const PATH_ORDERS: &str = "/ctl/orders";
 
 /// Largest request or response body accepted on the internal port (same as the codec limit).
 pub const MAX_BODY_BYTES: u64 = crate::codec::MAX_BLOB_BYTES as u64;
@@ -53,6 +56,23 @@ pub enum WriteReply {
     CutOff,
     Timeout { millis: u64 },
     Failed(String),
+}
+
+/// The leader's orders for the receiving instance, executed in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrdersRequest {
+    /// The leader's term: orders of an older term than the receiver knows are refused.
+    pub term: u64,
+    pub orders: Vec<Order>,
+}
+
+/// What became of each order, in request order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrdersReply {
+    /// `Err((code, text))` is the local supervisor's fault (e.g. ALREADY_STARTED).
+    Done(Vec<Result<(), (i32, String)>>),
+    /// The sender is not the leader the receiver knows.
+    NotLeader { leader: Option<String> },
 }
 
 /// Answer to [`PATH_HELLO`] (the request body is `()`).

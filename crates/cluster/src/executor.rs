@@ -1,0 +1,205 @@
+//! The commander's hands: while this node leads, run the installed [`Planner`] on every change
+//! of the replica (and on a short timer, for its timeouts), commit what it decided, and send
+//! its orders to the instances' local supervisors over the internal port.
+//!
+//! The planner is pure and re-emits the orders of every decision still waiting for an effect;
+//! the executor sends each order once, and again only after [`RESEND_AFTER`] if the planner
+//! still asks for it (a lost request, an instance that was restarting). Orders are batched per
+//! instance, so a deployment of a thousand processes is a few requests, not a thousand.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use procman::SupervisorApi;
+use tokio_util::sync::CancellationToken;
+
+use crate::jobs::{FinalAction, Order, Plan};
+use crate::node::Inner;
+use crate::state::Command;
+use crate::wire::{OrdersReply, OrdersRequest, WriteReply, PATH_ORDERS};
+
+/// An order the planner still asks for is sent again after this long.
+const RESEND_AFTER: Duration = Duration::from_secs(3);
+
+/// Longest pause between two planning rounds when nothing changes (job timeouts are checked
+/// on this beat).
+const PLAN_PERIOD: Duration = Duration::from_millis(250);
+
+/// Budget of one batch of orders to one instance.
+const ORDERS_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn epoch_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Runs until `stop` (end of leadership or shutdown). Does nothing without a planner.
+pub(crate) async fn commander_loop(inner: Arc<Inner>, stop: CancellationToken) {
+    let mut replica = inner.replica.clone();
+    let mut sent: HashMap<Order, Instant> = HashMap::new();
+    let term = inner.metrics.borrow().current_term;
+    loop {
+        let planner = inner.planner.lock().ok().and_then(|p| p.clone());
+        if let Some(planner) = planner {
+            let plan = {
+                let replica = replica.borrow_and_update();
+                planner(&replica.state, epoch_ms())
+            };
+            if !plan.is_empty() {
+                execute(&inner, &stop, plan, &mut sent, term).await;
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            changed = replica.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(PLAN_PERIOD) => {}
+        }
+    }
+}
+
+async fn execute(
+    inner: &Arc<Inner>,
+    stop: &CancellationToken,
+    plan: Plan,
+    sent: &mut HashMap<Order, Instant>,
+    term: u64,
+) {
+    if !plan.ops.is_empty() {
+        tracing::debug!(ops = plan.ops.len(), "commander commits");
+        if let reply @ (WriteReply::NotLeader { .. }
+        | WriteReply::CutOff
+        | WriteReply::Timeout { .. }
+        | WriteReply::Failed(_)) = inner.write_as_leader(Command::Jobs(plan.ops)).await
+        {
+            tracing::debug!(?reply, "commander write failed; will plan again");
+            return;
+        }
+    }
+    if let Some(state) = plan.supvisors_state {
+        tracing::info!(%state, "commander moves the Supvisors state");
+        let _ = inner
+            .write_as_leader(Command::SetSupvisorsState { state })
+            .await;
+    }
+    if stop.is_cancelled() {
+        return;
+    }
+    let now = Instant::now();
+    sent.retain(|_, at| now.duration_since(*at) < RESEND_AFTER * 4);
+    let mut batches: BTreeMap<String, Vec<Order>> = BTreeMap::new();
+    let mut finals: Vec<Order> = Vec::new();
+    for order in plan.orders {
+        if sent
+            .get(&order)
+            .is_some_and(|at| now.duration_since(*at) < RESEND_AFTER)
+        {
+            continue;
+        }
+        sent.insert(order.clone(), now);
+        if matches!(order, Order::Final { .. }) {
+            finals.push(order);
+        } else {
+            batches
+                .entry(order.instance().to_string())
+                .or_default()
+                .push(order);
+        }
+    }
+    let sends = batches
+        .into_iter()
+        .map(|(instance, orders)| send(inner.clone(), instance, orders, term));
+    futures_util::future::join_all(sends).await;
+    // The final orders go last, the leader's own after everybody else's: once it restarts or
+    // shuts down, nobody is left to order the others.
+    let (own, others): (Vec<Order>, Vec<Order>) =
+        finals.into_iter().partition(|o| o.instance() == inner.local);
+    for order in others.into_iter().chain(own) {
+        let instance = order.instance().to_string();
+        send(inner.clone(), instance, vec![order], term).await;
+    }
+}
+
+async fn send(inner: Arc<Inner>, instance: String, orders: Vec<Order>, term: u64) {
+    tracing::debug!(%instance, count = orders.len(), "commander orders");
+    if instance == inner.local {
+        for (order, result) in orders.iter().zip(run_orders(&inner, &orders).await) {
+            if let Err((code, text)) = result {
+                tracing::debug!(?order, code, %text, "order answered with a fault");
+            }
+        }
+        return;
+    }
+    let Some(addr) = inner.addrs.get(&instance).cloned() else {
+        tracing::warn!(%instance, "commander: no address for instance");
+        return;
+    };
+    let request = OrdersRequest { term, orders };
+    match inner
+        .client
+        .call::<_, OrdersReply>(&addr, PATH_ORDERS, &request, ORDERS_TIMEOUT)
+        .await
+    {
+        Ok(OrdersReply::Done(results)) => {
+            for (order, result) in request.orders.iter().zip(results) {
+                if let Err((code, text)) = result {
+                    tracing::debug!(?order, code, %text, "order answered with a fault");
+                }
+            }
+        }
+        Ok(OrdersReply::NotLeader { leader }) => {
+            tracing::debug!(%instance, ?leader, "orders refused: not the leader there yet")
+        }
+        Err(e) => tracing::debug!(%instance, error = %e, "orders not delivered"),
+    }
+}
+
+/// Answers [`PATH_ORDERS`]: only the leader this instance knows may give orders, so a deposed
+/// leader that has not noticed yet cannot start duplicates.
+pub(crate) async fn on_orders(inner: &Inner, from: &str, request: OrdersRequest) -> OrdersReply {
+    let (leader, term) = {
+        let m = inner.metrics.borrow();
+        (m.current_leader, m.current_term)
+    };
+    let leader = leader.and_then(|id| inner.identifier_of(id));
+    if leader.as_deref() != Some(from) || request.term < term {
+        return OrdersReply::NotLeader { leader };
+    }
+    OrdersReply::Done(run_orders(inner, &request.orders).await)
+}
+
+/// Executes orders on the local supervisor, none waiting for the process to settle (the
+/// commander follows progress through the replicated process events).
+async fn run_orders(inner: &Inner, orders: &[Order]) -> Vec<Result<(), (i32, String)>> {
+    let mut results = Vec::with_capacity(orders.len());
+    for order in orders {
+        let result = match order {
+            Order::Start {
+                namespec,
+                extra_args,
+                ..
+            } => {
+                if extra_args.is_empty() {
+                    inner.supervisor.start_process(namespec, false).await
+                } else {
+                    inner
+                        .supervisor
+                        .start_process_args(namespec, extra_args, false)
+                        .await
+                }
+            }
+            Order::Stop { namespec, .. } => inner.supervisor.stop_process(namespec, false).await,
+            Order::Final { action, .. } => {
+                tracing::warn!(?action, "commander: end of the global stop sequence");
+                match action {
+                    FinalAction::Restart => inner.supervisor.restart(),
+                    FinalAction::Shutdown => inner.supervisor.shutdown(),
+                }
+            }
+        };
+        results.push(result.map_err(|f| (f.code.code(), f.fault_string())));
+    }
+    results
+}
