@@ -62,6 +62,27 @@ fn find_config() -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
+/// Supvisors' side effect of the rules on the local configuration: the processes whose running
+/// failure strategy is STOP_APPLICATION or RESTART_APPLICATION lose Supervisor's `autorestart`,
+/// so that the application-level reaction is not pre-empted by a local restart.
+fn apply_rules(config: &mut Config, rules: &model::rules::Rules) {
+    for group in &mut config.groups {
+        for process in &mut group.processes {
+            if rules
+                .program_rules(&group.name, &process.name)
+                .disables_autorestart()
+                && process.autorestart != model::spec::AutoRestart::False
+            {
+                tracing::info!(
+                    process = %model::make_namespec(&group.name, &process.name),
+                    "autorestart disabled: its running failure strategy acts on the application"
+                );
+                process.autorestart = model::spec::AutoRestart::False;
+            }
+        }
+    }
+}
+
 fn load_config(path: &Path, args: &Args) -> Result<Config, String> {
     let mut config = config::load(path).map_err(|e| e.to_string())?;
     if let Some(p) = &args.pidfile {
@@ -189,7 +210,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
+async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
     // Signal listeners first: a SIGTERM arriving during start-up must not kill us uncleanly.
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -197,7 +218,9 @@ async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigusr2 = signal(SignalKind::user_defined2())?;
 
-    let sd = &config.supervisord;
+    // A copy: the rules below may still adjust the programs of `config`.
+    let supervisord = config.supervisord.clone();
+    let sd = &supervisord;
     let log_file = if sd.logfile_syslog {
         None
     } else {
@@ -236,6 +259,29 @@ async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
             tracing::warn!("{note}");
         }
     }
+    // The rules files are read (and a bad one refused) before anything starts.
+    let commander = match &cluster_spec {
+        None => None,
+        Some(spec) => {
+            let ids: Vec<String> = spec
+                .instances
+                .iter()
+                .map(|i| i.identifier.clone())
+                .collect();
+            let mut rules =
+                config::rules::load(&spec.rules_files, &ids).map_err(|e| anyhow::anyhow!("{e}"))?;
+            rules.default_starting_strategy = spec.starting_strategy;
+            for note in &rules.notes {
+                tracing::warn!("{note}");
+            }
+            apply_rules(&mut config, &rules);
+            Some(Arc::new(commander::Commander::new(
+                rules,
+                commander::Catalog::from_config(&config),
+                supvisors::commander_settings(spec),
+            )))
+        }
+    };
 
     let pidfile = sd.pidfile.clone();
     std::fs::write(&pidfile, format!("{}\n", std::process::id()))
@@ -249,8 +295,12 @@ async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
         let path = path.clone();
         let args = reload_args.clone();
         let slot = namespace_slot.clone();
+        let commander = commander.clone();
         Arc::new(move || {
-            let config = load_config(&path, &args)?;
+            let mut config = load_config(&path, &args)?;
+            if let Some(commander) = &commander {
+                apply_rules(&mut config, commander.rules());
+            }
             if let Some(ns) = slot.get() {
                 ns.set_programs(supvisors::ProgramIndex::from_config(&config));
             }
@@ -274,9 +324,18 @@ async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
     let node_shutdown = CancellationToken::new();
     let mut node_task = None;
     let mut server_options = web::ServerOptions::default();
-    if let Some(spec) = cluster_spec {
-        let started =
-            cluster::Node::start(spec.clone(), supervisor.clone(), node_shutdown.clone()).await;
+    if let (Some(spec), Some(commander)) = (cluster_spec, commander) {
+        let planner: cluster::Planner = {
+            let commander = commander.clone();
+            Arc::new(move |state, now_ms| commander.plan(state, now_ms))
+        };
+        let started = cluster::Node::start_with(
+            spec.clone(),
+            supervisor.clone(),
+            node_shutdown.clone(),
+            Some(planner),
+        )
+        .await;
         let (node, task) = match started {
             Ok(started) => started,
             Err(e) => {
@@ -294,10 +353,17 @@ async fn run(path: PathBuf, args: Args, config: Config) -> Result<()> {
                 "the Raft log was not replayed within 2 s: autostarting with the replica as it is"
             );
         }
+        {
+            let commander = commander.clone();
+            node.set_fence_policy(Arc::new(move |state, instance| {
+                commander.fence_policy(state, instance)
+            }));
+        }
         supervisor.autostart_now().await;
         let ns = Arc::new(
             supvisors::SupvisorsNamespace::new(node, supervisor.clone(), spec, set_log_level)
-                .with_programs(supvisors::ProgramIndex::from_config(&config)),
+                .with_programs(supvisors::ProgramIndex::from_config(&config))
+                .with_commander(commander),
         );
         let _ = namespace_slot.set(ns.clone());
         server_options = server_options

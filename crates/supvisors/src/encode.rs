@@ -3,7 +3,9 @@
 
 use crate::synth::SyntheticProcess;
 use cluster::api::RaftStatus;
-use cluster::{InstanceRecord, SupvisorsState};
+use cluster::{ClusterState, InstanceRecord, SupvisorsState};
+use commander::{ApplicationStatus, TestedProcess};
+use model::rules::{ApplicationRules, ProgramRules};
 use model::supvisors::{InstanceAddr, SupvisorsSpec};
 use model::text::capped_int;
 use procman::ProcessInfo;
@@ -82,8 +84,15 @@ pub fn instance_info(
     ])
 }
 
-/// `get_process_info` entry (Supvisors 0.14 `ProcessStatus.serial()`); no extra arguments.
-pub fn process(p: &SyntheticProcess) -> Value {
+/// `get_process_info` entry (Supvisors 0.14 `ProcessStatus.serial()`), with the extra
+/// arguments of its latest start from the replicated jobs.
+pub fn process_with_args(p: &SyntheticProcess, state: &ClusterState) -> Value {
+    let namespec = model::make_namespec(&p.application_name, &p.process_name);
+    process(p, state.jobs().extra_args(&namespec))
+}
+
+/// `get_process_info` entry (Supvisors 0.14 `ProcessStatus.serial()`).
+pub fn process(p: &SyntheticProcess, extra_args: &str) -> Value {
     Value::Struct(vec![
         ("application_name".into(), s(&p.application_name)),
         ("process_name".into(), s(&p.process_name)),
@@ -95,7 +104,96 @@ pub fn process(p: &SyntheticProcess) -> Value {
             Value::Int(capped_int(p.last_event_time)),
         ),
         ("identifiers".into(), strings(&p.identifiers)),
-        ("extra_args".into(), s("")),
+        ("extra_args".into(), s(extra_args)),
+    ])
+}
+
+/// `get_application_info` entry (Supvisors 0.14 `ApplicationStatus.serial()`).
+pub fn application(app: &ApplicationStatus) -> Value {
+    Value::Struct(vec![
+        ("application_name".into(), s(&app.name)),
+        ("managed".into(), Value::Bool(app.managed)),
+        ("statecode".into(), Value::Int(app.state.code())),
+        ("statename".into(), s(app.state.name())),
+        ("major_failure".into(), Value::Bool(app.major_failure)),
+        ("minor_failure".into(), Value::Bool(app.minor_failure)),
+    ])
+}
+
+/// `get_application_rules` (Supvisors 0.14 `ApplicationRules.serial()` + the name, which the
+/// Python dict update puts last).
+pub fn application_rules(name: &str, rules: Option<ApplicationRules>) -> Value {
+    let mut fields = match rules {
+        Some(r) => vec![
+            ("managed".into(), Value::Bool(true)),
+            ("distribution".into(), s(r.distribution.name())),
+            ("identifiers".into(), strings(&r.identifiers.display())),
+            (
+                "start_sequence".into(),
+                Value::Int(i32::from(r.start_sequence)),
+            ),
+            (
+                "stop_sequence".into(),
+                Value::Int(i32::from(r.stop_sequence)),
+            ),
+            ("starting_strategy".into(), s(r.starting_strategy.name())),
+            (
+                "starting_failure_strategy".into(),
+                s(r.starting_failure_strategy.name()),
+            ),
+            (
+                "running_failure_strategy".into(),
+                s(r.running_failure_strategy.name()),
+            ),
+        ],
+        None => vec![("managed".into(), Value::Bool(false))],
+    };
+    fields.push(("application_name".into(), s(name)));
+    Value::Struct(fields)
+}
+
+/// `get_process_rules` entry (Supvisors 0.14 `ProcessRules.serial()` + names, last).
+pub fn process_rules(application: &str, process: &str, r: &ProgramRules) -> Value {
+    Value::Struct(vec![
+        ("identifiers".into(), strings(&r.identifiers.display())),
+        (
+            "start_sequence".into(),
+            Value::Int(i32::from(r.start_sequence)),
+        ),
+        (
+            "stop_sequence".into(),
+            Value::Int(i32::from(r.stop_sequence)),
+        ),
+        ("required".into(), Value::Bool(r.required)),
+        ("wait_exit".into(), Value::Bool(r.wait_exit)),
+        (
+            "expected_loading".into(),
+            Value::Int(i32::from(r.expected_loading)),
+        ),
+        (
+            "starting_failure_strategy".into(),
+            s(r.starting_failure_strategy.name()),
+        ),
+        (
+            "running_failure_strategy".into(),
+            s(r.running_failure_strategy.name()),
+        ),
+        ("application_name".into(), s(application)),
+        ("process_name".into(), s(process)),
+    ])
+}
+
+/// `test_start_application` entry (Supvisors 0.18).
+pub fn tested_process(p: &TestedProcess) -> Value {
+    Value::Struct(vec![
+        ("application_name".into(), s(&p.application_name)),
+        ("process_name".into(), s(&p.process_name)),
+        ("state".into(), s(p.state.name())),
+        ("forced_reason".into(), s(&p.forced_reason)),
+        (
+            "running_identifiers".into(),
+            strings(&p.running_identifiers),
+        ),
     ])
 }
 
@@ -109,7 +207,7 @@ pub struct LocalOptions {
 
 /// `get_local_process_info` (Supvisors 0.14 `_get_local_info`): the subset of `getProcessInfo`
 /// in `extract_process_info`'s key order, `expected` = no spawn error, then the options.
-pub fn local_process(info: &ProcessInfo, options: LocalOptions) -> Value {
+pub fn local_process(info: &ProcessInfo, options: LocalOptions, extra_args: &str) -> Value {
     Value::Struct(vec![
         ("name".into(), s(&info.name)),
         ("group".into(), s(&info.group)),
@@ -130,7 +228,7 @@ pub fn local_process(info: &ProcessInfo, options: LocalOptions) -> Value {
             "stopwaitsecs".into(),
             Value::Int(capped_int(options.stopwaitsecs)),
         ),
-        ("extra_args".into(), s("")),
+        ("extra_args".into(), s(extra_args)),
         ("disabled".into(), Value::Bool(options.disabled)),
     ])
 }

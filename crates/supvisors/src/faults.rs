@@ -15,6 +15,10 @@ pub enum Gate {
     FromDeployment,
     /// `_check_operating`.
     Operation,
+    /// `_check_operating_conciliation`.
+    OperationOrConciliation,
+    /// `_check_conciliation`.
+    Conciliation,
 }
 
 impl Gate {
@@ -30,6 +34,8 @@ impl Gate {
                 ShuttingDown,
             ],
             Gate::Operation => &[Operation],
+            Gate::OperationOrConciliation => &[Operation, Conciliation],
+            Gate::Conciliation => &[Conciliation],
         }
     }
 
@@ -77,7 +83,7 @@ pub fn command_fault(result: &CommandResult) -> Option<Fault> {
         CommandResult::Rejected(rejection) => {
             Some(Fault::with(FaultCode::Failed, rejection.to_string()))
         }
-        CommandResult::Applied | CommandResult::Unchanged => None,
+        CommandResult::Applied | CommandResult::Unchanged | CommandResult::JobsCreated(_) => None,
     }
 }
 

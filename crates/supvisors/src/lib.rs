@@ -19,12 +19,12 @@
 //! Not here: the application, rules, conflicts, start/stop and numprocs methods (the
 //! commander/rules layers), extra arguments (always `''`), Starter/Stopper jobs (always empty).
 
+mod control;
 mod encode;
 mod faults;
 mod namespace;
 mod programs;
 mod reply_cache;
-mod synth;
 
 #[cfg(test)]
 mod fakes;
@@ -33,10 +33,11 @@ mod guard_tests;
 #[cfg(test)]
 mod tests;
 
+pub use commander::synth;
+pub use commander::synth::{all_processes, processes_named, synthesize, SyntheticProcess};
 pub use faults::{write_fault, Gate, LOG_LEVELS};
 pub use namespace::{
-    disabled_guard, is_disabled, SupvisorsNamespace, API_VERSION, DEFAULT_SETTLE_TIMEOUT,
-    DEFAULT_WRITE_TIMEOUT, METHODS,
+    commander_settings, disabled_guard, is_disabled, SupvisorsNamespace, API_VERSION,
+    DEFAULT_SETTLE_TIMEOUT, DEFAULT_WRITE_TIMEOUT, METHODS,
 };
 pub use programs::ProgramIndex;
-pub use synth::{all_processes, processes_named, synthesize, SyntheticProcess};

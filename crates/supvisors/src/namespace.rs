@@ -13,6 +13,7 @@ use crate::reply_cache::ReplyCache;
 use crate::synth;
 use cluster::types::LogId;
 use cluster::{ClusterApi, Command, Replica, Target};
+use commander::{Commander, Settings};
 use futures_util::future::{join_all, BoxFuture};
 use futures_util::FutureExt;
 use model::supvisors::SupvisorsSpec;
@@ -37,6 +38,11 @@ const IDENTIFIER: (&str, &str) = ("string", "identifier");
 const NAMESPEC: (&str, &str) = ("string", "namespec");
 const PROGRAM: (&str, &str) = ("string", "program_name");
 const WAIT: (&str, &str) = ("boolean", "wait");
+const APPLICATION: (&str, &str) = ("string", "application_name");
+const STRATEGY: (&str, &str) = ("string", "strategy");
+const CONCILIATION: (&str, &str) = ("string", "strategy");
+const EXTRA_ARGS: (&str, &str) = ("string", "extra_args");
+const REGEX: (&str, &str) = ("string", "regex");
 
 /// The methods of the state part, as Supvisors 0.14 names them, plus `get_raft_status`, a
 /// raftvisor extension that Supvisors 0.14 clients never call.
@@ -140,6 +146,132 @@ pub static METHODS: &[MethodDef] = &[
         "raftvisor extension (not in Supvisors 0.14): return the local Raft status \
          {leader ('' if none), term, last_log_index, last_applied (-1 if none), voters, learners}",
     ),
+    MethodDef::new(
+        "get_application_info",
+        "struct",
+        &[APPLICATION],
+        0,
+        "Return information about the application named application_name",
+    ),
+    MethodDef::new(
+        "get_all_applications_info",
+        "array",
+        &[],
+        0,
+        "Return information about all applications",
+    ),
+    MethodDef::new(
+        "get_application_rules",
+        "struct",
+        &[APPLICATION],
+        0,
+        "Return the rules applicable to the application named application_name",
+    ),
+    MethodDef::new(
+        "get_process_rules",
+        "array",
+        &[NAMESPEC],
+        0,
+        "Return the rules applicable to the process named namespec",
+    ),
+    MethodDef::new(
+        "get_conflicts",
+        "array",
+        &[],
+        0,
+        "Return the conflicting processes",
+    ),
+    MethodDef::new(
+        "start_application",
+        "boolean",
+        &[STRATEGY, APPLICATION, WAIT],
+        1,
+        "Start the managed application named application_name iaw the strategy and the rules file",
+    ),
+    MethodDef::new(
+        "stop_application",
+        "boolean",
+        &[APPLICATION, WAIT],
+        1,
+        "Stop the managed application named application_name",
+    ),
+    MethodDef::new(
+        "restart_application",
+        "boolean",
+        &[STRATEGY, APPLICATION, WAIT],
+        1,
+        "Restart the application named application_name iaw the strategy and the rules file",
+    ),
+    MethodDef::new(
+        "start_args",
+        "boolean",
+        &[NAMESPEC, EXTRA_ARGS, WAIT],
+        1,
+        "Start the local process named namespec with additional arguments",
+    ),
+    MethodDef::new(
+        "start_process",
+        "boolean",
+        &[STRATEGY, NAMESPEC, EXTRA_ARGS, WAIT],
+        2,
+        "Start a process named namespec iaw the strategy and some of the rules file",
+    ),
+    MethodDef::new(
+        "start_any_process",
+        "string",
+        &[STRATEGY, REGEX, EXTRA_ARGS, WAIT],
+        2,
+        "Start one process among those matching the regular expression iaw the strategy and some of the rules file",
+    ),
+    MethodDef::new(
+        "stop_process",
+        "boolean",
+        &[NAMESPEC, WAIT],
+        1,
+        "Stop the process named namespec where it is running",
+    ),
+    MethodDef::new(
+        "restart_process",
+        "boolean",
+        &[STRATEGY, NAMESPEC, EXTRA_ARGS, WAIT],
+        2,
+        "Restart a process named namespec iaw the strategy and some of the rules file",
+    ),
+    MethodDef::new(
+        "conciliate",
+        "boolean",
+        &[CONCILIATION],
+        0,
+        "Apply the conciliation strategy only if Supvisors is in CONCILIATION state with a USER strategy",
+    ),
+    MethodDef::new(
+        "restart_sequence",
+        "boolean",
+        &[WAIT],
+        1,
+        "Triggers the whole starting sequence by going back to the DEPLOYMENT state",
+    ),
+    MethodDef::new(
+        "restart",
+        "boolean",
+        &[],
+        0,
+        "Stops all applications and restart Supvisors through all Supervisor daemons",
+    ),
+    MethodDef::new(
+        "shutdown",
+        "boolean",
+        &[],
+        0,
+        "Stops all applications and shut down Supvisors through all Supervisor daemons",
+    ),
+    MethodDef::new(
+        "test_start_application",
+        "array",
+        &[STRATEGY, APPLICATION],
+        0,
+        "Return a prediction of the distribution of the application processes (Supvisors 0.18)",
+    ),
 ];
 
 /// Whether `program` is disabled on `instance` in `replica`.
@@ -165,12 +297,15 @@ struct ConfiguredProcess {
 
 /// The `supvisors` XML-RPC namespace (state part).
 pub struct SupvisorsNamespace<C, S> {
-    cluster: C,
+    pub(crate) cluster: C,
     supervisor: S,
     spec: SupvisorsSpec,
     log_level: Arc<dyn Fn(LogLevel) + Send + Sync>,
     programs: RwLock<Arc<ProgramIndex>>,
-    write_timeout: Duration,
+    /// Rules, placement and application status; without a rules file every application is
+    /// unmanaged.
+    commander: RwLock<Arc<Commander>>,
+    pub(crate) write_timeout: Duration,
     settle_timeout: Duration,
     /// `get_all_process_info`, rendered: it depends on the replica alone.
     all_processes: ReplyCache<LogId>,
@@ -188,11 +323,23 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         spec: SupvisorsSpec,
         log_level: Arc<dyn Fn(LogLevel) + Send + Sync>,
     ) -> Self {
+        let commander = Arc::new(Commander::new(
+            model::rules::Rules::new(
+                spec.instances
+                    .iter()
+                    .map(|i| i.identifier.clone())
+                    .collect(),
+                Vec::new(),
+            ),
+            commander::Catalog::default(),
+            commander_settings(&spec),
+        ));
         SupvisorsNamespace {
             cluster,
             supervisor,
             spec,
             log_level,
+            commander: RwLock::new(commander),
             programs: RwLock::new(Arc::new(ProgramIndex::default())),
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             settle_timeout: DEFAULT_SETTLE_TIMEOUT,
@@ -210,6 +357,33 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
     pub fn set_programs(&self, programs: ProgramIndex) {
         let mut slot = self.programs.write().unwrap_or_else(|e| e.into_inner());
         *slot = Arc::new(programs);
+    }
+
+    /// The commander whose rules and placement the control methods use (the daemon gives the
+    /// same one to the cluster node's planner).
+    pub fn with_commander(self, commander: Arc<Commander>) -> Self {
+        *self.commander.write().unwrap_or_else(|e| e.into_inner()) = commander;
+        self
+    }
+
+    pub(crate) fn commander_handle(&self) -> Arc<Commander> {
+        self.commander
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Identifiers whose commander has starting / stopping work: the leader's, when a job
+    /// of that kind runs (only the leader's commander works).
+    fn job_modes(&self, replica: &Replica) -> (Vec<String>, Vec<String>) {
+        let jobs = replica.state.jobs();
+        let leader: Vec<String> = self.cluster.leader_view().leader.into_iter().collect();
+        let starting = jobs.running().any(|j| j.is_starting());
+        let stopping = jobs.running().any(|j| j.is_stopping());
+        (
+            if starting { leader.clone() } else { Vec::new() },
+            if stopping { leader } else { Vec::new() },
+        )
     }
 
     pub fn with_timeouts(mut self, write: Duration, settle: Duration) -> Self {
@@ -259,7 +433,7 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         }
     }
 
-    fn check(&self, gate: Gate) -> Result<(), Fault> {
+    pub(crate) fn check(&self, gate: Gate) -> Result<(), Fault> {
         self.with_replica(|r| gate.check(r.state.supvisors_state()))
     }
 
@@ -270,10 +444,11 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 format!("{identifier} unknown to Supvisors"),
             )
         })?;
+        let (starting, stopping) = self.job_modes(replica);
         let extras = InstanceExtras {
             fsm: replica.state.supvisors_state(),
-            starting_jobs: false,
-            stopping_jobs: false,
+            starting_jobs: starting.iter().any(|i| i == identifier),
+            stopping_jobs: stopping.iter().any(|i| i == identifier),
         };
         Ok(encode::instance_info(
             addr,
@@ -311,7 +486,11 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
     /// The uncached reply of `get_all_process_info`.
     pub(crate) fn build_all_process_info(replica: &Replica) -> Value {
         let all = synth::all_processes(&replica.state);
-        Value::Array(all.iter().map(encode::process).collect())
+        Value::Array(
+            all.iter()
+                .map(|p| encode::process_with_args(p, &replica.state))
+                .collect(),
+        )
     }
 
     /// `startsecs` / `stopwaitsecs` of every local process, by `(group, name)`.
@@ -356,6 +535,8 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         let disabled = programs
             .program_of(&info.group, &info.name)
             .is_some_and(|program| self.with_replica(|r| is_disabled(r, &local, program)));
+        let namespec = make_namespec(&info.group, &info.name);
+        let extra_args = self.with_replica(|r| r.state.jobs().extra_args(&namespec).to_string());
         Some(encode::local_process(
             info,
             LocalOptions {
@@ -363,6 +544,7 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 stopwaitsecs: configured.stopwaitsecs,
                 disabled,
             },
+            &extra_args,
         ))
     }
 
@@ -501,10 +683,10 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         let arg = |i: usize| p.get(i).ok_or(Fault::new(FaultCode::IncorrectParameters));
         match method {
             "get_api_version" => Ok(Value::String(API_VERSION.into())),
-            "get_supvisors_state" => {
-                Ok(self
-                    .with_replica(|r| encode::supvisors_state(r.state.supvisors_state(), &[], &[])))
-            }
+            "get_supvisors_state" => Ok(self.with_replica(|r| {
+                let (starting, stopping) = self.job_modes(r);
+                encode::supvisors_state(r.state.supvisors_state(), &starting, &stopping)
+            })),
             "get_master_identifier" => Ok(Value::String(
                 self.cluster.leader_view().leader.unwrap_or_default(),
             )),
@@ -517,8 +699,15 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             "get_process_info" => {
                 self.check(Gate::FromDeployment)?;
                 let namespec = params::string(arg(0)?, "namespec")?;
-                let found = self.with_replica(|r| synth::processes_named(&r.state, &namespec))?;
-                Ok(Value::Array(found.iter().map(encode::process).collect()))
+                self.with_replica(|r| {
+                    let found = synth::processes_named(&r.state, &namespec)?;
+                    Ok(Value::Array(
+                        found
+                            .iter()
+                            .map(|p| encode::process_with_args(p, &r.state))
+                            .collect(),
+                    ))
+                })
             }
             "get_all_process_info" => {
                 self.check(Gate::FromDeployment)?;
@@ -544,11 +733,34 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 (self.log_level)(level);
                 Ok(Value::Bool(true))
             }
-            other => Err(Fault::with(
-                FaultCode::UnknownMethod,
-                format!("supvisors.{other}"),
-            )),
+            other => match self.run_control(other, p).await {
+                Some(result) => result,
+                None => Err(Fault::with(
+                    FaultCode::UnknownMethod,
+                    format!("supvisors.{other}"),
+                )),
+            },
         }
+    }
+}
+
+/// The commander's settings from the Supvisors section: instance order for CONFIG, the node
+/// (host) of each instance for the *_NODE strategies, the default strategies.
+pub fn commander_settings(spec: &SupvisorsSpec) -> Settings {
+    Settings {
+        local: spec.local_identifier.clone(),
+        instances: spec
+            .instances
+            .iter()
+            .map(|i| i.identifier.clone())
+            .collect(),
+        nodes: spec
+            .instances
+            .iter()
+            .map(|i| (i.identifier.clone(), i.host.clone()))
+            .collect(),
+        starting_strategy: spec.starting_strategy,
+        conciliation_strategy: spec.conciliation_strategy,
     }
 }
 

@@ -1,0 +1,375 @@
+"""End-to-end tests of applications across the cluster (issue 4): rules, DEPLOYMENT sequences,
+placement, failure strategies, conflicts. Three REAL raftvisord instances on loopback per test
+module or test, talked to with Python's xmlrpc.client; every wait polls with a deadline and every
+daemon and child is stopped by PID at the end (see cluster_harness).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import xmlrpc.client
+from pathlib import Path
+
+import pytest
+
+import harness
+from cluster_harness import FAST_TIMINGS, Cluster, fault_of
+from conftest import require_impl
+from harness import wait_until
+
+ABNORMAL_TERMINATION = 40
+BAD_NAME = 10
+NOT_MANAGED = 102
+ALREADY_STARTED = 60
+
+PROGRAMS = """
+[group:seq]
+programs = first,second,third
+
+[program:first]
+command = /bin/sleep 100000
+autostart = false
+startsecs = 1
+stopwaitsecs = 2
+
+[program:second]
+command = /bin/sleep 100000
+autostart = false
+startsecs = 1
+stopwaitsecs = 2
+
+[program:third]
+command = /bin/sleep 100000
+autostart = false
+startsecs = 1
+stopwaitsecs = 2
+
+[group:spread]
+programs = worker
+
+[program:worker]
+command = /bin/sleep 100000
+process_name = %(program_name)s_%(process_num)02d
+numprocs = 6
+autostart = false
+startsecs = 0
+stopwaitsecs = 2
+
+[group:fragile]
+programs = keeper,victim
+
+[program:keeper]
+command = /bin/sleep 100000
+autostart = false
+startsecs = 0
+stopwaitsecs = 2
+
+[program:victim]
+command = /bin/sleep 100000
+autostart = false
+startsecs = 0
+stopwaitsecs = 2
+
+[group:phoenix]
+programs = bird,nest
+
+[program:bird]
+command = /bin/sleep 100000
+autostart = false
+startsecs = 0
+stopwaitsecs = 2
+
+[program:nest]
+command = /bin/sleep 100000
+autostart = false
+startsecs = 0
+stopwaitsecs = 2
+
+[program:mover]
+command = /bin/sleep 100000
+autostart = false
+startsecs = 0
+stopwaitsecs = 2
+
+[program:twin]
+command = /bin/sleep 100000
+autostart = false
+startsecs = 0
+stopwaitsecs = 2
+
+[program:loose]
+command = /bin/sleep 100000
+autostart = false
+startsecs = 0
+stopwaitsecs = 2
+"""
+
+RULES = """<?xml version="1.0" encoding="UTF-8"?>
+<root>
+  <application name="seq">
+    <start_sequence>1</start_sequence>
+    <starting_strategy>CONFIG</starting_strategy>
+    <programs>
+      <program name="first"><start_sequence>1</start_sequence><required>true</required></program>
+      <program name="second"><start_sequence>2</start_sequence><required>true</required></program>
+      <program name="third"><start_sequence>3</start_sequence></program>
+    </programs>
+  </application>
+  <application name="spread">
+    <start_sequence>2</start_sequence>
+    <starting_strategy>LESS_LOADED</starting_strategy>
+    <programs>
+      <program pattern="worker_">
+        <start_sequence>1</start_sequence>
+        <expected_loading>30</expected_loading>
+      </program>
+    </programs>
+  </application>
+  <application name="fragile">
+    <running_failure_strategy>STOP_APPLICATION</running_failure_strategy>
+    <programs>
+      <program pattern=".*"><start_sequence>1</start_sequence></program>
+    </programs>
+  </application>
+  <application name="phoenix">
+    <running_failure_strategy>RESTART_APPLICATION</running_failure_strategy>
+    <programs>
+      <program pattern=".*"><start_sequence>1</start_sequence></program>
+    </programs>
+  </application>
+  <application name="mover">
+    <starting_strategy>CONFIG</starting_strategy>
+    <programs>
+      <program name="mover">
+        <start_sequence>1</start_sequence>
+        <running_failure_strategy>RESTART_PROCESS</running_failure_strategy>
+      </program>
+    </programs>
+  </application>
+  <application name="twin">
+    <programs><program name="twin"><start_sequence>1</start_sequence></program></programs>
+  </application>
+</root>
+"""
+
+
+def make(tmp_path: Path, name: str, **options) -> Cluster:
+    require_impl("raftvisord")
+    rules = tmp_path / f"{name}-rules.xml"
+    rules.write_text(RULES)
+    timings = dict(FAST_TIMINGS)
+    timings["rules_files"] = str(rules)
+    timings.update(options)
+    return Cluster(tmp_path / name, ["s1", "s2", "s3"], PROGRAMS, timings=timings,
+                   loglevel="info")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = make(tmp_path_factory.mktemp("apps"), "apps", conciliation_strategy="USER")
+    try:
+        c.start()
+        c.wait_operation(timeout=60)
+        c.wait_all_running(timeout=30)
+        yield c
+    finally:
+        c.stop()
+
+
+def procs(inst) -> dict[str, dict]:
+    return inst.synthetic_processes(timeout=5)
+
+
+def app_state(inst, app: str) -> str:
+    return inst.sv(5).get_application_info(app)["statename"]
+
+
+def wait_app(inst, app: str, state: str, timeout: float = 20.0) -> None:
+    wait_until(lambda: app_state(inst, app) == state, timeout, what=f"{app} {state}")
+
+
+def where(inst, namespec: str) -> list[str]:
+    return procs(inst)[namespec]["identifiers"]
+
+
+def local_pid(inst, namespec: str) -> int:
+    return inst.proxy(timeout=5).supervisor.getProcessInfo(namespec)["pid"]
+
+
+def test_deployment_starts_the_sequence_in_declared_order(cluster):
+    s1 = cluster["s1"]
+    wait_app(s1, "seq", "RUNNING", timeout=30)
+    p = procs(s1)
+    starts = {}
+    for name in ("first", "second", "third"):
+        info = p[f"seq:{name}"]
+        assert info["statename"] == "RUNNING"
+        assert len(info["identifiers"]) == 1, info
+        owner = cluster[info["identifiers"][0]]
+        starts[name] = owner.proxy(timeout=5).supervisor.getProcessInfo(f"seq:{name}")["start"]
+    # startsecs = 1: a step starts only once the previous one is RUNNING.
+    assert starts["first"] + 1 <= starts["second"], starts
+    assert starts["second"] + 1 <= starts["third"], starts
+    # CONFIG: the first instance of supvisors_list that fits.
+    assert p["seq:first"]["identifiers"] == ["s1"]
+    # Applications without start_sequence are not deployed.
+    assert app_state(s1, "fragile") == "STOPPED"
+    assert s1.sv(5).get_application_rules("seq")["start_sequence"] == 1
+
+
+def test_less_loaded_spreads_by_expected_loading(cluster):
+    s2 = cluster["s2"]
+    wait_app(s2, "spread", "RUNNING", timeout=30)
+    counts: dict[str, int] = {}
+    for ns, info in procs(s2).items():
+        if ns.startswith("spread:"):
+            assert len(info["identifiers"]) == 1, info
+            counts[info["identifiers"][0]] = counts.get(info["identifiers"][0], 0) + 1
+    assert counts == {"s1": 2, "s2": 2, "s3": 2}, counts
+    # The instances' load is Supvisors' expected loading: 2 × 30 % each.
+    loads = {i["identifier"]: i["loading"] for i in s2.sv(5).get_all_instances_info()}
+    assert loads == {"s1": 60, "s2": 60, "s3": 60}, loads
+
+
+def test_application_faults_and_rules(cluster):
+    sv = cluster["s3"].sv(5)
+    assert fault_of(lambda: sv.start_application("CONFIG", "nope")).faultCode == BAD_NAME
+    assert fault_of(lambda: sv.start_application("CONFIG", "seq")).faultCode == ALREADY_STARTED
+    assert fault_of(lambda: sv.start_application("BOGUS", "seq")).faultCode == 2
+    rules = sv.get_process_rules("spread:worker_03")[0]
+    assert rules["expected_loading"] == 30 and rules["start_sequence"] == 1
+    assert sv.get_application_rules("loose") == {"managed": False, "application_name": "loose"}
+    assert sv.get_application_info("loose")["managed"] is False
+    names = {a["application_name"] for a in sv.get_all_applications_info()}
+    assert {"seq", "spread", "fragile", "phoenix", "mover", "twin", "loose"} <= names
+
+
+def test_stop_and_start_application_wait(cluster):
+    sv = cluster["s2"].sv(30)
+    assert sv.start_application("CONFIG", "fragile", True) is True
+    assert app_state(cluster["s1"], "fragile") == "RUNNING"
+    assert sv.stop_application("fragile", True) is True
+    assert app_state(cluster["s1"], "fragile") == "STOPPED"
+
+
+def test_stop_application_on_a_crash(cluster):
+    sv = cluster["s1"].sv(30)
+    assert sv.start_application("CONFIG", "fragile", True) is True
+    owner = cluster[where(cluster["s1"], "fragile:victim")[0]]
+    os.kill(local_pid(owner, "fragile:victim"), signal.SIGKILL)
+    # STOP_APPLICATION: the other process is stopped too.
+    wait_app(cluster["s1"], "fragile", "STOPPED", timeout=20)
+    assert procs(cluster["s1"])["fragile:keeper"]["statename"] == "STOPPED"
+
+
+def test_restart_application_on_a_crash(cluster):
+    sv = cluster["s1"].sv(30)
+    assert sv.start_application("CONFIG", "phoenix", True) is True
+    owner = cluster[where(cluster["s1"], "phoenix:bird")[0]]
+    nest_owner = cluster[where(cluster["s1"], "phoenix:nest")[0]]
+    nest_pid = local_pid(nest_owner, "phoenix:nest")
+    os.kill(local_pid(owner, "phoenix:bird"), signal.SIGKILL)
+
+    def restarted():
+        p = procs(cluster["s1"])
+        if p["phoenix:bird"]["statename"] != "RUNNING" or p["phoenix:nest"]["statename"] != "RUNNING":
+            return False
+        n = cluster[p["phoenix:nest"]["identifiers"][0]]
+        return local_pid(n, "phoenix:nest") != nest_pid
+    # RESTART_APPLICATION: the whole application is stopped, then started again.
+    wait_until(restarted, 20, what="phoenix restarted as a whole")
+
+
+def test_disabled_program_is_never_placed(cluster):
+    s1 = cluster["s1"]
+    assert s1.sv(10).disable("loose", True) is True
+    try:
+        assert s1.sv(30).start_process("CONFIG", "loose", "", True) is True
+        assert where(s1, "loose:loose") == ["s2"]
+        assert s1.sv(30).stop_process("loose", True) is True
+    finally:
+        s1.sv(10).enable("loose", True)
+
+
+def test_conflicts_are_resolved_by_each_strategy(cluster):
+    s1, s2, s3 = cluster["s1"], cluster["s2"], cluster["s3"]
+    for strategy, survivors in (("SENICIDE", 1), ("INFANTICIDE", 1), ("STOP", 0),
+                                ("RESTART", 1), ("RUNNING_FAILURE", 0)):
+        # Force a conflict: the same managed program started by hand on two instances.
+        s1.proxy(timeout=10).supervisor.startProcess("twin", True)
+        time.sleep(1.1)  # distinct start dates (seconds) so SENICIDE/INFANTICIDE differ
+        s2.proxy(timeout=10).supervisor.startProcess("twin", True)
+        wait_until(lambda: len(where(s3, "twin:twin")) == 2, 10, what="twin conflicting")
+        wait_until(lambda: s3.state(2) == "CONCILIATION", 10, what="CONCILIATION")
+        assert [c["process_name"] for c in s3.sv(5).get_conflicts()] == ["twin"]
+        assert s3.sv(10).conciliate(strategy) is True
+        wait_until(lambda: s3.state(2) == "OPERATION", 20, what=f"{strategy}: back to OPERATION")
+        running = where(s3, "twin:twin")
+        assert len(running) == survivors, (strategy, running)
+        if strategy == "SENICIDE":
+            assert running == ["s2"]  # the youngest is kept
+        if strategy == "INFANTICIDE":
+            assert running == ["s1"]  # the oldest is kept
+        if running:
+            assert s3.sv(30).stop_process("twin", True) is True
+
+
+def test_restart_process_on_instance_loss(tmp_path):
+    c = make(tmp_path, "loss")
+    try:
+        c.start()
+        c.wait_operation(timeout=60)
+        c.wait_all_running(timeout=30)
+        master = c["s1"].master()
+        # Put the RESTART_PROCESS program on a follower, then kill that follower.
+        victim = next(i for i in ("s3", "s2") if i != master)
+        sv = c[victim].sv(30)
+        assert sv.start_process("LOCAL", "mover", "", True) is True
+        assert where(c["s1"], "mover:mover") == [victim]
+        c[victim].kill9()
+        survivors = [i for i in c.identifiers if i != victim]
+
+        def moved():
+            r = where(c[survivors[0]], "mover:mover")
+            return (r and r[0] != victim
+                    and procs(c[survivors[0]])["mover:mover"]["statename"] == "RUNNING")
+        wait_until(moved, 15, what="mover RUNNING on another instance")
+        # The killed daemon's child did not survive it (no duplicate left behind).
+        wait_until(lambda: harness.pids_with_env_tag(c[victim].tag) == [], 5,
+                   what="the dead daemon's children gone")
+    finally:
+        c.stop()
+
+
+def test_leader_death_mid_sequence_completes_without_duplicates(tmp_path):
+    c = make(tmp_path, "failover")
+    try:
+        c.start()
+        c.wait_operation(timeout=60)
+        c.wait_all_running(timeout=30)
+        wait_app(c["s1"], "seq", "RUNNING", timeout=30)
+        master = c["s1"].master()
+        other = next(i for i in c.identifiers if i != master)
+        assert c[other].sv(30).stop_application("seq", True) is True
+        assert c[other].sv(10).start_application("CONFIG", "seq", False) is True
+        # Kill the leader while the sequence runs (startsecs = 1 per step).
+        wait_until(lambda: procs(c[other])["seq:first"]["statename"] in ("STARTING", "RUNNING"),
+                   5, what="the sequence under way")
+        c[master].kill9()
+        survivors = [i for i in c.identifiers if i != master]
+        def sequence_done():
+            p = procs(c[survivors[0]])
+            return all(p[f"seq:{n}"]["statename"] == "RUNNING" for n in ("first", "second", "third"))
+        wait_until(sequence_done, 30, what="the whole seq RUNNING after the leader change")
+        for name in ("first", "second", "third"):
+            ids = where(c[survivors[0]], f"seq:{name}")
+            assert len(ids) == 1 and ids[0] != master, (name, ids)
+        # Nothing runs twice on the survivors (their own supervisors say so).
+        local = {i: c[i].local_processes() for i in survivors}
+        for name in ("first", "second", "third"):
+            running = [i for i in survivors if local[i][f"seq:{name}"]["statename"] == "RUNNING"]
+            assert len(running) == 1, (name, running)
+    finally:
+        c.stop()
