@@ -16,7 +16,8 @@ for i in 1 2 3; do
   pids+=("$!")
 done
 echo "cluster started: s1 http://127.0.0.1:61101  s2 http://127.0.0.1:61102  s3 http://127.0.0.1:61103"
-echo "try: target/release/raftvisorctl -s http://127.0.0.1:61101 instance_status   (Ctrl-C to stop)"
+echo "try: target/release/raftvisorctl -s http://127.0.0.1:61101 application_info   (Ctrl-C to stop)"
+echo "     target/release/raftvisorctl -s http://127.0.0.1:61101 sstatus"
 # Keep running while any instance is alive: killing one (kill -9, to watch the failover) must
 # not stop the others. Ctrl-C stops them all.
 wait "${pids[@]}" || true

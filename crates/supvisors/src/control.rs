@@ -20,6 +20,29 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use web::params;
 use xmlrpc::Value;
 
+/// The methods answered here (the rest of [`crate::METHODS`] is the state part).
+#[cfg(test)]
+pub(crate) const CONTROL_METHODS: &[&str] = &[
+    "get_application_info",
+    "get_all_applications_info",
+    "get_application_rules",
+    "get_process_rules",
+    "get_conflicts",
+    "start_application",
+    "stop_application",
+    "restart_application",
+    "start_args",
+    "start_process",
+    "start_any_process",
+    "stop_process",
+    "restart_process",
+    "conciliate",
+    "restart_sequence",
+    "restart",
+    "shutdown",
+    "test_start_application",
+];
+
 fn epoch_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -71,6 +71,11 @@ impl FakeCluster {
         });
     }
 
+    /// Runs `f` on the current replica state.
+    pub fn with_state<T>(&self, f: impl FnOnce(&cluster::ClusterState) -> T) -> T {
+        f(&self.0.replica.borrow().state)
+    }
+
     /// Applies an entry that changes nothing (a blank or membership entry): the replica moves
     /// on without any change to its state.
     pub fn apply_blank(&self) {

@@ -27,6 +27,8 @@ mod programs;
 mod reply_cache;
 
 #[cfg(test)]
+mod control_tests;
+#[cfg(test)]
 mod fakes;
 #[cfg(test)]
 mod guard_tests;
