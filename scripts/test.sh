@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 VENV=$(scripts/setup-python.sh)
 cargo build --workspace --bins
 cargo test --workspace
+scripts/setup-supvisors.sh >/dev/null
 RAFTVISOR_BIN_DIR="$PWD/target/debug" "$VENV/bin/python" -m pytest -q tests

@@ -389,7 +389,7 @@ def test_internal_port_refuses_unauthenticated_and_garbage_requests(make_cluster
 
     # Positive control: our headers are right (an empty-unit hello is the codec version byte alone;
     # crates/cluster/src/codec.rs FORMAT_VERSION).
-    status, _ = post_internal(target.internal_port, "/ctl/hello", b"\x02", good)
+    status, _ = post_internal(target.internal_port, "/ctl/hello", b"\x03", good)
     assert status == 200
 
     no_secret = {k: v for k, v in good.items() if k != "x-raftvisor-token"}

@@ -145,8 +145,12 @@ class RaftSide:
     name = "raftvisord"
     has_raft_log = True
 
-    def __init__(self, base: Path, per_instance_programs: dict[str, str]):
-        self.cluster = cluster_harness.Cluster(base, IDS, "", timings={}, loglevel="info")
+    def __init__(self, base: Path, per_instance_programs: dict[str, str],
+                 options: dict[str, object] | None = None):
+        """`options`: extra `[rpcinterface:supvisors]` options (e.g. rules_files for
+        bench_apps.py); none by default, so the documented default timings apply."""
+        self.cluster = cluster_harness.Cluster(base, IDS, "", timings=dict(options or {}),
+                                               loglevel="info")
         for ident in IDS:
             inst = self.cluster[ident]
             inst.programs = per_instance_programs.get(ident, "")
@@ -200,7 +204,11 @@ class PeerSide:
     has_raft_log = False
 
     def __init__(self, base: Path, per_instance_programs: dict[str, str], venv: Path,
-                 peer_dir: Path):
+                 peer_dir: Path, rules_xml: str | None = None,
+                 common_programs: str | None = None):
+        """`rules_xml` / `common_programs` replace the peer script's rules.xml and its
+        seq/dist programs.ini (bench_apps.py brings its own); by default both are the
+        baseline's."""
         self.work = Path(base).resolve()
         self.work.mkdir(parents=True, exist_ok=True)
         self.venv = venv
@@ -208,7 +216,7 @@ class PeerSide:
         self.ports = dict(zip(IDS, cluster_harness.free_ports(len(IDS))))
         self.procs: dict[str, subprocess.Popen] = {}
         self.nick_by_port = {str(p): i for i, p in self.ports.items()}
-        self._generate(per_instance_programs)
+        self._generate(per_instance_programs, rules_xml, common_programs)
 
     # -- generation (mirrors run_supvisors_cluster.sh; shim and rules taken from it verbatim)
     def _heredoc(self, script: str, marker: str, after: str) -> str:
@@ -217,19 +225,22 @@ class PeerSide:
         end = script.index(f"\n{marker}\n", body_start)
         return script[body_start:end] + "\n"
 
-    def _generate(self, per_instance_programs: dict[str, str]) -> None:
+    def _generate(self, per_instance_programs: dict[str, str], rules_xml: str | None = None,
+                  common_programs: str | None = None) -> None:
         script = (self.peer_dir / "run_supvisors_cluster.sh").read_text()
         (self.work / "loopback_shim.py").write_text(
             self._heredoc(script, "PYEOF", 'cat > "$WORK/loopback_shim.py"'))
         (self.work / "rules.xml").write_text(
-            self._heredoc(script, "XEOF", 'cat > "$WORK/rules.xml"'))
+            rules_xml if rules_xml is not None
+            else self._heredoc(script, "XEOF", 'cat > "$WORK/rules.xml"'))
         common = ["[group:seq]", "programs=seq_a,seq_b,seq_c", "[group:dist]",
                   "programs=dist_1,dist_2,dist_3"]
         for p in ("seq_a", "seq_b", "seq_c", "dist_1", "dist_2", "dist_3"):
             common += [f"[program:{p}]", "command=/bin/sleep 1000", "autostart=false",
                        "autorestart=false", "startsecs=1", "stopwaitsecs=5",
                        "stdout_logfile=NONE", "stderr_logfile=NONE"]
-        (self.work / "programs.ini").write_text("\n".join(common) + "\n")
+        (self.work / "programs.ini").write_text(
+            common_programs if common_programs is not None else "\n".join(common) + "\n")
         slist = ",".join(f"<{i}>127.0.0.1:{self.ports[i]}" for i in IDS)
         for ident in IDS:
             d = self.work / ident

@@ -114,8 +114,9 @@ async fn execute(
     futures_util::future::join_all(sends).await;
     // The final orders go last, the leader's own after everybody else's: once it restarts or
     // shuts down, nobody is left to order the others.
-    let (own, others): (Vec<Order>, Vec<Order>) =
-        finals.into_iter().partition(|o| o.instance() == inner.local);
+    let (own, others): (Vec<Order>, Vec<Order>) = finals
+        .into_iter()
+        .partition(|o| o.instance() == inner.local);
     for order in others.into_iter().chain(own) {
         let instance = order.instance().to_string();
         send(inner.clone(), instance, vec![order], term).await;

@@ -41,12 +41,16 @@ pub const FAILURES_KEPT: usize = 4096;
 pub enum JobKind {
     /// DEPLOYMENT: the managed applications with start_sequence > 0. `forced`: all of them
     /// (`restart_sequence`), else only those not fully running.
-    Deployment { forced: bool },
+    Deployment {
+        forced: bool,
+    },
     StartApplication {
         application: String,
         strategy: StartingStrategy,
     },
-    StopApplication { application: String },
+    StopApplication {
+        application: String,
+    },
     RestartApplication {
         application: String,
         strategy: StartingStrategy,
@@ -56,19 +60,27 @@ pub enum JobKind {
         strategy: StartingStrategy,
         extra_args: String,
     },
-    StopProcess { namespec: String },
+    StopProcess {
+        namespec: String,
+    },
     RestartProcess {
         namespec: String,
         strategy: StartingStrategy,
         extra_args: String,
     },
     /// The global stop sequence, then every instance restarts or shuts down.
-    GlobalStop { then: FinalAction },
+    GlobalStop {
+        then: FinalAction,
+    },
     /// Conflicts resolved with a conciliation strategy.
-    Conciliate { strategy: ConciliationStrategy },
+    Conciliate {
+        strategy: ConciliationStrategy,
+    },
     /// A running failure strategy applied to `application` (STOP_/RESTART_APPLICATION,
     /// RESTART_PROCESS): kept apart from user requests so logs and job lists say why.
-    RunningFailure { application: String },
+    RunningFailure {
+        application: String,
+    },
 }
 
 /// What every instance does once the global stop sequence is over.
@@ -210,9 +222,10 @@ impl Job {
     /// True when the job starts processes (Supvisors' "starting jobs"); false for pure stops.
     pub fn is_starting(&self) -> bool {
         self.outcome.is_none()
-            && self.items.iter().any(|i| {
-                matches!(i.action, ItemAction::Start { .. }) && !i.state.is_finished()
-            })
+            && self
+                .items
+                .iter()
+                .any(|i| matches!(i.action, ItemAction::Start { .. }) && !i.state.is_finished())
     }
 
     /// True when the job still has processes to stop (Supvisors' "stopping jobs").
@@ -585,7 +598,10 @@ mod tests {
             CommandResult::JobsCreated(vec![2])
         );
         assert_eq!(s.jobs().running().count(), 3);
-        assert!(s.jobs().job(1).is_some_and(|j| j.is_starting() && !j.is_stopping()));
+        assert!(s
+            .jobs()
+            .job(1)
+            .is_some_and(|j| j.is_starting() && !j.is_stopping()));
         let back: ClusterState = codec::decode(&codec::encode(&s).unwrap()).unwrap();
         assert_eq!(back, s);
     }
@@ -744,7 +760,11 @@ mod tests {
             failures,
             vec![(FailureKind::Crash, Fatal), (FailureKind::Crash, Exited)]
         );
-        for state in [InstanceState::Checking, InstanceState::Running, InstanceState::Silent] {
+        for state in [
+            InstanceState::Checking,
+            InstanceState::Running,
+            InstanceState::Silent,
+        ] {
             s.apply(&Command::InstanceState {
                 instance: "a".into(),
                 state,

@@ -9,6 +9,7 @@ use model::{make_namespec, split_namespec, FaultCode, ProcessState};
 use crate::format::{self, exit, Outcome};
 use crate::sformat::{self, py_repr};
 
+mod sapps;
 mod supvisors;
 
 /// Why a command stopped early; printed by `onecmd` as supervisorctl prints an exception.
@@ -328,6 +329,14 @@ impl Ctl {
             write_raw(format::HELP_TOPICS.as_bytes());
             if self.settings.supvisors_plugin {
                 write_raw(sformat::HELP_TOPICS.as_bytes());
+            }
+        } else if self.settings.supvisors_plugin && topic != "help" {
+            // supvisorsctl asks each plugin in turn: each prints its text or "No help".
+            for text in [format::help_text(topic), sformat::help_text(topic)] {
+                match text.filter(|_| topic != "EOF") {
+                    Some(t) => output(t),
+                    None => output(&format!("*** No help on {topic}")),
+                }
             }
         } else if topic == "EOF" {
             output("*** No help on EOF");

@@ -5,10 +5,13 @@
 //! Not supported: `fg`, readline history/completion (`-r` is accepted and ignored), and
 //! `[ctlplugin:x]` plugins.
 
+mod breed;
 mod ctl;
 mod format;
 mod ini;
 mod options;
+mod progress;
+mod sapps;
 mod sformat;
 
 use clap::Parser;
@@ -17,6 +20,10 @@ use ctl::{output, read_line, Ctl, Flow};
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
+    // `breed` is Supvisors' `supvisors_breed` tool, not a command for a server.
+    if argv.get(1).map(String::as_str) == Some("breed") {
+        std::process::exit(breed::main(&argv[2..]));
+    }
     let argv0 = argv
         .first()
         .cloned()

@@ -8,7 +8,7 @@ use client::Value;
 pub const SUPVISORS_API_VERSION: &str = "0.14";
 
 /// `help` block of the Supvisors plugin (cmd's `print_topics` of the commands below).
-pub const HELP_TOPICS: &str = "\nsupvisors commands (type help <topic>):\n=======================================\ndisable  instance_status  loglevel  sstate   strategies\nenable   local_status     master    sstatus  sversion  \n\n";
+pub const HELP_TOPICS: &str = "\nsupvisors commands (type help <topic>):\n=======================================\napplication_info   master               start_any_process       sversion       \napplication_rules  process_rules        start_any_process_args  update_numprocs\nconciliate         restart_application  start_application     \nconflicts          restart_process      start_args            \ndisable            restart_sequence     start_process         \nenable             sreload              start_process_args    \ninstance_status    sshutdown            stop_application      \nlocal_status       sstate               stop_process          \nloglevel           sstatus              strategies            \n\n";
 
 /// Supervisor's `LevelsByDescription`, in declaration order, with their numbers.
 pub const LOG_LEVELS: [(&str, i32); 7] = [
@@ -34,7 +34,7 @@ pub fn help_text(topic: &str) -> Option<&'static str> {
         "enable" => "enable program_name\t\t\t\tEnable the program.",
         "disable" => "disable program_name\t\t\t\tDisable the program.",
         "loglevel" => "loglevel lvl\t\t\t\tChange the level of local Supvisors' logger to lvl.\n\t\t\t\t\tApplicable values are: dict_values(['critical', 'error', 'warn', 'info', 'debug', 'trace', 'blather']).",
-        _ => return None,
+        _ => return crate::sapps::help_text(topic),
     })
 }
 

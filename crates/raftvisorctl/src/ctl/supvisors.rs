@@ -63,18 +63,18 @@ impl Ctl {
             "local_status" => self.do_local_status(arg).await,
             "enable" | "disable" => self.do_enable_disable(cmd, arg).await,
             "loglevel" => self.do_loglevel(arg).await,
-            _ => Ok(Flow::Continue),
+            _ => self.dispatch_sapps(cmd, arg).await,
         }
     }
 
-    async fn s_call(&self, method: &str, params: &[Value]) -> Result<Value, Error> {
+    pub(super) async fn s_call(&self, method: &str, params: &[Value]) -> Result<Value, Error> {
         self.client
             .call(&format!("supvisors.{method}"), params)
             .await
     }
 
     /// A fault prints `ERROR (<faultString>)` and sets exit status 1; other errors escape.
-    fn fault_or_raise(&mut self, e: Error, prefix: &str) -> Result<(), CmdError> {
+    pub(super) fn fault_or_raise(&mut self, e: Error, prefix: &str) -> Result<(), CmdError> {
         match e {
             Error::Fault { string, .. } => {
                 output(&format!("{prefix}ERROR ({string})"));
@@ -85,7 +85,7 @@ impl Ctl {
         }
     }
 
-    async fn show(
+    pub(super) async fn show(
         &mut self,
         answer: Result<Value, Error>,
         lines: impl FnOnce(Value) -> Result<Vec<String>, String>,
@@ -181,7 +181,7 @@ impl Ctl {
         Ok(Flow::Continue)
     }
 
-    fn usage_error(&mut self, cmd: &str, message: &str) -> CmdResult {
+    pub(super) fn usage_error(&mut self, cmd: &str, message: &str) -> CmdResult {
         output(message);
         self.exitstatus = exit::INVALID_ARGS;
         if let Some(text) = sformat::help_text(cmd) {
