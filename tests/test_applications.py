@@ -373,3 +373,37 @@ def test_leader_death_mid_sequence_completes_without_duplicates(tmp_path):
             assert len(running) == 1, (name, running)
     finally:
         c.stop()
+
+
+def test_a_cut_off_instance_stops_what_the_majority_restarts_elsewhere(tmp_path):
+    """auto_fence with the rules: the instance left alone (the majority frozen with SIGSTOP, the
+    loopback cut that needs no privileges) stops its RESTART_PROCESS program before the majority
+    could restart it, so the healed cluster never runs it twice; unmanaged programs keep
+    running there."""
+    c = make(tmp_path, "fence", auto_fence="true")
+    try:
+        c.start()
+        c.wait_operation(timeout=60)
+        c.wait_all_running(timeout=30)
+        leader = c.wait_common_master(c.identifiers)
+        alone_id = next(i for i in ("s3", "s2") if i != leader)
+        alone = c[alone_id]
+        assert alone.sv(30).start_process("LOCAL", "mover", "", True) is True
+        assert alone.proxy(5).supervisor.startProcess("loose") is True
+        majority = [i for i in c.identifiers if i != alone_id]
+        try:
+            for ident in majority:
+                os.kill(c[ident].pid, signal.SIGSTOP)
+            wait_until(lambda: alone.proxy(5).supervisor.getProcessInfo("mover")["statename"]
+                       == "STOPPED", 10, what="the cut-off instance to stop mover")
+            assert alone.proxy(5).supervisor.getProcessInfo("loose")["statename"] == "RUNNING"
+        finally:
+            for ident in majority:
+                os.kill(c[ident].pid, signal.SIGCONT)
+        # The majority, thawed, sees the instance it lost restart nothing twice.
+        wait_until(lambda: len(where(c[majority[0]], "mover:mover")) <= 1, 10,
+                   what="mover on at most one instance")
+        time.sleep(0.5)
+        assert len(where(c[majority[0]], "mover:mover")) <= 1
+    finally:
+        c.stop()
