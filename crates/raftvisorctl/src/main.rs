@@ -1,6 +1,9 @@
 //! raftvisorctl: a supervisorctl-compatible command-line client for raftvisord (and for the
 //! Python supervisord). Same commands, same output, same exit statuses; see `ctl` for the
-//! commands, `format` for the texts, `options` for the command line and config file.
+//! commands, `format` for the texts, `options` for the command line and config file. The
+//! Supvisors commands are supvisorsctl 0.14's (`ctl::supvisors`, `ctl::sapps`, tables in
+//! `sformat` / `sapps`, the terminal-only progress line in `progress`); `raftvisorctl breed …`
+//! is Supvisors' `supvisors_breed` tool (`breed`).
 //!
 //! Not supported: `fg`, readline history/completion (`-r` is accepted and ignored), and
 //! `[ctlplugin:x]` plugins.
