@@ -104,6 +104,14 @@ command = /bin/sleep 100000
 autostart = false
 startsecs = 0
 stopwaitsecs = 2
+
+[program:pool]
+command = /bin/sleep 100000
+process_name = %(program_name)s_%(process_num)02d
+numprocs = 2
+autostart = false
+startsecs = 0
+stopwaitsecs = 2
 """
 
 RULES = """<?xml version="1.0" encoding="UTF-8"?>
@@ -407,3 +415,18 @@ def test_a_cut_off_instance_stops_what_the_majority_restarts_elsewhere(tmp_path)
         assert len(where(c[majority[0]], "mover:mover")) <= 1
     finally:
         c.stop()
+
+
+def test_update_numprocs_changes_the_local_configuration(cluster):
+    s2 = cluster["s2"]
+    names = lambda: sorted(harness.namespec(i) for i in s2.proxy(5).supervisor.getAllProcessInfo()
+                           if i["group"] == "pool")
+    assert names() == ["pool:pool_00", "pool:pool_01"]
+    assert s2.sv(30).update_numprocs("pool", 3, True) is True
+    assert names() == ["pool:pool_00", "pool:pool_01", "pool:pool_02"]
+    s2.proxy(5).supervisor.startProcess("pool:pool_02", True)
+    assert s2.sv(30).update_numprocs("pool", 1, True) is True
+    assert names() == ["pool:pool_00"]
+    assert fault_of(lambda: s2.sv(5).update_numprocs("pool", 0)).faultCode == 2
+    assert fault_of(lambda: s2.sv(5).update_numprocs("nope", 2)).faultCode == BAD_NAME
+    assert fault_of(lambda: s2.sv(5).update_numprocs("loose", 2)).faultCode == 100

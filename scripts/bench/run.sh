@@ -5,10 +5,14 @@
 #   --cluster        both bench_supervisor.py and bench_cluster.py (3-instance Supvisors 0.19
 #                    cluster vs 3-instance raftvisord Raft cluster)
 #   --cluster-only   bench_cluster.py only
+#   --apps-only      bench_apps.py only (issue 4: start_application, restart on instance loss,
+#                    DEPLOYMENT of 1,000 programs; raftvisord vs the Supvisors 0.19 cluster)
+#   --all            bench_supervisor.py, bench_cluster.py, then bench_apps.py
 # Remaining arguments go to the first bench that runs, e.g.:
 #   scripts/bench/run.sh --idle-seconds 10
 #   scripts/bench/run.sh --cluster-only --rpc-seconds 5 --no-peer-events
-# With --cluster, CLUSTER_BENCH_ARGS (space-separated) goes to bench_cluster.py.
+# With --cluster / --all, CLUSTER_BENCH_ARGS (space-separated) goes to bench_cluster.py;
+# with --all, APPS_BENCH_ARGS goes to bench_apps.py.
 # RAFTVISOR_BENCH_NO_BUILD=1 skips the cargo build (use already-built binaries).
 # If the build fails, the Python halves still run and raftvisord is reported "not run".
 set -euo pipefail
@@ -17,6 +21,8 @@ MODE=single
 case "${1:-}" in
   --cluster) MODE=both; shift ;;
   --cluster-only) MODE=cluster; shift ;;
+  --apps-only) MODE=apps; shift ;;
+  --all) MODE=all; shift ;;
 esac
 VENV=$(scripts/setup-python.sh)
 BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/release"
@@ -30,6 +36,18 @@ case "$MODE" in
     exec "$VENV/bin/python" scripts/bench/bench_supervisor.py --bin-dir "$BIN_DIR" "$@" ;;
   cluster)
     exec "$VENV/bin/python" scripts/bench/bench_cluster.py --bin-dir "$BIN_DIR" "$@" ;;
+  apps)
+    exec "$VENV/bin/python" scripts/bench/bench_apps.py --bin-dir "$BIN_DIR" "$@" ;;
+  all)
+    status=0
+    "$VENV/bin/python" scripts/bench/bench_supervisor.py --bin-dir "$BIN_DIR" "$@" || status=$?
+    # shellcheck disable=SC2086  # word splitting of the extra arguments is intended
+    "$VENV/bin/python" scripts/bench/bench_cluster.py --bin-dir "$BIN_DIR" ${CLUSTER_BENCH_ARGS:-} \
+      || status=$?
+    # shellcheck disable=SC2086
+    "$VENV/bin/python" scripts/bench/bench_apps.py --bin-dir "$BIN_DIR" ${APPS_BENCH_ARGS:-} \
+      || status=$?
+    exit "$status" ;;
   both)
     status=0
     "$VENV/bin/python" scripts/bench/bench_supervisor.py --bin-dir "$BIN_DIR" "$@" || status=$?

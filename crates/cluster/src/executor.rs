@@ -88,7 +88,12 @@ async fn execute(
         return;
     }
     let now = Instant::now();
-    sent.retain(|_, at| now.duration_since(*at) < RESEND_AFTER * 4);
+    // An order the planner no longer asks for has had its effect (the process moved): forget
+    // it, so that the same order for a later request goes out at once instead of waiting for
+    // the resend delay.
+    let wanted: std::collections::HashSet<&Order> = plan.orders.iter().collect();
+    sent.retain(|order, _| wanted.contains(order));
+    drop(wanted);
     let mut batches: BTreeMap<String, Vec<Order>> = BTreeMap::new();
     let mut finals: Vec<Order> = Vec::new();
     for order in plan.orders {

@@ -14,6 +14,8 @@
 //! resolved on request by [`supvisors::resolve`] into [`model::supvisors::SupvisorsSpec`]
 //! (options documented in `SUPVISORS_OPTIONS.md`). raftvisor's own `[program:x]` options (such
 //! as `survive_daemon`) are documented in `PROGRAM_OPTIONS.md`.
+//! [`load_with_numprocs`] loads with the `numprocs` of some programs forced, for Supvisors'
+//! `update_numprocs` (the daemon keeps those overrides so a re-read does not undo them).
 //! The Supvisors rules files that section names (XML) are read by [`rules::load`] into
 //! [`model::rules::Rules`].
 //!
@@ -46,6 +48,7 @@ mod tests;
 
 pub use error::{ConfigError, Problem};
 pub use events::EVENT_TYPES;
-pub use load::{load, load_with, load_with_warnings, Context};
+pub use load::{load, load_with, load_with_numprocs, load_with_warnings, Context};
+pub use programs::NumprocsOverrides;
 pub use shlex::split_command;
 pub use values::{parse_bool, parse_bytes, parse_int, parse_loglevel, parse_octal};

@@ -4,7 +4,7 @@ use crate::daemon;
 use crate::error::{ConfigError, Problem, Problems};
 use crate::expand::Vars;
 use crate::ini::{Ini, Section};
-use crate::programs;
+use crate::programs::{self, NumprocsOverrides};
 use crate::reader::{expand_opt, Reported, Sect};
 use crate::system;
 use crate::values::check_import_spec;
@@ -55,6 +55,28 @@ pub fn load_with(path: &Path, ctx: &Context) -> Result<Config, ConfigError> {
 pub fn load_with_warnings(
     path: &Path,
     ctx: &Context,
+) -> Result<(Config, Vec<Problem>), ConfigError> {
+    load_inner(path, ctx, &NumprocsOverrides::new())
+}
+
+/// [`load_with`], with the `numprocs` of some programs forced (Supvisors' `update_numprocs`):
+/// each named `[program:x]` / `[eventlistener:x]` is expanded into that many processes instead
+/// of the file's `numprocs`, with `%(numprocs)d` expanding to the new value too. Fails as
+/// [`load_with_warnings`] does, notably when a program whose `process_name` lacks
+/// `%(process_num)` is forced above 1 (its processes would share one name). Names that no
+/// section defines are ignored (the program may have left the files since).
+pub fn load_with_numprocs(
+    path: &Path,
+    ctx: &Context,
+    numprocs: &NumprocsOverrides,
+) -> Result<Config, ConfigError> {
+    load_inner(path, ctx, numprocs).map(|(config, _)| config)
+}
+
+fn load_inner(
+    path: &Path,
+    ctx: &Context,
+    numprocs: &NumprocsOverrides,
 ) -> Result<(Config, Vec<Problem>), ConfigError> {
     let source = system::absolute(path);
     let text = read_file(&source).map_err(|message| ConfigError {
@@ -158,6 +180,7 @@ pub fn load_with_warnings(
             ini: &ini,
             vars: &global,
             env: &ctx.env,
+            numprocs,
         },
         &mut p,
     );

@@ -69,7 +69,15 @@ pub(crate) struct Inputs<'a> {
     pub vars: &'a Vars,
     /// The environment, for `~` in log paths.
     pub env: &'a BTreeMap<String, String>,
+    /// `numprocs` forced per program name (Supvisors' `update_numprocs`), over the file's.
+    pub numprocs: &'a NumprocsOverrides,
 }
+
+/// Program name (`[program:x]` / `[eventlistener:x]`) → the `numprocs` to use instead of the
+/// file's value. Supvisors' `update_numprocs` changes a program's size at run time; the
+/// daemon keeps these overrides and passes them to every later load so that a `reloadConfig`
+/// or restart does not bring the file's value back. Names absent from the files are ignored.
+pub type NumprocsOverrides = BTreeMap<String, u32>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -354,7 +362,12 @@ fn section_processes(
     let mut vars = inp.vars.clone();
     vars.set_str("program_name", program.clone());
     vars.set_str("group_name", group_name);
-    let c = common(s, kind, &vars, p);
+    let mut c = common(s, kind, &vars, p);
+    if let Some(&n) = inp.numprocs.get(&program) {
+        // as Supvisors does, the override replaces the option itself: `%(numprocs)d` and the
+        // `%(process_num)` rule below see the new value
+        c.numprocs = n;
+    }
 
     let template = s.raw("process_name").unwrap_or("%(program_name)s");
     if let Err(e) = check_name(template) {

@@ -1,6 +1,8 @@
 //! Whole-file tests: temp dirs with real config files, loaded with a fixed [`Context`].
 
-use crate::{load_with, load_with_warnings, ConfigError, Context};
+use crate::{
+    load_with, load_with_numprocs, load_with_warnings, ConfigError, Context, NumprocsOverrides,
+};
 use model::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -539,6 +541,69 @@ fn numprocs_expansion_and_process_name_rule() {
         e.contains("DIR/s.conf:4: [program:np] priority: %(process_num) cannot be expanded"),
         "{e}"
     );
+}
+
+fn load_overridden(text: &str, overrides: &[(&str, u32)]) -> Result<Config, String> {
+    let (dir, main) = write(&[("s.conf", text)]);
+    let overrides: NumprocsOverrides = overrides.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    load_with_numprocs(&main, &ctx(), &overrides).map_err(|e| {
+        e.to_string()
+            .replace(&dir.path().display().to_string(), "DIR")
+    })
+}
+
+fn names(c: &Config, group: &str) -> Vec<String> {
+    c.group(group)
+        .map(|g| g.processes.iter().map(|p| p.name.clone()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn numprocs_override_expands_more_or_fewer_processes_in_every_group_using_the_program() {
+    let text = format!(
+        "{SD}[program:w]\ncommand=/bin/w %(process_num)d of %(numprocs)d\nprocess_name=w_%(process_num)d\n\
+         numprocs=2\nnumprocs_start=5\nstdout_logfile=/tmp/w-%(process_num)d.log\n\
+         [program:solo]\ncommand=/bin/solo\n\
+         [eventlistener:l]\ncommand=/bin/l\nevents=TICK_5\nprocess_name=l%(process_num)d\n"
+    );
+    let c = load_overridden(&text, &[("w", 4), ("l", 3)]).unwrap();
+    assert_eq!(names(&c, "w"), ["w_5", "w_6", "w_7", "w_8"]);
+    let last = proc_of(&c, "w", "w_8");
+    assert_eq!(
+        (last.process_num, last.command.as_str()),
+        (8, "/bin/w 8 of 4")
+    );
+    assert_eq!(last.stdout.target, LogTarget::Path("/tmp/w-8.log".into()));
+    assert_eq!(names(&c, "l"), ["l0", "l1", "l2"]);
+    assert!(c
+        .group("l")
+        .unwrap()
+        .processes
+        .iter()
+        .all(|p| p.listener.is_some()));
+    assert_eq!(names(&c, "solo"), ["solo"]);
+
+    // decrease keeps the lowest numbers; a heterogeneous group follows too
+    let grouped = format!("{text}[group:g]\nprograms=w,solo\n");
+    let c = load_overridden(&grouped, &[("w", 1)]).unwrap();
+    assert_eq!(names(&c, "g"), ["solo", "w_5"]);
+    assert!(c.group("w").is_none());
+
+    // no override, or one for a program no section defines: the file's value
+    let c = load_overridden(&text, &[("gone", 7)]).unwrap();
+    assert_eq!(names(&c, "w"), ["w_5", "w_6"]);
+}
+
+#[test]
+fn numprocs_override_above_one_needs_process_num_in_process_name() {
+    let text = format!("{SD}[program:solo]\ncommand=/bin/solo\n");
+    let e = load_overridden(&text, &[("solo", 2)]).unwrap_err();
+    assert!(
+        e.contains("DIR/s.conf:2: [program:solo] process_name: must contain %(process_num) when numprocs > 1"),
+        "{e}"
+    );
+    let c = load_overridden(&text, &[("solo", 1)]).unwrap();
+    assert_eq!(names(&c, "solo"), ["solo"]);
 }
 
 #[test]

@@ -96,6 +96,23 @@ pub trait SupervisorApi: Clone + Send + Sync + 'static {
     /// One per configured process, including inactive groups; sorted by process name.
     fn all_config_info(&self) -> impl Future<Output = Vec<ConfigInfo>> + Send;
 
+    /// Supvisors' `update_numprocs` on the local configuration: see
+    /// `procman::Supervisor::update_numprocs`. The default serves implementations without it
+    /// (test fakes): SUPVISORS_CONF_ERROR.
+    fn update_numprocs(
+        &self,
+        program: &str,
+        numprocs: u32,
+    ) -> impl Future<Output = Result<crate::NumprocsChange, Fault>> + Send {
+        let _ = (program, numprocs);
+        async move {
+            Err(Fault::with(
+                FaultCode::SupvisorsConfError,
+                "numprocs not applicable: not supported here",
+            ))
+        }
+    }
+
     fn start_process(
         &self,
         namespec: &str,

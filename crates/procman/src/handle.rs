@@ -4,9 +4,10 @@
 
 use crate::api::*;
 use crate::logs;
+use crate::numprocs::{self, NumprocsChange, NumprocsOverrides, NumprocsReloader};
 use crate::runtime::{
-    Actor, Exit, Item, Msg, Outcome, ProcessEvent, Reloader, Selection, Shared, StartGuard,
-    StdinWrite,
+    reload_fn, Actor, Exit, Item, Msg, Outcome, ProcessEvent, Reloader, Selection, Shared,
+    StartGuard, StdinWrite,
 };
 use crate::spawn::Spawner;
 use model::{Config, Fault, FaultCode, SupervisorState};
@@ -89,6 +90,7 @@ impl Supervisor {
             mood: Mutex::new(SupervisorState::Running),
             identifier: Mutex::new(config.supervisord.identifier.clone()),
             extra_args: Mutex::new(HashMap::new()),
+            numprocs: Mutex::default(),
         });
         let (done_tx, done_rx) = oneshot::channel();
         let actor = Actor::new(
@@ -227,6 +229,115 @@ impl Supervisor {
             .and_then(|all| all.get(&key).cloned())
     }
 
+    /// Installs the reloader that re-reads the configuration with `numprocs` overrides (the
+    /// daemon's wrapper around the config crate's `load_with_numprocs`), which
+    /// [`Supervisor::update_numprocs`] needs. From then on it is also used instead of
+    /// `Options::reloader` by `reloadConfig` and restarts, with the overrides recorded so far,
+    /// so that a re-read keeps the updated sizes instead of bringing the files' `numprocs`
+    /// back. The overrides live as long as this supervisor (not across a daemon exit).
+    pub fn set_numprocs_reloader(&self, reloader: NumprocsReloader) {
+        if let Ok(mut state) = self.shared.numprocs.lock() {
+            state.reloader = Some(reloader);
+        }
+    }
+
+    /// The `numprocs` overrides recorded by [`Supervisor::update_numprocs`] (program name →
+    /// numprocs).
+    pub fn numprocs_overrides(&self) -> NumprocsOverrides {
+        self.shared
+            .numprocs
+            .lock()
+            .map(|s| s.overrides.clone())
+            .unwrap_or_default()
+    }
+
+    /// Supvisors' `update_numprocs` (Supervisor issue #177) on this instance: resizes
+    /// `program` (a `[program:x]` or `[eventlistener:x]` name) to `numprocs` processes in every
+    /// running group that uses it, `[group:x]` groups included.
+    ///
+    /// The configuration is re-read through the [numprocs
+    /// reloader](Supervisor::set_numprocs_reloader) with the new size forced. An increase adds
+    /// the new processes (the next process numbers) STOPPED, then autostarts those with
+    /// `autostart=true` (the start guard may refuse, as at boot; a deferred boot autostart
+    /// starts them later). A decrease stops the obsolete processes (the highest numbers),
+    /// waits for them to stop (their `stopwaitsecs` plus 5 s at most) and removes them. The
+    /// new size is recorded as an override kept by later re-reads. Equal sizes change nothing.
+    ///
+    /// Faults: BAD_NAME `program X unknown to Supvisors` when no running group has processes
+    /// of the program; INCORRECT_PARAMETERS for 0; SUPVISORS_CONF_ERROR `numprocs not
+    /// applicable: …` when the re-read fails (e.g. more than 1 process while `process_name`
+    /// has no `%(process_num)`), when the re-read does not give the program `numprocs`
+    /// processes, or when no numprocs reloader is installed; ABNORMAL_TERMINATION naming the
+    /// obsolete processes still running after the wait (they are kept, the others removed);
+    /// SHUTDOWN_STATE when the supervisor is not running.
+    ///
+    /// Differences from Supvisors 0.14: the re-read takes the files as they are now (Supvisors
+    /// reuses the parser of the last read), and existing processes keep their configuration
+    /// even if it used `%(numprocs)d` (as in Supvisors; a later reloadConfig then reports
+    /// their group as changed).
+    pub async fn update_numprocs(
+        &self,
+        program: &str,
+        numprocs: u32,
+    ) -> Result<NumprocsChange, Fault> {
+        self.check_running()?;
+        let name = program.to_string();
+        let current = self
+            .ask(|r| Msg::NumprocsCurrent(name, r))
+            .await
+            .ok_or_else(gone)??;
+        if numprocs == 0 {
+            return Err(Fault::with(
+                FaultCode::IncorrectParameters,
+                format!("incorrect value for numprocs: {numprocs} (integer > 0 expected)"),
+            ));
+        }
+        if current == numprocs as usize {
+            return Ok(NumprocsChange::default());
+        }
+        let (reloader, mut overrides) = {
+            let state = self.shared.numprocs.lock().map_err(|_| gone())?;
+            let reloader = state.reloader.clone().ok_or_else(|| {
+                numprocs::not_applicable("no configuration reloader applying numprocs is installed")
+            })?;
+            (reloader, state.overrides.clone())
+        };
+        overrides.insert(program.to_string(), numprocs);
+        let config = tokio::task::spawn_blocking(move || reloader(&overrides))
+            .await
+            .unwrap_or_else(|e| Err(format!("config reloader panicked: {e}")))
+            .map_err(numprocs::not_applicable)?;
+        let name = program.to_string();
+        let step = self
+            .ask(|reply| Msg::Numprocs {
+                program: name,
+                numprocs,
+                config,
+                reply,
+            })
+            .await
+            .ok_or_else(gone)??;
+        if step.obsolete.is_empty() {
+            return Ok(NumprocsChange {
+                added: step.added,
+                removed: Vec::new(),
+            });
+        }
+        // bounded: a process that outlives the wait is reported, not removed
+        let deadline = tokio::time::Instant::now() + step.grace;
+        for stop in step.stops {
+            let _ = tokio::time::timeout_at(deadline, stop).await;
+        }
+        let removed = self
+            .ask(|r| Msg::RemoveObsolete(step.obsolete, r))
+            .await
+            .ok_or_else(gone)??;
+        Ok(NumprocsChange {
+            added: step.added,
+            removed,
+        })
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Option<T> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).ok()?;
@@ -355,6 +466,14 @@ impl SupervisorApi for Supervisor {
         wait: bool,
     ) -> Result<(), Fault> {
         Supervisor::start_process_args(self, namespec, extra_args, wait).await
+    }
+
+    async fn update_numprocs(
+        &self,
+        program: &str,
+        numprocs: u32,
+    ) -> Result<crate::NumprocsChange, Fault> {
+        Supervisor::update_numprocs(self, program, numprocs).await
     }
 
     async fn start_group(&self, group: &str, wait: bool) -> Result<Vec<ProcResult>, Fault> {
@@ -512,8 +631,8 @@ impl SupervisorApi for Supervisor {
 
     async fn reload_config(&self) -> Result<ConfigDiff, Fault> {
         self.check_running()?;
-        let reload = self.reloader.clone();
-        let cfg = tokio::task::spawn_blocking(move || reload())
+        let reload = reload_fn(&self.reloader, &self.shared);
+        let cfg = tokio::task::spawn_blocking(reload)
             .await
             .unwrap_or_else(|e| Err(format!("config reloader panicked: {e}")));
         self.ask(|r| Msg::Reread(cfg, r)).await.ok_or_else(gone)?

@@ -3,7 +3,9 @@
 //! XML-RPC front end and, later, the cluster layer use.
 //!
 //! It is not an RPC server and not a config parser: it takes a resolved [`model::Config`] and a
-//! reloader callback, and knows nothing of XML or Raft.
+//! reloader callback, and knows nothing of XML or Raft. Supvisors' `update_numprocs`
+//! ([`Supervisor::update_numprocs`]) resizes a program at run time through a second reloader
+//! that applies `numprocs` overrides ([`Supervisor::set_numprocs_reloader`]).
 //!
 //! ```text
 //!  Supervisor (handle, Clone) ──Msg──► runtime::Actor (owns all processes)
@@ -20,6 +22,7 @@ mod handle;
 pub mod info;
 pub mod logs;
 pub mod machine;
+pub mod numprocs;
 pub mod output;
 mod runtime;
 pub mod spawn;
@@ -27,4 +30,5 @@ mod vfork;
 
 pub use api::*;
 pub use handle::{Completion, Error, Options, Supervisor};
+pub use numprocs::{NumprocsChange, NumprocsOverrides, NumprocsReloader};
 pub use runtime::{Exit, ProcessEvent, Reloader, StartGuard};

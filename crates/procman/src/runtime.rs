@@ -13,6 +13,7 @@ use crate::api::{Channel, ConfigDiff, ConfigInfo, ProcessInfo};
 use crate::events::{self, ListenerProto, ListenerSaid, Notification};
 use crate::logs::RotatingFile;
 use crate::machine::{self, Action, Ctx, Event, ExitKind, ProcState, TimerKind};
+use crate::numprocs::{self, NumprocsState};
 use crate::output::{self, OutputDispatcher, Piece, Tail};
 use crate::spawn::{self, Spawner};
 use model::{
@@ -124,6 +125,19 @@ pub enum Msg {
     RemoveGroup(String, Reply<Result<(), Fault>>),
     Shutdown(bool, Reply<Result<(), Fault>>),
     SetStartGuard(Option<StartGuard>),
+    /// `update_numprocs`, first step: how many processes the program has now (BAD_NAME if
+    /// no running group uses it).
+    NumprocsCurrent(String, Reply<Result<usize, Fault>>),
+    /// `update_numprocs`, second step: apply the configuration re-read with the new numprocs.
+    Numprocs {
+        program: String,
+        numprocs: u32,
+        config: Config,
+        reply: Reply<Result<NumprocsStep, Fault>>,
+    },
+    /// `update_numprocs`, last step of a decrease: remove the obsolete processes (namespecs)
+    /// now stopped.
+    RemoveObsolete(Vec<String>, Reply<Result<Vec<String>, Fault>>),
     /// Performs the boot-time autostart held back by `Options::defer_autostart` (once).
     AutostartNow(Reply<()>),
     // from the actor's own tasks
@@ -148,6 +162,20 @@ pub enum Msg {
     },
 }
 
+/// The outcome of [`Msg::Numprocs`]: processes added (and autostarted), processes made
+/// obsolete and being stopped, and how long their stops may take.
+pub struct NumprocsStep {
+    pub added: Vec<String>,
+    pub obsolete: Vec<String>,
+    /// Resolve when each obsolete process still running has stopped.
+    pub stops: Vec<oneshot::Receiver<Result<(), Fault>>>,
+    /// The longest `stopwaitsecs` of the obsolete processes plus a margin for the kill.
+    pub grace: std::time::Duration,
+}
+
+/// Time allowed, past `stopwaitsecs`, for a SIGKILLed process to be reaped.
+const STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// State shared with the handles for the synchronous trait methods.
 pub struct Shared {
     pub mood: Mutex<SupervisorState>,
@@ -156,6 +184,9 @@ pub struct Shared {
     /// `start_process_args` (trimmed). Written by the actor only; read by the handles so that
     /// [`Supervisor::extra_args`](crate::Supervisor::extra_args) needs no round trip.
     pub extra_args: Mutex<HashMap<(String, String), String>>,
+    /// `update_numprocs`' overrides and the reloader that applies them. Overrides are written
+    /// by the actor only.
+    pub numprocs: Mutex<NumprocsState>,
 }
 
 struct Queued {
@@ -408,34 +439,36 @@ impl Actor {
         }
     }
 
+    /// A new process (STOPPED, never started) for `spec`, with its AUTO log paths resolved.
+    fn new_proc(&mut self, spec: &ProcessSpec) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let out_path = self.resolve_log(spec, true);
+        let err_path = self.resolve_log(spec, false);
+        self.procs.insert(
+            id,
+            Box::new(Proc {
+                spec: spec.clone(),
+                st: ProcState::default(),
+                out_path,
+                err_path,
+                out_sink: Arc::new(Mutex::new(None)),
+                err_sink: Arc::new(Mutex::new(None)),
+                out_tail: Arc::default(),
+                err_tail: Arc::default(),
+                stdin: None,
+                start_waiters: Vec::new(),
+                stop_waiters: Vec::new(),
+                proto: None,
+                in_flight: None,
+                extra_argv: Vec::new(),
+            }),
+        );
+        id
+    }
+
     fn add_group(&mut self, spec: GroupSpec) {
-        let mut procs = Vec::new();
-        for p in &spec.processes {
-            let id = self.next_id;
-            self.next_id += 1;
-            let out_path = self.resolve_log(p, true);
-            let err_path = self.resolve_log(p, false);
-            self.procs.insert(
-                id,
-                Box::new(Proc {
-                    spec: p.clone(),
-                    st: ProcState::default(),
-                    out_path,
-                    err_path,
-                    out_sink: Arc::new(Mutex::new(None)),
-                    err_sink: Arc::new(Mutex::new(None)),
-                    out_tail: Arc::default(),
-                    err_tail: Arc::default(),
-                    stdin: None,
-                    start_waiters: Vec::new(),
-                    stop_waiters: Vec::new(),
-                    proto: None,
-                    in_flight: None,
-                    extra_argv: Vec::new(),
-                }),
-            );
-            procs.push(id);
-        }
+        let procs = spec.processes.iter().map(|p| self.new_proc(p)).collect();
         let pool = if spec.kind == GroupKind::EventListenerPool {
             spec.processes
                 .first()
@@ -1253,19 +1286,177 @@ impl Actor {
             return;
         };
         for id in self.groups[i].procs.clone() {
-            let go = self.procs.get(&id).is_some_and(|p| {
-                p.spec.autostart && p.st.state == ProcessState::Stopped && p.st.laststart == 0.0
+            self.autostart_one(id).await;
+        }
+    }
+
+    /// Starts process `id` if `autostart` is set and it was never started, unless the start
+    /// guard refuses it (logged).
+    async fn autostart_one(&mut self, id: u64) {
+        let go = self.procs.get(&id).is_some_and(|p| {
+            p.spec.autostart && p.st.state == ProcessState::Stopped && p.st.laststart == 0.0
+        });
+        if !go {
+            return;
+        }
+        if let Some(refused) = self.refusal(id) {
+            let (ns, _, _) = self.namespec(id);
+            tracing::info!(namespec = %ns, reason = %refused.fault_string(), "autostart refused");
+            return;
+        }
+        self.apply(id, Event::Start).await;
+        self.bound_spawns().await;
+    }
+
+    // ---------------------------------------------------------------- update_numprocs
+
+    /// How many processes `program` has in the first running group that uses it.
+    fn numprocs_current(&self, program: &str) -> Result<usize, Fault> {
+        self.groups
+            .iter()
+            .map(|g| numprocs::of_program(&g.spec, program).len())
+            .find(|&n| n > 0)
+            .ok_or_else(|| {
+                fault(
+                    FaultCode::BadName,
+                    &format!("program {program} unknown to Supvisors"),
+                )
+            })
+    }
+
+    /// Applies `config` (re-read with `numprocs` forced for `program`) to the running groups:
+    /// records the override, updates the stored configuration, adds the new processes
+    /// (STOPPED, then autostarted as at boot) and sets off the stop of the obsolete ones,
+    /// which [`Actor::remove_obsolete`] removes once stopped.
+    async fn apply_numprocs(
+        &mut self,
+        program: &str,
+        count: u32,
+        config: Config,
+    ) -> Result<NumprocsStep, Fault> {
+        self.numprocs_current(program)?;
+        let running: Vec<&GroupSpec> = self.groups.iter().map(|g| &g.spec).collect();
+        let plans = numprocs::plan(program, count, &running, &config)?;
+        if let Ok(mut state) = self.shared.numprocs.lock() {
+            state.overrides.insert(program.to_string(), count);
+        }
+        // what getAllConfigInfo and the next reloadConfig diff see
+        for g in &mut self.config.groups {
+            let desired: Vec<ProcessSpec> = config
+                .group(&g.name)
+                .map(|r| {
+                    numprocs::of_program(r, program)
+                        .into_iter()
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !desired.is_empty() && !numprocs::of_program(g, program).is_empty() {
+                numprocs::replace_program(g, program, &desired);
+            }
+        }
+        let mut added = Vec::new();
+        let mut added_ids = Vec::new();
+        let mut obsolete = Vec::new();
+        for plan in plans {
+            let Some(gi) = self.group_index(&plan.group) else {
+                continue;
+            };
+            for spec in &plan.add {
+                let id = self.new_proc(spec);
+                added_ids.push(id);
+                added.push(model::make_namespec(&spec.group, &spec.name));
+                let g = &mut self.groups[gi];
+                g.procs.push(id);
+                g.spec.processes.push(spec.clone());
+            }
+            let procs = &self.procs;
+            let g = &mut self.groups[gi];
+            numprocs::sort(&mut g.spec.processes);
+            g.procs.sort_by_key(|id| {
+                procs
+                    .get(id)
+                    .map(|p| (p.spec.priority, p.spec.name.clone()))
             });
-            if !go {
+            obsolete.extend(
+                plan.obsolete
+                    .iter()
+                    .map(|name| model::make_namespec(&plan.group, name)),
+            );
+        }
+        tracing::info!(program, numprocs = count, added = ?added, obsolete = ?obsolete, "update_numprocs");
+        // A deferred boot autostart will start them with the others.
+        if !self.autostart_deferred && matches!(self.phase, Phase::Running) {
+            for id in added_ids {
+                self.autostart_one(id).await;
+            }
+        }
+        let mut stops = Vec::new();
+        let mut grace = std::time::Duration::ZERO;
+        for ns in &obsolete {
+            let Ok(id) = self.find(ns) else { continue };
+            if self.procs.get(&id).is_some_and(|p| p.st.state.is_running()) {
+                self.apply(id, Event::Stop).await;
+            }
+            let Some(p) = self.procs.get_mut(&id) else {
+                continue;
+            };
+            if !p.st.state.is_stopped() {
+                let (w, rx) = oneshot::channel();
+                p.stop_waiters.push(w);
+                stops.push(rx);
+                grace = grace.max(std::time::Duration::from_secs(u64::from(
+                    p.spec.stopwaitsecs,
+                )));
+            }
+        }
+        Ok(NumprocsStep {
+            added,
+            obsolete,
+            stops,
+            grace: grace + STOP_MARGIN,
+        })
+    }
+
+    /// Removes the obsolete processes of an `update_numprocs` decrease; ABNORMAL_TERMINATION
+    /// (naming them) for those still running, which are kept. Processes already gone, or
+    /// wanted again by a later `update_numprocs`, are skipped.
+    fn remove_obsolete(&mut self, namespecs: Vec<String>) -> Result<Vec<String>, Fault> {
+        let mut removed = Vec::new();
+        let mut running = Vec::new();
+        for ns in namespecs {
+            let Ok(id) = self.find(&ns) else { continue };
+            let Some(p) = self.procs.get(&id) else {
+                continue;
+            };
+            let (group, name) = (p.spec.group.clone(), p.spec.name.clone());
+            let wanted = self
+                .config
+                .group(&group)
+                .is_some_and(|g| g.processes.iter().any(|q| q.name == name));
+            if wanted {
                 continue;
             }
-            if let Some(refused) = self.refusal(id) {
-                let (ns, _, _) = self.namespec(id);
-                tracing::info!(namespec = %ns, reason = %refused.fault_string(), "autostart refused");
+            if !p.st.state.is_stopped() {
+                running.push(ns);
                 continue;
             }
-            self.apply(id, Event::Start).await;
-            self.bound_spawns().await;
+            if let Some(gi) = self.group_index(&group) {
+                let g = &mut self.groups[gi];
+                g.procs.retain(|x| *x != id);
+                g.spec.processes.retain(|q| q.name != name);
+            }
+            self.procs.remove(&id);
+            if let Ok(mut extra) = self.shared.extra_args.lock() {
+                extra.remove(&(group, name));
+            }
+            removed.push(ns);
+        }
+        if running.is_empty() {
+            Ok(removed)
+        } else {
+            tracing::error!(still_running = ?running, "update_numprocs: obsolete processes still running, not removed");
+            Err(fault(FaultCode::AbnormalTermination, &running.join(" ")))
         }
     }
 
@@ -1378,8 +1569,8 @@ impl Actor {
     }
 
     async fn restart_now(&mut self) -> Result<(), String> {
-        let reloader = self.reloader.clone();
-        let new = tokio::task::spawn_blocking(move || reloader())
+        let reload = reload_fn(&self.reloader, &self.shared);
+        let new = tokio::task::spawn_blocking(reload)
             .await
             .map_err(|e| format!("config reloader panicked: {e}"))??;
         let names: Vec<String> = self.groups.iter().map(|g| g.spec.name.clone()).collect();
@@ -1584,6 +1775,31 @@ impl Actor {
                 let _ = r.send(res);
             }
             Msg::SetStartGuard(guard) => self.start_guard = guard,
+            Msg::NumprocsCurrent(program, r) => {
+                let res = if shutting {
+                    Err(down())
+                } else {
+                    self.numprocs_current(&program)
+                };
+                let _ = r.send(res);
+            }
+            Msg::Numprocs {
+                program,
+                numprocs,
+                config,
+                reply,
+            } => {
+                let res = if shutting {
+                    Err(down())
+                } else {
+                    self.apply_numprocs(&program, numprocs, config).await
+                };
+                let _ = reply.send(res);
+            }
+            Msg::RemoveObsolete(namespecs, r) => {
+                // also while shutting down: the processes are stopped either way
+                let _ = r.send(self.remove_obsolete(namespecs));
+            }
             Msg::AutostartNow(r) => {
                 self.autostart_deferred_now().await;
                 let _ = r.send(());
@@ -1645,6 +1861,24 @@ impl Actor {
         if let Some(done) = self.done.take() {
             let _ = done.send(exit);
         }
+    }
+}
+
+/// The configuration re-read to use: through the numprocs reloader with the overrides when
+/// one is installed (so they survive), else the plain reloader. Runs off the actor.
+pub fn reload_fn(
+    reloader: &Reloader,
+    shared: &Shared,
+) -> impl FnOnce() -> Result<Config, String> + Send + 'static {
+    let plain = reloader.clone();
+    let overriding = shared
+        .numprocs
+        .lock()
+        .ok()
+        .and_then(|s| s.reloader.clone().map(|r| (r, s.overrides.clone())));
+    move || match overriding {
+        Some((reload, overrides)) => reload(&overrides),
+        None => plain(),
     }
 }
 

@@ -84,7 +84,18 @@ fn apply_rules(config: &mut Config, rules: &model::rules::Rules) {
 }
 
 fn load_config(path: &Path, args: &Args) -> Result<Config, String> {
-    let mut config = config::load(path).map_err(|e| e.to_string())?;
+    load_config_with(path, args, &procman::NumprocsOverrides::new())
+}
+
+/// The configuration with the command-line overrides and Supvisors' `update_numprocs`
+/// overrides (program → numprocs) applied.
+fn load_config_with(
+    path: &Path,
+    args: &Args,
+    numprocs: &procman::NumprocsOverrides,
+) -> Result<Config, String> {
+    let mut config = config::load_with_numprocs(path, &config::Context::from_process(), numprocs)
+        .map_err(|e| e.to_string())?;
     if let Some(p) = &args.pidfile {
         config.supervisord.pidfile = p.clone();
     }
@@ -291,13 +302,15 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
     let reload_args = Arc::new(args);
     // The supvisors namespace learns the program list again after each re-read of the config.
     let namespace_slot: Arc<OnceLock<Arc<SupvisorsNs>>> = Arc::new(OnceLock::new());
-    let reloader: procman::Reloader = {
+    // Every re-read of the config (reloadConfig, SIGHUP, update_numprocs) goes through this:
+    // the rules' side effects again, and the supvisors namespace learns the new program list.
+    let numprocs_reloader: procman::NumprocsReloader = {
         let path = path.clone();
         let args = reload_args.clone();
         let slot = namespace_slot.clone();
         let commander = commander.clone();
-        Arc::new(move || {
-            let mut config = load_config(&path, &args)?;
+        Arc::new(move |numprocs| {
+            let mut config = load_config_with(&path, &args, numprocs)?;
             if let Some(commander) = &commander {
                 apply_rules(&mut config, commander.rules());
             }
@@ -306,6 +319,10 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
             }
             Ok(config)
         })
+    };
+    let reloader: procman::Reloader = {
+        let reload = numprocs_reloader.clone();
+        Arc::new(move || reload(&procman::NumprocsOverrides::new()))
     };
     let options = procman::Options {
         reloader,
@@ -318,6 +335,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
     };
     let (supervisor, done) = procman::Supervisor::start(config.clone(), options)
         .context("cannot start the supervisor")?;
+    supervisor.set_numprocs_reloader(numprocs_reloader);
     let mut done = std::pin::pin!(done.wait());
 
     // The cluster layer, when the config has a [rpcinterface:supvisors] section.

@@ -36,6 +36,7 @@ pub(crate) const CONTROL_METHODS: &[&str] = &[
     "start_any_process",
     "stop_process",
     "restart_process",
+    "update_numprocs",
     "conciliate",
     "restart_sequence",
     "restart",
@@ -327,6 +328,31 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 }
                 self.run_job(job, params::wait_flag(p, 3), &namespec)
                     .await?;
+                Value::Bool(true)
+            }
+            "update_numprocs" => {
+                self.check(Gate::Operation)?;
+                let program = params::string(arg(0)?, "program_name")?;
+                let programs = self.known_program(&program)?;
+                let numprocs = params::int(arg(1)?, "numprocs")?;
+                let numprocs = u32::try_from(numprocs).ok().filter(|n| *n > 0).ok_or_else(
+                    || {
+                        Fault::with(
+                            FaultCode::IncorrectParameters,
+                            format!(
+                                "incorrect value for numprocs: {numprocs} (integer > 0 expected)"
+                            ),
+                        )
+                    },
+                )?;
+                // Local, as in Supvisors: this instance's configuration changes; the replica
+                // learns the new processes from the process events.
+                let change = self.supervisor.update_numprocs(&program, numprocs).await?;
+                self.set_programs(programs.with_numprocs_change(
+                    &program,
+                    &change.added,
+                    &change.removed,
+                ));
                 Value::Bool(true)
             }
             "conciliate" => {

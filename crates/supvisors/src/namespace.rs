@@ -238,6 +238,13 @@ pub static METHODS: &[MethodDef] = &[
         "Restart a process named namespec iaw the strategy and some of the rules file",
     ),
     MethodDef::new(
+        "update_numprocs",
+        "boolean",
+        &[PROGRAM, ("int", "numprocs"), WAIT],
+        1,
+        "Update dynamically the numprocs of the program",
+    ),
+    MethodDef::new(
         "conciliate",
         "boolean",
         &[CONCILIATION],
@@ -298,7 +305,7 @@ struct ConfiguredProcess {
 /// The `supvisors` XML-RPC namespace (state part).
 pub struct SupvisorsNamespace<C, S> {
     pub(crate) cluster: C,
-    supervisor: S,
+    pub(crate) supervisor: S,
     spec: SupvisorsSpec,
     log_level: Arc<dyn Fn(LogLevel) + Send + Sync>,
     programs: RwLock<Arc<ProgramIndex>>,
@@ -392,7 +399,7 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         self
     }
 
-    fn programs(&self) -> Arc<ProgramIndex> {
+    pub(crate) fn programs(&self) -> Arc<ProgramIndex> {
         self.programs
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -599,7 +606,7 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         }
     }
 
-    fn known_program(&self, program: &str) -> Result<Arc<ProgramIndex>, Fault> {
+    pub(crate) fn known_program(&self, program: &str) -> Result<Arc<ProgramIndex>, Fault> {
         let programs = self.programs();
         if programs.contains(program) {
             Ok(programs)

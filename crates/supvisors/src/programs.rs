@@ -46,6 +46,39 @@ impl ProgramIndex {
         index
     }
 
+    /// The index after `update_numprocs` changed the processes of `program`: `added` and
+    /// `removed` are namespecs (`group:name`).
+    pub fn with_numprocs_change(
+        &self,
+        program: &str,
+        added: &[String],
+        removed: &[String],
+    ) -> Self {
+        let split = |namespec: &str| {
+            let (group, name) = model::split_namespec(namespec);
+            let name = name.unwrap_or_else(|| group.clone());
+            (group, name)
+        };
+        let mut index = self.clone();
+        for namespec in removed {
+            let key = split(namespec);
+            index.by_process.remove(&key);
+            if let Some(list) = index.by_program.get_mut(program) {
+                list.retain(|p| *p != key);
+            }
+        }
+        for namespec in added {
+            let key = split(namespec);
+            index.by_process.insert(key.clone(), program.to_string());
+            index
+                .by_program
+                .entry(program.to_string())
+                .or_default()
+                .push(key);
+        }
+        index
+    }
+
     pub fn contains(&self, program: &str) -> bool {
         self.by_program.contains_key(program)
     }
@@ -82,5 +115,13 @@ mod tests {
         assert_eq!(index.program_of("back", "worker_01"), Some("worker"));
         assert_eq!(index.program_of("web", "web"), Some("web"));
         assert_eq!(index.program_of("web", "x"), None);
+        let grown = index.with_numprocs_change(
+            "worker",
+            &["back:worker_02".to_string()],
+            &["other:worker_00".to_string()],
+        );
+        assert_eq!(grown.processes_of("worker").len(), 3);
+        assert_eq!(grown.program_of("back", "worker_02"), Some("worker"));
+        assert_eq!(grown.program_of("other", "worker_00"), None);
     }
 }
