@@ -335,16 +335,18 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 let program = params::string(arg(0)?, "program_name")?;
                 let programs = self.known_program(&program)?;
                 let numprocs = params::int(arg(1)?, "numprocs")?;
-                let numprocs = u32::try_from(numprocs).ok().filter(|n| *n > 0).ok_or_else(
-                    || {
-                        Fault::with(
-                            FaultCode::IncorrectParameters,
-                            format!(
+                let numprocs =
+                    u32::try_from(numprocs)
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| {
+                            Fault::with(
+                                FaultCode::IncorrectParameters,
+                                format!(
                                 "incorrect value for numprocs: {numprocs} (integer > 0 expected)"
                             ),
-                        )
-                    },
-                )?;
+                            )
+                        })?;
                 // Local, as in Supvisors: this instance's configuration changes; the replica
                 // learns the new processes from the process events.
                 let change = self.supervisor.update_numprocs(&program, numprocs).await?;

@@ -182,3 +182,26 @@ async fn a_waiting_request_returns_when_its_own_job_ends() {
         assert_eq!(result.map_err(|f| f.code), expected);
     }
 }
+
+#[tokio::test]
+async fn instance_loading_is_the_expected_loading_of_what_runs_there() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION));
+    const LOADED: &str = r#"<root><application name="back"><programs>
+        <program pattern="worker_"><expected_loading>25</expected_loading></program>
+        </programs></application></root>"#;
+    let ids = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+    let rules = config::rules::from_sources(&[("r.xml".into(), LOADED.to_string())], &ids).unwrap();
+    let commander = Arc::new(Commander::new(
+        rules,
+        Catalog::default(),
+        crate::commander_settings(&crate::tests::spec()),
+    ));
+    let (ns, _) = namespace(&c, &sup);
+    let ns = ns.with_commander(commander);
+    // a runs worker_00 (RUNNING), b runs worker_00 (STARTING): both count.
+    for (id, load) in [("a", 25), ("b", 25)] {
+        let info = call(&ns, "get_instance_info", vec![s(id)]).await.unwrap();
+        assert_eq!(get(&info, "loading"), &Value::Int(load), "{id}");
+    }
+}

@@ -46,6 +46,8 @@ pub struct InstanceExtras {
     pub fsm: SupvisorsState,
     pub starting_jobs: bool,
     pub stopping_jobs: bool,
+    /// Supvisors' `loading`: the expected loading of what runs there (from the rules).
+    pub loading: u32,
 }
 
 /// `get_instance_info` (Supvisors 0.14 `SupvisorsInstanceStatus.serial()` + state modes).
@@ -66,7 +68,7 @@ pub fn instance_info(
     let tick = record.and_then(|r| r.last_tick).unwrap_or_default();
     let seconds = |ms: i64| capped_int(ms.div_euclid(1000));
     let counter = capped_int(i64::try_from(tick.counter).unwrap_or(i64::MAX));
-    let load = record.map_or(0, |r| r.load);
+    let load = extras.loading;
     Value::Struct(vec![
         ("identifier".into(), s(&addr.identifier)),
         ("node_name".into(), s(&addr.host)),

@@ -456,6 +456,12 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             fsm: replica.state.supvisors_state(),
             starting_jobs: starting.iter().any(|i| i == identifier),
             stopping_jobs: stopping.iter().any(|i| i == identifier),
+            loading: self
+                .commander_handle()
+                .expected_loads(&replica.state)
+                .get(identifier)
+                .copied()
+                .unwrap_or(0),
         };
         Ok(encode::instance_info(
             addr,
