@@ -172,7 +172,7 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         method: &str,
         p: &[Value],
     ) -> Option<Result<Value, Fault>> {
-        Some(self.control(method, p).await.transpose()?)
+        self.control(method, p).await.transpose()
     }
 
     async fn control(&self, method: &str, p: &[Value]) -> Result<Option<Value>, Fault> {
@@ -389,9 +389,10 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 } else {
                     (FinalAction::Shutdown, SupvisorsState::ShuttingDown)
                 };
+                // The job first: a planner that saw the state alone would make its own.
                 let job = self.with_state(|c, s| c.global_stop(s, then, &local, now));
-                self.write_state(state).await?;
                 self.submit(job).await?;
+                self.write_state(state).await?;
                 Value::Bool(true)
             }
             "test_start_application" => {

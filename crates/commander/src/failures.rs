@@ -1,0 +1,181 @@
+//! Running failure strategies (spec §4.3), applied by the leader to the failures the state
+//! machine recorded (crashes and instance losses).
+//!
+//! Deliberate difference with Supvisors: on an *instance loss*, SHUTDOWN and RESTART are
+//! applied too (Supvisors only handles them on a crash). A process whose instance vanished is
+//! as failed as one that crashed, and with a replicated state nothing is lost by acting.
+//!
+//! RESTART_PROCESS after a *crash* is only acted upon when Supervisor will not restart the
+//! process itself: it ended FATAL, or its program has `autorestart=false`. After an instance
+//! loss it is always acted upon (unless the process runs elsewhere).
+
+use crate::plan::Round;
+use crate::Commander;
+use cluster::{ClusterState, FailureKind, FinalAction, Job, JobKind, JobOp, SupvisorsState, Track};
+use model::rules::{DistributionRule, RunningFailureStrategy, StartingFailureStrategy};
+use model::ProcessState;
+use std::collections::BTreeMap;
+
+/// What one application gets this round, by increasing precedence (spec §4.3).
+#[derive(Debug, Default)]
+struct Decision {
+    /// Process names to restart (RESTART_PROCESS).
+    restart_processes: Vec<String>,
+    restart_application: bool,
+    stop_application: bool,
+}
+
+impl Commander {
+    /// Handles pending failures in order; returns RESTARTING/SHUTTING_DOWN when a failure
+    /// calls for a global stop. Failures of an application that has a running job of its
+    /// own (and are not an unfinished item of it) wait for that job to end: the first such
+    /// failure stops the scan, so that acknowledging `upto` never drops an unhandled one.
+    pub(crate) fn plan_failures(
+        &self,
+        state: &ClusterState,
+        round: &mut Round,
+    ) -> Option<SupvisorsState> {
+        let mut upto = None;
+        let mut decisions: BTreeMap<String, Decision> = BTreeMap::new();
+        let mut global = None;
+        for failure in state.jobs().failures() {
+            let ns = failure.namespec.as_str();
+            let (group, name) = self.names_of(state, ns);
+            let in_job = state.jobs().running().any(|j| {
+                j.items
+                    .iter()
+                    .any(|i| i.namespec == ns && !i.state.is_finished())
+            });
+            if in_job || !self.rules.is_managed(&group) {
+                upto = Some(failure.id);
+                continue;
+            }
+            let app_busy = state
+                .jobs()
+                .running()
+                .any(|j| j.tracks.iter().any(|t| t.application == group));
+            if app_busy {
+                break;
+            }
+            upto = Some(failure.id);
+            let strategy = self
+                .rules
+                .program_rules(&group, &name)
+                .running_failure_strategy;
+            match strategy {
+                RunningFailureStrategy::Continue => {}
+                RunningFailureStrategy::Restart => {
+                    global = Some(FinalAction::Restart);
+                    break;
+                }
+                RunningFailureStrategy::Shutdown => {
+                    global = Some(FinalAction::Shutdown);
+                    break;
+                }
+                RunningFailureStrategy::StopApplication => {
+                    decisions.entry(group).or_default().stop_application = true;
+                }
+                RunningFailureStrategy::RestartApplication => {
+                    decisions.entry(group).or_default().restart_application = true;
+                }
+                RunningFailureStrategy::RestartProcess => {
+                    let local_restart = failure.kind == FailureKind::Crash
+                        && failure.state != ProcessState::Fatal
+                        && self.catalog.autorestart(ns);
+                    if !local_restart && self.running_on(state, ns).is_empty() {
+                        decisions
+                            .entry(group)
+                            .or_default()
+                            .restart_processes
+                            .push(name);
+                    }
+                }
+            }
+        }
+        if let Some(then) = global {
+            // Everything else is moot: the whole cluster stops.
+            if let Some(last) = state.jobs().failures().last() {
+                round.ops.push(JobOp::AckFailures { upto: last.id });
+            }
+            round
+                .ops
+                .push(JobOp::Create(self.global_stop(state, then, "", round.now)));
+            return Some(match then {
+                FinalAction::Restart => SupvisorsState::Restarting,
+                FinalAction::Shutdown => SupvisorsState::ShuttingDown,
+            });
+        }
+        for (application, decision) in decisions {
+            if let Some(job) = self.failure_job(state, &application, decision, round.now) {
+                round.ops.push(JobOp::Create(job));
+            }
+        }
+        if let Some(upto) = upto {
+            round.ops.push(JobOp::AckFailures { upto });
+        }
+        None
+    }
+
+    fn failure_job(
+        &self,
+        state: &ClusterState,
+        application: &str,
+        decision: Decision,
+        now_ms: i64,
+    ) -> Option<Job> {
+        let mut job = Job::new(
+            JobKind::RunningFailure {
+                application: application.to_string(),
+            },
+            "",
+            now_ms,
+        );
+        let strategy = self.app_strategy(application);
+        if decision.stop_application {
+            self.push_app_stop(&mut job, state, application, 0);
+        } else if decision.restart_application || self.promoted(state, application, &decision) {
+            self.push_app_stop(&mut job, state, application, 0);
+            self.push_app_start(&mut job, state, application, 1, strategy);
+        } else if !decision.restart_processes.is_empty() {
+            let track = job.tracks.len() as u32;
+            job.tracks.push(Track {
+                stage: 0,
+                application: application.to_string(),
+                distribution: DistributionRule::AllInstances,
+                starting_failure: StartingFailureStrategy::Continue,
+                pinned: None,
+                aborted: false,
+            });
+            for name in &decision.restart_processes {
+                let ns = model::make_namespec(application, name);
+                let args = state.jobs().extra_args(&ns).to_string();
+                // The process is stopped (checked above): no stop stage needed.
+                job.items.push(self.start_item(
+                    track,
+                    0,
+                    application,
+                    name,
+                    strategy,
+                    &args,
+                    false,
+                    None,
+                ));
+            }
+        }
+        (!job.items.is_empty()).then_some(job)
+    }
+
+    /// RESTART_PROCESS becomes RESTART_APPLICATION when the application is now fully
+    /// stopped and one of the processes belongs to its start sequence.
+    fn promoted(&self, state: &ClusterState, application: &str, decision: &Decision) -> bool {
+        let fully_stopped = self
+            .app_processes(state, application)
+            .iter()
+            .all(|(_, ns)| self.live_on(state, ns).is_empty());
+        fully_stopped
+            && decision
+                .restart_processes
+                .iter()
+                .any(|n| self.rules.program_rules(application, n).start_sequence > 0)
+    }
+}

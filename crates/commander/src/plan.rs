@@ -1,0 +1,725 @@
+//! The leader's planning round: Supvisors state transitions, running failure strategies, and
+//! the progress of every running job (placement, orders, completion, timeouts).
+//!
+//! Idempotence: every decision is committed as a [`JobOp`] before anything depends on it; a
+//! round only emits orders about decisions already in the state it reads (placements and
+//! stops committed earlier), so calling [`Commander::plan`] again on the same state, or from a
+//! new leader, re-sends the same orders (the executor dedups) and decides nothing twice.
+
+use crate::build::NO_RESOURCE;
+use crate::placement::Loads;
+use crate::Commander;
+use cluster::state::lost_spawnerr;
+use cluster::{
+    ClusterState, FinalAction, Item, ItemAction, ItemRef, ItemState, Job, JobId, JobKind, JobOp,
+    JobOutcome, Order, Plan, SupvisorsState, Track,
+};
+use model::rules::{DistributionRule, StartingFailureStrategy};
+use model::supvisors::{ConciliationStrategy, StartingStrategy};
+use model::ProcessState;
+use std::collections::BTreeSet;
+
+/// Outcome message of the jobs ended by INITIALIZATION.
+pub const ABORTED_REINIT: &str = "aborted: cluster re-initialising";
+/// Outcome message of the jobs ended by RESTARTING / SHUTTING_DOWN.
+pub const ABORTED_STOPPING: &str = "aborted: cluster restarting or shutting down";
+/// A placed start with no news from its instance for this long has failed.
+pub const STARTING_TIMEOUT_MS: i64 = 5_000;
+/// Margin over `startsecs` to reach RUNNING.
+pub const RUNNING_MARGIN_MS: i64 = 5_000;
+/// Margin over `stopwaitsecs` to be stopped everywhere.
+pub const STOPPED_MARGIN_MS: i64 = 10_000;
+
+/// What one round accumulates.
+pub(crate) struct Round {
+    pub now: i64,
+    pub ops: Vec<JobOp>,
+    pub orders: Vec<Order>,
+    /// Expected loads, updated with this round's placements.
+    pub loads: Loads,
+    /// Tracks aborted or failed over in this round: their Pending items are left alone.
+    aborted: BTreeSet<(JobId, u32)>,
+}
+
+impl Round {
+    fn new(now: i64, loads: Loads) -> Self {
+        Round {
+            now,
+            ops: Vec::new(),
+            orders: Vec::new(),
+            loads,
+            aborted: BTreeSet::new(),
+        }
+    }
+
+    pub(crate) fn creates(&self) -> bool {
+        self.ops.iter().any(|op| matches!(op, JobOp::Create(_)))
+    }
+}
+
+fn latest(state: &ClusterState, kind: impl Fn(&JobKind) -> bool) -> Option<&Job> {
+    state.jobs().all().filter(|j| kind(&j.kind)).last()
+}
+
+fn is_deployment(kind: &JobKind) -> bool {
+    matches!(kind, JobKind::Deployment { .. })
+}
+
+fn is_global_stop(kind: &JobKind) -> bool {
+    matches!(kind, JobKind::GlobalStop { .. })
+}
+
+fn is_reinit_marker(job: &Job) -> bool {
+    job.outcome
+        .as_ref()
+        .is_some_and(|o| o.message == ABORTED_REINIT)
+}
+
+impl Commander {
+    /// One leader planning round (deterministic; see the module docs).
+    ///
+    /// * INITIALIZATION: every running job ends ("aborted: cluster re-initialising"), and a
+    ///   finished empty Deployment job marks the new life, so that DEPLOYMENT knows the
+    ///   Deployment jobs of a previous life are not its own. Failures are dropped. The leader
+    ///   must therefore commit at least one round's ops while in INITIALIZATION before it
+    ///   moves to DEPLOYMENT; otherwise a finished Deployment of the previous life (persisted
+    ///   state) is taken for this life's and DEPLOYMENT ends at once.
+    /// * DEPLOYMENT: a Deployment job is created, run, and once it is over → OPERATION.
+    /// * OPERATION: conflicts with no job running → CONCILIATION (and the configured
+    ///   conciliation job unless USER); CONCILIATION without conflict nor job → OPERATION.
+    /// * RESTARTING / SHUTTING_DOWN: other jobs end, the global stop job runs (created here
+    ///   if the front end did not), then → RESTART / SHUTDOWN with `Order::Final` to every
+    ///   RUNNING instance, the leader last.
+    pub fn plan(&self, state: &ClusterState, now_ms: i64) -> Plan {
+        let mut round = Round::new(now_ms, self.loads(state));
+        let mut next = None;
+        match state.supvisors_state() {
+            SupvisorsState::Off | SupvisorsState::Restart | SupvisorsState::Shutdown => {}
+            SupvisorsState::Initialization => {
+                self.plan_initialization(state, &mut round);
+                ack_all(state, &mut round);
+            }
+            st @ (SupvisorsState::Restarting | SupvisorsState::ShuttingDown) => {
+                ack_all(state, &mut round);
+                next = self.plan_global_stop(state, st, &mut round);
+            }
+            st @ (SupvisorsState::Deployment
+            | SupvisorsState::Operation
+            | SupvisorsState::Conciliation) => {
+                next = self.plan_failures(state, &mut round);
+                for job in state.jobs().running() {
+                    self.plan_job(state, job, &mut round);
+                }
+                if next.is_none() {
+                    next = self.plan_transitions(state, st, &mut round);
+                }
+            }
+        }
+        Plan {
+            ops: round.ops,
+            supvisors_state: next,
+            orders: round.orders,
+        }
+    }
+
+    fn plan_initialization(&self, state: &ClusterState, round: &mut Round) {
+        let running = state.jobs().running().next().is_some();
+        let stale_deployment = latest(state, is_deployment).is_some_and(|j| !is_reinit_marker(j));
+        if stale_deployment {
+            round.ops.push(JobOp::Create(Job::new(
+                JobKind::Deployment { forced: false },
+                "",
+                round.now,
+            )));
+        }
+        if running || stale_deployment {
+            round.ops.push(JobOp::FinishAll {
+                outcome: JobOutcome {
+                    ok: false,
+                    message: ABORTED_REINIT.to_string(),
+                    at_ms: round.now,
+                },
+            });
+        }
+    }
+
+    fn plan_global_stop(
+        &self,
+        state: &ClusterState,
+        st: SupvisorsState,
+        round: &mut Round,
+    ) -> Option<SupvisorsState> {
+        let (then, end) = if st == SupvisorsState::Restarting {
+            (FinalAction::Restart, SupvisorsState::Restart)
+        } else {
+            (FinalAction::Shutdown, SupvisorsState::Shutdown)
+        };
+        let mut stopping = false;
+        for job in state.jobs().running() {
+            if is_global_stop(&job.kind) {
+                stopping = true;
+                self.plan_job(state, job, round);
+            } else {
+                round.ops.push(JobOp::Finish {
+                    job: job.id,
+                    outcome: JobOutcome {
+                        ok: false,
+                        message: ABORTED_STOPPING.to_string(),
+                        at_ms: round.now,
+                    },
+                });
+            }
+        }
+        if stopping {
+            return None;
+        }
+        // A global stop of this life is newer than the life's Deployment (marker) job.
+        let last_stop = latest(state, is_global_stop).map(|j| j.id);
+        let last_deploy = latest(state, is_deployment).map(|j| j.id);
+        let done = match (last_stop, last_deploy) {
+            (Some(s), Some(d)) => s > d,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if !done {
+            round
+                .ops
+                .push(JobOp::Create(self.global_stop(state, then, "", round.now)));
+            return None;
+        }
+        let leader = self.settings.local.as_str();
+        let mut running: Vec<&str> = state
+            .instances()
+            .filter(|(id, r)| r.state == cluster::InstanceState::Running && *id != leader)
+            .map(|(id, _)| id)
+            .collect();
+        if self.is_running_instance(state, leader) {
+            running.push(leader);
+        }
+        for instance in running {
+            round.orders.push(Order::Final {
+                instance: instance.to_string(),
+                action: then,
+            });
+        }
+        Some(end)
+    }
+
+    fn plan_transitions(
+        &self,
+        state: &ClusterState,
+        st: SupvisorsState,
+        round: &mut Round,
+    ) -> Option<SupvisorsState> {
+        let idle = state.jobs().running().next().is_none() && !round.creates();
+        match st {
+            SupvisorsState::Deployment => {
+                if state.jobs().running().any(|j| is_deployment(&j.kind)) {
+                    return None;
+                }
+                match latest(state, is_deployment) {
+                    Some(j) if !is_reinit_marker(j) => Some(SupvisorsState::Operation),
+                    _ => {
+                        round
+                            .ops
+                            .push(JobOp::Create(self.deployment(state, false, "", round.now)));
+                        None
+                    }
+                }
+            }
+            SupvisorsState::Operation if idle && !self.conflicts(state).is_empty() => {
+                self.push_conciliation(state, round);
+                Some(SupvisorsState::Conciliation)
+            }
+            SupvisorsState::Conciliation if idle => {
+                if self.conflicts(state).is_empty() {
+                    Some(SupvisorsState::Operation)
+                } else {
+                    self.push_conciliation(state, round);
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn push_conciliation(&self, state: &ClusterState, round: &mut Round) {
+        let strategy = self.settings.conciliation_strategy;
+        if strategy == ConciliationStrategy::User {
+            return;
+        }
+        if let Some(job) = self.conciliate(state, strategy, "", round.now) {
+            round.ops.push(JobOp::Create(job));
+        }
+    }
+
+    /// The instance LOCAL means for `job`: the requester's (a user's `start_process LOCAL`
+    /// lands where it was asked), or the leader's for its own jobs (DEPLOYMENT, failures,
+    /// conciliation), as Supvisors sends automatic LOCAL starts to the Master.
+    fn local_of<'a>(&'a self, job: &'a Job) -> &'a str {
+        if job.requested_by.is_empty() {
+            &self.settings.local
+        } else {
+            &job.requested_by
+        }
+    }
+
+    /// The instance a SINGLE_INSTANCE / SINGLE_NODE track is pinned to: the application
+    /// identifiers that are RUNNING and can host every start item, chosen by the items'
+    /// strategy for the sum of their expected loads.
+    pub(crate) fn choose_pin<'a>(
+        &self,
+        state: &ClusterState,
+        track: &Track,
+        items: impl Iterator<Item = &'a Item>,
+        loads: &Loads,
+        local: &str,
+    ) -> Option<String> {
+        let rules = self.rules.application_rules(&track.application)?;
+        let mut strategy = None;
+        let mut expected = 0u32;
+        let mut namespecs = Vec::new();
+        for item in items {
+            if let ItemAction::Start {
+                strategy: s,
+                expected_loading,
+                ..
+            } = &item.action
+            {
+                strategy.get_or_insert(*s);
+                expected += u32::from(*expected_loading);
+                namespecs.push(item.namespec.as_str());
+            }
+        }
+        let candidates: Vec<String> = rules
+            .identifiers
+            .candidates(&self.settings.instances, None)
+            .into_iter()
+            .filter(|c| {
+                namespecs.iter().all(|ns| {
+                    let (_, name) = self.names_of(state, ns);
+                    self.can_host(state, c, ns, &name)
+                })
+            })
+            .collect();
+        self.choose(
+            strategy.unwrap_or(rules.starting_strategy),
+            &candidates,
+            loads,
+            expected,
+            local,
+        )
+    }
+
+    /// Where a process of a pinned track goes: the pinned instance (SINGLE_INSTANCE, no
+    /// per-process load check), or one of its node's candidates chosen by `strategy`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn place_with_pin(
+        &self,
+        state: &ClusterState,
+        track: &Track,
+        pin: &str,
+        namespec: &str,
+        name: &str,
+        strategy: StartingStrategy,
+        loads: &Loads,
+        expected: u32,
+        local: &str,
+    ) -> Option<String> {
+        match track.distribution {
+            DistributionRule::SingleInstance => self
+                .can_host(state, pin, namespec, name)
+                .then(|| pin.to_string()),
+            DistributionRule::SingleNode | DistributionRule::AllInstances => {
+                // The application identifiers apply (program identifiers are ignored when the
+                // distribution is not ALL_INSTANCES), restricted to the pinned node.
+                let node = self.node_of(pin);
+                let identifiers = self
+                    .rules
+                    .application_rules(&track.application)
+                    .map_or(model::rules::Identifiers::All, |r| r.identifiers);
+                let candidates: Vec<String> = identifiers
+                    .candidates(&self.settings.instances, None)
+                    .into_iter()
+                    .filter(|c| self.node_of(c) == node && self.can_host(state, c, namespec, name))
+                    .collect();
+                self.choose(strategy, &candidates, loads, expected, local)
+            }
+        }
+    }
+
+    /// Advances one running job by one step of each track of its current stage.
+    pub(crate) fn plan_job(&self, state: &ClusterState, job: &Job, round: &mut Round) {
+        let unfinished = |i: &&Item| !i.state.is_finished();
+        if job.items.iter().all(|i| i.state.is_finished()) {
+            let (ok, message) = self.outcome(state, job);
+            round.ops.push(JobOp::Finish {
+                job: job.id,
+                outcome: JobOutcome {
+                    ok,
+                    message,
+                    at_ms: round.now,
+                },
+            });
+            return;
+        }
+        // Items pointing at no track could never run: drop them.
+        for (idx, item) in job.items.iter().enumerate() {
+            if !item.state.is_finished() && job.tracks.get(item.track as usize).is_none() {
+                round.ops.push(JobOp::SetItem {
+                    at: ItemRef {
+                        job: job.id,
+                        item: idx as u32,
+                    },
+                    state: ItemState::Skipped,
+                });
+            }
+        }
+        let Some(stage) = job
+            .items
+            .iter()
+            .filter(unfinished)
+            .filter_map(|i| job.tracks.get(i.track as usize).map(|t| t.stage))
+            .min()
+        else {
+            return;
+        };
+        let local = self.local_of(job);
+        for (ti, track) in job.tracks.iter().enumerate() {
+            if track.stage != stage {
+                continue;
+            }
+            let ti = ti as u32;
+            let Some(step) = job
+                .items
+                .iter()
+                .filter(|i| i.track == ti && !i.state.is_finished())
+                .map(|i| i.step)
+                .min()
+            else {
+                continue;
+            };
+            let mut pin = track.pinned.clone();
+            let pending_start = |i: &Item| {
+                i.track == ti
+                    && i.state == ItemState::Pending
+                    && matches!(i.action, ItemAction::Start { .. })
+            };
+            if track.distribution != DistributionRule::AllInstances
+                && pin.is_none()
+                && !track.aborted
+                && job.items.iter().any(pending_start)
+            {
+                let items = job.items.iter().filter(|i| i.track == ti);
+                match self.choose_pin(state, track, items, &round.loads, local) {
+                    Some(p) => {
+                        round.ops.push(JobOp::Pin {
+                            job: job.id,
+                            track: ti,
+                            instance: p.clone(),
+                        });
+                        pin = Some(p);
+                    }
+                    None => {
+                        let pending: Vec<usize> = (0..job.items.len())
+                            .filter(|&i| pending_start(&job.items[i]))
+                            .collect();
+                        for idx in pending {
+                            self.fail_item(state, job, idx, NO_RESOURCE, round);
+                        }
+                        continue;
+                    }
+                }
+            }
+            for idx in 0..job.items.len() {
+                let item = &job.items[idx];
+                if item.track != ti || item.step != step || item.state.is_finished() {
+                    continue;
+                }
+                self.plan_item(state, job, track, pin.as_deref(), idx, round);
+            }
+        }
+    }
+
+    fn set(round: &mut Round, job: &Job, idx: usize, state: ItemState) {
+        round.ops.push(JobOp::SetItem {
+            at: ItemRef {
+                job: job.id,
+                item: idx as u32,
+            },
+            state,
+        });
+    }
+
+    /// Marks an item failed and applies the track's starting failure strategy when it is a
+    /// required start (once per track and round).
+    fn fail_item(
+        &self,
+        state: &ClusterState,
+        job: &Job,
+        idx: usize,
+        reason: &str,
+        round: &mut Round,
+    ) {
+        let item = &job.items[idx];
+        Self::set(
+            round,
+            job,
+            idx,
+            ItemState::Failed {
+                reason: reason.to_string(),
+            },
+        );
+        tracing::info!(job = job.id, namespec = %item.namespec, reason, "job item failed");
+        let required = matches!(item.action, ItemAction::Start { required: true, .. });
+        let Some(track) = job.tracks.get(item.track as usize) else {
+            return;
+        };
+        if !required || track.aborted || !round.aborted.insert((job.id, item.track)) {
+            return;
+        }
+        match track.starting_failure {
+            StartingFailureStrategy::Continue => {
+                round.aborted.remove(&(job.id, item.track));
+            }
+            StartingFailureStrategy::Abort => round.ops.push(JobOp::AbortTrack {
+                job: job.id,
+                track: item.track,
+            }),
+            StartingFailureStrategy::Stop => {
+                round.ops.push(JobOp::AbortTrack {
+                    job: job.id,
+                    track: item.track,
+                });
+                let items = self.app_stop_items(state, &track.application, 0, false);
+                let mut stop = self.app_track(&track.application, track.stage + 1);
+                stop.starting_failure = StartingFailureStrategy::Continue;
+                round.ops.push(JobOp::Extend {
+                    job: job.id,
+                    tracks: vec![stop],
+                    items,
+                });
+            }
+        }
+    }
+
+    fn plan_item(
+        &self,
+        state: &ClusterState,
+        job: &Job,
+        track: &Track,
+        pin: Option<&str>,
+        idx: usize,
+        round: &mut Round,
+    ) {
+        let item = &job.items[idx];
+        let ns = item.namespec.as_str();
+        match (&item.action, &item.state) {
+            (
+                ItemAction::Start {
+                    strategy,
+                    expected_loading,
+                    on,
+                    ..
+                },
+                ItemState::Pending,
+            ) => {
+                if track.aborted || round.aborted.contains(&(job.id, item.track)) {
+                    return;
+                }
+                if !self.running_on(state, ns).is_empty() {
+                    return Self::set(round, job, idx, ItemState::Skipped);
+                }
+                if !self.live_on(state, ns).is_empty() {
+                    return; // still stopping somewhere: start once it is stopped
+                }
+                let (group, name) = self.names_of(state, ns);
+                let expected = u32::from(*expected_loading);
+                let local = self.local_of(job);
+                let target = match (on, pin) {
+                    (Some(on), _) => self.can_host(state, on, ns, &name).then(|| on.clone()),
+                    (None, Some(pin)) => self.place_with_pin(
+                        state,
+                        track,
+                        pin,
+                        ns,
+                        &name,
+                        *strategy,
+                        &round.loads,
+                        expected,
+                        local,
+                    ),
+                    (None, None) => {
+                        let candidates = self.process_candidates(state, ns, &group, &name);
+                        self.choose(*strategy, &candidates, &round.loads, expected, local)
+                    }
+                };
+                match target {
+                    Some(instance) => {
+                        let seen = state
+                            .instance(&instance)
+                            .and_then(|r| r.processes.get(ns))
+                            .map(|r| r.seq);
+                        *round.loads.entry(instance.clone()).or_default() += expected;
+                        Self::set(
+                            round,
+                            job,
+                            idx,
+                            ItemState::Placed {
+                                instance,
+                                seen,
+                                at_ms: round.now,
+                            },
+                        );
+                    }
+                    None => self.fail_item(state, job, idx, NO_RESOURCE, round),
+                }
+            }
+            (
+                ItemAction::Start {
+                    extra_args,
+                    wait_exit,
+                    ..
+                },
+                ItemState::Placed {
+                    instance,
+                    seen,
+                    at_ms,
+                },
+            ) => {
+                let elapsed = round.now - at_ms;
+                if !self.is_running_instance(state, instance) {
+                    return self.fail_item(state, job, idx, &lost_spawnerr(instance), round);
+                }
+                let record = state.instance(instance).and_then(|r| r.processes.get(ns));
+                let newer = match (record, seen) {
+                    (Some(r), Some(s)) => r.seq > *s,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                let Some(record) = record.filter(|_| newer) else {
+                    if elapsed > STARTING_TIMEOUT_MS {
+                        self.fail_item(
+                            state,
+                            job,
+                            idx,
+                            "process STARTING event not received in time",
+                            round,
+                        );
+                    } else {
+                        round.orders.push(Order::Start {
+                            instance: instance.clone(),
+                            namespec: ns.to_string(),
+                            extra_args: extra_args.clone(),
+                        });
+                    }
+                    return;
+                };
+                let status = &record.status;
+                match status.state {
+                    ProcessState::Running if *wait_exit => {}
+                    ProcessState::Running => Self::set(round, job, idx, ItemState::Done),
+                    ProcessState::Starting | ProcessState::Backoff => {
+                        let limit =
+                            i64::from(self.catalog.startsecs(ns)) * 1000 + RUNNING_MARGIN_MS;
+                        if elapsed > limit {
+                            self.fail_item(
+                                state,
+                                job,
+                                idx,
+                                "process RUNNING event not received in time",
+                                round,
+                            );
+                        }
+                    }
+                    ProcessState::Exited if status.expected => {
+                        Self::set(round, job, idx, ItemState::Done)
+                    }
+                    other => {
+                        let mut reason = format!("{other} on {instance}");
+                        if !status.spawnerr.is_empty() {
+                            reason.push_str(": ");
+                            reason.push_str(&status.spawnerr);
+                        }
+                        self.fail_item(state, job, idx, &reason, round);
+                    }
+                }
+            }
+            (ItemAction::Stop { on }, ItemState::Pending | ItemState::Stopping { .. }) => {
+                let within = |ids: Vec<String>| -> Vec<String> {
+                    ids.into_iter()
+                        .filter(|i| on.as_ref().is_none_or(|o| o == i))
+                        .collect()
+                };
+                if within(self.live_on(state, ns)).is_empty() {
+                    return Self::set(round, job, idx, ItemState::Done);
+                }
+                if let ItemState::Stopping { at_ms } = item.state {
+                    let limit = i64::from(self.catalog.stopwaitsecs(ns)) * 1000 + STOPPED_MARGIN_MS;
+                    if round.now - at_ms > limit {
+                        return self.fail_item(
+                            state,
+                            job,
+                            idx,
+                            "process STOPPED event not received in time",
+                            round,
+                        );
+                    }
+                } else {
+                    Self::set(round, job, idx, ItemState::Stopping { at_ms: round.now });
+                }
+                for instance in within(self.running_on(state, ns)) {
+                    round.orders.push(Order::Stop {
+                        instance,
+                        namespec: ns.to_string(),
+                    });
+                }
+            }
+            // Finished items are filtered out by the caller; a start item cannot be Stopping
+            // nor a stop item Placed: leave such inconsistent items alone.
+            _ => {}
+        }
+    }
+
+    /// Whether a finished job reached its goal, and why not.
+    fn outcome(&self, state: &ClusterState, job: &Job) -> (bool, String) {
+        let failed: Vec<String> = job
+            .items
+            .iter()
+            .filter_map(|i| match (&i.state, &i.action) {
+                (ItemState::Failed { reason }, ItemAction::Start { required: true, .. })
+                | (ItemState::Failed { reason }, ItemAction::Stop { .. }) => {
+                    Some(format!("{}: {}", i.namespec, reason))
+                }
+                _ => None,
+            })
+            .collect();
+        match &job.kind {
+            JobKind::StartApplication { application, .. }
+            | JobKind::RestartApplication { application, .. } => {
+                let running = self
+                    .application(state, application)
+                    .is_some_and(|a| a.state == crate::ApplicationState::Running);
+                if running && failed.is_empty() {
+                    return (true, String::new());
+                }
+                let mut parts = Vec::new();
+                if !running {
+                    parts.push(format!("application {application} not RUNNING"));
+                }
+                if !failed.is_empty() {
+                    parts.push(failed.join("; "));
+                }
+                (false, parts.join(": "))
+            }
+            _ => (failed.is_empty(), failed.join("; ")),
+        }
+    }
+}
+
+/// Drops every pending failure (states where no running failure strategy applies).
+fn ack_all(state: &ClusterState, round: &mut Round) {
+    if let Some(last) = state.jobs().failures().last() {
+        round.ops.push(JobOp::AckFailures { upto: last.id });
+    }
+}
