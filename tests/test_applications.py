@@ -324,18 +324,20 @@ def test_conflicts_are_resolved_by_each_strategy(cluster):
             assert s3.sv(30).stop_process("twin", True) is True
 
 
-def test_restart_process_on_instance_loss(tmp_path):
-    c = make(tmp_path, "loss")
+@pytest.mark.parametrize("victim_role", ["follower", "master"])
+def test_restart_process_on_instance_loss(tmp_path, victim_role):
+    """kill -9 of the instance hosting a RESTART_PROCESS program, a follower or the master
+    itself: the program is RUNNING on a survivor, and the dead daemon's child died with it."""
+    c = make(tmp_path, f"loss-{victim_role}")
     try:
         c.start()
         c.wait_operation(timeout=60)
         c.wait_all_running(timeout=30)
-        master = c["s1"].master()
-        # Put the RESTART_PROCESS program on a follower, then kill that follower.
-        victim = next(i for i in ("s3", "s2") if i != master)
-        sv = c[victim].sv(30)
-        assert sv.start_process("LOCAL", "mover", "", True) is True
-        assert where(c["s1"], "mover:mover") == [victim]
+        master = c.wait_common_master(c.identifiers)
+        victim = master if victim_role == "master" else next(
+            i for i in ("s3", "s2") if i != master)
+        assert c[victim].sv(30).start_process("LOCAL", "mover", "", True) is True
+        assert where(c[victim], "mover:mover") == [victim]
         c[victim].kill9()
         survivors = [i for i in c.identifiers if i != victim]
 
@@ -344,6 +346,8 @@ def test_restart_process_on_instance_loss(tmp_path):
             return (r and r[0] != victim
                     and procs(c[survivors[0]])["mover:mover"]["statename"] == "RUNNING")
         wait_until(moved, 15, what="mover RUNNING on another instance")
+        host = where(c[survivors[0]], "mover:mover")[0]
+        assert c[host].proxy(5).supervisor.getProcessInfo("mover")["statename"] == "RUNNING"
         # The killed daemon's child did not survive it (no duplicate left behind).
         wait_until(lambda: harness.pids_with_env_tag(c[victim].tag) == [], 5,
                    what="the dead daemon's children gone")
@@ -430,3 +434,24 @@ def test_update_numprocs_changes_the_local_configuration(cluster):
     assert fault_of(lambda: s2.sv(5).update_numprocs("pool", 0)).faultCode == 2
     assert fault_of(lambda: s2.sv(5).update_numprocs("nope", 2)).faultCode == BAD_NAME
     assert fault_of(lambda: s2.sv(5).update_numprocs("loose", 2)).faultCode == 100
+
+
+def test_shutdown_stops_the_applications_then_every_daemon(tmp_path):
+    """supvisors.shutdown(): the global stop sequence, then every raftvisord exits by itself."""
+    c = make(tmp_path, "shutdown")
+    try:
+        c.start()
+        c.wait_operation(timeout=60)
+        c.wait_all_running(timeout=30)
+        s2 = c["s2"]
+        wait_app(s2, "spread", "RUNNING", timeout=30)
+        assert s2.sv(10).shutdown() is True
+        for ident in c.identifiers:
+            inst = c[ident]
+            wait_until(lambda: inst.proc.poll() is not None, 30,
+                       what=f"{ident} to exit after the cluster shutdown")
+            assert inst.proc.returncode == 0, (ident, inst.proc.returncode)
+        # The stop went through the commander: each instance logged the final order.
+        assert all("end of the global stop sequence" in c[i].log_text() for i in c.identifiers)
+    finally:
+        c.stop()
