@@ -22,8 +22,17 @@ use tokio::time::Instant;
 use crate::node::Inner;
 use crate::state::{BatchSeq, Command, CommandResult, ProcessStatus};
 
-/// How long changes are gathered before a batch is written.
+/// Under load, at most one batch per window: once a batch carried [`BUSY_BATCH`] changes or
+/// more, the next one waits for the end of the window after it, so a burst of a thousand
+/// starts stays a handful of log entries. Sparse changes (a start sequence waits on each
+/// step's event) are written at once, after [`LEADING_DELAY`].
 pub const BATCH_WINDOW: Duration = Duration::from_millis(20);
+/// A batch this large means a burst: the next one waits for the window.
+pub const BUSY_BATCH: usize = 8;
+/// Even a lone change waits this long: the changes that follow it at once (a `startsecs=0`
+/// process goes STARTING then RUNNING within a millisecond) ride in the same batch instead of
+/// waiting for the next window.
+pub const LEADING_DELAY: Duration = Duration::from_millis(2);
 /// A batch is written at once when this many processes changed.
 pub const BATCH_MAX: usize = 500;
 const RETRY_MIN: Duration = Duration::from_millis(100);
@@ -93,6 +102,8 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
     let mut due: Option<Instant> = Some(Instant::now());
     let mut retry = RETRY_MIN;
     let mut events_open = true;
+    let mut last_flush = Instant::now();
+    let mut last_batch_len = 0usize;
     loop {
         let flush_at = due.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
@@ -100,8 +111,13 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
             event = events.recv(), if events_open => match event {
                 Ok(event) => {
                     pending.record(&event);
-                    let window_end = Instant::now() + BATCH_WINDOW;
-                    due = Some(due.map_or(window_end, |d| d.min(window_end)));
+                    let soon = Instant::now() + LEADING_DELAY;
+                    let at = if last_batch_len >= BUSY_BATCH {
+                        (last_flush + BATCH_WINDOW).max(soon)
+                    } else {
+                        soon
+                    };
+                    due = Some(due.map_or(at, |d| d.min(at)));
                     if pending.changed.len() >= BATCH_MAX {
                         due = Some(Instant::now());
                     }
@@ -126,6 +142,7 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
                 }
                 let seq = BatchSeq::new(inner.incarnation, counter);
                 counter += 1;
+                last_flush = Instant::now();
                 let full = pending.full;
                 let infos = match tokio::time::timeout(Duration::from_secs(2), inner.supervisor.all_process_info()).await {
                     Ok(infos) => infos,
@@ -135,10 +152,12 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
                         continue;
                     }
                 };
+                let events = pending.statuses(&infos);
+                last_batch_len = events.len();
                 let cmd = Command::ProcessEvents {
                     instance: inner.local.clone(),
                     seq,
-                    events: pending.statuses(&infos),
+                    events,
                 };
                 match inner.write(cmd).await {
                     Ok(CommandResult::Rejected(why)) => {

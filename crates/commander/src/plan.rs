@@ -20,6 +20,9 @@ use model::ProcessState;
 use std::collections::BTreeSet;
 
 /// Outcome message of the jobs ended by INITIALIZATION.
+/// How many follow-up rounds one plan may include (see [`Commander::plan`]).
+pub const FOLLOW_UPS: usize = 4;
+
 pub const ABORTED_REINIT: &str = "aborted: cluster re-initialising";
 /// Outcome message of the jobs ended by RESTARTING / SHUTTING_DOWN.
 pub const ABORTED_STOPPING: &str = "aborted: cluster restarting or shutting down";
@@ -90,7 +93,50 @@ impl Commander {
     /// * RESTARTING / SHUTTING_DOWN: other jobs end, the global stop job runs (created here
     ///   if the front end did not), then → RESTART / SHUTDOWN with `Order::Final` to every
     ///   RUNNING instance, the leader last.
+    ///
+    /// A round that finishes items may unlock the next step of a sequence: the planner then
+    /// plans again on the state as it will be once this round's ops are applied (at most
+    /// [`FOLLOW_UPS`] times), so a step moves on in the same commit instead of one commit later
+    /// (each commit is a Raft round trip in the start time of a sequence). Orders of a
+    /// follow-up refer to placements of this same plan: the executor sends orders only after
+    /// the ops committed. No follow-up after a round that creates a job: the ids a simulation
+    /// gives may differ from the ones the commit gives if another write lands in between.
     pub fn plan(&self, state: &ClusterState, now_ms: i64) -> Plan {
+        let mut plan = self.plan_round(state, now_ms);
+        let mut simulated: Option<ClusterState> = None;
+        let mut applied = 0;
+        for _ in 0..FOLLOW_UPS {
+            let fresh = &plan.ops[applied..];
+            let unlocks = fresh.iter().any(|op| {
+                matches!(
+                    op,
+                    JobOp::SetItem {
+                        state: ItemState::Done | ItemState::Failed { .. } | ItemState::Skipped,
+                        ..
+                    } | JobOp::AbortTrack { .. }
+                )
+            });
+            let creates = plan.ops.iter().any(|op| matches!(op, JobOp::Create(_)));
+            if !unlocks || creates || plan.supvisors_state.is_some() {
+                break;
+            }
+            let sim = simulated.get_or_insert_with(|| state.clone());
+            sim.apply(&cluster::Command::Jobs(fresh.to_vec()));
+            applied = plan.ops.len();
+            let more = self.plan_round(sim, now_ms);
+            if more.ops.is_empty() && more.supvisors_state.is_none() {
+                plan.orders.extend(more.orders);
+                break;
+            }
+            plan.ops.extend(more.ops);
+            plan.orders.extend(more.orders);
+            plan.supvisors_state = more.supvisors_state;
+        }
+        plan.orders.dedup();
+        plan
+    }
+
+    fn plan_round(&self, state: &ClusterState, now_ms: i64) -> Plan {
         let mut round = Round::new(now_ms, self.loads(state));
         let mut next = None;
         match state.supvisors_state() {
