@@ -59,6 +59,9 @@ pub struct LeaderBook {
     sync_after: HashMap<String, Option<BatchSeq>>,
     /// Last committed tick per instance: (load, when, the tick's reception time).
     committed_tick: HashMap<String, (u32, Instant, i64)>,
+    /// When instances that never ticked this leader were last heard of otherwise: the previous
+    /// leader, whose heartbeats stopped before this leadership began.
+    last_heard: HashMap<String, Instant>,
 }
 
 impl LeaderBook {
@@ -69,7 +72,17 @@ impl LeaderBook {
             seen: HashMap::new(),
             sync_after: HashMap::new(),
             committed_tick: HashMap::new(),
+            last_heard: HashMap::new(),
         }
+    }
+
+    /// `identifier` was last heard of at `at` (possibly before this leadership began): its
+    /// inactivity counts from there until it ticks. Used for the previous leader, so that its
+    /// death is declared one inactivity timeout after its heartbeats stopped, not after the
+    /// new leader took over (which is an election later).
+    pub fn with_last_heard(mut self, identifier: &str, at: Instant) -> Self {
+        self.last_heard.insert(identifier.to_string(), at);
+        self
     }
 
     /// Records a tick received at `now` (`epoch_ms` on the leader's wall clock) and says
@@ -159,10 +172,11 @@ impl LeaderBook {
         if identifier == self.params.local {
             return false;
         }
-        let last = self
-            .seen
-            .get(identifier)
-            .map_or(self.started, |s| s.at.max(self.started));
+        let last = match (self.seen.get(identifier), self.last_heard.get(identifier)) {
+            (Some(s), _) => s.at.max(self.started),
+            (None, Some(at)) => *at,
+            (None, None) => self.started,
+        };
         now.duration_since(last) > self.params.inactivity_timeout
     }
 
@@ -371,6 +385,34 @@ mod tests {
         assert!(!book.on_tick(&tick("b", 2, Some((2, 3))), t0, 1_000, &s));
         run(&mut book, t0, &mut s);
         assert_eq!(st(&s, "b"), InstanceState::Running);
+    }
+
+    #[test]
+    fn the_previous_leader_is_silent_one_timeout_after_it_was_last_heard() {
+        // b was RUNNING under the old leader c; this leadership starts at t0, and c was last
+        // heard 600 ms before (inactivity timeout 1 s).
+        let t0 = Instant::now() + Duration::from_secs(5);
+        let mut s = ClusterState::new();
+        for id in ["b", "c"] {
+            full_sync(&mut s, id, (1, 0));
+            for state in [InstanceState::Checking, InstanceState::Running] {
+                s.apply(&Command::InstanceState {
+                    instance: id.into(),
+                    state,
+                });
+            }
+        }
+        let mut book = LeaderBook::new(params(false), t0)
+            .with_last_heard("c", t0 - Duration::from_millis(600));
+        book.on_tick(&tick("b", 1, Some((1, 0))), t0, 1_000, &s);
+        let soon = t0 + Duration::from_millis(450);
+        run(&mut book, soon, &mut s);
+        assert_eq!(
+            st(&s, "c"),
+            InstanceState::Silent,
+            "1.05 s after last heard"
+        );
+        assert_eq!(st(&s, "b"), InstanceState::Running, "b ticked this leader");
     }
 
     #[test]

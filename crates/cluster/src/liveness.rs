@@ -18,7 +18,7 @@ use procman::SupervisorApi;
 use crate::book::{LeaderBook, LivenessParams};
 use crate::load::LoadTracker;
 use crate::node::{node_info, Inner};
-use crate::types::node_id;
+use crate::types::{node_id, NodeId};
 use crate::wire::{HelloReply, TickReply, TickRequest, PATH_HELLO, PATH_TICK};
 
 fn epoch_ms() -> i64 {
@@ -139,11 +139,23 @@ pub(crate) fn on_tick(inner: &Inner, tick: &TickRequest) -> TickReply {
 /// Watches openraft's metrics and runs [`leader_loop`] exactly while this node leads.
 pub(crate) async fn leadership(inner: Arc<Inner>) {
     let mut metrics = inner.metrics.clone();
+    // The leader this node last followed, and when it stopped naming it (its election timer
+    // fired: no heartbeat for an election timeout).
+    let mut followed: Option<(NodeId, Option<Instant>)> = None;
     loop {
         // Wait until we lead.
         loop {
             if inner.is_leader() {
                 break;
+            }
+            match metrics.borrow().current_leader {
+                Some(id) if id != inner.id => followed = Some((id, None)),
+                None => {
+                    if let Some((_, lost @ None)) = &mut followed {
+                        *lost = Some(Instant::now());
+                    }
+                }
+                Some(_) => {}
             }
             tokio::select! {
                 _ = inner.shutdown.cancelled() => return,
@@ -153,7 +165,13 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
         let term = metrics.borrow().current_term;
         tracing::info!(instance = %inner.local, term, "became leader (master)");
         let stop = inner.shutdown.child_token();
-        let task = tokio::spawn(leader_loop(inner.clone(), stop.clone()));
+        // The previous leader's heartbeats stopped at least an election timeout before this
+        // node gave up on it.
+        let previous = followed.take().and_then(|(id, lost)| {
+            let at = lost?.checked_sub(inner.spec.raft.election_timeout_min)?;
+            Some((inner.identifier_of(id)?, at))
+        });
+        let task = tokio::spawn(leader_loop(inner.clone(), stop.clone(), previous));
         let commander = tokio::spawn(crate::executor::commander_loop(inner.clone(), stop.clone()));
         // Wait until we do not.
         loop {
@@ -196,7 +214,11 @@ fn raft_ended(inner: &Inner) {
 }
 
 /// The leader-only work: decide with the liveness book, commit, repeat.
-async fn leader_loop(inner: Arc<Inner>, stop: tokio_util::sync::CancellationToken) {
+async fn leader_loop(
+    inner: Arc<Inner>,
+    stop: tokio_util::sync::CancellationToken,
+    previous_leader: Option<(String, Instant)>,
+) {
     let params = LivenessParams {
         local: inner.local.clone(),
         instances: inner
@@ -212,7 +234,11 @@ async fn leader_loop(inner: Arc<Inner>, stop: tokio_util::sync::CancellationToke
         deploys: inner.planner.lock().is_ok_and(|p| p.is_some()),
     };
     if let Ok(mut book) = inner.book.lock() {
-        *book = Some(LeaderBook::new(params, Instant::now()));
+        let mut fresh = LeaderBook::new(params, Instant::now());
+        if let Some((identifier, at)) = &previous_leader {
+            fresh = fresh.with_last_heard(identifier, *at);
+        }
+        *book = Some(fresh);
     }
     let period =
         (inner.spec.tick_interval / 2).clamp(Duration::from_millis(20), Duration::from_millis(250));
