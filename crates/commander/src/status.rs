@@ -72,8 +72,14 @@ pub(crate) fn evaluate(
     }
     let (mut starting, mut running, mut stopping) = (false, false, false);
     let mut required_stopped = false;
+    // As Supvisors 0.14: only the processes of the start sequence count, and an expected
+    // exit (a `wait_exit` step that did its job) is neither a failure nor a stop.
     for p in processes {
-        let required = rules.program_rules(name, &p.process_name).required;
+        let rules = rules.program_rules(name, &p.process_name);
+        if rules.start_sequence == 0 {
+            continue;
+        }
+        let required = rules.required;
         match p.state {
             ProcessState::Running => running = true,
             ProcessState::Starting | ProcessState::Backoff => starting = true,
@@ -82,7 +88,8 @@ pub(crate) fn evaluate(
                 set_failure(&mut status, required);
             }
             ProcessState::Exited if !p.expected_exit => set_failure(&mut status, required),
-            ProcessState::Exited | ProcessState::Stopped => required_stopped |= required,
+            ProcessState::Exited => {}
+            ProcessState::Stopped => required_stopped |= required,
         }
     }
     status.state = if stopping {

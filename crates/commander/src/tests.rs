@@ -603,13 +603,21 @@ fn application_state_and_failure_flags() {
     assert_eq!(st(&w).state, ApplicationState::Starting);
     assert!(!st(&w).major_failure);
     w.report("a", "web", "api", Running);
+    // Outside the start sequence: never a failure (Supvisors 0.14 counts sequenced processes).
     w.report("a", "web", "tool", Running);
-    w.report("a", "web", "tool", Exited); // unexpected, not required: minor
+    w.report("a", "web", "tool", Exited);
     let s = st(&w);
     assert_eq!(
         (s.state, s.major_failure, s.minor_failure),
-        (ApplicationState::Running, false, true)
+        (ApplicationState::Running, false, false)
     );
+    // A required step that exited as expected (a `wait_exit` one-shot) is no failure either;
+    // an unexpected exit of a required one is major.
+    w.report_with("a", "web", "db", Exited, 1, true);
+    assert!(!st(&w).major_failure);
+    w.report_with("a", "web", "db", Exited, 1, false);
+    assert!(st(&w).major_failure);
+    w.report("a", "web", "db", Running);
     w.report("a", "web", "api", Stopping);
     assert_eq!(st(&w).state, ApplicationState::Stopping);
     let all = c.applications(&w.state);

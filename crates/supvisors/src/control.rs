@@ -72,6 +72,12 @@ fn enum_param<T: Copy>(
     })
 }
 
+/// An optional string parameter ('' when absent).
+fn optional_string(p: &[Value], index: usize, what: &str) -> Result<String, Fault> {
+    p.get(index)
+        .map_or(Ok(String::new()), |v| params::string(v, what))
+}
+
 pub(crate) fn starting_strategy(value: &Value) -> Result<StartingStrategy, Fault> {
     enum_param(
         value,
@@ -271,16 +277,17 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                     .await?;
                 Value::Bool(true)
             }
-            "start_process" => {
+            "start_process" | "restart_process" => {
                 self.check(Gate::Operation)?;
                 let strategy = starting_strategy(arg(0)?)?;
                 let namespec = params::string(arg(1)?, "namespec")?;
-                let extra_args = match p.get(2) {
-                    Some(v) => params::string(v, "extra_args")?,
-                    None => String::new(),
-                };
+                let extra_args = optional_string(p, 2, "extra_args")?;
                 let job = self.with_state(|c, s| {
-                    c.start_process(s, strategy, &namespec, &extra_args, &local, now)
+                    if method == "start_process" {
+                        c.start_process(s, strategy, &namespec, &extra_args, &local, now)
+                    } else {
+                        c.restart_process(s, strategy, &namespec, &extra_args, &local, now)
+                    }
                 })?;
                 if job.items.is_empty() {
                     return Err(Fault::with(FaultCode::AbnormalTermination, namespec));
@@ -293,10 +300,7 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 self.check(Gate::Operation)?;
                 let strategy = starting_strategy(arg(0)?)?;
                 let regex = params::string(arg(1)?, "regex")?;
-                let extra_args = match p.get(2) {
-                    Some(v) => params::string(v, "extra_args")?,
-                    None => String::new(),
-                };
+                let extra_args = optional_string(p, 2, "extra_args")?;
                 let (namespec, job) = self.with_state(|c, s| {
                     c.start_any_process(s, strategy, &regex, &extra_args, &local, now)
                 })?;
@@ -309,24 +313,6 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 let namespec = params::string(arg(0)?, "namespec")?;
                 let job = self.with_state(|c, s| c.stop_process(s, &namespec, &local, now))?;
                 self.run_job(job, params::wait_flag(p, 1), &namespec)
-                    .await?;
-                Value::Bool(true)
-            }
-            "restart_process" => {
-                self.check(Gate::Operation)?;
-                let strategy = starting_strategy(arg(0)?)?;
-                let namespec = params::string(arg(1)?, "namespec")?;
-                let extra_args = match p.get(2) {
-                    Some(v) => params::string(v, "extra_args")?,
-                    None => String::new(),
-                };
-                let job = self.with_state(|c, s| {
-                    c.restart_process(s, strategy, &namespec, &extra_args, &local, now)
-                })?;
-                if job.items.is_empty() {
-                    return Err(Fault::with(FaultCode::AbnormalTermination, namespec));
-                }
-                self.run_job(job, params::wait_flag(p, 3), &namespec)
                     .await?;
                 Value::Bool(true)
             }
