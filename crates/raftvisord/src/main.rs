@@ -9,7 +9,7 @@ use clap::Parser;
 use model::Config;
 use procman::SupervisorApi;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::layer::SubscriberExt;
@@ -60,6 +60,13 @@ fn find_config() -> Option<PathBuf> {
         candidates.push(PathBuf::from(p));
     }
     candidates.into_iter().find(|p| p.is_file())
+}
+
+/// The commander in use: replaced (same rules, new catalog) each time the config is re-read.
+type CommanderSlot = Arc<RwLock<Arc<commander::Commander>>>;
+
+fn current_commander(slot: &CommanderSlot) -> Arc<commander::Commander> {
+    slot.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// Supvisors' side effect of the rules on the local configuration: the processes whose running
@@ -286,11 +293,11 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
                 tracing::warn!("{note}");
             }
             apply_rules(&mut config, &rules);
-            Some(Arc::new(commander::Commander::new(
+            Some(Arc::new(RwLock::new(Arc::new(commander::Commander::new(
                 rules,
                 commander::Catalog::from_config(&config),
                 supvisors::commander_settings(spec),
-            )))
+            )))))
         }
     };
 
@@ -311,11 +318,23 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         let commander = commander.clone();
         Arc::new(move |numprocs| {
             let mut config = load_config_with(&path, &args, numprocs)?;
-            if let Some(commander) = &commander {
-                apply_rules(&mut config, commander.rules());
-            }
+            // The commander learns the new processes too (startsecs, `#` indexes).
+            let fresh = commander.as_ref().map(|slot| {
+                let current = current_commander(slot);
+                apply_rules(&mut config, current.rules());
+                let fresh = Arc::new(commander::Commander::new(
+                    current.rules().clone(),
+                    commander::Catalog::from_config(&config),
+                    current.settings().clone(),
+                ));
+                *slot.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+                fresh
+            });
             if let Some(ns) = slot.get() {
                 ns.set_programs(supvisors::ProgramIndex::from_config(&config));
+                if let Some(fresh) = fresh {
+                    ns.set_commander(fresh);
+                }
             }
             Ok(config)
         })
@@ -345,7 +364,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
     if let (Some(spec), Some(commander)) = (cluster_spec, commander) {
         let planner: cluster::Planner = {
             let commander = commander.clone();
-            Arc::new(move |state, now_ms| commander.plan(state, now_ms))
+            Arc::new(move |state, now_ms| current_commander(&commander).plan(state, now_ms))
         };
         let started = cluster::Node::start_with(
             spec.clone(),
@@ -374,14 +393,14 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         {
             let commander = commander.clone();
             node.set_fence_policy(Arc::new(move |state, instance| {
-                commander.fence_policy(state, instance)
+                current_commander(&commander).fence_policy(state, instance)
             }));
         }
         supervisor.autostart_now().await;
         let ns = Arc::new(
             supvisors::SupvisorsNamespace::new(node, supervisor.clone(), spec, set_log_level)
                 .with_programs(supvisors::ProgramIndex::from_config(&config))
-                .with_commander(commander),
+                .with_commander(current_commander(&commander)),
         );
         let _ = namespace_slot.set(ns.clone());
         server_options = server_options

@@ -369,8 +369,13 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
     /// The commander whose rules and placement the control methods use (the daemon gives the
     /// same one to the cluster node's planner).
     pub fn with_commander(self, commander: Arc<Commander>) -> Self {
-        *self.commander.write().unwrap_or_else(|e| e.into_inner()) = commander;
+        self.set_commander(commander);
         self
+    }
+
+    /// Replaces the commander, e.g. after the configuration was re-read.
+    pub fn set_commander(&self, commander: Arc<Commander>) {
+        *self.commander.write().unwrap_or_else(|e| e.into_inner()) = commander;
     }
 
     pub(crate) fn commander_handle(&self) -> Arc<Commander> {
