@@ -20,6 +20,18 @@ use model::ProcessState;
 use std::collections::BTreeSet;
 
 /// Outcome message of the jobs ended by INITIALIZATION.
+/// Whether a running job other than `job` has placed a start of `namespec` that is not over.
+fn placed_by_other_job(state: &ClusterState, job: JobId, namespec: &str) -> bool {
+    state.jobs().running().any(|other| {
+        other.id != job
+            && other.items.iter().any(|i| {
+                i.namespec == namespec
+                    && matches!(i.action, ItemAction::Start { .. })
+                    && matches!(i.state, ItemState::Placed { .. })
+            })
+    })
+}
+
 /// How many follow-up rounds one plan may include (see [`Commander::plan`]).
 pub const FOLLOW_UPS: usize = 4;
 
@@ -42,6 +54,8 @@ pub(crate) struct Round {
     pub loads: Loads,
     /// Tracks aborted or failed over in this round: their Pending items are left alone.
     aborted: BTreeSet<(JobId, u32)>,
+    /// Namespecs placed in this round (a second job must not place them again).
+    placing: BTreeSet<String>,
 }
 
 impl Round {
@@ -52,6 +66,7 @@ impl Round {
             orders: Vec::new(),
             loads,
             aborted: BTreeSet::new(),
+            placing: BTreeSet::new(),
         }
     }
 
@@ -579,6 +594,11 @@ impl Commander {
                 if !self.live_on(state, ns).is_empty() {
                     return; // still stopping somewhere: start once it is stopped
                 }
+                // Another job placed it and its start is under way: wait for the outcome (it
+                // becomes Skipped here once running, or is placed again if that start fails).
+                if round.placing.contains(ns) || placed_by_other_job(state, job.id, ns) {
+                    return;
+                }
                 let (group, name) = self.names_of(state, ns);
                 let expected = u32::from(*expected_loading);
                 let local = self.local_of(job);
@@ -607,6 +627,7 @@ impl Commander {
                             .and_then(|r| r.processes.get(ns))
                             .map(|r| r.seq);
                         *round.loads.entry(instance.clone()).or_default() += expected;
+                        round.placing.insert(ns.to_string());
                         Self::set(
                             round,
                             job,

@@ -1135,3 +1135,32 @@ fn leaders_changing_every_round_never_start_a_process_twice() {
     }
     assert!(targets.values().all(|s| s.len() == 1), "{targets:?}");
 }
+
+#[test]
+fn two_jobs_starting_the_same_process_start_it_once() {
+    let c = commander(&["a", "b"], vec![web_app(Rfs::Continue)]);
+    let mut w = web_world(&["a", "b"]);
+    // LOCAL: each request would land on its own requester.
+    let first = c
+        .start_process(&w.state, Local, "web:db", "", "a", w.now)
+        .unwrap();
+    let second = c
+        .start_process(&w.state, Local, "web:db", "", "b", w.now)
+        .unwrap();
+    let (id1, id2) = (w.create(first), w.create(second));
+    w.settle(&c);
+    let starts = w
+        .log
+        .iter()
+        .filter(|o| matches!(o, Order::Start { namespec, .. } if namespec == "web:db"))
+        .count();
+    assert_eq!(starts, 1, "{:?}", w.log);
+    assert_eq!(w.running_on("web:db").len(), 1);
+    for id in [id1, id2] {
+        assert!(
+            w.job(id).outcome.as_ref().is_some_and(|o| o.ok),
+            "{:?}",
+            w.job(id)
+        );
+    }
+}
