@@ -19,6 +19,7 @@ use futures_util::FutureExt;
 use model::supvisors::SupvisorsSpec;
 use model::{make_namespec, Fault, FaultCode, LogLevel};
 use procman::{ConfigValue, ProcessInfo, SupervisorApi};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use web::params;
@@ -449,7 +450,13 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         self.with_replica(|r| gate.check(r.state.supvisors_state()))
     }
 
-    fn instance_info(&self, replica: &Replica, identifier: &str) -> Result<Value, Fault> {
+    /// `loads`: the commander's expected loads of `replica` (computed once per reply).
+    fn instance_info(
+        &self,
+        replica: &Replica,
+        loads: &BTreeMap<String, u32>,
+        identifier: &str,
+    ) -> Result<Value, Fault> {
         let addr = self.spec.instance(identifier).ok_or_else(|| {
             Fault::with(
                 FaultCode::IncorrectParameters,
@@ -461,12 +468,7 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             fsm: replica.state.supvisors_state(),
             starting_jobs: starting.iter().any(|i| i == identifier),
             stopping_jobs: stopping.iter().any(|i| i == identifier),
-            loading: self
-                .commander_handle()
-                .expected_loads(&replica.state)
-                .get(identifier)
-                .copied()
-                .unwrap_or(0),
+            loading: loads.get(identifier).copied().unwrap_or(0),
         };
         Ok(encode::instance_info(
             addr,
@@ -490,9 +492,10 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             .map(|i| i.identifier.as_str())
             .collect();
         identifiers.sort_unstable();
+        let loads = self.commander_handle().expected_loads(&replica.state);
         identifiers
             .iter()
-            .map(|id| self.instance_info(replica, id))
+            .map(|id| self.instance_info(replica, &loads, id))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array)
     }
@@ -711,7 +714,10 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             "get_strategies" => Ok(encode::strategies(&self.spec)),
             "get_instance_info" => {
                 let identifier = params::string(arg(0)?, "identifier")?;
-                self.with_replica(|r| self.instance_info(r, &identifier))
+                self.with_replica(|r| {
+                    let loads = self.commander_handle().expected_loads(&r.state);
+                    self.instance_info(r, &loads, &identifier)
+                })
             }
             "get_all_instances_info" => self.all_instances_info(),
             "get_process_info" => {
