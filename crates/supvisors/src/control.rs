@@ -356,9 +356,10 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             }
             "restart_sequence" => {
                 self.check(Gate::Operation)?;
+                // The job first: DEPLOYMENT without a running deployment job ends at once.
                 let job = self.with_state(|c, s| c.restart_sequence(s, &local, now));
-                self.write_state(SupvisorsState::Deployment).await?;
                 let id = self.submit(job).await?;
+                self.write_state(SupvisorsState::Deployment).await?;
                 if params::wait_flag(p, 0) {
                     self.wait_job(id, "restart_sequence").await?;
                     let mut rx = self.cluster.replica();
