@@ -455,3 +455,15 @@ def test_shutdown_stops_the_applications_then_every_daemon(tmp_path):
         assert all("end of the global stop sequence" in c[i].log_text() for i in c.identifiers)
     finally:
         c.stop()
+
+
+def test_restart_sequence_replays_the_deployment(cluster):
+    s3 = cluster["s3"]
+    # A stopped sequenced application comes back; the running ones are left alone.
+    assert s3.sv(30).stop_application("seq", True) is True
+    spread_pids = {ns: p["identifiers"] for ns, p in procs(s3).items() if ns.startswith("spread:")}
+    assert s3.sv(60).restart_sequence(True) is True
+    assert s3.state(5) == "OPERATION"
+    assert app_state(s3, "seq") == "RUNNING"
+    assert {ns: p["identifiers"] for ns, p in procs(s3).items()
+            if ns.startswith("spread:")} == spread_pids
