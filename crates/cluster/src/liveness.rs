@@ -18,7 +18,7 @@ use procman::SupervisorApi;
 use crate::book::{LeaderBook, LivenessParams};
 use crate::load::LoadTracker;
 use crate::node::{node_info, Inner};
-use crate::types::{node_id, NodeId};
+use crate::types::node_id;
 use crate::wire::{HelloReply, TickReply, TickRequest, PATH_HELLO, PATH_TICK};
 
 fn epoch_ms() -> i64 {
@@ -139,23 +139,11 @@ pub(crate) fn on_tick(inner: &Inner, tick: &TickRequest) -> TickReply {
 /// Watches openraft's metrics and runs [`leader_loop`] exactly while this node leads.
 pub(crate) async fn leadership(inner: Arc<Inner>) {
     let mut metrics = inner.metrics.clone();
-    // The leader this node last followed, and when it stopped naming it (its election timer
-    // fired: no heartbeat for an election timeout).
-    let mut followed: Option<(NodeId, Option<Instant>)> = None;
     loop {
         // Wait until we lead.
         loop {
             if inner.is_leader() {
                 break;
-            }
-            match metrics.borrow().current_leader {
-                Some(id) if id != inner.id => followed = Some((id, None)),
-                None => {
-                    if let Some((_, lost @ None)) = &mut followed {
-                        *lost = Some(Instant::now());
-                    }
-                }
-                Some(_) => {}
             }
             tokio::select! {
                 _ = inner.shutdown.cancelled() => return,
@@ -165,12 +153,18 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
         let term = metrics.borrow().current_term;
         tracing::info!(instance = %inner.local, term, "became leader (master)");
         let stop = inner.shutdown.child_token();
-        // The previous leader's heartbeats stopped at least an election timeout before this
-        // node gave up on it.
-        let previous = followed.take().and_then(|(id, lost)| {
-            let at = lost?.checked_sub(inner.spec.raft.election_timeout_min)?;
-            Some((inner.identifier_of(id)?, at))
-        });
+        // The previous leader was last heard with its last append-entries (heartbeat) here;
+        // credited at most one election timeout of silence, so that a deposed leader that is
+        // alive (a partition healed, a lost election) still has most of the inactivity
+        // timeout to tick this one before it could be declared SILENT.
+        let earliest = Instant::now().checked_sub(inner.spec.raft.election_timeout_max);
+        let previous = inner
+            .last_append
+            .lock()
+            .ok()
+            .and_then(|last| last.clone())
+            .filter(|(from, _)| *from != inner.local)
+            .map(|(from, at)| (from, earliest.map_or(at, |e| at.max(e))));
         let task = tokio::spawn(leader_loop(inner.clone(), stop.clone(), previous));
         let commander = tokio::spawn(crate::executor::commander_loop(inner.clone(), stop.clone()));
         // Wait until we do not.

@@ -233,6 +233,9 @@ pub(crate) struct Inner {
     pub(crate) full_sync_done: watch::Sender<Option<BatchSeq>>,
     pub(crate) incarnation: u64,
     pub(crate) fence_policy: Mutex<Option<FencePolicy>>,
+    /// The last append-entries request (heartbeats included) this node received: from whom
+    /// and when. A new leader counts its predecessor's silence from there.
+    pub(crate) last_append: Mutex<Option<(String, std::time::Instant)>>,
     /// The commander's planner, run by the leader (see [`crate::executor`]).
     pub(crate) planner: Mutex<Option<crate::jobs::Planner>>,
     pub(crate) shutdown: CancellationToken,
@@ -451,6 +454,7 @@ impl Node {
             incarnation,
             fence_policy: Mutex::new(None),
             planner: Mutex::new(planner),
+            last_append: Mutex::new(None),
             shutdown: shutdown.clone(),
             supervisor,
             committed_at_start,

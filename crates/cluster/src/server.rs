@@ -155,6 +155,11 @@ async fn dispatch(
     Ok(match path {
         PATH_APPEND => {
             let rpc: AppendEntriesRequest<TypeConfig> = decoded(body, path, from)?;
+            // Heartbeats included: when this node leads next, the sender's silence counts
+            // from here (see `LeaderBook::with_last_heard`).
+            if let Ok(mut last) = inner.last_append.lock() {
+                *last = Some((from.to_string(), std::time::Instant::now()));
+            }
             encoded(&inner.raft.append_entries(rpc).await)
         }
         PATH_VOTE => {
