@@ -6,7 +6,7 @@
 use client::Value;
 use model::supvisors::{ConciliationStrategy, StartingStrategy};
 
-use crate::sformat::{field, py_repr, py_str};
+use crate::sformat::{field, py_repr, py_str, text};
 
 /// `help <topic>` of the application/process commands (supvisorsctl 0.14 texts, tabs included).
 pub fn help_text(topic: &str) -> Option<&'static str> {
@@ -136,10 +136,6 @@ fn max_template(entries: &[&Value], item: &str, title: &str) -> usize {
         .max()
         .unwrap_or(0)
         + 2
-}
-
-fn text(value: &Value, key: &str) -> Result<String, String> {
-    field(value, key).map(py_str)
 }
 
 /// `application_info`: `Application State Major Minor`; widths over every application, rows
@@ -316,21 +312,7 @@ pub fn namespec_of(info: &Value) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn st(members: &[(&str, Value)]) -> Value {
-        Value::Struct(
-            members
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        )
-    }
-    fn s(x: &str) -> Value {
-        Value::String(x.into())
-    }
-    fn list(xs: &[&str]) -> Value {
-        Value::Array(xs.iter().map(|x| s(x)).collect())
-    }
+    use crate::sformat::test_values::{list, s, st};
 
     fn app(name: &str, managed: bool, state: &str, major: bool) -> Value {
         st(&[

@@ -107,7 +107,8 @@ pub fn field<'a>(value: &'a Value, key: &str) -> Result<&'a Value, String> {
     }
 }
 
-fn text(value: &Value, key: &str) -> Result<String, String> {
+/// A struct member as Python's `str()` renders it.
+pub(crate) fn text(value: &Value, key: &str) -> Result<String, String> {
     field(value, key).map(py_str)
 }
 
@@ -352,11 +353,12 @@ pub fn log_level_number(description: &str) -> Option<i32> {
         .map(|(_, n)| *n)
 }
 
+/// Answer builders for the formatting tests of this module and of `sapps`.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_values {
+    use client::Value;
 
-    fn st(members: &[(&str, Value)]) -> Value {
+    pub(crate) fn st(members: &[(&str, Value)]) -> Value {
         Value::Struct(
             members
                 .iter()
@@ -364,12 +366,19 @@ mod tests {
                 .collect(),
         )
     }
-    fn s(x: &str) -> Value {
+    pub(crate) fn s(x: &str) -> Value {
         Value::String(x.into())
     }
-    fn list(xs: &[&str]) -> Value {
+    pub(crate) fn list(xs: &[&str]) -> Value {
         Value::Array(xs.iter().map(|x| s(x)).collect())
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_values::{list, s, st};
+    use super::*;
+
     fn clock(t: i64) -> String {
         format!("T{t}")
     }
