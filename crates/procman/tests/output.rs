@@ -129,11 +129,23 @@ async fn children_inherit_only_stdin_stdout_stderr() {
     let h = Harness::start(vec![group(program("fds", "exec sleep 30"))]);
     h.sup.start_process("fds", true).await.unwrap();
     let pid = h.sup.process_info("fds").await.unwrap().pid;
-    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    fds.sort();
+    // The vfork parent resumes inside the child's execve, before the kernel has closed the
+    // close-on-exec fds (exec_mmap wakes it, do_close_on_exec comes after), so an early look
+    // can catch the child mid-exec. A leaked fd never goes away: poll until the set is
+    // 0, 1, 2 or the deadline passes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let fds = loop {
+        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        fds.sort();
+        if fds == ["0", "1", "2"] || Instant::now() > deadline {
+            break fds;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     unsafe { libc::close(fd) };
     h.shutdown().await;
     assert_eq!(fds, vec!["0", "1", "2"]);
