@@ -22,12 +22,14 @@ from pathlib import Path
 import pytest
 
 import harness
-from cluster_harness import Cluster, fault_of
+from cluster_harness import FAST_TIMINGS, Cluster, fault_of
 from conftest import require_impl
 from harness import wait_until
 
 SECRET = "e2e-cluster-secret"
 BAD_SUPVISORS_STATE = 101
+# Death evidence from a refused connection only: silence alone takes 30 s.
+FAST_TIMINGS_FOR_PROBE = {**FAST_TIMINGS, "inactivity_timeout_ms": 30000}
 
 PROGRAMS = """
 [program:web]
@@ -154,6 +156,33 @@ def test_follower_loss_is_silent_everywhere_and_it_rejoins_with_its_data_dir(mak
         wait_until(lambda ident=ident: follower in
                    c[ident].synthetic_processes()["web:web"]["identifiers"],
                    10, what=f"{ident} to list web on {follower}")
+
+
+def test_a_killed_daemon_is_found_by_its_closed_port_long_before_the_inactivity_timeout(
+        make_cluster):
+    """With a 30 s inactivity timeout, only the refused connection to a dead daemon's internal
+    port can make it SILENT within 10 s: first a follower, then (once it is back) the leader."""
+    timings = dict(FAST_TIMINGS_FOR_PROBE)
+    c = started(make_cluster, timings=timings)
+    leader = c.wait_common_master(c.identifiers)
+    follower = next(i for i in c.identifiers if i != leader)
+    others = [i for i in c.identifiers if i != follower]
+    c[follower].kill9()
+    c.wait_instance_state(others, follower, "SILENT", timeout=10)
+    # Found dead, it stays SILENT: no CHECKING back while its last tick is recent.
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        assert c[leader].instance_states()[follower] == "SILENT"
+        time.sleep(0.1)
+
+    c[follower].start()
+    c.wait_instance_state(c.identifiers, follower, "RUNNING", timeout=20)
+    c.wait_operation(c.identifiers, timeout=20)
+    leader = c.wait_common_master(c.identifiers)
+    survivors = [i for i in c.identifiers if i != leader]
+    c[leader].kill9()
+    c.wait_common_master(survivors, timeout=10, exclude=[leader])
+    c.wait_instance_state(survivors, leader, "SILENT", timeout=10)
 
 
 # ----------------------------------------------------------------- replicated writes

@@ -7,6 +7,14 @@
 //! failover never declares an instance SILENT sooner than `inactivity_timeout` after it. The
 //! wall-clock times committed with a tick ([`TickStamp`]) are for display only.
 //!
+//! Death evidence: an instance whose ticks are late is probed (a TCP connect to its internal
+//! port, by the leader task). A refused connection means no daemon listens there any more —
+//! the common `kill -9` or crash of a daemon on a host that is up — and [`LeaderBook::expired`]
+//! takes it instead of waiting out the whole inactivity timeout. A host that is down or cut
+//! off does not answer at all, so it still takes the timeout. With `auto_fence`, a refusal
+//! (which a firewall's REJECT rule can forge for a live daemon) is taken only once the
+//! instance has been silent for `fencing_timeout`, when a live one has fenced itself.
+//!
 //! Ticks are committed sparingly — when the load changed (at most once per
 //! [`LOAD_MIN_INTERVAL`]) or every [`TICK_REFRESH`] — so the replicated tick counter and times
 //! are those of the last *committed* tick: they lag the live ones by up to `TICK_REFRESH`.
@@ -32,6 +40,9 @@ pub struct LivenessParams {
     pub instances: Vec<String>,
     pub voters: Vec<String>,
     pub inactivity_timeout: Duration,
+    /// With `auto_fence`: how long a cut-off instance takes to fence itself (see the module
+    /// doc on death evidence).
+    pub fencing_timeout: Duration,
     pub synchro_timeout: Duration,
     pub auto_fence: bool,
     /// A commander runs on this leader and ends DEPLOYMENT itself (when its deployment job is
@@ -62,6 +73,9 @@ pub struct LeaderBook {
     /// When instances that never ticked this leader were last heard of otherwise: the previous
     /// leader, whose heartbeats stopped before this leadership began.
     last_heard: HashMap<String, Instant>,
+    /// When a probe that found the instance's port closed was started: death evidence for
+    /// as long as the instance has not been heard of since.
+    refused: HashMap<String, Instant>,
 }
 
 impl LeaderBook {
@@ -73,6 +87,7 @@ impl LeaderBook {
             sync_after: HashMap::new(),
             committed_tick: HashMap::new(),
             last_heard: HashMap::new(),
+            refused: HashMap::new(),
         }
     }
 
@@ -157,27 +172,62 @@ impl LeaderBook {
         out
     }
 
-    /// Whether an instance ticked within the inactivity timeout (the leader always has).
+    /// Whether an instance ticked within the inactivity timeout and was not found dead since
+    /// (the leader always is alive).
     fn alive(&self, identifier: &str, now: Instant) -> bool {
         identifier == self.params.local
-            || self
-                .seen
-                .get(identifier)
-                .is_some_and(|s| now.duration_since(s.at) <= self.params.inactivity_timeout)
+            || self.seen.get(identifier).is_some_and(|s| {
+                now.saturating_duration_since(s.at) <= self.params.inactivity_timeout
+                    && self.refused.get(identifier).is_none_or(|r| *r <= s.at)
+            })
+    }
+
+    /// When the instance was last heard of, as far as silence goes: its last tick (but not
+    /// before this leadership began), or what [`LeaderBook::with_last_heard`] said.
+    fn last_heard_at(&self, identifier: &str) -> Instant {
+        match (self.seen.get(identifier), self.last_heard.get(identifier)) {
+            (Some(s), _) => s.at.max(self.started),
+            (None, Some(at)) => *at,
+            (None, None) => self.started,
+        }
     }
 
     /// Silent for longer than the inactivity timeout, counted from the start of leadership at
-    /// the earliest.
+    /// the earliest; or found dead by a probe since it was last heard of (see the module doc).
     fn expired(&self, identifier: &str, now: Instant) -> bool {
         if identifier == self.params.local {
             return false;
         }
-        let last = match (self.seen.get(identifier), self.last_heard.get(identifier)) {
-            (Some(s), _) => s.at.max(self.started),
-            (None, Some(at)) => *at,
-            (None, None) => self.started,
+        let last = self.last_heard_at(identifier);
+        let silence = now.saturating_duration_since(last);
+        let grace = if self.params.auto_fence {
+            self.params.fencing_timeout
+        } else {
+            Duration::ZERO
         };
-        now.duration_since(last) > self.params.inactivity_timeout
+        silence > self.params.inactivity_timeout
+            || (self.refused.get(identifier).is_some_and(|r| *r > last) && silence >= grace)
+    }
+
+    /// The instances worth probing now: RUNNING or CHECKING, and not heard of for `after`.
+    pub fn to_probe(&self, now: Instant, after: Duration, state: &ClusterState) -> Vec<String> {
+        self.params
+            .instances
+            .iter()
+            .filter(|id| **id != self.params.local)
+            .filter(|id| {
+                state.instance(id).is_some_and(|r| {
+                    matches!(r.state, InstanceState::Running | InstanceState::Checking)
+                })
+            })
+            .filter(|id| now.saturating_duration_since(self.last_heard_at(id)) > after)
+            .cloned()
+            .collect()
+    }
+
+    /// A probe started at `at` found no daemon listening on the instance's internal port.
+    pub fn on_refused(&mut self, identifier: &str, at: Instant) {
+        self.refused.insert(identifier.to_string(), at);
     }
 
     /// The commands to commit now, in order.
@@ -307,6 +357,7 @@ mod tests {
             instances: vec!["a".into(), "b".into(), "c".into()],
             voters: vec!["a".into(), "b".into()],
             inactivity_timeout: Duration::from_secs(1),
+            fencing_timeout: Duration::from_millis(600),
             synchro_timeout: Duration::from_secs(10),
             auto_fence,
             deploys: false,
@@ -413,6 +464,89 @@ mod tests {
             "1.05 s after last heard"
         );
         assert_eq!(st(&s, "b"), InstanceState::Running, "b ticked this leader");
+    }
+
+    /// b and c RUNNING, both ticked at `t0`.
+    fn two_running(book: &mut LeaderBook, t0: Instant) -> ClusterState {
+        let mut s = ClusterState::new();
+        for id in ["b", "c"] {
+            full_sync(&mut s, id, (1, 0));
+            for state in [InstanceState::Checking, InstanceState::Running] {
+                s.apply(&Command::InstanceState {
+                    instance: id.into(),
+                    state,
+                });
+            }
+            book.on_tick(&tick(id, 1, Some((1, 0))), t0, 1_000, &s);
+        }
+        s
+    }
+
+    #[test]
+    fn a_refused_probe_after_the_last_tick_is_death() {
+        let t0 = Instant::now();
+        let mut book = LeaderBook::new(params(false), t0);
+        let mut s = two_running(&mut book, t0);
+        let late = t0 + Duration::from_millis(250);
+        assert_eq!(
+            book.to_probe(late, Duration::from_millis(200), &s),
+            ["b", "c"]
+        );
+        assert!(book
+            .to_probe(late, Duration::from_millis(300), &s)
+            .is_empty());
+        // b ticked again after the probe of it started: the refusal is older than the tick
+        // (a daemon restarted in between), so it is no evidence.
+        book.on_refused("b", t0 + Duration::from_millis(200));
+        book.on_tick(&tick("b", 1, Some((1, 0))), late, 1_000, &s);
+        book.on_refused("c", t0 + Duration::from_millis(200));
+        run(&mut book, late, &mut s);
+        assert_eq!(
+            st(&s, "c"),
+            InstanceState::Silent,
+            "long before the 1 s timeout"
+        );
+        assert_eq!(st(&s, "b"), InstanceState::Running);
+        // c's last tick is still within the timeout, but it is dead: no CHECKING back.
+        assert!(run(&mut book, late + Duration::from_millis(50), &mut s)
+            .iter()
+            .all(|c| !matches!(c, Command::InstanceState { instance, .. } if instance == "c")));
+        // Its restarted daemon ticks: heard of after the refusal, it is checked again.
+        book.on_tick(
+            &tick("c", 2, None),
+            late + Duration::from_millis(100),
+            1_000,
+            &s,
+        );
+        run(&mut book, late + Duration::from_millis(100), &mut s);
+        assert_eq!(st(&s, "c"), InstanceState::Checking);
+        assert!(
+            book.to_probe(late, Duration::from_millis(200), &s)
+                .is_empty(),
+            "b just ticked and c is no longer RUNNING"
+        );
+    }
+
+    #[test]
+    fn with_auto_fence_a_refusal_waits_for_the_fencing_timeout() {
+        let t0 = Instant::now();
+        let mut book = LeaderBook::new(params(true), t0);
+        let mut s = two_running(&mut book, t0);
+        book.on_tick(
+            &tick("b", 1, Some((1, 0))),
+            t0 + Duration::from_secs(1),
+            1_000,
+            &s,
+        );
+        book.on_refused("c", t0 + Duration::from_millis(200));
+        run(&mut book, t0 + Duration::from_millis(300), &mut s);
+        assert_eq!(
+            st(&s, "c"),
+            InstanceState::Running,
+            "a REJECT rule looks the same"
+        );
+        run(&mut book, t0 + Duration::from_millis(650), &mut s);
+        assert_eq!(st(&s, "c"), InstanceState::Isolating);
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod liveness;
 mod load;
 pub mod network;
 mod node;
+mod probe;
 mod server;
 pub mod state;
 pub mod store;

@@ -8,7 +8,7 @@
 //! reported by openraft). So with `fencing_timeout < inactivity_timeout`, a cut-off minority
 //! has fenced itself before the majority's leader declares it SILENT and restarts elsewhere.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -223,6 +223,7 @@ async fn leader_loop(
             .collect(),
         voters: inner.spec.voters.clone(),
         inactivity_timeout: inner.spec.inactivity_timeout,
+        fencing_timeout: inner.spec.fencing_timeout,
         synchro_timeout: inner.spec.synchro_timeout,
         auto_fence: inner.spec.auto_fence,
         deploys: inner.planner.lock().is_ok_and(|p| p.is_some()),
@@ -236,8 +237,12 @@ async fn leader_loop(
     }
     let period =
         (inner.spec.tick_interval / 2).clamp(Duration::from_millis(20), Duration::from_millis(250));
+    // An instance is probed once two ticks are missing, then at most once a tick interval.
+    let probe_after = (inner.spec.tick_interval * 2).max(Duration::from_millis(50));
+    let probe_every = inner.spec.tick_interval.max(Duration::from_millis(20));
+    let mut probed: HashMap<String, Instant> = HashMap::new();
     loop {
-        let (commands, learners) = {
+        let (commands, learners, late) = {
             let Ok(mut guard) = inner.book.lock() else {
                 return;
             };
@@ -245,11 +250,24 @@ async fn leader_loop(
                 return;
             };
             let replica = inner.replica.borrow();
-            let commands = book.decide(Instant::now(), &replica.state);
+            let now = Instant::now();
+            let commands = book.decide(now, &replica.state);
             let membership = replica.membership.membership();
             let learners = book.learners_to_add(|id| membership.get_node(&node_id(id)).is_some());
-            (commands, learners)
+            let late = book.to_probe(now, probe_after, &replica.state);
+            (commands, learners, late)
         };
+        for identifier in late {
+            let now = Instant::now();
+            if probed
+                .get(&identifier)
+                .is_some_and(|at| now.duration_since(*at) < probe_every)
+            {
+                continue;
+            }
+            probed.insert(identifier.clone(), now);
+            spawn_probe(&inner, &stop, identifier, probe_every);
+        }
         for cmd in commands {
             if stop.is_cancelled() {
                 return;
@@ -282,6 +300,38 @@ async fn leader_loop(
     }
 }
 
+/// Probes a late instance's internal port; a refusal goes to the book as death evidence and
+/// wakes the leader loop to decide on it at once.
+fn spawn_probe(
+    inner: &Arc<Inner>,
+    stop: &tokio_util::sync::CancellationToken,
+    identifier: String,
+    timeout: Duration,
+) {
+    let Some(addr) = inner.addrs.get(&identifier).cloned() else {
+        return;
+    };
+    let inner = inner.clone();
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let refused = tokio::select! {
+            _ = stop.cancelled() => return,
+            refused = crate::probe::refused(&addr, timeout) => refused,
+        };
+        if !refused {
+            return;
+        }
+        tracing::info!(instance = %identifier, %addr, "late and its internal port refuses connections: its daemon is gone");
+        if let Ok(mut guard) = inner.book.lock() {
+            if let Some(book) = guard.as_mut() {
+                book.on_refused(&identifier, started);
+            }
+        }
+        inner.book_wake.notify_one();
+    });
+}
+
 /// Every instance: ticks the leader every `tick_interval`, tracks the last contact with a
 /// leader, flips `cut_off` after `fencing_timeout` without it (fencing with `auto_fence`), and
 /// asks for a full sync when the leader wants one or when contact returns.
@@ -294,6 +344,7 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
     // Subscribed before the first snapshot, so no change falls between the two.
     let mut load = LoadTracker::new(inner.supervisor.subscribe_events());
     let mut counter: u64 = 0;
+    let mut election_asked: Option<Instant> = None;
     loop {
         counter = counter.saturating_add(1);
         let tick = TickRequest {
@@ -317,12 +368,11 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
             }
             Some(on_tick(&inner, &tick))
         } else {
-            let target = match inner.metrics.borrow().current_leader {
+            let leader = match inner.metrics.borrow().current_leader {
                 Some(id) if id != inner.id => inner.identifier_of(id),
                 _ => None,
-            }
-            .or_else(|| hint.take())
-            .or_else(|| {
+            };
+            let target = leader.clone().or_else(|| hint.take()).or_else(|| {
                 // No leader known (a learner not yet added, or an election): probe the voters.
                 let voters: Vec<&String> = inner
                     .spec
@@ -336,7 +386,7 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
                 probe = probe.wrapping_add(1);
                 Some(voters[probe % voters.len()].clone())
             });
-            match target.and_then(|t| inner.addrs.get(&t).cloned()) {
+            let reply = match target.and_then(|t| inner.addrs.get(&t).cloned()) {
                 None => None,
                 Some(addr) => inner
                     .client
@@ -344,7 +394,11 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
                     .await
                     .map_err(|e| tracing::trace!(error = %e, "tick failed"))
                     .ok(),
+            };
+            if let (None, Some(leader)) = (&reply, &leader) {
+                elect_if_leader_dead(&inner, leader, &mut election_asked).await;
             }
+            reply
         };
         match reply {
             Some(TickReply::Ack { need_full_sync, .. }) => {
@@ -369,6 +423,65 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
             return;
         }
     }
+}
+
+/// The leader did not answer a tick. If its internal port refuses connections, its daemon is
+/// dead: ask for an election as soon as the other voters will grant one — when the leader
+/// lease openraft gives the last heartbeat (`election_timeout_max`) has run out — rather than
+/// when the election timer fires (that lease plus a random election timeout later). Only the
+/// first surviving voter in the config's order asks, so two followers do not split the vote;
+/// if it cannot win (a shorter log), the timers elect someone as before. `asked` holds the
+/// heartbeat an election was already asked after.
+async fn elect_if_leader_dead(inner: &Arc<Inner>, leader: &str, asked: &mut Option<Instant>) {
+    let first_survivor = inner.spec.voters.iter().find(|v| v.as_str() != leader);
+    if first_survivor != Some(&inner.local) {
+        return;
+    }
+    let heartbeat = match inner.last_append.lock().ok().and_then(|l| l.clone()) {
+        Some((from, at)) if from == leader => at,
+        _ => return,
+    };
+    if *asked == Some(heartbeat) {
+        return;
+    }
+    let Some(addr) = inner.addrs.get(leader) else {
+        return;
+    };
+    let timeout = inner
+        .spec
+        .tick_interval
+        .clamp(Duration::from_millis(20), Duration::from_millis(200));
+    if !crate::probe::refused(addr, timeout).await {
+        return;
+    }
+    *asked = Some(heartbeat);
+    let due = heartbeat + inner.spec.raft.election_timeout_max + Duration::from_millis(30);
+    let inner = inner.clone();
+    let leader = leader.to_string();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = inner.shutdown.cancelled() => return,
+            _ = tokio::time::sleep_until(due.into()) => {}
+        }
+        let still_leader = inner
+            .metrics
+            .borrow()
+            .current_leader
+            .and_then(|id| inner.identifier_of(id))
+            .is_some_and(|l| l == leader);
+        let no_news = inner
+            .last_append
+            .lock()
+            .ok()
+            .and_then(|l| l.clone())
+            .is_some_and(|(from, at)| from == leader && at == heartbeat);
+        if still_leader && no_news && !inner.is_leader() {
+            tracing::info!(instance = %inner.local, %leader, "the leader's internal port refuses connections: asking for an election");
+            if let Err(e) = inner.raft.trigger().elect().await {
+                tracing::warn!(error = %e, "could not ask for an election");
+            }
+        }
+    });
 }
 
 /// Every local process's info, to seed the load (see [`crate::load`]); `None` when the
