@@ -221,7 +221,7 @@ struct Proc {
     err_sink: Sink,
     out_tail: SharedTail,
     err_tail: SharedTail,
-    stdin: Option<mpsc::UnboundedSender<StdinWrite>>,
+    stdin: Option<Stdin>,
     start_waiters: Vec<(String, Reply<Result<(), Fault>>)>,
     stop_waiters: Vec<Reply<Result<(), Fault>>>,
     proto: Option<ListenerProto>,
@@ -609,7 +609,7 @@ impl Actor {
                 };
                 let env =
                     events::envelope(&identifier, q.serial, &g.spec.name, q.pool_serial, &q.n);
-                if let Some(stdin) = &p.stdin {
+                if let Some(stdin) = p.stdin.as_mut().and_then(Stdin::sender) {
                     let _ = stdin.send(StdinWrite {
                         data: env,
                         reply: None,
@@ -893,9 +893,10 @@ impl Actor {
                 reader(false, &spec.stderr, &p.err_sink, &p.err_tail),
             ));
         }
-        let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_stdin(in_w, stdin_rx));
-        p.stdin = Some(stdin_tx);
+        p.stdin = Some(Stdin {
+            pipe: Some(in_w),
+            writer: None,
+        });
         p.proto = listener.then(ListenerProto::default);
         p.in_flight = None;
         Ok(pid)
@@ -1728,12 +1729,15 @@ impl Actor {
                     self.find(&ns).and_then(|id| {
                         let p = self
                             .procs
-                            .get(&id)
+                            .get_mut(&id)
                             .ok_or_else(|| fault(FaultCode::BadName, &ns))?;
                         if p.st.pid == 0 || p.st.killing {
                             return Err(fault(FaultCode::NotRunning, &ns));
                         }
-                        p.stdin.clone().ok_or_else(|| fault(FaultCode::NoFile, &ns))
+                        p.stdin
+                            .as_mut()
+                            .and_then(Stdin::sender)
+                            .ok_or_else(|| fault(FaultCode::NoFile, &ns))
                     })
                 };
                 let _ = r.send(res);
@@ -2050,6 +2054,26 @@ fn read_once(rx: &tokio::net::unix::pipe::Receiver, reader: &mut PipeReader) -> 
             true
         }
         Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+    }
+}
+
+/// A child's stdin: the pipe alone until something is written to it, then a writer task. Most
+/// programs never get input, and an idle task per child is memory wasted with hundreds of them.
+struct Stdin {
+    pipe: Option<OwnedFd>,
+    writer: Option<mpsc::UnboundedSender<StdinWrite>>,
+}
+
+impl Stdin {
+    /// The writer task's queue, started on first use.
+    fn sender(&mut self) -> Option<mpsc::UnboundedSender<StdinWrite>> {
+        if self.writer.is_none() {
+            let pipe = self.pipe.take()?;
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(write_stdin(pipe, rx));
+            self.writer = Some(tx);
+        }
+        self.writer.clone()
     }
 }
 

@@ -352,8 +352,15 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         // autostart waits until the node has replayed its log and installed its start guard.
         defer_autostart: cluster_spec.is_some(),
     };
-    let (supervisor, done) = procman::Supervisor::start(config.clone(), options)
-        .context("cannot start the supervisor")?;
+    // The rest of start-up needs only these; the config itself moves into procman rather than
+    // staying here as a second copy of every program's spec for the daemon's whole life.
+    let programs = cluster_spec
+        .is_some()
+        .then(|| supvisors::ProgramIndex::from_config(&config));
+    let inet_http_server = config.inet_http_server.clone();
+    let unix_http_server = config.unix_http_server.clone();
+    let (supervisor, done) =
+        procman::Supervisor::start(config, options).context("cannot start the supervisor")?;
     supervisor.set_numprocs_reloader(numprocs_reloader);
     let mut done = std::pin::pin!(done.wait());
 
@@ -399,7 +406,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         supervisor.autostart_now().await;
         let ns = Arc::new(
             supvisors::SupvisorsNamespace::new(node, supervisor.clone(), spec, set_log_level)
-                .with_programs(supvisors::ProgramIndex::from_config(&config))
+                .with_programs(programs.unwrap_or_default())
                 .with_commander(current_commander(&commander)),
         );
         let _ = namespace_slot.set(ns.clone());
@@ -410,7 +417,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
     }
 
     let mut servers = tokio::task::JoinSet::new();
-    if let Some(inet) = &config.inet_http_server {
+    if let Some(inet) = &inet_http_server {
         let host = match inet.host.as_str() {
             "" | "*" => "0.0.0.0",
             h => h,
@@ -426,7 +433,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
             web::serve_tcp(listener, api, opts, stop.cancelled_owned()).await;
         });
     }
-    if let Some(unix) = &config.unix_http_server {
+    if let Some(unix) = &unix_http_server {
         let listener = bind_unix(&unix.file, unix.chmod)?;
         let mut opts = server_options.clone();
         opts.credentials = unix.credentials.clone();
@@ -465,7 +472,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
             tracing::error!(error = %e, "HTTP server task failed");
         }
     }
-    if let Some(unix) = &config.unix_http_server {
+    if let Some(unix) = &unix_http_server {
         let _ = std::fs::remove_file(&unix.file);
     }
     let _ = std::fs::remove_file(&pidfile);
