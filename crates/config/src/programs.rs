@@ -384,7 +384,9 @@ fn section_processes(
         return (c.group_priority, Vec::new());
     }
 
-    let mut processes = Vec::new();
+    // Exact capacity: a grown Vec starts at 4 slots, and with one process per program (the
+    // common case) the three empty ones stayed allocated for the daemon's whole life.
+    let mut processes = Vec::with_capacity(usize::try_from(c.numprocs).unwrap_or(0).min(4096));
     for n in 0..c.numprocs {
         let Some(process_num) = c.numprocs_start.checked_add(n) else {
             s.key_error(
