@@ -467,3 +467,66 @@ def test_restart_sequence_replays_the_deployment(cluster):
     assert app_state(s3, "seq") == "RUNNING"
     assert {ns: p["identifiers"] for ns, p in procs(s3).items()
             if ns.startswith("spread:")} == spread_pids
+
+
+LATE_PROGRAMS = """
+[program:anchor]
+command = /bin/sleep 100000
+autostart = false
+startsecs = 0
+stopwaitsecs = 2
+
+[program:late]
+command = /bin/sleep 100000
+autostart = false
+startsecs = 0
+stopwaitsecs = 2
+"""
+
+LATE_RULES = """<?xml version="1.0" encoding="UTF-8"?>
+<root>
+  <application name="anchor">
+    <start_sequence>1</start_sequence>
+    <programs><program name="anchor"><start_sequence>1</start_sequence></program></programs>
+  </application>
+  <application name="late">
+    <start_sequence>2</start_sequence>
+    <programs>
+      <program name="late">
+        <identifiers>s3</identifiers>
+        <start_sequence>1</start_sequence>
+      </program>
+    </programs>
+  </application>
+</root>
+"""
+
+
+def test_an_instance_joining_later_gets_what_only_it_can_run(tmp_path):
+    """Supvisors' redeploy: `late` may only run on s3, which is down during DEPLOYMENT. When s3
+    joins, the master repairs the deployment and starts `late` there; `anchor`, which a user
+    stopped meanwhile, stays stopped."""
+    require_impl("raftvisord")
+    rules = tmp_path / "late-rules.xml"
+    rules.write_text(LATE_RULES)
+    timings = dict(FAST_TIMINGS)
+    timings["rules_files"] = str(rules)
+    c = Cluster(tmp_path / "late", ["s1", "s2", "s3"], LATE_PROGRAMS, voters=["s1", "s2"],
+                timings=timings, loglevel="info")
+    try:
+        c.start(["s1", "s2"])
+        c.wait_operation(["s1", "s2"], timeout=60)
+        wait_app(c["s1"], "anchor", "RUNNING")
+        assert app_state(c["s1"], "late") == "STOPPED"
+        assert where(c["s1"], "late:late") == []
+        assert c["s2"].sv(30).stop_application("anchor", True) is True
+
+        c["s3"].start()
+        wait_until(lambda: where(c["s1"], "late:late") == ["s3"], 30,
+                   what="late RUNNING on s3 once it joined")
+        c.wait_operation(timeout=30)
+        wait_app(c["s2"], "late", "RUNNING")
+        assert app_state(c["s1"], "anchor") == "STOPPED"
+        assert where(c["s1"], "anchor:anchor") == []
+    finally:
+        c.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import hmac
 import http.client
@@ -408,6 +409,14 @@ def post_internal(port: int, path: str, body: bytes, headers: dict[str, str]) ->
         conn.close()
 
 
+def codec_version() -> int:
+    """FORMAT_VERSION of crates/cluster/src/codec.rs: the first byte of every internal body."""
+    source = (Path(__file__).parent.parent / "crates/cluster/src/codec.rs").read_text()
+    match = re.search(r"pub const FORMAT_VERSION: u8 = (\d+);", source)
+    assert match, "FORMAT_VERSION not found in codec.rs"
+    return int(match.group(1))
+
+
 def test_internal_port_refuses_unauthenticated_and_garbage_requests(make_cluster):
     c = started(make_cluster, secret=SECRET)
     leader = c.wait_common_master(c.identifiers)
@@ -418,7 +427,7 @@ def test_internal_port_refuses_unauthenticated_and_garbage_requests(make_cluster
 
     # Positive control: our headers are right (an empty-unit hello is the codec version byte alone;
     # crates/cluster/src/codec.rs FORMAT_VERSION).
-    status, _ = post_internal(target.internal_port, "/ctl/hello", b"\x03", good)
+    status, _ = post_internal(target.internal_port, "/ctl/hello", bytes([codec_version()]), good)
     assert status == 200
 
     no_secret = {k: v for k, v in good.items() if k != "x-raftvisor-token"}

@@ -10,7 +10,7 @@ use model::{make_namespec, ProcessState};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::jobs::{FailureKind, JobId, JobOp, Jobs};
+use crate::jobs::{FailureKind, JobId, JobKind, JobOp, Jobs};
 
 /// State of a Supvisors instance as the cluster sees it (Supvisors 0.14
 /// `SupvisorsInstanceStates`, with its wire codes).
@@ -383,6 +383,10 @@ pub struct ClusterState {
     instances: BTreeMap<String, InstanceRecord>,
     numprocs: BTreeMap<String, u32>,
     jobs: Jobs,
+    /// Supvisors' "redeploy mark": an instance became RUNNING after the cluster had formed
+    /// (DEPLOYMENT, OPERATION or CONCILIATION), so the applications that could not be fully
+    /// started may be repaired now. Cleared by the next Deployment job and by a new life.
+    redeploy: bool,
 }
 
 impl ClusterState {
@@ -392,6 +396,11 @@ impl ClusterState {
 
     pub fn supvisors_state(&self) -> SupvisorsState {
         self.supvisors_state
+    }
+
+    /// An instance joined since the last Deployment job (see the field's doc).
+    pub fn redeploy_pending(&self) -> bool {
+        self.redeploy
     }
 
     /// Every known instance, in identifier order.
@@ -468,6 +477,9 @@ impl ClusterState {
                     CommandResult::Unchanged
                 } else if from.can_become(*state) {
                     self.supvisors_state = *state;
+                    if *state == SupvisorsState::Initialization {
+                        self.redeploy = false;
+                    }
                     CommandResult::Applied
                 } else {
                     CommandResult::Rejected(Rejection::IllegalSupvisorsTransition {
@@ -478,6 +490,11 @@ impl ClusterState {
             }
             Command::Jobs(ops) => {
                 let (created, changed) = self.jobs.apply(ops);
+                if ops.iter().any(|op| {
+                    matches!(op, JobOp::Create(job) if matches!(job.kind, JobKind::Deployment { .. }))
+                }) {
+                    self.redeploy = false;
+                }
                 if created.is_empty() {
                     CommandResult::from_changed(changed)
                 } else {
@@ -562,6 +579,13 @@ impl ClusterState {
                 from,
                 to: state,
             });
+        }
+        let formed = matches!(
+            self.supvisors_state,
+            SupvisorsState::Deployment | SupvisorsState::Operation | SupvisorsState::Conciliation
+        );
+        if state == InstanceState::Running && formed {
+            self.redeploy = true;
         }
         let (_, record) = self.instance_entry(instance);
         record.state = state;

@@ -533,12 +533,44 @@ impl Commander {
         requested_by: &str,
         now_ms: i64,
     ) -> Job {
+        self.deployment_of(state, forced, requested_by, now_ms, |_| true)
+    }
+
+    /// Supvisors' repair when an instance joins a formed cluster: DEPLOYMENT again for the
+    /// sequenced applications that never started (no process of theirs has a start time on
+    /// any instance: e.g. their programs could only run on the newcomer) or are in major or
+    /// minor failure. An application a user stopped stays stopped; running processes are
+    /// skipped at plan time.
+    pub(crate) fn repair_deployment(&self, state: &ClusterState, now_ms: i64) -> Job {
+        self.deployment_of(state, false, "", now_ms, |application| {
+            let never_started = state.instances().all(|(_, record)| {
+                record
+                    .processes
+                    .values()
+                    .filter(|p| p.status.group == application)
+                    .all(|p| p.status.start == 0)
+            });
+            never_started
+                || self
+                    .application(state, application)
+                    .is_some_and(|s| s.major_failure || s.minor_failure)
+        })
+    }
+
+    fn deployment_of(
+        &self,
+        state: &ClusterState,
+        forced: bool,
+        requested_by: &str,
+        now_ms: i64,
+        include: impl Fn(&str) -> bool,
+    ) -> Job {
         let mut job = Job::new(JobKind::Deployment { forced }, requested_by, now_ms);
         for application in self.app_names(state) {
             let Some(rules) = self.rules.application_rules(&application) else {
                 continue;
             };
-            if rules.start_sequence == 0 {
+            if rules.start_sequence == 0 || !include(&application) {
                 continue;
             }
             let track = job.tracks.len() as u32;

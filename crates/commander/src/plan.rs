@@ -105,6 +105,8 @@ impl Commander {
     /// * DEPLOYMENT: a Deployment job is created, run, and once it is over → OPERATION.
     /// * OPERATION: conflicts with no job running → CONCILIATION (and the configured
     ///   conciliation job unless USER); CONCILIATION without conflict nor job → OPERATION.
+    ///   With no job running, no conflict and an instance joined since the last Deployment
+    ///   job (the replicated redeploy mark) → a repair Deployment job and DEPLOYMENT.
     /// * RESTARTING / SHUTTING_DOWN: other jobs end, the global stop job runs (created here
     ///   if the front end did not), then → RESTART / SHUTDOWN with `Order::Final` to every
     ///   RUNNING instance, the leader last.
@@ -291,6 +293,15 @@ impl Commander {
             SupvisorsState::Operation if idle && !self.conflicts(state).is_empty() => {
                 self.push_conciliation(state, round);
                 Some(SupvisorsState::Conciliation)
+            }
+            // An instance joined: repair what could not be started, through DEPLOYMENT as
+            // Supvisors does — unless there is nothing to repair, when the (empty) job only
+            // clears the mark and the cluster stays in OPERATION.
+            SupvisorsState::Operation if idle && state.redeploy_pending() => {
+                let job = self.repair_deployment(state, round.now);
+                let repairs = !job.items.is_empty();
+                round.ops.push(JobOp::Create(job));
+                repairs.then_some(SupvisorsState::Deployment)
             }
             SupvisorsState::Conciliation if idle => {
                 if self.conflicts(state).is_empty() {

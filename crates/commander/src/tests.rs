@@ -1164,3 +1164,66 @@ fn two_jobs_starting_the_same_process_start_it_once() {
         );
     }
 }
+
+#[test]
+fn an_instance_joining_repairs_the_applications_that_could_not_start() {
+    let mut pinned = sequenced_app("pinned", 1);
+    pinned
+        .programs
+        .push(prog("p", opts(1, true, 0, Rfs::Continue)));
+    let mut idle = sequenced_app("idle", 1);
+    idle.programs
+        .push(prog("i", opts(1, true, 0, Rfs::Continue)));
+    let c = commander(&["a", "b"], vec![pinned, idle]);
+    // Only a is up: idle ran and was stopped by a user (it has a start time); pinned's only
+    // host, b, is down.
+    let mut w = World::new(&["a"]);
+    w.report("a", "idle", "i", Stopped);
+    w.settle(&c);
+    assert!(w.state.jobs().all().next().is_none(), "no instance joined");
+    assert!(!w.state.redeploy_pending());
+
+    // b joins and reports pinned:p, never started.
+    for state in [
+        cluster::InstanceState::Checking,
+        cluster::InstanceState::Running,
+    ] {
+        w.state.apply(&cluster::Command::InstanceState {
+            instance: "b".into(),
+            state,
+        });
+    }
+    w.report_with("b", "pinned", "p", Stopped, 0, true);
+    assert!(w.state.redeploy_pending());
+    let plan = w.step(&c);
+    assert_eq!(plan.supvisors_state, Some(SupvisorsState::Deployment));
+    assert!(
+        !w.state.redeploy_pending(),
+        "the Deployment job clears the mark"
+    );
+    w.settle(&c);
+    assert_eq!(w.state.supvisors_state(), SupvisorsState::Operation);
+    assert_eq!(w.running_on("pinned:p"), vec!["b"]);
+    assert!(
+        w.running_on("idle:i").is_empty(),
+        "a user-stopped application stays stopped"
+    );
+
+    // b leaves and comes back: nothing to repair, so no DEPLOYMENT, only the mark cleared.
+    w.lose("b");
+    w.settle(&c);
+    for state in [
+        cluster::InstanceState::Checking,
+        cluster::InstanceState::Running,
+    ] {
+        w.state.apply(&cluster::Command::InstanceState {
+            instance: "b".into(),
+            state,
+        });
+    }
+    w.report("b", "pinned", "p", Running);
+    w.settle(&c);
+    assert_eq!(w.state.supvisors_state(), SupvisorsState::Operation);
+    assert!(!w.state.redeploy_pending());
+    assert!(w.running_on("idle:i").is_empty());
+}
