@@ -203,6 +203,9 @@ struct Pool {
 }
 
 struct Group {
+    /// The running group's settings. Its `processes` stay empty: each process's spec lives in
+    /// its `Proc` alone (one copy per process, not two, with hundreds of them); see
+    /// [`Actor::running_spec`] for the whole group.
     spec: GroupSpec,
     procs: Vec<u64>,
     pool: Option<Pool>,
@@ -440,15 +443,15 @@ impl Actor {
     }
 
     /// A new process (STOPPED, never started) for `spec`, with its AUTO log paths resolved.
-    fn new_proc(&mut self, spec: &ProcessSpec) -> u64 {
+    fn new_proc(&mut self, spec: ProcessSpec) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        let out_path = self.resolve_log(spec, true);
-        let err_path = self.resolve_log(spec, false);
+        let out_path = self.resolve_log(&spec, true);
+        let err_path = self.resolve_log(&spec, false);
         self.procs.insert(
             id,
             Box::new(Proc {
-                spec: spec.clone(),
+                spec,
                 st: ProcState::default(),
                 out_path,
                 err_path,
@@ -467,10 +470,25 @@ impl Actor {
         id
     }
 
-    fn add_group(&mut self, spec: GroupSpec) {
-        let procs = spec.processes.iter().map(|p| self.new_proc(p)).collect();
+    /// The running group `gi` as a whole: its settings and its processes' specs, in the
+    /// group's order (what the config said when it was added, as changed by update_numprocs).
+    fn running_spec(&self, gi: usize) -> GroupSpec {
+        let g = &self.groups[gi];
+        GroupSpec {
+            processes: g
+                .procs
+                .iter()
+                .filter_map(|id| self.procs.get(id))
+                .map(|p| p.spec.clone())
+                .collect(),
+            ..g.spec.clone()
+        }
+    }
+
+    fn add_group(&mut self, mut spec: GroupSpec) {
+        let processes = std::mem::take(&mut spec.processes);
         let pool = if spec.kind == GroupKind::EventListenerPool {
-            spec.processes
+            processes
                 .first()
                 .and_then(|p| p.listener.as_ref())
                 .map(|l| Pool {
@@ -482,6 +500,7 @@ impl Actor {
         } else {
             None
         };
+        let procs = processes.into_iter().map(|p| self.new_proc(p)).collect();
         let name = spec.name.clone();
         self.groups.push(Group {
             spec,
@@ -1230,7 +1249,7 @@ impl Actor {
         for g in &new.groups {
             match self.group_index(&g.name) {
                 None => diff.added.push(g.name.clone()),
-                Some(i) if self.groups[i].spec != *g => diff.changed.push(g.name.clone()),
+                Some(i) if self.running_spec(i) != *g => diff.changed.push(g.name.clone()),
                 Some(_) => {}
             }
         }
@@ -1313,9 +1332,8 @@ impl Actor {
 
     /// How many processes `program` has in the first running group that uses it.
     fn numprocs_current(&self, program: &str) -> Result<usize, Fault> {
-        self.groups
-            .iter()
-            .map(|g| numprocs::of_program(&g.spec, program).len())
+        (0..self.groups.len())
+            .map(|gi| numprocs::of_program(&self.running_spec(gi), program).len())
             .find(|&n| n > 0)
             .ok_or_else(|| {
                 fault(
@@ -1336,7 +1354,10 @@ impl Actor {
         config: Config,
     ) -> Result<NumprocsStep, Fault> {
         self.numprocs_current(program)?;
-        let running: Vec<&GroupSpec> = self.groups.iter().map(|g| &g.spec).collect();
+        let running: Vec<GroupSpec> = (0..self.groups.len())
+            .map(|gi| self.running_spec(gi))
+            .collect();
+        let running: Vec<&GroupSpec> = running.iter().collect();
         let plans = numprocs::plan(program, count, &running, &config)?;
         if let Ok(mut state) = self.shared.numprocs.lock() {
             state.overrides.insert(program.to_string(), count);
@@ -1364,16 +1385,13 @@ impl Actor {
                 continue;
             };
             for spec in &plan.add {
-                let id = self.new_proc(spec);
-                added_ids.push(id);
                 added.push(model::make_namespec(&spec.group, &spec.name));
-                let g = &mut self.groups[gi];
-                g.procs.push(id);
-                g.spec.processes.push(spec.clone());
+                let id = self.new_proc(spec.clone());
+                added_ids.push(id);
+                self.groups[gi].procs.push(id);
             }
             let procs = &self.procs;
             let g = &mut self.groups[gi];
-            numprocs::sort(&mut g.spec.processes);
             g.procs.sort_by_key(|id| {
                 procs
                     .get(id)
@@ -1443,9 +1461,7 @@ impl Actor {
                 continue;
             }
             if let Some(gi) = self.group_index(&group) {
-                let g = &mut self.groups[gi];
-                g.procs.retain(|x| *x != id);
-                g.spec.processes.retain(|q| q.name != name);
+                self.groups[gi].procs.retain(|x| *x != id);
             }
             self.procs.remove(&id);
             if let Ok(mut extra) = self.shared.extra_args.lock() {
