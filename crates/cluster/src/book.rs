@@ -443,16 +443,7 @@ mod tests {
         // b was RUNNING under the old leader c; this leadership starts at t0, and c was last
         // heard 600 ms before (inactivity timeout 1 s).
         let t0 = Instant::now() + Duration::from_secs(5);
-        let mut s = ClusterState::new();
-        for id in ["b", "c"] {
-            full_sync(&mut s, id, (1, 0));
-            for state in [InstanceState::Checking, InstanceState::Running] {
-                s.apply(&Command::InstanceState {
-                    instance: id.into(),
-                    state,
-                });
-            }
-        }
+        let mut s = running(&["b", "c"]);
         let mut book = LeaderBook::new(params(false), t0)
             .with_last_heard("c", t0 - Duration::from_millis(600));
         book.on_tick(&tick("b", 1, Some((1, 0))), t0, 1_000, &s);
@@ -466,17 +457,25 @@ mod tests {
         assert_eq!(st(&s, "b"), InstanceState::Running, "b ticked this leader");
     }
 
-    /// b and c RUNNING, both ticked at `t0`.
-    fn two_running(book: &mut LeaderBook, t0: Instant) -> ClusterState {
+    /// A state where `ids` are RUNNING with a full sync applied.
+    fn running(ids: &[&str]) -> ClusterState {
         let mut s = ClusterState::new();
-        for id in ["b", "c"] {
+        for id in ids {
             full_sync(&mut s, id, (1, 0));
             for state in [InstanceState::Checking, InstanceState::Running] {
                 s.apply(&Command::InstanceState {
-                    instance: id.into(),
+                    instance: id.to_string(),
                     state,
                 });
             }
+        }
+        s
+    }
+
+    /// b and c RUNNING, both ticked at `t0`.
+    fn two_running(book: &mut LeaderBook, t0: Instant) -> ClusterState {
+        let s = running(&["b", "c"]);
+        for id in ["b", "c"] {
             book.on_tick(&tick(id, 1, Some((1, 0))), t0, 1_000, &s);
         }
         s

@@ -38,12 +38,7 @@ impl World {
             log: Vec::new(),
         };
         for i in instances {
-            for state in [InstanceState::Checking, InstanceState::Running] {
-                w.state.apply(&Command::InstanceState {
-                    instance: i.to_string(),
-                    state,
-                });
-            }
+            w.join(i);
         }
         w.to(&[
             SupvisorsState::Initialization,
@@ -113,6 +108,16 @@ impl World {
             for n in names {
                 self.report(i, group, n, ProcessState::Stopped);
             }
+        }
+    }
+
+    /// `instance` goes through CHECKING to RUNNING.
+    pub fn join(&mut self, instance: &str) {
+        for state in [InstanceState::Checking, InstanceState::Running] {
+            self.state.apply(&Command::InstanceState {
+                instance: instance.to_string(),
+                state,
+            });
         }
     }
 

@@ -1184,15 +1184,7 @@ fn an_instance_joining_repairs_the_applications_that_could_not_start() {
     assert!(!w.state.redeploy_pending());
 
     // b joins and reports pinned:p, never started.
-    for state in [
-        cluster::InstanceState::Checking,
-        cluster::InstanceState::Running,
-    ] {
-        w.state.apply(&cluster::Command::InstanceState {
-            instance: "b".into(),
-            state,
-        });
-    }
+    w.join("b");
     w.report_with("b", "pinned", "p", Stopped, 0, true);
     assert!(w.state.redeploy_pending());
     let plan = w.step(&c);
@@ -1212,15 +1204,7 @@ fn an_instance_joining_repairs_the_applications_that_could_not_start() {
     // b leaves and comes back: nothing to repair, so no DEPLOYMENT, only the mark cleared.
     w.lose("b");
     w.settle(&c);
-    for state in [
-        cluster::InstanceState::Checking,
-        cluster::InstanceState::Running,
-    ] {
-        w.state.apply(&cluster::Command::InstanceState {
-            instance: "b".into(),
-            state,
-        });
-    }
+    w.join("b");
     w.report("b", "pinned", "p", Running);
     w.settle(&c);
     assert_eq!(w.state.supvisors_state(), SupvisorsState::Operation);
