@@ -396,7 +396,7 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
                     .ok(),
             };
             if let (None, Some(leader)) = (&reply, &leader) {
-                elect_if_leader_dead(&inner, leader, &mut election_asked).await;
+                elect_if_leader_dead(&inner, leader, &mut election_asked);
             }
             reply
         };
@@ -431,8 +431,10 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
 /// when the election timer fires (that lease plus a random election timeout later). Only the
 /// first surviving voter in the config's order asks, so two followers do not split the vote;
 /// if it cannot win (a shorter log), the timers elect someone as before. `asked` holds the
-/// heartbeat an election was already asked after.
-async fn elect_if_leader_dead(inner: &Arc<Inner>, leader: &str, asked: &mut Option<Instant>) {
+/// heartbeat after which the leader was already probed: once per heartbeat, and in a task of
+/// its own, so that an unreachable leader (whose connect times out) never slows the ticks
+/// and with them the cut-off detection.
+fn elect_if_leader_dead(inner: &Arc<Inner>, leader: &str, asked: &mut Option<Instant>) {
     let first_survivor = inner.spec.voters.iter().find(|v| v.as_str() != leader);
     if first_survivor != Some(&inner.local) {
         return;
@@ -444,21 +446,25 @@ async fn elect_if_leader_dead(inner: &Arc<Inner>, leader: &str, asked: &mut Opti
     if *asked == Some(heartbeat) {
         return;
     }
-    let Some(addr) = inner.addrs.get(leader) else {
+    let Some(addr) = inner.addrs.get(leader).cloned() else {
         return;
     };
+    *asked = Some(heartbeat);
     let timeout = inner
         .spec
         .tick_interval
         .clamp(Duration::from_millis(20), Duration::from_millis(200));
-    if !crate::probe::refused(addr, timeout).await {
-        return;
-    }
-    *asked = Some(heartbeat);
     let due = heartbeat + inner.spec.raft.election_timeout_max + Duration::from_millis(30);
     let inner = inner.clone();
     let leader = leader.to_string();
     tokio::spawn(async move {
+        let refused = tokio::select! {
+            _ = inner.shutdown.cancelled() => return,
+            refused = crate::probe::refused(&addr, timeout) => refused,
+        };
+        if !refused {
+            return;
+        }
         tokio::select! {
             _ = inner.shutdown.cancelled() => return,
             _ = tokio::time::sleep_until(due.into()) => {}
