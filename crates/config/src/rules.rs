@@ -3,13 +3,14 @@
 //! The format is Supvisors 0.14's (`rules.xsd`, spec §3): `<alias>`, `<model>` and
 //! `<application name|pattern>` elements under `<root>`, programs in `<programs>`, plus the
 //! legacy `<distributed>` flag (noted, mapped onto `distribution`). Supvisors validates with
-//! the schema when `lxml` is there and otherwise logs and ignores bad values; raftvisor always
-//! refuses a file with a problem and reports every problem at once, as `file:line: message`:
-//! malformed XML, unknown elements or attributes, repeated options, bad integers, booleans or
-//! enum names, invalid regular expressions, unknown models, reference cycles, and identifiers
-//! that are neither in `supvisors_list` nor aliases. What Supvisors would only warn about
-//! (deprecated `distributed`, `required` without `start_sequence`…) becomes
-//! [`Rules::notes`](model::rules::Rules::notes).
+//! the schema when `lxml` is there. raftvisor refuses what the schema refuses, and reports every
+//! problem at once, as `file:line: message`: malformed XML, unknown elements or attributes,
+//! repeated options, bad integers, booleans or enum names, plus invalid regular expressions.
+//! Everything the schema accepts loads as 0.14's parser reads it (an empty `pattern` matches
+//! every name; unknown identifiers and models are dropped; a reference chain is cut where 0.14
+//! cuts it; the first application or program declared by name wins…), and what 0.14 would log
+//! becomes [`Rules::notes`](model::rules::Rules::notes), logged as warnings at start-up.
+//! `tests/supvisors_014_rules.rs` loads Supvisors' own test rules file to hold this.
 //!
 //! ```text
 //! file ──xml (event reader, line of every element)──▶ tree ──parse──▶ typed elements
@@ -115,10 +116,13 @@ fn build(
         match xml::parse_document(text) {
             Err(e) => problems.error(path, e.line, e.message),
             Ok(root) => {
-                let mut errors = Vec::new();
-                let raw = parse::parse_root(&root, &mut errors);
-                for (line, message) in errors {
+                let mut found = parse::Errors::default();
+                let raw = parse::parse_root(&root, &mut found);
+                for (line, message) in found.errors {
                     problems.error(path, line, message);
+                }
+                for (line, message) in found.notes {
+                    problems.warn(path, line, message);
                 }
                 files.push((path.clone(), raw));
             }

@@ -419,7 +419,9 @@ fn identifiers(list: &[InstanceAddr]) -> String {
 
 /// `rules_files`: whitespace-separated globs (relative ones against the current directory, as
 /// Supvisors' `glob.glob`), matched files only, absolute, sorted, without duplicates. A glob
-/// matching nothing is a note, as Supervisor's `[include]` warns.
+/// matching nothing is a note, as Supervisor's `[include]` warns; a plain file name (no `*`,
+/// `?` or `[`) that does not exist is an error: it was named on purpose, and running without
+/// its applications would be a silent surprise.
 fn rules_files(o: Opts<'_>, p: &mut Problems, notes: &mut Vec<String>) -> Vec<PathBuf> {
     let key = "rules_files";
     let Some(text) = o.value(key) else {
@@ -472,7 +474,9 @@ fn rules_files(o: Opts<'_>, p: &mut Problems, notes: &mut Vec<String>) -> Vec<Pa
                 Err(e) => o.error(p, key, format!("cannot read {}: {e}", e.path().display())),
             }
         }
-        if matched == 0 {
+        if matched == 0 && glob::Pattern::escape(pattern) == pattern {
+            o.error(p, key, format!("rules file {full_text:?} does not exist"));
+        } else if matched == 0 {
             notes.push(format!("{}: no file matches {full_text:?}", o.at(key)));
         }
     }

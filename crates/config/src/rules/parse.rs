@@ -1,10 +1,14 @@
 //! One rules file's element tree → typed, still unresolved, elements (aliases, models and
 //! identifiers are resolved across all files by `resolve`).
 //!
-//! Every element and value is checked against Supvisors 0.14's `rules.xsd`, more strictly than
-//! Supvisors does without `lxml` (where bad values are logged and ignored): unknown elements or
-//! attributes, repeated options, empty or malformed values are all reported, each at the line
-//! of its element, and parsing goes on to report everything at once.
+//! Every element and value is checked against Supvisors 0.14's `rules.xsd` (what Supvisors
+//! validates with `lxml`): unknown elements or attributes, repeated options, malformed values
+//! are errors, each at the line of its element, and parsing goes on to report everything at
+//! once. What the schema accepts loads as 0.14's parser reads it, with a note where 0.14
+//! ignores something: an empty `<identifiers>` or `<reference>`, a negative sequence, an
+//! element with neither `name` nor `pattern`, a `<model>` without a name. An empty `pattern`
+//! is a pattern like any other (`re.search("")` matches every name), and an element with both
+//! `name` and `pattern` is found by both, as 0.14 registers it in both lookups.
 
 use super::xml::Element;
 use model::rules::{
@@ -78,8 +82,23 @@ pub(crate) struct RawFile {
     pub applications: Vec<RawApplication>,
 }
 
-/// `(line, message)` pairs; the caller adds the file.
-pub(crate) type Errors = Vec<(usize, String)>;
+/// `(line, message)` pairs found in one file; the caller adds the file. `errors` refuse the
+/// file; `notes` are what Supvisors 0.14 accepts but ignores (logged as warnings).
+#[derive(Debug, Default)]
+pub(crate) struct Errors {
+    pub errors: Vec<(usize, String)>,
+    pub notes: Vec<(usize, String)>,
+}
+
+impl Errors {
+    fn push(&mut self, error: (usize, String)) {
+        self.errors.push(error);
+    }
+
+    fn note(&mut self, line: usize, message: String) {
+        self.notes.push((line, message));
+    }
+}
 
 const APPLICATION_OPTIONS: [&str; 9] = [
     "distribution",
@@ -134,11 +153,7 @@ pub(crate) fn parse_root(root: &Element, errors: &mut Errors) -> RawFile {
                     file.models.push(m);
                 }
             }
-            "application" => {
-                if let Some(a) = parse_application(child, errors) {
-                    file.applications.push(a);
-                }
-            }
+            "application" => file.applications.extend(parse_application(child, errors)),
             other => errors.push((
                 child.line,
                 format!("unknown element <{other}> in <root> (expected <alias>, <model> or <application>)"),
@@ -170,7 +185,21 @@ fn parse_alias(e: &Element, errors: &mut Errors) -> Option<RawAlias> {
 }
 
 fn parse_model(e: &Element, errors: &mut Errors) -> Option<RawModel> {
-    let name = only_name(e, "model", errors)?;
+    for (name, _) in &e.attributes {
+        if name != "name" && name != "pattern" {
+            errors.push((e.line, format!("<model>: unknown attribute {name:?}")));
+        }
+    }
+    // The schema gives <model> the program's attributes; 0.14 looks models up by name only.
+    let Some(name) = e.attribute("name").map(str::trim).filter(|n| !n.is_empty()) else {
+        errors.note(
+            e.line,
+            "<model> without a name: no <reference> can use it (ignored, as Supvisors 0.14 does)"
+                .to_string(),
+        );
+        return None;
+    };
+    let name = name.to_string();
     let body = parse_program_body(e, &format!("model {name:?}"), errors);
     Some(RawModel {
         name,
@@ -179,8 +208,12 @@ fn parse_model(e: &Element, errors: &mut Errors) -> Option<RawModel> {
     })
 }
 
-fn parse_application(e: &Element, errors: &mut Errors) -> Option<RawApplication> {
-    let matcher = name_or_pattern(e, "application", errors)?;
+/// One entry per way the element is found (none, one, or both a name and a pattern).
+fn parse_application(e: &Element, errors: &mut Errors) -> Vec<RawApplication> {
+    let matchers = name_or_pattern(e, "application", errors);
+    let Some(matcher) = matchers.first().cloned() else {
+        return Vec::new();
+    };
     let what = describe("application", &matcher);
     no_text(e, &what, errors);
     let mut o = RawApplicationOptions::default();
@@ -243,12 +276,15 @@ fn parse_application(e: &Element, errors: &mut Errors) -> Option<RawApplication>
             _ => unreachable_tag(child, &what, errors),
         }
     }
-    Some(RawApplication {
-        matcher,
-        line: e.line,
-        options: o,
-        programs,
-    })
+    matchers
+        .into_iter()
+        .map(|matcher| RawApplication {
+            matcher,
+            line: e.line,
+            options: o.clone(),
+            programs: programs.clone(),
+        })
+        .collect()
 }
 
 fn parse_programs(e: &Element, app: &str, errors: &mut Errors) -> Vec<RawProgram> {
@@ -268,16 +304,19 @@ fn parse_programs(e: &Element, app: &str, errors: &mut Errors) -> Vec<RawProgram
             ));
             continue;
         }
-        let Some(matcher) = name_or_pattern(child, "program", errors) else {
+        let matchers = name_or_pattern(child, "program", errors);
+        let Some(first) = matchers.first() else {
             continue;
         };
-        let what = format!("{app}: {}", describe("program", &matcher));
+        let what = format!("{app}: {}", describe("program", first));
         let body = parse_program_body(child, &what, errors);
-        programs.push(RawProgram {
-            matcher,
-            line: child.line,
-            body,
-        });
+        for matcher in matchers {
+            programs.push(RawProgram {
+                matcher,
+                line: child.line,
+                body: body.clone(),
+            });
+        }
     }
     programs
 }
@@ -348,6 +387,18 @@ impl Ctx<'_> {
         None
     }
 
+    /// A value the schema accepts but 0.14's parser logs and ignores.
+    fn ignore<T>(self, message: String) -> Option<T> {
+        self.errors.note(
+            self.line,
+            format!(
+                "{}: {}: {message}: ignored, as Supvisors 0.14 does",
+                self.what, self.tag
+            ),
+        );
+        None
+    }
+
     fn value<T>(self, found: Option<T>, text: &str, names: &[&str]) -> Option<T> {
         match found {
             Some(v) => Some(v),
@@ -355,11 +406,12 @@ impl Ctx<'_> {
         }
     }
 
-    /// `xs:byte` ≥ 0, as the schema declares the sequences.
+    /// An `xs:byte`, as the schema declares the sequences; 0.14 ignores a negative one.
     fn sequence(self, text: &str) -> Option<u8> {
         match parse_integer(text) {
             Some(v) if (0..=127).contains(&v) => u8::try_from(v).ok(),
-            Some(v) if v < 0 => self.fail(format!("{v} is negative (expected 0..127)")),
+            Some(v) if (-128..0).contains(&v) => self.ignore(format!("{v} is negative")),
+            Some(v) if v < 0 => self.fail(format!("{v} is too small (expected 0..127)")),
             Some(v) => self.fail(format!("{v} is too large (expected 0..127)")),
             None => self.fail(format!("{text:?} is not an integer")),
         }
@@ -434,7 +486,8 @@ impl Seen {
     }
 }
 
-/// The trimmed text of an option element, which must have no attribute, no child and some text.
+/// The trimmed text of an option element, which must have no attribute, no child and some text
+/// (`<identifiers>` and `<reference>` are `xs:string`: empty is valid, and 0.14 ignores it).
 fn leaf_text<'e>(e: &'e Element, what: &str, errors: &mut Errors) -> Option<&'e str> {
     let mut ok = true;
     for (name, _) in &e.attributes {
@@ -452,6 +505,16 @@ fn leaf_text<'e>(e: &'e Element, what: &str, errors: &mut Errors) -> Option<&'e 
         ok = false;
     }
     let text = e.text.trim();
+    if text.is_empty() && matches!(e.name.as_str(), "identifiers" | "reference") {
+        errors.note(
+            e.line,
+            format!(
+                "{what}: <{}> is empty: ignored, as Supvisors 0.14 does",
+                e.name
+            ),
+        );
+        return None;
+    }
     if text.is_empty() {
         errors.push((e.line, format!("{what}: <{}> is empty", e.name)));
         return None;
@@ -468,7 +531,7 @@ fn no_text(e: &Element, what: &str, errors: &mut Errors) {
     }
 }
 
-/// `<alias>` and `<model>`: a non-empty `name` attribute and nothing else.
+/// `<alias>`: a non-empty `name` attribute and nothing else.
 fn only_name(e: &Element, tag: &str, errors: &mut Errors) -> Option<String> {
     for (name, _) in &e.attributes {
         if name != "name" {
@@ -484,32 +547,30 @@ fn only_name(e: &Element, tag: &str, errors: &mut Errors) -> Option<String> {
     }
 }
 
-/// `<application>` and `<program>`: exactly one of `name` and `pattern`, nothing else.
-fn name_or_pattern(e: &Element, tag: &str, errors: &mut Errors) -> Option<NameMatch> {
+/// `<application>` and `<program>`: how 0.14 finds the element — by its `name` (exact) and by
+/// its `pattern` (`re.search`, so an empty pattern matches every name). Both attributes give
+/// both lookups; neither, or an empty name alone, gives none (noted: the element is unused).
+fn name_or_pattern(e: &Element, tag: &str, errors: &mut Errors) -> Vec<NameMatch> {
     for (name, _) in &e.attributes {
         if name != "name" && name != "pattern" {
             errors.push((e.line, format!("<{tag}>: unknown attribute {name:?}")));
         }
     }
-    match (e.attribute("name"), e.attribute("pattern")) {
-        (Some(n), None) if !n.trim().is_empty() => Some(NameMatch::Name(n.trim().to_string())),
-        // A pattern is taken as written: spaces may be meant.
-        (None, Some(p)) if !p.is_empty() => Some(NameMatch::Pattern(p.to_string())),
-        (Some(_), Some(_)) => {
-            errors.push((
-                e.line,
-                format!("<{tag}> has both name and pattern attributes (give one)"),
-            ));
-            None
-        }
-        _ => {
-            errors.push((
-                e.line,
-                format!("<{tag}> needs a non-empty name or pattern attribute"),
-            ));
-            None
-        }
+    let mut matchers = Vec::new();
+    if let Some(n) = e.attribute("name").map(str::trim).filter(|n| !n.is_empty()) {
+        matchers.push(NameMatch::Name(n.to_string()));
     }
+    // A pattern is taken as written: spaces may be meant.
+    if let Some(p) = e.attribute("pattern") {
+        matchers.push(NameMatch::Pattern(p.to_string()));
+    }
+    if matchers.is_empty() {
+        errors.note(
+            e.line,
+            format!("<{tag}> has no name or pattern: it matches nothing (ignored, as Supvisors 0.14 does)"),
+        );
+    }
+    matchers
 }
 
 /// `application "x"` / `application pattern "x"`, for messages.
@@ -534,15 +595,22 @@ mod tests {
     use super::super::xml::parse_document;
     use super::*;
 
-    fn parse(doc: &str) -> (RawFile, Errors) {
+    /// The file and its errors; the notes must be empty.
+    fn parse(doc: &str) -> (RawFile, Vec<(usize, String)>) {
+        let (file, found) = parse_with_notes(doc);
+        assert!(found.notes.is_empty(), "{:?}", found.notes);
+        (file, found.errors)
+    }
+
+    fn parse_with_notes(doc: &str) -> (RawFile, Errors) {
         let root = parse_document(doc).unwrap();
-        let mut errors = Vec::new();
-        let file = parse_root(&root, &mut errors);
-        (file, errors)
+        let mut found = Errors::default();
+        let file = parse_root(&root, &mut found);
+        (file, found)
     }
 
     fn errors_of(doc: &str) -> Vec<(usize, String)> {
-        parse(doc).1
+        parse_with_notes(doc).1.errors
     }
 
     #[test]
@@ -683,7 +751,7 @@ mod tests {
   <bogus/>
   <alias>a</alias>
   <alias name="e"></alias>
-  <model pattern="x"/>
+  <model color="x"/>
   <application/>
   <application name="a" pattern="b"/>
   <application name="c" color="red">
@@ -708,13 +776,7 @@ mod tests {
             (2, "unknown element <bogus> in <root>"),
             (3, "<alias> needs a non-empty name attribute"),
             (4, "alias \"e\": empty alias"),
-            (5, "<model>: unknown attribute \"pattern\""),
-            (5, "<model> needs a non-empty name attribute"),
-            (
-                6,
-                "<application> needs a non-empty name or pattern attribute",
-            ),
-            (7, "<application> has both name and pattern attributes"),
+            (5, "<model>: unknown attribute \"color\""),
             (8, "<application>: unknown attribute \"color\""),
             (8, "application \"c\": unexpected text \"text\""),
             (9, "application \"c\": <program> must be inside <programs>"),
@@ -742,7 +804,7 @@ mod tests {
         let doc = r#"<root>
   <application name="a">
     <distribution>EVERYWHERE</distribution>
-    <start_sequence>-1</start_sequence>
+    <start_sequence>-129</start_sequence>
     <stop_sequence>128</stop_sequence>
     <starting_strategy>config</starting_strategy>
     <starting_failure_strategy>RETRY</starting_failure_strategy>
@@ -764,7 +826,7 @@ mod tests {
         let e = errors_of(doc);
         let expect: Vec<(usize, &str)> = vec![
             (3, "distribution: \"EVERYWHERE\" is not one of ALL_INSTANCES, SINGLE_INSTANCE, SINGLE_NODE"),
-            (4, "start_sequence: -1 is negative"),
+            (4, "start_sequence: -129 is too small"),
             (5, "stop_sequence: 128 is too large"),
             (6, "starting_strategy: \"config\" is not one of CONFIG, LESS_LOADED"),
             (7, "starting_failure_strategy: \"RETRY\" is not one of ABORT, STOP, CONTINUE"),
@@ -783,6 +845,71 @@ mod tests {
             );
         }
         assert_eq!(e.len(), expect.len(), "{e:#?}");
+    }
+
+    /// What the schema accepts but 0.14 reads its own way: loaded as 0.14 does, with notes.
+    #[test]
+    fn what_supvisors_accepts_loads_with_notes() {
+        let (f, found) = parse_with_notes(
+            r#"<root>
+  <model pattern="m"/>
+  <application/>
+  <application name="">
+    <start_sequence>-1</start_sequence>
+  </application>
+  <application name="a" pattern="b">
+    <start_sequence>-1</start_sequence>
+    <programs>
+      <program pattern="">
+        <reference></reference>
+        <identifiers/>
+        <stop_sequence>-128</stop_sequence>
+      </program>
+      <program/>
+    </programs>
+  </application>
+</root>"#,
+        );
+        assert!(found.errors.is_empty(), "{:?}", found.errors);
+        let notes: Vec<(usize, &str)> = found.notes.iter().map(|(l, m)| (*l, m.as_str())).collect();
+        let expect: Vec<(usize, &str)> = vec![
+            (2, "<model> without a name"),
+            (3, "<application> has no name or pattern"),
+            (4, "<application> has no name or pattern"),
+            (
+                8,
+                "application \"a\": start_sequence: -1 is negative: ignored",
+            ),
+            (11, "<reference> is empty: ignored"),
+            (12, "<identifiers> is empty: ignored"),
+            (13, "stop_sequence: -128 is negative: ignored"),
+            (15, "<program> has no name or pattern"),
+        ];
+        for (line, text) in &expect {
+            assert!(
+                notes.iter().any(|(l, m)| l == line && m.contains(text)),
+                "missing {line}: {text} in {notes:#?}"
+            );
+        }
+        assert_eq!(notes.len(), expect.len(), "{notes:#?}");
+        // Both attributes: found by name and by pattern, same options and programs.
+        let matchers: Vec<&NameMatch> = f.applications.iter().map(|a| &a.matcher).collect();
+        assert_eq!(
+            matchers,
+            [
+                &NameMatch::Name("a".into()),
+                &NameMatch::Pattern("b".into())
+            ]
+        );
+        for a in &f.applications {
+            assert_eq!(a.options.start_sequence, None);
+            assert_eq!(a.programs.len(), 1);
+            let p = &a.programs[0];
+            assert_eq!(p.matcher, NameMatch::Pattern(String::new()));
+            assert_eq!(p.body.reference, None);
+            assert_eq!(p.body.identifiers, None);
+            assert_eq!(p.body.options.stop_sequence, None);
+        }
     }
 
     #[test]

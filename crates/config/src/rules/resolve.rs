@@ -2,9 +2,12 @@
 //! `supvisors_list`, model references followed and merged, patterns compiled.
 //!
 //! Aliases and models are global: one declared in any file may be used in any other, as in
-//! Supvisors (which merges them before any lookup). Where Supvisors silently picks a winner or
-//! drops something (a name declared twice, an unknown identifier or model, a reference chain
-//! longer than it follows), this refuses the file instead, at the offending line.
+//! Supvisors (which merges them before any lookup). Where Supvisors 0.14 picks a winner or
+//! drops something, this does the same and says so in a note at the line concerned: a name
+//! declared twice (the first application or program by name wins, the last pattern, alias or
+//! model wins), an identifier that is not in `supvisors_list` (dropped), an unknown model in
+//! `<reference>` (ignored), a reference chain longer than 0.14 follows (cut there). A rules
+//! file that 0.14 accepts therefore loads unchanged.
 
 use super::parse::{describe, At, RawAlias, RawFile, RawProgramBody};
 use crate::error::Problems;
@@ -15,7 +18,8 @@ use model::rules::{
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Supvisors' `Parser.LOOP_CHECK` (3 levels counting the program) leaves room for two models.
+/// Supvisors' `Parser.LOOP_CHECK` (3 levels counting the program) leaves room for two models;
+/// a cycle is cut at the same depth, as 0.14 does.
 const MAX_MODEL_DEPTH: usize = 2;
 
 struct Alias<'a> {
@@ -49,13 +53,27 @@ pub(crate) fn resolve(
                 line: app.line,
             };
             let what = describe("application", &app.matcher);
-            if let Some(first) = applications.iter().find(|a| a.matcher == app.matcher) {
-                problems.error(
+            let earlier = applications.iter().position(|a| a.matcher == app.matcher);
+            if let (Some(first), NameMatch::Name(_)) = (earlier, &app.matcher) {
+                problems.warn(
                     file,
                     app.line,
-                    format!("{what} already declared at {}", at(&first.source)),
+                    format!(
+                        "{what} already declared at {}: ignored (the first one wins, as in Supvisors 0.14)",
+                        at(&applications[first].source)
+                    ),
                 );
                 continue;
+            }
+            if let Some(first) = earlier {
+                problems.warn(
+                    file,
+                    app.line,
+                    format!(
+                        "{what} replaces the one declared at {} (the last pattern wins, as in Supvisors 0.14)",
+                        at(&applications[first].source)
+                    ),
+                );
             }
             check_pattern(&app.matcher, file, app.line, problems);
             let o = &app.options;
@@ -94,13 +112,27 @@ pub(crate) fn resolve(
             let mut programs: Vec<ProgramEntry> = Vec::new();
             for prg in &app.programs {
                 let pwhat = format!("{what}: {}", describe("program", &prg.matcher));
-                if let Some(first) = programs.iter().find(|p| p.matcher == prg.matcher) {
-                    problems.error(
+                let earlier = programs.iter().position(|p| p.matcher == prg.matcher);
+                if let (Some(first), NameMatch::Name(_)) = (earlier, &prg.matcher) {
+                    problems.warn(
                         file,
                         prg.line,
-                        format!("{pwhat} already declared at line {}", first.source.line),
+                        format!(
+                            "{pwhat} already declared at line {}: ignored (the first one wins, as in Supvisors 0.14)",
+                            programs[first].source.line
+                        ),
                     );
                     continue;
+                }
+                if let Some(first) = earlier {
+                    problems.warn(
+                        file,
+                        prg.line,
+                        format!(
+                            "{pwhat} replaces the one declared at line {} (the last pattern wins, as in Supvisors 0.14)",
+                            programs[first].source.line
+                        ),
+                    );
                 }
                 check_pattern(&prg.matcher, file, prg.line, problems);
                 let own = ctx.body_options(&prg.body, file, &pwhat, &models, problems);
@@ -114,7 +146,7 @@ pub(crate) fn resolve(
                         ),
                     );
                 }
-                programs.push(ProgramEntry {
+                let entry = ProgramEntry {
                     matcher: prg.matcher.clone(),
                     reference: prg.body.reference.as_ref().map(|r| r.value.clone()),
                     options,
@@ -122,9 +154,13 @@ pub(crate) fn resolve(
                         file: file.clone(),
                         line: prg.line,
                     },
-                });
+                };
+                match earlier {
+                    Some(first) => programs[first] = entry,
+                    None => programs.push(entry),
+                }
             }
-            applications.push(ApplicationEntry {
+            let entry = ApplicationEntry {
                 matcher: app.matcher.clone(),
                 distribution,
                 identifiers,
@@ -135,7 +171,11 @@ pub(crate) fn resolve(
                 running_failure_strategy: o.running_failure_strategy,
                 programs,
                 source,
-            });
+            };
+            match earlier {
+                Some(first) => applications[first] = entry,
+                None => applications.push(entry),
+            }
         }
     }
     applications
@@ -174,7 +214,9 @@ fn check_pattern(m: &NameMatch, file: &Path, line: usize, problems: &mut Problem
     }
 }
 
-/// All aliases in declaration order (files in order), with their members checked.
+/// All aliases in declaration order (files in order), as 0.14's `dict.update` merges them: a
+/// name declared again replaces the members and keeps the first one's place. Members that
+/// will be dropped when the alias is used are noted here.
 fn collect_aliases<'a>(
     files: &'a [(PathBuf, RawFile)],
     instances: &[String],
@@ -184,39 +226,31 @@ fn collect_aliases<'a>(
     for (file, raw) in files {
         for alias in &raw.aliases {
             let name = alias.name.as_str();
-            if let Some(first) = aliases.iter().find(|a| a.raw.name == name) {
-                problems.error(
+            if instances.iter().any(|i| i == name) {
+                problems.warn(
+                    file,
+                    alias.line,
+                    format!("alias {name:?} has the name of an instance of supvisors_list: the alias is expanded in its place"),
+                );
+            }
+            if let Some(first) = aliases.iter_mut().find(|a| a.raw.name == name) {
+                problems.warn(
                     file,
                     alias.line,
                     format!(
-                        "alias {name:?} already declared at {}:{}",
+                        "alias {name:?} already declared at {}:{}: this one replaces it (as in Supvisors 0.14)",
                         first.file.display(),
                         first.raw.line
                     ),
                 );
-                continue;
-            }
-            if name == "*" || name == "#" || name.contains(',') {
-                problems.error(
-                    file,
-                    alias.line,
-                    format!("{name:?} cannot be an alias name"),
-                );
-                continue;
-            }
-            if instances.iter().any(|i| i == name) {
-                problems.error(
-                    file,
-                    alias.line,
-                    format!("alias {name:?} has the name of an instance of supvisors_list"),
-                );
+                *first = Alias { raw: alias, file };
                 continue;
             }
             aliases.push(Alias { raw: alias, file });
         }
     }
     // Supvisors expands aliases one after the other in declaration order, so an alias can only
-    // use the ones declared after it.
+    // use the ones declared after it; any other name not in supvisors_list is dropped on use.
     for (i, alias) in aliases.iter().enumerate() {
         for member in &alias.raw.members {
             let m = member.as_str();
@@ -225,17 +259,20 @@ fn collect_aliases<'a>(
             }
             let message = match aliases.iter().position(|a| a.raw.name == m) {
                 Some(j) if j > i => continue,
-                Some(j) if j == i => format!("alias {:?} refers to itself", alias.raw.name),
+                Some(j) if j == i => format!(
+                    "alias {:?} refers to itself: that member is dropped",
+                    alias.raw.name
+                ),
                 Some(_) => format!(
-                    "alias {:?}: {m:?} is an alias declared before it (aliases are expanded in declaration order, so an alias can only use those declared after it)",
+                    "alias {:?}: {m:?} is an alias declared before it, so it is not expanded and is dropped (aliases are expanded in declaration order)",
                     alias.raw.name
                 ),
                 None => format!(
-                    "alias {:?}: {m:?} is neither in supvisors_list nor an alias",
+                    "alias {:?}: {m:?} is neither in supvisors_list nor an alias: dropped",
                     alias.raw.name
                 ),
             };
-            problems.error(alias.file, alias.raw.line, message);
+            problems.warn(alias.file, alias.raw.line, message);
         }
     }
     aliases
@@ -257,17 +294,16 @@ impl<'a> Resolver<'a> {
         for (file, raw) in files {
             for m in &raw.models {
                 if let Some(first) = models.get(m.name.as_str()) {
-                    problems.error(
+                    problems.warn(
                         file,
                         m.line,
                         format!(
-                            "model {:?} already declared at {}:{}",
+                            "model {:?} already declared at {}:{}: this one replaces it (as in Supvisors 0.14)",
                             m.name,
                             first.file.display(),
                             first.line
                         ),
                     );
-                    continue;
                 }
                 let what = format!("model {:?}", m.name);
                 let options = ProgramOptions {
@@ -294,11 +330,11 @@ impl<'a> Resolver<'a> {
         for model in models.values() {
             if let Some(r) = &model.body.reference {
                 if !models.contains_key(r.value.as_str()) {
-                    problems.error(
+                    problems.warn(
                         model.file,
                         r.line,
                         format!(
-                            "model {:?}: unknown model {:?} in <reference>",
+                            "model {:?}: unknown model {:?} in <reference>: ignored, as Supvisors 0.14 does",
                             model.name, r.value
                         ),
                     );
@@ -319,10 +355,13 @@ impl<'a> Resolver<'a> {
     ) -> ProgramOptions {
         if let Some(r) = &body.reference {
             if !models.contains_key(r.value.as_str()) {
-                problems.error(
+                problems.warn(
                     file,
                     r.line,
-                    format!("{what}: unknown model {:?} in <reference>", r.value),
+                    format!(
+                        "{what}: unknown model {:?} in <reference>: ignored, as Supvisors 0.14 does",
+                        r.value
+                    ),
                 );
             }
         }
@@ -333,7 +372,8 @@ impl<'a> Resolver<'a> {
     }
 
     /// The referenced models' options (deepest first) overlaid with `own`, as Supvisors'
-    /// `load_model_rules` does; a cycle or a chain longer than Supvisors follows is an error.
+    /// `load_model_rules` does; a chain longer than 0.14 follows (a cycle included) is cut
+    /// there, with a note.
     fn merge(
         &self,
         own: &ProgramOptions,
@@ -348,20 +388,17 @@ impl<'a> Resolver<'a> {
             let Some(model) = models.get(r.value.as_str()) else {
                 break; // reported where the reference is written
             };
-            if chain.iter().any(|m| m.name == model.name) {
-                problems.error(
-                    from,
-                    r.line,
-                    format!("model reference cycle through {:?}", model.name),
-                );
-                break;
-            }
             if chain.len() == MAX_MODEL_DEPTH {
-                problems.error(
+                let cycle = if chain.iter().any(|m| m.name == model.name) {
+                    " (a reference cycle)"
+                } else {
+                    ""
+                };
+                problems.warn(
                     from,
                     r.line,
                     format!(
-                        "reference to model {:?} is too deep: Supvisors follows at most program → model → model",
+                        "reference to model {:?} is too deep{cycle}: ignored, as Supvisors 0.14 follows at most program → model → model",
                         model.name
                     ),
                 );
@@ -377,7 +414,7 @@ impl<'a> Resolver<'a> {
         base.overlay(own)
     }
 
-    /// Resolves an `identifiers` element, reporting unknown names at its line.
+    /// Resolves an `identifiers` element, noting the dropped names at its line.
     fn identifiers(
         &self,
         given: Option<&At<String>>,
@@ -386,31 +423,31 @@ impl<'a> Resolver<'a> {
         problems: &mut Problems,
     ) -> Option<Identifiers> {
         let given = given?;
-        match resolve_identifiers(&given.value, &self.aliases, self.instances) {
-            Ok(ids) => Some(ids),
-            Err(messages) => {
-                for m in messages {
-                    problems.error(file, given.line, format!("{what}: identifiers: {m}"));
-                }
-                None
-            }
+        let (ids, dropped) = resolve_identifiers(&given.value, &self.aliases, self.instances);
+        for m in dropped {
+            problems.warn(file, given.line, format!("{what}: identifiers: {m}"));
         }
+        Some(ids)
     }
 }
 
-/// Supvisors' `check_identifier_list` + `load_identifiers`, with unknown names refused.
+/// Supvisors' `check_identifier_list` + `load_identifiers`: the identifiers, and a message for
+/// each name dropped because it is not in `supvisors_list` (0.14's `SupvisorsMapper.filter`).
 fn resolve_identifiers(
     text: &str,
     aliases: &[Alias<'_>],
     instances: &[String],
-) -> Result<Identifiers, Vec<String>> {
+) -> (Identifiers, Vec<String>) {
     // (token, written directly here rather than coming from an alias)
     let mut tokens: Vec<(String, bool)> = super::parse::split_list(text)
         .into_iter()
         .map(|t| (t, true))
         .collect();
     if tokens.is_empty() {
-        return Err(vec!["no identifier given".into()]);
+        return (
+            Identifiers::List(Vec::new()),
+            vec!["no identifier given: runs nowhere".into()],
+        );
     }
     // Each alias replaces its first occurrence, in declaration order.
     for alias in aliases {
@@ -435,16 +472,13 @@ fn resolve_identifiers(
             // Names coming from an alias are reported at the alias; an alias named twice is
             // only expanded once, which changes nothing.
             errors.push(if t.starts_with('@') {
-                format!("{t:?}: '@' (Supvisors 0.17+) is not supported")
+                format!("{t:?}: '@' (Supvisors 0.17+) is not supported: dropped")
             } else {
-                format!("{t:?} is neither in supvisors_list nor an alias")
+                format!("{t:?} is neither in supvisors_list nor an alias: dropped")
             });
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(if hash {
+    let ids = if hash {
         if star || list.is_empty() {
             Identifiers::Hash(instances.to_vec())
         } else {
@@ -454,7 +488,8 @@ fn resolve_identifiers(
         Identifiers::All
     } else {
         Identifiers::List(list)
-    })
+    };
+    (ids, errors)
 }
 
 #[cfg(test)]
@@ -473,10 +508,14 @@ mod tests {
         ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect()
     }
 
+    /// The identifiers when nothing is dropped, the dropped names' messages otherwise.
     fn run(text: &str, raws: &[RawAlias]) -> Result<Identifiers, Vec<String>> {
         let file = PathBuf::from("f");
         let aliases: Vec<Alias<'_>> = raws.iter().map(|raw| Alias { raw, file: &file }).collect();
-        resolve_identifiers(text, &aliases, &inst())
+        match resolve_identifiers(text, &aliases, &inst()) {
+            (ids, dropped) if dropped.is_empty() => Ok(ids),
+            (_, dropped) => Err(dropped),
+        }
     }
 
     fn list(items: &[&str]) -> Vec<String> {
@@ -515,16 +554,31 @@ mod tests {
         assert_eq!(run("h", &raws), Ok(Identifiers::Hash(list(&["b", "a"]))));
     }
 
+    /// As 0.14's `SupvisorsMapper.filter`: unknown names are dropped (and said so).
     #[test]
-    fn unknown_names_are_refused() {
-        let e = run("a,zz,#", &[]).unwrap_err();
+    fn unknown_names_are_dropped() {
+        let file = PathBuf::from("f");
+        let (ids, dropped) = resolve_identifiers("a,zz,#", &[], &inst());
+        assert_eq!(ids, Identifiers::Hash(list(&["a"])));
         assert_eq!(
-            e,
-            vec!["\"zz\" is neither in supvisors_list nor an alias".to_string()]
+            dropped,
+            vec!["\"zz\" is neither in supvisors_list nor an alias: dropped".to_string()]
+        );
+        let (ids, dropped) = resolve_identifiers("zz", &[], &inst());
+        assert_eq!(ids, Identifiers::List(Vec::new()));
+        assert_eq!(dropped.len(), 1);
+        // '#' alone after the filter: every instance, as 0.14's hash_identifiers ['*'].
+        assert_eq!(
+            resolve_identifiers("#,zz", &[], &inst()).0,
+            Identifiers::Hash(inst())
         );
         let e = run("@,a", &[]).unwrap_err();
         assert!(e[0].contains("not supported"), "{e:?}");
-        assert_eq!(run(",", &[]), Err(vec!["no identifier given".to_string()]));
+        assert_eq!(
+            run(",", &[]),
+            Err(vec!["no identifier given: runs nowhere".to_string()])
+        );
+        let _ = file;
     }
 
     #[test]

@@ -336,10 +336,10 @@ fn models_chain_and_override() {
     assert_eq!(q.start_sequence, 5);
 }
 
+/// Supvisors 0.14 follows program → model → model and ignores what is beyond, or unknown.
 #[test]
-fn model_errors_with_lines() {
-    let e = errors(
-        r#"<root>
+fn model_references_load_as_supvisors_reads_them() {
+    let rules = ok(r#"<root>
   <model name="m1"><reference>m2</reference></model>
   <model name="m2"><reference>m3</reference></model>
   <model name="m3"><start_sequence>1</start_sequence></model>
@@ -353,17 +353,19 @@ fn model_errors_with_lines() {
       <program name="unknown"><reference>nothing</reference></program>
     </programs>
   </application>
-</root>"#,
-    );
+</root>"#);
     assert_eq!(
-        e,
+        rules.notes,
         vec![
-            "3: reference to model \"m3\" is too deep: Supvisors follows at most program → model → model",
-            "5: model reference cycle through \"loop\"",
-            "6: model \"bad\": unknown model \"ghost\" in <reference>",
-            "12: application \"a\": program \"unknown\": unknown model \"nothing\" in <reference>",
+            "r.xml:3: reference to model \"m3\" is too deep: ignored, as Supvisors 0.14 follows at most program → model → model",
+            "r.xml:5: reference to model \"loop\" is too deep (a reference cycle): ignored, as Supvisors 0.14 follows at most program → model → model",
+            "r.xml:6: model \"bad\": unknown model \"ghost\" in <reference>: ignored, as Supvisors 0.14 does",
+            "r.xml:12: application \"a\": program \"unknown\": unknown model \"nothing\" in <reference>: ignored, as Supvisors 0.14 does",
         ]
     );
+    // m3 (third level) is not read through `deep`, but is through `ok`.
+    assert_eq!(rules.program_rules("a", "deep").start_sequence, 0);
+    assert_eq!(rules.program_rules("a", "ok").start_sequence, 1);
 }
 
 #[test]
@@ -385,32 +387,41 @@ fn aliases_across_files_and_errors() {
         Identifiers::List(ids(&["cons03", "srv01"]))
     );
 
-    let e = errors(
-        r#"<root>
+    let rules = ok(r#"<root>
   <alias name="first">second,srv01</alias>
   <alias name="second">cons01</alias>
   <alias name="third">first,ghost</alias>
   <alias name="me">me</alias>
   <alias name="srv02">srv01</alias>
   <alias name="first">srv02</alias>
-  <alias name="*">srv02</alias>
   <application name="a">
     <identifiers>third, nobody, @x</identifiers>
   </application>
-</root>"#,
-    );
+  <application name="b">
+    <identifiers>srv02,cons02</identifiers>
+  </application>
+</root>"#);
     assert_eq!(
-        e,
+        rules.notes,
         vec![
-            "4: alias \"third\": \"first\" is an alias declared before it (aliases are expanded in declaration order, so an alias can only use those declared after it)",
-            "4: alias \"third\": \"ghost\" is neither in supvisors_list nor an alias",
-            "5: alias \"me\" refers to itself",
-            "6: alias \"srv02\" has the name of an instance of supvisors_list",
-            "7: alias \"first\" already declared at r.xml:2",
-            "8: \"*\" cannot be an alias name",
-            "10: application \"a\": identifiers: \"nobody\" is neither in supvisors_list nor an alias",
-            "10: application \"a\": identifiers: \"@x\": '@' (Supvisors 0.17+) is not supported",
+            "r.xml:4: alias \"third\": \"first\" is an alias declared before it, so it is not expanded and is dropped (aliases are expanded in declaration order)",
+            "r.xml:4: alias \"third\": \"ghost\" is neither in supvisors_list nor an alias: dropped",
+            "r.xml:5: alias \"me\" refers to itself: that member is dropped",
+            "r.xml:6: alias \"srv02\" has the name of an instance of supvisors_list: the alias is expanded in its place",
+            "r.xml:7: alias \"first\" already declared at r.xml:2: this one replaces it (as in Supvisors 0.14)",
+            "r.xml:9: application \"a\": identifiers: \"nobody\" is neither in supvisors_list nor an alias: dropped",
+            "r.xml:9: application \"a\": identifiers: \"@x\": '@' (Supvisors 0.17+) is not supported: dropped",
         ]
+    );
+    // third = first(not expanded, dropped), ghost(dropped): nothing is left.
+    assert_eq!(
+        rules.application_rules("a").unwrap().identifiers,
+        Identifiers::List(Vec::new())
+    );
+    // srv02 is the alias (→ srv01), as in 0.14.
+    assert_eq!(
+        rules.application_rules("b").unwrap().identifiers,
+        Identifiers::List(ids(&["srv01", "cons02"]))
     );
 }
 
@@ -461,53 +472,63 @@ fn warnings_become_notes() {
     assert!(rules.program_rules("plain", "q").required);
 }
 
+/// Names declared twice: the first application or program by name wins (0.14's `find`), the
+/// last pattern or model wins (its dicts); invalid regular expressions are errors.
 #[test]
 fn duplicates_and_regex_errors() {
-    let e = errors(
-        r#"<root>
-  <application name="a"/>
-  <application name="a"/>
+    let doc = r#"<root>
+  <application name="a"><start_sequence>1</start_sequence></application>
+  <application name="a"><start_sequence>2</start_sequence></application>
   <application pattern="x("/>
-  <application pattern="x+"/>
-  <application pattern="x+"/>
+  <application pattern="x+"><start_sequence>3</start_sequence></application>
+  <application pattern="x+"><start_sequence>4</start_sequence></application>
   <application pattern="(?=look)"/>
-  <model name="m"/>
-  <model name="m"/>
+  <model name="m"><expected_loading>5</expected_loading></model>
+  <model name="m"><expected_loading>6</expected_loading></model>
   <application name="b">
     <programs>
-      <program name="p"/>
-      <program name="p"/>
+      <program name="p"><reference>m</reference></program>
+      <program name="p"><start_sequence>9</start_sequence></program>
       <program pattern="[z"/>
     </programs>
   </application>
-</root>"#,
-    );
-    assert_eq!(e.len(), 7, "{e:#?}");
-    assert_eq!(e[0], "3: application \"a\" already declared at r.xml:2");
+</root>"#;
+    let e = errors(doc);
+    assert_eq!(e.len(), 3, "{e:#?}");
     assert!(
-        e[1].starts_with("4: pattern \"x(\" is not a valid regular expression: "),
+        e[0].starts_with("4: pattern \"x(\" is not a valid regular expression: "),
+        "{}",
+        e[0]
+    );
+    assert!(
+        e[1].starts_with("7: pattern \"(?=look)\" is not a valid regular expression: "),
         "{}",
         e[1]
     );
-    assert_eq!(
-        e[2],
-        "6: application pattern \"x+\" already declared at r.xml:5"
-    );
     assert!(
-        e[3].starts_with("7: pattern \"(?=look)\" is not a valid regular expression: "),
+        e[2].starts_with("14: pattern \"[z\" is not a valid regular expression: "),
         "{}",
-        e[3]
+        e[2]
     );
-    assert_eq!(e[4], "9: model \"m\" already declared at r.xml:8");
+    let valid: String = doc
+        .lines()
+        .filter(|l| !l.contains("x(") && !l.contains("look") && !l.contains("[z"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let rules = ok(&valid);
     assert_eq!(
-        e[5],
-        "13: application \"b\": program \"p\" already declared at line 12"
+        rules.notes,
+        vec![
+            "r.xml:3: application \"a\" already declared at r.xml:2: ignored (the first one wins, as in Supvisors 0.14)",
+            "r.xml:5: application pattern \"x+\" replaces the one declared at r.xml:4 (the last pattern wins, as in Supvisors 0.14)",
+            "r.xml:7: model \"m\" already declared at r.xml:6: this one replaces it (as in Supvisors 0.14)",
+            "r.xml:11: application \"b\": program \"p\" already declared at line 10: ignored (the first one wins, as in Supvisors 0.14)",
+        ]
     );
-    assert!(
-        e[6].starts_with("14: pattern \"[z\" is not a valid regular expression: "),
-        "{}",
-        e[6]
-    );
+    assert_eq!(rules.application_rules("a").unwrap().start_sequence, 1);
+    assert_eq!(rules.application_rules("xx").unwrap().start_sequence, 4);
+    let p = rules.program_rules("b", "p");
+    assert_eq!((p.start_sequence, p.expected_loading), (0, 6));
 }
 
 #[test]
@@ -524,7 +545,7 @@ fn all_problems_of_all_files_at_once_in_order() {
     let e = from_sources(&sources, &instances()).unwrap_err();
     let text = e.to_string();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
     assert_eq!(
         lines[0],
         "b.xml:3: application \"x\": start_sequence: \"x\" is not an integer"
@@ -533,12 +554,8 @@ fn all_problems_of_all_files_at_once_in_order() {
         lines[1],
         "a.xml:2: unknown element <oops> in <root> (expected <alias>, <model> or <application>)"
     );
-    assert_eq!(
-        lines[2],
-        "a.xml:3: application \"x\" already declared at b.xml:2"
-    );
-    assert!(lines[3].starts_with("c.xml:"), "{text}");
-    assert!(lines[3].contains("XML syntax error"), "{text}");
+    assert!(lines[2].starts_with("c.xml:"), "{text}");
+    assert!(lines[2].contains("XML syntax error"), "{text}");
 }
 
 #[test]

@@ -684,6 +684,16 @@ fn rules_files_are_expanded_globbed_sorted() {
         "{:?}",
         s.notes
     );
+    let e = load_files(
+        HEAD,
+        &format!("{SECRET}rules_files = %(here)s/one.xml %(here)s/missing.xml\n"),
+        &[("one.xml", "<root/>")],
+    )
+    .err();
+    assert!(
+        e.contains("rules_files: rules file") && e.contains("missing.xml\" does not exist"),
+        "{e}"
+    );
     let e = load(&format!("{SECRET}rules_files = %(ENV_NOPE)s/r.xml\n")).err();
     assert!(
         e.contains("rules_files: \"%(ENV_NOPE)s/r.xml\" could not be expanded"),
