@@ -1,6 +1,12 @@
 //! `raftvisord`: the daemon. Wiring only: parse the command line, load the config (refusing a bad
 //! file before anything starts), set up the main log, start the local supervisor and the HTTP
 //! servers, and turn signals into shutdown / restart / log reopen.
+//!
+//! Exit status, one rule: **2** when the daemon never started serving — any error found before
+//! (the config, a rules file, a port or socket already in use, a log or pid file it cannot
+//! write, the cluster node that cannot start); nothing is left running then, since the HTTP
+//! ports are bound before any program starts and a cluster autostarts only once its node is up.
+//! **1** when it started and then failed ([`RuntimeFailure`]). **0** after a requested stop.
 
 mod logging;
 
@@ -122,6 +128,36 @@ fn load_config_with(
 
 type SupvisorsNs = supvisors::SupvisorsNamespace<cluster::Node, procman::Supervisor>;
 
+/// A failure of a daemon that had started serving (exit status 1). Every other error out of
+/// [`run`] is found before it serves anything (exit status 2).
+#[derive(Debug)]
+enum RuntimeFailure {
+    RestartFailed(String),
+    Aborted,
+}
+
+impl std::fmt::Display for RuntimeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuntimeFailure::RestartFailed(e) => {
+                write!(f, "restart failed, cannot reload the config: {e}")
+            }
+            RuntimeFailure::Aborted => f.write_str("the supervisor task ended unexpectedly"),
+        }
+    }
+}
+
+impl std::error::Error for RuntimeFailure {}
+
+/// The exit status for an error out of [`run`] (see the crate docs).
+fn exit_status(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<RuntimeFailure>().is_some() {
+        1
+    } else {
+        2
+    }
+}
+
 /// The log filter for a Supervisor log level. openraft's replication task logs an error on every
 /// retry while a peer is down (several per second); the liveness layer reports lost instances
 /// instead, so that target is kept at `off`.
@@ -216,14 +252,14 @@ fn main() -> std::process::ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: cannot start the runtime: {e}");
-            return std::process::ExitCode::from(1);
+            return std::process::ExitCode::from(2);
         }
     };
     match runtime.block_on(run(path, args, config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e:#}");
-            std::process::ExitCode::from(1)
+            std::process::ExitCode::from(exit_status(&e))
         }
     }
 }
@@ -299,6 +335,29 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
                 supvisors::commander_settings(spec),
             )))))
         }
+    };
+
+    // The HTTP ports are bound before any program starts, as supervisord does: a port in use
+    // stops the start-up with nothing to undo.
+    let inet_listener = match &config.inet_http_server {
+        Some(inet) => {
+            let host = match inet.host.as_str() {
+                "" | "*" => "0.0.0.0",
+                h => h,
+            };
+            Some(
+                tokio::net::TcpListener::bind((host, inet.port))
+                    .await
+                    .with_context(|| {
+                        format!("cannot bind inet_http_server {host}:{}", inet.port)
+                    })?,
+            )
+        }
+        None => None,
+    };
+    let unix_listener = match &config.unix_http_server {
+        Some(unix) => Some(bind_unix(&unix.file, unix.chmod)?),
+        None => None,
     };
 
     let pidfile = sd.pidfile.clone();
@@ -417,14 +476,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
     }
 
     let mut servers = tokio::task::JoinSet::new();
-    if let Some(inet) = &inet_http_server {
-        let host = match inet.host.as_str() {
-            "" | "*" => "0.0.0.0",
-            h => h,
-        };
-        let listener = tokio::net::TcpListener::bind((host, inet.port))
-            .await
-            .with_context(|| format!("cannot bind inet_http_server {host}:{}", inet.port))?;
+    if let (Some(inet), Some(listener)) = (&inet_http_server, inet_listener) {
         let mut opts = server_options.clone();
         opts.credentials = inet.credentials.clone();
         let api = supervisor.clone();
@@ -433,8 +485,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
             web::serve_tcp(listener, api, opts, stop.cancelled_owned()).await;
         });
     }
-    if let Some(unix) = &unix_http_server {
-        let listener = bind_unix(&unix.file, unix.chmod)?;
+    if let (Some(unix), Some(listener)) = (&unix_http_server, unix_listener) {
         let mut opts = server_options.clone();
         opts.credentials = unix.credentials.clone();
         let api = supervisor.clone();
@@ -481,8 +532,8 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
             tracing::info!("raftvisord stopped");
             Ok(())
         }
-        procman::Exit::RestartFailed(e) => bail!("restart failed, cannot reload the config: {e}"),
-        procman::Exit::Aborted => bail!("the supervisor task ended unexpectedly"),
+        procman::Exit::RestartFailed(e) => Err(RuntimeFailure::RestartFailed(e.to_string()).into()),
+        procman::Exit::Aborted => Err(RuntimeFailure::Aborted.into()),
     }
 }
 
