@@ -1,6 +1,9 @@
 //! The daemon's main log: tracing events go to `[supervisord] logfile` with Supervisor's
 //! size-based rotation (`logfile_maxbytes`, `logfile_backups`) and, unless `silent`, to stderr.
 //! SIGUSR2 reopens the file (for logrotate-style external rotation).
+//!
+//! [`LogFilter`] chooses what is logged: the Supervisor log level, plus openraft's routine
+//! messages (a stale vote response after an election, a peer that is down) demoted to debug.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -125,9 +128,146 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MainLog {
     }
 }
 
+/// openraft's messages that every normal start, election or lost peer produces, logged by the
+/// library at WARN or ERROR: the liveness layer reports what matters of them (a SILENT
+/// instance, a new master), so they are shown only at `loglevel = debug` or finer.
+const ROUTINE_OPENRAFT: [&str; 9] = [
+    "A message will be ignored because vote changed",
+    "membership_log_id changed",
+    "update progress error",
+    "heartbeat error",
+    "timeout",
+    "while requesting vote",
+    "vote is not greater than current existing leader vote",
+    "error replication to target",
+    "leader has removed target",
+];
+
+/// Whether an event of `target` saying `message` is one of openraft's routine messages.
+pub fn is_routine_openraft(target: &str, message: &str) -> bool {
+    (target == "openraft" || target.starts_with("openraft::"))
+        && ROUTINE_OPENRAFT.iter().any(|m| message.starts_with(m))
+}
+
+/// The daemon's log filter: per-target levels (`targets`), and openraft's routine messages
+/// only when `level` is debug or finer. Replaced whole when the log level changes.
+pub struct LogFilter {
+    pub targets: tracing_subscriber::filter::Targets,
+    pub level: tracing::level_filters::LevelFilter,
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogFilter {
+    fn enabled(
+        &self,
+        metadata: &tracing::Metadata<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        self.targets
+            .would_enable(metadata.target(), metadata.level())
+    }
+
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        let target = event.metadata().target();
+        if self.level >= tracing::level_filters::LevelFilter::DEBUG
+            || !target.starts_with("openraft")
+        {
+            return true;
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        !is_routine_openraft(target, &message.0)
+    }
+}
+
+/// Collects an event's `message` field.
+struct Message(String);
+
+impl tracing::field::Visit for Message {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.0 = value.to_string();
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openraft_routine_messages_are_recognised_by_target_and_prefix() {
+        let vote = "A message will be ignored because vote changed: msg sent by vote: T1-N6:committed; current my vote: None; when (VoteResponse)";
+        assert!(is_routine_openraft("openraft::core::raft_core", vote));
+        assert!(is_routine_openraft("openraft", "update progress error"));
+        assert!(is_routine_openraft("openraft::core::raft_core", "timeout"));
+        // Ours, or another crate's, with the same words: kept.
+        assert!(!is_routine_openraft("cluster::node", vote));
+        assert!(!is_routine_openraft("openraftish", vote));
+        // openraft's real trouble: kept.
+        assert!(!is_routine_openraft(
+            "openraft::core::raft_core",
+            "quit RaftCore::main on error"
+        ));
+    }
+
+    /// The filter itself, through a subscriber: the routine warning appears only at debug.
+    #[test]
+    fn routine_openraft_warning_is_shown_only_at_debug() {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt;
+
+        #[derive(Clone, Default)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.0
+                    .lock()
+                    .map_err(|_| io::Error::other("poisoned"))?
+                    .extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let logged = |level: tracing::level_filters::LevelFilter| -> String {
+            let sink = Sink::default();
+            let out = sink.clone();
+            let subscriber = tracing_subscriber::registry()
+                .with(LogFilter {
+                    targets: tracing_subscriber::filter::Targets::new().with_default(level),
+                    level,
+                })
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(move || out.clone())
+                        .with_ansi(false),
+                );
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::warn!(target: "openraft::core::raft_core", "A message will be ignored because vote changed: msg sent by vote: {}; current my vote: {}", "T1", "None");
+                tracing::warn!(target: "openraft::core::raft_core", "leader is stepping down");
+                tracing::warn!(target: "cluster::liveness", "cut off from the quorum");
+            });
+            let bytes = sink.0.lock().map(|b| b.clone()).unwrap_or_default();
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        let info = logged(tracing::level_filters::LevelFilter::INFO);
+        assert!(!info.contains("vote changed"), "{info}");
+        assert!(info.contains("leader is stepping down"), "{info}");
+        assert!(info.contains("cut off from the quorum"), "{info}");
+        let debug = logged(tracing::level_filters::LevelFilter::DEBUG);
+        assert!(debug.contains("vote changed"), "{debug}");
+    }
 
     #[test]
     fn rotates_at_max_bytes_and_keeps_backups() -> io::Result<()> {

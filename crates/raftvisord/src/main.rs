@@ -160,9 +160,10 @@ fn exit_status(e: &anyhow::Error) -> u8 {
 
 /// The log filter for a Supervisor log level. openraft's replication task logs an error on every
 /// retry while a peer is down (several per second); the liveness layer reports lost instances
-/// instead, so that target is kept at `off`.
-fn log_targets(level: model::LogLevel) -> tracing_subscriber::filter::Targets {
-    tracing_subscriber::filter::Targets::new()
+/// instead, so that target is kept at `off`. openraft's other routine messages (a stale vote
+/// after an election, a peer down) are demoted to debug by [`logging::LogFilter`].
+fn log_targets(level: model::LogLevel) -> logging::LogFilter {
+    let targets = tracing_subscriber::filter::Targets::new()
         .with_default(tracing_level(level))
         .with_target(
             "openraft::replication",
@@ -171,7 +172,11 @@ fn log_targets(level: model::LogLevel) -> tracing_subscriber::filter::Targets {
         .with_target(
             "openraft",
             tracing::level_filters::LevelFilter::WARN.min(tracing_level(level).into()),
-        )
+        );
+    logging::LogFilter {
+        targets,
+        level: tracing_level(level).into(),
+    }
 }
 
 /// Supervisor raises RLIMIT_NOFILE / RLIMIT_NPROC to `minfds` / `minprocs` at start-up.
