@@ -303,3 +303,16 @@ def test_raftvisorctl_application_rules_of_managed_applications(rctl):
         "db           True     ALL_INSTANCES['*']       0      0      CONFIG       ABORT             CONTINUE",
         "web          True     ALL_INSTANCES['*']       0      0      CONFIG       ABORT             CONTINUE",
     ]
+
+
+def test_raftvisorctl_help_lists_the_supvisors_commands_of_a_supvisors_server(rctl):
+    """`raftvisorctl -s URL help` with no config file: the server answers `supvisors.*`, so the
+    Supvisors commands are listed after Supervisor's (a plain server's help stays Supervisor's,
+    which compare_supervisorctl.rs checks against the real supervisorctl)."""
+    lines, rc = rctl("help")
+    assert rc == 0
+    text = "\n".join(lines)
+    assert "default commands (type help <topic>):" in text, text
+    assert "supvisors commands (type help <topic>):" in text, text
+    for command in ("sstate", "application_info", "start_application", "conciliate"):
+        assert command in text, text

@@ -2,6 +2,7 @@
 //! typed client. One `Ctl` per invocation; `onecmd` runs one line as supervisorctl's `onecmd`.
 
 use std::io::{BufRead, Write};
+use std::time::Duration;
 
 use client::{Channel, Client, Error, LogStream};
 use model::{make_namespec, split_namespec, FaultCode, ProcessState};
@@ -260,7 +261,7 @@ impl Ctl {
 
     async fn dispatch(&mut self, cmd: &str, arg: &str) -> Option<CmdResult> {
         Some(match cmd {
-            "help" => self.do_help(arg),
+            "help" => self.do_help(arg).await,
             "EOF" | "quit" | "exit" => {
                 output("");
                 Ok(Flow::Stop)
@@ -323,11 +324,21 @@ impl Ctl {
         }
     }
 
-    fn do_help(&mut self, arg: &str) -> CmdResult {
+    /// Whether the server answers the `supvisors` namespace (its `system.listMethods` lists
+    /// `supvisors.*`); false when it cannot be asked within a couple of seconds.
+    async fn server_speaks_supvisors(&self) -> bool {
+        let methods =
+            tokio::time::timeout(Duration::from_secs(3), self.client.list_methods()).await;
+        matches!(methods, Ok(Ok(m)) if m.iter().any(|m| m.starts_with("supvisors.")))
+    }
+
+    /// `help`: Supervisor's topics, then the Supvisors ones when the config loads the plugin
+    /// or the server answers `supvisors.*` (the commands work in both cases).
+    async fn do_help(&mut self, arg: &str) -> CmdResult {
         let topic = arg.trim();
         if topic.is_empty() {
             write_raw(format::HELP_TOPICS.as_bytes());
-            if self.settings.supvisors_plugin {
+            if self.settings.supvisors_plugin || self.server_speaks_supvisors().await {
                 write_raw(sformat::HELP_TOPICS.as_bytes());
             }
         } else if self.settings.supvisors_plugin && topic != "help" {
