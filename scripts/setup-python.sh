@@ -5,7 +5,7 @@
 set -euo pipefail
 VENV=${RAFTVISOR_VENV:-"$(cd "$(dirname "$0")/.." && pwd)/.venv"}
 if [ ! -x "$VENV/bin/supervisord" ] || ! "$VENV/bin/python" -c 'import supervisor, pytest' 2>/dev/null; then
-  python3 -m venv "$VENV" >&2
+  python3 -m venv "$VENV" >&2 || { echo "setup-python.sh: python3 -m venv failed (install python3-venv)" >&2; exit 1; }
   "$VENV/bin/pip" install --quiet --disable-pip-version-check 'supervisor==4.3.0' 'pytest>=8,<9' >&2
 fi
 echo "$VENV"

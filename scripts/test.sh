@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # The one command that runs every test: Rust unit + integration tests, then the end-to-end
-# Python suites against real raftvisord processes (and the real supervisord / supervisorctl).
+# Python suites against real raftvisord processes (and the real supervisord / supervisorctl /
+# supvisorsctl). Everything the tests need is set up first, so that no test can pass by
+# skipping: a test whose dependency is missing fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=$(scripts/setup-python.sh)
+command -v python3 >/dev/null || { echo "scripts/test.sh: python3 is required (with the venv module)" >&2; exit 1; }
+# The Rust tests that drive the real supervisord/supervisorctl find the venv here; the
+# xmlrpc interoperability tests run this python.
+RAFTVISOR_VENV=$(scripts/setup-python.sh)
+RAFTVISOR_SUPVISORS_VENV=$(scripts/setup-supvisors.sh)
+RAFTVISOR_PYTHON=$(command -v python3)
+export RAFTVISOR_VENV RAFTVISOR_SUPVISORS_VENV RAFTVISOR_PYTHON
 cargo build --workspace --bins
 cargo test --workspace
-scripts/setup-supvisors.sh >/dev/null
-RAFTVISOR_BIN_DIR="$PWD/target/debug" "$VENV/bin/python" -m pytest -q tests
+RAFTVISOR_BIN_DIR="$PWD/target/debug" "$RAFTVISOR_VENV/bin/python" -m pytest -q tests

@@ -1,7 +1,8 @@
 """Pytest fixtures for the end-to-end suites.
 
-* `impl`  — parametrized over ("supervisord", "raftvisord"). The raftvisord params FAIL when
-  CI=true and the binary is missing (so CI cannot silently test nothing) and skip otherwise.
+* `impl`  — parametrized over ("supervisord", "raftvisord"). A param whose implementation
+  cannot run here (no venv, no RAFTVISOR_BIN_DIR) FAILS with the reason: no test passes by
+  skipping (`scripts/test.sh` installs and builds everything the suite needs).
 * `daemon_factory(programs, **opts)` — starts a `harness.Daemon` for the current `impl` in
   its own temp dir and stops it (and every child, by PID) at teardown.
 * `reference` / `raftvisord` — the same factory pinned to one implementation.
@@ -20,22 +21,18 @@ import harness  # noqa: E402
 
 
 def require_impl(impl: str) -> None:
-    """Skip (or, with CI=true for raftvisor binaries, fail) when `impl` cannot run here."""
+    """Fail, with the reason, when `impl` cannot run here (never skip)."""
     reason = harness.unavailable_reason(impl)
-    if reason is None:
-        return
-    if impl == "raftvisord" and harness.is_ci():
-        pytest.fail(f"CI=true but raftvisord is unavailable: {reason}", pytrace=False)
-    pytest.skip(reason)
+    if reason is not None:
+        pytest.fail(f"{impl} is unavailable: {reason} (scripts/test.sh sets everything up)",
+                    pytrace=False)
 
 
 def require_raftvisorctl() -> "Path":
     p = harness.raftvisor_bin("raftvisorctl")
     if p is None:
-        msg = "raftvisorctl not found in RAFTVISOR_BIN_DIR"
-        if harness.is_ci():
-            pytest.fail(f"CI=true but {msg}", pytrace=False)
-        pytest.skip(msg)
+        pytest.fail("raftvisorctl not found in RAFTVISOR_BIN_DIR "
+                    "(scripts/test.sh builds it and sets the variable)", pytrace=False)
     return p
 
 

@@ -5,7 +5,7 @@ data dir per instance, small timings: tick 100 ms, inactivity 1 s, election 200â
 stops every daemon by PID at teardown, including those killed with -9 (their children are
 recorded before the kill and killed by PID if they survived). Every wait polls with a deadline.
 
-Needs raftvisord in $RAFTVISOR_BIN_DIR (skip without it; a failure with CI=true).
+Needs raftvisord in $RAFTVISOR_BIN_DIR (a failure without it, never a skip).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ starts it); every daemon and child is stopped by PID at the end. Every wait poll
 deadline.
 
 Needs raftvisord (and raftvisorctl) in $RAFTVISOR_BIN_DIR and the client venv made by
-scripts/setup-supvisors.sh ($RAFTVISOR_SUPVISORS_VENV, default .venv-supvisors): skipped
-without them, a failure with CI=true.
+scripts/setup-supvisors.sh ($RAFTVISOR_SUPVISORS_VENV, default .venv-supvisors): a failure
+without them, never a skip.
 """
 
 from __future__ import annotations
@@ -80,10 +80,7 @@ def supvisorsctl_path() -> Path:
     venv = Path(os.environ.get("RAFTVISOR_SUPVISORS_VENV", ROOT / ".venv-supvisors"))
     path = venv / "bin" / "supvisorsctl"
     if not path.exists():
-        msg = f"{path} missing: run scripts/setup-supvisors.sh"
-        if harness.is_ci():
-            pytest.fail(f"CI=true but {msg}", pytrace=False)
-        pytest.skip(msg)
+        pytest.fail(f"{path} missing: run scripts/setup-supvisors.sh", pytrace=False)
     return path
 
 

@@ -16,10 +16,7 @@ fn authed(url: &str) -> Client {
 
 #[tokio::test]
 async fn typed_client_drives_real_supervisord_over_tcp() {
-    let Some(bin) = supervisord_bin() else {
-        eprintln!("skipped: no supervisord in the workspace venv");
-        return;
-    };
+    let bin = supervisord_bin();
     let mut sup = Supervisord::start(&bin);
     sup.wait_up().await;
     let c = authed(&sup.url);
@@ -257,10 +254,7 @@ async fn typed_client_drives_real_supervisord_over_tcp() {
 
 #[tokio::test]
 async fn unix_socket_auth_and_connection_errors() {
-    let Some(bin) = supervisord_bin() else {
-        eprintln!("skipped: no supervisord in the workspace venv");
-        return;
-    };
+    let bin = supervisord_bin();
     let mut sup = Supervisord::start(&bin);
     sup.wait_up().await;
 

@@ -14,10 +14,31 @@ use nix::unistd::Pid;
 pub const USER: &str = "user";
 pub const PASS: &str = "s3cret";
 
-/// The venv's supervisord, or `None` (tests then skip with a message).
-pub fn supervisord_bin() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/supervisord");
-    p.exists().then_some(p)
+/// The Python venv with the real Supervisor 4.3: `$RAFTVISOR_VENV`, else the workspace's
+/// `.venv` (both made by `scripts/setup-python.sh`, which `scripts/test.sh` runs first).
+pub fn venv_dir() -> PathBuf {
+    match std::env::var_os("RAFTVISOR_VENV") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv"),
+    }
+}
+
+/// `name` from the venv's `bin/`. A missing venv fails the test with what to run: a test that
+/// cannot reach the reference implementation must not pass by skipping its checks.
+pub fn venv_bin(name: &str) -> PathBuf {
+    let p = venv_dir().join("bin").join(name);
+    assert!(
+        p.exists(),
+        "{} not found: run scripts/setup-python.sh (or set RAFTVISOR_VENV to a venv with supervisor==4.3.0); \
+         this test compares against the real Supervisor and cannot run without it",
+        p.display()
+    );
+    p
+}
+
+/// The venv's supervisord; fails the test when it is missing (see [`venv_bin`]).
+pub fn supervisord_bin() -> PathBuf {
+    venv_bin("supervisord")
 }
 
 pub fn free_port() -> u16 {
