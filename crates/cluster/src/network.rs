@@ -43,6 +43,11 @@ pub enum CallError {
     Codec(#[from] CodecError),
 }
 
+/// How long a pooled connection may stay unused before the client closes it: shorter than the
+/// server's [`crate::server::HEADER_READ_TIMEOUT`], so the server never closes a connection the
+/// client is about to reuse.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// A cheap-to-clone handle on one pooled HTTP client that signs every request as this
 /// instance.
 #[derive(Clone)]
@@ -59,7 +64,7 @@ impl PeerClient {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(1)));
         let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(connector);
         PeerClient {
             http,

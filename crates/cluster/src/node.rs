@@ -4,7 +4,7 @@
 //! ```text
 //!  start ─► validate spec ─► incarnation++ ─► open sled ─► bind internal port ─► Raft::new
 //!     ─► procman start guard (disabled programs, from the replica)
-//!     tasks: server (warp) · bootstrap (voters) · leadership watcher (leader loop) ·
+//!     tasks: server (hyper) · bootstrap (voters) · leadership watcher (leader loop) ·
 //!            ticker (ticks + cut-off) · feed (procman events → ProcessEvents)
 //!  shutdown token ─► every task ends ─► raft.shutdown() ─► NodeTask resolves
 //! ```
