@@ -132,6 +132,53 @@ def test_three_instances_agree_and_survive_the_loss_of_the_leader(make_cluster):
         assert c[ident].state() == "OPERATION"
 
 
+def refuses_v4(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_three_instances_on_ipv6_loopback_form_a_cluster_and_survive_a_leader_loss(
+        make_cluster):
+    """`supvisors_list = <s1>[::1]:H:I, …` and `[inet_http_server] port = [::1]:H`: every
+    public and internal port on ::1 only, Raft and control RPCs over IPv6, clients with
+    `http://[::1]:H` URLs."""
+    if not Path("/proc/net/if_inet6").exists() or "00000000000000000000000000000001" \
+            not in Path("/proc/net/if_inet6").read_text():
+        pytest.skip("no ::1 on this machine")
+    c = make_cluster(host="::1", secret=SECRET)
+    c.start()
+    c.wait_operation(timeout=30)
+    leader = c.wait_common_master(c.identifiers)
+    for ident in c.identifiers:
+        inst = c[ident]
+        assert inst.instance_states() == {i: "RUNNING" for i in c.identifiers}
+        # Both ports are on ::1, not on 127.0.0.1.
+        for port in (inst.http_port, inst.internal_port):
+            socket.create_connection(("::1", port), timeout=2).close()
+            assert refuses_v4(port), f"{ident}: port {port} answers on 127.0.0.1"
+
+    # raftvisorctl with an IPv6 URL.
+    ctl = harness.raftvisor_bin("raftvisorctl")
+    assert ctl is not None
+    out = subprocess.run([str(ctl), "-s", f"http://[::1]:{c[leader].http_port}", "status"],
+                         capture_output=True, text=True, timeout=30)
+    # (exit status 3: some programs are not running, as supervisorctl says it)
+    assert re.search(r"^web\s+RUNNING", out.stdout, re.M), (out.returncode, out.stdout, out.stderr)
+    # A write through a follower is forwarded to the leader over IPv6.
+    follower = next(i for i in c.identifiers if i != leader)
+    assert c[follower].sv().disable("manual", True) is True
+
+    # Failover over IPv6: the leader killed, a new one elected, the old one SILENT.
+    survivors = [i for i in c.identifiers if i != leader]
+    c[leader].kill9()
+    new_master = c.wait_common_master(survivors, timeout=15, exclude=[leader])
+    assert new_master in survivors
+    c.wait_instance_state(survivors, leader, "SILENT", timeout=15)
+
+
 def test_follower_loss_is_silent_everywhere_and_it_rejoins_with_its_data_dir(make_cluster):
     c = started(make_cluster)
     leader = c.wait_common_master(c.identifiers)

@@ -184,7 +184,7 @@ fn server_url(config: &Config) -> Option<String> {
             "" | "*" => "localhost",
             h => h,
         };
-        format!("http://{host}:{}", inet.port)
+        format!("http://{}", model::net::HostPort::new(host, inet.port))
     })
 }
 
@@ -422,9 +422,15 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
             "" | "*" => "0.0.0.0",
             h => h,
         };
+        // `(host, port)`: an IPv6 host is unbracketed here (config), as socket APIs want it.
         let listener = tokio::net::TcpListener::bind((host, inet.port))
             .await
-            .with_context(|| format!("cannot bind inet_http_server {host}:{}", inet.port))?;
+            .with_context(|| {
+                format!(
+                    "cannot bind inet_http_server {}",
+                    model::net::HostPort::new(host, inet.port)
+                )
+            })?;
         let mut opts = server_options.clone();
         opts.credentials = inet.credentials.clone();
         let api = supervisor.clone();
