@@ -37,13 +37,15 @@ FAST_TIMINGS = {
 }
 
 
-def free_ports(n: int) -> list[int]:
-    """`n` distinct TCP ports that were free a moment ago (all bound at once, then released)."""
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """`n` distinct TCP ports that were free a moment ago on `host` (all bound at once, then
+    released)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     socks = []
     try:
         for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
+            s = socket.socket(family, socket.SOCK_STREAM)
+            s.bind((host, 0))
             socks.append(s)
         return [s.getsockname()[1] for s in socks]
     finally:
@@ -51,9 +53,11 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def supvisors_list(members: Sequence[tuple[str, int, int]]) -> str:
-    """`<id>127.0.0.1:HTTP:INTERNAL,...` (the Supvisors 0.14 item form raftvisor keeps)."""
-    return ",".join(f"<{ident}>127.0.0.1:{http}:{internal}" for ident, http, internal in members)
+def supvisors_list(members: Sequence[tuple[str, int, int]], host: str = "127.0.0.1") -> str:
+    """`<id>127.0.0.1:HTTP:INTERNAL,...` (the Supvisors 0.14 item form raftvisor keeps;
+    `<id>[::1]:HTTP:INTERNAL` for an IPv6 host)."""
+    h = harness.url_host(host)
+    return ",".join(f"<{ident}>{h}:{http}:{internal}" for ident, http, internal in members)
 
 
 def fault_of(call: Callable[[], object]) -> Optional[xmlrpc.client.Fault]:
@@ -73,6 +77,7 @@ class Instance(harness.Daemon):
         super().__init__("raftvisord", cluster.base / identifier, programs,
                          identifier=identifier, loglevel=loglevel)
         self.cluster = cluster
+        self.host = cluster.host
         self.http_port = http_port
         self.internal_port = internal_port
         self.options = dict(options)
@@ -83,7 +88,7 @@ class Instance(harness.Daemon):
         lines = [
             "[rpcinterface:supvisors]",
             "supervisor.rpcinterface_factory = supvisors.plugin:make_supvisors_rpcinterface",
-            f"supvisors_list = {supvisors_list(self.cluster.members)}",
+            f"supvisors_list = {supvisors_list(self.cluster.members, self.cluster.host)}",
             f"data_dir = {self.data_dir}",
         ]
         for key, value in self.options.items():
@@ -186,10 +191,12 @@ class Cluster:
                  voters: Optional[Sequence[str]] = None, secret: Optional[str] = None,
                  timings: Optional[dict[str, object]] = None,
                  overrides: Optional[dict[str, dict[str, object]]] = None,
-                 loglevel: str = "debug"):
+                 loglevel: str = "debug", host: str = "127.0.0.1"):
         self.base = Path(base)
         self.base.mkdir(parents=True, exist_ok=True)
-        ports = free_ports(2 * len(identifiers))
+        # Every instance's address, public and internal ports (`::1` runs the cluster on IPv6).
+        self.host = host
+        ports = free_ports(2 * len(identifiers), host)
         self.members = [(ident, ports[2 * i], ports[2 * i + 1])
                         for i, ident in enumerate(identifiers)]
         options: dict[str, object] = dict(FAST_TIMINGS if timings is None else timings)

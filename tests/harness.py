@@ -90,6 +90,11 @@ def daemon_command(impl: str, conf: Path) -> list[str]:
     raise HarnessError(f"unknown implementation {impl!r}")
 
 
+def url_host(host: str) -> str:
+    """`host` as it appears in a URL or `host:port`: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 def free_port() -> int:
     """A TCP port that was free a moment ago on 127.0.0.1 (bind to port 0, then release)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -235,8 +240,10 @@ def kill_recorded(recorded: dict[int, Optional[int]], sig: int = signal.SIGKILL)
 def render_config(*, port: int, workdir: Path, programs: str, tag: str,
                   username: Optional[str] = None, password: Optional[str] = None,
                   unix_socket: Optional[Path] = None, identifier: Optional[str] = None,
-                  supervisord_extra: str = "", loglevel: str = "debug") -> str:
-    """Full INI text: [supervisord] with unique paths, servers, rpcinterface, then `programs`."""
+                  supervisord_extra: str = "", loglevel: str = "debug",
+                  host: str = "127.0.0.1") -> str:
+    """Full INI text: [supervisord] with unique paths, servers, rpcinterface, then `programs`.
+    `host`: the address of `[inet_http_server]` (`::1` for IPv6)."""
     lines = [
         "[supervisord]",
         f"logfile = {workdir / 'daemon.log'}",
@@ -249,7 +256,7 @@ def render_config(*, port: int, workdir: Path, programs: str, tag: str,
         lines.append(f"identifier = {identifier}")
     if supervisord_extra:
         lines.append(supervisord_extra.strip())
-    lines += ["", "[inet_http_server]", f"port = 127.0.0.1:{port}"]
+    lines += ["", "[inet_http_server]", f"port = {url_host(host)}:{port}"]
     if username:
         lines += [f"username = {username}", f"password = {password}"]
     if unix_socket is not None:
@@ -262,7 +269,7 @@ def render_config(*, port: int, workdir: Path, programs: str, tag: str,
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
         "",
         "[supervisorctl]",
-        f"serverurl = http://127.0.0.1:{port}",
+        f"serverurl = http://{url_host(host)}:{port}",
     ]
     if username:
         lines += [f"username = {username}", f"password = {password}"]
@@ -289,6 +296,7 @@ class Daemon:
         self.loglevel = loglevel
         self.unix_socket = self.workdir / "daemon.sock" if unix_socket else None
         self.tag = uuid.uuid4().hex
+        self.host = "127.0.0.1"  # where [inet_http_server] listens (`::1` for IPv6)
         self.port = 0
         self.programs = programs
         self.conf = self.workdir / "daemon.conf"
@@ -306,18 +314,19 @@ class Daemon:
             port=self.port, workdir=self.workdir, programs=self.programs, tag=self.tag,
             username=self.username, password=self.password, unix_socket=self.unix_socket,
             identifier=self.identifier, supervisord_extra=self.supervisord_extra,
-            loglevel=self.loglevel))
+            loglevel=self.loglevel, host=self.host))
 
     # -- addresses
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{url_host(self.host)}:{self.port}"
 
     @property
     def rpc_url(self) -> str:
         if self.username:
-            return f"http://{self.username}:{self.password}@127.0.0.1:{self.port}/RPC2"
-        return f"http://127.0.0.1:{self.port}/RPC2"
+            return (f"http://{self.username}:{self.password}@{url_host(self.host)}:{self.port}"
+                    "/RPC2")
+        return f"http://{url_host(self.host)}:{self.port}/RPC2"
 
     def proxy(self, timeout: float = 60.0) -> xmlrpc.client.ServerProxy:
         """A fresh ServerProxy (one persistent HTTP connection) with a socket timeout."""

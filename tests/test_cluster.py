@@ -14,6 +14,9 @@ import hashlib
 import os
 import re
 import signal
+import socket
+import subprocess
+import threading
 import hmac
 import http.client
 import time
@@ -127,6 +130,53 @@ def test_three_instances_agree_and_survive_the_loss_of_the_leader(make_cluster):
     c.wait_instance_state(survivors, leader, "SILENT", timeout=15)
     for ident in survivors:
         assert c[ident].state() == "OPERATION"
+
+
+def refuses_v4(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_three_instances_on_ipv6_loopback_form_a_cluster_and_survive_a_leader_loss(
+        make_cluster):
+    """`supvisors_list = <s1>[::1]:H:I, …` and `[inet_http_server] port = [::1]:H`: every
+    public and internal port on ::1 only, Raft and control RPCs over IPv6, clients with
+    `http://[::1]:H` URLs."""
+    if not Path("/proc/net/if_inet6").exists() or "00000000000000000000000000000001" \
+            not in Path("/proc/net/if_inet6").read_text():
+        pytest.skip("no ::1 on this machine")
+    c = make_cluster(host="::1", secret=SECRET)
+    c.start()
+    c.wait_operation(timeout=30)
+    leader = c.wait_common_master(c.identifiers)
+    for ident in c.identifiers:
+        inst = c[ident]
+        assert inst.instance_states() == {i: "RUNNING" for i in c.identifiers}
+        # Both ports are on ::1, not on 127.0.0.1.
+        for port in (inst.http_port, inst.internal_port):
+            socket.create_connection(("::1", port), timeout=2).close()
+            assert refuses_v4(port), f"{ident}: port {port} answers on 127.0.0.1"
+
+    # raftvisorctl with an IPv6 URL.
+    ctl = harness.raftvisor_bin("raftvisorctl")
+    assert ctl is not None
+    out = subprocess.run([str(ctl), "-s", f"http://[::1]:{c[leader].http_port}", "status"],
+                         capture_output=True, text=True, timeout=30)
+    # (exit status 3: some programs are not running, as supervisorctl says it)
+    assert re.search(r"^web\s+RUNNING", out.stdout, re.M), (out.returncode, out.stdout, out.stderr)
+    # A write through a follower is forwarded to the leader over IPv6.
+    follower = next(i for i in c.identifiers if i != leader)
+    assert c[follower].sv().disable("manual", True) is True
+
+    # Failover over IPv6: the leader killed, a new one elected, the old one SILENT.
+    survivors = [i for i in c.identifiers if i != leader]
+    c[leader].kill9()
+    new_master = c.wait_common_master(survivors, timeout=15, exclude=[leader])
+    assert new_master in survivors
+    c.wait_instance_state(survivors, leader, "SILENT", timeout=15)
 
 
 def test_follower_loss_is_silent_everywhere_and_it_rejoins_with_its_data_dir(make_cluster):
@@ -450,6 +500,71 @@ def test_internal_port_refuses_unauthenticated_and_garbage_requests(make_cluster
         assert set(c[ident].instance_states().values()) == {"RUNNING"}
     assert c["s1"].sv().disable("manual", True) is True
     assert "internal request refused" in target.log_text()
+
+
+def proc_status_kb(pid: int, field: str) -> int:
+    """A `VmXxx:` line of /proc/PID/status in KiB (VmHWM: the peak resident set so far)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def read_status_line(sock: socket.socket, timeout: float) -> str:
+    """The first line the server sends on `sock` ('' if it closes or stays silent)."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while b"\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    return data.split(b"\r\n", 1)[0].decode(errors="replace")
+
+
+def test_an_unauthenticated_huge_body_is_refused_before_it_is_read(make_cluster):
+    """60 MiB sent to the internal port without credentials: the answer (401) comes from the
+    headers alone, `Expect: 100-continue` is never granted, the server stops reading, and the
+    daemon's peak RSS does not grow by the body's size."""
+    c = started(make_cluster, secret=SECRET)
+    target = c["s1"]
+    size = 60 << 20
+    head = (f"POST /raft/append HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {size}\r\n").encode()
+    hwm_before = proc_status_kb(target.pid, "VmHWM")
+
+    # 1. With `Expect: 100-continue`: the refusal comes instead of the 100.
+    with socket.create_connection(("127.0.0.1", target.internal_port), timeout=5) as s:
+        s.sendall(head + b"Expect: 100-continue\r\n\r\n")
+        line = read_status_line(s, timeout=5)
+    assert line.split()[1:2] in (["401"], ["403"]), line
+
+    # 2. Without it: the whole body is pushed while another thread reads the answer.
+    status: list[str] = []
+    sent = 0
+    with socket.create_connection(("127.0.0.1", target.internal_port), timeout=10) as s:
+        reader = threading.Thread(target=lambda: status.append(read_status_line(s, 10)))
+        reader.start()
+        chunk = b"\x00" * (1 << 20)
+        try:
+            s.sendall(head + b"\r\n")
+            while sent < size:
+                s.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass  # the server closed the connection: it is not reading the body
+        reader.join(15)
+    assert status and status[0].split()[1:2] in (["401"], ["403"]), status
+    assert sent < size // 2, f"the server read {sent >> 20} MiB of an unauthenticated body"
+    grown_kb = proc_status_kb(target.pid, "VmHWM") - hwm_before
+    assert grown_kb < 16 * 1024, f"peak RSS grew by {grown_kb} KiB"
+
+    # The cluster did not notice.
+    for ident in c.identifiers:
+        assert c[ident].state() == "OPERATION"
 
 
 @pytest.mark.parametrize("mismatch", ["secret", "voters"])

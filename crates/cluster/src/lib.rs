@@ -8,7 +8,7 @@
 //!  procman events ─► feed (batches) ─┐            ticks ─► leader's liveness book
 //!  front ends ─► Node::write ────────┴─► leader ─► openraft ─► LogStore (sled)
 //!                 (follower: forwarded on /ctl/write)   └─ apply ─► ClusterState (replica watch)
-//!  internal port (warp): /raft/{append,vote,snapshot}, /ctl/{write,tick,hello}
+//!  internal port (hyper): /raft/{append,vote,snapshot}, /ctl/{write,tick,hello,orders}
 //!                        bincode bodies, identifier + config fingerprint + HMAC token on each
 //! ```
 //!

@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use model::net::HostPort;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -43,6 +44,11 @@ pub enum CallError {
     Codec(#[from] CodecError),
 }
 
+/// How long a pooled connection may stay unused before the client closes it: shorter than the
+/// server's [`crate::server::HEADER_READ_TIMEOUT`], so the server never closes a connection the
+/// client is about to reuse.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// A cheap-to-clone handle on one pooled HTTP client that signs every request as this
 /// instance.
 #[derive(Clone)]
@@ -59,7 +65,7 @@ impl PeerClient {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(1)));
         let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(connector);
         PeerClient {
             http,
@@ -73,11 +79,12 @@ impl PeerClient {
     /// a 200, all within `timeout`.
     pub async fn post_raw(
         &self,
-        addr: &str,
+        addr: &HostPort,
         path: &str,
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<Bytes, CallError> {
+        // `HostPort`'s text form brackets an IPv6 host, as a URL needs.
         let request = hyper::Request::post(format!("http://{addr}{path}"))
             .header(hyper::header::CONTENT_TYPE, "application/octet-stream")
             .header(HEADER_FROM, &self.from)
@@ -131,7 +138,7 @@ impl PeerClient {
     /// Encodes `request`, POSTs it and decodes the answer (size-limited decode).
     pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
-        addr: &str,
+        addr: &HostPort,
         path: &str,
         request: &Req,
         timeout: Duration,
@@ -164,6 +171,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
         Connection {
             client: self.client.clone(),
             target,
+            addr: HostPort::parse(&node.raft_addr),
             node: node.clone(),
             backoff: self.backoff,
         }
@@ -174,6 +182,9 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 pub struct Connection {
     client: PeerClient,
     target: NodeId,
+    /// `node.raft_addr` parsed once; a membership naming an unparsable address makes every
+    /// RPC to that node fail as unreachable, with the reason.
+    addr: Result<HostPort, String>,
     node: NodeInfo,
     backoff: Duration,
 }
@@ -193,9 +204,19 @@ impl Connection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        let addr = match &self.addr {
+            Ok(addr) => addr,
+            Err(reason) => {
+                let e = CallError::Connect {
+                    addr: self.node.raft_addr.clone(),
+                    reason: reason.clone(),
+                };
+                return Err(RPCError::Unreachable(Unreachable::new(&e)));
+            }
+        };
         let answer: Result<Result<Resp, RaftError<NodeId, E>>, CallError> = self
             .client
-            .call(&self.node.raft_addr, path, request, option.hard_ttl())
+            .call(addr, path, request, option.hard_ttl())
             .await;
         match answer {
             Ok(Ok(resp)) => Ok(resp),

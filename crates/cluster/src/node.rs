@@ -4,7 +4,7 @@
 //! ```text
 //!  start ─► validate spec ─► incarnation++ ─► open sled ─► bind internal port ─► Raft::new
 //!     ─► procman start guard (disabled programs, from the replica)
-//!     tasks: server (warp) · bootstrap (voters) · leadership watcher (leader loop) ·
+//!     tasks: server (hyper) · bootstrap (voters) · leadership watcher (leader loop) ·
 //!            ticker (ticks + cut-off) · feed (procman events → ProcessEvents)
 //!  shutdown token ─► every task ends ─► raft.shutdown() ─► NodeTask resolves
 //! ```
@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use model::net::HostPort;
 use model::supvisors::SupvisorsSpec;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{Config, ServerState, SnapshotPolicy};
@@ -139,7 +140,7 @@ async fn refuse_if_state_lost(
         .iter()
         .filter(|i| i.identifier != spec.local_identifier)
         .map(|i| {
-            let addr = format!("{}:{}", i.host, i.internal_port);
+            let addr = i.internal_addr();
             async move {
                 let reply = client
                     .call::<(), crate::wire::HelloReply>(
@@ -217,8 +218,8 @@ pub(crate) struct Inner {
     pub(crate) internal_addr: SocketAddr,
     /// Raft node id → identifier.
     pub(crate) names: HashMap<NodeId, String>,
-    /// Identifier → internal `host:port` (from the config: every instance has the same).
-    pub(crate) addrs: HashMap<String, String>,
+    /// Identifier → internal port address (from the config: every instance has the same).
+    pub(crate) addrs: HashMap<String, HostPort>,
     pub(crate) cut_off: AtomicBool,
     /// Set when openraft's core has ended (its metrics channel closed): a dead core's last
     /// metrics must not keep this node looking like the leader.
@@ -331,8 +332,8 @@ fn raft_config(spec: &SupvisorsSpec) -> Result<Config, NodeError> {
 pub(crate) fn node_info(spec: &SupvisorsSpec, identifier: &str) -> Option<NodeInfo> {
     spec.instance(identifier).map(|i| NodeInfo {
         identifier: i.identifier.clone(),
-        raft_addr: format!("{}:{}", i.host, i.internal_port),
-        http_addr: format!("{}:{}", i.host, i.http_port),
+        raft_addr: i.internal_addr().to_string(),
+        http_addr: i.http_addr().to_string(),
     })
 }
 
@@ -400,7 +401,7 @@ impl Node {
         let committed_at_start = read_committed(&log_store).await?;
         let listener = bind(&local_addr.host, local_addr.internal_port).await?;
         let internal_addr = listener.local_addr().map_err(|source| NodeError::Bind {
-            addr: format!("{}:{}", local_addr.host, local_addr.internal_port),
+            addr: local_addr.internal_addr().to_string(),
             source,
         })?;
         let id = node_id(&local);
@@ -422,12 +423,7 @@ impl Node {
         let addrs = spec
             .instances
             .iter()
-            .map(|i| {
-                (
-                    i.identifier.clone(),
-                    format!("{}:{}", i.host, i.internal_port),
-                )
-            })
+            .map(|i| (i.identifier.clone(), i.internal_addr()))
             .collect();
         supervisor.set_start_guard(crate::guard::disabled_guard(replica.clone(), local.clone()));
         let (full_sync_done, _) = watch::channel(None);

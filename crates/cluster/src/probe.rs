@@ -10,12 +10,14 @@
 use std::io::ErrorKind;
 use std::time::Duration;
 
+use model::net::HostPort;
 use tokio::net::TcpStream;
 
-/// Whether `addr` (`host:port`) refused a connection within `timeout`. An accepted connection
-/// is closed at once; the daemon's server sees an empty connection and drops it.
-pub(crate) async fn refused(addr: &str, timeout: Duration) -> bool {
-    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+/// Whether `addr` refused a connection within `timeout`. An accepted connection is closed at
+/// once; the daemon's server sees an empty connection and drops it.
+pub(crate) async fn refused(addr: &HostPort, timeout: Duration) -> bool {
+    let connect = TcpStream::connect((addr.host(), addr.port()));
+    match tokio::time::timeout(timeout, connect).await {
         Ok(Err(e)) => e.kind() == ErrorKind::ConnectionRefused,
         Ok(Ok(_)) | Err(_) => false,
     }
@@ -28,7 +30,7 @@ mod tests {
     #[tokio::test]
     async fn a_closed_port_is_refused_and_a_listening_one_is_not() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
+        let addr = HostPort::from(listener.local_addr().unwrap());
         assert!(!refused(&addr, Duration::from_secs(2)).await);
         drop(listener);
         assert!(refused(&addr, Duration::from_secs(2)).await);

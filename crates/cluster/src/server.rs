@@ -1,25 +1,50 @@
-//! The internal server (warp): Raft RPCs and raftvisor's control RPCs on the instance's
-//! internal port. Every request is authenticated before its body is even decoded; a refused
-//! peer gets 401/403 and a (rate-limited) warning naming it; a body that does not decode gets
-//! 400 and changes nothing.
+//! The internal server: Raft RPCs and raftvisor's control RPCs on the instance's internal
+//! port, served by hyper directly (HTTP/1.1, persistent connections).
+//!
+//! Order of checks on every request, and why:
+//!
+//! ```text
+//!  accept ──► a connection slot free? ── no ──► closed at once (at most MAX_CONNECTIONS open)
+//!     │ yes
+//!  request head (hyper's header size limit; HEADER_READ_TIMEOUT, which also ends idle connections)
+//!     │
+//!  POST? ── no ──► 405
+//!  authenticated from the head alone (identifier, fingerprint, token, remote address)?
+//!     │       └─ no ──► 401/403 + `Connection: close`; the body is never read, so no byte of
+//!     │                 an unauthenticated body is buffered, and `Expect: 100-continue` is
+//!     │                 never granted (hyper sends the 100 only once the body is polled)
+//!  declared length > MAX_BODY_BYTES? ── yes ──► 413 + `Connection: close`, body never read
+//!     │
+//!  body read, capped at MAX_BODY_BYTES (chunked bodies too) ──► decoded (400 on garbage) ──► routed
+//! ```
+//!
+//! A refused peer is logged with a rate limit (a misconfigured instance ticking every 100 ms
+//! must not flood the log).
 
 // Handlers return `Result<Response, Response>` so `?` turns a bad body into its 400 answer; the
 // response is moved once per request, boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use warp::http::{HeaderMap, StatusCode};
-use warp::path::FullPath;
-use warp::reply::Response;
-use warp::{Filter, Reply};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Refusal, HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN};
 use crate::codec;
@@ -38,49 +63,135 @@ const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// How long the graceful shutdown may wait for open connections.
 const GRACEFUL_LIMIT: Duration = Duration::from_secs(2);
 
+/// Most connections open at once on the internal port. A peer's pooled client keeps a handful
+/// (one per RPC in flight); this leaves room for dozens of instances, and stops a flood of
+/// connections from costing a task and buffers each without bound.
+pub(crate) const MAX_CONNECTIONS: usize = 256;
+
+/// A connection must deliver each request head within this time after it starts waiting for
+/// one; that also closes a connection idle for that long. Longer than the client pool's idle
+/// timeout ([`crate::network::POOL_IDLE_TIMEOUT`]), so a pooled connection is retired by its
+/// client before the server closes it under a request.
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The response every handler produces.
+pub(crate) type Reply = Response<Full<Bytes>>;
+
 /// Serves until the node's shutdown token is cancelled.
-pub(crate) async fn serve(inner: Arc<Inner>, listener: tokio::net::TcpListener) {
+pub(crate) async fn serve(inner: Arc<Inner>, listener: TcpListener) {
     let refusals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let shutdown = inner.shutdown.clone();
-    let ctx = inner.clone();
-    let route = warp::post()
-        .and(warp::path::full())
-        .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::body::bytes())
-        .then(
-            move |path: FullPath, headers: HeaderMap, remote: Option<SocketAddr>, body: Bytes| {
-                let ctx = ctx.clone();
-                let refusals = refusals.clone();
-                async move { handle(&ctx, &refusals, path.as_str(), &headers, remote, &body).await }
+    let limits = Limits {
+        max_connections: MAX_CONNECTIONS,
+        header_read_timeout: HEADER_READ_TIMEOUT,
+    };
+    accept_loop(listener, limits, shutdown, move |remote, request| {
+        let inner = inner.clone();
+        let refusals = refusals.clone();
+        async move { handle(&inner, &refusals, remote, request).await }
+    })
+    .await;
+}
+
+/// The bounds of [`accept_loop`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+}
+
+/// Accepts connections until `shutdown`, serving each with `handler` on its own task, at most
+/// `limits.max_connections` at once: a connection beyond that is closed as soon as accepted
+/// (the peer sees it closed and retries, instead of waiting in the kernel backlog). Then lets
+/// open requests finish for [`GRACEFUL_LIMIT`].
+pub(crate) async fn accept_loop<H, F>(
+    listener: TcpListener,
+    limits: Limits,
+    shutdown: CancellationToken,
+    handler: H,
+) where
+    H: Fn(SocketAddr, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Reply> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut last_full_warning: Option<Instant> = None;
+    loop {
+        let (stream, remote) = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    // Typically EMFILE: back off instead of spinning.
+                    tracing::warn!(error = %err, "internal port: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
             },
-        );
-    let server = warp::serve(route)
-        .incoming(listener)
-        .graceful(shutdown.clone().cancelled_owned())
-        .run();
-    tokio::pin!(server);
-    tokio::select! {
-        _ = &mut server => {}
-        _ = async { shutdown.cancelled().await; tokio::time::sleep(GRACEFUL_LIMIT).await } => {
-            tracing::debug!("internal server: connections still open after the grace period");
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            if last_full_warning.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_INTERVAL) {
+                last_full_warning = Some(Instant::now());
+                tracing::warn!(%remote, limit = limits.max_connections, "internal port: connection limit reached, connection closed");
+            }
+            drop(stream);
+            continue;
+        };
+        // Raft heartbeats are small: without NODELAY they could wait on delayed ACKs.
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%remote, error = %err, "could not set TCP_NODELAY");
         }
+        let handler = handler.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let answer = handler(remote, request);
+            async move { Ok::<_, Infallible>(answer.await) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(err) = conn.await {
+                tracing::debug!(%remote, error = %err, "internal connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(GRACEFUL_LIMIT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::debug!("internal server: connections still open after the grace period");
     }
 }
 
-fn text(status: StatusCode, message: String) -> Response {
-    warp::reply::with_status(message, status).into_response()
+fn text(status: StatusCode, message: String) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from(message)));
+    *response.status_mut() = status;
+    response
 }
 
-fn encoded<T: Serialize>(value: &T) -> Response {
+/// `text`, and the connection is closed once it is sent: used when the body is left unread
+/// (hyper would close anyway; the header tells the client not to reuse the connection).
+fn closing(status: StatusCode, message: String) -> Reply {
+    let mut response = text(status, message);
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn encoded<T: Serialize>(value: &T) -> Reply {
     match codec::encode(value) {
-        Ok(bytes) => bytes.into_response(),
+        Ok(bytes) => Response::new(Full::new(Bytes::from(bytes))),
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
-fn decoded<T: DeserializeOwned>(body: &[u8], path: &str, from: &str) -> Result<T, Response> {
+fn decoded<T: DeserializeOwned>(body: &[u8], path: &str, from: &str) -> Result<T, Reply> {
     codec::decode(body).map_err(|e| {
         tracing::warn!(peer = %from, path, error = %e, "undecodable body refused");
         text(StatusCode::BAD_REQUEST, format!("bad body: {e}"))
@@ -90,7 +201,7 @@ fn decoded<T: DeserializeOwned>(body: &[u8], path: &str, from: &str) -> Result<T
 fn log_refusal(
     refusals: &Mutex<HashMap<String, Instant>>,
     headers: &HeaderMap,
-    remote: Option<SocketAddr>,
+    remote: SocketAddr,
     refusal: &Refusal,
 ) {
     let peer = headers
@@ -98,7 +209,7 @@ fn log_refusal(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("<no identifier>")
         .to_string();
-    let key = format!("{peer}|{remote:?}|{refusal}");
+    let key = format!("{peer}|{remote}|{refusal}");
     let due = match refusals.lock() {
         Ok(mut seen) => {
             let now = Instant::now();
@@ -114,44 +225,87 @@ fn log_refusal(
         Err(_) => true,
     };
     if due {
-        let remote = remote.map_or_else(|| "?".to_string(), |r| r.to_string());
         tracing::warn!(peer = %peer, remote = %remote, reason = %refusal, "internal request refused");
     }
+}
+
+/// What the request head alone decides: `Ok(sender)` when the body may be read, else the
+/// answer (and the body stays unread). Pure, so the order of checks is tested without sockets.
+pub(crate) fn check_head(
+    gate: &crate::auth::Gate,
+    method: &Method,
+    headers: &HeaderMap,
+    remote: SocketAddr,
+) -> Result<String, (StatusCode, Option<Refusal>, String)> {
+    if method != Method::POST {
+        return Err((
+            StatusCode::METHOD_NOT_ALLOWED,
+            None,
+            "the internal port takes POST only".into(),
+        ));
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let from = gate
+        .check(
+            header(HEADER_FROM),
+            header(HEADER_FINGERPRINT),
+            header(HEADER_TOKEN),
+            Some(remote.ip()),
+        )
+        .map_err(|refusal| {
+            let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
+            let message = refusal.to_string();
+            (status, Some(refusal), message)
+        })?;
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = declared {
+        if length > MAX_BODY_BYTES {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                format!("body of {length} bytes is over the {MAX_BODY_BYTES}-byte limit"),
+            ));
+        }
+    }
+    Ok(from)
 }
 
 async fn handle(
     inner: &Inner,
     refusals: &Mutex<HashMap<String, Instant>>,
-    path: &str,
-    headers: &HeaderMap,
-    remote: Option<SocketAddr>,
-    body: &[u8],
-) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let from = match inner.gate.check(
-        header(HEADER_FROM),
-        header(HEADER_FINGERPRINT),
-        header(HEADER_TOKEN),
-        remote.map(|r| r.ip()),
-    ) {
+    remote: SocketAddr,
+    request: Request<Incoming>,
+) -> Reply {
+    let (head, body) = request.into_parts();
+    let from = match check_head(&inner.gate, &head.method, &head.headers, remote) {
         Ok(from) => from,
-        Err(refusal) => {
-            log_refusal(refusals, headers, remote, &refusal);
-            let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
-            return text(status, refusal.to_string());
+        Err((status, refusal, message)) => {
+            if let Some(refusal) = &refusal {
+                log_refusal(refusals, &head.headers, remote, refusal);
+            }
+            // `body` is dropped unread here: hyper stops reading the connection.
+            return closing(status, message);
         }
     };
-    match dispatch(inner, path, &from, body).await {
+    let body = match Limited::new(body, MAX_BODY_BYTES as usize).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            return closing(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("reading the body: {e}"),
+            )
+        }
+    };
+    let path = head.uri.path();
+    match dispatch(inner, path, &from, &body).await {
         Ok(response) | Err(response) => response,
     }
 }
 
-async fn dispatch(
-    inner: &Inner,
-    path: &str,
-    from: &str,
-    body: &[u8],
-) -> Result<Response, Response> {
+async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<Reply, Reply> {
     Ok(match path {
         PATH_APPEND => {
             let rpc: AppendEntriesRequest<TypeConfig> = decoded(body, path, from)?;
@@ -219,4 +373,144 @@ async fn dispatch(
         }
         _ => text(StatusCode::NOT_FOUND, format!("no route {path}")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Gate;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn the_head_decides_before_the_body_is_read() {
+        let gate = Gate::new(&crate::auth::tests::spec(&["a", "b"], Some("secret")));
+        let fp = gate.fingerprint().to_string();
+        let token = gate.token_for("b");
+        let lo: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let good = headers(&[
+            (HEADER_FROM, "b"),
+            (HEADER_FINGERPRINT, &fp),
+            (HEADER_TOKEN, &token),
+            ("content-length", "100"),
+        ]);
+        assert_eq!(
+            check_head(&gate, &Method::POST, &good, lo).map_err(|e| e.0),
+            Ok("b".to_string())
+        );
+        // No credentials: refused whatever the length, before anything else.
+        let anonymous = headers(&[("content-length", "62914560")]);
+        let (status, refusal, _) = check_head(&gate, &Method::POST, &anonymous, lo).unwrap_err();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(refusal, Some(Refusal::MissingHeader(HEADER_FROM)));
+        // Authenticated but too long: 413 without reading.
+        let mut long = good.clone();
+        long.insert(
+            CONTENT_LENGTH,
+            HeaderValue::from_str(&(MAX_BODY_BYTES + 1).to_string()).unwrap(),
+        );
+        assert_eq!(
+            check_head(&gate, &Method::POST, &long, lo).unwrap_err().0,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            check_head(&gate, &Method::GET, &good, lo).unwrap_err().0,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+
+    async fn read_all(stream: &mut TcpStream) -> String {
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// A server whose handler refuses everything without reading the body, like an
+    /// unauthenticated request, and counts how many requests reached it.
+    async fn refusing_server(limits: Limits) -> (SocketAddr, CancellationToken, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(accept_loop(
+            listener,
+            limits,
+            shutdown.clone(),
+            move |_, _request| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { closing(StatusCode::UNAUTHORIZED, "no".into()) }
+            },
+        ));
+        (addr, shutdown, seen)
+    }
+
+    #[tokio::test]
+    async fn an_unread_body_is_refused_without_continue_and_the_connection_closed() {
+        let limits = Limits {
+            max_connections: 4,
+            header_read_timeout: Duration::from_secs(5),
+        };
+        let (addr, shutdown, _) = refusing_server(limits).await;
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(
+                b"POST /raft/append HTTP/1.1\r\nhost: x\r\ncontent-length: 62914560\r\n\
+                  expect: 100-continue\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let answer = read_all(&mut stream).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 401"),
+            "no 100 Continue, a refusal: {answer:?}"
+        );
+        assert!(answer.to_ascii_lowercase().contains("connection: close"));
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_limit_are_closed_and_idle_ones_time_out() {
+        let limits = Limits {
+            max_connections: 2,
+            header_read_timeout: Duration::from_millis(300),
+        };
+        let (addr, shutdown, seen) = refusing_server(limits).await;
+        // Two silent connections take both slots.
+        let mut held = vec![
+            TcpStream::connect(addr).await.unwrap(),
+            TcpStream::connect(addr).await.unwrap(),
+        ];
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut third = TcpStream::connect(addr).await.unwrap();
+        let _ = third
+            .write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n")
+            .await;
+        assert_eq!(read_all(&mut third).await, "", "closed unanswered");
+        assert_eq!(seen.load(Ordering::SeqCst), 0);
+        // The silent ones are closed after the head timeout, which frees their slots.
+        for stream in &mut held {
+            let mut buf = [0u8; 64];
+            let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+            assert!(matches!(n, Ok(Ok(0)) | Ok(Err(_))), "closed by the server");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut fourth = TcpStream::connect(addr).await.unwrap();
+        fourth
+            .write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(read_all(&mut fourth).await.starts_with("HTTP/1.1 401"));
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        shutdown.cancel();
+    }
 }

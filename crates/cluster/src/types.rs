@@ -12,9 +12,11 @@ use crate::state::{Command, CommandResult};
 pub struct NodeInfo {
     /// The Supvisors identifier (`supvisors_list` item / nick name) of the instance.
     pub identifier: String,
-    /// `host:port` of the internal (Raft + control RPC) listener.
+    /// `host:port` of the internal (Raft + control RPC) listener, an IPv6 host in brackets
+    /// (`model::net::HostPort`'s text form; kept as text so the persisted membership format
+    /// does not change).
     pub raft_addr: String,
-    /// `host:port` of the public HTTP listener (XML-RPC, dashboard).
+    /// `host:port` of the public HTTP listener (XML-RPC, dashboard), same form.
     pub http_addr: String,
 }
 

@@ -321,11 +321,11 @@ fn note_port_mismatch(
 }
 
 /// An instance named by its identifier, or by `host:http_port` (accepted everywhere from
-/// Supvisors 0.18).
+/// Supvisors 0.18; an IPv6 host in brackets, `[::1]:9001`).
 fn find_instance<'a>(list: &'a [InstanceAddr], name: &str) -> Option<&'a InstanceAddr> {
     list.iter().find(|i| i.identifier == name).or_else(|| {
-        list.iter()
-            .find(|i| format!("{}:{}", i.host, i.http_port) == name)
+        let wanted = model::net::HostPort::parse(name).ok()?;
+        list.iter().find(|i| i.http_addr() == wanted)
     })
 }
 

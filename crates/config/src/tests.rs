@@ -363,6 +363,7 @@ fn inet_server_port_forms_and_credentials() {
         (":9002", "", 9002),
         ("*:9003", "", 9003),
         ("9004", "", 9004),
+        ("[::1]:9005", "::1", 9005),
     ] {
         let c = ok(&format!("{SD}[inet_http_server]\nport = {port}\n"));
         let inet = c.inet_http_server.unwrap();

@@ -131,12 +131,31 @@ pub(crate) fn list_of_strings(text: &str) -> Vec<String> {
     text.split(',').map(|s| s.trim().to_string()).collect()
 }
 
-/// `[inet_http_server] port`: `host:port`, `:port`, `*:port` or `port` → (host, port); the host
-/// is lowercased and empty for all interfaces (Supervisor's `inet_address`).
+/// `[inet_http_server] port`: `host:port`, `[ipv6]:port`, `:port`, `*:port` or `port` →
+/// (host, port); the host is lowercased, an IPv6 address without its brackets, and empty for
+/// all interfaces (Supervisor's `inet_address`, plus the bracketed IPv6 form of RFC 3986).
 pub(crate) fn parse_inet_address(text: &str) -> Result<(String, u16), String> {
-    let (host, port) = match text.rsplit_once(':') {
-        Some((h, p)) => (h.to_lowercase(), p),
-        None => (String::new(), text),
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (v6, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("{text:?}: `[` without a closing `]`"))?;
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("{text:?}: {v6:?} is not an IPv6 address"));
+        }
+        let port = after
+            .strip_prefix(':')
+            .ok_or_else(|| format!("no port number in {text:?}"))?;
+        (v6.to_lowercase(), port)
+    } else {
+        match text.rsplit_once(':') {
+            Some((h, _)) if h.contains(':') => {
+                return Err(format!(
+                    "{text:?}: an IPv6 address must be written in brackets, e.g. [::1]:9001"
+                ))
+            }
+            Some((h, p)) => (h.to_lowercase(), p),
+            None => (String::new(), text),
+        }
     };
     if port.trim().is_empty() {
         return Err(format!("no port number in {text:?}"));
@@ -279,6 +298,20 @@ mod tests {
         assert_eq!(parse_inet_address(":9001"), Ok((String::new(), 9001)));
         assert_eq!(parse_inet_address("*:9001"), Ok((String::new(), 9001)));
         assert_eq!(parse_inet_address("9001"), Ok((String::new(), 9001)));
+        assert_eq!(parse_inet_address("[::1]:9001"), Ok(("::1".into(), 9001)));
+        assert_eq!(
+            parse_inet_address("[FE80::1]:80"),
+            Ok(("fe80::1".into(), 80))
+        );
+        for (bad, why) in [
+            ("::1:9001", "brackets"),
+            ("[::1]", "no port"),
+            ("[::1:9001", "closing"),
+            ("[host]:9001", "not an IPv6"),
+        ] {
+            let err = parse_inet_address(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
         assert!(parse_inet_address("host:").is_err());
         assert!(parse_inet_address("host:0").is_err());
         assert!(parse_inet_address("70000").is_err());

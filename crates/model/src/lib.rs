@@ -8,6 +8,7 @@
 
 pub mod fault;
 pub mod names;
+pub mod net;
 pub mod rules;
 pub mod signal;
 pub mod spec;

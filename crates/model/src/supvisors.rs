@@ -12,10 +12,23 @@ pub struct InstanceAddr {
     /// The deduced name used everywhere (rules, XML-RPC, UI): `<identifier>` if given, else
     /// `host`, else `host:http_port` when the port was written explicitly (Supvisors 0.14 rules).
     pub identifier: String,
+    /// A host name or an IP address; an IPv6 address without its brackets (`::1`).
     pub host: String,
     pub http_port: u16,
     /// Port of raftvisor's internal network (Raft + control RPCs).
     pub internal_port: u16,
+}
+
+impl InstanceAddr {
+    /// Where the instance's internal port (Raft + control RPCs) listens.
+    pub fn internal_addr(&self) -> crate::net::HostPort {
+        crate::net::HostPort::new(&self.host, self.internal_port)
+    }
+
+    /// Where the instance's public HTTP port (XML-RPC, dashboard) listens.
+    pub fn http_addr(&self) -> crate::net::HostPort {
+        crate::net::HostPort::new(&self.host, self.http_port)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

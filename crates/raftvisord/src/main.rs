@@ -225,7 +225,7 @@ fn server_url(config: &Config) -> Option<String> {
             "" | "*" => "localhost",
             h => h,
         };
-        format!("http://{host}:{}", inet.port)
+        format!("http://{}", model::net::HostPort::new(host, inet.port))
     })
 }
 
@@ -354,7 +354,10 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
                 tokio::net::TcpListener::bind((host, inet.port))
                     .await
                     .with_context(|| {
-                        format!("cannot bind inet_http_server {host}:{}", inet.port)
+                        format!(
+                            "cannot bind inet_http_server {}",
+                            model::net::HostPort::new(host, inet.port)
+                        )
                     })?,
             )
         }

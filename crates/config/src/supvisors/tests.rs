@@ -323,6 +323,13 @@ fn explicit_core_identifiers_in_declaration_order() {
     .ok();
     assert_eq!(s.voters, ["node1", "node2"]);
     assert!(s.notes[0].contains("2 Raft voters"), "{:?}", s.notes);
+    // IPv6 instances named by `[host]:http_port`.
+    let s = load(&format!(
+        "{SECRET}supvisors_list = <a>[::1]:60000:, <b>[::1]:60010:, <c>[::1]:60020:\n\
+         core_identifiers = [::1]:60010, a, [::1]:60020\n"
+    ))
+    .ok();
+    assert_eq!(s.voters, ["a", "b", "c"]);
 }
 
 #[test]
