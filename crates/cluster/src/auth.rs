@@ -26,9 +26,11 @@ pub const HEADER_TOKEN: &str = "x-raftvisor-token";
 const TOKEN_CONTEXT: &str = "raftvisor-internal-v1";
 
 /// FNV-1a 64 of the parts of the config every instance must agree on: the sorted voter set and
-/// the sorted instance list with their addresses, and whether a secret is in use. Two instances
-/// with different fingerprints would compute different Raft memberships (split brain on
-/// `initialize`), so they refuse each other before anything else happens.
+/// the sorted instance list with their addresses, whether a secret is in use, and the fence
+/// (`no_quorum_policy` and its bound). Two instances with different fingerprints would compute
+/// different Raft memberships (split brain on `initialize`), or one would restart another's
+/// programs before that one's fence has stopped them, so they refuse each other before
+/// anything else happens.
 pub fn fingerprint(spec: &SupvisorsSpec) -> String {
     let mut voters: Vec<&str> = spec.voters.iter().map(String::as_str).collect();
     voters.sort_unstable();
@@ -43,11 +45,15 @@ pub fn fingerprint(spec: &SupvisorsSpec) -> String {
         })
         .collect();
     instances.sort_unstable();
+    let fence = spec
+        .fence_bound()
+        .map_or(0, |b| u64::try_from(b.as_millis()).unwrap_or(u64::MAX));
     let text = format!(
-        "voters={}\ninstances={}\nsecret={}",
+        "voters={}\ninstances={}\nsecret={}\nfence={}/{fence}",
         voters.join(","),
         instances.join(","),
-        spec.cluster_secret.is_some()
+        spec.cluster_secret.is_some(),
+        spec.no_quorum_policy.name(),
     );
     format!("{:016x}", crate::types::node_id(&text))
 }
@@ -214,6 +220,8 @@ pub(crate) mod tests {
             core_identifiers_explicit: false,
             rules_files: vec![],
             auto_fence: false,
+            no_quorum_policy: NoQuorumPolicy::StopMovable,
+            fence_stop_timeout: Duration::from_secs(1),
             synchro_timeout: Duration::from_secs(10),
             inactivity_timeout: Duration::from_secs(1),
             fencing_timeout: Duration::from_millis(800),
@@ -266,6 +274,12 @@ pub(crate) mod tests {
         let mut d = a.clone();
         d.instances[1].internal_port += 1;
         assert_ne!(fingerprint(&a), fingerprint(&d));
+        let mut e = a.clone();
+        e.no_quorum_policy = NoQuorumPolicy::Ignore;
+        assert_ne!(fingerprint(&a), fingerprint(&e));
+        let mut f = a.clone();
+        f.fence_stop_timeout += std::time::Duration::from_millis(1);
+        assert_ne!(fingerprint(&a), fingerprint(&f));
     }
 
     #[test]

@@ -7,13 +7,21 @@
 //! failover never declares an instance SILENT sooner than `inactivity_timeout` after it. The
 //! wall-clock times committed with a tick ([`TickStamp`]) are for display only.
 //!
+//! Silence alone: declaring an instance lost (SILENT, or ISOLATING with `auto_fence`) makes the
+//! majority restart its programs elsewhere. A silent instance may be alive and merely cut off,
+//! its programs still running until its own fence stops them; so without proof of death the
+//! leader waits [`LivenessParams::silent_after`] — the inactivity timeout, or the fence bound
+//! when longer (`SupvisorsSpec::silent_restart_after`) — by which time a cut-off instance has
+//! SIGKILLed whatever its fence stops. [`may_declare_lost`] is that decision.
+//!
 //! Death evidence: an instance whose ticks are late is probed (a TCP connect to its internal
 //! port, by the leader task). A refused connection means no daemon listens there any more —
-//! the common `kill -9` or crash of a daemon on a host that is up — and [`LeaderBook::expired`]
-//! takes it instead of waiting out the whole inactivity timeout. A host that is down or cut
-//! off does not answer at all, so it still takes the timeout. With `auto_fence`, a refusal
-//! (which a firewall's REJECT rule can forge for a live daemon) is taken only once the
-//! instance has been silent for `fencing_timeout`, when a live one has fenced itself.
+//! the common `kill -9` or crash of a daemon on a host that is up, whose children died with it
+//! (procman forks them with PDEATHSIG) — and [`LeaderBook::expired`] takes it at once instead
+//! of waiting. A host that is down or cut off does not answer at all, so it still waits. With
+//! `auto_fence`, a refusal (which a firewall's REJECT rule can forge for a live daemon) is
+//! taken only once the instance has been silent for `fencing_timeout`, when a live one knows
+//! it is cut off: ISOLATED is for good, so a forged refusal must not cause it.
 //!
 //! Ticks are committed sparingly — when the load changed (at most once per
 //! [`LOAD_MIN_INTERVAL`]) or every [`TICK_REFRESH`] — so the replicated tick counter and times
@@ -31,6 +39,20 @@ pub const LOAD_MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// even when the load did not change, so readers see a recent "last heard" time.
 pub const TICK_REFRESH: Duration = Duration::from_secs(5);
 
+/// Whether the leader may declare an instance lost now, and so have the majority restart its
+/// programs elsewhere: `silence` is the time since it was last heard of (leader's clock),
+/// `port_refused` whether a probe found its internal port closed since then. Without that
+/// proof of death, only after `silent_after` (when a live but cut-off instance has fenced
+/// itself); with it, after `refused_after` (zero unless `auto_fence`).
+pub fn may_declare_lost(
+    silence: Duration,
+    port_refused: bool,
+    silent_after: Duration,
+    refused_after: Duration,
+) -> bool {
+    silence > silent_after || (port_refused && silence >= refused_after)
+}
+
 /// The settings the book decides with (from the `SupvisorsSpec`).
 #[derive(Debug, Clone)]
 pub struct LivenessParams {
@@ -39,7 +61,12 @@ pub struct LivenessParams {
     /// Every declared instance.
     pub instances: Vec<String>,
     pub voters: Vec<String>,
+    /// An instance heard of within this is alive (it may leave SILENT for CHECKING).
     pub inactivity_timeout: Duration,
+    /// Silence after which an instance is declared lost without proof of death
+    /// (`SupvisorsSpec::silent_restart_after`: at least the inactivity timeout, and the fence
+    /// bound when the cut-off side fences).
+    pub silent_after: Duration,
     /// With `auto_fence`: how long a cut-off instance takes to fence itself (see the module
     /// doc on death evidence).
     pub fencing_timeout: Duration,
@@ -192,21 +219,22 @@ impl LeaderBook {
         }
     }
 
-    /// Silent for longer than the inactivity timeout, counted from the start of leadership at
-    /// the earliest; or found dead by a probe since it was last heard of (see the module doc).
+    /// To be declared lost now ([`may_declare_lost`]): silent for longer than `silent_after`,
+    /// counted from the start of leadership at the earliest, or found dead by a probe since it
+    /// was last heard of (see the module doc).
     fn expired(&self, identifier: &str, now: Instant) -> bool {
         if identifier == self.params.local {
             return false;
         }
         let last = self.last_heard_at(identifier);
         let silence = now.saturating_duration_since(last);
-        let grace = if self.params.auto_fence {
+        let refused_after = if self.params.auto_fence {
             self.params.fencing_timeout
         } else {
             Duration::ZERO
         };
-        silence > self.params.inactivity_timeout
-            || (self.refused.get(identifier).is_some_and(|r| *r > last) && silence >= grace)
+        let refused = self.refused.get(identifier).is_some_and(|r| *r > last);
+        may_declare_lost(silence, refused, self.params.silent_after, refused_after)
     }
 
     /// The instances worth probing now: RUNNING or CHECKING, and not heard of for `after`.
@@ -357,6 +385,7 @@ mod tests {
             instances: vec!["a".into(), "b".into(), "c".into()],
             voters: vec!["a".into(), "b".into()],
             inactivity_timeout: Duration::from_secs(1),
+            silent_after: Duration::from_secs(1),
             fencing_timeout: Duration::from_millis(600),
             synchro_timeout: Duration::from_secs(10),
             auto_fence,
@@ -527,6 +556,67 @@ mod tests {
     }
 
     #[test]
+    fn losing_needs_the_fence_bound_of_silence_or_a_closed_port() {
+        let (bound, grace) = (Duration::from_millis(2250), Duration::ZERO);
+        let ms = Duration::from_millis;
+        assert!(!may_declare_lost(ms(2250), false, bound, grace));
+        assert!(may_declare_lost(ms(2251), false, bound, grace));
+        // A closed port: the daemon and its children are gone, no need to wait.
+        assert!(may_declare_lost(ms(0), true, bound, grace));
+        // With auto_fence, a refusal counts once a live instance would know it is cut off.
+        assert!(!may_declare_lost(ms(599), true, bound, ms(600)));
+        assert!(may_declare_lost(ms(600), true, bound, ms(600)));
+    }
+
+    #[test]
+    fn a_silent_instance_is_lost_only_once_its_fence_has_acted() {
+        // Inactivity 1 s, but a cut-off instance may need 2.25 s to SIGKILL what it fences.
+        let t0 = Instant::now();
+        let mut p = params(false);
+        p.silent_after = Duration::from_millis(2250);
+        let mut book = LeaderBook::new(p, t0);
+        let mut s = two_running(&mut book, t0);
+        for after in [1_100, 2_000, 2_250] {
+            book.on_tick(
+                &tick("b", 1, Some((1, 0))),
+                t0 + Duration::from_millis(after),
+                1_000,
+                &s,
+            );
+            run(&mut book, t0 + Duration::from_millis(after), &mut s);
+            assert_eq!(st(&s, "c"), InstanceState::Running, "{after} ms");
+        }
+        assert!(
+            s.jobs().failures().next().is_none(),
+            "nothing to restart yet"
+        );
+        run(&mut book, t0 + Duration::from_millis(2_260), &mut s);
+        assert_eq!(st(&s, "c"), InstanceState::Silent);
+        assert_eq!(st(&s, "b"), InstanceState::Running);
+        // A new leader counts from its own start (or the old leader's last heartbeat).
+        let t1 = t0 + Duration::from_secs(10);
+        let mut p = params(false);
+        p.silent_after = Duration::from_millis(2250);
+        let mut s = running(&["b", "c"]);
+        let mut book = LeaderBook::new(p, t1).with_last_heard("c", t1 - Duration::from_millis(300));
+        book.on_tick(&tick("b", 1, Some((1, 0))), t1, 1_000, &s);
+        run(&mut book, t1 + Duration::from_millis(1_900), &mut s);
+        assert_eq!(st(&s, "c"), InstanceState::Running);
+        assert_eq!(st(&s, "b"), InstanceState::Running);
+        run(&mut book, t1 + Duration::from_millis(1_960), &mut s);
+        assert_eq!(st(&s, "c"), InstanceState::Silent);
+        // ... and a refused probe is taken at once.
+        let t2 = t1 + Duration::from_secs(10);
+        let mut p = params(false);
+        p.silent_after = Duration::from_millis(2250);
+        let mut book = LeaderBook::new(p, t2);
+        let mut s = two_running(&mut book, t2);
+        book.on_refused("c", t2 + Duration::from_millis(250));
+        run(&mut book, t2 + Duration::from_millis(300), &mut s);
+        assert_eq!(st(&s, "c"), InstanceState::Silent);
+    }
+
+    #[test]
     fn with_auto_fence_a_refusal_waits_for_the_fencing_timeout() {
         let t0 = Instant::now();
         let mut book = LeaderBook::new(params(true), t0);
@@ -644,6 +734,7 @@ mod tests {
         let t0 = Instant::now();
         let mut p = params(false);
         p.inactivity_timeout = Duration::from_secs(30);
+        p.silent_after = p.inactivity_timeout;
         let mut book = LeaderBook::new(p, t0);
         let mut s = ClusterState::new();
         full_sync(&mut s, "c", (1, 0));

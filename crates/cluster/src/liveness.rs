@@ -5,8 +5,13 @@
 //! Clocks: the leader judges silence with its own monotonic clock (time since each tick was
 //! received). An instance judges itself cut off with its own monotonic clock: time since the
 //! last tick the leader acknowledged (on the leader: since the last quorum acknowledgement
-//! reported by openraft). So with `fencing_timeout < inactivity_timeout`, a cut-off minority
-//! has fenced itself before the majority's leader declares it SILENT and restarts elsewhere.
+//! reported by openraft), or since it first heard of a newly elected leader. After
+//! `fencing_timeout` of that, it is cut off and its fence (`no_quorum_policy`) stops what the
+//! majority would restart, SIGKILLing within `fence_stop_timeout`. The leader declares a
+//! silent instance lost, and restarts its programs elsewhere, only after
+//! `SupvisorsSpec::fence_bound` (see its parts there) measured on its own clock from the
+//! last tick received — later than any acknowledgement the cut-off side counts from — so the
+//! old copies are gone before new ones start.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -15,9 +20,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use procman::SupervisorApi;
 
+use model::supvisors::NoQuorumPolicy;
+
 use crate::book::{LeaderBook, LivenessParams};
 use crate::load::LoadTracker;
-use crate::node::{node_info, Inner};
+use crate::node::{node_info, FencePolicy, Inner};
+use crate::state::ClusterState;
 use crate::types::node_id;
 use crate::wire::{HelloReply, TickReply, TickRequest, PATH_HELLO, PATH_TICK};
 
@@ -223,6 +231,7 @@ async fn leader_loop(
             .collect(),
         voters: inner.spec.voters.clone(),
         inactivity_timeout: inner.spec.inactivity_timeout,
+        silent_after: inner.spec.silent_restart_after(),
         fencing_timeout: inner.spec.fencing_timeout,
         synchro_timeout: inner.spec.synchro_timeout,
         auto_fence: inner.spec.auto_fence,
@@ -333,12 +342,19 @@ fn spawn_probe(
 }
 
 /// Every instance: ticks the leader every `tick_interval`, tracks the last contact with a
-/// leader, flips `cut_off` after `fencing_timeout` without it (fencing with `auto_fence`), and
-/// asks for a full sync when the leader wants one or when contact returns.
+/// leader, flips `cut_off` after `fencing_timeout` without it (fencing per `no_quorum_policy`),
+/// and asks for a full sync when the leader wants one or when contact returns.
+///
+/// Contact is a tick the leader acknowledged, or a leader of a newer term than the last
+/// acknowledged one becoming known: its election needed a majority's votes just now, so
+/// a failover (the old leader dead, a new one elected before this instance ticked it) is
+/// not taken for a cut.
 pub(crate) async fn ticker(inner: Arc<Inner>) {
     let interval = inner.spec.tick_interval.max(Duration::from_millis(10));
-    let call_timeout = interval.clamp(Duration::from_millis(100), Duration::from_secs(1));
+    let call_timeout = inner.spec.tick_call_timeout();
     let mut last_contact = Instant::now();
+    // The term of the last contact (an acknowledged tick, or a newly elected leader).
+    let mut contact_term: u64 = 0;
     let mut hint: Option<String> = None;
     let mut probe = 0usize;
     // Subscribed before the first snapshot, so no change falls between the two.
@@ -401,7 +417,11 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
             reply
         };
         match reply {
-            Some(TickReply::Ack { need_full_sync, .. }) => {
+            Some(TickReply::Ack {
+                need_full_sync,
+                term,
+            }) => {
+                contact_term = contact_term.max(term);
                 if !inner.is_leader() {
                     last_contact = Instant::now();
                 }
@@ -412,7 +432,15 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
             Some(TickReply::NotLeader { leader }) => hint = leader.filter(|l| *l != inner.local),
             None => {}
         }
-        update_cut_off(&inner, last_contact.elapsed()).await;
+        let (term, leader) = {
+            let m = inner.metrics.borrow();
+            (m.current_term, m.current_leader)
+        };
+        if newly_elected(contact_term, term, leader, inner.id) {
+            contact_term = term;
+            last_contact = Instant::now();
+        }
+        update_cut_off(&inner, last_contact.elapsed());
         // Followed a redirect: tick the real leader at once rather than one interval later.
         let wait = if hint.is_some() {
             Duration::from_millis(5)
@@ -490,29 +518,53 @@ fn elect_if_leader_dead(inner: &Arc<Inner>, leader: &str, asked: &mut Option<Ins
     });
 }
 
+/// Whether a leader other than this node, of a term newer than the last contact's, is known:
+/// a majority elected it at that term, so hearing of it is contact with the quorum. Only a
+/// committed vote names a leader in openraft's metrics, so a candidate's term alone (what a
+/// minority can reach by itself) does not count.
+fn newly_elected(
+    contact_term: u64,
+    term: u64,
+    leader: Option<crate::types::NodeId>,
+    me: crate::types::NodeId,
+) -> bool {
+    term > contact_term && leader.is_some_and(|l| l != me)
+}
+
 /// Every local process's info, to seed the load (see [`crate::load`]); `None` when the
 /// supervisor does not answer within 50 ms: a slow or stopping supervisor must not delay the
 /// tick.
 async fn local_snapshot(inner: &Inner) -> Option<Vec<procman::ProcessInfo>> {
     tokio::time::timeout(
-        Duration::from_millis(50),
+        model::supvisors::TICK_SNAPSHOT_TIMEOUT,
         inner.supervisor.all_process_info(),
     )
     .await
     .ok()
 }
 
-async fn update_cut_off(inner: &Inner, silence: Duration) {
+/// Flips `cut_off` when the silence crosses `fencing_timeout`, either way. On the way in,
+/// starts the fence in a task of its own (the ticks go on meanwhile, so the return of
+/// contact is seen at once); on the way out, asks for a full sync.
+fn update_cut_off(inner: &Arc<Inner>, silence: Duration) {
     let now_cut = silence > inner.spec.fencing_timeout;
     let was_cut = inner.cut_off.swap(now_cut, Ordering::Relaxed);
     if now_cut && !was_cut {
+        let policy = inner.spec.no_quorum_policy;
         tracing::warn!(
             instance = %inner.local,
             silence_ms = silence.as_millis() as u64,
+            no_quorum_policy = policy.name(),
             "cut off from the quorum: writes refused"
         );
-        if inner.spec.auto_fence {
-            fence(inner).await;
+        if policy.fences() {
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = inner.shutdown.cancelled() => {}
+                    _ = fence(&inner) => {}
+                }
+            });
         }
     } else if was_cut && !now_cut {
         tracing::info!(instance = %inner.local, "contact with the quorum restored");
@@ -520,26 +572,119 @@ async fn update_cut_off(inner: &Inner, silence: Duration) {
     }
 }
 
-/// Stops the local processes the fence policy names (none without a policy).
+/// What the fence stops: every running-like local process with `stop_all`, those the fence
+/// policy names (what the majority would restart elsewhere) with `stop_movable`, none with
+/// `ignore`. `live` are the namespecs running-like or STOPPING on the local supervisor.
+fn fence_victims(
+    policy: NoQuorumPolicy,
+    movable: Option<&FencePolicy>,
+    state: &ClusterState,
+    local: &str,
+    live: &[String],
+) -> Vec<String> {
+    match policy {
+        NoQuorumPolicy::Ignore => Vec::new(),
+        NoQuorumPolicy::StopAll => live.to_vec(),
+        NoQuorumPolicy::StopMovable => movable.map_or_else(Vec::new, |p| p(state, local, live)),
+    }
+}
+
+/// Stops what [`fence_victims`] names, all at once: the stop signal, then SIGKILL at most
+/// `fence_stop_timeout` later (procman's `stop_process_within`), so every old copy is gone
+/// within `SupvisorsSpec::fence_bound` of the last tick the leader received.
 async fn fence(inner: &Inner) {
-    let policy = inner.fence_policy.lock().ok().and_then(|p| p.clone());
-    let Some(policy) = policy else {
-        tracing::info!("auto_fence: no fence policy set, nothing to stop");
+    let started = Instant::now();
+    let Ok(infos) =
+        tokio::time::timeout(Duration::from_secs(1), inner.supervisor.all_process_info()).await
+    else {
+        tracing::error!("fence: the local supervisor did not list its processes within 1 s");
         return;
     };
+    let live: Vec<String> = infos
+        .iter()
+        .filter(|i| i.state.is_running() || i.state == model::ProcessState::Stopping)
+        .map(|i| model::make_namespec(&i.group, &i.name))
+        .collect();
+    let policy = inner.fence_policy.lock().ok().and_then(|p| p.clone());
     let victims = {
         let replica = inner.replica.borrow();
-        policy(&replica.state, &inner.local)
+        fence_victims(
+            inner.spec.no_quorum_policy,
+            policy.as_ref(),
+            &replica.state,
+            &inner.local,
+            &live,
+        )
     };
-    for namespec in victims {
-        tracing::warn!(%namespec, "auto_fence: stopping a process the cluster would restart elsewhere");
-        let stop = inner.supervisor.stop_process(&namespec, false);
-        match tokio::time::timeout(Duration::from_secs(2), stop).await {
+    if victims.is_empty() {
+        tracing::info!(
+            no_quorum_policy = inner.spec.no_quorum_policy.name(),
+            "fence: nothing to stop"
+        );
+        return;
+    }
+    let kill_after = inner.spec.fence_stop_timeout;
+    tracing::warn!(
+        ?victims,
+        kill_after_ms = kill_after.as_millis() as u64,
+        "fence: stopping what the majority would restart elsewhere"
+    );
+    // Past this, a process is still there: said loudly (procman keeps killing it).
+    let patience = kill_after + Duration::from_secs(2);
+    let stops = victims.iter().map(|namespec| async move {
+        let stop = inner.supervisor.stop_process_within(namespec, kill_after);
+        let outcome = tokio::time::timeout(patience, stop).await;
+        (namespec, outcome)
+    });
+    for (namespec, outcome) in futures_util::future::join_all(stops).await {
+        match outcome {
             Ok(Ok(())) => {}
+            // Stopped meanwhile (NOT_RUNNING): what the fence wanted.
+            Ok(Err(fault)) if fault.code == model::FaultCode::NotRunning => {}
             Ok(Err(fault)) => {
-                tracing::warn!(%namespec, fault = %fault.fault_string(), "auto_fence stop")
+                tracing::error!(%namespec, fault = %fault.fault_string(), "fence: stop failed")
             }
-            Err(_) => tracing::warn!(%namespec, "auto_fence stop timed out"),
+            Err(_) => tracing::error!(
+                %namespec,
+                waited_ms = patience.as_millis() as u64,
+                "fence: still not stopped"
+            ),
         }
+    }
+    tracing::warn!(
+        stopped = victims.len(),
+        took_ms = started.elapsed().as_millis() as u64,
+        "fence: done"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_newly_elected_other_leader_is_contact() {
+        assert!(newly_elected(3, 4, Some(7), 1));
+        assert!(!newly_elected(4, 4, Some(7), 1), "same term: no news");
+        assert!(!newly_elected(3, 5, None, 1), "an election under way");
+        assert!(!newly_elected(3, 4, Some(1), 1), "itself");
+    }
+
+    #[test]
+    fn the_policy_chooses_the_victims() {
+        let state = ClusterState::new();
+        let live = vec!["a:x".to_string(), "b:y".to_string()];
+        let movable: FencePolicy = Arc::new(|_, local, live| {
+            assert_eq!(local, "n1");
+            live.iter()
+                .filter(|n| n.starts_with("a:"))
+                .cloned()
+                .collect()
+        });
+        let pick = |policy, movable| fence_victims(policy, movable, &state, "n1", &live);
+        assert_eq!(pick(NoQuorumPolicy::StopAll, Some(&movable)), live);
+        assert_eq!(pick(NoQuorumPolicy::StopMovable, Some(&movable)), ["a:x"]);
+        assert!(pick(NoQuorumPolicy::StopMovable, None).is_empty());
+        assert!(pick(NoQuorumPolicy::Ignore, Some(&movable)).is_empty());
     }
 }

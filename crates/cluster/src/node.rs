@@ -65,9 +65,11 @@ fn raft_status_of(m: &RaftMetrics, names: &HashMap<NodeId, String>, dead: bool) 
 }
 
 /// Which local processes to stop when this instance finds itself cut off from the quorum with
-/// `auto_fence` (those the rules would restart elsewhere). Given the local replica and the
-/// local identifier, returns namespecs. The default (none set) stops nothing.
-pub type FencePolicy = Arc<dyn Fn(&ClusterState, &str) -> Vec<String> + Send + Sync>;
+/// `no_quorum_policy = stop_movable` (those the majority would restart elsewhere). Given the
+/// local replica, the local identifier and the namespecs of the processes that really run
+/// here (from the local supervisor: the replica may lag behind a start just before the cut),
+/// returns the namespecs to stop. The default (none set: no rules) stops nothing.
+pub type FencePolicy = Arc<dyn Fn(&ClusterState, &str, &[String]) -> Vec<String> + Send + Sync>;
 
 /// Why [`Node::start`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -540,7 +542,8 @@ impl Node {
         }
     }
 
-    /// Sets the policy applied when this instance is cut off with `auto_fence`.
+    /// Sets the policy applied when this instance is cut off with `no_quorum_policy =
+    /// stop_movable`.
     pub fn set_fence_policy(&self, policy: FencePolicy) {
         if let Ok(mut slot) = self.inner.fence_policy.lock() {
             *slot = Some(policy);

@@ -48,6 +48,8 @@ fn spec(ids: &[&str], voters: &[&str], local: &str, ports: &[u16], dir: &Path) -
         core_identifiers_explicit: true,
         rules_files: vec![],
         auto_fence: false,
+        no_quorum_policy: NoQuorumPolicy::StopMovable,
+        fence_stop_timeout: Duration::from_secs(1),
         synchro_timeout: Duration::from_secs(10),
         inactivity_timeout: Duration::from_secs(1),
         fencing_timeout: Duration::from_secs(1),

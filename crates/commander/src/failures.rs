@@ -8,13 +8,17 @@
 //! RESTART_PROCESS after a *crash* is only acted upon when Supervisor will not restart the
 //! process itself: it ended FATAL, or its program has `autorestart=false`. After an instance
 //! loss it is always acted upon (unless the process runs elsewhere).
+//!
+//! The fence policy ([`Commander::fence_policy`]) is the other side of the same rules: what an
+//! instance cut off from the quorum must stop, because the majority, once it declares that
+//! instance lost, will restart it elsewhere by these strategies.
 
 use crate::plan::Round;
 use crate::Commander;
 use cluster::{ClusterState, FailureKind, FinalAction, Job, JobKind, JobOp, SupvisorsState, Track};
 use model::rules::{DistributionRule, RunningFailureStrategy, StartingFailureStrategy};
 use model::ProcessState;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What one application gets this round, by increasing precedence (spec §4.3).
 #[derive(Debug, Default)]
@@ -177,5 +181,111 @@ impl Commander {
                 .restart_processes
                 .iter()
                 .any(|n| self.rules.program_rules(application, n).start_sequence > 0)
+    }
+}
+
+impl Commander {
+    /// Namespecs that `instance`, cut off from the quorum, must stop (`no_quorum_policy =
+    /// stop_movable`): of `live` (what really runs there, from its own supervisor), the
+    /// processes the majority restarts elsewhere once it declares the instance lost and
+    /// [`Commander::plan_failures`] handles the loss of all of them at once:
+    /// - RESTART_PROCESS: that process; the whole application when nothing of it is left
+    ///   running elsewhere and one of them has a `start_sequence` (the promotion to
+    ///   RESTART_APPLICATION);
+    /// - RESTART_APPLICATION: every process of its application;
+    /// - RESTART: every process (the whole cluster restarts, then deploys again);
+    /// - CONTINUE, STOP_APPLICATION, SHUTDOWN: nothing (nothing replaces them).
+    ///
+    /// Only managed processes that another instance could host (a candidate by the rules that
+    /// knows the process) are listed: stopping anything else would lose it for nothing.
+    /// Sorted, without duplicates.
+    pub fn fence_policy(
+        &self,
+        state: &ClusterState,
+        instance: &str,
+        live: &[String],
+    ) -> Vec<String> {
+        // Managed live processes by application: (namespec, name).
+        let mut apps: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for namespec in live {
+            let (group, name) = self.names_of(state, namespec);
+            if self.rules.is_managed(&group) {
+                apps.entry(group)
+                    .or_default()
+                    .push((namespec.clone(), name));
+            }
+        }
+        let strategy = |group: &str, name: &str| {
+            self.rules
+                .program_rules(group, name)
+                .running_failure_strategy
+        };
+        let global = apps.iter().any(|(group, procs)| {
+            procs
+                .iter()
+                .any(|(_, name)| strategy(group, name) == RunningFailureStrategy::Restart)
+        });
+        let mut out = BTreeSet::new();
+        for (group, procs) in &apps {
+            let restarted_here = |name: &str| {
+                matches!(
+                    strategy(group, name),
+                    RunningFailureStrategy::RestartProcess
+                )
+            };
+            let whole_app = global
+                || procs.iter().any(|(_, name)| {
+                    strategy(group, name) == RunningFailureStrategy::RestartApplication
+                })
+                || (self.nothing_left_elsewhere(state, group, instance)
+                    && procs.iter().any(|(_, name)| {
+                        restarted_here(name)
+                            && self.rules.program_rules(group, name).start_sequence > 0
+                    }));
+            for (namespec, name) in procs {
+                if (whole_app || restarted_here(name))
+                    && self.hostable_elsewhere(state, group, name, namespec, instance)
+                {
+                    out.insert(namespec.clone());
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// No process of `application` is live on an instance other than `instance`.
+    fn nothing_left_elsewhere(
+        &self,
+        state: &ClusterState,
+        application: &str,
+        instance: &str,
+    ) -> bool {
+        self.app_processes(state, application)
+            .iter()
+            .all(|(_, ns)| self.live_on(state, ns).iter().all(|i| i == instance))
+    }
+
+    /// Another instance is a candidate for the process by the rules and knows it.
+    fn hostable_elsewhere(
+        &self,
+        state: &ClusterState,
+        group: &str,
+        name: &str,
+        namespec: &str,
+        instance: &str,
+    ) -> bool {
+        self.rules
+            .program_rules(group, name)
+            .candidates(
+                &self.settings.instances,
+                self.catalog.process_index(namespec),
+            )
+            .iter()
+            .any(|c| {
+                c != instance
+                    && state
+                        .instance(c)
+                        .is_some_and(|r| r.processes.contains_key(namespec))
+            })
     }
 }

@@ -858,8 +858,12 @@ fn fence_policy_lists_what_the_majority_would_restart() {
     w.declare("svc", &["moves", "stays"], &["a", "b"]);
     w.report("a", "svc", "moves", Running);
     w.report("a", "svc", "stays", Running);
-    assert_eq!(c.fence_policy(&w.state, "a"), vec!["svc:moves".to_string()]);
-    assert!(c.fence_policy(&w.state, "b").is_empty());
+    let live = ["svc:moves".to_string(), "svc:stays".to_string()];
+    assert_eq!(
+        c.fence_policy(&w.state, "a", &live),
+        vec!["svc:moves".to_string()]
+    );
+    assert!(c.fence_policy(&w.state, "b", &[]).is_empty());
 }
 
 #[test]
@@ -1210,4 +1214,109 @@ fn an_instance_joining_repairs_the_applications_that_could_not_start() {
     assert_eq!(w.state.supvisors_state(), SupvisorsState::Operation);
     assert!(!w.state.redeploy_pending());
     assert!(w.running_on("idle:i").is_empty());
+}
+
+#[test]
+fn fence_policy_mirrors_what_losing_the_instance_restarts() {
+    let mut part = app("part");
+    part.programs
+        .push(prog("p1", opts(0, false, 0, Rfs::RestartProcess)));
+    part.programs
+        .push(prog("p2", opts(1, false, 0, Rfs::Continue)));
+    let mut seq = app("seq");
+    for (n, name) in ["first", "second", "third"].iter().enumerate() {
+        seq.programs
+            .push(prog(name, opts(n as u8 + 1, false, 0, Rfs::RestartProcess)));
+    }
+    let mut whole = app("whole");
+    whole
+        .programs
+        .push(prog("w1", opts(0, false, 0, Rfs::RestartApplication)));
+    whole
+        .programs
+        .push(prog("w2", opts(0, false, 0, Rfs::Continue)));
+    let c = commander(&["a", "b"], vec![part, seq, whole]);
+    let mut w = World::new(&["a", "b"]);
+    w.declare("part", &["p1", "p2"], &["a", "b"]);
+    w.declare("seq", &["first", "second", "third"], &["a", "b"]);
+    w.declare("whole", &["w1", "w2"], &["a", "b"]);
+    // Only a knows this one: nothing could host it elsewhere.
+    w.declare("whole", &["w3"], &["a"]);
+    let live: Vec<String> = [
+        "part:p1",
+        "part:p2",
+        "seq:first",
+        "seq:second",
+        "seq:third",
+        "whole:w1",
+        "whole:w2",
+        "whole:w3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // The replica has not seen seq:third start yet: what runs locally counts.
+    for ns in &live[..live.len() - 2] {
+        let (g, n) = ns.split_once(':').unwrap();
+        if ns != "seq:third" {
+            w.report("a", g, n, Running);
+        }
+    }
+    // part:p2 also runs on b: part is not left empty, so p1 alone is restarted.
+    w.report("b", "part", "p2", Running);
+    let fenced = c.fence_policy(&w.state, "a", &live);
+    assert_eq!(
+        fenced,
+        [
+            "part:p1",
+            "seq:first",
+            "seq:second",
+            "seq:third",
+            "whole:w1",
+            "whole:w2"
+        ]
+    );
+    // With part:p2 gone from b and p1 in no start sequence: still p1 alone (no promotion).
+    w.report("b", "part", "p2", Stopped);
+    assert!(!c
+        .fence_policy(&w.state, "a", &live)
+        .contains(&"part:p2".to_string()));
+    // Only live processes are candidates.
+    assert_eq!(
+        c.fence_policy(&w.state, "a", &["seq:first".to_string()]),
+        ["seq:first"]
+    );
+    // RESTART anywhere: the cluster restarts and deploys everything again.
+    let mut global = app("global");
+    global
+        .programs
+        .push(prog("g", opts(0, false, 0, Rfs::Restart)));
+    let mut keep = app("keep");
+    keep.programs
+        .push(prog("k", opts(0, false, 0, Rfs::Continue)));
+    let c = commander(&["a", "b"], vec![global, keep]);
+    let mut w = World::new(&["a", "b"]);
+    w.declare("global", &["g"], &["a", "b"]);
+    w.declare("keep", &["k"], &["a", "b"]);
+    let live = ["global:g".to_string(), "keep:k".to_string()];
+    assert_eq!(c.fence_policy(&w.state, "a", &live), ["global:g", "keep:k"]);
+    assert!(c.fence_policy(&w.state, "a", &live[1..]).is_empty());
+}
+
+#[test]
+fn fence_policy_promotes_to_the_whole_application_when_nothing_is_left() {
+    let mut part = app("part");
+    part.programs
+        .push(prog("p1", opts(1, false, 0, Rfs::RestartProcess)));
+    part.programs
+        .push(prog("p2", opts(2, false, 0, Rfs::Continue)));
+    let c = commander(&["a", "b"], vec![part]);
+    let mut w = World::new(&["a", "b"]);
+    w.declare("part", &["p1", "p2"], &["a", "b"]);
+    w.report("a", "part", "p1", Running);
+    w.report("a", "part", "p2", Running);
+    let live = ["part:p1".to_string(), "part:p2".to_string()];
+    assert_eq!(c.fence_policy(&w.state, "a", &live), ["part:p1", "part:p2"]);
+    w.report("b", "part", "p2", Running);
+    assert_eq!(c.fence_policy(&w.state, "a", &live), ["part:p1"]);
 }

@@ -4,7 +4,6 @@ use crate::status::{evaluate, ApplicationStatus};
 use crate::synth::{all_processes, SyntheticProcess};
 use crate::Commander;
 use cluster::{ClusterState, InstanceState};
-use model::rules::RunningFailureStrategy;
 use model::{make_namespec, split_namespec};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -137,47 +136,5 @@ impl Commander {
                         > 1
             })
             .collect()
-    }
-
-    /// Namespecs that `instance` must stop when cut off from the quorum: what runs there and
-    /// that the majority would start elsewhere, i.e. managed processes whose running failure
-    /// strategy is RESTART_PROCESS or RESTART_APPLICATION and that another instance could host
-    /// (same rule identifiers, knows the process). Stopping them avoids a conflict when the
-    /// partition heals. CONTINUE/STOP_APPLICATION processes are left running (nothing replaces
-    /// them), and RESTART/SHUTDOWN stop everything anyway.
-    pub fn fence_policy(&self, state: &ClusterState, instance: &str) -> Vec<String> {
-        let Some(record) = state.instance(instance) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for (namespec, p) in &record.processes {
-            let (group, name) = (&p.status.group, &p.status.name);
-            if p.status.state.is_stopped() || !self.rules.is_managed(group) {
-                continue;
-            }
-            let rules = self.rules.program_rules(group, name);
-            if !matches!(
-                rules.running_failure_strategy,
-                RunningFailureStrategy::RestartProcess | RunningFailureStrategy::RestartApplication
-            ) {
-                continue;
-            }
-            let elsewhere = rules
-                .candidates(
-                    &self.settings.instances,
-                    self.catalog.process_index(namespec),
-                )
-                .iter()
-                .any(|c| {
-                    c != instance
-                        && state
-                            .instance(c)
-                            .is_some_and(|r| r.processes.contains_key(namespec))
-                });
-            if elsewhere {
-                out.push(namespec.clone());
-            }
-        }
-        out
     }
 }

@@ -34,7 +34,8 @@ use crate::reader::Reported;
 use crate::system;
 use crate::values::{parse_bool, parse_int};
 use model::supvisors::{
-    ConciliationStrategy, InstanceAddr, RaftTimings, StartingStrategy, SupvisorsSpec,
+    ConciliationStrategy, InstanceAddr, NoQuorumPolicy, RaftTimings, StartingStrategy,
+    SupvisorsSpec,
 };
 use model::Config;
 use section::Opts;
@@ -53,7 +54,7 @@ pub const DEFAULT_VOTERS: usize = 5;
 const FACTORY: &str = "supervisor.rpcinterface_factory";
 
 /// Options this module interprets (the ignored ones are in `compat::IGNORED`).
-const HONOURED: [&str; 20] = [
+const HONOURED: [&str; 22] = [
     FACTORY,
     "supvisors_list",
     "rules_files",
@@ -74,6 +75,8 @@ const HONOURED: [&str; 20] = [
     "inactivity_timeout_ms",
     "fencing_timeout_ms",
     "tick_interval_ms",
+    "no_quorum_policy",
+    "fence_stop_timeout_ms",
 ];
 
 /// Resolves `[rpcinterface:supvisors]` for this machine. See [`resolve_with`].
@@ -118,6 +121,15 @@ pub fn resolve_with(config: &Config, me: &LocalHost) -> Result<Option<SupvisorsS
     };
     let rules_files = rules_files(o, &mut p, &mut notes);
     let auto_fence = o.parse_or(&mut p, "auto_fence", false, parse_bool);
+    let no_quorum_policy = o.parse_or(
+        &mut p,
+        "no_quorum_policy",
+        NoQuorumPolicy::StopMovable,
+        |t| {
+            NoQuorumPolicy::parse(t)
+                .ok_or_else(|| unknown_name(t, NoQuorumPolicy::ALL.iter().map(|p| p.name())))
+        },
+    );
     let synchro_timeout = o.parse_or(&mut p, "synchro_timeout", 15, |t| int_in(t, 15, 1200));
     let timings = timings(o, &mut p, &mut notes);
     let disabilities_file = o
@@ -171,6 +183,8 @@ pub fn resolve_with(config: &Config, me: &LocalHost) -> Result<Option<SupvisorsS
         core_identifiers_explicit: core_explicit,
         rules_files,
         auto_fence: auto_fence.ok_or_else(missing)?,
+        no_quorum_policy: no_quorum_policy.ok_or_else(missing)?,
+        fence_stop_timeout: t.fence_stop,
         synchro_timeout: Duration::from_secs(synchro_timeout.ok_or_else(missing)?),
         inactivity_timeout: t.inactivity,
         fencing_timeout: t.fencing,
@@ -490,6 +504,7 @@ struct Timings {
     inactivity: Duration,
     fencing: Duration,
     tick: Duration,
+    fence_stop: Duration,
 }
 
 /// Bounds shared by every `*_ms` option: below 10 ms timers fire faster than the network
@@ -513,6 +528,7 @@ fn timings(o: Opts<'_>, p: &mut Problems, notes: &mut Vec<String>) -> Option<Tim
         None => None,
     };
     let tick = ms(p, "tick_interval_ms", 100);
+    let fence_stop = ms(p, "fence_stop_timeout_ms", 1000);
     let ticks = o.parse(p, "inactivity_ticks", |t| int_in(t, 2, 720));
     if let (Ok(Some(n)), Some(i), Some(t)) = (ticks, inactivity, tick) {
         notes.push(format!(
@@ -563,8 +579,8 @@ fn timings(o: Opts<'_>, p: &mut Problems, notes: &mut Vec<String>) -> Option<Tim
             blame("fencing_timeout_ms", "inactivity_timeout_ms"),
             format!(
                 "fencing_timeout_ms ({f}) must be less than inactivity_timeout_ms ({i}): a \
-                 minority side must stop its programs before the majority declares it SILENT \
-                 and restarts them elsewhere"
+                 cut-off instance must know it is cut off (refuse writes, start its fence) \
+                 before the majority declares it SILENT"
             ),
         );
     }
@@ -591,8 +607,10 @@ fn timings(o: Opts<'_>, p: &mut Problems, notes: &mut Vec<String>) -> Option<Tim
         );
     }
     let ms = Duration::from_millis;
-    match (heartbeat, emin, emax, inactivity, fencing, tick, ok) {
-        (Some(h), Some(lo), Some(hi), Some(i), Some(f), Some(t), true) => Some(Timings {
+    match (
+        heartbeat, emin, emax, inactivity, fencing, tick, fence_stop, ok,
+    ) {
+        (Some(h), Some(lo), Some(hi), Some(i), Some(f), Some(t), Some(fs), true) => Some(Timings {
             raft: RaftTimings {
                 heartbeat: ms(h),
                 election_timeout_min: ms(lo),
@@ -601,6 +619,7 @@ fn timings(o: Opts<'_>, p: &mut Problems, notes: &mut Vec<String>) -> Option<Tim
             inactivity: ms(i),
             fencing: ms(f),
             tick: ms(t),
+            fence_stop: ms(fs),
         }),
         _ => None,
     }

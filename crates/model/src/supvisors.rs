@@ -112,6 +112,54 @@ impl ConciliationStrategy {
     }
 }
 
+/// What an instance cut off from the quorum (no leader's acknowledgement for
+/// `fencing_timeout`) does with its local programs: raftvisor's `no_quorum_policy` option, in
+/// the spirit of Pacemaker's option of the same name. Not Supvisors' `auto_fence`, which is the
+/// *majority's* decision to isolate an instance it lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoQuorumPolicy {
+    /// Stop the programs the majority would restart elsewhere (the rules' running failure
+    /// strategies say so and another instance can host them): no program runs twice during
+    /// a partition nor after it heals. The default.
+    StopMovable,
+    /// Stop every local program.
+    StopAll,
+    /// Keep everything running: the majority may then run a second copy of what it restarts,
+    /// and restarts without waiting for a fence.
+    Ignore,
+}
+
+impl NoQuorumPolicy {
+    pub const ALL: [NoQuorumPolicy; 3] = [
+        NoQuorumPolicy::StopMovable,
+        NoQuorumPolicy::StopAll,
+        NoQuorumPolicy::Ignore,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            NoQuorumPolicy::StopMovable => "stop_movable",
+            NoQuorumPolicy::StopAll => "stop_all",
+            NoQuorumPolicy::Ignore => "ignore",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(text))
+    }
+    /// Whether a cut-off instance stops programs, so the majority must wait for it.
+    pub fn fences(self) -> bool {
+        !matches!(self, NoQuorumPolicy::Ignore)
+    }
+}
+
+/// Added to the fence bound for the SIGKILL to take effect and the daemon's own scheduling
+/// (the fence runs on a shared runtime; a loaded host answers late).
+pub const FENCE_KILL_MARGIN: Duration = Duration::from_millis(250);
+/// How long a tick's load snapshot may take (the ticker gives up on it after this).
+pub const TICK_SNAPSHOT_TIMEOUT: Duration = Duration::from_millis(50);
+
 /// Raft timings. Failover takes about 1.75 × `election_timeout_max` (stack.md §1.8); every
 /// append RPC must finish within `heartbeat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,7 +180,14 @@ pub struct SupvisorsSpec {
     /// True when `core_identifiers` was given explicitly.
     pub core_identifiers_explicit: bool,
     pub rules_files: Vec<PathBuf>,
+    /// Supvisors' `auto_fence`: the majority isolates (ISOLATED, for good) an instance it lost,
+    /// instead of marking it SILENT. Nothing to do with the cut-off side's fence.
     pub auto_fence: bool,
+    /// What a cut-off instance stops (see [`NoQuorumPolicy`]).
+    pub no_quorum_policy: NoQuorumPolicy,
+    /// How long the fence waits for a program to stop on its `stopsignal` before SIGKILL
+    /// (shortens the program's `stopwaitsecs`, never lengthens it).
+    pub fence_stop_timeout: Duration,
     pub synchro_timeout: Duration,
     /// `inactivity_ticks` mapped to time: an instance not heard from for this long is SILENT.
     pub inactivity_timeout: Duration,
@@ -159,5 +214,42 @@ impl SupvisorsSpec {
 
     pub fn local(&self) -> Option<&InstanceAddr> {
         self.instance(&self.local_identifier)
+    }
+
+    /// How long one tick waits for the leader's answer: an unanswered tick must not delay the
+    /// next one (nor the cut-off check after it) by more than this.
+    pub fn tick_call_timeout(&self) -> Duration {
+        self.tick_interval
+            .clamp(Duration::from_millis(100), Duration::from_secs(1))
+    }
+
+    /// The longest time from the last tick the leader received from an instance to the moment
+    /// that instance, if cut off, has SIGKILLed every program its fence stops; `None` when the
+    /// policy fences nothing ([`NoQuorumPolicy::Ignore`]). The sum of:
+    /// - the tick's answer on its way back (at most [`Self::tick_call_timeout`]): the cut-off
+    ///   side counts from the acknowledgement it received, the leader from the tick;
+    /// - `fencing_timeout`, then one more pass of the ticker before the check sees it
+    ///   (`tick_interval` + [`TICK_SNAPSHOT_TIMEOUT`] + [`Self::tick_call_timeout`]);
+    /// - `fence_stop_timeout`: the stop signal, then SIGKILL;
+    /// - [`FENCE_KILL_MARGIN`].
+    pub fn fence_bound(&self) -> Option<Duration> {
+        self.no_quorum_policy.fences().then(|| {
+            self.tick_call_timeout() * 2
+                + self.fencing_timeout
+                + self.tick_interval
+                + TICK_SNAPSHOT_TIMEOUT
+                + self.fence_stop_timeout
+                + FENCE_KILL_MARGIN
+        })
+    }
+
+    /// How long after it was last heard of the majority's leader declares a silent instance
+    /// lost (SILENT, or ISOLATING with `auto_fence`) and restarts its programs elsewhere, when
+    /// nothing proves its daemon dead: the inactivity timeout, or the fence bound when longer,
+    /// so the old copies are gone before new ones start. A closed internal port (a dead
+    /// daemon, whose children died with it) does not wait for this.
+    pub fn silent_restart_after(&self) -> Duration {
+        self.fence_bound()
+            .map_or(self.inactivity_timeout, |b| b.max(self.inactivity_timeout))
     }
 }

@@ -251,6 +251,19 @@ impl Supervisor {
             .unwrap_or_default()
     }
 
+    /// The cluster's fence for one process: its `stopsignal` now, SIGKILL (to its group with
+    /// `killasgroup`) at most `kill_after` later — whatever its `stopwaitsecs` — then waits
+    /// until it is stopped. Also brings forward the SIGKILL of a process already STOPPING.
+    /// Faults: BAD_NAME, NOT_RUNNING (already stopped), SHUTDOWN_STATE.
+    pub async fn stop_process_within(
+        &self,
+        namespec: &str,
+        kill_after: std::time::Duration,
+    ) -> Result<(), Fault> {
+        let sel = Self::single(namespec)?;
+        self.one(|r| Msg::StopWithin(sel, kill_after, r)).await
+    }
+
     /// Supvisors' `update_numprocs` (Supervisor issue #177) on this instance: resizes
     /// `program` (a `[program:x]` or `[eventlistener:x]` name) to `numprocs` processes in every
     /// running group that uses it, `[group:x]` groups included.

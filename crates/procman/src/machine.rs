@@ -74,6 +74,10 @@ pub enum Event {
     Timer(TimerKind),
     /// `stopProcess` (administrative stop).
     Stop,
+    /// The cluster's fence: a Stop whose SIGKILL comes at most this long after (a STOPPING
+    /// process's deadline is brought forward too), so the old copy is surely gone before the
+    /// majority starts a new one elsewhere, whatever the program's `stopwaitsecs`.
+    StopWithin(Duration),
     /// The daemon is shutting down or restarting: like Stop, but BACKOFF gives up → FATAL.
     Shutdown,
     /// `kill()` failed with something other than ESRCH → UNKNOWN.
@@ -440,6 +444,15 @@ pub fn step(
         Event::Exited(how) => s.exited(how),
         Event::Timer(kind) => s.timer(kind),
         Event::Stop => s.stop(false),
+        Event::StopWithin(limit) => {
+            s.stop(false);
+            let latest = ctx.now + limit;
+            if let Some(t) = s.st.timer.as_mut() {
+                if t.kind == TimerKind::Kill && s.st.state == ProcessState::Stopping {
+                    t.at = t.at.min(latest);
+                }
+            }
+        }
         Event::Shutdown => s.stop(true),
         Event::SignalFailed(err) => {
             s.log(
@@ -785,6 +798,52 @@ mod tests {
         assert_eq!(s.st.pid, 0);
         assert_eq!(s.transitions()[0].pid, 5);
         assert!(s.st.timer.is_none());
+    }
+
+    #[test]
+    fn stop_within_brings_the_sigkill_forward() {
+        let mut sp = spec();
+        sp.stopwaitsecs = 10;
+        sp.killasgroup = true;
+        let mut s = Sim::new(sp);
+        s.ev(Event::Start).ev(Event::Spawned { pid: 5 }).fire();
+        s.at(3000)
+            .ev(Event::StopWithin(Duration::from_millis(1500)));
+        assert_eq!(s.state(), Stopping);
+        assert!(s.actions.contains(&Action::Signal {
+            signal: 15,
+            group: false,
+            pid: 5
+        }));
+        let t = s.st.timer.unwrap();
+        assert_eq!(
+            (t.kind, t.at),
+            (TimerKind::Kill, s.now + Duration::from_millis(1500))
+        );
+        // A second fence while STOPPING shortens the deadline again, never lengthens it.
+        s.at(3100).ev(Event::StopWithin(Duration::from_millis(200)));
+        assert_eq!(s.st.timer.unwrap().at, s.now + Duration::from_millis(200));
+        s.ev(Event::StopWithin(Duration::from_secs(60)));
+        assert_eq!(s.st.timer.unwrap().at, s.now + Duration::from_millis(200));
+        s.fire();
+        assert!(s.actions.contains(&Action::Signal {
+            signal: 9,
+            group: true,
+            pid: 5
+        }));
+        // A shorter stopwaitsecs is kept.
+        let mut sp = spec();
+        sp.stopwaitsecs = 1;
+        let mut s = Sim::new(sp);
+        s.ev(Event::Start).ev(Event::Spawned { pid: 6 }).fire();
+        s.ev(Event::StopWithin(Duration::from_secs(5)));
+        assert_eq!(s.st.timer.unwrap().at, s.now + Duration::from_secs(1));
+        // BACKOFF just stops.
+        let mut s = Sim::new(spec());
+        s.ev(Event::Start).ev(Event::SpawnFailed("no".into()));
+        assert_eq!(s.state(), Backoff);
+        s.ev(Event::StopWithin(Duration::from_secs(1)));
+        assert_eq!(s.state(), Stopped);
     }
 
     #[test]

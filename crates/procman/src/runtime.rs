@@ -24,7 +24,7 @@ use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -111,6 +111,8 @@ pub enum Msg {
         reply: Reply<Result<Vec<Item>, Fault>>,
     },
     Stop(Selection, bool, Reply<Result<Vec<Item>, Fault>>),
+    /// The cluster's fence: stop, SIGKILL at most this long after; waits for the stop.
+    StopWithin(Selection, Duration, Reply<Result<Vec<Item>, Fault>>),
     Signal(Selection, String, Reply<Result<Vec<Item>, Fault>>),
     LogPath(String, Channel, Reply<Result<Option<PathBuf>, Fault>>),
     Recent(String, Channel, Reply<Result<Vec<u8>, Fault>>),
@@ -1144,6 +1146,52 @@ impl Actor {
         Ok(items)
     }
 
+    /// [`Event::StopWithin`] for the selected processes that are running-like or STOPPING;
+    /// each item waits for its process to stop.
+    async fn stop_within(&mut self, sel: Selection, limit: Duration) -> Result<Vec<Item>, Fault> {
+        let ids = self.select(&sel)?;
+        let single = matches!(sel, Selection::One(_));
+        let mut items = Vec::new();
+        for id in ids {
+            let (ns, name, group) = self.namespec(id);
+            let Some(state) = self.procs.get(&id).map(|p| p.st.state) else {
+                continue;
+            };
+            if !state.is_running() && state != ProcessState::Stopping {
+                if single {
+                    items.push(Item {
+                        name,
+                        group,
+                        outcome: Outcome::Done(Err(fault(FaultCode::NotRunning, &ns))),
+                    });
+                }
+                continue;
+            }
+            self.apply(id, Event::StopWithin(limit)).await;
+            let Some(p) = self.procs.get_mut(&id) else {
+                continue;
+            };
+            let outcome = if p.st.state == ProcessState::Unknown {
+                Outcome::Done(Err(fault(
+                    FaultCode::Failed,
+                    &format!("unknown problem killing {ns}"),
+                )))
+            } else if !p.st.state.is_stopped() {
+                let (w, rx) = oneshot::channel();
+                p.stop_waiters.push(w);
+                Outcome::Wait(rx)
+            } else {
+                Outcome::Done(Ok(()))
+            };
+            items.push(Item {
+                name,
+                group,
+                outcome,
+            });
+        }
+        Ok(items)
+    }
+
     fn signal(&mut self, sel: Selection, sig: &str) -> Result<Vec<Item>, Fault> {
         let ids = self.select(&sel)?;
         let single = matches!(sel, Selection::One(_));
@@ -1677,6 +1725,14 @@ impl Actor {
                     Err(down())
                 } else {
                     self.stop(sel, wait).await
+                };
+                let _ = r.send(res);
+            }
+            Msg::StopWithin(sel, limit, r) => {
+                let res = if shutting {
+                    Err(down())
+                } else {
+                    self.stop_within(sel, limit).await
                 };
                 let _ = r.send(res);
             }

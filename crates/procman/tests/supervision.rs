@@ -447,3 +447,42 @@ async fn restart_stops_reloads_and_autostarts_again() {
     assert!(!pid_alive(pid));
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_within_kills_a_process_that_ignores_its_stopsignal_long_before_stopwaitsecs() {
+    // The cluster's fence: a program that ignores SIGTERM and has stopwaitsecs = 60 is still
+    // SIGKILLed within the fence's bound.
+    let mut p = program(
+        "stubborn",
+        "trap '' TERM; echo ready; while :; do sleep 0.05; done",
+    );
+    p.startsecs = 0;
+    p.stopwaitsecs = 60;
+    let h = Harness::start(vec![group(p)]);
+    h.sup.start_process("stubborn", true).await.unwrap();
+    // SIGTERM is ignored from here on.
+    h.wait_log("stubborn", "ready").await;
+    let pid = h.sup.process_info("stubborn").await.unwrap().pid;
+    assert!(pid_alive(pid));
+    let t = Instant::now();
+    h.sup
+        .stop_process_within("stubborn", Duration::from_millis(300))
+        .await
+        .unwrap();
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_eq!(h.state("stubborn").await, ProcessState::Stopped);
+    assert!(!pid_alive(pid));
+    assert_eq!(
+        h.sup
+            .stop_process_within("stubborn", Duration::from_millis(300))
+            .await
+            .unwrap_err()
+            .code,
+        FaultCode::NotRunning
+    );
+    assert_eq!(h.shutdown().await, Exit::Shutdown);
+}

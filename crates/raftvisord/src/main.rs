@@ -179,6 +179,30 @@ fn log_targets(level: model::LogLevel) -> logging::LogFilter {
     }
 }
 
+/// Says, once the config is loaded, how long the majority waits before restarting the
+/// programs of an instance it lost without proof that its daemon died, and why: the bound
+/// the cut-off side's fence keeps to (`SupvisorsSpec::fence_bound`).
+fn log_fence_bound(spec: &model::supvisors::SupvisorsSpec) {
+    let ms = |d: std::time::Duration| d.as_millis() as u64;
+    match spec.fence_bound() {
+        Some(bound) => tracing::info!(
+            no_quorum_policy = spec.no_quorum_policy.name(),
+            fencing_timeout_ms = ms(spec.fencing_timeout),
+            fence_stop_timeout_ms = ms(spec.fence_stop_timeout),
+            fence_bound_ms = ms(bound),
+            restart_after_ms = ms(spec.silent_restart_after()),
+            "a cut-off instance has SIGKILLed what its fence stops within fence_bound_ms of its \
+             last tick; the majority restarts a silent instance's programs restart_after_ms \
+             after its last tick (at once when its internal port is found closed)"
+        ),
+        None => tracing::warn!(
+            restart_after_ms = ms(spec.silent_restart_after()),
+            "no_quorum_policy = ignore: a cut-off instance keeps its programs, so the majority \
+             may run a second copy of what it restarts restart_after_ms after the last tick"
+        ),
+    }
+}
+
 /// Supervisor raises RLIMIT_NOFILE / RLIMIT_NPROC to `minfds` / `minprocs` at start-up.
 fn raise_limits(minfds: u64, minprocs: u64) {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
@@ -317,6 +341,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         for note in &spec.notes {
             tracing::warn!("{note}");
         }
+        log_fence_bound(spec);
     }
     // The rules files are read (and a bad one refused) before anything starts.
     let commander = match &cluster_spec {
@@ -466,8 +491,8 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         }
         {
             let commander = commander.clone();
-            node.set_fence_policy(Arc::new(move |state, instance| {
-                current_commander(&commander).fence_policy(state, instance)
+            node.set_fence_policy(Arc::new(move |state, instance, live| {
+                current_commander(&commander).fence_policy(state, instance, live)
             }));
         }
         supervisor.autostart_now().await;

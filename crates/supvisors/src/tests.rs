@@ -9,7 +9,8 @@ use cluster::{
     WriteError,
 };
 use model::supvisors::{
-    ConciliationStrategy, InstanceAddr, RaftTimings, StartingStrategy, SupvisorsSpec,
+    ConciliationStrategy, InstanceAddr, NoQuorumPolicy, RaftTimings, StartingStrategy,
+    SupvisorsSpec,
 };
 use model::{Fault, FaultCode, LogLevel, ProcessState};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,8 @@ pub(crate) fn spec() -> SupvisorsSpec {
         core_identifiers_explicit: false,
         rules_files: vec![],
         auto_fence: true,
+        no_quorum_policy: NoQuorumPolicy::StopMovable,
+        fence_stop_timeout: Duration::from_secs(1),
         synchro_timeout: secs(15),
         inactivity_timeout: secs(10),
         fencing_timeout: secs(3),

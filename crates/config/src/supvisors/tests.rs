@@ -124,6 +124,12 @@ fn defaults_for_a_minimal_section() {
     assert!(!s.core_identifiers_explicit);
     assert!(s.rules_files.is_empty());
     assert!(!s.auto_fence);
+    assert_eq!(s.no_quorum_policy, NoQuorumPolicy::StopMovable);
+    assert_eq!(s.fence_stop_timeout, Duration::from_millis(1000));
+    // 2 × 100 (the tick's answer, then its timeout) + 650 + 100 + 50 (one ticker pass) + 1000
+    // (stop, then SIGKILL) + 250 (margin).
+    assert_eq!(s.fence_bound(), Some(Duration::from_millis(2250)));
+    assert_eq!(s.silent_restart_after(), Duration::from_millis(2250));
     assert_eq!(s.synchro_timeout, Duration::from_secs(15));
     assert_eq!(s.inactivity_timeout, Duration::from_millis(800));
     assert_eq!(s.fencing_timeout, Duration::from_millis(650));
@@ -483,6 +489,42 @@ fn custom_timings() {
             .any(|n| n.contains("below a normal Raft failover")),
         "{:?}",
         s.notes
+    );
+}
+
+#[test]
+fn no_quorum_policy_and_the_fence_bound() {
+    let s = load(&format!(
+        "{SECRET}no_quorum_policy = STOP_ALL\nfence_stop_timeout_ms = 3000\n\
+         inactivity_timeout_ms = 10000\n"
+    ))
+    .ok();
+    assert_eq!(s.no_quorum_policy, NoQuorumPolicy::StopAll);
+    assert_eq!(s.fence_stop_timeout, Duration::from_millis(3000));
+    // fencing 9850 + 200 + 150 + 3000 + 250.
+    assert_eq!(s.fence_bound(), Some(Duration::from_millis(13450)));
+    assert_eq!(s.silent_restart_after(), Duration::from_millis(13450));
+    // Without a fence the majority restarts after the inactivity timeout alone.
+    let s = load(&format!("{SECRET}no_quorum_policy = ignore\n")).ok();
+    assert_eq!(s.no_quorum_policy, NoQuorumPolicy::Ignore);
+    assert_eq!(s.fence_bound(), None);
+    assert_eq!(s.silent_restart_after(), Duration::from_millis(800));
+    // A long inactivity timeout is not shortened by a short bound.
+    let s = load(&format!(
+        "{SECRET}inactivity_timeout_ms = 60000\nfencing_timeout_ms = 700\n"
+    ))
+    .ok();
+    assert_eq!(s.silent_restart_after(), Duration::from_millis(60000));
+    let e = load(&format!(
+        "{SECRET}no_quorum_policy = freeze\nfence_stop_timeout_ms = 0\n"
+    ))
+    .err();
+    assert!(e.contains("s.conf:7: [rpcinterface:supvisors] no_quorum_policy: \"freeze\" is not one of stop_movable, stop_all, ignore"), "{e}");
+    assert!(
+        e.contains(
+            "s.conf:8: [rpcinterface:supvisors] fence_stop_timeout_ms: 0 is not in 10..3600000"
+        ),
+        "{e}"
     );
 }
 
