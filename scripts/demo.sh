@@ -18,6 +18,8 @@ done
 echo "cluster started: s1 http://127.0.0.1:61101  s2 http://127.0.0.1:61102  s3 http://127.0.0.1:61103"
 echo "try: target/release/raftvisorctl -s http://127.0.0.1:61101 application_info   (Ctrl-C to stop)"
 echo "     target/release/raftvisorctl -s http://127.0.0.1:61101 sstatus"
+echo "     target/release/raftvisorctl -s http://127.0.0.1:61101 master     (the instance to kill -9 for a failover)"
+echo "logs: run/cluster/sN/raftvisord.log (and stdout.log), programs' logs in run/cluster/sN/, pid in run/cluster/sN/raftvisord.pid"
 # Keep running while any instance is alive: killing one (kill -9, to watch the failover) must
 # not stop the others. Ctrl-C stops them all.
 wait "${pids[@]}" || true

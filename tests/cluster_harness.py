@@ -15,8 +15,8 @@ Used by test_cluster.py and scripts/bench/bench_cluster.py.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import time
 import xmlrpc.client
@@ -38,19 +38,8 @@ FAST_TIMINGS = {
 
 
 def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
-    """`n` distinct TCP ports that were free a moment ago on `host` (all bound at once, then
-    released)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(family, socket.SOCK_STREAM)
-            s.bind((host, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """`n` distinct free TCP ports on `host` (`harness.free_ports`: outside the ephemeral range)."""
+    return harness.free_ports(n, host)
 
 
 def supvisors_list(members: Sequence[tuple[str, int, int]], host: str = "127.0.0.1") -> str:
@@ -222,18 +211,44 @@ class Cluster:
         return [i for i in self.instances.values() if i.alive()]
 
     # -- lifecycle
-    def start(self, identifiers: Optional[Iterable[str]] = None, timeout: float = 30.0) -> None:
+    def start(self, identifiers: Optional[Iterable[str]] = None, timeout: float = 30.0,
+              attempts: int = 3) -> None:
         """Start the instances one after the other (each is up once its local getState answers,
-        which does not need the cluster), collecting every failure."""
+        which does not need the cluster), collecting every failure.
+
+        Every instance knows every port, so a port taken by someone else between the choice and
+        the bind cannot be changed for one instance alone: on the cluster's first start (all
+        instances, none ever started), a clash stops them all and starts again on new ports,
+        up to `attempts` times."""
         chosen = list(identifiers) if identifiers is not None else self.identifiers
-        errors = []
-        for ident in chosen:
-            try:
-                self.instances[ident].start(timeout=timeout)
-            except HarnessError as e:
-                errors.append(str(e))
-        if errors:
-            raise HarnessError("\n".join(errors))
+        first_start = (sorted(chosen) == sorted(self.identifiers)
+                       and all(i.proc is None for i in self.instances.values()))
+        for attempt in range(attempts):
+            errors = []
+            for ident in chosen:
+                try:
+                    self.instances[ident].start(timeout=timeout)
+                except HarnessError as e:
+                    errors.append(str(e))
+            if not errors:
+                return
+            clash = any(m in e for e in errors for m in harness.PORT_CLASH_MARKERS)
+            if not (clash and first_start and attempt + 1 < attempts):
+                raise HarnessError("\n".join(errors))
+            self.stop(chosen)
+            self._new_ports()
+
+    def _new_ports(self) -> None:
+        """New HTTP and internal ports for every instance, and empty data dirs (nothing of the
+        aborted start may survive into the retry)."""
+        ports = free_ports(2 * len(self.members), self.host)
+        self.members = [(ident, ports[2 * i], ports[2 * i + 1])
+                        for i, (ident, _, _) in enumerate(self.members)]
+        for ident, http, internal in self.members:
+            inst = self.instances[ident]
+            inst.http_port, inst.internal_port = http, internal
+            inst.proc = None
+            shutil.rmtree(inst.data_dir, ignore_errors=True)
 
     def stop(self, identifiers: Optional[Iterable[str]] = None) -> None:
         """SIGTERM (then SIGKILL) every instance, and kill its leftover children, by PID."""

@@ -16,6 +16,7 @@ Used by conftest.py (pytest fixtures) and scripts/bench/bench_supervisor.py.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -95,11 +96,58 @@ def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (and of bind to 0)."""
+    try:
+        lo, hi = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+# Seeded from the OS per process: concurrent test runs draw different ports.
+_PORTS = random.Random()
+
+# Daemon output that means a port chosen by the harness was taken before the daemon bound it.
+PORT_CLASH_MARKERS = ("Address already in use", "address in use", "cannot bind")
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """`n` distinct TCP ports free on `host` right now (all bound at once, then released).
+
+    Drawn at random OUTSIDE the kernel's ephemeral range: a port from bind(0) is one the kernel
+    also hands to any process's next outgoing connection, so it can be taken between this check
+    and the daemon's bind; outside that range only another explicit bind can take it (and
+    `Daemon.start` / `Cluster.start` retry on other ports when that happens)."""
+    lo, hi = _ephemeral_range()
+    pool = [p for p in range(10000, 65536) if not lo <= p <= hi]
+    _PORTS.shuffle(pool)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    socks: list[socket.socket] = []
+    try:
+        for port in pool:
+            if len(socks) == n:
+                break
+            s = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                s.bind((host, port))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+        while len(socks) < n:  # no room outside the ephemeral range: let the kernel choose
+            s = socket.socket(family, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1 (bind to port 0, then release)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port free on 127.0.0.1 right now (see `free_ports`)."""
+    return free_ports(1)[0]
 
 
 def wait_until(pred: Callable[[], object], timeout: float, interval: float = 0.05,

@@ -19,3 +19,48 @@ def test_daemon_starts_answers_and_cleans_up(daemon_factory):
     assert not d.alive()
     assert harness.wait_until(lambda: harness.proc_start_time(pid) is None
                               or harness.proc_is_zombie(pid), 10, what="child gone")
+
+
+def test_free_ports_avoid_the_ephemeral_range():
+    """Ports from bind(0) are the ones every outgoing connection takes: the harness draws
+    outside that range, so only another explicit bind can race it."""
+    lo, hi = harness._ephemeral_range()
+    ports = harness.free_ports(20)
+    assert len(set(ports)) == 20
+    if lo > 10000 or hi < 65535:  # room outside the range on this machine
+        assert not any(lo <= p <= hi for p in ports), (ports, lo, hi)
+
+
+def test_cluster_start_moves_to_new_ports_when_one_is_taken(tmp_path, monkeypatch):
+    """A port taken between the harness's choice and the daemon's bind: the whole cluster
+    starts again on new ports instead of failing the test."""
+    import socket
+
+    from cluster_harness import Cluster
+    from conftest import require_impl
+
+    require_impl("raftvisord")
+    busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    taken = busy.getsockname()[1]
+    real = harness.free_ports
+    draws: list[int] = []
+
+    def first_draw_clashes(n: int) -> list[int]:
+        ports = real(n)
+        if not draws:
+            ports[2] = taken  # s2's HTTP port is in use when s2 binds it
+        draws.append(n)
+        return ports
+
+    monkeypatch.setattr(harness, "free_ports", first_draw_clashes)
+    c = Cluster(tmp_path, ["s1", "s2", "s3"], loglevel="info")
+    try:
+        c.start()
+        c.wait_operation(timeout=60)
+        assert len(draws) == 2, draws
+        assert taken not in [p for _, http, internal in c.members for p in (http, internal)]
+    finally:
+        c.stop()
+        busy.close()

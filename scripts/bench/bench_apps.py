@@ -83,7 +83,7 @@ def seq_application(name: str) -> str:
 """
 
 
-# seq and dist are the baseline's applications (run_supvisors_cluster.sh); seq0 is seq with
+# seq and dist are the peer's applications (peer/rules.xml); seq0 is seq with
 # startsecs=0 programs.
 APPS_RULES = f"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <root>
@@ -515,7 +515,7 @@ def main() -> int:
           "the first survivor showing the program RUNNING elsewhere; the peer's cluster clock "
           "is its 5 s TICK (detection, election and re-distribution come in 5 s steps) and, "
           "when its master dies, Supvisors 0.19 applies RESTART_PROCESS only if a working "
-          "master handles the loss (baseline.md). The deployment row starts at the first "
+          "master handles the loss. The deployment row starts at the first "
           "daemon spawn and polls get_all_process_info (1,000 entries) every 0.2 s after each "
           "answer. raftvisord runs with its documented default timings.")
     errs = results.get("errors") or {}

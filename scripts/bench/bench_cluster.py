@@ -14,12 +14,13 @@ Metrics (see README.md in this directory):
              raftvisord also reports how many Raft log entries that took (the growth of the
              leader's last_log_index, supvisors.get_raft_status, a raftvisor extension)
 
-The peer cluster is generated like /work/shared/peer/run_supvisors_cluster.sh does (same
-options, rules.xml and loopback shim, extracted from that script), plus the benchmark's own
-programs; it runs from a separate venv (--peer-venv, created with `supervisor supvisors` if
-missing; the tests' venv stays supervisor-only). Every supervisord is launched by this script
-with -n (so its PID is ours) and stopped with the peer's PID-based stop_supvisors_cluster.sh,
-then by our own PIDs. raftvisord instances are stopped by tests/cluster_harness.py (PID-only,
+The peer cluster is generated like scripts/bench/peer/run_supvisors_cluster.sh does (same
+options; its rules.xml and loopback_shim.py are read from that directory), plus the
+benchmark's own programs; it runs from a separate venv (--peer-venv, made by
+scripts/bench/peer/setup-peer.sh with Supervisor 4.3.0 + Supvisors 0.19.1 if missing; the tests'
+venv stays supervisor-only). Everything the benchmark needs is in the repository. Every
+supervisord is launched by this script with -n (so its PID is ours) and stopped with
+peer/stop_supvisors_cluster.sh (PID-based), then by our own PIDs. raftvisord instances are stopped by tests/cluster_harness.py (PID-only,
 children found by an environment tag).
 
 Every wait is a poll with a deadline. Output: a markdown table and --json FILE.
@@ -47,8 +48,7 @@ import cluster_harness  # noqa: E402
 import harness  # noqa: E402
 
 IDS = ["s1", "s2", "s3"]
-DEFAULT_PEER_DIR = REPO.parent / "shared" / "peer"
-PEER_PACKAGES = ["supervisor==4.3.0", "supvisors==0.19.1"]  # the versions of baseline.md
+DEFAULT_PEER_DIR = REPO / "scripts" / "bench" / "peer"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -60,7 +60,7 @@ def log(*a) -> None:
 
 class QuickAckTransport(xmlrpc.client.Transport):
     """Sets TCP_QUICKACK before each request (Linux): removes the Nagle x delayed-ACK stall
-    that a server writing its reply in several segments causes (baseline.md)."""
+    that a server writing its reply in several segments causes."""
 
     def __init__(self, timeout: float):
         super().__init__()
@@ -218,21 +218,13 @@ class PeerSide:
         self.nick_by_port = {str(p): i for i, p in self.ports.items()}
         self._generate(per_instance_programs, rules_xml, common_programs)
 
-    # -- generation (mirrors run_supvisors_cluster.sh; shim and rules taken from it verbatim)
-    def _heredoc(self, script: str, marker: str, after: str) -> str:
-        start = script.index(after)
-        body_start = script.index("\n", script.index(f"<<'{marker}'", start)) + 1
-        end = script.index(f"\n{marker}\n", body_start)
-        return script[body_start:end] + "\n"
-
+    # -- generation (mirrors peer/run_supvisors_cluster.sh; shim and rules are its files)
     def _generate(self, per_instance_programs: dict[str, str], rules_xml: str | None = None,
                   common_programs: str | None = None) -> None:
-        script = (self.peer_dir / "run_supvisors_cluster.sh").read_text()
         (self.work / "loopback_shim.py").write_text(
-            self._heredoc(script, "PYEOF", 'cat > "$WORK/loopback_shim.py"'))
+            (self.peer_dir / "loopback_shim.py").read_text())
         (self.work / "rules.xml").write_text(
-            rules_xml if rules_xml is not None
-            else self._heredoc(script, "XEOF", 'cat > "$WORK/rules.xml"'))
+            rules_xml if rules_xml is not None else (self.peer_dir / "rules.xml").read_text())
         common = ["[group:seq]", "programs=seq_a,seq_b,seq_c", "[group:dist]",
                   "programs=dist_1,dist_2,dist_3"]
         for p in ("seq_a", "seq_b", "seq_c", "dist_1", "dist_2", "dist_3"):
@@ -338,7 +330,7 @@ files = {self.work}/programs.ini {d}/own.ini
 
     def stop(self) -> None:
         stop_script = self.peer_dir / "stop_supvisors_cluster.sh"
-        if stop_script.exists():
+        if stop_script.exists():  # always in the repository; our own PIDs below regardless
             try:
                 subprocess.run(["bash", str(stop_script), str(self.work)], timeout=90,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -558,15 +550,9 @@ def run_side(side_factory, args, results: dict, name: str) -> None:
 # ----------------------------------------------------------------- peer venv and report
 
 def ensure_peer_venv(venv: Path) -> None:
-    py = venv / "bin" / "python"
-    ok = py.exists() and subprocess.run(
-        [str(py), "-c", "import supervisor, supvisors"], capture_output=True).returncode == 0
-    if ok:
-        return
-    log("creating the peer venv", venv)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet",
-                    "--disable-pip-version-check", *PEER_PACKAGES], check=True, timeout=600)
+    """The peer's venv, made (or checked) by peer/setup-peer.sh: one place pins its versions."""
+    subprocess.run(["bash", str(DEFAULT_PEER_DIR / "setup-peer.sh")], check=True, timeout=900,
+                   env=dict(os.environ, PEER_VENV=str(venv)), stdout=subprocess.DEVNULL)
 
 
 def fmt(v, digits=2) -> str:
@@ -670,7 +656,7 @@ def main() -> int:
     print(table(results, args))
     print()
     print("Notes: the peer's get_all_process_info replies (> 4 KB) wait ~40 ms per call for a "
-          "delayed ACK (Nagle x delayed-ACK, baseline.md); the TCP_QUICKACK row removes it. "
+          "delayed ACK (Nagle x delayed-ACK); the TCP_QUICKACK row removes it. "
           "The peer's cluster clock is its 5 s TICK; raftvisord uses its documented defaults "
           "(tick 100 ms, inactivity 800 ms, fencing 650 ms, Raft heartbeat 50 ms, election "
           "150-300 ms). The Raft log entries row is the growth of the leader's last_log_index "

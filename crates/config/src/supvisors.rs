@@ -18,7 +18,8 @@
 //!
 //! The only I/O: interface addresses and host name ([`LocalHost::from_system`], used by
 //! [`resolve`]), expanding `rules_files` globs, reading `cluster_secret_file`, and checking that
-//! the directory of `disabilities_file` exists. The rules files themselves are not read here.
+//! the directory of `disabilities_file` exists (checked as Supvisors does, then unused: a note
+//! says so). The rules files themselves are not read here.
 
 mod compat;
 mod list;
@@ -139,6 +140,14 @@ pub fn resolve_with(config: &Config, me: &LocalHost) -> Result<Option<SupvisorsS
         })
         .ok()
         .flatten();
+    if disabilities_file.is_some() {
+        notes.push(format!(
+            "{}: accepted but not used: disabled programs are kept in the replicated state \
+             (persisted in data_dir, they survive a full-cluster restart); this file is \
+             neither read nor written",
+            o.at("disabilities_file")
+        ));
+    }
     let starting_strategy =
         o.parse_or(&mut p, "starting_strategy", StartingStrategy::Config, |t| {
             StartingStrategy::parse(t)

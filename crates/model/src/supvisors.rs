@@ -195,6 +195,8 @@ pub struct SupvisorsSpec {
     pub fencing_timeout: Duration,
     /// How often an instance ticks the leader.
     pub tick_interval: Duration,
+    /// Supvisors' `disabilities_file`, validated as Supvisors does (its directory exists) so the
+    /// same file loads, but not used: disabilities live in the replicated state (a note says so).
     pub disabilities_file: Option<PathBuf>,
     pub starting_strategy: StartingStrategy,
     pub conciliation_strategy: ConciliationStrategy,

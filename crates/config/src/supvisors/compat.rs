@@ -12,14 +12,17 @@ pub(crate) struct Ignored {
     pub check: fn(&str) -> Result<(), String>,
 }
 
-const STATS: &str = "raftvisor's statistics are not configured by the Supvisors options";
+const STATS: &str = "raftvisor collects no host or process statistics (no supvisors.*_stats \
+                     methods)";
 const LOG: &str = "raftvisor logs the cluster layer to the supervisord log ([supervisord] \
                    logfile, logfile_maxbytes, logfile_backups, loglevel)";
-const EVENTS: &str = "raftvisor has no ZeroMQ event socket: events are served as SSE/WebSocket \
-                      on the [inet_http_server] port";
+const EVENTS: &str = "raftvisor publishes no Supvisors events (no ZeroMQ, no WebSocket): poll \
+                      the supvisors.* XML-RPC methods, or use Supervisor event listeners \
+                      ([eventlistener:x]) for the local process events";
 const MULTICAST: &str = "raftvisor has no discovery mode: Raft needs a fixed voter set, so every \
                          instance must be listed in supvisors_list";
-const UI: &str = "the raftvisor dashboard does not take this setting";
+const UI: &str = "raftvisor has no Supvisors web dashboard (only Supervisor's status page and \
+                  /logtail), so this setting has nothing to configure";
 
 pub(crate) const IGNORED: &[Ignored] = &[
     Ignored {

@@ -416,6 +416,18 @@ fn honoured_values_are_read() {
     );
     assert_eq!(s.disabilities_file, Some(l.path("disab.json")));
     assert_eq!(s.data_dir, l.path("data"));
+    // disabilities_file is checked but not used: a note says so.
+    let (disab, notes): (Vec<String>, Vec<String>) = s
+        .notes
+        .iter()
+        .cloned()
+        .partition(|n| n.contains("disabilities_file"));
+    assert_eq!(disab.len(), 1, "{:?}", s.notes);
+    assert!(
+        disab[0].contains("accepted but not used") && disab[0].contains("neither read nor written"),
+        "{disab:?}"
+    );
+    let s = SupvisorsSpec { notes, ..s };
     // inactivity_ticks is replaced by the time-based timeout: a note says so.
     assert_eq!(s.notes.len(), 1, "{:?}", s.notes);
     assert!(
