@@ -7,4 +7,5 @@ VENV=$(scripts/setup-python.sh)
 cargo build --workspace --bins
 cargo test --workspace
 scripts/setup-supvisors.sh >/dev/null
+scripts/setup-netns.sh
 RAFTVISOR_BIN_DIR="$PWD/target/debug" "$VENV/bin/python" -m pytest -q tests
