@@ -232,7 +232,14 @@ async fn leader_loop(
         voters: inner.spec.voters.clone(),
         inactivity_timeout: inner.spec.inactivity_timeout,
         silent_after: inner.spec.silent_restart_after(),
-        fencing_timeout: inner.spec.fencing_timeout,
+        refused_after: if inner.spec.auto_fence {
+            inner
+                .spec
+                .fence_bound()
+                .unwrap_or(inner.spec.fencing_timeout)
+        } else {
+            Duration::ZERO
+        },
         synchro_timeout: inner.spec.synchro_timeout,
         auto_fence: inner.spec.auto_fence,
         deploys: inner.planner.lock().is_ok_and(|p| p.is_some()),
