@@ -14,4 +14,5 @@ RAFTVISOR_PYTHON=$(command -v python3)
 export RAFTVISOR_VENV RAFTVISOR_SUPVISORS_VENV RAFTVISOR_PYTHON
 cargo build --workspace --bins
 cargo test --workspace
+scripts/setup-netns.sh
 RAFTVISOR_BIN_DIR="$PWD/target/debug" "$RAFTVISOR_VENV/bin/python" -m pytest -q tests

@@ -387,12 +387,15 @@ def test_leader_death_mid_sequence_completes_without_duplicates(tmp_path):
         c.stop()
 
 
-def test_a_cut_off_instance_stops_what_the_majority_restarts_elsewhere(tmp_path):
-    """auto_fence with the rules: the instance left alone (the majority frozen with SIGSTOP, the
-    loopback cut that needs no privileges) stops its RESTART_PROCESS program before the majority
-    could restart it, so the healed cluster never runs it twice; unmanaged programs keep
-    running there."""
-    c = make(tmp_path, "fence", auto_fence="true")
+@pytest.mark.parametrize("policy", [None, "stop_all", "ignore"])
+def test_a_cut_off_instance_stops_what_the_majority_restarts_elsewhere(tmp_path, policy):
+    """The default no_quorum_policy (stop_movable) with the rules: the instance left alone (the
+    majority frozen with SIGSTOP, the loopback cut that needs no privileges) stops its
+    RESTART_PROCESS program before the majority could restart it, so the healed cluster never
+    runs it twice; unmanaged programs keep running there. stop_all stops those too; ignore
+    stops nothing. (tests/test_netns.py cuts a real link.)"""
+    options = {} if policy is None else {"no_quorum_policy": policy}
+    c = make(tmp_path, f"fence-{policy}", **options)
     try:
         c.start()
         c.wait_operation(timeout=60)
@@ -406,12 +409,23 @@ def test_a_cut_off_instance_stops_what_the_majority_restarts_elsewhere(tmp_path)
         try:
             for ident in majority:
                 os.kill(c[ident].pid, signal.SIGSTOP)
-            wait_until(lambda: alone.proxy(5).supervisor.getProcessInfo("mover")["statename"]
-                       == "STOPPED", 10, what="the cut-off instance to stop mover")
-            assert alone.proxy(5).supervisor.getProcessInfo("loose")["statename"] == "RUNNING"
+            state = lambda name: alone.proxy(5).supervisor.getProcessInfo(name)["statename"]
+            if policy == "ignore":
+                wait_until(lambda: alone.master(timeout=2) == "", 10,
+                           what="the cut-off instance to know it is cut off")
+                time.sleep(1)
+                assert (state("mover"), state("loose")) == ("RUNNING", "RUNNING")
+            else:
+                wait_until(lambda: state("mover") == "STOPPED", 10,
+                           what="the cut-off instance to stop mover")
+                loose = "STOPPED" if policy == "stop_all" else "RUNNING"
+                wait_until(lambda: state("loose") == loose, 5, what=f"loose {loose}")
+            assert "cut off from the quorum" in alone.log_text()
         finally:
             for ident in majority:
                 os.kill(c[ident].pid, signal.SIGCONT)
+        if policy == "ignore":
+            return  # two copies of mover are what ignore accepts
         # The healed cluster runs mover exactly once: never twice at any poll (each
         # instance's own supervisor is asked, not the replicated view), and not zero either
         # once the cluster has settled — a RESTART_PROCESS program that was fenced must be

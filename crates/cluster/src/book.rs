@@ -4,7 +4,7 @@
 //!
 //! Clock: `Instant`s of the *leader's* monotonic clock, counted from the moment it received
 //! each tick; a new leader starts every instance's clock at its own start of leadership, so a
-//! failover never declares an instance SILENT sooner than `inactivity_timeout` after it. The
+//! failover never declares an instance SILENT sooner than `silent_after` after it. The
 //! wall-clock times committed with a tick ([`TickStamp`]) are for display only.
 //!
 //! Silence alone: declaring an instance lost (SILENT, or ISOLATING with `auto_fence`) makes the
@@ -20,8 +20,9 @@
 //! (procman forks them with PDEATHSIG) — and [`LeaderBook::expired`] takes it at once instead
 //! of waiting. A host that is down or cut off does not answer at all, so it still waits. With
 //! `auto_fence`, a refusal (which a firewall's REJECT rule can forge for a live daemon) is
-//! taken only once the instance has been silent for `fencing_timeout`, when a live one knows
-//! it is cut off: ISOLATED is for good, so a forged refusal must not cause it.
+//! taken only once the instance has been silent for as long as a live one takes to have
+//! fenced itself ([`LivenessParams::refused_after`]): ISOLATED is for good, so a forged
+//! refusal must not cause it.
 //!
 //! Ticks are committed sparingly — when the load changed (at most once per
 //! [`LOAD_MIN_INTERVAL`]) or every [`TICK_REFRESH`] — so the replicated tick counter and times
@@ -67,9 +68,11 @@ pub struct LivenessParams {
     /// (`SupvisorsSpec::silent_restart_after`: at least the inactivity timeout, and the fence
     /// bound when the cut-off side fences).
     pub silent_after: Duration,
-    /// With `auto_fence`: how long a cut-off instance takes to fence itself (see the module
-    /// doc on death evidence).
-    pub fencing_timeout: Duration,
+    /// Silence after which a refused probe counts as death: zero, except with `auto_fence`
+    /// (ISOLATED is for good, and a REJECT rule can refuse for a live daemon), where it is the
+    /// time a live but cut-off instance takes to have fenced itself (the fence bound, else
+    /// `fencing_timeout`). See the module doc on death evidence.
+    pub refused_after: Duration,
     pub synchro_timeout: Duration,
     pub auto_fence: bool,
     /// A commander runs on this leader and ends DEPLOYMENT itself (when its deployment job is
@@ -228,13 +231,13 @@ impl LeaderBook {
         }
         let last = self.last_heard_at(identifier);
         let silence = now.saturating_duration_since(last);
-        let refused_after = if self.params.auto_fence {
-            self.params.fencing_timeout
-        } else {
-            Duration::ZERO
-        };
         let refused = self.refused.get(identifier).is_some_and(|r| *r > last);
-        may_declare_lost(silence, refused, self.params.silent_after, refused_after)
+        may_declare_lost(
+            silence,
+            refused,
+            self.params.silent_after,
+            self.params.refused_after,
+        )
     }
 
     /// The instances worth probing now: RUNNING or CHECKING, and not heard of for `after`.
@@ -386,7 +389,11 @@ mod tests {
             voters: vec!["a".into(), "b".into()],
             inactivity_timeout: Duration::from_secs(1),
             silent_after: Duration::from_secs(1),
-            fencing_timeout: Duration::from_millis(600),
+            refused_after: if auto_fence {
+                Duration::from_millis(600)
+            } else {
+                Duration::ZERO
+            },
             synchro_timeout: Duration::from_secs(10),
             auto_fence,
             deploys: false,

@@ -19,13 +19,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use procman::SupervisorApi;
+use tokio::task::JoinHandle;
 
 use model::supvisors::NoQuorumPolicy;
 
 use crate::book::{LeaderBook, LivenessParams};
 use crate::load::LoadTracker;
 use crate::node::{node_info, FencePolicy, Inner};
-use crate::state::ClusterState;
+use crate::state::{ClusterState, Command};
 use crate::types::node_id;
 use crate::wire::{HelloReply, TickReply, TickRequest, PATH_HELLO, PATH_TICK};
 
@@ -232,7 +233,14 @@ async fn leader_loop(
         voters: inner.spec.voters.clone(),
         inactivity_timeout: inner.spec.inactivity_timeout,
         silent_after: inner.spec.silent_restart_after(),
-        fencing_timeout: inner.spec.fencing_timeout,
+        refused_after: if inner.spec.auto_fence {
+            inner
+                .spec
+                .fence_bound()
+                .unwrap_or(inner.spec.fencing_timeout)
+        } else {
+            Duration::ZERO
+        },
         synchro_timeout: inner.spec.synchro_timeout,
         auto_fence: inner.spec.auto_fence,
         deploys: inner.planner.lock().is_ok_and(|p| p.is_some()),
@@ -355,6 +363,8 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
     let mut last_contact = Instant::now();
     // The term of the last contact (an acknowledged tick, or a newly elected leader).
     let mut contact_term: u64 = 0;
+    // The fence of the current cut, reported once contact returns.
+    let mut fence_task: Option<JoinHandle<Option<FenceReport>>> = None;
     let mut hint: Option<String> = None;
     let mut probe = 0usize;
     // Subscribed before the first snapshot, so no change falls between the two.
@@ -440,7 +450,7 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
             contact_term = term;
             last_contact = Instant::now();
         }
-        update_cut_off(&inner, last_contact.elapsed());
+        update_cut_off(&inner, last_contact.elapsed(), &mut fence_task);
         // Followed a redirect: tick the real leader at once rather than one interval later.
         let wait = if hint.is_some() {
             Duration::from_millis(5)
@@ -543,10 +553,23 @@ async fn local_snapshot(inner: &Inner) -> Option<Vec<procman::ProcessInfo>> {
     .ok()
 }
 
+/// What a fence stopped, as the local replica counted the instance's losses when it began
+/// (see [`crate::state::Command::Fenced`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FenceReport {
+    losses: u64,
+    namespecs: Vec<String>,
+}
+
 /// Flips `cut_off` when the silence crosses `fencing_timeout`, either way. On the way in,
 /// starts the fence in a task of its own (the ticks go on meanwhile, so the return of
-/// contact is seen at once); on the way out, asks for a full sync.
-fn update_cut_off(inner: &Arc<Inner>, silence: Duration) {
+/// contact is seen at once) and keeps it in `fence`; on the way out, asks for a full sync and
+/// has the fence's outcome reported to the cluster ([`report_fence`]).
+fn update_cut_off(
+    inner: &Arc<Inner>,
+    silence: Duration,
+    fence_task: &mut Option<JoinHandle<Option<FenceReport>>>,
+) {
     let now_cut = silence > inner.spec.fencing_timeout;
     let was_cut = inner.cut_off.swap(now_cut, Ordering::Relaxed);
     if now_cut && !was_cut {
@@ -559,16 +582,54 @@ fn update_cut_off(inner: &Arc<Inner>, silence: Duration) {
         );
         if policy.fences() {
             let inner = inner.clone();
-            tokio::spawn(async move {
+            *fence_task = Some(tokio::spawn(async move {
                 tokio::select! {
-                    _ = inner.shutdown.cancelled() => {}
-                    _ = fence(&inner) => {}
+                    _ = inner.shutdown.cancelled() => None,
+                    report = fence(&inner) => report,
                 }
-            });
+            }));
         }
     } else if was_cut && !now_cut {
         tracing::info!(instance = %inner.local, "contact with the quorum restored");
         inner.full_sync_request.notify_one();
+        if let Some(task) = fence_task.take() {
+            tokio::spawn(report_fence(inner.clone(), task));
+        }
+    }
+}
+
+/// Once contact is back: tells the cluster what the fence stopped (`Command::Fenced`), so that
+/// if the majority never declared this instance lost — the cut was shorter than its wait —
+/// those processes still go through their running-failure strategies instead of staying
+/// stopped. The state machine ignores the report when the loss was declared meanwhile.
+/// Retried for a minute (a leader may be being elected); waits for the fence to finish first.
+async fn report_fence(inner: Arc<Inner>, fence: JoinHandle<Option<FenceReport>>) {
+    let Ok(Some(report)) = fence.await else {
+        return;
+    };
+    let cmd = Command::Fenced {
+        instance: inner.local.clone(),
+        losses: report.losses,
+        namespecs: report.namespecs,
+    };
+    let give_up = Instant::now() + Duration::from_secs(60);
+    loop {
+        match inner.write(cmd.clone()).await {
+            Ok(result) => {
+                tracing::info!(?result, "fence: reported to the cluster");
+                return;
+            }
+            Err(e) if Instant::now() < give_up => {
+                tracing::debug!(error = %e, "fence: report not committed yet");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "fence: report abandoned; the stopped programs stay stopped");
+                return;
+            }
+        }
+        if !pause(&inner, Duration::from_millis(200)).await {
+            return;
+        }
     }
 }
 
@@ -591,14 +652,15 @@ fn fence_victims(
 
 /// Stops what [`fence_victims`] names, all at once: the stop signal, then SIGKILL at most
 /// `fence_stop_timeout` later (procman's `stop_process_within`), so every old copy is gone
-/// within `SupvisorsSpec::fence_bound` of the last tick the leader received.
-async fn fence(inner: &Inner) {
+/// within `SupvisorsSpec::fence_bound` of the last tick the leader received. Returns the
+/// processes surely stopped (a failed stop is not reported: it may still run).
+async fn fence(inner: &Inner) -> Option<FenceReport> {
     let started = Instant::now();
     let Ok(infos) =
         tokio::time::timeout(Duration::from_secs(1), inner.supervisor.all_process_info()).await
     else {
         tracing::error!("fence: the local supervisor did not list its processes within 1 s");
-        return;
+        return None;
     };
     let live: Vec<String> = infos
         .iter()
@@ -606,22 +668,24 @@ async fn fence(inner: &Inner) {
         .map(|i| model::make_namespec(&i.group, &i.name))
         .collect();
     let policy = inner.fence_policy.lock().ok().and_then(|p| p.clone());
-    let victims = {
+    let (losses, victims) = {
         let replica = inner.replica.borrow();
-        fence_victims(
+        let losses = replica.state.instance(&inner.local).map_or(0, |r| r.losses);
+        let victims = fence_victims(
             inner.spec.no_quorum_policy,
             policy.as_ref(),
             &replica.state,
             &inner.local,
             &live,
-        )
+        );
+        (losses, victims)
     };
     if victims.is_empty() {
         tracing::info!(
             no_quorum_policy = inner.spec.no_quorum_policy.name(),
             "fence: nothing to stop"
         );
-        return;
+        return None;
     }
     let kill_after = inner.spec.fence_stop_timeout;
     tracing::warn!(
@@ -636,11 +700,14 @@ async fn fence(inner: &Inner) {
         let outcome = tokio::time::timeout(patience, stop).await;
         (namespec, outcome)
     });
+    let mut stopped = Vec::new();
     for (namespec, outcome) in futures_util::future::join_all(stops).await {
         match outcome {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => stopped.push(namespec.clone()),
             // Stopped meanwhile (NOT_RUNNING): what the fence wanted.
-            Ok(Err(fault)) if fault.code == model::FaultCode::NotRunning => {}
+            Ok(Err(fault)) if fault.code == model::FaultCode::NotRunning => {
+                stopped.push(namespec.clone())
+            }
             Ok(Err(fault)) => {
                 tracing::error!(%namespec, fault = %fault.fault_string(), "fence: stop failed")
             }
@@ -652,10 +719,15 @@ async fn fence(inner: &Inner) {
         }
     }
     tracing::warn!(
-        stopped = victims.len(),
+        stopped = stopped.len(),
+        of = victims.len(),
         took_ms = started.elapsed().as_millis() as u64,
         "fence: done"
     );
+    Some(FenceReport {
+        losses,
+        namespecs: stopped,
+    })
 }
 
 #[cfg(test)]

@@ -273,6 +273,10 @@ pub struct InstanceRecord {
     pub processes: BTreeMap<String, ProcessRecord>,
     /// Names of the programs disabled on this instance (survive a full-cluster restart).
     pub disabled: BTreeSet<String>,
+    /// How many times the instance's processes were declared lost: each move to an inactive
+    /// state (SILENT, ISOLATING) and each applied [`Command::Fenced`]. A fence report names
+    /// the count it saw, so it is applied only when no loss was declared since.
+    pub losses: u64,
 }
 
 /// Which instances a command addresses.
@@ -321,6 +325,18 @@ pub enum Command {
     SetSupvisorsState { state: SupvisorsState },
     /// Changes to the commander's jobs and pending failures, applied in order.
     Jobs(Vec<JobOp>),
+    /// `instance` was cut off from the quorum and its fence stopped `namespecs`, when its
+    /// replica counted `losses` ([`InstanceRecord::losses`]). If the majority has not declared
+    /// it lost since (the partition healed before), those processes are lost as on SILENT
+    /// (FATAL, a running failure each), so their strategies bring them back: without this,
+    /// a cut shorter than the majority's wait would leave them stopped for good. Sent by the
+    /// instance itself once contact returns; ignored when the count moved on (the loss was
+    /// declared and handled, or this report was applied already).
+    Fenced {
+        instance: String,
+        losses: u64,
+        namespecs: Vec<String>,
+    },
     /// Changes nothing (e.g. to commit a read barrier).
     Noop,
 }
@@ -501,8 +517,46 @@ impl ClusterState {
                     CommandResult::JobsCreated(created)
                 }
             }
+            Command::Fenced {
+                instance,
+                losses,
+                namespecs,
+            } => self.apply_fenced(instance, *losses, namespecs),
             Command::Noop => CommandResult::Unchanged,
         }
+    }
+
+    fn apply_fenced(&mut self, instance: &str, losses: u64, namespecs: &[String]) -> CommandResult {
+        let Some(record) = self.instances.get_mut(instance) else {
+            return CommandResult::Unchanged;
+        };
+        if record.losses != losses || record.state.is_inactive() {
+            return CommandResult::Unchanged;
+        }
+        record.losses += 1;
+        let spawnerr = lost_spawnerr(instance);
+        let mut lost = Vec::new();
+        for namespec in namespecs {
+            let Some(process) = record.processes.get_mut(namespec) else {
+                continue;
+            };
+            // Its stop may not be reported yet: not running, whatever the replica says.
+            if !process.status.state.is_stopped() {
+                process.status.state = ProcessState::Fatal;
+                process.status.spawnerr = spawnerr.clone();
+                process.status.pid = 0;
+            }
+            lost.push(namespec.clone());
+        }
+        for namespec in lost {
+            self.jobs.push_failure(
+                instance,
+                &namespec,
+                FailureKind::InstanceLost,
+                ProcessState::Fatal,
+            );
+        }
+        CommandResult::Applied
     }
 
     /// The record of `identifier`, created in UNKNOWN if absent; `true` when it was created.
@@ -590,6 +644,7 @@ impl ClusterState {
         let (_, record) = self.instance_entry(instance);
         record.state = state;
         if state.is_inactive() && !from.is_inactive() {
+            record.losses += 1;
             for namespec in mark_processes_lost(instance, record) {
                 self.jobs.push_failure(
                     instance,
@@ -932,6 +987,74 @@ mod tests {
             vec![status("p", "p", ProcessState::Running, 7)],
         ));
         assert_eq!(s.process("b", "p").unwrap().pid, 7);
+    }
+
+    #[test]
+    fn a_fence_report_loses_its_processes_unless_a_loss_was_declared_since() {
+        let running = |s: &mut ClusterState| {
+            for state in [InstanceState::Checking, InstanceState::Running] {
+                s.apply(&Command::InstanceState {
+                    instance: "b".into(),
+                    state,
+                });
+            }
+        };
+        let mut s = ClusterState::new();
+        running(&mut s);
+        s.apply(&events(
+            "b",
+            1,
+            1,
+            vec![
+                status("g", "p", ProcessState::Running, 5),
+                status("g", "q", ProcessState::Stopped, 0),
+                status("g", "r", ProcessState::Running, 6),
+            ],
+        ));
+        assert_eq!(s.instance("b").unwrap().losses, 0);
+        let fenced = |losses| Command::Fenced {
+            instance: "b".into(),
+            losses,
+            namespecs: vec!["g:p".into(), "g:q".into(), "g:nope".into()],
+        };
+        // A cut shorter than the majority's wait: never declared lost, so the report counts.
+        assert_eq!(s.apply(&fenced(0)), CommandResult::Applied);
+        let p = s.process("b", "g:p").unwrap();
+        assert_eq!((p.state, p.pid), (ProcessState::Fatal, 0));
+        assert_eq!(s.process("b", "g:q").unwrap().state, ProcessState::Stopped);
+        assert_eq!(s.process("b", "g:r").unwrap().state, ProcessState::Running);
+        let failed: Vec<&str> = s.jobs().failures().map(|f| f.namespec.as_str()).collect();
+        assert_eq!(failed, ["g:p", "g:q"]);
+        // The same report again (a retried write) changes nothing.
+        assert_eq!(s.apply(&fenced(0)), CommandResult::Unchanged);
+        assert_eq!(s.jobs().failures().count(), 2);
+        // A long cut: the majority declared b SILENT (handling its processes) before the report.
+        let mut s = ClusterState::new();
+        running(&mut s);
+        s.apply(&events(
+            "b",
+            1,
+            1,
+            vec![status("g", "p", ProcessState::Running, 5)],
+        ));
+        s.apply(&Command::InstanceState {
+            instance: "b".into(),
+            state: InstanceState::Silent,
+        });
+        assert_eq!(s.instance("b").unwrap().losses, 1);
+        assert_eq!(s.jobs().failures().count(), 1);
+        assert_eq!(
+            s.apply(&fenced(0)),
+            CommandResult::Unchanged,
+            "while SILENT"
+        );
+        running(&mut s);
+        assert_eq!(
+            s.apply(&fenced(0)),
+            CommandResult::Unchanged,
+            "back, count moved on"
+        );
+        assert_eq!(s.jobs().failures().count(), 1);
     }
 
     #[test]

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Makes sure tests/test_netns.py can build its hosts: it needs root (network namespaces, veth,
+# a bridge) and `ip` from iproute2, which a minimal CI image may lack (installed here with
+# apt-get when missing). Not being root is not fixed here: the test then fails and says why.
+# Idempotent. No iptables: the partition is a link set down, which needs nothing more.
+set -euo pipefail
+if ! command -v ip >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >&2
+  else
+    echo "setup-netns: \`ip\` (iproute2) is missing and cannot be installed here" >&2
+  fi
+fi
