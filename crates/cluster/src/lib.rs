@@ -8,7 +8,8 @@
 //!  procman events ─► feed (batches) ─┐            ticks ─► leader's liveness book
 //!  front ends ─► Node::write ────────┴─► leader ─► openraft ─► LogStore (sled)
 //!                 (follower: forwarded on /ctl/write)   └─ apply ─► ClusterState (replica watch)
-//!  internal port (warp): /raft/{append,vote,snapshot}, /ctl/{write,tick,hello}
+//!  internal port (warp): /raft/{append,vote,snapshot},
+//!                        /ctl/{write,tick,hello,orders,members,membership}
 //!                        bincode bodies, identifier + config fingerprint + HMAC token on each
 //! ```
 //!
@@ -25,6 +26,7 @@ pub mod guard;
 pub mod jobs;
 mod liveness;
 mod load;
+pub mod membership;
 pub mod network;
 mod node;
 mod probe;
@@ -39,6 +41,7 @@ pub use jobs::{
     FailureKind, FinalAction, Item, ItemAction, ItemRef, ItemState, Job, JobId, JobKind, JobOp,
     JobOutcome, Jobs, Order, Plan, Planner, Track,
 };
+pub use membership::{MemberRole, MembershipChange, MembershipError, RaftMember};
 pub use node::{FencePolicy, Node, NodeError, NodeTask, RaftMetrics};
 pub use state::{
     BatchSeq, ClusterState, Command, CommandResult, InstanceRecord, InstanceState, ProcessRecord,
