@@ -317,6 +317,7 @@ def test_a_wiped_voter_is_refused_while_the_leader_is_down_and_comes_back_as_a_v
     assert f"{witness} knows this instance" in str(refused.value), str(refused.value)
     assert "remove_member" in str(refused.value)
     assert not c[wiped].alive()
+    assert c[wiped].proc.returncode == 78  # an operator is needed: systemd does not loop
 
     # The operator: the old leader back (a quorum again), remove the wiped member...
     c[leader].start()
@@ -388,6 +389,7 @@ def test_membership_commands_list_remove_and_add_back_and_refuse_to_lose_the_quo
     with pytest.raises(harness.HarnessError) as refused:
         c[down].start(timeout=15)
     assert "no longer a Raft member" in str(refused.value), str(refused.value)
+    assert c[down].proc.returncode == 78
     _wipe(c[down].data_dir)
     c[down].start(timeout=30)
     assert c[leader].sv(timeout=60).add_member(down) is True

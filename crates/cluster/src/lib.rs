@@ -13,6 +13,11 @@
 //!                        bincode bodies, identifier + config fingerprint + HMAC token on each
 //! ```
 //!
+//! Membership by an operator ([`membership`]): the leader lists the Raft members and removes or
+//! adds them back after quorum checks; a node refuses to start with an empty store when a peer
+//! saw it take part (it may have voted), and leads — acts and answers as master — only once a
+//! quorum confirmed it in its term.
+//!
 //! It is not the commander (placement, start/stop sequences, failure strategies), the rules
 //! file, or the XML-RPC `supvisors` namespace: those build on [`ClusterApi`] and the state here.
 

@@ -174,6 +174,22 @@ fn tracing_level(level: model::LogLevel) -> tracing::Level {
     }
 }
 
+/// Exit status of a failed run: [`EXIT_OPERATOR_NEEDED`] when the data dir needs an operator
+/// (a restart would fail the same way), 1 otherwise.
+fn exit_status(error: &anyhow::Error) -> u8 {
+    match error.downcast_ref::<cluster::NodeError>() {
+        Some(cluster::NodeError::LostState { .. } | cluster::NodeError::Removed { .. }) => {
+            EXIT_OPERATOR_NEEDED
+        }
+        _ => 1,
+    }
+}
+
+/// The data dir needs an operator (`EX_CONFIG`): the instance lost its Raft state, or was
+/// removed from the membership and still holds its old log. The systemd unit does not restart
+/// on it (`RestartPreventExitStatus`).
+const EXIT_OPERATOR_NEEDED: u8 = 78;
+
 /// `SUPERVISOR_SERVER_URL` for children: the first unix server, else the inet server.
 fn server_url(config: &Config) -> Option<String> {
     if let Some(unix) = &config.unix_http_server {
@@ -223,7 +239,7 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e:#}");
-            std::process::ExitCode::from(1)
+            std::process::ExitCode::from(exit_status(&e))
         }
     }
 }
