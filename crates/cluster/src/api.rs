@@ -3,6 +3,7 @@
 //! need the leader; writes go through Raft, forwarded to the leader by a follower, and fail fast
 //! with a typed error when there is no leader or the instance is cut off from the quorum.
 
+use crate::membership::{MembershipChange, MembershipError, RaftMember};
 use crate::state::{Command, CommandResult};
 use crate::store::Replica;
 use std::future::Future;
@@ -67,4 +68,14 @@ pub trait ClusterApi: Clone + Send + Sync + 'static {
     /// its result once applied *on the leader*; the local replica follows shortly after.
     fn write(&self, cmd: Command)
         -> impl Future<Output = Result<CommandResult, WriteError>> + Send;
+    /// The Raft members (role, matched log index, lag) as the leader sees them: asked of the
+    /// leader, so it fails fast like a write when there is none.
+    fn raft_members(&self)
+        -> impl Future<Output = Result<Vec<RaftMember>, MembershipError>> + Send;
+    /// An operator's membership change (remove an instance, add it back), executed by the
+    /// leader after its quorum checks; see [`crate::membership`].
+    fn change_membership(
+        &self,
+        change: MembershipChange,
+    ) -> impl Future<Output = Result<(), MembershipError>> + Send;
 }

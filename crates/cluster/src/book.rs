@@ -190,6 +190,12 @@ impl LeaderBook {
         fresh && applied.is_some_and(|a| a >= full)
     }
 
+    /// Whether `identifier` ticked this leader after `at` (e.g. since an operator removed it
+    /// from the membership: only a restarted or still running instance ticks again).
+    pub fn ticked_since(&self, identifier: &str, at: Instant) -> bool {
+        self.seen.get(identifier).is_some_and(|s| s.at > at)
+    }
+
     /// Instances that ticked, are not voters and are not yet Raft members: to add as learners.
     pub fn learners_to_add(&self, is_member: impl Fn(&str) -> bool) -> Vec<String> {
         let mut out: Vec<String> = self

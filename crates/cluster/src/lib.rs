@@ -8,9 +8,15 @@
 //!  procman events ─► feed (batches) ─┐            ticks ─► leader's liveness book
 //!  front ends ─► Node::write ────────┴─► leader ─► openraft ─► LogStore (sled)
 //!                 (follower: forwarded on /ctl/write)   └─ apply ─► ClusterState (replica watch)
-//!  internal port (hyper): /raft/{append,vote,snapshot}, /ctl/{write,tick,hello,orders}
+//!  internal port (hyper): /raft/{append,vote,snapshot},
+//!                         /ctl/{write,tick,hello,orders,members,membership}
 //!                        bincode bodies, identifier + config fingerprint + HMAC token on each
 //! ```
+//!
+//! Membership by an operator ([`membership`]): the leader lists the Raft members and removes or
+//! adds them back after quorum checks; a node refuses to start with an empty store when a peer
+//! saw it take part (it may have voted), and leads — acts and answers as master — only once a
+//! quorum confirmed it in its term.
 //!
 //! It is not the commander (placement, start/stop sequences, failure strategies), the rules
 //! file, or the XML-RPC `supvisors` namespace: those build on [`ClusterApi`] and the state here.
@@ -25,6 +31,7 @@ pub mod guard;
 pub mod jobs;
 mod liveness;
 mod load;
+pub mod membership;
 pub mod network;
 mod node;
 mod probe;
@@ -39,6 +46,7 @@ pub use jobs::{
     FailureKind, FinalAction, Item, ItemAction, ItemRef, ItemState, Job, JobId, JobKind, JobOp,
     JobOutcome, Jobs, Order, Plan, Planner, Track,
 };
+pub use membership::{MemberRole, MembershipChange, MembershipError, RaftMember};
 pub use node::{FencePolicy, Node, NodeError, NodeTask, RaftMetrics};
 pub use state::{
     BatchSeq, ClusterState, Command, CommandResult, InstanceRecord, InstanceState, ProcessRecord,

@@ -145,21 +145,37 @@ pub(crate) fn on_tick(inner: &Inner, tick: &TickRequest) -> TickReply {
     }
 }
 
-/// Watches openraft's metrics and runs [`leader_loop`] exactly while this node leads.
+/// Watches openraft's metrics and runs [`leader_loop`] exactly while this node leads, from
+/// the moment a quorum has confirmed its leadership of the current term ([`confirm`]).
 pub(crate) async fn leadership(inner: Arc<Inner>) {
     let mut metrics = inner.metrics.clone();
     loop {
-        // Wait until we lead.
-        loop {
-            if inner.is_leader() {
-                break;
+        // Wait until openraft says we lead, then until a quorum confirms it.
+        let term = loop {
+            if inner.raft_says_leader() {
+                let term = metrics.borrow().current_term;
+                match confirm(&inner, term).await {
+                    Confirmation::Confirmed => break term,
+                    Confirmation::Ended => return raft_ended(&inner).await,
+                    Confirmation::Refused => {}
+                }
+                if inner.shutdown.is_cancelled() {
+                    return;
+                }
+                if inner.raft_says_leader() && metrics.borrow().current_term == term {
+                    // Still claiming the same term: try again shortly (no quorum yet).
+                    if !pause(&inner, inner.spec.raft.heartbeat).await {
+                        return;
+                    }
+                    continue;
+                }
             }
             tokio::select! {
                 _ = inner.shutdown.cancelled() => return,
-                changed = metrics.changed() => if changed.is_err() { return raft_ended(&inner) },
+                changed = metrics.changed() => if changed.is_err() { return raft_ended(&inner).await },
             }
-        }
-        let term = metrics.borrow().current_term;
+        };
+        inner.confirmed_term.store(term, Ordering::Relaxed);
         tracing::info!(instance = %inner.local, term, "became leader (master)");
         let stop = inner.shutdown.child_token();
         // The previous leader was last heard with its last append-entries (heartbeat) here;
@@ -184,11 +200,12 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
             tokio::select! {
                 _ = inner.shutdown.cancelled() => break,
                 changed = metrics.changed() => if changed.is_err() {
-                    inner.raft_dead.store(true, std::sync::atomic::Ordering::Relaxed);
+                    inner.raft_dead.store(true, Ordering::Relaxed);
                     break;
                 },
             }
         }
+        inner.confirmed_term.store(0, Ordering::Relaxed);
         stop.cancel();
         let _ = task.await;
         let _ = commander.await;
@@ -198,22 +215,70 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
         if inner.shutdown.is_cancelled() {
             return;
         }
-        if inner.raft_dead.load(std::sync::atomic::Ordering::Relaxed) {
-            return raft_ended(&inner);
+        if inner.raft_dead.load(Ordering::Relaxed) {
+            return raft_ended(&inner).await;
         }
         tracing::info!(instance = %inner.local, term, "leadership lost");
     }
 }
 
-/// openraft's core stopped (a fatal error inside it): this node can no longer take part. Say
-/// so once, loudly; `leader_view` now names no leader and writes fail.
-fn raft_ended(inner: &Inner) {
-    inner
-        .raft_dead
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-    if !inner.shutdown.is_cancelled() {
-        tracing::error!(instance = %inner.local, "the Raft core has stopped; this instance no longer takes part in the cluster (restart raftvisord)");
+/// What a leadership confirmation found.
+enum Confirmation {
+    /// A quorum accepted this node as the leader of the term, and the leader's first entry of
+    /// the term (openraft's blank entry) is applied: a commit of its own term.
+    Confirmed,
+    /// No (or not yet): a newer term exists, or no quorum answered in time.
+    Refused,
+    /// The Raft core is gone.
+    Ended,
+}
+
+/// Confirms that this node leads `term`: openraft's read-index round (`ensure_linearizable`)
+/// heartbeats the voters and succeeds only when a quorum still accepts this leader, then
+/// waits until the entries up to the leader's blank entry of the term are applied. A former
+/// leader restarted with its old vote is restored as leader by openraft before it learns of
+/// the newer term: this is what keeps it from acting or answering as master meanwhile.
+async fn confirm(inner: &Inner, term: u64) -> Confirmation {
+    let limit = (inner.spec.raft.election_timeout_max * 2).max(Duration::from_millis(200));
+    let outcome = tokio::select! {
+        _ = inner.shutdown.cancelled() => return Confirmation::Refused,
+        outcome = tokio::time::timeout(limit, inner.raft.ensure_linearizable()) => outcome,
+    };
+    match outcome {
+        Ok(Ok(_)) if inner.metrics.borrow().current_term == term => Confirmation::Confirmed,
+        Ok(Ok(_)) => Confirmation::Refused,
+        Ok(Err(openraft::error::RaftError::Fatal(e))) => {
+            tracing::debug!(error = %e, "leadership confirmation: the Raft core has stopped");
+            Confirmation::Ended
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(instance = %inner.local, term, error = %e, "leadership not confirmed");
+            Confirmation::Refused
+        }
+        Err(_) => {
+            tracing::debug!(instance = %inner.local, term, "leadership not confirmed in time");
+            Confirmation::Refused
+        }
     }
+}
+
+/// openraft's core stopped (a fatal error inside it, or the fault injected by a test): this
+/// node can no longer take part. Say so once, loudly; stop ticking (the ticker sees
+/// `raft_dead`), so the leader declares this instance SILENT within the inactivity timeout
+/// and applies its failure strategies; fence like a cut-off instance (`auto_fence`); then tell
+/// the owner of the node ([`crate::Node::core_ended`]), which restarts or exits.
+async fn raft_ended(inner: &Inner) {
+    inner.raft_dead.store(true, Ordering::Relaxed);
+    inner.confirmed_term.store(0, Ordering::Relaxed);
+    if inner.shutdown.is_cancelled() {
+        return;
+    }
+    tracing::error!(instance = %inner.local, "the Raft core has stopped; this instance no longer takes part in the cluster: ticks stop and it fences itself");
+    let was_cut = inner.cut_off.swap(true, Ordering::Relaxed);
+    if !was_cut && inner.spec.auto_fence {
+        fence(inner).await;
+    }
+    inner.core_ended.send_replace(true);
 }
 
 /// The leader-only work: decide with the liveness book, commit, repeat.
@@ -270,7 +335,19 @@ async fn leader_loop(
             let now = Instant::now();
             let commands = book.decide(now, &replica.state);
             let membership = replica.membership.membership();
-            let learners = book.learners_to_add(|id| membership.get_node(&node_id(id)).is_some());
+            // An instance an operator removed is added back by itself only once it ticks
+            // again (restarted, or still running), not on the strength of its last ticks.
+            let removed = inner
+                .removed_at
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default();
+            let learners = book.learners_to_add(|id| {
+                membership.get_node(&node_id(id)).is_some()
+                    || removed
+                        .get(id)
+                        .is_some_and(|at| !book.ticked_since(id, *at))
+            });
             let late = book.to_probe(now, probe_after, &replica.state);
             (commands, learners, late)
         };
@@ -372,6 +449,11 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
     let mut counter: u64 = 0;
     let mut election_asked: Option<Instant> = None;
     loop {
+        if inner.raft_dead.load(Ordering::Relaxed) {
+            // An ended Raft core: no more ticks, so the leader sees this instance lost.
+            tracing::warn!(instance = %inner.local, "the Raft core has stopped: no more ticks");
+            return;
+        }
         counter = counter.saturating_add(1);
         let tick = TickRequest {
             identifier: inner.local.clone(),

@@ -9,11 +9,11 @@
 //!  shutdown token ─► every task ends ─► raft.shutdown() ─► NodeTask resolves
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{ClusterApi, LeaderView, RaftStatus, WriteError};
 use crate::auth::Gate;
 use crate::book::LeaderBook;
+use crate::membership::{MembershipChange, MembershipError, PeerKnowledge, RaftMember};
 use crate::network::{NetworkFactory, PeerClient};
 use crate::state::{BatchSeq, ClusterState, Command, CommandResult};
 use crate::store::{open_store, Replica, StoreError};
@@ -101,20 +102,36 @@ pub enum NodeError {
     #[error("cannot start Raft: {0}")]
     Raft(String),
     #[error(
-        "data dir {data_dir} holds no Raft state, but the leader {peer} has already replicated \
-         its log to this instance: its Raft state was lost (wiped or replaced disk). Rejoining with \
-         an empty log could make a stale instance win an election or stall replication, so \
-         raftvisord refuses. Restore the data dir from a backup; otherwise the instance must \
-         leave the cluster's membership before it can join again"
+        "data dir {data_dir} holds no Raft state, but {peer} knows this instance as a Raft \
+         member that already took part in the cluster: its Raft state was lost (wiped or \
+         replaced disk). Rejoining with an empty log and no memory of its votes could make it \
+         vote twice in one term or stall replication, so raftvisord refuses. Restore the data \
+         dir from a backup, or have an operator run `raftvisorctl remove_member <this \
+         instance>` on the cluster, start this instance again, then `raftvisorctl add_member \
+         <this instance>` (README: a host lost its disk)"
     )]
     LostState { data_dir: PathBuf, peer: String },
+    #[error(
+        "the leader {leader} says this instance is no longer a Raft member (an operator \
+         removed it), but its data dir {data_dir} still holds the Raft state of a member: \
+         with it, it would call elections that depose the leader. Empty the data dir, start \
+         raftvisord again, then run `raftvisorctl add_member <this instance>` (README: a host \
+         lost its disk)"
+    )]
+    Removed { data_dir: PathBuf, leader: String },
 }
 
+/// Whether this instance may take part with the Raft store it has; see also
+/// [`crate::membership::removed_witness`] for a store that is not empty.
+///
 /// A pristine store (no vote, no log) is normal for a new cluster, a voter that starts late or
-/// a new learner; it is a lost state when the leader has already replicated entries to this
-/// instance. openraft's leader cannot
-/// cope with a member whose log went backwards (it panics), and a voter that forgot its vote
-/// and its log could elect a stale leader: refuse before serving anything.
+/// a new learner; it is a lost state when a reachable peer counts this instance as a member
+/// and saw it take part (the leader replicated to it, or the replica holds a tick of it; see
+/// [`crate::membership::lost_state_witness`]). Asking every peer, not just the leader, makes
+/// the check hold while the leader is down or has just changed. openraft's leader cannot cope
+/// with a member whose log went backwards (it panics), and a voter that forgot its vote could
+/// vote twice in one term: refuse before serving anything, until an operator removes the
+/// instance from the membership (`supvisors.remove_member`) and adds it back.
 async fn refuse_if_state_lost(
     spec: &SupvisorsSpec,
     log_store: &crate::store::LogStore,
@@ -130,9 +147,7 @@ async fn refuse_if_state_lost(
         .get_log_state()
         .await
         .map_err(|e| NodeError::Raft(e.to_string()))?;
-    if vote.is_some() || log.last_log_id.is_some() {
-        return Ok(());
-    }
+    let pristine = vote.is_none() && log.last_log_id.is_none();
     let timeout = spec
         .raft
         .election_timeout_max
@@ -155,17 +170,41 @@ async fn refuse_if_state_lost(
                 (i.identifier.clone(), reply)
             }
         });
-    for (peer, reply) in futures_util::future::join_all(probes).await {
-        if let Ok(reply) = reply {
-            if reply.initialized && reply.replicated_to_asker {
-                return Err(NodeError::LostState {
-                    data_dir: spec.data_dir.clone(),
-                    peer,
-                });
-            }
-        }
+    let replies: Vec<(String, PeerKnowledge)> = futures_util::future::join_all(probes)
+        .await
+        .into_iter()
+        .filter_map(|(peer, reply)| {
+            let reply = reply.ok()?;
+            let peer_leads = reply.leader.as_deref() == Some(peer.as_str());
+            Some((
+                peer,
+                PeerKnowledge {
+                    initialized: reply.initialized,
+                    asker_is_member: reply.asker_is_member,
+                    replicated_to_asker: reply.replicated_to_asker,
+                    asker_seen: reply.asker_seen,
+                    peer_leads,
+                },
+            ))
+        })
+        .collect();
+    let replies = || replies.iter().map(|(peer, k)| (peer.as_str(), *k));
+    if !pristine {
+        return match crate::membership::removed_witness(replies()) {
+            Some(leader) => Err(NodeError::Removed {
+                data_dir: spec.data_dir.clone(),
+                leader: leader.to_string(),
+            }),
+            None => Ok(()),
+        };
     }
-    Ok(())
+    match crate::membership::lost_state_witness(replies()) {
+        Some(peer) => Err(NodeError::LostState {
+            data_dir: spec.data_dir.clone(),
+            peer: peer.to_string(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The committed log id persisted in `log_store` (what openraft will replay after `Raft::new`).
@@ -226,6 +265,20 @@ pub(crate) struct Inner {
     /// Set when openraft's core has ended (its metrics channel closed): a dead core's last
     /// metrics must not keep this node looking like the leader.
     pub(crate) raft_dead: AtomicBool,
+    /// Tells the owner of the node that the Raft core ended (see [`Node::core_ended`]).
+    pub(crate) core_ended: watch::Sender<bool>,
+    /// The term whose leadership of this node was confirmed by a quorum (a read-index round
+    /// that also waits for the leader's blank entry of the term to be applied); 0: none. A
+    /// restarted former leader is restored as leader of its old term by openraft before it
+    /// learns that a newer term exists: until confirmed, it neither acts nor answers as master.
+    pub(crate) confirmed_term: AtomicU64,
+    /// The instances that sent this node an append-entries request since it started: a
+    /// follower names another instance as the leader only once it has heard from it, not on
+    /// the strength of a vote it persisted in an earlier run.
+    pub(crate) heard_from: Mutex<HashSet<String>>,
+    /// When this node, leading, removed an instance from the membership: the leader loop does
+    /// not add a removed learner back until it ticks again (see `learners_to_add`).
+    pub(crate) removed_at: Mutex<HashMap<String, std::time::Instant>>,
     /// The liveness book while this node leads, `None` otherwise.
     pub(crate) book: Mutex<Option<LeaderBook>>,
     /// Wakes the leader loop when a tick needs a decision.
@@ -445,6 +498,10 @@ impl Node {
             addrs,
             cut_off: AtomicBool::new(false),
             raft_dead: AtomicBool::new(false),
+            core_ended: watch::channel(false).0,
+            confirmed_term: AtomicU64::new(0),
+            heard_from: Mutex::new(HashSet::new()),
+            removed_at: Mutex::new(HashMap::new()),
             book: Mutex::new(None),
             book_wake: Notify::new(),
             full_sync_request: Notify::new(),
@@ -521,6 +578,30 @@ impl Node {
         tokio::time::timeout(timeout, done).await.unwrap_or(false)
     }
 
+    /// Resolves when openraft's core has ended while the node was not shutting down (a fatal
+    /// Raft error): the instance has stopped ticking (the others declare it SILENT within the
+    /// inactivity timeout) and fenced itself, but every write would fail and its processes'
+    /// states would freeze in the cluster. Its owner must end the instance's membership in
+    /// practice: raftvisord exits with a non-zero status (the systemd unit restarts it).
+    /// Never resolves otherwise.
+    pub async fn core_ended(&self) {
+        let mut ended = self.inner.core_ended.subscribe();
+        if ended.wait_for(|e| *e).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Fault injection for tests: shuts openraft's core down as a fatal error would stop it,
+    /// while the rest of the node keeps running ([`Node::core_ended`] then resolves). Only
+    /// raftvisord debug builds expose it (`RAFTVISOR_TEST_END_RAFT_CORE_WHEN`).
+    #[doc(hidden)]
+    pub async fn end_raft_core_for_test(&self) {
+        tracing::warn!(instance = %self.inner.local, "fault injection: shutting the Raft core down");
+        if let Err(e) = self.inner.raft.shutdown().await {
+            tracing::warn!(error = %e, "Raft shutdown (fault injection)");
+        }
+    }
+
     /// The incarnation of this start (the counter persisted in the data dir).
     pub fn incarnation(&self) -> u64 {
         self.inner.incarnation
@@ -556,13 +637,22 @@ impl Inner {
         self.names.get(&id).cloned()
     }
 
-    /// The leader as the metrics see it: `Some(identifier)`.
+    /// The leader this node may name: itself only once its leadership of the current term is
+    /// confirmed ([`Inner::is_leader`]), another instance only once it has heard from it since
+    /// it started. `None` otherwise (election, restart, stale vote).
     pub(crate) fn current_leader(&self) -> Option<String> {
         let leader = self.metrics.borrow().current_leader?;
-        self.identifier_of(leader)
+        if leader == self.id {
+            return self.is_leader().then(|| self.local.clone());
+        }
+        let name = self.identifier_of(leader)?;
+        let heard = self.heard_from.lock().is_ok_and(|h| h.contains(&name));
+        heard.then_some(name)
     }
 
-    pub(crate) fn is_leader(&self) -> bool {
+    /// openraft says this node leads (its state and its metrics' leader), whether or not a
+    /// quorum confirmed it: only the leadership watcher uses this, to start the confirmation.
+    pub(crate) fn raft_says_leader(&self) -> bool {
         if self.raft_dead.load(Ordering::Relaxed) {
             return false;
         }
@@ -570,21 +660,29 @@ impl Inner {
         m.state == ServerState::Leader && m.current_leader == Some(self.id)
     }
 
+    /// This node leads, confirmed by a quorum in the current term: it may act (leader loop,
+    /// commander, answering ticks) and name itself master.
+    pub(crate) fn is_leader(&self) -> bool {
+        if !self.raft_says_leader() {
+            return false;
+        }
+        let term = self.metrics.borrow().current_term;
+        term != 0 && self.confirmed_term.load(Ordering::Relaxed) == term
+    }
+
     /// Who leads, as far as this node can tell. A node cut off from the quorum (or whose Raft
     /// core died) names no leader: like a Supvisors instance that lost its Master, it must not
-    /// present itself or a stale leader as the master.
+    /// present itself or a stale leader as the master. See [`Inner::current_leader`] for the
+    /// confirmation a leader needs.
     pub(crate) fn leader_view(&self) -> LeaderView {
-        let (leader, term) = {
-            let m = self.metrics.borrow();
-            (m.current_leader, m.current_term)
-        };
+        let term = self.metrics.borrow().current_term;
         let cut_off = self.cut_off.load(Ordering::Relaxed);
         let dead = self.raft_dead.load(Ordering::Relaxed);
         LeaderView {
             leader: if cut_off || dead {
                 None
             } else {
-                leader.and_then(|l| self.identifier_of(l))
+                self.current_leader()
             },
             term,
             cut_off: cut_off || dead,
@@ -622,21 +720,22 @@ impl Inner {
         }
     }
 
-    /// Waits (at most `grace`) until the metrics name a leader.
+    /// Waits (at most `grace`) until this node can name a leader ([`Inner::current_leader`]:
+    /// its confirmation is no metrics change, hence the short polls).
     async fn wait_for_leader(&self, grace: Duration) -> Option<String> {
-        let mut metrics = self.metrics.clone();
         let found = tokio::time::timeout(grace, async {
             loop {
-                if let Some(l) = metrics.borrow_and_update().current_leader {
+                if let Some(l) = self.current_leader() {
                     return Some(l);
                 }
-                if metrics.changed().await.is_err() {
+                if self.raft_dead.load(Ordering::Relaxed) {
                     return None;
                 }
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
         .await;
-        found.ok().flatten().and_then(|l| self.identifier_of(l))
+        found.ok().flatten()
     }
 
     /// The write path of [`ClusterApi::write`]: local commit on the leader, forward to the
@@ -707,6 +806,224 @@ impl Inner {
     }
 }
 
+/// How long `add_member` waits for the instance to catch up with the log before it gives up.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl Inner {
+    /// The effective membership's voters and learners, by identifier.
+    fn membership_sets(&self) -> (BTreeSet<String>, BTreeSet<String>) {
+        let m = self.metrics.borrow();
+        let membership = m.membership_config.membership();
+        let name = |id: NodeId| self.identifier_of(id).unwrap_or_else(|| format!("{id:#x}"));
+        (
+            membership.voter_ids().map(name).collect(),
+            membership.learner_ids().map(name).collect(),
+        )
+    }
+
+    /// The member list with the replication progress; only the leader knows it.
+    pub(crate) fn members_as_leader(&self) -> Result<Vec<RaftMember>, MembershipError> {
+        if !self.is_leader() {
+            return Err(MembershipError::NotLeader {
+                leader: self.current_leader(),
+            });
+        }
+        let (voters, learners) = self.membership_sets();
+        let m = self.metrics.borrow();
+        let matched: BTreeMap<String, Option<u64>> = m
+            .replication
+            .iter()
+            .flatten()
+            .map(|(id, log)| {
+                (
+                    self.identifier_of(*id)
+                        .unwrap_or_else(|| format!("{id:#x}")),
+                    log.map(|l| l.index),
+                )
+            })
+            .collect();
+        Ok(crate::membership::members(
+            &voters,
+            &learners,
+            &self.local,
+            &matched,
+            m.last_log_index,
+        ))
+    }
+
+    /// Executes an operator's membership change on the leader, after the checks of
+    /// [`crate::membership`]. A voter is removed for good (not kept as a learner); an added
+    /// instance first joins as a learner and must catch up with the log (it has to be
+    /// running) before a voter of the config is made a voter again.
+    pub(crate) async fn change_as_leader(
+        &self,
+        change: MembershipChange,
+    ) -> Result<(), MembershipError> {
+        use openraft::ChangeMembers;
+        if self.cut_off.load(Ordering::Relaxed) || self.raft_dead.load(Ordering::Relaxed) {
+            return Err(MembershipError::CutOff);
+        }
+        if !self.is_leader() {
+            return Err(MembershipError::NotLeader {
+                leader: self.current_leader(),
+            });
+        }
+        let raft_error = |e: String| MembershipError::Raft(e);
+        let (voters, learners) = self.membership_sets();
+        match change {
+            MembershipChange::Remove(target) => {
+                if self.spec.instance(&target).is_none() {
+                    return Err(MembershipError::Unknown(target));
+                }
+                let healthy: BTreeSet<String> = {
+                    let replica = self.replica.borrow();
+                    replica
+                        .state
+                        .instances()
+                        .filter(|(_, r)| r.state == crate::state::InstanceState::Running)
+                        .map(|(id, _)| id.to_string())
+                        .chain([self.local.clone()])
+                        .collect()
+                };
+                let role = crate::membership::check_removal(&voters, &learners, &healthy, &target)?;
+                let ids = BTreeSet::from([node_id(&target)]);
+                let changes = match role {
+                    crate::membership::MemberRole::Voter => ChangeMembers::RemoveVoters(ids),
+                    crate::membership::MemberRole::Learner => ChangeMembers::RemoveNodes(ids),
+                };
+                match tokio::time::timeout(
+                    self.write_timeout,
+                    self.raft.change_membership(changes, false),
+                )
+                .await
+                {
+                    Err(_) => Err(raft_error(format!(
+                        "the membership change did not commit within {:?}",
+                        self.write_timeout
+                    ))),
+                    Ok(Err(e)) => Err(raft_error(e.to_string())),
+                    Ok(Ok(_)) => {
+                        if let Ok(mut removed) = self.removed_at.lock() {
+                            removed.insert(target.clone(), std::time::Instant::now());
+                        }
+                        tracing::warn!(instance = %target, role = role.name(), "removed from the Raft membership by an operator");
+                        Ok(())
+                    }
+                }
+            }
+            MembershipChange::Add(target) => {
+                let Some(info) = node_info(&self.spec, &target) else {
+                    return Err(MembershipError::Unknown(target));
+                };
+                crate::membership::check_addition(&voters, &target)?;
+                if let Ok(mut removed) = self.removed_at.lock() {
+                    removed.remove(&target);
+                }
+                let id = node_id(&target);
+                let add = self.raft.add_learner(id, info, true);
+                match tokio::time::timeout(CATCH_UP_TIMEOUT, add).await {
+                    Err(_) => {
+                        return Err(MembershipError::NotCaughtUp {
+                            target,
+                            seconds: CATCH_UP_TIMEOUT.as_secs(),
+                        })
+                    }
+                    Ok(Err(e)) => return Err(raft_error(e.to_string())),
+                    Ok(Ok(_)) => {}
+                }
+                if !self.spec.voters.contains(&target) {
+                    tracing::warn!(instance = %target, "added back to the Raft membership as a learner by an operator");
+                    return Ok(());
+                }
+                let promote = self
+                    .raft
+                    .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false);
+                match tokio::time::timeout(self.write_timeout, promote).await {
+                    Err(_) => Err(raft_error(format!(
+                        "the membership change did not commit within {:?}",
+                        self.write_timeout
+                    ))),
+                    Ok(Err(e)) => Err(raft_error(e.to_string())),
+                    Ok(Ok(_)) => {
+                        tracing::warn!(instance = %target, "added back to the Raft membership as a voter by an operator");
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// The leader a membership request goes to (briefly waiting for an election).
+    async fn membership_leader(&self) -> Result<String, MembershipError> {
+        if self.shutdown.is_cancelled() {
+            return Err(MembershipError::Raft(
+                "the cluster node is shutting down".into(),
+            ));
+        }
+        if self.cut_off.load(Ordering::Relaxed) || self.raft_dead.load(Ordering::Relaxed) {
+            return Err(MembershipError::CutOff);
+        }
+        match self.current_leader() {
+            Some(l) => Ok(l),
+            None => self
+                .wait_for_leader(NO_LEADER_GRACE)
+                .await
+                .ok_or(MembershipError::NoLeader),
+        }
+    }
+
+    /// Sends a membership request to `leader` on `path`; `timeout` bounds the whole call.
+    async fn forward_membership<B, T>(
+        &self,
+        leader: &str,
+        path: &str,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<T, MembershipError>
+    where
+        B: serde::Serialize,
+        T: serde::de::DeserializeOwned,
+    {
+        let Some(addr) = self.addrs.get(leader) else {
+            return Err(MembershipError::Forward {
+                leader: leader.to_string(),
+                reason: "not in supvisors_list".into(),
+            });
+        };
+        self.client
+            .call::<B, Result<T, MembershipError>>(addr, path, body, timeout)
+            .await
+            .map_err(|e| MembershipError::Forward {
+                leader: leader.to_string(),
+                reason: e.to_string(),
+            })?
+    }
+
+    /// [`ClusterApi::raft_members`]: answered by the leader (locally or forwarded).
+    pub(crate) async fn raft_members(&self) -> Result<Vec<RaftMember>, MembershipError> {
+        let leader = self.membership_leader().await?;
+        if leader == self.local {
+            return self.members_as_leader();
+        }
+        self.forward_membership(&leader, crate::wire::PATH_MEMBERS, &(), self.write_timeout)
+            .await
+    }
+
+    /// [`ClusterApi::change_membership`]: executed by the leader (locally or forwarded).
+    pub(crate) async fn change_membership(
+        &self,
+        change: MembershipChange,
+    ) -> Result<(), MembershipError> {
+        let leader = self.membership_leader().await?;
+        if leader == self.local {
+            return self.change_as_leader(change).await;
+        }
+        let timeout = CATCH_UP_TIMEOUT + self.write_timeout * 2;
+        self.forward_membership(&leader, crate::wire::PATH_MEMBERSHIP, &change, timeout)
+            .await
+    }
+}
+
 impl ClusterApi for Node {
     fn local_identifier(&self) -> String {
         self.inner.local.clone()
@@ -730,6 +1047,21 @@ impl ClusterApi for Node {
     ) -> impl std::future::Future<Output = Result<CommandResult, WriteError>> + Send {
         let inner = self.inner.clone();
         async move { inner.write(cmd).await }
+    }
+
+    fn raft_members(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Vec<RaftMember>, MembershipError>> + Send {
+        let inner = self.inner.clone();
+        async move { inner.raft_members().await }
+    }
+
+    fn change_membership(
+        &self,
+        change: MembershipChange,
+    ) -> impl std::future::Future<Output = Result<(), MembershipError>> + Send {
+        let inner = self.inner.clone();
+        async move { inner.change_membership(change).await }
     }
 }
 

@@ -48,12 +48,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Refusal, HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN};
 use crate::codec;
+use crate::membership::MembershipChange;
 use crate::node::Inner;
 use crate::state::Command;
 use crate::types::{NodeId, TypeConfig};
 use crate::wire::{
-    HelloReply, OrdersRequest, TickRequest, MAX_BODY_BYTES, PATH_APPEND, PATH_HELLO, PATH_ORDERS,
-    PATH_SNAPSHOT, PATH_TICK, PATH_VOTE, PATH_WRITE,
+    HelloReply, OrdersRequest, TickRequest, MAX_BODY_BYTES, PATH_APPEND, PATH_HELLO, PATH_MEMBERS,
+    PATH_MEMBERSHIP, PATH_ORDERS, PATH_SNAPSHOT, PATH_TICK, PATH_VOTE, PATH_WRITE,
 };
 
 /// A refused peer is logged at most this often (per peer and reason), so a misconfigured
@@ -314,6 +315,11 @@ async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<
             if let Ok(mut last) = inner.last_append.lock() {
                 *last = Some((from.to_string(), std::time::Instant::now()));
             }
+            if let Ok(mut heard) = inner.heard_from.lock() {
+                if !heard.contains(from) {
+                    heard.insert(from.to_string());
+                }
+            }
             encoded(&inner.raft.append_entries(rpc).await)
         }
         PATH_VOTE => {
@@ -365,11 +371,34 @@ async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<
                 .as_ref()
                 .and_then(|progress| progress.get(&asker))
                 .is_some_and(|matched| matched.is_some());
+            let asker_is_member = inner
+                .metrics
+                .borrow()
+                .membership_config
+                .membership()
+                .get_node(&asker)
+                .is_some();
+            let asker_seen = inner
+                .replica
+                .borrow()
+                .state
+                .instance(from)
+                .is_some_and(|record| record.last_tick.is_some());
             encoded(&HelloReply {
                 initialized,
                 leader: inner.current_leader(),
                 replicated_to_asker,
+                asker_is_member,
+                asker_seen,
             })
+        }
+        PATH_MEMBERS => {
+            let () = decoded(body, path, from)?;
+            encoded(&inner.members_as_leader())
+        }
+        PATH_MEMBERSHIP => {
+            let change: MembershipChange = decoded(body, path, from)?;
+            encoded(&inner.change_as_leader(change).await)
         }
         _ => text(StatusCode::NOT_FOUND, format!("no route {path}")),
     })

@@ -17,6 +17,12 @@ pub const PATH_TICK: &str = "/ctl/tick";
 pub const PATH_HELLO: &str = "/ctl/hello";
 /// The commander's orders for one instance's local supervisor (from the leader only).
 pub const PATH_ORDERS: &str = "/ctl/orders";
+/// The Raft member list, asked of the leader (body `()`, reply
+/// `Result<Vec<RaftMember>, MembershipError>`, see [`crate::membership`]).
+pub const PATH_MEMBERS: &str = "/ctl/members";
+/// An operator's membership change, forwarded to the leader (body [`crate::membership::MembershipChange`],
+/// reply `Result<(), MembershipError>`).
+pub const PATH_MEMBERSHIP: &str = "/ctl/membership";
 
 /// Largest request or response body accepted on the internal port (same as the codec limit).
 pub const MAX_BODY_BYTES: u64 = crate::codec::MAX_BLOB_BYTES as u64;
@@ -85,6 +91,11 @@ pub struct HelloReply {
     /// matched log id for it is set). With an empty data dir, that means the asker lost its
     /// Raft state (see `Node::start`); a member that never started has no matched id.
     pub replicated_to_asker: bool,
+    /// The asker is in the receiver's effective Raft membership (voter or learner).
+    pub asker_is_member: bool,
+    /// The receiver's replica holds a committed tick of the asker: it ran in this cluster
+    /// before. With an empty data dir, it lost its Raft state even if no leader can tell.
+    pub asker_seen: bool,
 }
 
 #[cfg(test)]

@@ -33,6 +33,10 @@ pub fn help_text(topic: &str) -> Option<&'static str> {
         "local_status" => "local_status <proc>\t\t\tGet the local status of the process named proc.\nlocal_status <appli>:*\t\t\tGet the local status of all processes in the application named appli.\nlocal_status <proc> <proc>\t\tGet the local status for multiple named processes\nlocal_status\t\t\t\tGet the local status of all processes.",
         "enable" => "enable program_name\t\t\t\tEnable the program.",
         "disable" => "disable program_name\t\t\t\tDisable the program.",
+        // raftvisor's own commands (not in supvisorsctl 0.14, so not in HELP_TOPICS).
+        "members" => "members\t\t\t\t\tList the Raft members as the leader sees them: role, matched log index, lag.",
+        "remove_member" => "remove_member <identifier>\t\t\tRemove the instance from the Raft membership (refused if it would lose the quorum).",
+        "add_member" => "add_member <identifier>\t\t\tAdd the instance back to the Raft membership (a voter again once caught up).",
         "loglevel" => "loglevel lvl\t\t\t\tChange the level of local Supvisors' logger to lvl.\n\t\t\t\t\tApplicable values are: dict_values(['critical', 'error', 'warn', 'info', 'debug', 'trace', 'blather']).",
         _ => return crate::sapps::help_text(topic),
     })
@@ -137,6 +141,36 @@ fn width<'a>(title: &str, values: impl Iterator<Item = &'a String>) -> usize {
         .max()
         .unwrap_or(0)
         + 2
+}
+
+/// `members` (raftvisor): one line per Raft member of `supvisors.get_raft_members()`, in the
+/// leader's order (voters first), `-1` shown as `-`; the leader is marked with `*`.
+pub fn members_lines(members: &[Value]) -> Result<Vec<String>, String> {
+    let position = |m: &Value, key: &str| -> Result<String, String> {
+        let n = int(m, key)?;
+        Ok(if n < 0 { "-".into() } else { n.to_string() })
+    };
+    let mut rows = Vec::new();
+    for m in members {
+        let leader = matches!(field(m, "leader")?, Value::Bool(true));
+        rows.push([
+            text(m, "identifier")?,
+            format!("{}{}", text(m, "role")?, if leader { " *" } else { "" }),
+            position(m, "matched_index")?,
+            position(m, "lag")?,
+        ]);
+    }
+    let wi = width("Member", rows.iter().map(|r| &r[0]));
+    let wr = width("Role", rows.iter().map(|r| &r[1]));
+    let wm = width("Matched", rows.iter().map(|r| &r[2]));
+    let line = |c: [&str; 4]| {
+        format!("{:<wi$}{:<wr$}{:<wm$}{}", c[0], c[1], c[2], c[3])
+            .trim_end()
+            .to_string()
+    };
+    let mut lines = vec![line(["Member", "Role", "Matched", "Lag"])];
+    lines.extend(rows.iter().map(|r| line([&r[0], &r[1], &r[2], &r[3]])));
+    Ok(lines)
 }
 
 /// `sstate`: `%(state)-16s%(starting)-Ns%(stopping)-Ms`, title then values.
@@ -570,6 +604,40 @@ mod tests {
         assert!(local_status_select(&infos, &["nope"]).unwrap().is_empty());
         assert_eq!(local_status_select(&infos, &[]).unwrap().len(), 3);
         assert!(local_status_lines(&[], &clock).unwrap().is_empty());
+    }
+
+    #[test]
+    fn members_table() {
+        let member = |id: &str, role: &str, leader: bool, matched: i32, lag: i32| {
+            Value::Struct(vec![
+                ("identifier".into(), Value::String(id.into())),
+                ("role".into(), Value::String(role.into())),
+                ("leader".into(), Value::Bool(leader)),
+                ("matched_index".into(), Value::Int(matched)),
+                ("lag".into(), Value::Int(lag)),
+            ])
+        };
+        let lines = members_lines(&[
+            member("s1", "voter", true, 42, 0),
+            member("s2", "voter", false, 40, 2),
+            member("s4", "learner", false, -1, -1),
+        ])
+        .unwrap();
+        assert_eq!(
+            lines,
+            vec![
+                "Member  Role     Matched  Lag",
+                "s1      voter *  42       0",
+                "s2      voter    40       2",
+                "s4      learner  -        -",
+            ]
+        );
+        assert!(members_lines(&[Value::Int(1)]).is_err());
+        for topic in ["members", "remove_member", "add_member"] {
+            assert!(help_text(topic).is_some(), "{topic}");
+            // raftvisor's own: supvisorsctl 0.14's help list stays as it is.
+            assert!(!HELP_TOPICS.contains(topic));
+        }
     }
 
     #[test]

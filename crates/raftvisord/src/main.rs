@@ -239,6 +239,22 @@ fn tracing_level(level: model::LogLevel) -> tracing::Level {
     }
 }
 
+/// Exit status of a failed run: [`EXIT_OPERATOR_NEEDED`] when the data dir needs an operator
+/// (a restart would fail the same way), 1 otherwise.
+fn exit_status(error: &anyhow::Error) -> u8 {
+    match error.downcast_ref::<cluster::NodeError>() {
+        Some(cluster::NodeError::LostState { .. } | cluster::NodeError::Removed { .. }) => {
+            EXIT_OPERATOR_NEEDED
+        }
+        _ => 1,
+    }
+}
+
+/// The data dir needs an operator (`EX_CONFIG`): the instance lost its Raft state, or was
+/// removed from the membership and still holds its old log. The systemd unit does not restart
+/// on it (`RestartPreventExitStatus`).
+const EXIT_OPERATOR_NEEDED: u8 = 78;
+
 /// `SUPERVISOR_SERVER_URL` for children: the first unix server, else the inet server.
 fn server_url(config: &Config) -> Option<String> {
     if let Some(unix) = &config.unix_http_server {
@@ -459,6 +475,9 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
     // The cluster layer, when the config has a [rpcinterface:supvisors] section.
     let node_shutdown = CancellationToken::new();
     let mut node_task = None;
+    // Resolves when the cluster node's Raft core has ended (never without a cluster).
+    let mut core_ended: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+        Box::pin(std::future::pending());
     let mut server_options = web::ServerOptions::default();
     if let (Some(spec), Some(commander)) = (cluster_spec, commander) {
         let planner: cluster::Planner = {
@@ -496,6 +515,12 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
             }));
         }
         supervisor.autostart_now().await;
+        {
+            let node = node.clone();
+            core_ended = Box::pin(async move { node.core_ended().await });
+        }
+        #[cfg(debug_assertions)]
+        inject_core_end(&node);
         let ns = Arc::new(
             supvisors::SupvisorsNamespace::new(node, supervisor.clone(), spec, set_log_level)
                 .with_programs(programs.unwrap_or_default())
@@ -529,8 +554,17 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
     }
     tracing::info!(pid = std::process::id(), config = %path.display(), "raftvisord started");
 
+    let mut core_failed = false;
     let outcome = loop {
         tokio::select! {
+            _ = &mut core_ended, if !core_failed => {
+                // The instance is out of the cluster in practice (no ticks, fenced, every write
+                // fails): stop its programs and exit non-zero so that a service manager
+                // restarts raftvisord with a fresh Raft core.
+                tracing::error!("the Raft core has stopped: stopping every program and exiting (status 1) so that raftvisord is restarted");
+                core_failed = true;
+                let _ = supervisor.shutdown();
+            }
             _ = sigterm.recv() => { tracing::warn!("received SIGTERM indicating exit request"); let _ = supervisor.shutdown(); }
             _ = sigint.recv() => { tracing::warn!("received SIGINT indicating exit request"); let _ = supervisor.shutdown(); }
             _ = sigquit.recv() => { tracing::warn!("received SIGQUIT indicating exit request"); let _ = supervisor.shutdown(); }
@@ -560,6 +594,9 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         let _ = std::fs::remove_file(&unix.file);
     }
     let _ = std::fs::remove_file(&pidfile);
+    if core_failed {
+        bail!("the Raft core of the cluster node stopped; raftvisord exited so that it can be restarted");
+    }
     match outcome {
         procman::Exit::Shutdown => {
             tracing::info!("raftvisord stopped");
@@ -568,6 +605,25 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         procman::Exit::RestartFailed(e) => Err(RuntimeFailure::RestartFailed(e.to_string()).into()),
         procman::Exit::Aborted => Err(RuntimeFailure::Aborted.into()),
     }
+}
+
+/// Debug builds only, for the end-to-end tests: when the environment names a file in
+/// `RAFTVISOR_TEST_END_RAFT_CORE_WHEN`, the Raft core is shut down as soon as that file
+/// exists, to inject the fault "the Raft core has ended". Release builds ignore the variable.
+#[cfg(debug_assertions)]
+fn inject_core_end(node: &cluster::Node) {
+    let Some(trigger) = std::env::var_os("RAFTVISOR_TEST_END_RAFT_CORE_WHEN") else {
+        return;
+    };
+    let trigger = PathBuf::from(trigger);
+    tracing::warn!(trigger = %trigger.display(), "fault injection armed: the Raft core ends when this file exists");
+    let node = node.clone();
+    tokio::spawn(async move {
+        while !trigger.exists() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        node.end_raft_core_for_test().await;
+    });
 }
 
 fn bind_unix(path: &Path, mode: u32) -> Result<tokio::net::UnixListener> {

@@ -253,3 +253,28 @@ pub fn raft_status(status: &RaftStatus) -> Value {
         ("learners".into(), strings(&status.learners)),
     ])
 }
+
+/// `get_raft_members` (raftvisor extension): one struct per Raft member, voters first,
+/// `{identifier, role ('voter' or 'learner'), leader, matched_index, lag}`; `-1` where the
+/// leader has replicated nothing to the member yet.
+pub fn raft_members(members: &[cluster::RaftMember]) -> Value {
+    let position = |n: Option<u64>| {
+        n.map_or(Value::Int(-1), |n| {
+            Value::Int(capped_int(i64::try_from(n).unwrap_or(i64::MAX)))
+        })
+    };
+    Value::Array(
+        members
+            .iter()
+            .map(|m| {
+                Value::Struct(vec![
+                    ("identifier".into(), s(&m.identifier)),
+                    ("role".into(), s(m.role.name())),
+                    ("leader".into(), Value::Bool(m.leader)),
+                    ("matched_index".into(), position(m.matched_index)),
+                    ("lag".into(), position(m.lag)),
+                ])
+            })
+            .collect(),
+    )
+}

@@ -2,7 +2,10 @@
 //! supervisor holding a fixed process table.
 
 use cluster::api::RaftStatus;
-use cluster::{ClusterApi, Command, CommandResult, LeaderView, Replica, WriteError};
+use cluster::{
+    ClusterApi, Command, CommandResult, LeaderView, MembershipChange, MembershipError, RaftMember,
+    Replica, WriteError,
+};
 use model::{make_namespec, Fault, FaultCode, ProcessState, SupervisorState};
 use procman::{
     Channel, ConfigDiff, ConfigInfo, ConfigValue, ProcResult, ProcessInfo, SupervisorApi,
@@ -31,6 +34,10 @@ struct ClusterInner {
     raft: Mutex<RaftStatus>,
     mode: Mutex<WriteMode>,
     writes: Mutex<Vec<Command>>,
+    members: Mutex<Result<Vec<RaftMember>, MembershipError>>,
+    /// What the next membership changes return.
+    membership_outcome: Mutex<Result<(), MembershipError>>,
+    membership_changes: Mutex<Vec<MembershipChange>>,
 }
 
 #[derive(Clone)]
@@ -57,6 +64,9 @@ impl FakeCluster {
             raft: Mutex::new(RaftStatus::default()),
             mode: Mutex::new(WriteMode::Apply),
             writes: Mutex::new(Vec::new()),
+            members: Mutex::new(Ok(Vec::new())),
+            membership_outcome: Mutex::new(Ok(())),
+            membership_changes: Mutex::new(Vec::new()),
         }))
     }
 
@@ -96,6 +106,19 @@ impl FakeCluster {
 
     pub fn writes(&self) -> Vec<Command> {
         lock(&self.0.writes).clone()
+    }
+
+    pub fn set_members(&self, members: Result<Vec<RaftMember>, MembershipError>) {
+        *lock(&self.0.members) = members;
+    }
+
+    pub fn set_membership_outcome(&self, outcome: Result<(), MembershipError>) {
+        *lock(&self.0.membership_outcome) = outcome;
+    }
+
+    /// The membership changes asked so far.
+    pub fn membership_changes(&self) -> Vec<MembershipChange> {
+        lock(&self.0.membership_changes).clone()
     }
 }
 
@@ -138,6 +161,22 @@ impl ClusterApi for FakeCluster {
                 WriteMode::Hang => std::future::pending().await,
             }
         }
+    }
+
+    fn raft_members(
+        &self,
+    ) -> impl Future<Output = Result<Vec<RaftMember>, MembershipError>> + Send {
+        let members = lock(&self.0.members).clone();
+        async move { members }
+    }
+
+    fn change_membership(
+        &self,
+        change: MembershipChange,
+    ) -> impl Future<Output = Result<(), MembershipError>> + Send {
+        lock(&self.0.membership_changes).push(change);
+        let outcome = lock(&self.0.membership_outcome).clone();
+        async move { outcome }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Supvisors' request checks and fault texts: state gating (`_check_state`), log levels
 //! (`_get_logger_level`), and how a failed Raft write is reported to an XML-RPC client.
 
-use cluster::{CommandResult, SupvisorsState, WriteError};
+use cluster::{CommandResult, MembershipError, SupvisorsState, WriteError};
 use model::{Fault, FaultCode, LogLevel};
 use web::params::describe;
 use xmlrpc::Value;
@@ -75,6 +75,27 @@ pub fn write_fault(error: &WriteError) -> Fault {
         WriteError::Shutdown => Fault::new(FaultCode::ShutdownState),
         WriteError::Raft(reason) => Fault::with(FaultCode::Failed, format!("raft error: {reason}")),
     }
+}
+
+/// A refused or failed membership request (`get_raft_members`, `remove_member`,
+/// `add_member`). A bad identifier is INCORRECT_PARAMETERS; a cluster that cannot do it now
+/// (no leader, cut off, quorum at stake, instance not caught up) is BAD_SUPVISORS_STATE, like
+/// Supvisors' refusals outside OPERATION; a Raft failure is FAILED. The text says why.
+pub fn membership_fault(error: &MembershipError) -> Fault {
+    let code = match error {
+        MembershipError::Unknown(_)
+        | MembershipError::NotMember(_)
+        | MembershipError::AlreadyVoter(_) => FaultCode::IncorrectParameters,
+        MembershipError::NoLeader
+        | MembershipError::CutOff
+        | MembershipError::QuorumLoss { .. }
+        | MembershipError::LastVoter(_)
+        | MembershipError::NotCaughtUp { .. }
+        | MembershipError::Forward { .. }
+        | MembershipError::NotLeader { .. } => FaultCode::BadSupvisorsState,
+        MembershipError::Raft(_) => FaultCode::Failed,
+    };
+    Fault::with(code, error.to_string())
 }
 
 /// A committed command the state machine refused (FAILED with the reason).

@@ -9,6 +9,8 @@
 //!                      ├─ enable/disable ──► ClusterApi::write(Command::Enable|Disable)
 //!                      │                     + SupervisorApi::stop_process (local processes)
 //!                      ├─ local process info ──► SupervisorApi (local supervisor)
+//!                      ├─ get_raft_members / remove_member / add_member (raftvisor
+//!                      │    extensions) ──► ClusterApi::raft_members / change_membership
 //!                      └─ change_log_level ──► the daemon's callback
 //! ```
 //!

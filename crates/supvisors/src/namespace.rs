@@ -32,6 +32,9 @@ pub const API_VERSION: &str = "0.14";
 
 /// Safety net around a Raft write: the cluster contract says writes fail fast, this bounds it.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Safety net around a membership change: adding a member waits until it has caught up with
+/// the log (the cluster gives up after 15 s and says so), so this is longer than a write.
+pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(40);
 /// How long `wait=True` enable/disable wait for the local replica to show the change.
 pub const DEFAULT_SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -45,8 +48,10 @@ const CONCILIATION: (&str, &str) = ("string", "strategy");
 const EXTRA_ARGS: (&str, &str) = ("string", "extra_args");
 const REGEX: (&str, &str) = ("string", "regex");
 
-/// The methods of the state part, as Supvisors 0.14 names them, plus `get_raft_status`, a
-/// raftvisor extension that Supvisors 0.14 clients never call.
+/// The methods of the state part, as Supvisors 0.14 names them, plus raftvisor extensions
+/// that Supvisors 0.14 clients never call: `get_raft_status` (the local Raft metrics) and the
+/// membership of the Raft cluster by an operator, `get_raft_members`, `remove_member` and
+/// `add_member` (README: "a host lost its disk").
 pub static METHODS: &[MethodDef] = &[
     MethodDef::new(
         "get_api_version",
@@ -146,6 +151,33 @@ pub static METHODS: &[MethodDef] = &[
         0,
         "raftvisor extension (not in Supvisors 0.14): return the local Raft status \
          {leader ('' if none), term, last_log_index, last_applied (-1 if none), voters, learners}",
+    ),
+    MethodDef::new(
+        "get_raft_members",
+        "array",
+        &[],
+        0,
+        "raftvisor extension (not in Supvisors 0.14): return the Raft members as the leader \
+         sees them [{identifier, role ('voter' or 'learner'), leader, matched_index, lag}] \
+         (-1: nothing replicated yet)",
+    ),
+    MethodDef::new(
+        "remove_member",
+        "boolean",
+        &[IDENTIFIER],
+        0,
+        "raftvisor extension (not in Supvisors 0.14): remove the instance from the Raft \
+         membership (it no longer votes nor receives the log); refused when it would lose the \
+         quorum",
+    ),
+    MethodDef::new(
+        "add_member",
+        "boolean",
+        &[IDENTIFIER],
+        0,
+        "raftvisor extension (not in Supvisors 0.14): add the instance back to the Raft \
+         membership, as a learner until it has caught up with the log, then as a voter if it \
+         is one of the core_identifiers",
     ),
     MethodDef::new(
         "get_application_info",
@@ -752,6 +784,44 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             }
             // Any state: a diagnostic of the Raft layer itself, from the local metrics.
             "get_raft_status" => Ok(encode::raft_status(&self.cluster.raft_status())),
+            // Any state: membership is the Raft layer's, below the Supvisors state machine
+            // (an operator repairs the membership precisely when the cluster is not whole).
+            "get_raft_members" => self
+                .cluster
+                .raft_members()
+                .await
+                .map(|members| encode::raft_members(&members))
+                .map_err(|e| faults::membership_fault(&e)),
+            "remove_member" | "add_member" => {
+                let identifier = params::string(arg(0)?, "identifier")?;
+                if self.spec.instance(&identifier).is_none() {
+                    return Err(Fault::with(
+                        FaultCode::IncorrectParameters,
+                        format!("{identifier} unknown to Supvisors"),
+                    ));
+                }
+                let change = if method == "remove_member" {
+                    cluster::MembershipChange::Remove(identifier)
+                } else {
+                    cluster::MembershipChange::Add(identifier)
+                };
+                match tokio::time::timeout(
+                    MEMBERSHIP_TIMEOUT,
+                    self.cluster.change_membership(change),
+                )
+                .await
+                {
+                    Err(_) => Err(Fault::with(
+                        FaultCode::BadSupvisorsState,
+                        format!(
+                            "the membership change did not finish within {}s",
+                            MEMBERSHIP_TIMEOUT.as_secs()
+                        ),
+                    )),
+                    Ok(Err(e)) => Err(faults::membership_fault(&e)),
+                    Ok(Ok(())) => Ok(Value::Bool(true)),
+                }
+            }
             "change_log_level" => {
                 let level = faults::log_level(arg(0)?)?;
                 (self.log_level)(level);

@@ -737,6 +737,89 @@ async fn raft_status_is_answered_in_any_state_with_ints_and_empty_for_none() {
     assert_eq!(get(&status, "learners"), &strings(&["d"]));
 }
 
+#[tokio::test]
+async fn raft_members_are_listed_in_any_state_with_minus_one_for_unknown() {
+    use cluster::{MemberRole, MembershipError, RaftMember};
+    let (c, sup) = (cluster(), supervisor());
+    let (ns, _) = namespace(&c, &sup);
+    c.set_members(Ok(vec![
+        RaftMember {
+            identifier: "a".into(),
+            role: MemberRole::Voter,
+            leader: true,
+            matched_index: Some(12),
+            lag: Some(0),
+        },
+        RaftMember {
+            identifier: "d".into(),
+            role: MemberRole::Learner,
+            leader: false,
+            matched_index: None,
+            lag: None,
+        },
+    ]));
+    // Global state OFF: still answered.
+    let members = call(&ns, "get_raft_members", vec![]).await.unwrap();
+    let Value::Array(items) = &members else {
+        panic!("array expected: {members:?}");
+    };
+    assert_eq!(
+        keys(&items[0]),
+        ["identifier", "role", "leader", "matched_index", "lag"]
+    );
+    assert_eq!(get(&items[0], "role"), &s("voter"));
+    assert_eq!(get(&items[0], "leader"), &Value::Bool(true));
+    assert_eq!(get(&items[0], "matched_index"), &Value::Int(12));
+    assert_eq!(get(&items[1], "role"), &s("learner"));
+    assert_eq!(get(&items[1], "matched_index"), &Value::Int(-1));
+    assert_eq!(get(&items[1], "lag"), &Value::Int(-1));
+    c.set_members(Err(MembershipError::NoLeader));
+    let fault = call(&ns, "get_raft_members", vec![]).await.unwrap_err();
+    assert_eq!(fault.code, FaultCode::BadSupvisorsState);
+}
+
+#[tokio::test]
+async fn membership_changes_go_to_the_cluster_and_refusals_are_clear_faults() {
+    use cluster::{MembershipChange, MembershipError};
+    let (c, sup) = (cluster(), supervisor());
+    let (ns, _) = namespace(&c, &sup);
+    assert_eq!(
+        call(&ns, "remove_member", vec![s("c")]).await,
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        call(&ns, "add_member", vec![s("c")]).await,
+        Ok(Value::Bool(true))
+    );
+    // An identifier outside supvisors_list never reaches the cluster.
+    let fault = call(&ns, "remove_member", vec![s("zz")]).await.unwrap_err();
+    assert_eq!(fault.code, FaultCode::IncorrectParameters);
+    assert_eq!(fault.extra.as_deref(), Some("zz unknown to Supvisors"));
+    assert_eq!(
+        c.membership_changes(),
+        vec![
+            MembershipChange::Remove("c".into()),
+            MembershipChange::Add("c".into())
+        ]
+    );
+    c.set_membership_outcome(Err(MembershipError::QuorumLoss {
+        target: "b".into(),
+        voters: vec!["a".into(), "b".into(), "c".into()],
+        healthy: 1,
+        needed: 2,
+    }));
+    let fault = call(&ns, "remove_member", vec![s("b")]).await.unwrap_err();
+    assert_eq!(fault.code, FaultCode::BadSupvisorsState);
+    assert!(
+        fault.fault_string().contains("would lose the quorum"),
+        "{}",
+        fault.fault_string()
+    );
+    c.set_membership_outcome(Err(MembershipError::AlreadyVoter("b".into())));
+    let fault = call(&ns, "add_member", vec![s("b")]).await.unwrap_err();
+    assert_eq!(fault.code, FaultCode::IncorrectParameters);
+}
+
 #[test]
 fn method_table_matches_supvisors_signatures() {
     let def = |name: &str| METHODS.iter().find(|d| d.name == name).unwrap();
@@ -745,6 +828,9 @@ fn method_table_matches_supvisors_signatures() {
     assert_eq!(def("get_all_process_info").signature(), ["array"]);
     assert_eq!(def("get_instance_info").signature(), ["struct", "string"]);
     assert_eq!(def("get_raft_status").signature(), ["struct"]);
+    assert_eq!(def("get_raft_members").signature(), ["array"]);
+    assert_eq!(def("remove_member").signature(), ["boolean", "string"]);
+    assert_eq!(def("add_member").signature(), ["boolean", "string"]);
     let mut names: Vec<&str> = METHODS.iter().map(|d| d.name).collect();
     names.sort_unstable();
     names.dedup();

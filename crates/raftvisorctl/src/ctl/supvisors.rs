@@ -1,6 +1,7 @@
 //! The Supvisors commands (supvisorsctl 0.14's plugin, state part): `sversion`, `sstate`,
 //! `master`, `strategies`, `instance_status`, `sstatus`, `local_status`, `enable`, `disable`,
-//! `loglevel`. Each checks `supvisors.get_api_version()` first, prints `ERROR (<faultString>)`
+//! `loglevel`, and raftvisor's own `members`, `remove_member`, `add_member` (Raft membership
+//! by an operator). Each checks `supvisors.get_api_version()` first, prints `ERROR (<faultString>)`
 //! on a fault with exit status 1, and formats with `crate::sformat`.
 
 use super::{output, CmdError, CmdResult, Ctl, Flow};
@@ -63,6 +64,12 @@ impl Ctl {
             "local_status" => self.do_local_status(arg).await,
             "enable" | "disable" => self.do_enable_disable(cmd, arg).await,
             "loglevel" => self.do_loglevel(arg).await,
+            "members" => {
+                let v = self.s_call("get_raft_members", &[]).await;
+                self.show(v, |v| sformat::members_lines(sformat::items(&v)?))
+                    .await
+            }
+            "remove_member" | "add_member" => self.do_membership(cmd, arg).await,
             _ => self.dispatch_sapps(cmd, arg).await,
         }
     }
@@ -186,6 +193,24 @@ impl Ctl {
         self.exitstatus = exit::INVALID_ARGS;
         if let Some(text) = sformat::help_text(cmd) {
             output(text);
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// `remove_member <identifier>` / `add_member <identifier>` (raftvisor): the membership
+    /// change, `<identifier> removed: True` on success, the fault otherwise.
+    async fn do_membership(&mut self, cmd: &str, arg: &str) -> CmdResult {
+        let Some(identifier) = arg.split_whitespace().next() else {
+            return self.usage_error(cmd, &format!("ERROR: {cmd} requires an identifier"));
+        };
+        let done = if cmd == "remove_member" {
+            "removed"
+        } else {
+            "added"
+        };
+        match self.s_call(cmd, &[Value::String(identifier.into())]).await {
+            Ok(v) => output(&format!("{identifier} {done}: {}", sformat::py_str(&v))),
+            Err(e) => self.fault_or_raise(e, "")?,
         }
         Ok(Flow::Continue)
     }
