@@ -388,6 +388,7 @@ mod tests {
         state.apply(&Command::ProcessEvents {
             instance: id.into(),
             seq: BatchSeq::new(seq.0, seq.1),
+            full: true,
             events: vec![],
         });
     }
