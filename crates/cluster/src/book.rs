@@ -430,6 +430,7 @@ mod tests {
         state.apply(&Command::ProcessEvents {
             instance: id.into(),
             seq: BatchSeq::new(seq.0, seq.1),
+            full: true,
             events: vec![],
         });
     }

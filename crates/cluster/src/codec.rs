@@ -19,7 +19,10 @@ use serde::Serialize;
 /// * 3 — the commander's jobs and pending failures in the state (`Command::Jobs`).
 /// * 4 — the redeploy mark in the state (`ClusterState::redeploy_pending`).
 /// * 5 — fence reports: `Command::Fenced` and `InstanceRecord::losses`.
-pub const FORMAT_VERSION: u8 = 5;
+/// * 6 — full batches of process events (`Command::ProcessEvents { full }`), the removed
+///   processes (`ClusterState::deleted`), the deployed incarnations, the first job of the life
+///   and the count of full restarts in the state.
+pub const FORMAT_VERSION: u8 = 6;
 
 /// Largest blob we accept when decoding (64 MiB): far above a real cluster state, far below
 /// what a corrupted length could claim.

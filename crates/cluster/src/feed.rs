@@ -2,7 +2,10 @@
 //! `Command::ProcessEvents` per ~20 ms or 500 changes, carrying the *current* status of each
 //! changed process), so 1,000 processes changing at once make a handful of log entries, not
 //! thousands. The first batch of a start, and any batch the leader or a healed partition asks
-//! for, is a full snapshot of every local process.
+//! for, is a full snapshot of every local process; so is the batch after processes were added
+//! or removed (procman's layout counter moved: removeProcessGroup, a reload, `update_numprocs`),
+//! since no state change tells of a removal. A full batch replaces the instance's process set
+//! in the state: what it does not list is removed there.
 //!
 //! procman is never blocked: events come from a broadcast channel (a lagging reader loses
 //! events, which is answered with a full snapshot). A failed write keeps the set of changed
@@ -94,6 +97,9 @@ impl Pending {
 
 pub(crate) async fn feed(inner: Arc<Inner>) {
     let mut events = inner.supervisor.subscribe_events();
+    // Subscribed before the first (full) batch: only later changes wake it.
+    let mut layout = inner.supervisor.watch_layout();
+    let mut layout_open = true;
     let mut pending = Pending {
         full: true,
         ..Pending::default()
@@ -129,6 +135,16 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
                 }
                 Err(RecvError::Closed) => events_open = false,
             },
+            changed = layout.changed(), if layout_open => {
+                if changed.is_err() {
+                    layout_open = false;
+                } else {
+                    // Processes were added or removed: only a full batch tells the state.
+                    pending.full = true;
+                    let soon = Instant::now() + LEADING_DELAY;
+                    due = Some(due.map_or(soon, |d| d.min(soon)));
+                }
+            }
             _ = inner.full_sync_request.notified() => {
                 if !pending.full {
                     pending.full = true;
@@ -157,6 +173,7 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
                 let cmd = Command::ProcessEvents {
                     instance: inner.local.clone(),
                     seq,
+                    full,
                     events,
                 };
                 match inner.write(cmd).await {

@@ -736,6 +736,7 @@ mod tests {
         s.apply(&Command::ProcessEvents {
             instance: "a".into(),
             seq: BatchSeq::new(1, counter),
+            full: false,
             events: vec![st],
         });
     }

@@ -295,9 +295,17 @@ pub enum Command {
     /// A batch of process status changes reported by `instance`'s local supervisor. Within a
     /// batch the last status of a namespec wins; across batches, a status is taken only if its
     /// batch is newer than the one that last set that namespec.
+    ///
+    /// `full`: the batch lists *every* process of the instance (its first batch after a start,
+    /// and after processes were added or removed there): the processes it does not list, and
+    /// that no newer batch set, no longer exist and leave the state (see
+    /// [`ClusterState::deleted`]). A batch of a newer incarnation that is not full leaves the
+    /// processes of the previous run it does not list in UNKNOWN: their daemon is gone, so
+    /// they cannot be running.
     ProcessEvents {
         instance: String,
         seq: BatchSeq,
+        full: bool,
         events: Vec<ProcessStatus>,
     },
     /// Move `instance` to `state` (declares the instance when unknown).
@@ -392,6 +400,32 @@ pub fn lost_spawnerr(instance: &str) -> String {
     format!("Supervisor {instance} lost")
 }
 
+/// How many removals [`ClusterState::deleted`] keeps: enough for an event publisher that
+/// reads after each applied entry (a removal of a whole big group is one entry), bounded so
+/// the state does not grow with the history of a long-lived cluster.
+pub const DELETED_KEPT: usize = 1024;
+
+/// A process that left the state because its instance no longer has it (removeProcessGroup,
+/// a reload that dropped its program, an `update_numprocs` decrease, or a restart with
+/// another configuration). Supvisors reports this as the process state `DELETED` (statecode
+/// -1) on its event interface; kept here for the event stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedProcess {
+    /// Position in the stream of removals: grows by one per removal, never reused.
+    pub id: u64,
+    pub instance: String,
+    pub group: String,
+    pub name: String,
+    /// The batch that reported the removal.
+    pub seq: BatchSeq,
+}
+
+impl DeletedProcess {
+    pub fn namespec(&self) -> String {
+        make_namespec(&self.group, &self.name)
+    }
+}
+
 /// The replicated cluster state. Mutated only by [`ClusterState::apply`].
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ClusterState {
@@ -403,6 +437,21 @@ pub struct ClusterState {
     /// (DEPLOYMENT, OPERATION or CONCILIATION), so the applications that could not be fully
     /// started may be repaired now. Cleared by the next Deployment job and by a new life.
     redeploy: bool,
+    /// The instances that were RUNNING when a Deployment job of this life was created, with
+    /// the incarnation of their daemon then (the first one seen for each). Once every one of
+    /// them has restarted (a newer incarnation reported) or is lost, nothing of the deployment
+    /// can still run: the life is over and the state goes back to INITIALIZATION, so that
+    /// DEPLOYMENT runs again (see [`ClusterState::apply`]). Emptied by a new life.
+    deployed: BTreeMap<String, u64>,
+    /// The id the first job of the current life got (or will get): jobs below it belong to an
+    /// earlier life. Set when the state enters INITIALIZATION.
+    life_first_job: JobId,
+    /// How many times the state went back to INITIALIZATION because the whole cluster had
+    /// restarted (for diagnostics and tests).
+    full_restarts: u64,
+    /// The latest removals of processes, oldest first, at most [`DELETED_KEPT`].
+    deleted: BTreeMap<u64, DeletedProcess>,
+    next_deleted: u64,
 }
 
 impl ClusterState {
@@ -417,6 +466,71 @@ impl ClusterState {
     /// An instance joined since the last Deployment job (see the field's doc).
     pub fn redeploy_pending(&self) -> bool {
         self.redeploy
+    }
+
+    /// The id of the first job of the current life: a job with a lower id was created before
+    /// the latest INITIALIZATION (by a previous life, possibly before a full restart).
+    pub fn life_first_job(&self) -> JobId {
+        self.life_first_job
+    }
+
+    /// The instances (and their incarnations) the deployments of this life ran on.
+    pub fn deployed(&self) -> &BTreeMap<String, u64> {
+        &self.deployed
+    }
+
+    /// How many full restarts of the cluster sent the state back to INITIALIZATION.
+    pub fn full_restarts(&self) -> u64 {
+        self.full_restarts
+    }
+
+    /// The removals of processes with an id of `after` or more, oldest first (an event
+    /// publisher passes the id after the last one it sent). Only the last [`DELETED_KEPT`]
+    /// are kept.
+    pub fn deleted(&self, after: u64) -> impl Iterator<Item = &DeletedProcess> {
+        self.deleted.range(after..).map(|(_, d)| d)
+    }
+
+    /// The id the next removal will get.
+    pub fn next_deleted(&self) -> u64 {
+        self.next_deleted
+    }
+
+    /// Whether this state predates the start of `instance`'s daemon as `incarnation`: it
+    /// holds nothing that instance reported since (its first batch of a run is a full one).
+    /// A daemon's replica is in that case right after a restart, until a leader has committed
+    /// its first batch: everything it says about processes is what was true before the
+    /// restart (see [`ClusterState::as_before_restart`]).
+    pub fn predates(&self, instance: &str, incarnation: u64) -> bool {
+        self.incarnation(instance).unwrap_or(0) < incarnation
+    }
+
+    /// What a restarted daemon may show of a state that [predates](ClusterState::predates)
+    /// its start: the Supvisors state is INITIALIZATION (as a Supvisors instance that has just
+    /// started, not yet synchronised), and no process is shown alive — those of the instances
+    /// that restarted too are gone, and those of the others cannot be told apart — so every
+    /// process that was alive is UNKNOWN, without pid. Everything else is kept.
+    pub fn as_before_restart(&self) -> ClusterState {
+        let mut view = self.clone();
+        view.supvisors_state = SupvisorsState::Initialization;
+        for record in view.instances.values_mut() {
+            for process in record.processes.values_mut() {
+                if !process.status.state.is_stopped() {
+                    process.status.state = ProcessState::Unknown;
+                    process.status.pid = 0;
+                }
+            }
+        }
+        view
+    }
+
+    /// The incarnation of `instance`'s daemon as far as the state knows (from its latest
+    /// batch of process events); `None` before its first batch.
+    pub fn incarnation(&self, instance: &str) -> Option<u64> {
+        self.instances
+            .get(instance)?
+            .last_seq
+            .map(|seq| seq.incarnation)
     }
 
     /// Every known instance, in identifier order.
@@ -465,10 +579,17 @@ impl ClusterState {
             Command::ProcessEvents {
                 instance,
                 seq,
+                full,
                 events,
-            } => self.apply_process_events(instance, *seq, events),
+            } => {
+                let result = self.apply_process_events(instance, *seq, *full, events);
+                self.end_life_after_full_restart();
+                result
+            }
             Command::InstanceState { instance, state } => {
-                self.apply_instance_state(instance, *state)
+                let result = self.apply_instance_state(instance, *state);
+                self.end_life_after_full_restart();
+                result
             }
             Command::ResetInstance { instance } => {
                 let (created, record) = self.instance_entry(instance);
@@ -494,7 +615,7 @@ impl ClusterState {
                 } else if from.can_become(*state) {
                     self.supvisors_state = *state;
                     if *state == SupvisorsState::Initialization {
-                        self.redeploy = false;
+                        self.begin_life();
                     }
                     CommandResult::Applied
                 } else {
@@ -510,6 +631,7 @@ impl ClusterState {
                     matches!(op, JobOp::Create(job) if matches!(job.kind, JobKind::Deployment { .. }))
                 }) {
                     self.redeploy = false;
+                    self.note_deployment();
                 }
                 if created.is_empty() {
                     CommandResult::from_changed(changed)
@@ -559,6 +681,94 @@ impl ClusterState {
         CommandResult::Applied
     }
 
+    /// A new life begins (INITIALIZATION): the deployments, the redeploy mark and the jobs of
+    /// the previous one are history.
+    fn begin_life(&mut self) {
+        self.redeploy = false;
+        self.deployed.clear();
+        self.life_first_job = self.jobs.next_job;
+        // No running failure strategy applies to what happened before (Supvisors drops them
+        // in INITIALIZATION too): e.g. the processes of the instances lost in a full restart.
+        self.jobs.failures.clear();
+    }
+
+    /// A Deployment job was created: the RUNNING instances take part in this life's
+    /// deployment with their current incarnation (an instance already recorded keeps the
+    /// incarnation it had at the first deployment, so that its restart since is not
+    /// forgotten by a later repair). Not in INITIALIZATION, whose empty marker job deploys
+    /// nothing.
+    fn note_deployment(&mut self) {
+        if self.supvisors_state == SupvisorsState::Initialization {
+            return;
+        }
+        for (identifier, record) in &self.instances {
+            if record.state == InstanceState::Running {
+                let incarnation = record.last_seq.map_or(0, |seq| seq.incarnation);
+                self.deployed
+                    .entry(identifier.clone())
+                    .or_insert(incarnation);
+            }
+        }
+    }
+
+    /// Whether every instance of this life's deployments has restarted since (a newer
+    /// incarnation) or is lost, and at least one has restarted: no process the deployment
+    /// started can still run, so stored state must not stand in for it.
+    fn whole_cluster_restarted(&self) -> bool {
+        if !matches!(
+            self.supvisors_state,
+            SupvisorsState::Deployment | SupvisorsState::Operation | SupvisorsState::Conciliation
+        ) || self.deployed.is_empty()
+        {
+            return false;
+        }
+        let mut restarted = false;
+        for (identifier, incarnation) in &self.deployed {
+            let Some(record) = self.instances.get(identifier) else {
+                continue;
+            };
+            if record
+                .last_seq
+                .is_some_and(|seq| seq.incarnation > *incarnation)
+            {
+                restarted = true;
+            } else if !record.state.is_inactive() {
+                return false;
+            }
+        }
+        restarted
+    }
+
+    /// After a full restart of the cluster (see [`ClusterState::whole_cluster_restarted`]),
+    /// the Supvisors state goes back to INITIALIZATION, as a Supvisors cluster started again
+    /// does: the leader then runs DEPLOYMENT again (the auto-started applications in their
+    /// sequences; what runs already is skipped).
+    fn end_life_after_full_restart(&mut self) {
+        if self.whole_cluster_restarted() {
+            self.supvisors_state = SupvisorsState::Initialization;
+            self.full_restarts += 1;
+            self.begin_life();
+        }
+    }
+
+    fn push_deleted(&mut self, instance: &str, status: &ProcessStatus, seq: BatchSeq) {
+        let id = self.next_deleted;
+        self.next_deleted += 1;
+        self.deleted.insert(
+            id,
+            DeletedProcess {
+                id,
+                instance: instance.to_string(),
+                group: status.group.clone(),
+                name: status.name.clone(),
+                seq,
+            },
+        );
+        while self.deleted.len() > DELETED_KEPT {
+            self.deleted.pop_first();
+        }
+    }
+
     /// The record of `identifier`, created in UNKNOWN if absent; `true` when it was created.
     fn instance_entry(&mut self, identifier: &str) -> (bool, &mut InstanceRecord) {
         let created = !self.instances.contains_key(identifier);
@@ -578,6 +788,7 @@ impl ClusterState {
         &mut self,
         instance: &str,
         seq: BatchSeq,
+        full: bool,
         events: &[ProcessStatus],
     ) -> CommandResult {
         if let Some(rejection) = self.fenced(instance) {
@@ -590,6 +801,34 @@ impl ClusterState {
         }
         let mut crashes = Vec::new();
         let (mut changed, record) = self.instance_entry(instance);
+        let new_run = record
+            .last_seq
+            .is_none_or(|last| seq.incarnation > last.incarnation);
+        // The processes this batch says are gone (full) or cannot be running (a new run).
+        let mut gone = Vec::new();
+        if full || new_run {
+            for (namespec, process) in record.processes.iter_mut() {
+                if latest.contains_key(namespec) || process.seq >= seq {
+                    continue;
+                }
+                if full {
+                    gone.push(namespec.clone());
+                } else if process.seq.incarnation < seq.incarnation
+                    && process.status.state != ProcessState::Unknown
+                {
+                    process.status.state = ProcessState::Unknown;
+                    process.status.pid = 0;
+                    changed = true;
+                }
+            }
+        }
+        let mut removed = Vec::new();
+        for namespec in gone {
+            if let Some(process) = record.processes.remove(&namespec) {
+                removed.push(process.status);
+                changed = true;
+            }
+        }
         for (namespec, status) in latest {
             let previous = record.processes.get(&namespec);
             let newer = previous.is_none_or(|r| seq > r.seq);
@@ -614,6 +853,9 @@ impl ClusterState {
         for (namespec, state) in crashes {
             self.jobs
                 .push_failure(instance, &namespec, FailureKind::Crash, state);
+        }
+        for status in removed {
+            self.push_deleted(instance, &status, seq);
         }
         CommandResult::from_changed(changed)
     }
@@ -745,6 +987,21 @@ mod tests {
         Command::ProcessEvents {
             instance: instance.into(),
             seq: BatchSeq::new(incarnation, counter),
+            full: false,
+            events: ev,
+        }
+    }
+
+    fn full_sync(
+        instance: &str,
+        incarnation: u64,
+        counter: u64,
+        ev: Vec<ProcessStatus>,
+    ) -> Command {
+        Command::ProcessEvents {
+            instance: instance.into(),
+            seq: BatchSeq::new(incarnation, counter),
+            full: true,
             events: ev,
         }
     }
@@ -806,11 +1063,287 @@ mod tests {
                 state: SupvisorsState::Deployment,
             },
             Command::Noop,
+            // b's deployment, then a full sync that drops db_00 (a removal), then b's
+            // restart: the only deployed instance restarted, so a new life begins.
+            Command::Jobs(vec![JobOp::Create(crate::jobs::Job::new(
+                JobKind::Deployment { forced: false },
+                "",
+                5,
+            ))]),
+            full_sync(
+                "b",
+                1,
+                3,
+                vec![status("web", "web", ProcessState::Running, 10)],
+            ),
+            full_sync(
+                "b",
+                2,
+                0,
+                vec![status("web", "web", ProcessState::Stopped, 0)],
+            ),
             Command::InstanceState {
                 instance: "b".into(),
                 state: InstanceState::Silent,
             },
         ]
+    }
+
+    #[test]
+    fn the_determinism_script_removes_and_restarts() {
+        let mut s = ClusterState::new();
+        for cmd in script() {
+            s.apply(&cmd);
+        }
+        assert!(s.process("b", "db:db_00").is_none());
+        assert_eq!(
+            s.deleted(0).map(|d| d.namespec()).collect::<Vec<_>>(),
+            ["db:db_00"]
+        );
+        assert_eq!(s.full_restarts(), 1);
+        assert_eq!(s.supvisors_state(), SupvisorsState::Initialization);
+    }
+
+    fn to_running(s: &mut ClusterState, instance: &str) {
+        for state in [InstanceState::Checking, InstanceState::Running] {
+            s.apply(&Command::InstanceState {
+                instance: instance.into(),
+                state,
+            });
+        }
+    }
+
+    fn deploy(s: &mut ClusterState) -> CommandResult {
+        s.apply(&Command::Jobs(vec![JobOp::Create(crate::jobs::Job::new(
+            JobKind::Deployment { forced: false },
+            "",
+            5,
+        ))]))
+    }
+
+    /// a, b, c RUNNING (incarnation 1) with p running on each, deployed, in OPERATION.
+    fn deployed_cluster() -> ClusterState {
+        let mut s = ClusterState::new();
+        for id in ["a", "b", "c"] {
+            s.apply(&full_sync(
+                id,
+                1,
+                0,
+                vec![status("app", "p", ProcessState::Running, 7)],
+            ));
+            to_running(&mut s, id);
+        }
+        for state in [SupvisorsState::Initialization, SupvisorsState::Deployment] {
+            s.apply(&Command::SetSupvisorsState { state });
+        }
+        deploy(&mut s);
+        s.apply(&Command::SetSupvisorsState {
+            state: SupvisorsState::Operation,
+        });
+        s
+    }
+
+    #[test]
+    fn a_full_sync_removes_the_processes_it_does_not_list_and_records_them() {
+        let mut s = ClusterState::new();
+        s.apply(&events(
+            "x",
+            1,
+            1,
+            vec![
+                status("g", "p", ProcessState::Running, 5),
+                status("g", "q", ProcessState::Stopped, 0),
+                status("h", "h", ProcessState::Stopped, 0),
+            ],
+        ));
+        // q changed after the full snapshot was taken: a newer batch, committed first.
+        s.apply(&events(
+            "x",
+            1,
+            3,
+            vec![status("g", "q", ProcessState::Running, 6)],
+        ));
+        let r = s.apply(&full_sync(
+            "x",
+            1,
+            2,
+            vec![status("g", "p", ProcessState::Running, 5)],
+        ));
+        assert_eq!(r, CommandResult::Applied);
+        assert!(s.process("x", "h").is_none(), "removed");
+        assert_eq!(s.process("x", "g:q").unwrap().pid, 6, "newer than the sync");
+        assert_eq!(s.process("x", "g:p").unwrap().pid, 5);
+        let deleted: Vec<_> = s.deleted(0).cloned().collect();
+        assert_eq!(deleted.len(), 1);
+        assert_eq!(
+            (
+                deleted[0].id,
+                deleted[0].instance.as_str(),
+                deleted[0].namespec()
+            ),
+            (0, "x", "h".to_string())
+        );
+        assert_eq!(deleted[0].seq, BatchSeq::new(1, 2));
+        assert_eq!(s.next_deleted(), 1);
+        // A replay removes nothing more.
+        let before = s.clone();
+        s.apply(&full_sync("x", 1, 2, vec![]));
+        assert_eq!(s, before);
+        // Only the latest removals are kept, ids keep growing.
+        for n in 0..(DELETED_KEPT as u64 + 5) {
+            let name = format!("t{n}");
+            s.apply(&events(
+                "y",
+                1,
+                2 * n + 1,
+                vec![status(&name, &name, ProcessState::Stopped, 0)],
+            ));
+            s.apply(&full_sync("y", 1, 2 * n + 2, vec![]));
+        }
+        assert_eq!(s.deleted(0).count(), DELETED_KEPT);
+        assert_eq!(s.next_deleted(), DELETED_KEPT as u64 + 6);
+        assert_eq!(s.deleted(s.next_deleted() - 1).count(), 1);
+    }
+
+    #[test]
+    fn a_state_from_before_a_restart_shows_no_process_alive() {
+        let s = deployed_cluster();
+        assert!(!s.predates("a", 1));
+        assert!(s.predates("a", 2), "a restarted as incarnation 2");
+        assert!(s.predates("z", 1), "nothing from z at all");
+        let view = s.as_before_restart();
+        assert_eq!(view.supvisors_state(), SupvisorsState::Initialization);
+        for id in ["a", "b", "c"] {
+            let p = view.process(id, "app:p").unwrap();
+            assert_eq!((p.state, p.pid), (ProcessState::Unknown, 0));
+            assert_eq!(view.instance(id).unwrap().state, InstanceState::Running);
+        }
+        let mut s = s;
+        s.apply(&full_sync(
+            "a",
+            2,
+            0,
+            vec![status("app", "p", ProcessState::Stopped, 0)],
+        ));
+        assert!(!s.predates("a", 2));
+    }
+
+    #[test]
+    fn a_new_run_that_does_not_list_an_old_process_leaves_it_unknown() {
+        let mut s = ClusterState::new();
+        s.apply(&events(
+            "x",
+            1,
+            4,
+            vec![
+                status("g", "p", ProcessState::Running, 5),
+                status("g", "q", ProcessState::Running, 6),
+            ],
+        ));
+        s.apply(&events(
+            "x",
+            2,
+            0,
+            vec![status("g", "p", ProcessState::Stopped, 0)],
+        ));
+        let q = s.process("x", "g:q").unwrap();
+        assert_eq!((q.state, q.pid), (ProcessState::Unknown, 0));
+        assert_eq!(s.process("x", "g:p").unwrap().state, ProcessState::Stopped);
+    }
+
+    #[test]
+    fn a_full_restart_of_every_deployed_instance_begins_a_new_life() {
+        let mut s = deployed_cluster();
+        assert_eq!(
+            s.deployed()
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect::<Vec<_>>(),
+            [("a", 1), ("b", 1), ("c", 1)]
+        );
+        // a and b restart (their processes died with them); c still runs: same life.
+        for id in ["a", "b"] {
+            s.apply(&full_sync(
+                id,
+                2,
+                0,
+                vec![status("app", "p", ProcessState::Stopped, 0)],
+            ));
+        }
+        assert_eq!(s.supvisors_state(), SupvisorsState::Operation);
+        assert_eq!(s.full_restarts(), 0);
+        // c restarts too: nothing of the deployment runs any more.
+        let next_job = s.jobs().next_job;
+        s.apply(&full_sync(
+            "c",
+            2,
+            0,
+            vec![status("app", "p", ProcessState::Stopped, 0)],
+        ));
+        assert_eq!(s.supvisors_state(), SupvisorsState::Initialization);
+        assert_eq!(s.full_restarts(), 1);
+        assert!(s.deployed().is_empty());
+        assert_eq!(s.life_first_job(), next_job);
+        // Once: further batches of the new run change nothing about the life.
+        s.apply(&events(
+            "c",
+            2,
+            1,
+            vec![status("app", "p", ProcessState::Running, 9)],
+        ));
+        assert_eq!(s.full_restarts(), 1);
+        // The next DEPLOYMENT records the new incarnations.
+        s.apply(&Command::SetSupvisorsState {
+            state: SupvisorsState::Deployment,
+        });
+        deploy(&mut s);
+        assert_eq!(s.deployed().get("c"), Some(&2));
+    }
+
+    #[test]
+    fn a_lost_instance_counts_as_gone_and_the_marker_job_deploys_nothing() {
+        let mut s = deployed_cluster();
+        // a was stopped first and declared SILENT; b and c restart.
+        s.apply(&Command::InstanceState {
+            instance: "a".into(),
+            state: InstanceState::Silent,
+        });
+        s.apply(&full_sync("b", 2, 0, vec![]));
+        assert_eq!(s.supvisors_state(), SupvisorsState::Operation);
+        // A repair deployment does not make the restarted b count as deployed anew.
+        deploy(&mut s);
+        assert_eq!(s.deployed().get("b"), Some(&1));
+        s.apply(&full_sync("c", 2, 0, vec![]));
+        assert_eq!(s.supvisors_state(), SupvisorsState::Initialization);
+        // The marker job of INITIALIZATION records nobody.
+        deploy(&mut s);
+        assert!(s.deployed().is_empty());
+        // b and c lost, a still runs: the life goes on.
+        let mut s = deployed_cluster();
+        for id in ["b", "c"] {
+            s.apply(&Command::InstanceState {
+                instance: id.into(),
+                state: InstanceState::Silent,
+            });
+        }
+        assert_eq!(s.supvisors_state(), SupvisorsState::Operation);
+        // ... and the last one's loss ends the life once the others restarted.
+        s.apply(&full_sync("b", 2, 0, vec![]));
+        s.apply(&full_sync("c", 2, 0, vec![]));
+        assert_eq!(
+            s.supvisors_state(),
+            SupvisorsState::Operation,
+            "a still runs"
+        );
+        s.apply(&Command::InstanceState {
+            instance: "a".into(),
+            state: InstanceState::Silent,
+        });
+        assert_eq!(s.supvisors_state(), SupvisorsState::Initialization);
+        assert!(
+            s.jobs().failures().next().is_none(),
+            "a's lost processes belong to the old life"
+        );
     }
 
     #[test]

@@ -625,6 +625,7 @@ mod tests {
                 Command::ProcessEvents {
                     instance: "a".into(),
                     seq: BatchSeq::new(1, 1),
+                    full: false,
                     events: vec![running("web", 42)],
                 },
             ),

@@ -171,6 +171,20 @@ impl Commander {
             | SupvisorsState::Conciliation) => {
                 next = self.plan_failures(state, &mut round);
                 for job in state.jobs().running() {
+                    if job.id < state.life_first_job() {
+                        // A job of a previous life that INITIALIZATION did not get to end
+                        // (DEPLOYMENT came first): its decisions were about processes and
+                        // instances that are gone.
+                        round.ops.push(JobOp::Finish {
+                            job: job.id,
+                            outcome: JobOutcome {
+                                ok: false,
+                                message: ABORTED_REINIT.to_string(),
+                                at_ms: round.now,
+                            },
+                        });
+                        continue;
+                    }
                     self.plan_job(state, job, &mut round);
                 }
                 if next.is_none() {
@@ -277,11 +291,20 @@ impl Commander {
         let idle = state.jobs().running().next().is_none() && !round.creates();
         match st {
             SupvisorsState::Deployment => {
-                if state.jobs().running().any(|j| is_deployment(&j.kind)) {
+                let this_life = |j: &Job| j.id >= state.life_first_job();
+                if state
+                    .jobs()
+                    .running()
+                    .any(|j| is_deployment(&j.kind) && this_life(j))
+                {
                     return None;
                 }
                 match latest(state, is_deployment) {
-                    Some(j) if !is_reinit_marker(j) => Some(SupvisorsState::Operation),
+                    // The Deployment job of this life is over (a previous life's, even one
+                    // that ended normally, says nothing about what runs now).
+                    Some(j) if this_life(j) && !is_reinit_marker(j) => {
+                        Some(SupvisorsState::Operation)
+                    }
                     _ => {
                         round
                             .ops

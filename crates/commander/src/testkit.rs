@@ -17,6 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct World {
     pub state: ClusterState,
     counters: BTreeMap<String, u64>,
+    /// Each instance's daemon incarnation (1 until [`World::restart`]).
+    incarnations: BTreeMap<String, u64>,
     pub now: i64,
     /// Namespecs whose start ends FATAL.
     pub fail_start: BTreeSet<String>,
@@ -32,6 +34,7 @@ impl World {
         let mut w = World {
             state: ClusterState::new(),
             counters: BTreeMap::new(),
+            incarnations: BTreeMap::new(),
             now: 1_000_000,
             fail_start: BTreeSet::new(),
             deaf: BTreeSet::new(),
@@ -60,9 +63,11 @@ impl World {
     pub fn report_status(&mut self, instance: &str, status: ProcessStatus) {
         let c = self.counters.entry(instance.to_string()).or_default();
         *c += 1;
+        let incarnation = *self.incarnations.get(instance).unwrap_or(&1);
         self.state.apply(&Command::ProcessEvents {
             instance: instance.to_string(),
-            seq: BatchSeq::new(1, *c),
+            seq: BatchSeq::new(incarnation, *c),
+            full: false,
             events: vec![status],
         });
     }
@@ -119,6 +124,37 @@ impl World {
                 state,
             });
         }
+    }
+
+    /// `instance`'s daemon restarts: its processes died with it, and its first batch (a full
+    /// one, of a new incarnation) lists them all STOPPED.
+    pub fn restart(&mut self, instance: &str) {
+        let incarnation = self.incarnations.entry(instance.to_string()).or_insert(1);
+        *incarnation += 1;
+        let incarnation = *incarnation;
+        self.counters.insert(instance.to_string(), 0);
+        let stop = self.now / 1000;
+        let events: Vec<ProcessStatus> = self
+            .state
+            .instance(instance)
+            .map(|r| {
+                r.processes
+                    .values()
+                    .map(|p| ProcessStatus {
+                        state: ProcessState::Stopped,
+                        pid: 0,
+                        stop,
+                        ..p.status.clone()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.state.apply(&Command::ProcessEvents {
+            instance: instance.to_string(),
+            seq: BatchSeq::new(incarnation, 0),
+            full: true,
+            events,
+        });
     }
 
     pub fn lose(&mut self, instance: &str) {

@@ -1,7 +1,7 @@
 //! Scenario tests of the planner: jobs run across planning rounds against a simulated cluster.
 
 use crate::testkit::*;
-use crate::ApplicationState;
+use crate::{ApplicationState, Commander};
 use cluster::{FailureKind, FinalAction, ItemState, JobKind, JobOp, Order, SupvisorsState};
 use model::rules::{
     DistributionRule, RunningFailureStrategy as Rfs, StartingFailureStrategy as Sfs,
@@ -1319,4 +1319,79 @@ fn fence_policy_promotes_to_the_whole_application_when_nothing_is_left() {
     assert_eq!(c.fence_policy(&w.state, "a", &live), ["part:p1", "part:p2"]);
     w.report("b", "part", "p2", Running);
     assert_eq!(c.fence_policy(&w.state, "a", &live), ["part:p1"]);
+}
+
+/// a and b deployed `web` (db then api, on a), in OPERATION.
+fn deployed_web() -> (Commander, World) {
+    let c = commander(&["a", "b"], vec![web_app(Rfs::Continue)]);
+    let mut w = World::new(&["a", "b"]);
+    w.declare("web", &["db", "api", "tool"], &["a", "b"]);
+    w.to(&[SupvisorsState::Initialization]);
+    w.settle(&c);
+    w.to(&[SupvisorsState::Deployment]);
+    w.settle(&c);
+    assert_eq!(w.state.supvisors_state(), SupvisorsState::Operation);
+    assert_eq!(w.running_on("web:db").len(), 1);
+    (c, w)
+}
+
+#[test]
+fn a_full_restart_runs_the_deployment_again_once() {
+    let (c, mut w) = deployed_web();
+    // Only a restarts: the life goes on (b never ran anything, but it did not restart).
+    w.restart("a");
+    w.settle(&c);
+    assert_eq!(w.state.supvisors_state(), SupvisorsState::Operation);
+    assert!(
+        w.running_on("web:db").is_empty(),
+        "a restart alone redeploys nothing"
+    );
+    // b restarts too: every deployed instance did, the state machine begins a new life.
+    w.restart("b");
+    assert_eq!(w.state.supvisors_state(), SupvisorsState::Initialization);
+    w.settle(&c);
+    w.to(&[SupvisorsState::Deployment]);
+    w.settle(&c);
+    assert_eq!(w.state.supvisors_state(), SupvisorsState::Operation);
+    for ns in ["web:db", "web:api"] {
+        assert_eq!(w.running_on(ns).len(), 1, "{ns} runs exactly once");
+    }
+    assert!(w.running_on("web:tool").is_empty());
+    let starts = w
+        .log
+        .iter()
+        .filter(|o| matches!(o, Order::Start { namespec, .. } if namespec == "web:db"))
+        .count();
+    assert_eq!(starts, 2, "once per life");
+    // Nothing more happens once settled: no third deployment.
+    w.settle(&c);
+    assert_eq!(w.state.full_restarts(), 1);
+}
+
+#[test]
+fn a_deployment_that_overtakes_initialization_still_deploys_and_drops_the_old_jobs() {
+    let (c, mut w) = deployed_web();
+    // A job of the old life is under way (deaf instances never stop anything).
+    w.deaf.insert("a".into());
+    w.deaf.insert("b".into());
+    let old = w.create(c.stop_application(&w.state, "web", "", w.now).unwrap());
+    w.step(&c);
+    assert!(w.job(old).outcome.is_none());
+    w.deaf.clear();
+    w.restart("a");
+    w.restart("b");
+    assert_eq!(w.state.supvisors_state(), SupvisorsState::Initialization);
+    // The liveness book moves on to DEPLOYMENT before the commander's INITIALIZATION round
+    // was committed: the finished Deployment job of the old life must not end DEPLOYMENT,
+    // and the old job must not go on.
+    w.to(&[SupvisorsState::Deployment]);
+    w.settle(&c);
+    assert_eq!(w.state.supvisors_state(), SupvisorsState::Operation);
+    assert_eq!(
+        w.job(old).outcome.as_ref().map(|o| o.message.as_str()),
+        Some(super::plan::ABORTED_REINIT)
+    );
+    for ns in ["web:db", "web:api"] {
+        assert_eq!(w.running_on(ns).len(), 1, "{ns} runs exactly once");
+    }
 }

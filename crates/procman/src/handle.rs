@@ -91,6 +91,7 @@ impl Supervisor {
             identifier: Mutex::new(config.supervisord.identifier.clone()),
             extra_args: Mutex::new(HashMap::new()),
             numprocs: Mutex::default(),
+            layout: tokio::sync::watch::channel(0).0,
         });
         let (done_tx, done_rx) = oneshot::channel();
         let actor = Actor::new(
@@ -124,6 +125,12 @@ impl Supervisor {
     /// (`RecvError::Lagged`) rather than slowing the supervisor.
     pub fn subscribe_events(&self) -> broadcast::Receiver<ProcessEvent> {
         self.events.subscribe()
+    }
+
+    /// A counter bumped whenever processes are added or removed (no state change event tells
+    /// that): a watcher compares [`SupervisorApi::all_process_info`] with what it knew.
+    pub fn watch_layout(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.layout.subscribe()
     }
 
     /// Installs the guard that decides whether a process may start (see [`StartGuard`]),

@@ -189,6 +189,10 @@ pub struct Shared {
     /// `update_numprocs`' overrides and the reloader that applies them. Overrides are written
     /// by the actor only.
     pub numprocs: Mutex<NumprocsState>,
+    /// Bumped each time a process is added or removed (addProcessGroup, removeProcessGroup, a
+    /// reload, `update_numprocs`): those change the set of processes without any state
+    /// change event, and the cluster layer must still learn the new set.
+    pub layout: tokio::sync::watch::Sender<u64>,
 }
 
 struct Queued {
@@ -469,6 +473,7 @@ impl Actor {
                 extra_argv: Vec::new(),
             }),
         );
+        self.shared.layout.send_modify(|n| *n += 1);
         id
     }
 
@@ -1342,6 +1347,7 @@ impl Actor {
         for id in g.procs {
             self.procs.remove(&id);
         }
+        self.shared.layout.send_modify(|n| *n += 1);
         if let Ok(mut extra) = self.shared.extra_args.lock() {
             extra.retain(|(group, _), _| group != name);
         }
@@ -1512,6 +1518,7 @@ impl Actor {
                 self.groups[gi].procs.retain(|x| *x != id);
             }
             self.procs.remove(&id);
+            self.shared.layout.send_modify(|n| *n += 1);
             if let Ok(mut extra) = self.shared.extra_args.lock() {
                 extra.remove(&(group, name));
             }

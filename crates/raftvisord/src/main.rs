@@ -521,8 +521,10 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         }
         #[cfg(debug_assertions)]
         inject_core_end(&node);
+        let incarnation = node.incarnation();
         let ns = Arc::new(
             supvisors::SupvisorsNamespace::new(node, supervisor.clone(), spec, set_log_level)
+                .with_incarnation(incarnation)
                 .with_programs(programs.unwrap_or_default())
                 .with_commander(current_commander(&commander)),
         );

@@ -351,6 +351,8 @@ pub struct SupvisorsNamespace<C, S> {
     all_processes: ReplyCache<LogId>,
     /// `get_all_instances_info`, rendered: it depends on the replica and the (fixed) spec.
     all_instances: ReplyCache<LogId>,
+    /// The incarnation of this daemon (see [`SupvisorsNamespace::with_incarnation`]).
+    incarnation: Option<u64>,
 }
 
 impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
@@ -385,7 +387,18 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             settle_timeout: DEFAULT_SETTLE_TIMEOUT,
             all_processes: ReplyCache::default(),
             all_instances: ReplyCache::default(),
+            incarnation: None,
         }
+    }
+
+    /// This daemon's incarnation (`cluster::Node::incarnation`). While the local replica
+    /// predates it — right after a restart, before a leader has committed this instance's
+    /// first batch — the replies show the replica as a restarted Supvisors instance would:
+    /// INITIALIZATION, and no process alive (`ClusterState::as_before_restart`), instead of
+    /// the processes of the previous run as RUNNING.
+    pub fn with_incarnation(mut self, incarnation: u64) -> Self {
+        self.incarnation = Some(incarnation);
+        self
     }
 
     pub fn with_programs(self, programs: ProgramIndex) -> Self {
@@ -448,11 +461,23 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         self.cluster.local_identifier()
     }
 
-    /// Runs `f` on the current replica (without holding it across an await).
+    /// Runs `f` on the current replica (without holding it across an await), as this
+    /// instance may show it (see [`SupvisorsNamespace::with_incarnation`]).
     fn with_replica<T>(&self, f: impl FnOnce(&Replica) -> T) -> T {
         let rx = self.cluster.replica();
         let replica = rx.borrow();
-        f(&replica)
+        match self.incarnation {
+            Some(incarnation) if replica.state.predates(&self.local(), incarnation) => {
+                let view = Replica {
+                    last_applied: replica.last_applied,
+                    membership: replica.membership.clone(),
+                    state: replica.state.as_before_restart(),
+                };
+                drop(replica);
+                f(&view)
+            }
+            _ => f(&replica),
+        }
     }
 
     /// The reply `build` makes from the replica, from `cache` when the replica has applied

@@ -115,6 +115,7 @@ pub(crate) fn cluster() -> FakeCluster {
     cmds.push(Command::ProcessEvents {
         instance: "a".into(),
         seq: BatchSeq::new(1, 1),
+        full: false,
         events: vec![
             status("web", "web", ProcessState::Running, 1_700_000_000, 0),
             status("back", "worker_00", ProcessState::Running, 1_700_000_001, 0),
@@ -130,6 +131,7 @@ pub(crate) fn cluster() -> FakeCluster {
     cmds.push(Command::ProcessEvents {
         instance: "b".into(),
         seq: BatchSeq::new(1, 1),
+        full: false,
         events: vec![
             status(
                 "back",
@@ -903,6 +905,7 @@ async fn a_new_applied_entry_invalidates_the_cached_replies() {
         Command::ProcessEvents {
             instance: "a".into(),
             seq: BatchSeq::new(1, 2),
+            full: false,
             events: vec![status(
                 "web",
                 "web",
@@ -936,4 +939,44 @@ async fn a_new_applied_entry_invalidates_the_cached_replies() {
     c.apply(&to_state(&[SupvisorsState::Initialization]));
     let err = call(&ns, "get_all_process_info", vec![]).await.unwrap_err();
     assert_eq!(err.code.code(), 101);
+}
+
+#[tokio::test]
+async fn a_restarted_daemon_shows_no_process_of_its_previous_run() {
+    // The replica holds a's first run (incarnation 1); the daemon is now incarnation 2.
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION));
+    let (ns, _) = namespace(&c, &sup);
+    let ns = ns.with_incarnation(2);
+    let state = call(&ns, "get_supvisors_state", vec![]).await.unwrap();
+    assert_eq!(get(&state, "fsm_statename"), &s("INITIALIZATION"));
+    let err = call(&ns, "get_all_process_info", vec![]).await.unwrap_err();
+    assert_eq!(
+        err.code.code(),
+        101,
+        "nothing to show before synchronisation"
+    );
+    let infos = call(&ns, "get_all_instances_info", vec![]).await.unwrap();
+    assert_eq!(items(&infos).len(), 3);
+    // Its first batch of the new run is committed: the replica is current again.
+    c.apply(&[Command::ProcessEvents {
+        instance: "a".into(),
+        seq: BatchSeq::new(2, 0),
+        full: true,
+        events: vec![status(
+            "web",
+            "web",
+            ProcessState::Stopped,
+            0,
+            1_700_000_100,
+        )],
+    }]);
+    let state = call(&ns, "get_supvisors_state", vec![]).await.unwrap();
+    assert_eq!(get(&state, "fsm_statename"), &s("OPERATION"));
+    let all = call(&ns, "get_all_process_info", vec![]).await.unwrap();
+    let names: Vec<&Value> = items(&all).iter().map(|p| get(p, "process_name")).collect();
+    // a's back:* of the previous run are gone (the full batch did not list them); b's stay.
+    assert_eq!(names, [&s("worker_00"), &s("worker_01"), &s("web")]);
+    let web = call(&ns, "get_process_info", vec![s("web")]).await.unwrap();
+    assert_eq!(get(&items(&web)[0], "statename"), &s("STOPPED"));
 }
