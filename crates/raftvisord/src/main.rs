@@ -6,7 +6,9 @@
 //! (the config, a rules file, a port or socket already in use, a log or pid file it cannot
 //! write, the cluster node that cannot start); nothing is left running then, since the HTTP
 //! ports are bound before any program starts and a cluster autostarts only once its node is up.
-//! **1** when it started and then failed ([`RuntimeFailure`]). **0** after a requested stop.
+//! **1** when it started and then failed ([`RuntimeFailure`], e.g. its Raft core ended). **78**
+//! (`EX_CONFIG`) when its data dir needs an operator: the instance lost its Raft state or was
+//! removed from the membership (README, "a host lost its disk"). **0** after a requested stop.
 
 mod logging;
 
@@ -134,6 +136,7 @@ type SupvisorsNs = supvisors::SupvisorsNamespace<cluster::Node, procman::Supervi
 enum RuntimeFailure {
     RestartFailed(String),
     Aborted,
+    RaftCoreEnded,
 }
 
 impl std::fmt::Display for RuntimeFailure {
@@ -143,15 +146,25 @@ impl std::fmt::Display for RuntimeFailure {
                 write!(f, "restart failed, cannot reload the config: {e}")
             }
             RuntimeFailure::Aborted => f.write_str("the supervisor task ended unexpectedly"),
+            RuntimeFailure::RaftCoreEnded => f.write_str(
+                "the Raft core of the cluster node stopped; raftvisord exited so that it can be restarted",
+            ),
         }
     }
 }
 
 impl std::error::Error for RuntimeFailure {}
 
-/// The exit status for an error out of [`run`] (see the crate docs).
+/// The exit status for an error out of [`run`] (see the crate docs): [`EXIT_OPERATOR_NEEDED`]
+/// when the data dir needs an operator (a restart would fail the same way), 1 for a failure
+/// after the daemon started serving, 2 for anything found before.
 fn exit_status(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<RuntimeFailure>().is_some() {
+    if matches!(
+        e.downcast_ref::<cluster::NodeError>(),
+        Some(cluster::NodeError::LostState { .. } | cluster::NodeError::Removed { .. })
+    ) {
+        EXIT_OPERATOR_NEEDED
+    } else if e.downcast_ref::<RuntimeFailure>().is_some() {
         1
     } else {
         2
@@ -236,17 +249,6 @@ fn tracing_level(level: model::LogLevel) -> tracing::Level {
         Info => tracing::Level::INFO,
         Debug => tracing::Level::DEBUG,
         Trace | Blather => tracing::Level::TRACE,
-    }
-}
-
-/// Exit status of a failed run: [`EXIT_OPERATOR_NEEDED`] when the data dir needs an operator
-/// (a restart would fail the same way), 1 otherwise.
-fn exit_status(error: &anyhow::Error) -> u8 {
-    match error.downcast_ref::<cluster::NodeError>() {
-        Some(cluster::NodeError::LostState { .. } | cluster::NodeError::Removed { .. }) => {
-            EXIT_OPERATOR_NEEDED
-        }
-        _ => 1,
     }
 }
 
@@ -597,7 +599,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
     }
     let _ = std::fs::remove_file(&pidfile);
     if core_failed {
-        bail!("the Raft core of the cluster node stopped; raftvisord exited so that it can be restarted");
+        return Err(RuntimeFailure::RaftCoreEnded.into());
     }
     match outcome {
         procman::Exit::Shutdown => {
