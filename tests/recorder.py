@@ -10,7 +10,8 @@ expected type, so an implementation that returns a pid as a string, a bool as an
 
 Expectations from the spec (`fault=`, `expect=`) are checked as the scenario runs and
 collected in `Recorder.violations`; they document what the reference does and are asserted
-on the supervisord run, so a broken scenario cannot silently compare garbage.
+on both runs: on supervisord's, so a broken scenario cannot silently compare garbage, and on
+raftvisord's, so the checks that a transcript cannot show (timings, a pid kept) hold there too.
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ transcript (see recorder.py); the transcripts must match entry by entry: field n
 types, state sequences, fault codes and fault strings modulo paths.
 
 The reference run is done once per session and also checked against the spec's
-expectations (`fault=` / `expect=` in the scenario), so a scenario that no longer exercises
-what it claims fails on the reference side too. A second reference run checks that the
+expectations (`fault=` / `expect=` / `check` in the scenario), so a scenario that no longer
+exercises what it claims fails on the reference side too; raftvisord's run must meet the same
+expectations (the start waits `startsecs`, SIGKILL after `stopwaitsecs`, a signal keeps the
+pid), not only produce the same transcript. A second reference run checks that the
 normalisation is deterministic (otherwise raftvisord failures would be noise).
 
 On failure the message lists each mismatching step as a unified diff, and both transcripts

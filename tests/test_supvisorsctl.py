@@ -313,3 +313,13 @@ def test_raftvisorctl_help_lists_the_supvisors_commands_of_a_supvisors_server(rc
     assert "supvisors commands (type help <topic>):" in text, text
     for command in ("sstate", "application_info", "start_application", "conciliate"):
         assert command in text, text
+
+
+def test_a_normal_start_logs_no_openraft_routine_warning(cluster):
+    """loglevel = info: openraft's routine messages of an election (a stale vote response) or
+    of a peer not up yet are debug, not warnings in every normal start's log."""
+    for inst in cluster.instances.values():
+        text = inst.log_text()
+        for routine in ("A message will be ignored because vote changed",
+                        "update progress error", "heartbeat error"):
+            assert routine not in text, f"{inst.identifier}: {routine!r} in its log at info"

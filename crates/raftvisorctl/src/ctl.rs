@@ -50,9 +50,10 @@ pub struct Settings {
     pub password: Option<String>,
     pub prompt: String,
     pub interactive: bool,
-    /// The config file declares `[ctlplugin:supvisors]`: `help` lists the Supvisors commands
-    /// too, as supervisorctl does with the plugin loaded (they work either way, as in
-    /// supvisorsctl).
+    /// The config file declares `[ctlplugin:supvisors]`: `help <topic>` answers as supervisorctl
+    /// does with the plugin loaded (each plugin's text in turn). `help` alone lists the
+    /// Supvisors commands with the plugin or when the server answers `supvisors.*`; the
+    /// commands work either way, as in supvisorsctl.
     pub supvisors_plugin: bool,
 }
 

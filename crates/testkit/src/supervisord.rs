@@ -41,7 +41,34 @@ pub fn supervisord_bin() -> PathBuf {
     venv_bin("supervisord")
 }
 
+/// A TCP port free on 127.0.0.1 right now, drawn at random outside the kernel's ephemeral range:
+/// a port from bind(0) is one the kernel also gives to any process's next outgoing connection,
+/// so it could be taken before the daemon binds it (the Python tests' harness does the same).
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let (lo, hi) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            let mut it = t.split_whitespace().map(|n| n.parse::<u32>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32768, 60999));
+    let pool: Vec<u16> = (10000u32..65536)
+        .filter(|p| !(lo..=hi).contains(p))
+        .filter_map(|p| u16::try_from(p).ok())
+        .collect();
+    if !pool.is_empty() {
+        // RandomState is seeded per process: concurrent test binaries start at different ports.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let start = (h.finish() % pool.len() as u64) as usize;
+        for i in 0..pool.len() {
+            let port = pool[(start + i * 7919) % pool.len()];
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     l.local_addr().expect("local addr").port()
 }

@@ -174,7 +174,11 @@ fn parse_alias(e: &Element, errors: &mut Errors) -> Option<RawAlias> {
     }
     let members = split_list(&e.text);
     if members.is_empty() {
-        errors.push((e.line, format!("{what}: empty alias")));
+        // The schema's alias is an xs:string: empty is valid, and 0.14 skips it.
+        errors.note(
+            e.line,
+            format!("{what}: empty alias: ignored, as Supvisors 0.14 does"),
+        );
         return None;
     }
     Some(RawAlias {
@@ -750,7 +754,7 @@ mod tests {
         let doc = r#"<root foo="1">
   <bogus/>
   <alias>a</alias>
-  <alias name="e"></alias>
+  <alias name="e" kind="x">b</alias>
   <model color="x"/>
   <application/>
   <application name="a" pattern="b"/>
@@ -775,7 +779,7 @@ mod tests {
             (1, "<root>: unknown attribute \"foo\""),
             (2, "unknown element <bogus> in <root>"),
             (3, "<alias> needs a non-empty name attribute"),
-            (4, "alias \"e\": empty alias"),
+            (4, "<alias>: unknown attribute \"kind\""),
             (5, "<model>: unknown attribute \"color\""),
             (8, "<application>: unknown attribute \"color\""),
             (8, "application \"c\": unexpected text \"text\""),
@@ -852,7 +856,7 @@ mod tests {
     fn what_supvisors_accepts_loads_with_notes() {
         let (f, found) = parse_with_notes(
             r#"<root>
-  <model pattern="m"/>
+  <model pattern="m"/><alias name="none"> , </alias>
   <application/>
   <application name="">
     <start_sequence>-1</start_sequence>
@@ -874,6 +878,7 @@ mod tests {
         let notes: Vec<(usize, &str)> = found.notes.iter().map(|(l, m)| (*l, m.as_str())).collect();
         let expect: Vec<(usize, &str)> = vec![
             (2, "<model> without a name"),
+            (2, "alias \"none\": empty alias: ignored"),
             (3, "<application> has no name or pattern"),
             (4, "<application> has no name or pattern"),
             (
