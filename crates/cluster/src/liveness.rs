@@ -138,19 +138,31 @@ pub(crate) fn on_tick(inner: &Inner, tick: &TickRequest) -> TickReply {
 
 /// Watches openraft's metrics and runs [`leader_loop`] exactly while this node leads.
 pub(crate) async fn leadership(inner: Arc<Inner>) {
-    let mut metrics = inner.metrics.clone();
+    // Woken by openraft's *server* metrics, which change only with the vote, the role, the
+    // leader or the membership. The full metrics are re-sent after every event of the Raft core
+    // (each heartbeat and its answer): waiting on them woke this task ~20 times a second on
+    // every idle node for nothing. The decisions read the server metrics too: the full ones
+    // are sent after them and may not show the change yet.
+    let mut server = inner.raft.server_metrics();
+    let leads = |server: &ServerMetrics| {
+        let m = server.borrow();
+        !inner.raft_dead.load(std::sync::atomic::Ordering::Relaxed)
+            && m.state == openraft::ServerState::Leader
+            && m.current_leader == Some(inner.id)
+    };
+    let term_of = |server: &ServerMetrics| server.borrow().vote.leader_id().get_term();
     loop {
         // Wait until we lead.
         loop {
-            if inner.is_leader() {
+            if leads(&server) {
                 break;
             }
             tokio::select! {
                 _ = inner.shutdown.cancelled() => return,
-                changed = metrics.changed() => if changed.is_err() { return raft_ended(&inner) },
+                changed = server.changed() => if changed.is_err() { return raft_ended(&inner) },
             }
         }
-        let term = metrics.borrow().current_term;
+        let term = term_of(&server);
         tracing::info!(instance = %inner.local, term, "became leader (master)");
         let stop = inner.shutdown.child_token();
         // The previous leader was last heard with its last append-entries (heartbeat) here;
@@ -169,12 +181,12 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
         let commander = tokio::spawn(crate::executor::commander_loop(inner.clone(), stop.clone()));
         // Wait until we do not.
         loop {
-            if !inner.is_leader() || metrics.borrow().current_term != term {
+            if !leads(&server) || term_of(&server) != term {
                 break;
             }
             tokio::select! {
                 _ = inner.shutdown.cancelled() => break,
-                changed = metrics.changed() => if changed.is_err() {
+                changed = server.changed() => if changed.is_err() {
                     inner.raft_dead.store(true, std::sync::atomic::Ordering::Relaxed);
                     break;
                 },
@@ -195,6 +207,11 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
         tracing::info!(instance = %inner.local, term, "leadership lost");
     }
 }
+
+/// openraft's server metrics (role, vote, leader, membership) as a watch.
+type ServerMetrics = tokio::sync::watch::Receiver<
+    openraft::metrics::RaftServerMetrics<crate::types::NodeId, crate::types::NodeInfo>,
+>;
 
 /// openraft's core stopped (a fatal error inside it): this node can no longer take part. Say
 /// so once, loudly; `leader_view` now names no leader and writes fail.
