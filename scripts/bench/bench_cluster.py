@@ -9,6 +9,9 @@ Metrics (see README.md in this directory):
   master     kill -9 of the master -> every survivor names the same new master
   rpc        supvisors.get_all_process_info calls/s with 300 processes RUNNING in the cluster
              (100 per instance), one Python client, keep-alive, plain and with TCP_QUICKACK
+  idle       the idle cluster (no programs of the benchmark's own): each daemon's
+             utime+stime over --idle-seconds from /proc/PID/stat, in % of one core, after
+             --idle-settle seconds in OPERATION (phase D, `--only idle` runs it alone)
   events     1,000 `sleep` programs (startsecs=0) started at once on one instance
              (supervisor.startProcessGroup) -> every replica shows all of them RUNNING;
              raftvisord also reports how many Raft log entries that took (the growth of the
@@ -490,10 +493,44 @@ def measure_events(side, n: int, timeout: float) -> dict:
     return result
 
 
+def measure_idle_cpu(side, seconds: float, settle: float) -> dict:
+    """Each daemon's CPU time (utime+stime, /proc/PID/stat) over `seconds` of an idle cluster
+    in OPERATION, after `settle` seconds: % of one core per instance, and the max."""
+    poll(lambda: common_master(side, IDS), 30, what=f"{side.name}: a common master")
+    time.sleep(settle)
+    pids = {ident: side.pid(ident) for ident in IDS}
+    ticks0 = {ident: cpu_ticks(pid) for ident, pid in pids.items()}
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    dt = time.monotonic() - t0
+    percent = {ident: 100.0 * (cpu_ticks(pid) - ticks0[ident]) / CLK_TCK / dt
+               for ident, pid in pids.items()}
+    return {"seconds": dt, "percent": percent, "max_percent": max(percent.values()),
+            "mean_percent": sum(percent.values()) / len(percent),
+            "resolution_percent": 100.0 / CLK_TCK / dt}
+
+
+def run_idle(side_factory, args, results: dict, name: str) -> None:
+    """Phase D: the idle cluster's CPU per daemon (see `measure_idle_cpu`)."""
+    side = side_factory("D", {})
+    try:
+        t0 = side.start()
+        wait_operation(side, t0, args.phase_timeout)
+        r = measure_idle_cpu(side, args.idle_seconds, args.idle_settle)
+        results.setdefault("idle_cpu", {})[name] = r
+        log(name, "idle CPU", r)
+    finally:
+        side.stop()
+
+
 def run_side(side_factory, args, results: dict, name: str) -> None:
     """All phases for one implementation; fills results[metric][name]."""
     def record(metric: str, value) -> None:
         results.setdefault(metric, {})[name] = value
+
+    if args.only == "idle":
+        run_idle(side_factory, args, results, name)
+        return
 
     bulk = {i: sleep_programs(f"b{i}_", args.processes // len(IDS), f"bulk_{i}") for i in IDS}
     # Phase A: launch, 300 processes, RPC rate, kill -9 of a follower.
@@ -545,6 +582,9 @@ def run_side(side_factory, args, results: dict, name: str) -> None:
             log(name, "events failed:", e)
         finally:
             side.stop()
+    # Phase D: the idle cluster's CPU.
+    if args.idle_seconds > 0:
+        run_idle(side_factory, args, results, name)
 
 
 # ----------------------------------------------------------------- peer venv and report
@@ -592,6 +632,9 @@ def table(results: dict, args) -> str:
         (f"{args.events} processes started at once on s1 -> RUNNING in every replica (s)",
          "events", ("all_replicas_s",)),
         ("replication lag: every replica minus local (s)", "events", ("replication_lag_s",)),
+        (f"idle cluster, CPU per daemon over {args.idle_seconds:g} s, max of 3 (% of a core)",
+         "idle_cpu", ("max_percent",)),
+        ("same, mean of 3 (% of a core)", "idle_cpu", ("mean_percent",)),
     ]
     out = ["| metric | raftvisord | supvisors | ratio raftvisord/supvisors |",
            "|---|---|---|---|"]
@@ -616,6 +659,12 @@ def main() -> int:
     ap.add_argument("--processes", type=int, default=300, help="processes in the cluster (rpc)")
     ap.add_argument("--events", type=int, default=1000, help="0 skips the events phase")
     ap.add_argument("--rpc-seconds", type=float, default=10.0)
+    ap.add_argument("--idle-seconds", type=float, default=60.0,
+                    help="idle-CPU window of phase D; 0 skips the phase")
+    ap.add_argument("--idle-settle", type=float, default=5.0,
+                    help="seconds in OPERATION before the idle-CPU window opens")
+    ap.add_argument("--only", choices=["idle"],
+                    help="run only this phase (idle: phase D, the idle cluster's CPU)")
     ap.add_argument("--phase-timeout", type=float, default=180.0)
     ap.add_argument("--json", help="write raw results to this file")
     ap.add_argument("--workdir", help="keep configs and logs here instead of a temp dir")

@@ -14,6 +14,7 @@
 
 use model::supvisors::SupvisorsSpec;
 use sha1::{Digest, Sha1};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Header carrying the sender's identifier.
@@ -127,24 +128,32 @@ impl Refusal {
     }
 }
 
-/// What a receiver checks, computed once from its spec.
+/// What a receiver checks, computed once from its spec: the fingerprint and the token each
+/// known instance must send (tokens are static per sender, so no request computes an HMAC).
 #[derive(Debug, Clone)]
 pub struct Gate {
     secret: Option<String>,
     fingerprint: String,
-    known: Vec<String>,
+    /// Each instance of the config and the token it sends (empty without a secret).
+    known: HashMap<String, String>,
 }
 
 impl Gate {
     pub fn new(spec: &SupvisorsSpec) -> Self {
+        let fingerprint = fingerprint(spec);
+        let secret = spec.cluster_secret.clone();
+        let known = spec
+            .instances
+            .iter()
+            .map(|i| {
+                let expected = token(secret.as_deref(), &i.identifier, &fingerprint);
+                (i.identifier.clone(), expected)
+            })
+            .collect();
         Gate {
-            secret: spec.cluster_secret.clone(),
-            fingerprint: fingerprint(spec),
-            known: spec
-                .instances
-                .iter()
-                .map(|i| i.identifier.clone())
-                .collect(),
+            secret,
+            fingerprint,
+            known,
         }
     }
 
@@ -168,9 +177,9 @@ impl Gate {
     ) -> Result<String, Refusal> {
         let from = from.ok_or(Refusal::MissingHeader(HEADER_FROM))?;
         let theirs = fingerprint.ok_or(Refusal::MissingHeader(HEADER_FINGERPRINT))?;
-        if !self.known.iter().any(|k| k == from) {
+        let Some(expected) = self.known.get(from) else {
             return Err(Refusal::UnknownSender(from.to_string()));
-        }
+        };
         if theirs != self.fingerprint {
             return Err(Refusal::Fingerprint {
                 theirs: theirs.to_string(),
@@ -180,7 +189,6 @@ impl Gate {
         match &self.secret {
             Some(_) => {
                 let token = token.ok_or(Refusal::MissingHeader(HEADER_TOKEN))?;
-                let expected = self.token_for(from);
                 if !constant_time_eq(token.as_bytes(), expected.as_bytes()) {
                     return Err(Refusal::BadToken);
                 }

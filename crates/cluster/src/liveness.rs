@@ -148,12 +148,24 @@ pub(crate) fn on_tick(inner: &Inner, tick: &TickRequest) -> TickReply {
 /// Watches openraft's metrics and runs [`leader_loop`] exactly while this node leads, from
 /// the moment a quorum has confirmed its leadership of the current term ([`confirm`]).
 pub(crate) async fn leadership(inner: Arc<Inner>) {
-    let mut metrics = inner.metrics.clone();
+    // Woken by openraft's *server* metrics, which change only with the vote, the role, the
+    // leader or the membership. The full metrics are re-sent after every event of the Raft core
+    // (each heartbeat and its answer): waiting on them woke this task ~20 times a second on
+    // every idle node for nothing. The decisions read the server metrics too: the full ones
+    // are sent after them and may not show the change yet.
+    let mut server = inner.raft.server_metrics();
+    let leads = |server: &ServerMetrics| {
+        let m = server.borrow();
+        !inner.raft_dead.load(std::sync::atomic::Ordering::Relaxed)
+            && m.state == openraft::ServerState::Leader
+            && m.current_leader == Some(inner.id)
+    };
+    let term_of = |server: &ServerMetrics| server.borrow().vote.leader_id().get_term();
     loop {
         // Wait until openraft says we lead, then until a quorum confirms it.
         let term = loop {
-            if inner.raft_says_leader() {
-                let term = metrics.borrow().current_term;
+            if leads(&server) {
+                let term = term_of(&server);
                 match confirm(&inner, term).await {
                     Confirmation::Confirmed => break term,
                     Confirmation::Ended => return raft_ended(&inner).await,
@@ -162,7 +174,7 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
                 if inner.shutdown.is_cancelled() {
                     return;
                 }
-                if inner.raft_says_leader() && metrics.borrow().current_term == term {
+                if leads(&server) && term_of(&server) == term {
                     // Still claiming the same term: try again shortly (no quorum yet).
                     if !pause(&inner, inner.spec.raft.heartbeat).await {
                         return;
@@ -172,7 +184,7 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
             }
             tokio::select! {
                 _ = inner.shutdown.cancelled() => return,
-                changed = metrics.changed() => if changed.is_err() { return raft_ended(&inner).await },
+                changed = server.changed() => if changed.is_err() { return raft_ended(&inner).await },
             }
         };
         inner.confirmed_term.store(term, Ordering::Relaxed);
@@ -194,12 +206,12 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
         let commander = tokio::spawn(crate::executor::commander_loop(inner.clone(), stop.clone()));
         // Wait until we do not.
         loop {
-            if !inner.is_leader() || metrics.borrow().current_term != term {
+            if !leads(&server) || term_of(&server) != term {
                 break;
             }
             tokio::select! {
                 _ = inner.shutdown.cancelled() => break,
-                changed = metrics.changed() => if changed.is_err() {
+                changed = server.changed() => if changed.is_err() {
                     inner.raft_dead.store(true, Ordering::Relaxed);
                     break;
                 },
@@ -261,6 +273,11 @@ async fn confirm(inner: &Inner, term: u64) -> Confirmation {
         }
     }
 }
+
+/// openraft's server metrics (role, vote, leader, membership) as a watch.
+type ServerMetrics = tokio::sync::watch::Receiver<
+    openraft::metrics::RaftServerMetrics<crate::types::NodeId, crate::types::NodeInfo>,
+>;
 
 /// openraft's core stopped (a fatal error inside it, or the fault injected by a test): this
 /// node can no longer take part. Say so once, loudly; stop ticking (the ticker sees

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::header::HeaderValue;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -50,29 +51,35 @@ pub enum CallError {
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A cheap-to-clone handle on one pooled HTTP client that signs every request as this
-/// instance.
+/// instance. The signing headers never change, so they are built once (a clone of a
+/// `HeaderValue` shares its bytes) instead of on every heartbeat.
 #[derive(Clone)]
 pub struct PeerClient {
     http: Client<HttpConnector, Full<Bytes>>,
-    from: String,
-    fingerprint: String,
-    token: String,
+    /// `Err(reason)` when a value is not a valid header (an identifier with control characters):
+    /// every call then fails with that reason instead of sending an unsigned request.
+    signature: Result<[(&'static str, HeaderValue); 3], String>,
 }
 
 impl PeerClient {
     pub fn new(from: String, fingerprint: String, token: String) -> Self {
+        let value = |name: &str, text: &str| {
+            HeaderValue::from_str(text).map_err(|e| format!("header {name} {text:?}: {e}"))
+        };
+        let signature = (|| {
+            Ok([
+                (HEADER_FROM, value(HEADER_FROM, &from)?),
+                (HEADER_FINGERPRINT, value(HEADER_FINGERPRINT, &fingerprint)?),
+                (HEADER_TOKEN, value(HEADER_TOKEN, &token)?),
+            ])
+        })();
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(1)));
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(connector);
-        PeerClient {
-            http,
-            from,
-            fingerprint,
-            token,
-        }
+        PeerClient { http, signature }
     }
 
     /// POSTs `body` (already encoded) to `http://addr{path}` and returns the raw answer body of
@@ -85,16 +92,27 @@ impl PeerClient {
         timeout: Duration,
     ) -> Result<Bytes, CallError> {
         // `HostPort`'s text form brackets an IPv6 host, as a URL needs.
-        let request = hyper::Request::post(format!("http://{addr}{path}"))
-            .header(hyper::header::CONTENT_TYPE, "application/octet-stream")
-            .header(HEADER_FROM, &self.from)
-            .header(HEADER_FINGERPRINT, &self.fingerprint)
-            .header(HEADER_TOKEN, &self.token)
+        let signature = self
+            .signature
+            .as_ref()
+            .map_err(|reason| CallError::Transport {
+                addr: addr.to_string(),
+                reason: reason.clone(),
+            })?;
+        let mut request = hyper::Request::post(format!("http://{addr}{path}"))
+            .header(
+                hyper::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            )
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| CallError::Transport {
                 addr: addr.to_string(),
                 reason: e.to_string(),
             })?;
+        let headers = request.headers_mut();
+        for (name, value) in signature {
+            headers.insert(*name, value.clone());
+        }
         let exchange = async {
             let response = self.http.request(request).await.map_err(|e| {
                 if e.is_connect() {
@@ -260,5 +278,104 @@ impl RaftNetwork<TypeConfig> for Connection {
     /// election timeout, so the pause is a setting of the node.
     fn backoff(&self) -> Backoff {
         Backoff::new(std::iter::repeat(self.backoff))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Serves `answers` HTTP exchanges on one listener and reports, per accepted connection,
+    /// the request heads it read.
+    async fn recording_server(
+        answers: usize,
+    ) -> (HostPort, tokio::task::JoinHandle<Vec<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = HostPort::from(listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut connections: Vec<Vec<String>> = Vec::new();
+            let mut served = 0;
+            while served < answers {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut heads = Vec::new();
+                let mut buf = Vec::new();
+                while served < answers {
+                    let mut chunk = [0u8; 4096];
+                    let n = stream.read(&mut chunk).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    // Bodies here are tiny and sent with the head.
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length: ")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        buf.drain(..end + 4 + length);
+                        heads.push(head);
+                        stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .await
+                            .unwrap();
+                        served += 1;
+                    }
+                }
+                connections.push(heads);
+            }
+            connections
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn calls_reuse_one_connection_and_carry_the_signature() {
+        let (addr, server) = recording_server(3).await;
+        let client = PeerClient::new("s1".into(), "f00d".into(), "70ken".into());
+        for _ in 0..3 {
+            let answer = client
+                .post_raw(&addr, PATH_APPEND, vec![1, 2, 3], Duration::from_secs(5))
+                .await
+                .unwrap();
+            assert_eq!(&answer[..], b"ok");
+        }
+        let connections = server.await.unwrap();
+        assert_eq!(
+            connections.len(),
+            1,
+            "one persistent connection: {connections:?}"
+        );
+        for head in &connections[0] {
+            let head = head.to_ascii_lowercase();
+            assert!(head.starts_with("post /raft/append http/1.1"), "{head}");
+            for line in [
+                "x-raftvisor-from: s1",
+                "x-raftvisor-fingerprint: f00d",
+                "x-raftvisor-token: 70ken",
+            ] {
+                assert!(head.contains(line), "{line} missing in {head}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unsendable_identifier_fails_every_call_with_the_reason() {
+        let client = PeerClient::new("bad\nname".into(), "f".into(), "t".into());
+        let addr = HostPort::new("127.0.0.1", 9);
+        match client
+            .post_raw(&addr, PATH_APPEND, vec![], Duration::from_secs(1))
+            .await
+        {
+            Err(CallError::Transport { reason, .. }) => {
+                assert!(reason.contains(HEADER_FROM), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

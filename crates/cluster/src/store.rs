@@ -69,6 +69,9 @@ pub fn open_store(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreErro
     let db = sled::Config::new()
         .path(dir)
         .cache_capacity(CACHE_CAPACITY_BYTES)
+        // Every write is flushed by us (see above): sled's own flusher thread would only wake
+        // twice a second, and its I/O pool with it, on an idle daemon.
+        .flush_every_ms(None)
         .open()
         .map_err(|source| StoreError::Open {
             path: dir.to_path_buf(),
