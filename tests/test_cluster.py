@@ -630,11 +630,24 @@ def _fnv1a64(text: str) -> int:
     return h
 
 
+def fence_bound_ms(options: dict) -> int:
+    """model's `SupvisorsSpec::fence_bound` with the default no_quorum_policy (stop_movable),
+    recomputed independently from the options (crates/config/SUPVISORS_OPTIONS.md)."""
+    tick = int(options.get("tick_interval_ms", 100))
+    inactivity = int(options.get("inactivity_timeout_ms", 800))
+    fencing = int(options.get("fencing_timeout_ms", inactivity - 150))
+    stop = int(options.get("fence_stop_timeout_ms", 1000))
+    call = min(max(tick, 100), 1000)
+    return 2 * call + fencing + tick + 50 + stop + 250
+
+
 def cluster_fingerprint(c: Cluster, voters: list[str], secret: bool) -> str:
     """crates/cluster/src/auth.rs `fingerprint`, recomputed independently."""
     instances = sorted(f"{i}=127.0.0.1:{h}:{p}" for i, h, p in c.members)
+    options = next(iter(c.instances.values())).options
     text = (f"voters={','.join(sorted(voters))}\ninstances={','.join(instances)}\n"
-            f"secret={'true' if secret else 'false'}")
+            f"secret={'true' if secret else 'false'}\n"
+            f"fence=stop_movable/{fence_bound_ms(options)}")
     return f"{_fnv1a64(text):016x}"
 
 

@@ -106,6 +106,33 @@ class Partition:
         sample_until(lambda: all(w == ["h1"] for w in self.where().values()), self.never_twice,
                      30, "the whole sequence running on h1")
 
+    def master(self) -> str:
+        m = self.lab["h1"].call("supvisors.get_master_identifier")
+        return m["identifier"] if isinstance(m, dict) else m
+
+    def move_to(self, identifier: str) -> None:
+        """Restarts the sequence on `identifier` (LOCAL: the instance asked)."""
+        if identifier == "h1":
+            return
+        host, h1 = self.lab[identifier], self.lab["h1"]
+        assert host.call("supvisors.stop_application", "seq", False) is True
+
+        def stopped() -> bool:
+            # They ignore SIGTERM (stopwaitsecs = 30): each one the stop sequence has reached
+            # (STOPPING) is finished with SIGKILL.
+            infos = [i for i in h1.call("supervisor.getAllProcessInfo") if i["group"] == "seq"]
+            for i in infos:
+                if i["statename"] == "STOPPING":
+                    h1.call("supervisor.signalProcess", f"seq:{i['name']}", "KILL")
+            return all(i["statename"] == "STOPPED" for i in infos)
+        sample_until(stopped, self.never_twice, 30, "the sequence stopped on h1", interval=0.2)
+        sample_until(lambda: host.call("supvisors.get_application_info", "seq")["statename"]
+                     == "STOPPED", self.never_twice, 20, "seq STOPPED")
+        assert host.call("supvisors.start_application", "LOCAL", "seq", True,
+                         timeout=30) is True
+        sample_until(lambda: all(w == [identifier] for w in self.where().values()),
+                     self.never_twice, 30, f"the whole sequence running on {identifier}")
+
     def where(self) -> dict[str, list[str]]:
         return {name: self.lab.where_running(self.argv[name]) for name in NAMES}
 
@@ -144,26 +171,31 @@ class Partition:
                     (h.identifier, p)
 
 
-def test_a_cut_off_host_fences_its_sequence_before_the_majority_restarts_it(lab, tmp_path):
+@pytest.mark.parametrize("role", ["master", "follower"])
+def test_a_cut_off_host_fences_its_sequence_before_the_majority_restarts_it(
+        lab, tmp_path, role):
     part = Partition(lab, tmp_path, ignore_term=True)
     where, never_twice = part.where, part.never_twice
-    home = lab["h1"]
+    master = part.master()
+    home = lab[master if role == "master" else next(h for h in HOSTS if h != master)]
+    part.move_to(home.identifier)
+    me = home.identifier
 
     # h1's link goes down: packets vanish.
     lab.cut(home)
     t_cut = time.monotonic()
-    fenced = sample_until(lambda: not any("h1" in w for w in where().values()), never_twice,
+    fenced = sample_until(lambda: not any(me in w for w in where().values()), never_twice,
                           20, "the cut-off host to stop its copies")
 
     def restarted() -> bool:
         w = where()
-        return all(len(w[n]) == 1 and w[n] != ["h1"] for n in NAMES)
+        return all(len(w[n]) == 1 and w[n] != [me] for n in NAMES)
     sample_until(restarted, never_twice, 40, "the majority to restart the sequence")
     restarted_after = time.monotonic() - t_cut
     # Nothing comes back on the cut-off host while the partition lasts.
     sample_until(lambda: time.monotonic() - t_cut > restarted_after + 2, never_twice, 10,
                  "two more seconds of partition")
-    assert all("h1" not in w for w in where().values()), where()
+    assert all(me not in w for w in where().values()), where()
     log = home.log_text()
     assert "cut off from the quorum" in log, log[-3000:]
     assert "fence: done" in log, log[-3000:]
@@ -171,8 +203,8 @@ def test_a_cut_off_host_fences_its_sequence_before_the_majority_restarts_it(lab,
     # The heal: one copy of each, every host OPERATION, h1 RUNNING again in every view.
     lab.heal(home)
     part.check_converged()
-    print(f"fenced {fenced:.2f}s after the cut; restarted elsewhere {restarted_after:.2f}s "
-          f"after the cut")
+    print(f"{role} {me} cut: fenced {fenced:.2f}s after the cut; restarted elsewhere "
+          f"{restarted_after:.2f}s after the cut")
 
 
 def test_a_cut_shorter_than_the_majoritys_wait_does_not_leave_the_sequence_stopped(

@@ -1,8 +1,11 @@
 //! raftvisor's Raft layer: the openraft type configuration, the replicated cluster state
 //! machine ([`ClusterState`], changed only by [`Command`]s applied in log order), its sled-backed
 //! storage, and the running [`Node`]: internal network, cluster formation, liveness, process
-//! state feed, leader forwarding and cut-off detection, and the procman start guard that keeps
-//! programs disabled for this instance from starting ([`guard`]).
+//! state feed, leader forwarding, cut-off detection with the fence (`no_quorum_policy`: the
+//! cut-off side stops what the majority would restart, reports it when contact returns, and
+//! the leader waits the fence bound before declaring a silent instance lost, see [`book`]),
+//! and the procman start guard that keeps programs disabled for this instance from starting
+//! ([`guard`]).
 //!
 //! ```text
 //!  procman events ─► feed (batches) ─┐            ticks ─► leader's liveness book
