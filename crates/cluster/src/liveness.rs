@@ -264,9 +264,10 @@ async fn raft_ended(inner: &Inner) {
     if inner.shutdown.is_cancelled() {
         return;
     }
-    tracing::error!(instance = %inner.local, "the Raft core has stopped; this instance no longer takes part in the cluster: ticks stop and it fences itself");
+    tracing::error!(instance = %inner.local, "the Raft core has stopped; this instance no longer takes part in the cluster: its ticks stop and it is cut off (writes refused, no master named)");
     let was_cut = inner.cut_off.swap(true, Ordering::Relaxed);
     if !was_cut && inner.spec.auto_fence {
+        tracing::warn!(instance = %inner.local, "auto_fence: the Raft core has stopped, fencing");
         fence(inner).await;
     }
     inner.core_ended.send_replace(true);
