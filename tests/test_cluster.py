@@ -344,6 +344,43 @@ def test_a_wiped_voter_is_refused_while_the_leader_is_down_and_comes_back_as_a_v
     assert c[wiped].sv().disable("manual", True) is True
 
 
+def test_a_wiped_voter_that_no_peer_could_vouch_for_takes_no_part_and_exits_once_one_answers(
+        make_cluster):
+    """Nobody answers when the wiped voter starts: it starts but refuses votes; the first peer
+    back knows it took part, so it exits (78) without having voted, and that peer, alone with
+    it, never becomes master."""
+    c = started(make_cluster)
+    leader = c.wait_common_master(c.identifiers)
+    wiped, witness = [i for i in c.identifiers if i != leader]
+    c.stop([wiped])
+    c.wait_instance_state([leader, witness], wiped, "SILENT")
+    _wipe(c[wiped].data_dir)
+    c[leader].kill9()
+    c[witness].kill9()
+
+    c[wiped].start(timeout=15)  # nobody to ask: it starts, unverified
+    wait_until(lambda: "takes no part in votes until a peer confirms" in c[wiped].log_text(),
+               10, what="the wiped instance to say it takes no part in votes")
+    c[witness].start(timeout=15)
+    masters = []
+    deadline = time.monotonic() + 20
+    while c[wiped].alive() and time.monotonic() < deadline:
+        masters.append(c[witness].master(timeout=2))
+        time.sleep(0.05)
+    assert not c[wiped].alive(), "the wiped instance should have exited"
+    assert c[wiped].proc.returncode == 78, c[wiped].proc.returncode
+    assert f"{witness} knows this instance" in c[wiped].log_text()
+    # Its vote would have made the witness master (2 of 3): it never did.
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        masters.append(c[witness].master(timeout=2))
+        time.sleep(0.05)
+    assert set(masters) <= {""}, masters
+    c[leader].start()
+    pair = [leader, witness]
+    c.wait_common_master(pair, timeout=15)
+
+
 def test_membership_commands_list_remove_and_add_back_and_refuse_to_lose_the_quorum(
         make_cluster):
     ids = ["s1", "s2", "s3", "s4"]
