@@ -393,6 +393,43 @@ def test_a_wiped_voter_is_refused_while_the_leader_is_down_and_comes_back_as_a_v
     assert c[wiped].sv().disable("manual", True) is True
 
 
+def test_a_wiped_voter_that_no_peer_could_vouch_for_takes_no_part_and_exits_once_one_answers(
+        make_cluster):
+    """Nobody answers when the wiped voter starts: it starts but refuses votes; the first peer
+    back knows it took part, so it exits (78) without having voted, and that peer, alone with
+    it, never becomes master."""
+    c = started(make_cluster)
+    leader = c.wait_common_master(c.identifiers)
+    wiped, witness = [i for i in c.identifiers if i != leader]
+    c.stop([wiped])
+    c.wait_instance_state([leader, witness], wiped, "SILENT")
+    _wipe(c[wiped].data_dir)
+    c[leader].kill9()
+    c[witness].kill9()
+
+    c[wiped].start(timeout=15)  # nobody to ask: it starts, unverified
+    wait_until(lambda: "takes no part in votes until a peer confirms" in c[wiped].log_text(),
+               10, what="the wiped instance to say it takes no part in votes")
+    c[witness].start(timeout=15)
+    masters = []
+    deadline = time.monotonic() + 20
+    while c[wiped].alive() and time.monotonic() < deadline:
+        masters.append(c[witness].master(timeout=2))
+        time.sleep(0.05)
+    assert not c[wiped].alive(), "the wiped instance should have exited"
+    assert c[wiped].proc.returncode == 78, c[wiped].proc.returncode
+    assert f"{witness} knows this instance" in c[wiped].log_text()
+    # Its vote would have made the witness master (2 of 3): it never did.
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        masters.append(c[witness].master(timeout=2))
+        time.sleep(0.05)
+    assert set(masters) <= {""}, masters
+    c[leader].start()
+    pair = [leader, witness]
+    c.wait_common_master(pair, timeout=15)
+
+
 def test_membership_commands_list_remove_and_add_back_and_refuse_to_lose_the_quorum(
         make_cluster):
     ids = ["s1", "s2", "s3", "s4"]
@@ -455,42 +492,45 @@ def test_membership_commands_list_remove_and_add_back_and_refuse_to_lose_the_quo
     c.wait_all_running(timeout=30)
 
 
+@pytest.mark.parametrize("role", ["follower", "leader"])
 def test_an_ended_raft_core_takes_the_instance_out_of_the_cluster(make_cluster, monkeypatch,
-                                                                  tmp_path):
+                                                                  tmp_path, role):
     """Fault injection (debug builds): the Raft core of one instance ends while the rest of
-    its daemon runs. It stops ticking, fences itself and exits non-zero with a clear message;
+    its daemon runs. It stops ticking, is cut off and exits non-zero with a clear message;
     the others see it SILENT within the inactivity timeout (1 s here)."""
     c = make_cluster()
-    c.start(["s1", "s2"])
-    trigger = tmp_path / "end-raft-core-now"
-    monkeypatch.setenv("RAFTVISOR_TEST_END_RAFT_CORE_WHEN", str(trigger))
-    c.start(["s3"])
+    for ident in c.identifiers:  # each instance watches its own trigger file
+        monkeypatch.setenv("RAFTVISOR_TEST_END_RAFT_CORE_WHEN", str(tmp_path / f"end-{ident}"))
+        c.start([ident])
     monkeypatch.delenv("RAFTVISOR_TEST_END_RAFT_CORE_WHEN")
     c.wait_operation(timeout=30)
     c.wait_all_running(timeout=30)
     leader = c.wait_common_master(c.identifiers)
-    if leader == "s3":  # the fault is injected in a follower
-        pytest.skip("s3 leads: this test injects the fault in a follower")
-    victim = c["s3"]
+    name = leader if role == "leader" else next(i for i in c.identifiers if i != leader)
+    others = [i for i in c.identifiers if i != name]
+    victim = c[name]
+    assert "fault injection armed" in victim.log_text()
     web = local_pid(victim, "web")
     web_start = harness.proc_start_time(web)
     t0 = time.monotonic()
-    trigger.touch()
-    c.wait_instance_state(["s1", "s2"], "s3", "SILENT", timeout=10)
+    (tmp_path / f"end-{name}").touch()
+    c.wait_instance_state(others, name, "SILENT", timeout=10)
     took = time.monotonic() - t0
     # Inactivity timeout 1 s; the rest is slack for a loaded 2-core machine.
-    assert took < 1.0 + 1.5, f"s3 SILENT only after {took:.2f}s"
+    assert took < 1.0 + 1.5, f"{name} SILENT only after {took:.2f}s"
     victim.proc.wait(timeout=20)
-    assert victim.proc.returncode not in (0, None), victim.proc.returncode
+    assert victim.proc.returncode == 1, victim.proc.returncode
     log = victim.log_text()
     assert "the Raft core has stopped" in log
-    assert "fences itself" in log
+    assert "it is cut off (writes refused, no master named)" in log
     assert "exited so that it can be restarted" in log
     wait_until(lambda: not harness.still_same_process(web, web_start), 10,
-               what="s3's children to be stopped")
+               what=f"{name}'s children to be stopped")
     # The cluster goes on without it.
-    assert c.wait_common_master(["s1", "s2"], timeout=10) == leader
-    assert c["s1"].sv().disable("manual", True) is True
+    master = c.wait_common_master(others, timeout=10, exclude=[name])
+    if role == "follower":
+        assert master == leader
+    assert c[others[0]].sv().disable("manual", True) is True
 
 
 def _wipe(path: Path) -> None:

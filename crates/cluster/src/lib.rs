@@ -50,7 +50,7 @@ pub use jobs::{
     JobOutcome, Jobs, Order, Plan, Planner, Track,
 };
 pub use membership::{MemberRole, MembershipChange, MembershipError, RaftMember};
-pub use node::{FencePolicy, Node, NodeError, NodeTask, RaftMetrics};
+pub use node::{CoreEnd, FencePolicy, Node, NodeError, NodeTask, RaftMetrics};
 pub use state::{
     BatchSeq, ClusterState, Command, CommandResult, InstanceRecord, InstanceState, ProcessRecord,
     ProcessStatus, Rejection, SupvisorsState, Target, TickStamp,

@@ -290,12 +290,48 @@ async fn raft_ended(inner: &Inner) {
     if inner.shutdown.is_cancelled() {
         return;
     }
-    tracing::error!(instance = %inner.local, "the Raft core has stopped; this instance no longer takes part in the cluster: ticks stop and it fences itself");
+    tracing::error!(instance = %inner.local, "the Raft core has stopped; this instance no longer takes part in the cluster: its ticks stop and it is cut off (writes refused, no master named)");
     let was_cut = inner.cut_off.swap(true, Ordering::Relaxed);
     if !was_cut && inner.spec.auto_fence {
+        tracing::warn!(instance = %inner.local, "auto_fence: the Raft core has stopped, fencing");
         fence(inner).await;
     }
-    inner.core_ended.send_replace(true);
+    inner
+        .core_ended
+        .send_replace(Some(crate::node::CoreEnd::RaftStopped));
+}
+
+/// For an instance that started with an empty Raft store while no peer answered: asks the
+/// peers again until one does, meanwhile refusing votes, appends and snapshots (the internal
+/// server checks `store_cleared`), so that a voter that lost its state cannot vote twice in
+/// a term it forgot. Cleared when a peer answers without having seen it take part; otherwise
+/// the instance stops taking part at once and its owner is told ([`crate::CoreEnd::StateLost`]).
+pub(crate) async fn verify_pristine(inner: Arc<Inner>) {
+    let every = inner.spec.tick_interval.max(Duration::from_millis(100));
+    while !inner.store_cleared.load(Ordering::Relaxed) {
+        let replies = crate::node::ask_peers(&inner.spec, &inner.client).await;
+        let knowledge = replies.iter().map(|(peer, k)| (peer.as_str(), *k));
+        if let Some(peer) = crate::membership::lost_state_witness(knowledge) {
+            tracing::error!(instance = %inner.local, %peer, "empty Raft store, and {peer} knows this instance as a member that already took part: its Raft state was lost; it takes no part (README: a host lost its disk)");
+            inner.raft_dead.store(true, Ordering::Relaxed);
+            inner.cut_off.store(true, Ordering::Relaxed);
+            inner
+                .core_ended
+                .send_replace(Some(crate::node::CoreEnd::StateLost {
+                    data_dir: inner.spec.data_dir.clone(),
+                    peer: peer.to_string(),
+                }));
+            return;
+        }
+        if !replies.is_empty() {
+            tracing::info!(instance = %inner.local, "a peer answered: the empty Raft store is a new member's, votes allowed");
+            inner.store_cleared.store(true, Ordering::Relaxed);
+            return;
+        }
+        if !pause(&inner, every).await {
+            return;
+        }
+    }
 }
 
 /// The leader-only work: decide with the liveness book, commit, repeat.

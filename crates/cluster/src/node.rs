@@ -72,6 +72,17 @@ fn raft_status_of(m: &RaftMetrics, names: &HashMap<NodeId, String>, dead: bool) 
 /// returns the namespecs to stop. The default (none set: no rules) stops nothing.
 pub type FencePolicy = Arc<dyn Fn(&ClusterState, &str, &[String]) -> Vec<String> + Send + Sync>;
 
+/// Why an instance stopped taking part in the cluster while running ([`Node::core_ended`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreEnd {
+    /// openraft's core ended (a fatal error): a restart gives the instance a fresh core.
+    RaftStopped,
+    /// The instance started with an empty Raft store while no peer could answer; a peer that
+    /// answered since knows it as a member that took part: its state was lost. The same as
+    /// [`NodeError::LostState`] at start; an operator is needed.
+    StateLost { data_dir: PathBuf, peer: String },
+}
+
 /// Why [`Node::start`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -121,33 +132,11 @@ pub enum NodeError {
     Removed { data_dir: PathBuf, leader: String },
 }
 
-/// Whether this instance may take part with the Raft store it has; see also
-/// [`crate::membership::removed_witness`] for a store that is not empty.
-///
-/// A pristine store (no vote, no log) is normal for a new cluster, a voter that starts late or
-/// a new learner; it is a lost state when a reachable peer counts this instance as a member
-/// and saw it take part (the leader replicated to it, or the replica holds a tick of it; see
-/// [`crate::membership::lost_state_witness`]). Asking every peer, not just the leader, makes
-/// the check hold while the leader is down or has just changed. openraft's leader cannot cope
-/// with a member whose log went backwards (it panics), and a voter that forgot its vote could
-/// vote twice in one term: refuse before serving anything, until an operator removes the
-/// instance from the membership (`supvisors.remove_member`) and adds it back.
-async fn refuse_if_state_lost(
+/// What every reachable peer (in `spec`, but this instance) knows of this instance.
+pub(crate) async fn ask_peers(
     spec: &SupvisorsSpec,
-    log_store: &crate::store::LogStore,
     client: &PeerClient,
-) -> Result<(), NodeError> {
-    use openraft::storage::RaftLogStorage;
-    let mut store = log_store.clone();
-    let vote = store
-        .read_vote()
-        .await
-        .map_err(|e| NodeError::Raft(e.to_string()))?;
-    let log = store
-        .get_log_state()
-        .await
-        .map_err(|e| NodeError::Raft(e.to_string()))?;
-    let pristine = vote.is_none() && log.last_log_id.is_none();
+) -> Vec<(String, PeerKnowledge)> {
     let timeout = spec
         .raft
         .election_timeout_max
@@ -170,7 +159,7 @@ async fn refuse_if_state_lost(
                 (i.identifier.clone(), reply)
             }
         });
-    let replies: Vec<(String, PeerKnowledge)> = futures_util::future::join_all(probes)
+    futures_util::future::join_all(probes)
         .await
         .into_iter()
         .filter_map(|(peer, reply)| {
@@ -187,23 +176,68 @@ async fn refuse_if_state_lost(
                 },
             ))
         })
-        .collect();
-    let replies = || replies.iter().map(|(peer, k)| (peer.as_str(), *k));
+        .collect()
+}
+
+/// The start-up verdict on the Raft store, when it is not a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreVerdict {
+    /// The store is not empty, or a peer answered and none saw this instance take part.
+    Cleared,
+    /// The store is empty and no peer answered: this instance may not vote (nor take
+    /// appends) until a peer answers ([`crate::liveness::verify_pristine`]).
+    Unverified,
+}
+
+/// Whether this instance may take part with the Raft store it has; see also
+/// [`crate::membership::removed_witness`] for a store that is not empty.
+///
+/// A pristine store (no vote, no log) is normal for a new cluster, a voter that starts late or
+/// a new learner; it is a lost state when a reachable peer counts this instance as a member
+/// and saw it take part (the leader replicated to it, or the replica holds a tick of it; see
+/// [`crate::membership::lost_state_witness`]). Asking every peer, not just the leader, makes
+/// the check hold while the leader is down or has just changed; when no peer answers at all,
+/// the verdict is deferred (and votes refused meanwhile). openraft's leader cannot cope with a
+/// member whose log went backwards (it panics), and a voter that forgot its vote could vote
+/// twice in one term: refuse before serving anything, until an operator removes the instance
+/// from the membership (`supvisors.remove_member`) and adds it back.
+async fn refuse_if_state_lost(
+    spec: &SupvisorsSpec,
+    log_store: &crate::store::LogStore,
+    client: &PeerClient,
+) -> Result<StoreVerdict, NodeError> {
+    use openraft::storage::RaftLogStorage;
+    let mut store = log_store.clone();
+    let vote = store
+        .read_vote()
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?;
+    let log = store
+        .get_log_state()
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?;
+    let pristine = vote.is_none() && log.last_log_id.is_none();
+    if spec.instances.len() < 2 {
+        return Ok(StoreVerdict::Cleared); // a cluster of one: nobody to vote for or against
+    }
+    let replies = ask_peers(spec, client).await;
+    let knowledge = || replies.iter().map(|(peer, k)| (peer.as_str(), *k));
     if !pristine {
-        return match crate::membership::removed_witness(replies()) {
+        return match crate::membership::removed_witness(knowledge()) {
             Some(leader) => Err(NodeError::Removed {
                 data_dir: spec.data_dir.clone(),
                 leader: leader.to_string(),
             }),
-            None => Ok(()),
+            None => Ok(StoreVerdict::Cleared),
         };
     }
-    match crate::membership::lost_state_witness(replies()) {
+    match crate::membership::lost_state_witness(knowledge()) {
         Some(peer) => Err(NodeError::LostState {
             data_dir: spec.data_dir.clone(),
             peer: peer.to_string(),
         }),
-        None => Ok(()),
+        None if replies.is_empty() => Ok(StoreVerdict::Unverified),
+        None => Ok(StoreVerdict::Cleared),
     }
 }
 
@@ -265,8 +299,12 @@ pub(crate) struct Inner {
     /// Set when openraft's core has ended (its metrics channel closed): a dead core's last
     /// metrics must not keep this node looking like the leader.
     pub(crate) raft_dead: AtomicBool,
-    /// Tells the owner of the node that the Raft core ended (see [`Node::core_ended`]).
-    pub(crate) core_ended: watch::Sender<bool>,
+    /// Tells the owner of the node that the instance no longer takes part, and why (see
+    /// [`Node::core_ended`]).
+    pub(crate) core_ended: watch::Sender<Option<CoreEnd>>,
+    /// False while an empty Raft store is not yet cleared by a peer (see
+    /// [`crate::liveness::verify_pristine`]): votes, appends and snapshots are refused.
+    pub(crate) store_cleared: AtomicBool,
     /// The term whose leadership of this node was confirmed by a quorum (a read-index round
     /// that also waits for the leader's blank entry of the term to be applied); 0: none. A
     /// restarted former leader is restored as leader of its old term by openraft before it
@@ -452,7 +490,10 @@ impl Node {
             gate.fingerprint().to_string(),
             gate.token_for(&local),
         );
-        refuse_if_state_lost(&spec, &log_store, &client).await?;
+        let verdict = refuse_if_state_lost(&spec, &log_store, &client).await?;
+        if verdict == StoreVerdict::Unverified {
+            tracing::warn!("empty Raft store and no peer reachable: this instance takes no part in votes until a peer confirms it never took part before");
+        }
         let committed_at_start = read_committed(&log_store).await?;
         let listener = bind(&local_addr.host, local_addr.internal_port).await?;
         let internal_addr = listener.local_addr().map_err(|source| NodeError::Bind {
@@ -498,7 +539,8 @@ impl Node {
             addrs,
             cut_off: AtomicBool::new(false),
             raft_dead: AtomicBool::new(false),
-            core_ended: watch::channel(false).0,
+            core_ended: watch::channel(None).0,
+            store_cleared: AtomicBool::new(verdict == StoreVerdict::Cleared),
             confirmed_term: AtomicU64::new(0),
             heard_from: Mutex::new(HashSet::new()),
             removed_at: Mutex::new(HashMap::new()),
@@ -528,6 +570,7 @@ impl Node {
             tokio::spawn(crate::liveness::leadership(inner.clone())),
             tokio::spawn(crate::liveness::ticker(inner.clone())),
             tokio::spawn(crate::feed::feed(inner.clone())),
+            tokio::spawn(crate::liveness::verify_pristine(inner.clone())),
         ];
         let handle = tokio::spawn(async move {
             shutdown.cancelled().await;
@@ -578,16 +621,23 @@ impl Node {
         tokio::time::timeout(timeout, done).await.unwrap_or(false)
     }
 
-    /// Resolves when openraft's core has ended while the node was not shutting down (a fatal
-    /// Raft error): the instance has stopped ticking (the others declare it SILENT within the
-    /// inactivity timeout) and fenced itself, but every write would fail and its processes'
-    /// states would freeze in the cluster. Its owner must end the instance's membership in
-    /// practice: raftvisord exits with a non-zero status (the systemd unit restarts it).
+    /// Resolves when the instance can no longer take part while the node was not shutting
+    /// down: openraft's core ended (a fatal Raft error), or an empty Raft store that no peer
+    /// could vouch for at start turned out to be a lost state once one answered. The instance
+    /// has stopped ticking (the others declare it SILENT within the inactivity timeout) and is
+    /// cut off, but every write would fail and its processes' states would freeze in the
+    /// cluster. Its owner must end the instance's membership in practice: raftvisord exits
+    /// with a non-zero status (the systemd unit restarts it after [`CoreEnd::RaftStopped`]).
     /// Never resolves otherwise.
-    pub async fn core_ended(&self) {
+    pub async fn core_ended(&self) -> CoreEnd {
         let mut ended = self.inner.core_ended.subscribe();
-        if ended.wait_for(|e| *e).await.is_err() {
-            std::future::pending::<()>().await;
+        let end = match ended.wait_for(|e| e.is_some()).await {
+            Ok(end) => end.clone(),
+            Err(_) => None,
+        };
+        match end {
+            Some(end) => end,
+            None => std::future::pending().await,
         }
     }
 

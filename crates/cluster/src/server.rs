@@ -307,6 +307,18 @@ async fn handle(
 }
 
 async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<Reply, Reply> {
+    if matches!(path, PATH_APPEND | PATH_VOTE | PATH_SNAPSHOT)
+        && !inner
+            .store_cleared
+            .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        // An empty Raft store no peer has vouched for yet: no vote (see `verify_pristine`).
+        return Err(text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this instance's empty Raft store is not verified yet: it takes no part in votes"
+                .into(),
+        ));
+    }
     Ok(match path {
         PATH_APPEND => {
             let rpc: AppendEntriesRequest<TypeConfig> = decoded(body, path, from)?;

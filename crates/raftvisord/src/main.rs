@@ -478,8 +478,9 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
     let node_shutdown = CancellationToken::new();
     let mut node_task = None;
     // Resolves when the cluster node's Raft core has ended (never without a cluster).
-    let mut core_ended: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
-        Box::pin(std::future::pending());
+    let mut core_ended: std::pin::Pin<
+        Box<dyn std::future::Future<Output = cluster::CoreEnd> + Send>,
+    > = Box::pin(std::future::pending());
     let mut server_options = web::ServerOptions::default();
     if let (Some(spec), Some(commander)) = (cluster_spec, commander) {
         let planner: cluster::Planner = {
@@ -558,15 +559,16 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
     }
     tracing::info!(pid = std::process::id(), config = %path.display(), "raftvisord started");
 
-    let mut core_failed = false;
+    let mut core_failed: Option<cluster::CoreEnd> = None;
     let outcome = loop {
         tokio::select! {
-            _ = &mut core_ended, if !core_failed => {
-                // The instance is out of the cluster in practice (no ticks, fenced, every write
-                // fails): stop its programs and exit non-zero so that a service manager
-                // restarts raftvisord with a fresh Raft core.
-                tracing::error!("the Raft core has stopped: stopping every program and exiting (status 1) so that raftvisord is restarted");
-                core_failed = true;
+            end = &mut core_ended, if core_failed.is_none() => {
+                // The instance is out of the cluster in practice (no ticks, cut off, every
+                // write fails): stop its programs and exit non-zero, so that a service manager
+                // restarts raftvisord with a fresh Raft core (or, for a lost Raft state, an
+                // operator steps in).
+                tracing::error!(?end, "this instance no longer takes part in the cluster: stopping every program and exiting");
+                core_failed = Some(end);
                 let _ = supervisor.shutdown();
             }
             _ = sigterm.recv() => { tracing::warn!("received SIGTERM indicating exit request"); let _ = supervisor.shutdown(); }
@@ -598,8 +600,12 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         let _ = std::fs::remove_file(&unix.file);
     }
     let _ = std::fs::remove_file(&pidfile);
-    if core_failed {
-        return Err(RuntimeFailure::RaftCoreEnded.into());
+    match core_failed {
+        None => {}
+        Some(cluster::CoreEnd::RaftStopped) => return Err(RuntimeFailure::RaftCoreEnded.into()),
+        Some(cluster::CoreEnd::StateLost { data_dir, peer }) => {
+            return Err(anyhow::Error::new(cluster::NodeError::LostState { data_dir, peer }))
+        }
     }
     match outcome {
         procman::Exit::Shutdown => {
