@@ -367,6 +367,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
     // The cluster layer, when the config has a [rpcinterface:supvisors] section.
     let node_shutdown = CancellationToken::new();
     let mut node_task = None;
+    let mut node_handle: Option<cluster::Node> = None;
     let mut server_options = web::ServerOptions::default();
     if let (Some(spec), Some(commander)) = (cluster_spec, commander) {
         let planner: cluster::Planner = {
@@ -405,6 +406,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         }
         supervisor.autostart_now().await;
         let incarnation = node.incarnation();
+        let node_for_shutdown = node.clone();
         let ns = Arc::new(
             supvisors::SupvisorsNamespace::new(node, supervisor.clone(), spec, set_log_level)
                 .with_incarnation(incarnation)
@@ -416,6 +418,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
             .with_namespace(ns as Arc<dyn web::Namespace>)
             .map_err(|e| anyhow::anyhow!("cannot register the supvisors namespace: {e}"))?;
         node_task = Some(task);
+        node_handle = Some(node_for_shutdown);
     }
 
     let mut servers = tokio::task::JoinSet::new();
@@ -464,7 +467,14 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         }
     };
     shutdown.cancel();
-    // The node outlives procman's stop so the final process states reach the other replicas.
+    // The node outlives procman's stop so the final process states reach the other replicas:
+    // a last full batch (every process STOPPED) is committed before the node goes, so that a
+    // cluster started again does not find this run's processes RUNNING in its stored state.
+    if let Some(node) = node_handle {
+        if !node.sync_processes(std::time::Duration::from_secs(1)).await {
+            tracing::info!("the final process states could not be committed (no leader)");
+        }
+    }
     node_shutdown.cancel();
     if let Some(task) = node_task {
         task.wait().await;
