@@ -18,9 +18,10 @@ use serde::Serialize;
 ///   migrated (nothing was deployed with it): a version-1 data dir must be wiped.
 /// * 3 — the commander's jobs and pending failures in the state (`Command::Jobs`).
 /// * 4 — the redeploy mark in the state (`ClusterState::redeploy_pending`).
-/// * 5 — full batches of process events (`Command::ProcessEvents { full }`), the removed
-///   processes (`ClusterState::deleted`), the deployed incarnations, the first job of the life
-///   and the count of full restarts in the state.
+/// * 5 — full batches of process events (`Command::ProcessEvents { full }`), the sender's
+///   incarnation in ticks (`Command::Tick { incarnation }`), the removed processes
+///   (`ClusterState::deleted`), the deployed incarnations, the first job of the life and the
+///   count of full restarts in the state.
 pub const FORMAT_VERSION: u8 = 5;
 
 /// Largest blob we accept when decoding (64 MiB): far above a real cluster state, far below
