@@ -5,6 +5,17 @@
 //!
 //! Every map is a `BTreeMap`/`BTreeSet`: their iteration (and thus encoding) order depends on the
 //! keys only, which the determinism of snapshots relies on.
+//!
+//! The state outlives the daemons (it is persisted), so it must not pass stored facts off as
+//! current ones:
+//! * each daemon start is a new *incarnation*; its first batch of process events is *full*
+//!   and replaces the instance's process set (what it does not list is removed, and kept a
+//!   while in [`ClusterState::deleted`] for the event stream), as does any full batch after
+//!   processes were added or removed there;
+//! * a tick or batch of a newer incarnation shows the previous run's processes UNKNOWN;
+//! * once every instance the deployments of the current *life* ran on has restarted or is
+//!   lost, the Supvisors state goes back to INITIALIZATION by itself, and the leader deploys
+//!   again.
 
 use model::{make_namespec, ProcessState};
 use serde::{Deserialize, Serialize};
