@@ -106,6 +106,8 @@ pub struct LeaderBook {
     /// When a probe that found the instance's port closed was started: death evidence for
     /// as long as the instance has not been heard of since.
     refused: HashMap<String, Instant>,
+    /// The incarnation last committed with a tick of each instance.
+    announced: HashMap<String, u64>,
 }
 
 impl LeaderBook {
@@ -118,6 +120,7 @@ impl LeaderBook {
             committed_tick: HashMap::new(),
             last_heard: HashMap::new(),
             refused: HashMap::new(),
+            announced: HashMap::new(),
         }
     }
 
@@ -318,6 +321,11 @@ impl LeaderBook {
             }
             if matches!(current, InstanceState::Running | InstanceState::Checking) {
                 if let Some(seen) = self.seen.get(id) {
+                    // A daemon restarted since its processes were reported: say so at once,
+                    // so that the state stops showing the processes of the one that is gone
+                    // (once per incarnation; its first batch follows).
+                    let restarted = last_seq.is_some_and(|seq| seq.incarnation < seen.incarnation)
+                        && self.announced.get(id) != Some(&seen.incarnation);
                     let due = match self.committed_tick.get(id) {
                         None => true,
                         // Nothing received since the last commit: nothing new to say.
@@ -326,6 +334,7 @@ impl LeaderBook {
                             let since = now.duration_since(*at);
                             (seen.load != *load && since >= LOAD_MIN_INTERVAL)
                                 || since >= TICK_REFRESH
+                                || restarted
                         }
                     };
                     if due {
@@ -333,7 +342,9 @@ impl LeaderBook {
                             instance: id.clone(),
                             load: seen.load,
                             stamp: seen.stamp,
+                            incarnation: seen.incarnation,
                         });
+                        self.announced.insert(id.clone(), seen.incarnation);
                         self.committed_tick
                             .insert(id.clone(), (seen.load, now, seen.stamp.received_at));
                     }
@@ -743,6 +754,51 @@ mod tests {
         assert_eq!(book.learners_to_add(|_| false), vec!["c".to_string()]);
         assert!(book.learners_to_add(|id| id == "c").is_empty());
     }
+    #[test]
+    fn a_restarted_daemons_first_tick_is_committed_and_hides_its_old_processes() {
+        let t0 = Instant::now();
+        let mut p = params(false);
+        p.inactivity_timeout = Duration::from_secs(30);
+        let mut book = LeaderBook::new(p, t0);
+        let mut s = running(&["c"]);
+        s.apply(&Command::ProcessEvents {
+            instance: "c".into(),
+            seq: BatchSeq::new(1, 1),
+            full: false,
+            events: vec![crate::state::ProcessStatus {
+                group: "g".into(),
+                name: "p".into(),
+                state: model::ProcessState::Running,
+                pid: 9,
+                start: 1,
+                stop: 0,
+                exitstatus: 0,
+                expected: true,
+                spawnerr: String::new(),
+                description: String::new(),
+                stdout_logfile: String::new(),
+                stderr_logfile: String::new(),
+            }],
+        });
+        book.on_tick(&tick("c", 1, Some((1, 0))), t0, 1_000, &s);
+        run(&mut book, t0, &mut s);
+        // c's daemon restarts and ticks at once, long before the next periodic commit.
+        let soon = t0 + Duration::from_millis(100);
+        book.on_tick(&tick("c", 2, None), soon, 1_100, &s);
+        let cmds = run(&mut book, soon, &mut s);
+        assert!(cmds
+            .iter()
+            .any(|c| matches!(c, Command::Tick { incarnation: 2, .. })));
+        let p = s.process("c", "g:p").unwrap();
+        assert_eq!((p.state, p.pid), (model::ProcessState::Unknown, 0));
+        // Once: the next ticks of that incarnation wait for the usual period.
+        let later = soon + Duration::from_millis(100);
+        book.on_tick(&tick("c", 2, None), later, 1_200, &s);
+        assert!(!run(&mut book, later, &mut s)
+            .iter()
+            .any(|c| matches!(c, Command::Tick { .. })));
+    }
+
     #[test]
     fn committed_ticks_carry_the_senders_counter_and_both_clocks() {
         let t0 = Instant::now();

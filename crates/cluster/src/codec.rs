@@ -19,8 +19,8 @@ use serde::Serialize;
 /// * 3 — the commander's jobs and pending failures in the state (`Command::Jobs`).
 /// * 4 — the redeploy mark in the state (`ClusterState::redeploy_pending`).
 /// * 5 — fence reports: `Command::Fenced` and `InstanceRecord::losses`.
-/// * 6 — full batches of process events (`Command::ProcessEvents { full }`), the removed
-///   processes (`ClusterState::deleted`), the deployed incarnations, the first job of the life
+/// * 6 — full batches of process events (`Command::ProcessEvents { full }`), the sender's
+///   incarnation in ticks (`Command::Tick { incarnation }`), the removed processes (`ClusterState::deleted`), the deployed incarnations, the first job of the life
 ///   and the count of full restarts in the state.
 pub const FORMAT_VERSION: u8 = 6;
 

@@ -49,6 +49,9 @@ pub struct Pending {
     pub changed: BTreeSet<String>,
     /// Supervisor's `expected` flag of each process's last exit (from EXITED events).
     pub expected: HashMap<String, bool>,
+    /// The last event of each changed process: what to send when the supervisor can no
+    /// longer be asked (its end: the last STOPPED events come after its last answer).
+    pub last: HashMap<String, procman::ProcessEvent>,
 }
 
 impl Pending {
@@ -61,12 +64,50 @@ impl Pending {
         if event.to == model::ProcessState::Exited {
             self.expected.insert(namespec.clone(), event.expected);
         }
+        self.last.insert(namespec.clone(), event.clone());
         self.changed.insert(namespec);
     }
 
-    /// The statuses to send, from the supervisor's current process info.
-    pub fn statuses(&self, infos: &[ProcessInfo]) -> Vec<ProcessStatus> {
-        infos
+    /// The statuses to send, from the supervisor's current process info. When the supervisor
+    /// is `ending` (stopping for good, or gone), a changed process it no longer lists is sent
+    /// as its last `known` status changed by its last event; from a running supervisor, an
+    /// unlisted process was removed and is not sent.
+    pub fn statuses(
+        &self,
+        infos: &[ProcessInfo],
+        ending: bool,
+        known: impl Fn(&str) -> Option<ProcessStatus>,
+    ) -> Vec<ProcessStatus> {
+        let listed: BTreeSet<String> = infos
+            .iter()
+            .map(|i| make_namespec(&i.group, &i.name))
+            .collect();
+        let gone = self
+            .changed
+            .iter()
+            .filter(|ns| ending && !listed.contains(*ns))
+            .filter_map(|ns| {
+                let event = self.last.get(ns)?;
+                let before = known(ns)?;
+                let at = event.at as i64;
+                Some(ProcessStatus {
+                    state: event.to,
+                    pid: if event.to.is_stopped() { 0 } else { event.pid },
+                    start: if event.to == model::ProcessState::Starting {
+                        at
+                    } else {
+                        before.start
+                    },
+                    stop: if event.to.is_stopped() {
+                        at
+                    } else {
+                        before.stop
+                    },
+                    expected: self.expected.get(ns).copied().unwrap_or(before.expected),
+                    ..before
+                })
+            });
+        let current: Vec<ProcessStatus> = infos
             .iter()
             .filter_map(|info| {
                 let namespec = make_namespec(&info.group, &info.name);
@@ -85,13 +126,15 @@ impl Pending {
                     stderr_logfile: info.stderr_logfile.clone(),
                 })
             })
-            .collect()
+            .collect();
+        current.into_iter().chain(gone).collect()
     }
 
     /// Forgets what was written (keeps the `expected` flags: they describe the last exit).
     pub fn clear(&mut self) {
         self.full = false;
         self.changed.clear();
+        self.last.clear();
     }
 }
 
@@ -146,6 +189,11 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
                 }
             }
             _ = inner.full_sync_request.notified() => {
+                // Whatever happened before the request rides in this batch (at the daemon's
+                // end, the last STOPPED events may still be queued).
+                while let Ok(event) = events.try_recv() {
+                    pending.record(&event);
+                }
                 if !pending.full {
                     pending.full = true;
                     due = Some(Instant::now());
@@ -160,6 +208,12 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
                 counter += 1;
                 last_flush = Instant::now();
                 let full = pending.full;
+                // Whether the answer lists every process: only from a running supervisor whose
+                // set of processes did not change while it answered (a change marks the layout
+                // unseen again, and the next batch is full).
+                let running = || inner.supervisor.state() == model::SupervisorState::Running;
+                let layout_before = *layout.borrow_and_update();
+                let running_before = running();
                 let infos = match tokio::time::timeout(Duration::from_secs(2), inner.supervisor.all_process_info()).await {
                     Ok(infos) => infos,
                     Err(_) => {
@@ -168,12 +222,32 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
                         continue;
                     }
                 };
-                let events = pending.statuses(&infos);
+                let ending = inner.supervisor.state() == model::SupervisorState::Shutdown;
+                let events = {
+                    let replica = inner.replica.borrow();
+                    let record = replica.state.instance(&inner.local);
+                    pending.statuses(&infos, ending, |ns| {
+                        record.and_then(|r| r.processes.get(ns)).map(|p| p.status.clone())
+                    })
+                };
                 last_batch_len = events.len();
+                // A supervisor that is stopping (or gone) does not list every process: its
+                // batch must not remove the ones it leaves out.
+                let lists_all = full
+                    && running_before
+                    && running()
+                    && *layout.borrow() == layout_before;
+                tracing::debug!(
+                    counter = seq.counter,
+                    full,
+                    lists_all,
+                    count = events.len(),
+                    "process events batch"
+                );
                 let cmd = Command::ProcessEvents {
                     instance: inner.local.clone(),
                     seq,
-                    full,
+                    full: lists_all,
                     events,
                 };
                 match inner.write(cmd).await {
@@ -248,17 +322,71 @@ mod tests {
         assert!(p.is_empty());
         p.record(&event("g", "b", ProcessState::Exited, false));
         p.record(&event("g", "b", ProcessState::Exited, false));
-        let s = p.statuses(&infos);
+        let s = p.statuses(&infos, false, |_| None);
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].namespec(), "g:b");
         assert!(!s[0].expected);
         assert_eq!(s[0].exitstatus, 3);
         p.clear();
         p.full = true;
-        let s = p.statuses(&infos);
+        let s = p.statuses(&infos, false, |_| None);
         assert_eq!(s.len(), 3);
         assert_eq!(s[2].namespec(), "c");
         // The last-exit flag survives a clear.
         assert!(!s[1].expected);
+    }
+}
+
+#[cfg(test)]
+mod end_tests {
+    use super::*;
+    use model::ProcessState;
+
+    #[test]
+    fn a_process_the_ended_supervisor_no_longer_lists_is_sent_from_its_last_event() {
+        let mut p = Pending::default();
+        p.record(&procman::ProcessEvent {
+            group: "g".into(),
+            name: "a".into(),
+            from: ProcessState::Stopping,
+            to: ProcessState::Stopped,
+            pid: 42,
+            expected: true,
+            tries: 0,
+            at: 1_700_000_100.5,
+        });
+        let before = ProcessStatus {
+            group: "g".into(),
+            name: "a".into(),
+            state: ProcessState::Running,
+            pid: 42,
+            start: 1_700_000_000,
+            stop: 0,
+            exitstatus: 0,
+            expected: true,
+            spawnerr: String::new(),
+            description: "pid 42".into(),
+            stdout_logfile: "/o".into(),
+            stderr_logfile: "/e".into(),
+        };
+        let known = before.clone();
+        // From a running supervisor, an unlisted process was removed: not sent.
+        assert!(p
+            .statuses(&[], false, |ns| (ns == "g:a").then(|| known.clone()))
+            .is_empty());
+        let s = p.statuses(&[], true, |ns| (ns == "g:a").then(|| known.clone()));
+        assert_eq!(
+            s,
+            vec![ProcessStatus {
+                state: ProcessState::Stopped,
+                pid: 0,
+                stop: 1_700_000_100,
+                ..before
+            }]
+        );
+        // Unknown to the state: nothing to build it from.
+        assert!(p.statuses(&[], true, |_| None).is_empty());
+        p.clear();
+        assert!(p.statuses(&[], true, |_| None).is_empty());
     }
 }

@@ -657,6 +657,23 @@ impl Node {
         self.inner.incarnation
     }
 
+    /// Sends a full batch of the local processes now and waits until it is committed: `true`
+    /// once it is, `false` after `timeout` or at once when no leader is known. For the end of
+    /// the daemon, once procman has stopped everything: the state then holds every process
+    /// STOPPED rather than what the last batch before the stop said.
+    pub async fn sync_processes(&self, timeout: Duration) -> bool {
+        if self.inner.leader_view().leader.is_none() {
+            return false;
+        }
+        let mut done = self.inner.full_sync_done.subscribe();
+        let before = *done.borrow_and_update();
+        self.inner.full_sync_request.notify_one();
+        let committed = async move { done.wait_for(|seq| *seq != before).await.is_ok() };
+        tokio::time::timeout(timeout, committed)
+            .await
+            .unwrap_or(false)
+    }
+
     /// The start guard refusing the programs disabled for this instance in the local replica
     /// (`DISABLED: <namespec>`). [`Node::start`] installs it on its supervisor already; this is
     /// for another supervisor handle or a test.

@@ -5,6 +5,17 @@
 //!
 //! Every map is a `BTreeMap`/`BTreeSet`: their iteration (and thus encoding) order depends on the
 //! keys only, which the determinism of snapshots relies on.
+//!
+//! The state outlives the daemons (it is persisted), so it must not pass stored facts off as
+//! current ones:
+//! * each daemon start is a new *incarnation*; its first batch of process events is *full*
+//!   and replaces the instance's process set (what it does not list is removed, and kept a
+//!   while in [`ClusterState::deleted`] for the event stream), as does any full batch after
+//!   processes were added or removed there;
+//! * a tick or batch of a newer incarnation shows the previous run's processes UNKNOWN;
+//! * once every instance the deployments of the current *life* ran on has restarted or is
+//!   lost, the Supvisors state goes back to INITIALIZATION by itself, and the leader deploys
+//!   again.
 
 use model::{make_namespec, ProcessState};
 use serde::{Deserialize, Serialize};
@@ -318,10 +329,13 @@ pub enum Command {
     ResetInstance { instance: String },
     /// A liveness tick of `instance` with its load. Ordered by `stamp.received_at` (the
     /// leader's clock): a tick not newer than the recorded one changes nothing.
+    /// `incarnation` is the sender daemon's: a newer one than its processes' says the daemon
+    /// that ran them is gone, so they are shown UNKNOWN until its first batch (0: not told).
     Tick {
         instance: String,
         load: u32,
         stamp: TickStamp,
+        incarnation: u64,
     },
     /// Disable `program` on the target instance(s).
     Disable { target: Target, program: String },
@@ -601,7 +615,8 @@ impl ClusterState {
                 instance,
                 load,
                 stamp,
-            } => self.apply_tick(instance, *load, *stamp),
+                incarnation,
+            } => self.apply_tick(instance, *load, *stamp, *incarnation),
             Command::Disable { target, program } => self.set_disabled(target, program, true),
             Command::Enable { target, program } => self.set_disabled(target, program, false),
             Command::SetNumprocs { program, numprocs } => {
@@ -899,7 +914,13 @@ impl ClusterState {
         CommandResult::Applied
     }
 
-    fn apply_tick(&mut self, instance: &str, load: u32, stamp: TickStamp) -> CommandResult {
+    fn apply_tick(
+        &mut self,
+        instance: &str,
+        load: u32,
+        stamp: TickStamp,
+        incarnation: u64,
+    ) -> CommandResult {
         if let Some(rejection) = self.fenced(instance) {
             return CommandResult::Rejected(rejection);
         }
@@ -912,6 +933,12 @@ impl ClusterState {
         }
         record.last_tick = Some(stamp);
         record.load = load;
+        for process in record.processes.values_mut() {
+            if process.seq.incarnation < incarnation && !process.status.state.is_stopped() {
+                process.status.state = ProcessState::Unknown;
+                process.status.pid = 0;
+            }
+        }
         CommandResult::Applied
     }
 
@@ -1031,6 +1058,7 @@ mod tests {
                     remote_at: 990,
                     received_at: 1_000,
                 },
+                incarnation: 0,
             },
             events(
                 "b",
@@ -1629,6 +1657,7 @@ mod tests {
                 remote_at: received_at - 5,
                 received_at,
             },
+            incarnation: 0,
         };
         assert_eq!(s.apply(&tick(10, 40, 2_000)), CommandResult::Applied);
         assert_eq!(s.apply(&tick(99, 39, 1_000)), CommandResult::Unchanged);

@@ -689,3 +689,40 @@ async fn a_restarted_node_replays_its_log_before_the_deferred_autostart() {
     assert_eq!(info.start, 0, "never spawned");
     inst.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_final_process_states_are_committed_before_the_node_stops() {
+    let _serial = SERIAL.lock().await;
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["solo"];
+    let ports = [free_port()];
+    let mut inst = Inst::start(spec(&ids, &ids, "solo", &ports, dir.path())).await;
+    let node = inst.node().clone();
+    wait_for("leader", Duration::from_secs(5), || {
+        node.leader_view().leader.as_deref() == Some("solo")
+    })
+    .await;
+    inst.sup.start_process("sleeper", true).await.unwrap();
+    let replica = node.replica();
+    let state_of = |r: &tokio::sync::watch::Receiver<cluster::Replica>| {
+        r.borrow().state.process("solo", "sleeper").map(|p| p.state)
+    };
+    wait_for(
+        "sleeper RUNNING in the replica",
+        Duration::from_secs(5),
+        || state_of(&replica) == Some(ProcessState::Running),
+    )
+    .await;
+    // The daemon's end: procman stops everything, then the node goes at once. The last full
+    // batch is committed first.
+    let _ = inst.sup.shutdown();
+    if let Some(done) = inst.sup_done.take() {
+        done.wait().await;
+    }
+    assert!(node.sync_processes(Duration::from_secs(2)).await);
+    assert_eq!(state_of(&replica), Some(ProcessState::Stopped));
+    inst.stop_node().await;
+    // Without a leader there is nothing to wait for.
+    assert!(!node.sync_processes(Duration::from_secs(2)).await);
+}

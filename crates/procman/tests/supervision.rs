@@ -388,16 +388,26 @@ async fn reload_add_remove_groups() {
     );
     next.groups[1].processes[0].autostart = true;
     *h.next_config.lock().unwrap() = Some(next);
+    // Answered once the boot (which creates the first processes) is over.
+    h.sup.all_process_info().await;
+    let mut layout = h.sup.watch_layout();
     let diff = h.sup.reload_config().await.unwrap();
     assert_eq!(
         (diff.added, diff.changed, diff.removed),
         (vec!["new".to_string()], vec!["old".to_string()], vec![])
+    );
+    assert!(
+        !layout.has_changed().unwrap(),
+        "a reread changes no running process"
     );
     assert_eq!(
         h.sup.process_info("new").await.unwrap_err().code,
         FaultCode::BadName
     );
     h.sup.add_process_group("new").await.unwrap();
+    // Processes added or removed move the layout counter (no state change says so).
+    assert!(layout.has_changed().unwrap());
+    let added = *layout.borrow_and_update();
     assert_eq!(
         h.sup.add_process_group("new").await.unwrap_err().code,
         FaultCode::AlreadyAdded
@@ -412,7 +422,9 @@ async fn reload_add_remove_groups() {
         FaultCode::StillRunning
     );
     h.sup.stop_process("new", true).await.unwrap();
+    assert_eq!(*layout.borrow_and_update(), added);
     h.sup.remove_process_group("new").await.unwrap();
+    assert!(*layout.borrow_and_update() > added);
     assert_eq!(
         h.sup.remove_process_group("new").await.unwrap_err().code,
         FaultCode::BadName

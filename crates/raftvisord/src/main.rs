@@ -481,6 +481,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
     let mut core_ended: std::pin::Pin<
         Box<dyn std::future::Future<Output = cluster::CoreEnd> + Send>,
     > = Box::pin(std::future::pending());
+    let mut node_handle: Option<cluster::Node> = None;
     let mut server_options = web::ServerOptions::default();
     if let (Some(spec), Some(commander)) = (cluster_spec, commander) {
         let planner: cluster::Planner = {
@@ -525,6 +526,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         #[cfg(debug_assertions)]
         inject_core_end(&node);
         let incarnation = node.incarnation();
+        let node_for_shutdown = node.clone();
         let ns = Arc::new(
             supvisors::SupvisorsNamespace::new(node, supervisor.clone(), spec, set_log_level)
                 .with_incarnation(incarnation)
@@ -536,6 +538,7 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
             .with_namespace(ns as Arc<dyn web::Namespace>)
             .map_err(|e| anyhow::anyhow!("cannot register the supvisors namespace: {e}"))?;
         node_task = Some(task);
+        node_handle = Some(node_for_shutdown);
     }
 
     let mut servers = tokio::task::JoinSet::new();
@@ -586,7 +589,14 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         }
     };
     shutdown.cancel();
-    // The node outlives procman's stop so the final process states reach the other replicas.
+    // The node outlives procman's stop so the final process states reach the other replicas:
+    // a last full batch (every process STOPPED) is committed before the node goes, so that a
+    // cluster started again does not find this run's processes RUNNING in its stored state.
+    if let Some(node) = node_handle {
+        if !node.sync_processes(std::time::Duration::from_secs(1)).await {
+            tracing::info!("the final process states could not be committed (no leader)");
+        }
+    }
     node_shutdown.cancel();
     if let Some(task) = node_task {
         task.wait().await;

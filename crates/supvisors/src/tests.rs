@@ -111,6 +111,7 @@ pub(crate) fn cluster() -> FakeCluster {
             remote_at: 1_700_000_011_999,
             received_at: 1_700_000_012_345,
         },
+        incarnation: 0,
     });
     cmds.push(Command::ProcessEvents {
         instance: "a".into(),
@@ -359,6 +360,7 @@ async fn instance_info_has_supvisors_keys_and_types() {
             remote_at: 1_700_000_020_000,
             received_at: 1_700_000_021_500,
         },
+        incarnation: 0,
     }]);
     let b = call(&ns, "get_instance_info", vec![s("b")]).await.unwrap();
     assert_eq!(get(&b, "sequence_counter"), &Value::Int(12));
