@@ -460,6 +460,9 @@ def test_membership_commands_list_remove_and_add_back_and_refuse_to_lose_the_quo
     out = _ctl(c["s4"], "remove_member", kept)
     assert out.returncode != 0 and "would lose the quorum" in out.stdout, out
     assert _members(c[leader])[kept]["role"] == "voter"
+    fault = fault_of(lambda: c["s4"].sv().remove_member(leader))
+    assert fault is not None and fault.faultCode == BAD_SUPVISORS_STATE, fault
+    assert "is the master: stop its raftvisord first" in fault.faultString
     fault = fault_of(lambda: c[leader].sv().remove_member("nobody"))
     assert fault is not None and fault.faultCode == INCORRECT_PARAMETERS, fault
     fault = fault_of(lambda: c[leader].sv().add_member(kept))

@@ -282,7 +282,7 @@ type ServerMetrics = tokio::sync::watch::Receiver<
 /// openraft's core stopped (a fatal error inside it, or the fault injected by a test): this
 /// node can no longer take part. Say so once, loudly; stop ticking (the ticker sees
 /// `raft_dead`), so the leader declares this instance SILENT within the inactivity timeout
-/// and applies its failure strategies; fence like a cut-off instance (`auto_fence`); then tell
+/// and applies its failure strategies; fence like a cut-off instance (`no_quorum_policy`); then tell
 /// the owner of the node ([`crate::Node::core_ended`]), which restarts or exits.
 async fn raft_ended(inner: &Inner) {
     inner.raft_dead.store(true, Ordering::Relaxed);
@@ -292,9 +292,15 @@ async fn raft_ended(inner: &Inner) {
     }
     tracing::error!(instance = %inner.local, "the Raft core has stopped; this instance no longer takes part in the cluster: its ticks stop and it is cut off (writes refused, no master named)");
     let was_cut = inner.cut_off.swap(true, Ordering::Relaxed);
-    if !was_cut && inner.spec.auto_fence {
-        tracing::warn!(instance = %inner.local, "auto_fence: the Raft core has stopped, fencing");
-        fence(inner).await;
+    // The others will declare it lost and restart what it runs: fenced as a cut-off instance
+    // is (`no_quorum_policy`), unless the cut-off detection has already fenced it.
+    if !was_cut && inner.spec.no_quorum_policy.fences() {
+        tracing::warn!(
+            instance = %inner.local,
+            no_quorum_policy = inner.spec.no_quorum_policy.name(),
+            "the Raft core has stopped: fencing"
+        );
+        let _ = fence(inner).await;
     }
     inner
         .core_ended

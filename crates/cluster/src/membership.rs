@@ -83,6 +83,11 @@ pub enum MembershipError {
     #[error("{0} is the last voter: it cannot be removed")]
     LastVoter(String),
     #[error(
+        "{0} is the master: stop its raftvisord first (another master is elected), then \
+         remove it"
+    )]
+    IsMaster(String),
+    #[error(
         "{target} did not catch up with the log within {seconds}s: is its raftvisord running \
          (with an empty or removed data dir)?"
     )]

@@ -942,6 +942,11 @@ impl Inner {
                 if self.spec.instance(&target).is_none() {
                     return Err(MembershipError::Unknown(target));
                 }
+                if target == self.local {
+                    // openraft would let the leader commit its own removal and then step
+                    // down; an operator retires a running master by stopping it first.
+                    return Err(MembershipError::IsMaster(target));
+                }
                 let healthy: BTreeSet<String> = {
                     let replica = self.replica.borrow();
                     replica

@@ -726,3 +726,63 @@ async fn the_final_process_states_are_committed_before_the_node_stops() {
     // Without a leader there is nothing to wait for.
     assert!(!node.sync_processes(Duration::from_secs(2)).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ended_raft_core_stops_the_ticks_and_tells_the_owner() {
+    let _serial = SERIAL.lock().await;
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["a", "b", "c"];
+    let insts = start_cluster(&ids, &ids, dir.path()).await;
+    let ns: Vec<Node> = insts.iter().filter_map(|i| i.node.clone()).collect();
+    let refs: Vec<&Node> = ns.iter().collect();
+    wait_for("all RUNNING and OPERATION", Duration::from_secs(8), || {
+        operational(&refs, &ids)
+    })
+    .await;
+    wait_for("a common leader", Duration::from_secs(3), || {
+        agreed_leader(&refs).is_some()
+    })
+    .await;
+    let leader = agreed_leader(&refs).unwrap();
+    let victim = refs
+        .iter()
+        .find(|n| n.local_identifier() != leader)
+        .copied()
+        .unwrap();
+    let name = victim.local_identifier();
+    let others: Vec<&Node> = refs
+        .iter()
+        .filter(|n| n.local_identifier() != name)
+        .copied()
+        .collect();
+
+    victim.end_raft_core_for_test().await;
+    let end = tokio::time::timeout(Duration::from_secs(3), victim.core_ended())
+        .await
+        .expect("the owner is told");
+    assert_eq!(end, cluster::CoreEnd::RaftStopped);
+    // Its internal port stays open (the node runs on): only the missing ticks tell the
+    // leader, within the inactivity timeout (1 s).
+    let took = wait_for("the victim SILENT", Duration::from_secs(3), || {
+        others
+            .iter()
+            .all(|n| instance_state(n, &name) == InstanceState::Silent)
+    })
+    .await;
+    assert!(took < Duration::from_millis(2500), "SILENT after {took:?}");
+    let view = victim.leader_view();
+    assert_eq!(view.leader, None);
+    assert!(view.cut_off);
+    assert_eq!(
+        victim.write(Command::Noop).await,
+        Err(cluster::WriteError::CutOff)
+    );
+    assert_eq!(agreed_leader(&others).as_deref(), Some(leader.as_str()));
+    drop(others);
+    drop(refs);
+    drop(ns);
+    for inst in insts {
+        inst.stop().await;
+    }
+}

@@ -3,7 +3,9 @@
 //! commands, `format` for the texts, `options` for the command line and config file. The
 //! Supvisors commands are supvisorsctl 0.14's (`ctl::supvisors`, `ctl::sapps`, tables in
 //! `sformat` / `sapps`, the terminal-only progress line in `progress`); `raftvisorctl breed …`
-//! is Supvisors' `supvisors_breed` tool (`breed`).
+//! is Supvisors' `supvisors_breed` tool (`breed`). raftvisor's own commands: `members`,
+//! `remove_member`, `add_member` (the Raft membership by an operator; not in supvisorsctl's
+//! help list, `help members` describes them).
 //!
 //! Not supported: `fg`, readline history/completion (`-r` is accepted and ignored), and
 //! `[ctlplugin:x]` plugins.

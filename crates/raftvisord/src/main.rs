@@ -614,7 +614,10 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         None => {}
         Some(cluster::CoreEnd::RaftStopped) => return Err(RuntimeFailure::RaftCoreEnded.into()),
         Some(cluster::CoreEnd::StateLost { data_dir, peer }) => {
-            return Err(anyhow::Error::new(cluster::NodeError::LostState { data_dir, peer }))
+            return Err(anyhow::Error::new(cluster::NodeError::LostState {
+                data_dir,
+                peer,
+            }))
         }
     }
     match outcome {

@@ -90,6 +90,7 @@ pub fn membership_fault(error: &MembershipError) -> Fault {
         | MembershipError::CutOff
         | MembershipError::QuorumLoss { .. }
         | MembershipError::LastVoter(_)
+        | MembershipError::IsMaster(_)
         | MembershipError::NotCaughtUp { .. }
         | MembershipError::Forward { .. }
         | MembershipError::NotLeader { .. } => FaultCode::BadSupvisorsState,
