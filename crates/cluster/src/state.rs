@@ -306,8 +306,8 @@ pub enum Command {
     /// `full`: the batch lists *every* process of the instance (its first batch after a start,
     /// and after processes were added or removed there): the processes it does not list, and
     /// that no newer batch set, no longer exist and leave the state (see
-    /// [`ClusterState::deleted`]). A batch of a newer incarnation that is not full leaves the
-    /// processes of the previous run it does not list in UNKNOWN: their daemon is gone, so
+    /// [`ClusterState::deleted`]). A batch of a newer incarnation that is not full shows the
+    /// live processes of the previous run it does not list UNKNOWN: their daemon is gone, so
     /// they cannot be running.
     ProcessEvents {
         instance: String,
@@ -775,7 +775,7 @@ impl ClusterState {
                 if full {
                     gone.push(namespec.clone());
                 } else if process.seq.incarnation < seq.incarnation
-                    && process.status.state != ProcessState::Unknown
+                    && !process.status.state.is_stopped()
                 {
                     process.status.state = ProcessState::Unknown;
                     process.status.pid = 0;
@@ -1211,6 +1211,7 @@ mod tests {
             vec![
                 status("g", "p", ProcessState::Running, 5),
                 status("g", "q", ProcessState::Running, 6),
+                status("g", "r", ProcessState::Exited, 0),
             ],
         ));
         s.apply(&events(
@@ -1222,6 +1223,11 @@ mod tests {
         let q = s.process("x", "g:q").unwrap();
         assert_eq!((q.state, q.pid), (ProcessState::Unknown, 0));
         assert_eq!(s.process("x", "g:p").unwrap().state, ProcessState::Stopped);
+        assert_eq!(
+            s.process("x", "g:r").unwrap().state,
+            ProcessState::Exited,
+            "what had no child keeps its last exit"
+        );
     }
 
     #[test]
