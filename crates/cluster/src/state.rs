@@ -1049,6 +1049,17 @@ mod tests {
                 3,
                 vec![status("web", "web", ProcessState::Running, 10)],
             ),
+            // b's restarted daemon ticks before its first batch: web is no longer RUNNING.
+            Command::Tick {
+                instance: "b".into(),
+                load: 0,
+                stamp: TickStamp {
+                    counter: 1,
+                    remote_at: 2_000,
+                    received_at: 2_001,
+                },
+                incarnation: 2,
+            },
             full_sync(
                 "b",
                 2,
@@ -1075,6 +1086,20 @@ mod tests {
         );
         assert_eq!(s.full_restarts(), 1);
         assert_eq!(s.supvisors_state(), SupvisorsState::Initialization);
+        // Up to the restarted daemon's tick: web RUNNING; after it, UNKNOWN until the batch.
+        let mut s = ClusterState::new();
+        let script = script();
+        let tick_at = script
+            .iter()
+            .position(|c| matches!(c, Command::Tick { incarnation: 2, .. }))
+            .unwrap();
+        for cmd in &script[..tick_at] {
+            s.apply(cmd);
+        }
+        assert_eq!(s.process("b", "web").unwrap().state, ProcessState::Running);
+        s.apply(&script[tick_at]);
+        let web = s.process("b", "web").unwrap();
+        assert_eq!((web.state, web.pid), (ProcessState::Unknown, 0));
     }
 
     fn to_running(s: &mut ClusterState, instance: &str) {
