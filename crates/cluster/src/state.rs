@@ -310,8 +310,8 @@ pub enum Command {
     /// `full`: the batch lists *every* process of the instance (its first batch after a start,
     /// and after processes were added or removed there): the processes it does not list, and
     /// that no newer batch set, no longer exist and leave the state (see
-    /// [`ClusterState::deleted`]). A batch of a newer incarnation that is not full leaves the
-    /// processes of the previous run it does not list in UNKNOWN: their daemon is gone, so
+    /// [`ClusterState::deleted`]). A batch of a newer incarnation that is not full shows the
+    /// live processes of the previous run it does not list UNKNOWN: their daemon is gone, so
     /// they cannot be running.
     ProcessEvents {
         instance: String,
@@ -829,7 +829,7 @@ impl ClusterState {
                 if full {
                     gone.push(namespec.clone());
                 } else if process.seq.incarnation < seq.incarnation
-                    && process.status.state != ProcessState::Unknown
+                    && !process.status.state.is_stopped()
                 {
                     process.status.state = ProcessState::Unknown;
                     process.status.pid = 0;
@@ -1104,6 +1104,17 @@ mod tests {
                 3,
                 vec![status("web", "web", ProcessState::Running, 10)],
             ),
+            // b's restarted daemon ticks before its first batch: web is no longer RUNNING.
+            Command::Tick {
+                instance: "b".into(),
+                load: 0,
+                stamp: TickStamp {
+                    counter: 1,
+                    remote_at: 2_000,
+                    received_at: 2_001,
+                },
+                incarnation: 2,
+            },
             full_sync(
                 "b",
                 2,
@@ -1130,6 +1141,20 @@ mod tests {
         );
         assert_eq!(s.full_restarts(), 1);
         assert_eq!(s.supvisors_state(), SupvisorsState::Initialization);
+        // Up to the restarted daemon's tick: web RUNNING; after it, UNKNOWN until the batch.
+        let mut s = ClusterState::new();
+        let script = script();
+        let tick_at = script
+            .iter()
+            .position(|c| matches!(c, Command::Tick { incarnation: 2, .. }))
+            .unwrap();
+        for cmd in &script[..tick_at] {
+            s.apply(cmd);
+        }
+        assert_eq!(s.process("b", "web").unwrap().state, ProcessState::Running);
+        s.apply(&script[tick_at]);
+        let web = s.process("b", "web").unwrap();
+        assert_eq!((web.state, web.pid), (ProcessState::Unknown, 0));
     }
 
     fn to_running(s: &mut ClusterState, instance: &str) {
@@ -1266,6 +1291,7 @@ mod tests {
             vec![
                 status("g", "p", ProcessState::Running, 5),
                 status("g", "q", ProcessState::Running, 6),
+                status("g", "r", ProcessState::Exited, 0),
             ],
         ));
         s.apply(&events(
@@ -1277,6 +1303,11 @@ mod tests {
         let q = s.process("x", "g:q").unwrap();
         assert_eq!((q.state, q.pid), (ProcessState::Unknown, 0));
         assert_eq!(s.process("x", "g:p").unwrap().state, ProcessState::Stopped);
+        assert_eq!(
+            s.process("x", "g:r").unwrap().state,
+            ProcessState::Exited,
+            "what had no child keeps its last exit"
+        );
     }
 
     #[test]

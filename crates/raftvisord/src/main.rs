@@ -593,8 +593,13 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
     // a last full batch (every process STOPPED) is committed before the node goes, so that a
     // cluster started again does not find this run's processes RUNNING in its stored state.
     if let Some(node) = node_handle {
-        if !node.sync_processes(std::time::Duration::from_secs(1)).await {
-            tracing::info!("the final process states could not be committed (no leader)");
+        if !node
+            .sync_processes(std::time::Duration::from_millis(500))
+            .await
+        {
+            tracing::info!(
+                "the final process states were not committed (no leader, or it is stopping too)"
+            );
         }
     }
     node_shutdown.cancel();
