@@ -256,10 +256,14 @@ def test_application_faults_and_rules(cluster):
 
 def test_stop_and_start_application_wait(cluster):
     sv = cluster["s2"].sv(30)
+    # The waited call returns once s2's replica shows the outcome; s1's replica, asked next,
+    # may be a replication round behind: it must show the same within a short bound.
     assert sv.start_application("CONFIG", "fragile", True) is True
-    assert app_state(cluster["s1"], "fragile") == "RUNNING"
+    assert app_state(cluster["s2"], "fragile") == "RUNNING"
+    wait_app(cluster["s1"], "fragile", "RUNNING", timeout=2)
     assert sv.stop_application("fragile", True) is True
-    assert app_state(cluster["s1"], "fragile") == "STOPPED"
+    assert app_state(cluster["s2"], "fragile") == "STOPPED"
+    wait_app(cluster["s1"], "fragile", "STOPPED", timeout=2)
 
 
 def test_stop_application_on_a_crash(cluster):
