@@ -47,8 +47,8 @@ def test_cluster_start_moves_to_new_ports_when_one_is_taken(tmp_path, monkeypatc
     real = harness.free_ports
     draws: list[int] = []
 
-    def first_draw_clashes(n: int) -> list[int]:
-        ports = real(n)
+    def first_draw_clashes(n: int, host: str = "127.0.0.1") -> list[int]:
+        ports = real(n, host)
         if not draws:
             ports[2] = taken  # s2's HTTP port is in use when s2 binds it
         draws.append(n)
