@@ -485,6 +485,15 @@ fn spawn_probe(
     });
 }
 
+/// The instance the next tick goes to: the leader the metrics name, else the hint of the last
+/// `NotLeader` answer. The hint is spent either way: it also sets the 5 ms redirect pace, and
+/// a hint left over while the metrics name a leader (a tick that reached the new leader before
+/// its leader loop started) kept a follower ticking every 5 ms for ever. Pure.
+fn tick_target(leader: Option<&String>, hint: &mut Option<String>) -> Option<String> {
+    let hinted = hint.take();
+    leader.cloned().or(hinted)
+}
+
 /// Every instance: ticks the leader every `tick_interval`, tracks the last contact with a
 /// leader, flips `cut_off` after `fencing_timeout` without it (fencing per `no_quorum_policy`),
 /// and asks for a full sync when the leader wants one or when contact returns.
@@ -539,7 +548,7 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
                 Some(id) if id != inner.id => inner.identifier_of(id),
                 _ => None,
             };
-            let target = leader.clone().or_else(|| hint.take()).or_else(|| {
+            let target = tick_target(leader.as_ref(), &mut hint).or_else(|| {
                 // No leader known (a learner not yet added, or an election): probe the voters.
                 let voters: Vec<&String> = inner
                     .spec
@@ -899,5 +908,20 @@ mod tests {
         assert_eq!(pick(NoQuorumPolicy::StopMovable, Some(&movable)), ["a:x"]);
         assert!(pick(NoQuorumPolicy::StopMovable, None).is_empty());
         assert!(pick(NoQuorumPolicy::Ignore, Some(&movable)).is_empty());
+    }
+
+    #[test]
+    fn a_redirect_hint_is_used_once_even_when_the_metrics_name_the_leader() {
+        // A tick that reached the leader before its leader loop started got `NotLeader`
+        // naming that leader; the metrics name it too. The hint must be spent, or the
+        // ticker keeps the 5 ms redirect pace for ever (200 ticks/s on an idle cluster).
+        let b = "b".to_string();
+        let mut hint = Some(b.clone());
+        assert_eq!(tick_target(Some(&b), &mut hint), Some(b.clone()));
+        assert_eq!(hint, None, "a stale hint keeps the 5 ms pace");
+        let mut hint = Some("c".to_string());
+        assert_eq!(tick_target(None, &mut hint), Some("c".to_string()));
+        assert_eq!(hint, None);
+        assert_eq!(tick_target(None, &mut None), None);
     }
 }

@@ -210,7 +210,8 @@ fn log_refusal(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("<no identifier>")
         .to_string();
-    let key = format!("{peer}|{remote}|{refusal}");
+    // Keyed by address, not port: each new connection of the same peer has another port.
+    let key = format!("{peer}|{}|{refusal}", remote.ip());
     let due = match refusals.lock() {
         Ok(mut seen) => {
             let now = Instant::now();
