@@ -451,20 +451,26 @@ def test_a_cut_off_instance_stops_what_the_majority_restarts_elsewhere(tmp_path,
         c.stop()
 
 
-def test_a_cut_off_minority_holding_the_leader_fences_itself(tmp_path):
-    """Five voters; the three that are neither the leader L nor a follower F are frozen
-    (SIGSTOP: a majority of five). L still leads in openraft's eyes (it never steps down by
-    itself) and used to acknowledge F's ticks, so F never knew it was cut off and kept its
-    RESTART_PROCESS program running while the majority could restart it elsewhere. Now L's
-    acknowledgement carries how long ago a quorum last acknowledged L, so F counts its contact
-    with the quorum from there and both fence within the fence bound; once healed, the
-    cluster runs mover exactly once and is back in OPERATION."""
+@pytest.mark.parametrize("shape", ["five_voters", "leader_and_learner"])
+def test_a_cut_off_minority_holding_the_leader_fences_itself(tmp_path, shape):
+    """The minority holds the leader L and another instance P, and the rest is frozen
+    (SIGSTOP): with five voters, three of them (a majority of five) and P a follower; with
+    three voters and a learner, the two other voters and P the learner. L still leads in
+    openraft's eyes (it never steps down by itself) and used to acknowledge P's ticks, so P
+    never knew it was cut off and kept its RESTART_PROCESS program running while the majority
+    could restart it elsewhere. Now L's acknowledgement carries how long ago a quorum last
+    acknowledged L, so P counts its contact with the quorum from there and both fence within
+    the fence bound; once healed, the cluster runs mover exactly once and is in OPERATION."""
     require_impl("raftvisord")
     rules = tmp_path / "minority-rules.xml"
     rules.write_text(RULES)
     timings = dict(FAST_TIMINGS)
     timings["rules_files"] = str(rules)
-    c = Cluster(tmp_path / "minority", ["s1", "s2", "s3", "s4", "s5"], PROGRAMS,
+    if shape == "five_voters":
+        identifiers, voters = ["s1", "s2", "s3", "s4", "s5"], None
+    else:
+        identifiers, voters = ["s1", "s2", "s3", "s4"], ["s1", "s2", "s3"]
+    c = Cluster(tmp_path / "minority", identifiers, PROGRAMS, voters=voters,
                 timings=timings, loglevel="info")
     # FAST_TIMINGS: the fence bound is 2 × 100 + 850 + 100 + 50 + 1000 + 250 ms.
     fence_bound = 2.45
@@ -473,8 +479,13 @@ def test_a_cut_off_minority_holding_the_leader_fences_itself(tmp_path):
         c.wait_operation(timeout=90)
         c.wait_all_running(timeout=60)
         leader_id = c.wait_common_master(c.identifiers, timeout=30)
-        follower_id = next(i for i in c.identifiers if i != leader_id)
-        leader, follower = c[leader_id], c[follower_id]
+        leader = c[leader_id]
+        follower_id = ("s4" if shape == "leader_and_learner"
+                       else next(i for i in c.identifiers if i != leader_id))
+        if voters is not None:
+            wait_until(lambda: "s4" in leader.sv(5).get_raft_status()["learners"], 30,
+                       what="s4 added as a learner")
+        follower = c[follower_id]
         assert follower.sv(30).start_process("LOCAL", "mover", "", True) is True
         # A movable program on the leader too (RESTART_APPLICATION).
         assert leader.sv(30).start_process("LOCAL", "phoenix:bird", "", True) is True
