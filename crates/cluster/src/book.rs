@@ -76,26 +76,38 @@ pub const QUORUM_AGE_STALENESS_HEARTBEATS: u32 = 2;
 
 /// The contact with the quorum an acknowledged tick proves, on the ticking instance's own
 /// clock: the leader's last quorum acknowledgement, `quorum_age` before the answer was
-/// `received`; `None` (no contact proven) when the leader reports none.
+/// `received`, credited with `lease`; `None` (no contact proven) when the leader reports no
+/// acknowledgement. A follower or learner passes the leader lease (`election_timeout_max`),
+/// the leader itself zero.
 ///
 /// Why not the answer itself: with five voters, a minority holding the old leader and a
 /// follower keeps its leader (openraft never steps down for want of a quorum), which goes on
 /// acknowledging that follower's ticks; counted from the answers, the follower would never be
 /// cut off and would keep running what the majority restarts elsewhere. Counted from the
 /// leader's last quorum acknowledgement, every instance of such a minority — the leader, its
-/// followers and learners — is cut off `fencing_timeout` after the same moment, the leader's
-/// own clock and theirs agreeing up to the answer's travel time.
+/// followers and learners — is cut off within `fencing_timeout` (plus the lease) of the same
+/// moment.
 ///
-/// Why it stays within `SupvisorsSpec::fence_bound` of what the majority waits: the
-/// majority's new leader counts such an instance's silence from its own start of leadership
-/// at the earliest (the instance never ticked it). That start is after the old leader's last
-/// quorum acknowledgement: the quorum that elected the new leader shares a voter with the
-/// quorum that acknowledged the old one, and that voter grants no vote before the leader
-/// lease of that acknowledgement has run out. The answer's travel time (the acknowledgement
-/// measured by the leader, received later) is the first `tick_call_timeout` of the bound, as
-/// for a plain acknowledgement.
-pub fn quorum_contact(received: Instant, quorum_age: Option<Duration>) -> Option<Instant> {
-    received.checked_sub(quorum_age?)
+/// Why the lease may be credited to the others: no voter grants a vote, nor stands for
+/// election, until `election_timeout_max` (openraft's leader lease) after it last accepted
+/// the leader's heartbeat. The quorum that acknowledged the leader at that moment shares a
+/// voter with any quorum that elects a successor, so no successor exists before the lease
+/// has run out, and the majority's new leader — which counts an instance's silence from its
+/// own start of leadership at the earliest, the instance never having ticked it — starts
+/// after that. So an answer whose quorum acknowledgement is younger than the lease is full
+/// contact, as it always was (a healthy leader's answers, acknowledged every heartbeat, keep
+/// a failover from looking like a cut as before), and an older one proves contact only up to
+/// the end of the lease: the cut-off side still fences within `SupvisorsSpec::fence_bound`
+/// of the new leader's start. The answer's travel time (the age measured by the leader, the
+/// answer received later) is the first `tick_call_timeout` of the bound, as for a plain
+/// acknowledgement. The leader itself gets no credit: the majority's new leader counts the
+/// old one's silence from its last heartbeat, or from one lease before its own start.
+pub fn quorum_contact(
+    received: Instant,
+    quorum_age: Option<Duration>,
+    lease: Duration,
+) -> Option<Instant> {
+    received.checked_sub(quorum_age?.saturating_sub(lease))
 }
 
 /// The settings the book decides with (from the `SupvisorsSpec`).
@@ -637,22 +649,32 @@ mod tests {
     fn an_acknowledged_tick_is_contact_only_as_of_the_leaders_last_quorum() {
         let now = Instant::now() + Duration::from_secs(3600);
         let ms = Duration::from_millis;
-        // A healthy leader: contact as good as now.
-        assert_eq!(quorum_contact(now, Some(ms(120))), Some(now - ms(120)));
+        let lease = ms(400);
+        // A healthy leader, acknowledged within the lease: the answer is full contact.
+        assert_eq!(quorum_contact(now, Some(ms(120)), lease), Some(now));
+        // The leader itself gets no credit.
+        assert_eq!(
+            quorum_contact(now, Some(ms(120)), ms(0)),
+            Some(now - ms(120))
+        );
         // A leader cut off in a minority goes on answering; its age grows with the cut, so
-        // the silence the follower counts grows as if nobody had answered.
+        // the contact its followers count stops at the end of the lease.
         let cut_at = now;
         let fencing_timeout = ms(850);
-        for elapsed in [ms(0), ms(500), ms(900), ms(5000)] {
-            let contact = quorum_contact(cut_at + elapsed, Some(elapsed + ms(100)));
-            let silence = (cut_at + elapsed).duration_since(contact.expect("contact"));
-            assert_eq!(silence, elapsed + ms(100));
-            assert_eq!(silence > fencing_timeout, elapsed >= ms(900));
+        for elapsed in [ms(0), ms(300), ms(900), ms(1200), ms(5000)] {
+            let received = cut_at + elapsed;
+            let contact = quorum_contact(received, Some(elapsed + ms(100)), lease);
+            let silence = received.duration_since(contact.expect("contact"));
+            assert_eq!(silence, (elapsed + ms(100)).saturating_sub(lease));
+            assert_eq!(silence > fencing_timeout, elapsed > ms(1150), "{elapsed:?}");
+            // The leader's own count: from the acknowledgement itself.
+            let own = quorum_contact(received, Some(elapsed + ms(100)), ms(0)).expect("own");
+            assert_eq!(received.duration_since(own), elapsed + ms(100));
         }
         // No quorum acknowledgement at all: no contact.
-        assert_eq!(quorum_contact(now, None), None);
+        assert_eq!(quorum_contact(now, None, lease), None);
         // Older than the clock's origin: no contact either (not a panic).
-        assert_eq!(quorum_contact(now, Some(Duration::MAX)), None);
+        assert_eq!(quorum_contact(now, Some(Duration::MAX), lease), None);
     }
 
     #[test]

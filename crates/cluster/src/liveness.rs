@@ -5,9 +5,10 @@
 //! Clocks: the leader judges silence with its own monotonic clock (time since each tick was
 //! received). An instance judges itself cut off with its own monotonic clock: time since the
 //! leader's last quorum acknowledgement, as openraft reports it to the leader and the
-//! leader's answer to a tick passes it on ([`crate::book::quorum_contact`]: a leader cut off
-//! in a minority goes on answering, so an answer alone proves nothing), or since it first
-//! heard of a newly elected leader. After
+//! leader's answer to a tick passes it on, credited with the leader lease on the other
+//! instances ([`crate::book::quorum_contact`]: a leader cut off in a minority goes on
+//! answering, so an answer alone proves nothing), or since it first heard of a newly
+//! elected leader. After
 //! `fencing_timeout` of that, it is cut off and its fence (`no_quorum_policy`) stops what the
 //! majority would restart, SIGKILLing within `fence_stop_timeout`. The leader declares a
 //! silent instance lost, and restarts its programs elsewhere, only after
@@ -533,7 +534,8 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
         let reply = if inner.is_leader() {
             // The leader's own contact with the quorum is its last quorum acknowledgement,
             // whether or not its book is up yet to answer its own tick.
-            if let Some(at) = quorum_contact(Instant::now(), own_quorum_age(&inner)) {
+            let own = quorum_contact(Instant::now(), own_quorum_age(&inner), Duration::ZERO);
+            if let Some(at) = own {
                 last_contact = last_contact.max(at);
             }
             Some(on_tick(&inner, &tick))
@@ -577,10 +579,16 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
                 quorum_age_ms,
             }) => {
                 contact_term = contact_term.max(term);
-                // Contact as of the leader's last quorum acknowledgement, not of its answer:
-                // a leader cut off in a minority still answers (see `quorum_contact`).
+                // Contact as of the leader's last quorum acknowledgement (plus its lease for
+                // the others), not of its answer: a leader cut off in a minority still
+                // answers (see `quorum_contact`).
                 let age = quorum_age_ms.map(Duration::from_millis);
-                if let Some(at) = quorum_contact(Instant::now(), age) {
+                let lease = if inner.is_leader() {
+                    Duration::ZERO
+                } else {
+                    inner.spec.raft.election_timeout_max
+                };
+                if let Some(at) = quorum_contact(Instant::now(), age, lease) {
                     last_contact = last_contact.max(at);
                 }
                 if need_full_sync {

@@ -51,7 +51,8 @@ pub enum TickReply {
     /// processes (the cluster's view of them is stale: handshake, or back from SILENT).
     /// `quorum_age_ms`: how long before this answer a quorum of voters last acknowledged this
     /// leader (`None`: not yet in this term). The ticking instance counts its contact with the
-    /// quorum from then, not from the answer: a leader cut off in a minority still answers
+    /// quorum from then plus the leader lease, not from the answer: a leader cut off in a
+    /// minority still answers
     /// the followers cut off with it, and this is what lets them fence
     /// ([`crate::book::quorum_contact`]).
     Ack {
