@@ -455,6 +455,85 @@ def test_a_cut_off_instance_stops_what_the_majority_restarts_elsewhere(tmp_path,
         c.stop()
 
 
+@pytest.mark.parametrize("shape", ["five_voters", "leader_and_learner"])
+def test_a_cut_off_minority_holding_the_leader_fences_itself(tmp_path, shape):
+    """The minority holds the leader L and another instance P, and the rest is frozen
+    (SIGSTOP): with five voters, three of them (a majority of five) and P a follower; with
+    three voters and a learner, the two other voters and P the learner. L still leads in
+    openraft's eyes (it never steps down by itself) and used to acknowledge P's ticks, so P
+    never knew it was cut off and kept its RESTART_PROCESS program running while the majority
+    could restart it elsewhere. Now L's acknowledgement carries how long ago a quorum last
+    acknowledged L, so P counts its contact with the quorum from there and both fence within
+    the fence bound; once healed, the cluster runs mover exactly once and is in OPERATION."""
+    require_impl("raftvisord")
+    rules = tmp_path / "minority-rules.xml"
+    rules.write_text(RULES)
+    timings = dict(FAST_TIMINGS)
+    timings["rules_files"] = str(rules)
+    if shape == "five_voters":
+        identifiers, voters = ["s1", "s2", "s3", "s4", "s5"], None
+    else:
+        identifiers, voters = ["s1", "s2", "s3", "s4"], ["s1", "s2", "s3"]
+    c = Cluster(tmp_path / "minority", identifiers, PROGRAMS, voters=voters,
+                timings=timings, loglevel="info")
+    # FAST_TIMINGS: the fence bound is 2 × 100 + 850 + 100 + 50 + 1000 + 250 ms.
+    fence_bound = 2.45
+    try:
+        c.start()
+        c.wait_operation(timeout=90)
+        c.wait_all_running(timeout=60)
+        leader_id = c.wait_common_master(c.identifiers, timeout=30)
+        leader = c[leader_id]
+        follower_id = ("s4" if shape == "leader_and_learner"
+                       else next(i for i in c.identifiers if i != leader_id))
+        if voters is not None:
+            wait_until(lambda: "s4" in leader.sv(5).get_raft_status()["learners"], 30,
+                       what="s4 added as a learner")
+        follower = c[follower_id]
+        assert follower.sv(30).start_process("LOCAL", "mover", "", True) is True
+        # A movable program on the leader too (RESTART_APPLICATION).
+        assert leader.sv(30).start_process("LOCAL", "phoenix:bird", "", True) is True
+        assert follower.proxy(5).supervisor.startProcess("loose") is True
+        majority = [i for i in c.identifiers if i not in (leader_id, follower_id)]
+        state = lambda inst, name: inst.proxy(5).supervisor.getProcessInfo(name)["statename"]
+        try:
+            frozen_at = time.monotonic()
+            for ident in majority:
+                os.kill(c[ident].pid, signal.SIGSTOP)
+            wait_until(lambda: state(follower, "mover") == "STOPPED", 15,
+                       what="the follower of the cut-off minority to stop mover")
+            # Polled, on a shared CPU: a second of slack over the bound.
+            took = time.monotonic() - frozen_at
+            assert took < fence_bound + 1.0, f"mover stopped {took:.2f} s after the cut"
+            wait_until(lambda: state(leader, "phoenix:bird") == "STOPPED", 10,
+                       what="the leader of the cut-off minority to stop bird")
+            assert state(follower, "loose") == "RUNNING", "stop_movable keeps unmanaged ones"
+            assert "cut off from the quorum" in follower.log_text()
+            assert "cut off from the quorum" in leader.log_text()
+        finally:
+            for ident in majority:
+                os.kill(c[ident].pid, signal.SIGCONT)
+        twice: list[list[str]] = []  # wait_until swallows a predicate's exceptions
+
+        def copies() -> list[str]:
+            running = [i for i in c.identifiers
+                       if state(c[i], "mover") in ("STARTING", "RUNNING")]
+            if len(running) > 1:
+                twice.append(running)
+            return running
+
+        wait_until(lambda: len(copies()) == 1, 40, what="mover running on exactly one instance")
+        assert not twice, f"mover ran on several instances at once: {twice[0]}"
+        c.wait_operation(timeout=40)
+        settled = time.monotonic() + 3
+        while time.monotonic() < settled:
+            now = copies()
+            assert len(now) == 1, f"mover on {now} after the heal"
+            time.sleep(0.1)
+    finally:
+        c.stop()
+
+
 def test_update_numprocs_changes_the_local_configuration(cluster):
     s2 = cluster["s2"]
     names = lambda: sorted(harness.namespec(i) for i in s2.proxy(5).supervisor.getAllProcessInfo()

@@ -54,6 +54,62 @@ pub fn may_declare_lost(
     silence > silent_after || (port_refused && silence >= refused_after)
 }
 
+/// How long ago this leader was last acknowledged by a quorum of voters, as its tick
+/// answers report it ([`crate::wire::TickReply::Ack`]): openraft's `millis_since_quorum_ack`
+/// plus `staleness`, the most those metrics can lag behind the clock. openraft measures the
+/// age when it publishes its metrics, which it does after every event of its core and so at
+/// least at each of its internal ticks (every 1.5 heartbeat intervals); reading them later
+/// would make the age look younger than it is, hence the allowance (two heartbeat
+/// intervals, see [`QUORUM_AGE_STALENESS_HEARTBEATS`]). `None` when no quorum acknowledged
+/// this leadership yet.
+///
+/// A healthy leader is acknowledged at every heartbeat, so its age stays within a few
+/// heartbeat intervals, far below `fencing_timeout`: nobody it answers is pushed towards a
+/// fence. Only a leader that lost its quorum — cut off in a minority, where openraft keeps it
+/// leader and it goes on answering the followers cut off with it — reports an age that grows.
+pub fn quorum_age(millis_since_quorum_ack: Option<u64>, staleness: Duration) -> Option<Duration> {
+    millis_since_quorum_ack.map(|ms| Duration::from_millis(ms).saturating_add(staleness))
+}
+
+/// How many heartbeat intervals [`quorum_age`] adds for the lag of openraft's metrics.
+pub const QUORUM_AGE_STALENESS_HEARTBEATS: u32 = 2;
+
+/// The contact with the quorum an acknowledged tick proves, on the ticking instance's own
+/// clock: the leader's last quorum acknowledgement, `quorum_age` before the answer was
+/// `received`, credited with `lease`; `None` (no contact proven) when the leader reports no
+/// acknowledgement. A follower or learner passes the leader lease (`election_timeout_max`),
+/// the leader itself zero.
+///
+/// Why not the answer itself: with five voters, a minority holding the old leader and a
+/// follower keeps its leader (openraft never steps down for want of a quorum), which goes on
+/// acknowledging that follower's ticks; counted from the answers, the follower would never be
+/// cut off and would keep running what the majority restarts elsewhere. Counted from the
+/// leader's last quorum acknowledgement, every instance of such a minority — the leader, its
+/// followers and learners — is cut off within `fencing_timeout` (plus the lease) of the same
+/// moment.
+///
+/// Why the lease may be credited to the others: no voter grants a vote, nor stands for
+/// election, until `election_timeout_max` (openraft's leader lease) after it last accepted
+/// the leader's heartbeat. The quorum that acknowledged the leader at that moment shares a
+/// voter with any quorum that elects a successor, so no successor exists before the lease
+/// has run out, and the majority's new leader — which counts an instance's silence from its
+/// own start of leadership at the earliest, the instance never having ticked it — starts
+/// after that. So an answer whose quorum acknowledgement is younger than the lease is full
+/// contact, as it always was (a healthy leader's answers, acknowledged every heartbeat, keep
+/// a failover from looking like a cut as before), and an older one proves contact only up to
+/// the end of the lease: the cut-off side still fences within `SupvisorsSpec::fence_bound`
+/// of the new leader's start. The answer's travel time (the age measured by the leader, the
+/// answer received later) is the first `tick_call_timeout` of the bound, as for a plain
+/// acknowledgement. The leader itself gets no credit: the majority's new leader counts the
+/// old one's silence from its last heartbeat, or from one lease before its own start.
+pub fn quorum_contact(
+    received: Instant,
+    quorum_age: Option<Duration>,
+    lease: Duration,
+) -> Option<Instant> {
+    received.checked_sub(quorum_age?.saturating_sub(lease))
+}
+
 /// The settings the book decides with (from the `SupvisorsSpec`).
 #[derive(Debug, Clone)]
 pub struct LivenessParams {
@@ -578,6 +634,47 @@ mod tests {
                 .is_empty(),
             "b just ticked and c is no longer RUNNING"
         );
+    }
+
+    #[test]
+    fn the_quorum_age_covers_the_lag_of_the_metrics() {
+        let hb = Duration::from_millis(100);
+        assert_eq!(quorum_age(Some(30), hb), Some(Duration::from_millis(130)));
+        assert_eq!(quorum_age(None, hb), None, "never acknowledged this term");
+        let huge = quorum_age(Some(u64::MAX), hb).expect("an age");
+        assert!(huge >= Duration::from_millis(u64::MAX), "no overflow");
+    }
+
+    #[test]
+    fn an_acknowledged_tick_is_contact_only_as_of_the_leaders_last_quorum() {
+        let now = Instant::now() + Duration::from_secs(3600);
+        let ms = Duration::from_millis;
+        let lease = ms(400);
+        // A healthy leader, acknowledged within the lease: the answer is full contact.
+        assert_eq!(quorum_contact(now, Some(ms(120)), lease), Some(now));
+        // The leader itself gets no credit.
+        assert_eq!(
+            quorum_contact(now, Some(ms(120)), ms(0)),
+            Some(now - ms(120))
+        );
+        // A leader cut off in a minority goes on answering; its age grows with the cut, so
+        // the contact its followers count stops at the end of the lease.
+        let cut_at = now;
+        let fencing_timeout = ms(850);
+        for elapsed in [ms(0), ms(300), ms(900), ms(1200), ms(5000)] {
+            let received = cut_at + elapsed;
+            let contact = quorum_contact(received, Some(elapsed + ms(100)), lease);
+            let silence = received.duration_since(contact.expect("contact"));
+            assert_eq!(silence, (elapsed + ms(100)).saturating_sub(lease));
+            assert_eq!(silence > fencing_timeout, elapsed > ms(1150), "{elapsed:?}");
+            // The leader's own count: from the acknowledgement itself.
+            let own = quorum_contact(received, Some(elapsed + ms(100)), ms(0)).expect("own");
+            assert_eq!(received.duration_since(own), elapsed + ms(100));
+        }
+        // No quorum acknowledgement at all: no contact.
+        assert_eq!(quorum_contact(now, None, lease), None);
+        // Older than the clock's origin: no contact either (not a panic).
+        assert_eq!(quorum_contact(now, Some(Duration::MAX), lease), None);
     }
 
     #[test]

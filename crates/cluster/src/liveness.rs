@@ -4,8 +4,11 @@
 //!
 //! Clocks: the leader judges silence with its own monotonic clock (time since each tick was
 //! received). An instance judges itself cut off with its own monotonic clock: time since the
-//! last tick the leader acknowledged (on the leader: since the last quorum acknowledgement
-//! reported by openraft), or since it first heard of a newly elected leader. After
+//! leader's last quorum acknowledgement, as openraft reports it to the leader and the
+//! leader's answer to a tick passes it on, credited with the leader lease on the other
+//! instances ([`crate::book::quorum_contact`]: a leader cut off in a minority goes on
+//! answering, so an answer alone proves nothing), or since it first heard of a newly
+//! elected leader. After
 //! `fencing_timeout` of that, it is cut off and its fence (`no_quorum_policy`) stops what the
 //! majority would restart, SIGKILLing within `fence_stop_timeout`. The leader declares a
 //! silent instance lost, and restarts its programs elsewhere, only after
@@ -23,7 +26,9 @@ use tokio::task::JoinHandle;
 
 use model::supvisors::NoQuorumPolicy;
 
-use crate::book::{LeaderBook, LivenessParams};
+use crate::book::{
+    quorum_age, quorum_contact, LeaderBook, LivenessParams, QUORUM_AGE_STALENESS_HEARTBEATS,
+};
 use crate::load::LoadTracker;
 use crate::node::{node_info, FencePolicy, Inner};
 use crate::state::{ClusterState, Command};
@@ -142,7 +147,16 @@ pub(crate) fn on_tick(inner: &Inner, tick: &TickRequest) -> TickReply {
     TickReply::Ack {
         term,
         need_full_sync,
+        quorum_age_ms: own_quorum_age(inner)
+            .map(|age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
     }
+}
+
+/// How long ago a quorum last acknowledged this node as the leader ([`quorum_age`], from
+/// openraft's metrics); `None` when not leading or not yet acknowledged.
+fn own_quorum_age(inner: &Inner) -> Option<Duration> {
+    let staleness = inner.spec.raft.heartbeat * QUORUM_AGE_STALENESS_HEARTBEATS;
+    quorum_age(inner.metrics.borrow().millis_since_quorum_ack, staleness)
 }
 
 /// Watches openraft's metrics and runs [`leader_loop`] exactly while this node leads, from
@@ -498,7 +512,8 @@ fn tick_target(leader: Option<&String>, hint: &mut Option<String>) -> Option<Str
 /// leader, flips `cut_off` after `fencing_timeout` without it (fencing per `no_quorum_policy`),
 /// and asks for a full sync when the leader wants one or when contact returns.
 ///
-/// Contact is a tick the leader acknowledged, or a leader of a newer term than the last
+/// Contact is the leader's last quorum acknowledgement, as an acknowledged tick reports it
+/// (the leader itself reads it from openraft), or a leader of a newer term than the last
 /// acknowledged one becoming known: its election needed a majority's votes just now, so
 /// a failover (the old leader dead, a new one elected before this instance ticked it) is
 /// not taken for a cut.
@@ -532,15 +547,11 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
             full_sync: *inner.full_sync_done.borrow(),
         };
         let reply = if inner.is_leader() {
-            let quorum_age = {
-                let m = inner.metrics.borrow();
-                m.millis_since_quorum_ack
-            };
-            if let Some(ms) = quorum_age {
-                let at = Instant::now().checked_sub(Duration::from_millis(ms));
-                if let Some(at) = at {
-                    last_contact = last_contact.max(at);
-                }
+            // The leader's own contact with the quorum is its last quorum acknowledgement,
+            // whether or not its book is up yet to answer its own tick.
+            let own = quorum_contact(Instant::now(), own_quorum_age(&inner), Duration::ZERO);
+            if let Some(at) = own {
+                last_contact = last_contact.max(at);
             }
             Some(on_tick(&inner, &tick))
         } else {
@@ -580,10 +591,20 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
             Some(TickReply::Ack {
                 need_full_sync,
                 term,
+                quorum_age_ms,
             }) => {
                 contact_term = contact_term.max(term);
-                if !inner.is_leader() {
-                    last_contact = Instant::now();
+                // Contact as of the leader's last quorum acknowledgement (plus its lease for
+                // the others), not of its answer: a leader cut off in a minority still
+                // answers (see `quorum_contact`).
+                let age = quorum_age_ms.map(Duration::from_millis);
+                let lease = if inner.is_leader() {
+                    Duration::ZERO
+                } else {
+                    inner.spec.raft.election_timeout_max
+                };
+                if let Some(at) = quorum_contact(Instant::now(), age, lease) {
+                    last_contact = last_contact.max(at);
                 }
                 if need_full_sync {
                     inner.full_sync_request.notify_one();
@@ -752,11 +773,28 @@ fn update_cut_off(
 /// if the majority never declared this instance lost — the cut was shorter than its wait —
 /// those processes still go through their running-failure strategies instead of staying
 /// stopped. The state machine ignores the report when the loss was declared meanwhile.
-/// Retried for a minute (a leader may be being elected); waits for the fence to finish first.
+/// Retried for a minute (a leader may be being elected); waits for the fence to finish first,
+/// then (up to [`STOPS_COMMIT_WAIT`]) for its stops to be committed ([`stops_committed`]).
 async fn report_fence(inner: Arc<Inner>, fence: JoinHandle<Option<FenceReport>>) {
     let Ok(Some(report)) = fence.await else {
         return;
     };
+    let wait_stops = Instant::now() + STOPS_COMMIT_WAIT;
+    let mut replica = inner.replica.clone();
+    while !stops_committed(&replica.borrow().state, &inner.local, &report.namespecs) {
+        if Instant::now() >= wait_stops {
+            tracing::warn!(
+                waited_ms = STOPS_COMMIT_WAIT.as_millis() as u64,
+                "fence: its stops are not committed yet; reporting anyway"
+            );
+            break;
+        }
+        tokio::select! {
+            _ = inner.shutdown.cancelled() => return,
+            _ = replica.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
     let cmd = Command::Fenced {
         instance: inner.local.clone(),
         losses: report.losses,
@@ -781,6 +819,28 @@ async fn report_fence(inner: Arc<Inner>, fence: JoinHandle<Option<FenceReport>>)
             return;
         }
     }
+}
+
+/// How long a fence report waits for the fence's stops to be committed (the process events
+/// refused while cut off go out again once contact returns, within a few batches).
+const STOPS_COMMIT_WAIT: Duration = Duration::from_secs(5);
+
+/// Whether the replicated state already holds the fence's stops: every namespec in
+/// `stopped` is recorded stopped (or not recorded) for `local`. The fence report waits for
+/// this. Committed before those STOPPED events, the report has the majority restart a
+/// program — possibly here (CONFIG's first choice) — and the late STOPPED event then reads
+/// as the failure of that very restart (the start's item sees a newer record, STOPPED), so
+/// the program stays stopped everywhere.
+fn stops_committed(state: &ClusterState, local: &str, stopped: &[String]) -> bool {
+    let Some(record) = state.instance(local) else {
+        return true;
+    };
+    stopped.iter().all(|namespec| {
+        record
+            .processes
+            .get(namespec)
+            .is_none_or(|p| p.status.state.is_stopped())
+    })
 }
 
 /// What the fence stops: every running-like local process with `stop_all`, those the fence
@@ -890,6 +950,56 @@ mod tests {
         assert!(!newly_elected(4, 4, Some(7), 1), "same term: no news");
         assert!(!newly_elected(3, 5, None, 1), "an election under way");
         assert!(!newly_elected(3, 4, Some(1), 1), "itself");
+    }
+
+    fn events(state: &mut ClusterState, counter: u64, pstate: model::ProcessState) {
+        state.apply(&Command::ProcessEvents {
+            instance: "n1".into(),
+            seq: crate::state::BatchSeq::new(1, counter),
+            full: false,
+            events: vec![crate::state::ProcessStatus {
+                group: "mover".into(),
+                name: "mover".into(),
+                state: pstate,
+                pid: if pstate.is_stopped() { 0 } else { 9 },
+                start: 1,
+                stop: 0,
+                exitstatus: 0,
+                expected: true,
+                spawnerr: String::new(),
+                description: String::new(),
+                stdout_logfile: String::new(),
+                stderr_logfile: String::new(),
+            }],
+        });
+    }
+
+    #[test]
+    fn a_fence_report_waits_for_its_stops_to_be_committed() {
+        let mut state = ClusterState::new();
+        let stopped = ["mover".to_string()];
+        events(&mut state, 1, model::ProcessState::Running);
+        assert_eq!(
+            state.process("n1", "mover").map(|p| p.state),
+            Some(model::ProcessState::Running)
+        );
+        assert!(
+            !stops_committed(&state, "n1", &stopped),
+            "still RUNNING in the replica"
+        );
+        events(&mut state, 2, model::ProcessState::Stopping);
+        assert!(
+            !stops_committed(&state, "n1", &stopped),
+            "STOPPING is not stopped"
+        );
+        events(&mut state, 3, model::ProcessState::Stopped);
+        assert!(stops_committed(&state, "n1", &stopped));
+        assert!(stops_committed(&state, "n1", &[]), "nothing stopped");
+        assert!(
+            stops_committed(&state, "n1", &["gone".to_string()]),
+            "not recorded"
+        );
+        assert!(stops_committed(&state, "n9", &stopped), "unknown instance");
     }
 
     #[test]

@@ -49,7 +49,17 @@ pub struct TickRequest {
 pub enum TickReply {
     /// Received by the leader of `term`. `need_full_sync`: send a full snapshot of your
     /// processes (the cluster's view of them is stale: handshake, or back from SILENT).
-    Ack { term: u64, need_full_sync: bool },
+    /// `quorum_age_ms`: how long before this answer a quorum of voters last acknowledged this
+    /// leader (`None`: not yet in this term). The ticking instance counts its contact with the
+    /// quorum from then plus the leader lease, not from the answer: a leader cut off in a
+    /// minority still answers
+    /// the followers cut off with it, and this is what lets them fence
+    /// ([`crate::book::quorum_contact`]).
+    Ack {
+        term: u64,
+        need_full_sync: bool,
+        quorum_age_ms: Option<u64>,
+    },
     /// The receiver does not lead; `leader` is who it believes does.
     NotLeader { leader: Option<String> },
 }
@@ -121,6 +131,7 @@ mod tests {
             TickReply::Ack {
                 term: 2,
                 need_full_sync: true,
+                quorum_age_ms: Some(40),
             },
             TickReply::NotLeader {
                 leader: Some("b".into()),

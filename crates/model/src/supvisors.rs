@@ -229,7 +229,9 @@ impl SupvisorsSpec {
     /// that instance, if cut off, has SIGKILLed every program its fence stops; `None` when the
     /// policy fences nothing ([`NoQuorumPolicy::Ignore`]). The sum of:
     /// - the tick's answer on its way back (at most [`Self::tick_call_timeout`]): the cut-off
-    ///   side counts from the acknowledgement it received, the leader from the tick;
+    ///   side counts from the leader's last quorum acknowledgement as that answer reports it
+    ///   (its age, measured when the leader answers; plus the leader lease, before which no
+    ///   successor exists), the leader from the tick;
     /// - `fencing_timeout`, then one more pass of the ticker before the check sees it
     ///   (`tick_interval` + [`TICK_SNAPSHOT_TIMEOUT`] + [`Self::tick_call_timeout`]);
     /// - `fence_stop_timeout`: the stop signal, then SIGKILL;
