@@ -283,9 +283,10 @@ fn worker_threads(available: Option<usize>) -> usize {
 
 const MAX_WORKER_THREADS: usize = 2;
 
-/// When the daemon gives back the memory only start-up needed ([`memory::release`]): once
-/// start-up and a cluster's first deployment are over, then again every period, so that what
-/// a burst of work (a reload, a failover, a large RPC) brought in does not stay for good.
+/// When the daemon checks whether to give back memory ([`memory::release`] as
+/// [`memory::Schedule`] says): first once start-up and a cluster's first deployment are over,
+/// then every period, so that what a burst of work (a reload, a failover, a large RPC) brought
+/// in does not stay for good.
 const RELEASE_FIRST: std::time::Duration = std::time::Duration::from_secs(5);
 const RELEASE_PERIOD: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -586,12 +587,21 @@ async fn run(path: PathBuf, args: Args, mut config: Config) -> Result<()> {
         let stop = shutdown.clone();
         tokio::spawn(async move {
             let mut next = RELEASE_FIRST;
+            let mut schedule = memory::Schedule::default();
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     _ = tokio::time::sleep(next) => {}
                 }
                 next = RELEASE_PERIOD;
+                match memory::resident_kb() {
+                    Ok(kb) if schedule.due(kb) => {}
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot read /proc/self/statm");
+                        continue;
+                    }
+                }
                 match memory::release() {
                     Ok(r) => tracing::debug!(
                         file_kb = r.file_kb,

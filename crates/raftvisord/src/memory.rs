@@ -16,6 +16,9 @@
 //!   private (copied-on-write) page — the relocated data, `.bss`, the heap — are never touched.
 //! * **malloc's free memory**: `malloc_trim(0)` returns the free pages of every arena.
 //!
+//! [`Schedule`] decides when: once start-up is over, then only when the resident set grew
+//! (a periodic release would make an idle daemon fault its code back in each time).
+//!
 //! Measured with `scripts/bench/idle_rss.py` (release build): one daemon with 500 programs
 //! went from 12.95 to 7.96 MiB, mostly the binary's code (4.88 → 1.77 MiB) and the shared
 //! libraries (2.18 → 0.86 MiB). An idle cluster daemon keeps more of its code in use (Raft
@@ -131,9 +134,81 @@ pub fn release() -> io::Result<Released> {
     Ok(released)
 }
 
+/// Growth of the resident set, in kB, past which [`Schedule`] releases again.
+pub const GROWTH_KB: u64 = 1024;
+
+/// When to [`release`]: at the first check (start-up is over), then only when the resident
+/// set has grown by more than [`GROWTH_KB`] since it settled after the last release (a reload,
+/// a failover, a burst of calls brought pages in). An idle daemon whose resident set stays
+/// put does nothing but read `/proc/self/statm` at each check.
+///
+/// "Settled" is the resident set one check after a release: what the daemon still uses comes
+/// back right after a release, and that must not count as growth.
+#[derive(Debug, Default)]
+pub struct Schedule {
+    settled: Option<u64>,
+    settling: bool,
+}
+
+impl Schedule {
+    /// Whether to release now, given the resident kB at this check.
+    pub fn due(&mut self, resident_kb: u64) -> bool {
+        if self.settling {
+            self.settling = false;
+            self.settled = Some(resident_kb);
+            return false;
+        }
+        let due = match self.settled {
+            None => true,
+            Some(settled) => resident_kb > settled.saturating_add(GROWTH_KB),
+        };
+        self.settling = due;
+        due
+    }
+}
+
+/// The resident set of this process in kB (`/proc/self/statm`, second field, in pages).
+pub fn resident_kb() -> io::Result<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm")?;
+    let pages = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse::<u64>().ok())
+        .ok_or_else(|| io::Error::other(format!("/proc/self/statm: unexpected {statm:?}")))?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let page = u64::try_from(page).unwrap_or(4096);
+    Ok(pages * page / 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schedule_releases_at_start_then_only_after_growth_past_the_settled_set() {
+        let mut s = Schedule::default();
+        assert!(s.due(13_000), "the first check releases (start-up is over)");
+        assert!(
+            !s.due(10_000),
+            "the next check only records the settled set"
+        );
+        assert!(!s.due(10_000));
+        assert!(
+            !s.due(10_000 + GROWTH_KB),
+            "growth up to the threshold is kept"
+        );
+        assert!(s.due(10_001 + GROWTH_KB), "more is released");
+        assert!(!s.due(12_000), "and the set settles again");
+        assert!(!s.due(12_500));
+        assert!(s.due(13_100));
+    }
+
+    #[test]
+    fn resident_kb_reads_this_process() {
+        let kb = resident_kb().expect("/proc/self/statm");
+        assert!(kb > 0);
+    }
 
     const SMAPS: &str = "\
 55d0a0000000-55d0a0100000 r--p 00000000 08:01 1234 /usr/bin/raftvisord
