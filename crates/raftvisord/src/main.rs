@@ -1,6 +1,7 @@
 //! `raftvisord`: the daemon. Wiring only: parse the command line, load the config (refusing a bad
 //! file before anything starts), set up the main log, start the local supervisor and the HTTP
-//! servers, and turn signals into shutdown / restart / log reopen.
+//! servers, and turn signals into shutdown / restart / log reopen. Once start-up is over it
+//! gives back the memory only start-up needed ([`memory`]).
 //!
 //! Exit status, one rule: **2** when the daemon never started serving — any error found before
 //! (the config, a rules file, a port or socket already in use, a log or pid file it cannot
