@@ -79,9 +79,29 @@ pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) type Reply = Response<Full<Bytes>>;
 
 /// Serves until the node's shutdown token is cancelled.
+///
+/// The port also closes once this instance has stopped taking part ([`crate::Node::core_ended`]:
+/// its Raft core ended, and it has fenced itself, or it lost its state): the leader's probe then
+/// finds it refused and declares the instance lost at once, as for a dead daemon, instead of
+/// waiting out the fence bound for an instance that might only be cut off.
 pub(crate) async fn serve(inner: Arc<Inner>, listener: TcpListener) {
     let refusals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let shutdown = inner.shutdown.clone();
+    let shutdown = inner.shutdown.child_token();
+    {
+        let stop = shutdown.clone();
+        let mut ended = inner.core_ended.subscribe();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                outcome = ended.wait_for(|e| e.is_some()) => {
+                    if outcome.is_ok() {
+                        tracing::info!("internal port closed: this instance no longer takes part");
+                        stop.cancel();
+                    }
+                }
+            }
+        });
+    }
     let limits = Limits {
         max_connections: MAX_CONNECTIONS,
         header_read_timeout: HEADER_READ_TIMEOUT,

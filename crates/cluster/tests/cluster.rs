@@ -762,8 +762,9 @@ async fn an_ended_raft_core_stops_the_ticks_and_tells_the_owner() {
         .await
         .expect("the owner is told");
     assert_eq!(end, cluster::CoreEnd::RaftStopped);
-    // Its internal port stays open (the node runs on): only the missing ticks tell the
-    // leader, within the inactivity timeout (1 s).
+    // The node runs on, but its ticks stop and, once fenced, it closes its internal port:
+    // the leader's probe of the late instance finds it refused and declares it lost within
+    // the inactivity timeout (1 s), without waiting out the fence bound.
     let took = wait_for("the victim SILENT", Duration::from_secs(3), || {
         others
             .iter()
