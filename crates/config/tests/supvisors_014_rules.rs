@@ -1,7 +1,10 @@
 //! Rules files that Supvisors 0.14 accepts load unchanged, and mean what they mean in 0.14.
 //!
-//! `sparser_xml_test.xml` is the valid file of Supvisors 0.14's own parser tests
-//! (`test_sparser.py::check_valid`); the expected values below are those assertions, translated
+//! The first test loads the valid file of Supvisors 0.14's own parser tests (`XmlTest` of
+//! `supvisors/tests/configurations.py`, checked by `test_sparser.py::check_valid`), read at test
+//! time from the real `supvisors==0.14` package that `scripts/setup-supvisors.sh` installs
+//! (`$RAFTVISOR_SUPVISORS_VENV`, else the workspace's `.venv-supvisors`): nothing of it is copied
+//! here. The expected values below are those assertions, translated
 //! (`identifiers=[]` + `hash_identifiers` → [`Identifiers::Hash`], `stop_sequence` defaulting to
 //! `start_sequence`, `required` forced to false without a `start_sequence`). One more
 //! translation: 0.14 keeps a program's own `running_failure_strategy` (default CONTINUE) apart
@@ -27,8 +30,45 @@ fn names(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
+/// `XmlTest` from the installed Supvisors 0.14 package, written to a file of `dir`. Fails (never
+/// skips) when the venv is missing, naming the script that installs it.
+fn supvisors_xml_test(dir: &Path) -> PathBuf {
+    let venv = std::env::var_os("RAFTVISOR_SUPVISORS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv-supvisors"));
+    let python = venv.join("bin/python");
+    let out = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import sys; from supvisors.tests.configurations import XmlTest; \
+             sys.stdout.buffer.write(XmlTest if isinstance(XmlTest, bytes) else XmlTest.encode())",
+        ])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} cannot run ({e}): run scripts/setup-supvisors.sh (or set \
+                 RAFTVISOR_SUPVISORS_VENV to a venv with supvisors==0.14)",
+                python.display()
+            )
+        });
+    assert!(
+        out.status.success() && !out.stdout.is_empty(),
+        "{} could not give supvisors.tests.configurations.XmlTest: {}",
+        python.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = dir.join("supvisors_0.14_XmlTest.xml");
+    std::fs::write(&path, &out.stdout).expect("write the rules file");
+    path
+}
+
 fn load(name: &str, instances: &[&str]) -> Rules {
-    match config::rules::load(&[file(name)], &names(instances)) {
+    load_path(&file(name), instances)
+}
+
+fn load_path(path: &Path, instances: &[&str]) -> Rules {
+    let name = path.display();
+    match config::rules::load(&[path.to_path_buf()], &names(instances)) {
         Ok(rules) => rules,
         Err(e) => panic!("Supvisors 0.14 accepts {name}; raftvisor refused it:\n{e}"),
     }
@@ -50,7 +90,8 @@ fn program(r: &ProgramRules) -> (Identifiers, u8, u8, bool, bool, u8, RunningFai
 #[test]
 fn supvisors_own_parser_test_file_loads_as_supvisors_reads_it() {
     let ips = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"];
-    let rules = load("sparser_xml_test.xml", &ips);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rules = load_path(&supvisors_xml_test(dir.path()), &ips);
     let all = Identifiers::Hash(names(&ips));
     use DistributionRule::*;
     use RunningFailureStrategy::*;
