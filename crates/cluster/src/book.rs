@@ -858,25 +858,17 @@ mod tests {
         p.inactivity_timeout = Duration::from_secs(30);
         let mut book = LeaderBook::new(p, t0);
         let mut s = running(&["c"]);
-        s.apply(&Command::ProcessEvents {
-            instance: "c".into(),
-            seq: BatchSeq::new(1, 1),
-            full: false,
-            events: vec![crate::state::ProcessStatus {
-                group: "g".into(),
-                name: "p".into(),
-                state: model::ProcessState::Running,
-                pid: 9,
-                start: 1,
-                stop: 0,
-                exitstatus: 0,
-                expected: true,
-                spawnerr: String::new(),
-                description: String::new(),
-                stdout_logfile: String::new(),
-                stderr_logfile: String::new(),
-            }],
-        });
+        s.apply(&crate::state::tests::events(
+            "c",
+            1,
+            1,
+            vec![crate::state::tests::status(
+                "g",
+                "p",
+                model::ProcessState::Running,
+                9,
+            )],
+        ));
         book.on_tick(&tick("c", 1, Some((1, 0))), t0, 1_000, &s);
         run(&mut book, t0, &mut s);
         // c's daemon restarts and ticks at once, long before the next periodic commit.

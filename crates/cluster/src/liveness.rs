@@ -953,25 +953,9 @@ mod tests {
     }
 
     fn events(state: &mut ClusterState, counter: u64, pstate: model::ProcessState) {
-        state.apply(&Command::ProcessEvents {
-            instance: "n1".into(),
-            seq: crate::state::BatchSeq::new(1, counter),
-            full: false,
-            events: vec![crate::state::ProcessStatus {
-                group: "mover".into(),
-                name: "mover".into(),
-                state: pstate,
-                pid: if pstate.is_stopped() { 0 } else { 9 },
-                start: 1,
-                stop: 0,
-                exitstatus: 0,
-                expected: true,
-                spawnerr: String::new(),
-                description: String::new(),
-                stdout_logfile: String::new(),
-                stderr_logfile: String::new(),
-            }],
-        });
+        let pid = if pstate.is_stopped() { 0 } else { 9 };
+        let status = crate::state::tests::status("mover", "mover", pstate, pid);
+        state.apply(&crate::state::tests::events("n1", 1, counter, vec![status]));
     }
 
     #[test]

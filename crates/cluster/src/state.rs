@@ -989,11 +989,11 @@ fn crashed(before: &ProcessStatus, after: &ProcessStatus) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::codec;
 
-    fn status(group: &str, name: &str, state: ProcessState, pid: i32) -> ProcessStatus {
+    pub(crate) fn status(group: &str, name: &str, state: ProcessState, pid: i32) -> ProcessStatus {
         ProcessStatus {
             group: group.into(),
             name: name.into(),
@@ -1010,7 +1010,12 @@ mod tests {
         }
     }
 
-    fn events(instance: &str, incarnation: u64, counter: u64, ev: Vec<ProcessStatus>) -> Command {
+    pub(crate) fn events(
+        instance: &str,
+        incarnation: u64,
+        counter: u64,
+        ev: Vec<ProcessStatus>,
+    ) -> Command {
         Command::ProcessEvents {
             instance: instance.into(),
             seq: BatchSeq::new(incarnation, counter),
