@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Makes sure tests/test_netns.py can build its hosts: it needs root (network namespaces, veth,
-# a bridge) and `ip` from iproute2, which a minimal CI image may lack (installed here with
-# apt-get when missing). Not being root is not fixed here: the test then fails and says why.
+# Makes sure tests/test_netns.py can build its hosts (and, below, that the loopback has IPv6): it
+# needs root (network namespaces, veth, a bridge) and `ip` from iproute2, which a minimal CI
+# image may lack (installed here with apt-get when missing). Not being root is not fixed here: the test then fails and says why.
 # Idempotent. No iptables: the partition is a link set down, which needs nothing more.
 set -euo pipefail
 if ! command -v ip >/dev/null 2>&1; then
@@ -11,4 +11,10 @@ if ! command -v ip >/dev/null 2>&1; then
   else
     echo "setup-netns: \`ip\` (iproute2) is missing and cannot be installed here" >&2
   fi
+fi
+# tests/test_cluster.py also runs a cluster on ::1: make sure the loopback has IPv6 (a host
+# may boot with it disabled); as root this is one sysctl, otherwise the test fails and says so.
+if [ -w /proc/sys/net/ipv6/conf/lo/disable_ipv6 ] \
+   && [ "$(cat /proc/sys/net/ipv6/conf/lo/disable_ipv6)" != 0 ]; then
+  echo 0 > /proc/sys/net/ipv6/conf/lo/disable_ipv6
 fi

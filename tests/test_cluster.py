@@ -148,7 +148,9 @@ def test_three_instances_on_ipv6_loopback_form_a_cluster_and_survive_a_leader_lo
     `http://[::1]:H` URLs."""
     if not Path("/proc/net/if_inet6").exists() or "00000000000000000000000000000001" \
             not in Path("/proc/net/if_inet6").read_text():
-        pytest.skip("no ::1 on this machine")
+        pytest.fail("no ::1 on the loopback interface: run scripts/setup-netns.sh as root "
+                    "(it enables IPv6 on lo) or enable it with "
+                    "`sysctl -w net.ipv6.conf.lo.disable_ipv6=0`")
     c = make_cluster(host="::1", secret=SECRET)
     c.start()
     c.wait_operation(timeout=30)
@@ -347,11 +349,9 @@ def _whole(c: Cluster, voters: list[str], timeout: float = 30) -> None:
     c.wait_common_master(c.identifiers, timeout=timeout)
 
 
-def test_a_wiped_voter_is_refused_while_the_leader_is_down_and_comes_back_as_a_voter(
-        make_cluster):
-    """Only a follower is reachable when the wiped voter starts (the leader is down): it still
-    knows the wiped instance took part, so it is refused; the operator procedure (remove_member,
-    start it with its empty data dir, add_member) brings it back and the cluster is whole."""
+def _a_follower_wiped_and_the_leader_down(make_cluster):
+    """A formed cluster where one follower (`wiped`) was stopped, seen SILENT, and lost its
+    data dir, then the leader was killed: only `witness` is left running."""
     c = started(make_cluster)
     leader = c.wait_common_master(c.identifiers)
     wiped, witness = [i for i in c.identifiers if i != leader]
@@ -359,6 +359,15 @@ def test_a_wiped_voter_is_refused_while_the_leader_is_down_and_comes_back_as_a_v
     c.wait_instance_state([leader, witness], wiped, "SILENT")
     _wipe(c[wiped].data_dir)
     c[leader].kill9()
+    return c, leader, wiped, witness
+
+
+def test_a_wiped_voter_is_refused_while_the_leader_is_down_and_comes_back_as_a_voter(
+        make_cluster):
+    """Only a follower is reachable when the wiped voter starts (the leader is down): it still
+    knows the wiped instance took part, so it is refused; the operator procedure (remove_member,
+    start it with its empty data dir, add_member) brings it back and the cluster is whole."""
+    c, leader, wiped, witness = _a_follower_wiped_and_the_leader_down(make_cluster)
 
     with pytest.raises(harness.HarnessError) as refused:
         c[wiped].start(timeout=15)
@@ -398,13 +407,7 @@ def test_a_wiped_voter_that_no_peer_could_vouch_for_takes_no_part_and_exits_once
     """Nobody answers when the wiped voter starts: it starts but refuses votes; the first peer
     back knows it took part, so it exits (78) without having voted, and that peer, alone with
     it, never becomes master."""
-    c = started(make_cluster)
-    leader = c.wait_common_master(c.identifiers)
-    wiped, witness = [i for i in c.identifiers if i != leader]
-    c.stop([wiped])
-    c.wait_instance_state([leader, witness], wiped, "SILENT")
-    _wipe(c[wiped].data_dir)
-    c[leader].kill9()
+    c, leader, wiped, witness = _a_follower_wiped_and_the_leader_down(make_cluster)
     c[witness].kill9()
 
     c[wiped].start(timeout=15)  # nobody to ask: it starts, unverified
