@@ -221,6 +221,23 @@ struct Group {
     config_current: bool,
 }
 
+/// What a stop request answers for `p` once its stop event is applied: a fault if the kill
+/// failed (UNKNOWN), else done, or (with `wait`, while it is not stopped yet) a wait for it.
+fn stop_outcome(p: &mut Proc, ns: &str, wait: bool) -> Outcome {
+    if p.st.state == ProcessState::Unknown {
+        Outcome::Done(Err(fault(
+            FaultCode::Failed,
+            &format!("unknown problem killing {ns}"),
+        )))
+    } else if wait && !p.st.state.is_stopped() {
+        let (w, rx) = oneshot::channel();
+        p.stop_waiters.push(w);
+        Outcome::Wait(rx)
+    } else {
+        Outcome::Done(Ok(()))
+    }
+}
+
 struct Proc {
     spec: ProcessSpec,
     st: ProcState,
@@ -1130,22 +1147,10 @@ impl Actor {
             let Some(p) = self.procs.get_mut(&id) else {
                 continue;
             };
-            let outcome = if p.st.state == ProcessState::Unknown {
-                Outcome::Done(Err(fault(
-                    FaultCode::Failed,
-                    &format!("unknown problem killing {ns}"),
-                )))
-            } else if wait && !p.st.state.is_stopped() {
-                let (w, rx) = oneshot::channel();
-                p.stop_waiters.push(w);
-                Outcome::Wait(rx)
-            } else {
-                Outcome::Done(Ok(()))
-            };
             items.push(Item {
+                outcome: stop_outcome(p, &ns, wait),
                 name,
                 group,
-                outcome,
             });
         }
         Ok(items)
@@ -1176,22 +1181,10 @@ impl Actor {
             let Some(p) = self.procs.get_mut(&id) else {
                 continue;
             };
-            let outcome = if p.st.state == ProcessState::Unknown {
-                Outcome::Done(Err(fault(
-                    FaultCode::Failed,
-                    &format!("unknown problem killing {ns}"),
-                )))
-            } else if !p.st.state.is_stopped() {
-                let (w, rx) = oneshot::channel();
-                p.stop_waiters.push(w);
-                Outcome::Wait(rx)
-            } else {
-                Outcome::Done(Ok(()))
-            };
             items.push(Item {
+                outcome: stop_outcome(p, &ns, true),
                 name,
                 group,
-                outcome,
             });
         }
         Ok(items)
