@@ -707,8 +707,8 @@ def main() -> int:
     print("Notes: the peer's get_all_process_info replies (> 4 KB) wait ~40 ms per call for a "
           "delayed ACK (Nagle x delayed-ACK); the TCP_QUICKACK row removes it. "
           "The peer's cluster clock is its 5 s TICK; raftvisord uses its documented defaults "
-          "(tick 100 ms, inactivity 800 ms, fencing 650 ms, Raft heartbeat 50 ms, election "
-          "150-300 ms). The Raft log entries row is the growth of the leader's last_log_index "
+          "(tick 100 ms, carried on the Raft heartbeat of 125 ms, inactivity 800 ms, fencing "
+          "650 ms, election 200-300 ms). The Raft log entries row is the growth of the leader's last_log_index "
           "from just before the start to all RUNNING everywhere: it also counts the few "
           "tick/load entries committed meanwhile.")
     if args.json:

@@ -233,6 +233,23 @@ impl LeaderBook {
         !self.synced(&tick.identifier, last_seq)
     }
 
+    /// Whether `tick` may change what [`Self::decide`] does, so that the leader loop should
+    /// decide at once rather than at its next beat: the first tick of an instance, a tick of
+    /// an instance the cluster does not show RUNNING (the handshake, a return from SILENT), a
+    /// change of its load, incarnation or full sync. The ticks of a healthy idle instance —
+    /// one per heartbeat when carried — wake nobody. Call it before [`Self::on_tick`].
+    pub fn tick_needs_decision(&self, tick: &TickRequest, state: &ClusterState) -> bool {
+        let running = state
+            .instance(&tick.identifier)
+            .is_some_and(|r| r.state == InstanceState::Running);
+        self.seen.get(&tick.identifier).is_none_or(|seen| {
+            !running
+                || seen.load != tick.load
+                || seen.incarnation != tick.incarnation
+                || seen.full_sync != tick.full_sync
+        })
+    }
+
     /// The instance's latest full sync satisfies the handshake and is applied.
     fn synced(&self, identifier: &str, applied: Option<BatchSeq>) -> bool {
         let Some(seen) = self.seen.get(identifier) else {
@@ -926,5 +943,32 @@ mod tests {
         let record = s.instance("c").unwrap();
         assert_eq!(record.load, 3);
         assert_eq!(record.last_tick.map(|t| t.counter), Some(42));
+    }
+
+    #[test]
+    fn only_ticks_that_change_something_wake_the_leader_loop() {
+        let t0 = Instant::now();
+        let mut book = LeaderBook::new(params(false), t0);
+        let mut s = ClusterState::new();
+        full_sync(&mut s, "b", (1, 0));
+        let first = tick("b", 1, Some((1, 0)));
+        assert!(book.tick_needs_decision(&first, &s), "first tick");
+        book.on_tick(&first, t0, 1_000, &s);
+        assert!(book.tick_needs_decision(&first, &s), "b is not RUNNING yet");
+        run(&mut book, t0, &mut s);
+        run(&mut book, t0, &mut s);
+        assert_eq!(st(&s, "b"), InstanceState::Running);
+        let mut same = first.clone();
+        same.counter += 1;
+        assert!(!book.tick_needs_decision(&same, &s), "a healthy idle tick");
+        let mut loaded = same.clone();
+        loaded.load += 10;
+        assert!(book.tick_needs_decision(&loaded, &s), "a new load");
+        let mut restarted = same;
+        restarted.incarnation += 1;
+        assert!(
+            book.tick_needs_decision(&restarted, &s),
+            "a new incarnation"
+        );
     }
 }

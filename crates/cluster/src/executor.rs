@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use procman::SupervisorApi;
 use tokio_util::sync::CancellationToken;
@@ -29,12 +29,7 @@ const PLAN_PERIOD: Duration = Duration::from_millis(250);
 /// Budget of one batch of orders to one instance.
 const ORDERS_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn epoch_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+use model::time::epoch_ms;
 
 /// Runs until `stop` (end of leadership or shutdown). Does nothing without a planner.
 pub(crate) async fn commander_loop(inner: Arc<Inner>, stop: CancellationToken) {

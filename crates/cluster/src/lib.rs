@@ -8,7 +8,8 @@
 //! ([`guard`]).
 //!
 //! ```text
-//!  procman events ─► feed (batches) ─┐            ticks ─► leader's liveness book
+//!  procman events ─► feed (batches) ─┐   ticks (on the heartbeats' answers,
+//!                                    │          else /ctl/tick) ─► leader's liveness book
 //!  front ends ─► Node::write ────────┴─► leader ─► openraft ─► LogStore (sled)
 //!                 (follower: forwarded on /ctl/write)   └─ apply ─► ClusterState (replica watch)
 //!  internal port (hyper): /raft/{append,vote,snapshot},
@@ -27,6 +28,7 @@
 pub mod api;
 pub mod auth;
 pub mod book;
+pub mod carry;
 pub mod codec;
 mod executor;
 mod feed;

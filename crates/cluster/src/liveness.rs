@@ -2,6 +2,9 @@
 //! loop (liveness book, instance states, Supvisors global state, learners), and the ticker that
 //! every instance runs (ticks to the leader, cut-off detection and fencing).
 //!
+//! The ticks and their answers ride on Raft's heartbeats when they can ([`crate::carry`]); the
+//! ticker sends a tick of its own only when no heartbeat carried one lately.
+//!
 //! Clocks: the leader judges silence with its own monotonic clock (time since each tick was
 //! received). An instance judges itself cut off with its own monotonic clock: time since the
 //! leader's last quorum acknowledgement, as openraft reports it to the leader and the
@@ -19,28 +22,21 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use procman::SupervisorApi;
 use tokio::task::JoinHandle;
 
 use model::supvisors::NoQuorumPolicy;
 
-use crate::book::{
-    quorum_age, quorum_contact, LeaderBook, LivenessParams, QUORUM_AGE_STALENESS_HEARTBEATS,
-};
+use crate::book::{quorum_age, LeaderBook, LivenessParams, QUORUM_AGE_STALENESS_HEARTBEATS};
 use crate::load::LoadTracker;
 use crate::node::{node_info, FencePolicy, Inner};
 use crate::state::{ClusterState, Command};
 use crate::types::node_id;
 use crate::wire::{HelloReply, TickReply, TickRequest, PATH_HELLO, PATH_TICK};
 
-fn epoch_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+use model::time::epoch_ms;
 
 /// Sleeps `d` unless the node shuts down first; returns false on shutdown.
 async fn pause(inner: &Inner, d: Duration) -> bool {
@@ -130,7 +126,7 @@ pub(crate) fn on_tick(inner: &Inner, tick: &TickRequest) -> TickReply {
         };
     }
     let term = inner.metrics.borrow().current_term;
-    let need_full_sync = {
+    let (need_full_sync, wake) = {
         let Ok(mut book) = inner.book.lock() else {
             return TickReply::NotLeader { leader: None };
         };
@@ -141,9 +137,13 @@ pub(crate) fn on_tick(inner: &Inner, tick: &TickRequest) -> TickReply {
             };
         };
         let replica = inner.replica.borrow();
-        book.on_tick(tick, Instant::now(), epoch_ms(), &replica.state)
+        let wake = book.tick_needs_decision(tick, &replica.state);
+        let need_full_sync = book.on_tick(tick, Instant::now(), epoch_ms(), &replica.state);
+        (need_full_sync, wake)
     };
-    inner.book_wake.notify_one();
+    if wake {
+        inner.book_wake.notify_one();
+    }
     TickReply::Ack {
         term,
         need_full_sync,
@@ -154,7 +154,7 @@ pub(crate) fn on_tick(inner: &Inner, tick: &TickRequest) -> TickReply {
 
 /// How long ago a quorum last acknowledged this node as the leader ([`quorum_age`], from
 /// openraft's metrics); `None` when not leading or not yet acknowledged.
-fn own_quorum_age(inner: &Inner) -> Option<Duration> {
+pub(crate) fn own_quorum_age(inner: &Inner) -> Option<Duration> {
     let staleness = inner.spec.raft.heartbeat * QUORUM_AGE_STALENESS_HEARTBEATS;
     quorum_age(inner.metrics.borrow().millis_since_quorum_ack, staleness)
 }
@@ -390,8 +390,12 @@ async fn leader_loop(
         }
         *book = Some(fresh);
     }
-    let period =
-        (inner.spec.tick_interval / 2).clamp(Duration::from_millis(20), Duration::from_millis(250));
+    // The beat of decisions that no tick wakes (a silence crossing a timeout, a periodic tick
+    // commit): a tick interval, the resolution silence is measured with anyway.
+    let period = inner
+        .spec
+        .tick_interval
+        .clamp(Duration::from_millis(20), Duration::from_millis(250));
     // An instance is probed once two ticks are missing, then at most once a tick interval.
     let probe_after = (inner.spec.tick_interval * 2).max(Duration::from_millis(50));
     let probe_every = inner.spec.tick_interval.max(Duration::from_millis(20));
@@ -520,40 +524,44 @@ fn tick_target(leader: Option<&String>, hint: &mut Option<String>) -> Option<Str
 pub(crate) async fn ticker(inner: Arc<Inner>) {
     let interval = inner.spec.tick_interval.max(Duration::from_millis(10));
     let call_timeout = inner.spec.tick_call_timeout();
-    let mut last_contact = Instant::now();
-    // The term of the last contact (an acknowledged tick, or a newly elected leader).
-    let mut contact_term: u64 = 0;
+    // A note carried on the leader's heartbeats within this stands for the tick's answer (see
+    // `crate::carry`): two heartbeats, so one late heartbeat does not bring the ticks back.
+    let carried_within = inner.spec.raft.heartbeat * 2 + interval / 2;
+    let carrier = &inner.carrier;
     // The fence of the current cut, reported once contact returns.
     let mut fence_task: Option<JoinHandle<Option<FenceReport>>> = None;
     let mut hint: Option<String> = None;
     let mut probe = 0usize;
     // Subscribed before the first snapshot, so no change falls between the two.
     let mut load = LoadTracker::new(inner.supervisor.subscribe_events());
-    let mut counter: u64 = 0;
     let mut election_asked: Option<Instant> = None;
+    let mut full_sync = inner.full_sync_done.subscribe();
     loop {
         if inner.raft_dead.load(Ordering::Relaxed) {
             // An ended Raft core: no more ticks, so the leader sees this instance lost.
             tracing::warn!(instance = %inner.local, "the Raft core has stopped: no more ticks");
             return;
         }
-        counter = counter.saturating_add(1);
-        let tick = TickRequest {
+        let mut tick = TickRequest {
             identifier: inner.local.clone(),
             load: load.load(|| local_snapshot(&inner)).await,
-            counter,
-            sent_at: epoch_ms(),
+            counter: 0,
+            sent_at: 0,
             incarnation: inner.incarnation,
-            full_sync: *inner.full_sync_done.borrow(),
+            full_sync: *full_sync.borrow_and_update(),
         };
+        carrier.set_own(&tick);
         let reply = if inner.is_leader() {
             // The leader's own contact with the quorum is its last quorum acknowledgement,
             // whether or not its book is up yet to answer its own tick.
-            let own = quorum_contact(Instant::now(), own_quorum_age(&inner), Duration::ZERO);
-            if let Some(at) = own {
-                last_contact = last_contact.max(at);
-            }
+            let own = own_quorum_age(&inner);
+            carrier.record_ack(Instant::now(), 0, own, Duration::ZERO);
+            tick.counter = carrier.next_counter();
+            tick.sent_at = epoch_ms();
             Some(on_tick(&inner, &tick))
+        } else if carrier.carried_within(carried_within) {
+            // The leader's heartbeats carry the ticks and their answers.
+            None
         } else {
             let leader = match inner.metrics.borrow().current_leader {
                 Some(id) if id != inner.id => inner.identifier_of(id),
@@ -573,6 +581,8 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
                 probe = probe.wrapping_add(1);
                 Some(voters[probe % voters.len()].clone())
             });
+            tick.counter = carrier.next_counter();
+            tick.sent_at = epoch_ms();
             let reply = match target.and_then(|t| inner.addrs.get(&t).cloned()) {
                 None => None,
                 Some(addr) => inner
@@ -593,19 +603,20 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
                 term,
                 quorum_age_ms,
             }) => {
-                contact_term = contact_term.max(term);
                 // Contact as of the leader's last quorum acknowledgement (plus its lease for
                 // the others), not of its answer: a leader cut off in a minority still
                 // answers (see `quorum_contact`).
-                let age = quorum_age_ms.map(Duration::from_millis);
                 let lease = if inner.is_leader() {
                     Duration::ZERO
                 } else {
                     inner.spec.raft.election_timeout_max
                 };
-                if let Some(at) = quorum_contact(Instant::now(), age, lease) {
-                    last_contact = last_contact.max(at);
-                }
+                carrier.record_ack(
+                    Instant::now(),
+                    term,
+                    quorum_age_ms.map(Duration::from_millis),
+                    lease,
+                );
                 if need_full_sync {
                     inner.full_sync_request.notify_one();
                 }
@@ -617,19 +628,27 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
             let m = inner.metrics.borrow();
             (m.current_term, m.current_leader)
         };
-        if newly_elected(contact_term, term, leader, inner.id) {
-            contact_term = term;
-            last_contact = Instant::now();
+        if newly_elected(carrier.contact().term, term, leader, inner.id) {
+            carrier.record_election(term, Instant::now());
         }
-        update_cut_off(&inner, last_contact.elapsed(), &mut fence_task);
-        // Followed a redirect: tick the real leader at once rather than one interval later.
+        update_cut_off(&inner, carrier.contact().at.elapsed(), &mut fence_task);
         let wait = if hint.is_some() {
+            // Followed a redirect: tick the real leader at once rather than one interval later.
             Duration::from_millis(5)
+        } else if inner.is_leader() || carrier.carried_within(carried_within) {
+            // Nothing to send: wake for the next decision only, the cut-off deadline, and at
+            // the latest when the carrying may have lapsed (the ticks resume then).
+            let deadline = carrier.contact().at + inner.spec.fencing_timeout;
+            (deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
+                .clamp(interval, carried_within)
         } else {
             interval
         };
-        if !pause(&inner, wait).await {
-            return;
+        // A new full sync is said at once (the handshake waits for it).
+        tokio::select! {
+            _ = inner.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+            _ = full_sync.changed() => {}
         }
     }
 }

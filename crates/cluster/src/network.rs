@@ -1,6 +1,7 @@
 //! The client side of the internal port: one pooled HTTP/1 client per node ([`PeerClient`]),
 //! every call authenticated and bounded by a timeout, and openraft's network traits on top of it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,9 +23,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::auth::{HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN};
+use crate::carry::Carrier;
 use crate::codec::{self, CodecError};
 use crate::types::{NodeId, NodeInfo, TypeConfig};
-use crate::wire::{MAX_BODY_BYTES, PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE};
+use crate::wire::{
+    AppendAnswer, AppendRequest, MAX_BODY_BYTES, PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE,
+};
 
 /// Why a call on the internal port failed.
 #[derive(Debug, thiserror::Error)]
@@ -173,12 +177,17 @@ impl PeerClient {
 pub struct NetworkFactory {
     client: PeerClient,
     backoff: Duration,
+    carrier: Arc<Carrier>,
 }
 
 impl NetworkFactory {
     /// `backoff`: pause before retrying a peer that refused the connection.
-    pub fn new(client: PeerClient, backoff: Duration) -> Self {
-        NetworkFactory { client, backoff }
+    pub(crate) fn new(client: PeerClient, backoff: Duration, carrier: Arc<Carrier>) -> Self {
+        NetworkFactory {
+            client,
+            backoff,
+            carrier,
+        }
     }
 }
 
@@ -192,6 +201,8 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             addr: HostPort::parse(&node.raft_addr),
             node: node.clone(),
             backoff: self.backoff,
+            carrier: self.carrier.clone(),
+            need_full_sync: false,
         }
     }
 }
@@ -205,6 +216,9 @@ pub struct Connection {
     addr: Result<HostPort, String>,
     node: NodeInfo,
     backoff: Duration,
+    carrier: Arc<Carrier>,
+    /// What the target's last carried tick asked for, said on the next request's note.
+    need_full_sync: bool,
 }
 
 type RaftRpcError<E = openraft::error::Infallible> =
@@ -222,6 +236,41 @@ impl Connection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        let answer = self.exchange(path, request, option).await?;
+        self.remote(answer)
+    }
+
+    /// openraft's answer, or the remote error it carries. (openraft's error type is what it
+    /// is: its size is not ours to box.)
+    #[allow(clippy::result_large_err)]
+    fn remote<Resp, E>(
+        &self,
+        answer: Result<Resp, RaftError<NodeId, E>>,
+    ) -> Result<Resp, RaftRpcError<E>>
+    where
+        E: std::error::Error,
+    {
+        answer.map_err(|remote| {
+            RPCError::RemoteError(RemoteError::new_with_node(
+                self.target,
+                self.node.clone(),
+                remote,
+            ))
+        })
+    }
+
+    /// One call on the internal port, its transport failures as openraft's network errors.
+    async fn exchange<Req, Ans, E>(
+        &self,
+        path: &str,
+        request: &Req,
+        option: &RPCOption,
+    ) -> Result<Ans, RaftRpcError<E>>
+    where
+        Req: Serialize,
+        Ans: DeserializeOwned,
+        E: std::error::Error,
+    {
         let addr = match &self.addr {
             Ok(addr) => addr,
             Err(reason) => {
@@ -232,17 +281,12 @@ impl Connection {
                 return Err(RPCError::Unreachable(Unreachable::new(&e)));
             }
         };
-        let answer: Result<Result<Resp, RaftError<NodeId, E>>, CallError> = self
+        let answer: Result<Ans, CallError> = self
             .client
             .call(addr, path, request, option.hard_ttl())
             .await;
         match answer {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new_with_node(
-                self.target,
-                self.node.clone(),
-                remote,
-            ))),
+            Ok(answer) => Ok(answer),
             Err(e @ CallError::Connect { .. }) => Err(RPCError::Unreachable(Unreachable::new(&e))),
             Err(e) => Err(RPCError::Network(NetworkError::new(&e))),
         }
@@ -255,7 +299,15 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RaftRpcError> {
-        self.rpc(PATH_APPEND, &rpc, &option).await
+        let request = AppendRequest {
+            rpc,
+            note: self.carrier.note_for(self.need_full_sync),
+        };
+        let answer: AppendAnswer = self.exchange(PATH_APPEND, &request, &option).await?;
+        if let Some(tick) = &answer.tick {
+            self.need_full_sync = self.carrier.on_carried_tick(self.target, tick);
+        }
+        self.remote(answer.result)
     }
 
     async fn install_snapshot(

@@ -338,6 +338,8 @@ pub(crate) struct Inner {
     /// The committed log id this node's log store held when it started: what the replica must
     /// have applied before it reflects everything this node knew (see [`Node::wait_replayed`]).
     pub(crate) committed_at_start: Option<crate::types::LogId>,
+    /// Liveness carried by the heartbeats (see [`crate::carry`]).
+    pub(crate) carrier: Arc<crate::carry::Carrier>,
 }
 
 /// How long a write may take in total (commit on the leader, or forward + commit).
@@ -502,10 +504,11 @@ impl Node {
         })?;
         let id = node_id(&local);
         let backoff = spec.raft.election_timeout_min;
+        let carrier = crate::carry::Carrier::new();
         let raft = Raft::new(
             id,
             Arc::new(config),
-            NetworkFactory::new(client.clone(), backoff),
+            NetworkFactory::new(client.clone(), backoff, carrier.clone()),
             log_store,
             sm,
         )
@@ -555,7 +558,9 @@ impl Node {
             shutdown: shutdown.clone(),
             supervisor,
             committed_at_start,
+            carrier,
         });
+        inner.carrier.bind(&inner);
         tracing::info!(
             instance = %inner.local,
             node_id = format_args!("{:#x}", id),

@@ -39,7 +39,7 @@ use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use openraft::raft::{AppendEntriesResponse, InstallSnapshotRequest, VoteRequest};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -53,8 +53,9 @@ use crate::node::Inner;
 use crate::state::Command;
 use crate::types::{NodeId, TypeConfig};
 use crate::wire::{
-    HelloReply, OrdersRequest, TickRequest, MAX_BODY_BYTES, PATH_APPEND, PATH_HELLO, PATH_MEMBERS,
-    PATH_MEMBERSHIP, PATH_ORDERS, PATH_SNAPSHOT, PATH_TICK, PATH_VOTE, PATH_WRITE,
+    AppendAnswer, AppendRequest, HelloReply, OrdersRequest, TickRequest, MAX_BODY_BYTES,
+    PATH_APPEND, PATH_HELLO, PATH_MEMBERS, PATH_MEMBERSHIP, PATH_ORDERS, PATH_SNAPSHOT, PATH_TICK,
+    PATH_VOTE, PATH_WRITE,
 };
 
 /// A refused peer is logged at most this often (per peer and reason), so a misconfigured
@@ -342,7 +343,7 @@ async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<
     }
     Ok(match path {
         PATH_APPEND => {
-            let rpc: AppendEntriesRequest<TypeConfig> = decoded(body, path, from)?;
+            let AppendRequest { rpc, note } = decoded(body, path, from)?;
             // Heartbeats included: when this node leads next, the sender's silence counts
             // from here (see `LeaderBook::with_last_heard`).
             if let Ok(mut last) = inner.last_append.lock() {
@@ -353,7 +354,29 @@ async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<
                     heard.insert(from.to_string());
                 }
             }
-            encoded(&inner.raft.append_entries(rpc).await)
+            let result = inner.raft.append_entries(rpc).await;
+            // The leader's note counts as contact only when its append was accepted: a
+            // deposed leader's (a higher vote answered) proves nothing.
+            let accepted =
+                matches!(&result, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_)));
+            if let (Some(note), true) = (note, accepted) {
+                let carrier = &inner.carrier;
+                if carrier.on_note(
+                    &note,
+                    inner.spec.raft.election_timeout_max,
+                    inner.spec.tick_call_timeout(),
+                ) && note.need_full_sync
+                {
+                    inner.full_sync_request.notify_one();
+                }
+            }
+            let tick = if inner.raft_dead.load(std::sync::atomic::Ordering::Relaxed) {
+                // An ended Raft core: no more ticks (see `liveness::raft_ended`).
+                None
+            } else {
+                inner.carrier.tick_to_carry()
+            };
+            encoded(&AppendAnswer { result, tick })
         }
         PATH_VOTE => {
             let rpc: VoteRequest<NodeId> = decoded(body, path, from)?;

@@ -2,8 +2,12 @@
 //! RPCs. Raft RPC bodies are openraft's request/response types. Every body is a
 //! [`crate::codec`] blob: a version byte, then bincode with a size limit on decode.
 
+use crate::carry::LeaderNote;
 use crate::jobs::Order;
 use crate::state::{BatchSeq, CommandResult};
+use crate::types::{NodeId, TypeConfig};
+use openraft::error::RaftError;
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
 use serde::{Deserialize, Serialize};
 
 pub const PATH_APPEND: &str = "/raft/append";
@@ -62,6 +66,21 @@ pub enum TickReply {
     },
     /// The receiver does not lead; `leader` is who it believes does.
     NotLeader { leader: Option<String> },
+}
+
+/// The body of [`PATH_APPEND`]: openraft's request, and the leader's answer to the receiver's
+/// last carried tick (liveness carried by the heartbeats, see [`crate::carry`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppendRequest {
+    pub rpc: AppendEntriesRequest<TypeConfig>,
+    pub note: Option<LeaderNote>,
+}
+
+/// The answer to [`PATH_APPEND`]: openraft's, and the receiver's tick.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AppendAnswer {
+    pub result: Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>,
+    pub tick: Option<TickRequest>,
 }
 
 /// The outcome of a forwarded write, as the leader reports it.

@@ -526,8 +526,8 @@ fn timings(o: Opts<'_>, p: &mut Problems, notes: &mut Vec<String>) -> Option<Tim
     let ms = |p: &mut Problems, key: &str, default: u64| {
         o.parse_or(p, key, default, |t| int_in(t, MS_MIN, MS_MAX))
     };
-    let heartbeat = ms(p, "raft_heartbeat_ms", 50);
-    let emin = ms(p, "raft_election_timeout_min_ms", 150);
+    let heartbeat = ms(p, "raft_heartbeat_ms", 125);
+    let emin = ms(p, "raft_election_timeout_min_ms", 200);
     let emax = ms(p, "raft_election_timeout_max_ms", 300);
     let inactivity = ms(p, "inactivity_timeout_ms", 800);
     let fencing = match inactivity {

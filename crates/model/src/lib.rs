@@ -15,6 +15,7 @@ pub mod spec;
 pub mod state;
 pub mod supvisors;
 pub mod text;
+pub mod time;
 
 pub use fault::{Fault, FaultCode};
 pub use names::{make_namespec, split_namespec, NameSpec};

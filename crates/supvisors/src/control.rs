@@ -16,7 +16,6 @@ use model::supvisors::{ConciliationStrategy, StartingStrategy};
 use model::{Fault, FaultCode};
 use procman::SupervisorApi;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use web::params;
 use xmlrpc::Value;
 
@@ -44,12 +43,7 @@ pub(crate) const CONTROL_METHODS: &[&str] = &[
     "test_start_application",
 ];
 
-fn epoch_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+use model::time::epoch_ms;
 
 /// A strategy parameter: its name or its integer value, as Supvisors' `_get_strategy`.
 fn enum_param<T: Copy>(

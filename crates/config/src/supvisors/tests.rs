@@ -137,8 +137,8 @@ fn defaults_for_a_minimal_section() {
     assert_eq!(
         s.raft,
         RaftTimings {
-            heartbeat: Duration::from_millis(50),
-            election_timeout_min: Duration::from_millis(150),
+            heartbeat: Duration::from_millis(125),
+            election_timeout_min: Duration::from_millis(200),
             election_timeout_max: Duration::from_millis(300),
         }
     );
@@ -543,14 +543,14 @@ fn no_quorum_policy_and_the_fence_bound() {
 #[test]
 fn timing_relations_are_checked() {
     let e = load(&format!(
-        "{SECRET}raft_heartbeat_ms = 200\nraft_election_timeout_max_ms = 150\n\
+        "{SECRET}raft_heartbeat_ms = 250\nraft_election_timeout_max_ms = 150\n\
          inactivity_timeout_ms = 1000\nfencing_timeout_ms = 1000\n"
     ))
     .err();
     let lines: Vec<&str> = e.lines().collect();
     assert_eq!(lines.len(), 3, "{e}");
     // min is a default, heartbeat was written: the heartbeat line is blamed.
-    assert!(lines[0].starts_with("DIR/s.conf:7: [rpcinterface:supvisors] raft_heartbeat_ms: raft_election_timeout_min_ms (150) must be greater than raft_heartbeat_ms (200)"), "{e}");
+    assert!(lines[0].starts_with("DIR/s.conf:7: [rpcinterface:supvisors] raft_heartbeat_ms: raft_election_timeout_min_ms (200) must be greater than raft_heartbeat_ms (250)"), "{e}");
     assert!(lines[1].starts_with("DIR/s.conf:8: [rpcinterface:supvisors] raft_election_timeout_max_ms: raft_election_timeout_max_ms (150) must be greater"), "{e}");
     assert!(lines[2].starts_with("DIR/s.conf:10: [rpcinterface:supvisors] fencing_timeout_ms: fencing_timeout_ms (1000) must be less than inactivity_timeout_ms (1000)"), "{e}");
     // The default tick (100 ms) against a short inactivity timeout: the written option is blamed.

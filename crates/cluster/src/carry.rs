@@ -1,0 +1,305 @@
+//! Liveness carried by Raft's heartbeats: every append-entries request the leader sends (a
+//! heartbeat at least every `raft_heartbeat_ms`) carries the leader's answer to the
+//! receiver's last tick ([`LeaderNote`]), and every answer carries the receiver's tick. An
+//! idle cluster then exchanges one message pair per follower and heartbeat instead of a
+//! heartbeat *and* a separate tick request: each is a wake-up of both daemons, and the idle
+//! cost of the cluster is made of them (README: "Idle cost").
+//!
+//! The separate tick request of [`crate::liveness::ticker`] stays the fallback: an instance
+//! that gets no note (not yet a Raft member, a leader whose liveness book is not up yet, an
+//! election, a note refused for its age) ticks the way it always did, and the two paths feed
+//! the same book and the same contact, so the cut-off and loss decisions do not change.
+//!
+//! How old a note may be: the cut-off side counts its contact with the quorum from a note as
+//! from a tick's answer ([`crate::book::quorum_contact`]); a tick's answer is at most
+//! `tick_call_timeout` old when it arrives (the ticker stops waiting then), and
+//! `SupvisorsSpec::fence_bound` counts on that. A heartbeat has no such bound on the
+//! receiving side (a request held in a TCP buffer during a partition arrives when it heals),
+//! so a note carries the leader's wall clock and is refused when it is older than
+//! `tick_call_timeout` on the receiver's: clocks apart by more than that only lose the
+//! carrying (the fallback ticks take over), never the bound.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::book::quorum_contact;
+use crate::node::Inner;
+use crate::types::NodeId;
+use crate::wire::{TickReply, TickRequest};
+
+/// The leader's answer to the receiver's last carried tick, on an append-entries request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderNote {
+    /// As [`TickReply::Ack`] says it.
+    pub term: u64,
+    pub need_full_sync: bool,
+    pub quorum_age_ms: Option<u64>,
+    /// The leader's wall clock when it sent the request, epoch milliseconds.
+    pub sent_at: i64,
+}
+
+/// The contact with the quorum this instance can prove, and the term it was proven in (see
+/// [`crate::liveness::ticker`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Contact {
+    pub(crate) at: Instant,
+    pub(crate) term: u64,
+}
+
+/// What the Raft network, the internal server and the ticker share for carried liveness.
+pub(crate) struct Carrier {
+    /// The node, once it exists: the network is built before it (openraft's `Raft::new` takes
+    /// the network factory).
+    node: OnceLock<Weak<Inner>>,
+    /// This instance's tick as the ticker last computed it (load, full sync…); `counter` and
+    /// `sent_at` are filled in for each answer that carries it.
+    own: Mutex<Option<TickRequest>>,
+    /// Ticks sent since start, carried or not (Supvisors' `sequence_counter`).
+    counter: AtomicU64,
+    contact: Mutex<Contact>,
+    /// When this instance last accepted a leader's note.
+    last_note: Mutex<Option<Instant>>,
+}
+
+impl Carrier {
+    pub(crate) fn new() -> Arc<Carrier> {
+        Arc::new(Carrier {
+            node: OnceLock::new(),
+            own: Mutex::new(None),
+            counter: AtomicU64::new(0),
+            contact: Mutex::new(Contact {
+                at: Instant::now(),
+                term: 0,
+            }),
+            last_note: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn bind(&self, node: &Arc<Inner>) {
+        let _ = self.node.set(Arc::downgrade(node));
+    }
+
+    fn node(&self) -> Option<Arc<Inner>> {
+        self.node.get().and_then(Weak::upgrade)
+    }
+
+    /// The next tick counter (1 for the first tick).
+    pub(crate) fn next_counter(&self) -> u64 {
+        self.counter
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1)
+    }
+
+    /// Keeps the tick that answers carry up to date (the ticker, at each pass).
+    pub(crate) fn set_own(&self, tick: &TickRequest) {
+        if let Ok(mut own) = self.own.lock() {
+            if own.as_ref() != Some(tick) {
+                *own = Some(tick.clone());
+            }
+        }
+    }
+
+    /// The tick to carry on an answer to an append-entries request, with a fresh counter.
+    pub(crate) fn tick_to_carry(&self) -> Option<TickRequest> {
+        let mut tick = self.own.lock().ok()?.clone()?;
+        tick.counter = self.next_counter();
+        tick.sent_at = model::time::epoch_ms();
+        Some(tick)
+    }
+
+    pub(crate) fn contact(&self) -> Contact {
+        self.contact.lock().map(|c| *c).unwrap_or(Contact {
+            at: Instant::now(),
+            term: 0,
+        })
+    }
+
+    /// Records the contact an acknowledgement proves (a tick's answer or a leader's note):
+    /// the leader's last quorum acknowledgement `quorum_age` before `received`, credited
+    /// with `lease` ([`quorum_contact`]).
+    pub(crate) fn record_ack(
+        &self,
+        received: Instant,
+        term: u64,
+        quorum_age: Option<Duration>,
+        lease: Duration,
+    ) {
+        if let Ok(mut c) = self.contact.lock() {
+            c.term = c.term.max(term);
+            if let Some(at) = quorum_contact(received, quorum_age, lease) {
+                c.at = c.at.max(at);
+            }
+        }
+    }
+
+    /// A leader of a newer term became known: contact now (see `liveness::newly_elected`).
+    pub(crate) fn record_election(&self, term: u64, at: Instant) {
+        if let Ok(mut c) = self.contact.lock() {
+            c.term = term;
+            c.at = c.at.max(at);
+        }
+    }
+
+    /// Whether a leader's note was accepted within `within`: the ticker then sends no tick of
+    /// its own.
+    pub(crate) fn carried_within(&self, within: Duration) -> bool {
+        self.last_note
+            .lock()
+            .ok()
+            .and_then(|n| *n)
+            .is_some_and(|at| at.elapsed() < within)
+    }
+
+    /// Follower side: a note on an append-entries request that this instance accepted (its
+    /// answer was not a higher vote). Refused when older than `max_age` on this clock.
+    pub(crate) fn on_note(&self, note: &LeaderNote, lease: Duration, max_age: Duration) -> bool {
+        let now_ms = model::time::epoch_ms();
+        let age_ms = now_ms.saturating_sub(note.sent_at);
+        if age_ms < -(max_age.as_millis() as i64) || age_ms > max_age.as_millis() as i64 {
+            tracing::debug!(
+                age_ms,
+                "a leader's note refused for its age: ticks take over"
+            );
+            return false;
+        }
+        let now = Instant::now();
+        self.record_ack(
+            now,
+            note.term,
+            note.quorum_age_ms.map(Duration::from_millis),
+            lease,
+        );
+        if let Ok(mut last) = self.last_note.lock() {
+            *last = Some(now);
+        }
+        true
+    }
+
+    /// Leader side: the note for the next append-entries request to `target`, `None` unless
+    /// this node leads with its liveness book up (as [`crate::liveness::on_tick`] answers).
+    pub(crate) fn note_for(&self, need_full_sync: bool) -> Option<LeaderNote> {
+        let node = self.node()?;
+        if !node.is_leader() || !node.book.lock().is_ok_and(|b| b.is_some()) {
+            return None;
+        }
+        let term = node.metrics.borrow().current_term;
+        Some(LeaderNote {
+            term,
+            need_full_sync,
+            quorum_age_ms: crate::liveness::own_quorum_age(&node)
+                .map(|age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
+            sent_at: model::time::epoch_ms(),
+        })
+    }
+
+    /// Leader side: the tick `target` carried on its answer. Returns whether it must send a
+    /// full snapshot of its processes (said on the next note).
+    pub(crate) fn on_carried_tick(&self, target: NodeId, tick: &TickRequest) -> bool {
+        let Some(node) = self.node() else {
+            return false;
+        };
+        if node.identifier_of(target).as_deref() != Some(tick.identifier.as_str()) {
+            tracing::warn!(claimed = %tick.identifier, "a carried tick on behalf of another instance ignored");
+            return false;
+        }
+        matches!(
+            crate::liveness::on_tick(&node, tick),
+            TickReply::Ack {
+                need_full_sync: true,
+                ..
+            }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(age_ms: i64, quorum_age_ms: Option<u64>) -> LeaderNote {
+        LeaderNote {
+            term: 3,
+            need_full_sync: false,
+            quorum_age_ms,
+            sent_at: model::time::epoch_ms() - age_ms,
+        }
+    }
+
+    #[test]
+    fn a_fresh_note_is_contact_and_stops_the_ticks() {
+        let c = Carrier::new();
+        let before = c.contact().at;
+        assert!(!c.carried_within(Duration::from_secs(60)));
+        let lease = Duration::from_millis(300);
+        assert!(c.on_note(&note(5, Some(1_000)), lease, Duration::from_millis(100)));
+        assert!(c.carried_within(Duration::from_secs(60)));
+        let contact = c.contact();
+        assert_eq!(contact.term, 3);
+        // Acknowledged 1 s ago, credited 300 ms of lease: about 700 ms ago, never later than
+        // the start of the carrier's own clock.
+        assert!(contact.at >= before);
+        assert!(contact.at <= Instant::now() - Duration::from_millis(650) || contact.at == before);
+    }
+
+    #[test]
+    fn a_note_older_than_the_call_timeout_proves_nothing() {
+        let c = Carrier::new();
+        let before = c.contact().at;
+        let max = Duration::from_millis(100);
+        // Held in a buffer during a partition: refused, the ticks take over.
+        assert!(!c.on_note(&note(5_000, Some(0)), Duration::ZERO, max));
+        // A clock far ahead of ours: refused as well.
+        assert!(!c.on_note(&note(-5_000, Some(0)), Duration::ZERO, max));
+        assert!(!c.carried_within(Duration::from_secs(60)));
+        assert_eq!(c.contact().at, before);
+        assert_eq!(c.contact().term, 0);
+    }
+
+    #[test]
+    fn contact_only_moves_forward_and_elections_set_the_term() {
+        let c = Carrier::new();
+        let now = Instant::now() + Duration::from_secs(10);
+        c.record_ack(now, 2, Some(Duration::ZERO), Duration::ZERO);
+        assert_eq!(c.contact().at, now);
+        // An older acknowledgement does not move it back; the term stays the highest.
+        c.record_ack(now, 1, Some(Duration::from_secs(5)), Duration::ZERO);
+        assert_eq!(c.contact().at, now);
+        assert_eq!(c.contact().term, 2);
+        // No quorum acknowledgement yet: the term counts, the contact does not move.
+        c.record_ack(now + Duration::from_secs(1), 4, None, Duration::ZERO);
+        assert_eq!((c.contact().at, c.contact().term), (now, 4));
+        c.record_election(7, now + Duration::from_secs(2));
+        assert_eq!(
+            (c.contact().at, c.contact().term),
+            (now + Duration::from_secs(2), 7)
+        );
+    }
+
+    #[test]
+    fn carried_ticks_count_with_the_sent_ones() {
+        let c = Carrier::new();
+        assert!(
+            c.tick_to_carry().is_none(),
+            "nothing until the ticker set it"
+        );
+        assert_eq!(c.next_counter(), 1);
+        c.set_own(&TickRequest {
+            identifier: "a".into(),
+            load: 2,
+            counter: 0,
+            sent_at: 0,
+            incarnation: 9,
+            full_sync: None,
+        });
+        let t = c.tick_to_carry().unwrap();
+        assert_eq!((t.identifier.as_str(), t.load, t.counter), ("a", 2, 2));
+        assert!(t.sent_at > 0);
+        assert_eq!(c.next_counter(), 3);
+        // Without a node (not leading), no note and no tick taken in.
+        assert!(c.note_for(true).is_none());
+        assert!(!c.on_carried_tick(1, &t));
+    }
+}
