@@ -1,5 +1,5 @@
-//! Running failure strategies (spec §4.3), applied by the leader to the failures the state
-//! machine recorded (crashes and instance losses).
+//! Running failure strategies (docs/supvisors.md, 'Running failure strategies'), applied by the
+//! leader to the failures the state machine recorded (crashes and instance losses).
 //!
 //! Deliberate difference with Supvisors: on an *instance loss*, SHUTDOWN and RESTART are
 //! applied too (Supvisors only handles them on a crash). A process whose instance vanished is
@@ -20,7 +20,8 @@ use model::rules::{DistributionRule, RunningFailureStrategy, StartingFailureStra
 use model::ProcessState;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What one application gets this round, by increasing precedence (spec §4.3).
+/// What one application gets this round, by increasing precedence (docs/supvisors.md,
+/// 'Running failure strategies').
 #[derive(Debug, Default)]
 struct Decision {
     /// Process names to restart (RESTART_PROCESS).
