@@ -189,7 +189,7 @@ impl Commander {
     /// Namespecs that `instance`, cut off from the quorum, must stop (`no_quorum_policy =
     /// stop_movable`): of `live` (what really runs there, from its own supervisor), the
     /// processes the majority restarts elsewhere once it declares the instance lost and
-    /// [`Commander::plan_failures`] handles the loss of all of them at once:
+    /// `Commander::plan_failures` handles the loss of all of them at once:
     /// - RESTART_PROCESS: that process; the whole application when nothing of it is left
     ///   running elsewhere and one of them has a `start_sequence` (the promotion to
     ///   RESTART_APPLICATION);

@@ -113,7 +113,7 @@ impl Commander {
     ///
     /// A round that finishes items may unlock the next step of a sequence: the planner then
     /// plans again on the state as it will be once this round's ops are applied (at most
-    /// [`FOLLOW_UPS`] times), so a step moves on in the same commit instead of one commit later
+    /// `FOLLOW_UPS` times), so a step moves on in the same commit instead of one commit later
     /// (each commit is a Raft round trip in the start time of a sequence). Orders of a
     /// follow-up refer to placements of this same plan: the executor sends orders only after
     /// the ops committed. No follow-up after a round that creates a job: the ids a simulation
