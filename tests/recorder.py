@@ -8,7 +8,7 @@ expected type, so an implementation that returns a pid as a string, a bool as an
 ``None`` instead of ``''`` still shows up as a difference. Faults become
 ``{"FAULT": code, "string": normalised faultString}``; HTTP errors ``{"HTTP_ERROR": code}``.
 
-Expectations from the spec (`fault=`, `expect=`) are checked as the scenario runs and
+Expectations written in the scenario (`fault=`, `expect=`) are checked as the scenario runs and
 collected in `Recorder.violations`; they document what the reference does and are asserted
 on both runs: on supervisord's, so a broken scenario cannot silently compare garbage, and on
 raftvisord's, so the checks that a transcript cannot show (timings, a pid kept) hold there too.

@@ -5,7 +5,7 @@ The same config and the same scripted sequence of XML-RPC calls run against the 
 transcript (see recorder.py); the transcripts must match entry by entry: field names, value
 types, state sequences, fault codes and fault strings modulo paths.
 
-The reference run is done once per session and also checked against the spec's
+The reference run is done once per session and also checked against the scenario's
 expectations (`fault=` / `expect=` / `check` in the scenario), so a scenario that no longer
 exercises what it claims fails on the reference side too; raftvisord's run must meet the same
 expectations (the start waits `startsecs`, SIGKILL after `stopwaitsecs`, a signal keeps the
@@ -29,7 +29,7 @@ from harness import Daemon, wait_until
 from recorder import (DaemonGone, Recorder, compare_transcripts, fault_code_only, pretty,
                       typed)
 
-# Fault codes (spec §2.4)
+# Fault codes (docs/supvisors.md, 'Fault codes')
 UNKNOWN_METHOD, INCORRECT_PARAMETERS, BAD_ARGUMENTS, SIGNATURE_UNSUPPORTED = 1, 2, 3, 4
 BAD_NAME, BAD_SIGNAL, NO_FILE, NOT_EXECUTABLE = 10, 11, 20, 21
 SPAWN_ERROR, ALREADY_STARTED, NOT_RUNNING = 50, 60, 70

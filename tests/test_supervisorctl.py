@@ -1,8 +1,9 @@
 """The stock supervisorctl 4.3 (from the venv) driving each implementation, and raftvisorctl.
 
 Each test runs against supervisord (the reference: proves the expectations are right) and
-raftvisord. Expected outputs and exit codes are those observed with supervisord 4.3 (spec
-§7); volatile parts (pids, uptimes, dates, ports) are normalised before comparing.
+raftvisord. Expected outputs and exit codes are those observed with supervisord 4.3 (see
+docs/supvisors.md, 'supervisorctl'); volatile parts (pids, uptimes, dates, ports) are
+normalised before comparing.
 
 `raftvisorctl` is assumed to take the same command line as supervisorctl
 (`-s URL -u USER -p PASS command args...`) and must print the same thing for status, start,

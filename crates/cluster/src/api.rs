@@ -1,5 +1,5 @@
 //! The contract between the cluster node and its front ends (the `supvisors` XML-RPC namespace,
-//! raftvisorctl through it, the dashboard later). Reads come from the local replica and never
+//! and raftvisorctl through it). Reads come from the local replica and never
 //! need the leader; writes go through Raft, forwarded to the leader by a follower, and fail fast
 //! with a typed error when there is no leader or the instance is cut off from the quorum.
 

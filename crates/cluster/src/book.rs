@@ -17,7 +17,7 @@
 //! Death evidence: an instance whose ticks are late is probed (a TCP connect to its internal
 //! port, by the leader task). A refused connection means no daemon listens there any more —
 //! the common `kill -9` or crash of a daemon on a host that is up, whose children died with it
-//! (procman forks them with PDEATHSIG) — and [`LeaderBook::expired`] takes it at once instead
+//! (procman forks them with PDEATHSIG) — and `LeaderBook::expired` takes it at once instead
 //! of waiting. A host that is down or cut off does not answer at all, so it still waits. With
 //! `auto_fence`, a refusal (which a firewall's REJECT rule can forge for a live daemon) is
 //! taken only once the instance has been silent for as long as a live one takes to have

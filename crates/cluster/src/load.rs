@@ -1,6 +1,8 @@
 //! The load an instance reports with its ticks: how many of its processes are in a running
-//! state (STARTING, RUNNING, BACKOFF). Supvisors sums the rules' expected loading of running
-//! processes; rules come later.
+//! state (STARTING, RUNNING, BACKOFF), committed with the ticks (`InstanceRecord::load`).
+//! Placement and `get_instance_info`'s `loading` do not use it: they use Supvisors' expected
+//! loads, the rules' `expected_loading` of the running processes, which the commander computes
+//! from the replica.
 //!
 //! Kept up to date from procman's event stream instead of asking for every process's info at
 //! each tick (every ~100 ms, for possibly thousands of processes): one snapshot seeds it at

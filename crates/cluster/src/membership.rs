@@ -1,7 +1,7 @@
 //! Raft membership by an operator, as pure decisions: the member list the leader reports
 //! (role, matched log index, lag), whether removing or adding a member keeps a quorum, and
 //! whether an instance starting with an empty Raft store lost its state (so it must not vote).
-//! The node ([`crate::node`]) gathers the inputs from openraft's metrics and the replica, and
+//! The node (`crate::node`) gathers the inputs from openraft's metrics and the replica, and
 //! executes the verdicts with openraft's `add_learner` / `change_membership`.
 //!
 //! ```text

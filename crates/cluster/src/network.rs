@@ -50,7 +50,7 @@ pub enum CallError {
 }
 
 /// How long a pooled connection may stay unused before the client closes it: shorter than the
-/// server's [`crate::server::HEADER_READ_TIMEOUT`], so the server never closes a connection the
+/// server's `crate::server::HEADER_READ_TIMEOUT`, so the server never closes a connection the
 /// client is about to reuse.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 

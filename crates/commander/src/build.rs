@@ -79,7 +79,8 @@ impl Commander {
             action: ItemAction::Start {
                 strategy,
                 extra_args: extra_args.to_string(),
-                // wait_exit and required only make sense within a sequence (spec §4.5).
+                // wait_exit and required only make sense within a sequence (docs/supvisors.md,
+                // 'Sequences').
                 wait_exit: sequenced && rules.wait_exit,
                 required: !sequenced || rules.required,
                 expected_loading: rules.expected_loading,

@@ -1,5 +1,5 @@
-//! Conciliation (spec §4.4): jobs that end conflicts, i.e. processes of managed applications
-//! running-like on more than one instance.
+//! Conciliation (docs/supvisors.md, 'Conciliation'): jobs that end conflicts, i.e. processes of
+//! managed applications running-like on more than one instance.
 //!
 //! Uptime is read from the `start` date each instance reported (epoch seconds of that
 //! instance's clock): the replica has no monotonic uptime. SENICIDE keeps the latest start,

@@ -1,5 +1,5 @@
-//! Running failure strategies (spec §4.3), applied by the leader to the failures the state
-//! machine recorded (crashes and instance losses).
+//! Running failure strategies (docs/supvisors.md, 'Running failure strategies'), applied by the
+//! leader to the failures the state machine recorded (crashes and instance losses).
 //!
 //! Deliberate difference with Supvisors: on an *instance loss*, SHUTDOWN and RESTART are
 //! applied too (Supvisors only handles them on a crash). A process whose instance vanished is
@@ -20,7 +20,8 @@ use model::rules::{DistributionRule, RunningFailureStrategy, StartingFailureStra
 use model::ProcessState;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What one application gets this round, by increasing precedence (spec §4.3).
+/// What one application gets this round, by increasing precedence (docs/supvisors.md,
+/// 'Running failure strategies').
 #[derive(Debug, Default)]
 struct Decision {
     /// Process names to restart (RESTART_PROCESS).
@@ -188,7 +189,7 @@ impl Commander {
     /// Namespecs that `instance`, cut off from the quorum, must stop (`no_quorum_policy =
     /// stop_movable`): of `live` (what really runs there, from its own supervisor), the
     /// processes the majority restarts elsewhere once it declares the instance lost and
-    /// [`Commander::plan_failures`] handles the loss of all of them at once:
+    /// `Commander::plan_failures` handles the loss of all of them at once:
     /// - RESTART_PROCESS: that process; the whole application when nothing of it is left
     ///   running elsewhere and one of them has a `start_sequence` (the promotion to
     ///   RESTART_APPLICATION);

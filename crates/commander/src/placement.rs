@@ -1,4 +1,5 @@
-//! Choice of an instance for a process or an application (spec §4.1, §4.6).
+//! Choice of an instance for a process or an application (docs/supvisors.md, 'Starting
+//! strategies and placement' and 'Distribution').
 //!
 //! Loads are Supvisors' *expected* loads, not measured ones: the sum of the `expected_loading`
 //! of the processes running-like on an instance, plus the processes placed there by a running
@@ -74,9 +75,9 @@ impl Commander {
             .sum()
     }
 
-    /// The candidates of one process (spec §4.1): rule identifiers (`#` resolved with the
-    /// catalog's process index) that are RUNNING, know the process and do not disable it, in
-    /// rule order.
+    /// The candidates of one process (docs/supvisors.md, 'Starting strategies and placement'): rule
+    /// identifiers (`#` resolved with the catalog's process index) that are RUNNING, know the
+    /// process and do not disable it, in rule order.
     pub(crate) fn process_candidates(
         &self,
         state: &ClusterState,
@@ -100,9 +101,9 @@ impl Commander {
     /// is the instance LOCAL means. Ties keep candidate order.
     ///
     /// Deliberate difference with Supvisors, whose limit is the *node's* load (all instances
-    /// of one host together): here each instance may reach 100 % (the rule), so
-    /// several instances on one host (a loopback test cluster) each get their share. Node loads
-    /// still order the *_NODE strategies.
+    /// of one host together): here each instance may reach 100 %, so several instances on one
+    /// host (a loopback test cluster) each get their share. Node loads still order the *_NODE
+    /// strategies (docs/supvisors.md, 'Differences from Supvisors 0.14').
     pub(crate) fn choose(
         &self,
         strategy: StartingStrategy,

@@ -19,7 +19,6 @@ use model::supvisors::{ConciliationStrategy, StartingStrategy};
 use model::ProcessState;
 use std::collections::BTreeSet;
 
-/// Outcome message of the jobs ended by INITIALIZATION.
 /// Whether a running job other than `job` has placed a start of `namespec` that is not over.
 fn placed_by_other_job(state: &ClusterState, job: JobId, namespec: &str) -> bool {
     state.jobs().running().any(|other| {
@@ -35,6 +34,7 @@ fn placed_by_other_job(state: &ClusterState, job: JobId, namespec: &str) -> bool
 /// How many follow-up rounds one plan may include (see [`Commander::plan`]).
 pub const FOLLOW_UPS: usize = 4;
 
+/// Outcome message of the jobs ended by INITIALIZATION.
 pub const ABORTED_REINIT: &str = "aborted: cluster re-initialising";
 /// Outcome message of the jobs ended by RESTARTING / SHUTTING_DOWN.
 pub const ABORTED_STOPPING: &str = "aborted: cluster restarting or shutting down";
@@ -113,7 +113,7 @@ impl Commander {
     ///
     /// A round that finishes items may unlock the next step of a sequence: the planner then
     /// plans again on the state as it will be once this round's ops are applied (at most
-    /// [`FOLLOW_UPS`] times), so a step moves on in the same commit instead of one commit later
+    /// `FOLLOW_UPS` times), so a step moves on in the same commit instead of one commit later
     /// (each commit is a Raft round trip in the start time of a sequence). Orders of a
     /// follow-up refer to placements of this same plan: the executor sends orders only after
     /// the ops committed. No follow-up after a round that creates a job: the ids a simulation

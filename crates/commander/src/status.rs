@@ -1,5 +1,5 @@
-//! Application state and failure flags (spec §1.3), recomputed from the synthetic process
-//! states of the replica.
+//! Application state and failure flags (docs/supvisors.md, 'Application state'), recomputed from
+//! the synthetic process states of the replica.
 
 use crate::synth::SyntheticProcess;
 use model::rules::Rules;

@@ -1,10 +1,10 @@
 //! The Supvisors rules files (XML, `rules_files` option), loaded into [`model::rules::Rules`].
 //!
-//! The format is Supvisors 0.14's (`rules.xsd`, spec §3): `<alias>`, `<model>` and
-//! `<application name|pattern>` elements under `<root>`, programs in `<programs>`, plus the
-//! legacy `<distributed>` flag (noted, mapped onto `distribution`). Supvisors validates with
-//! the schema when `lxml` is there. raftvisor refuses what the schema refuses, and reports every
-//! problem at once, as `file:line: message`: malformed XML, unknown elements or attributes,
+//! The format is Supvisors 0.14's (`rules.xsd`; docs/supvisors.md, 'Rules file'): `<alias>`,
+//! `<model>` and `<application name|pattern>` elements under `<root>`, programs in `<programs>`,
+//! plus the legacy `<distributed>` flag (noted, mapped onto `distribution`). Supvisors validates
+//! with the schema when `lxml` is there. raftvisor refuses what the schema refuses, and reports
+//! every problem at once, as `file:line: message`: malformed XML, unknown elements or attributes,
 //! repeated options, bad integers, booleans or enum names, plus invalid regular expressions.
 //! Everything the schema accepts loads as 0.14's parser reads it (an empty `pattern` matches
 //! every name; unknown identifiers and models are dropped; a reference chain is cut where 0.14

@@ -1,10 +1,12 @@
 //! Domain types shared by every raftvisor crate.
 //!
 //! This crate holds plain data and pure helpers only: process and daemon states with Supervisor's
-//! numeric codes, the fault table of Supervisor's XML-RPC API, namespec parsing, and the *resolved*
-//! specification of a process (what `crates/config` produces from an INI file and what
-//! `crates/procman` consumes). It does no I/O, so every other crate can depend on it and tests can
-//! build specs by hand.
+//! numeric codes, the fault table of Supervisor's and Supvisors' XML-RPC APIs, namespec parsing,
+//! signals, `host:port` endpoints that may be IPv6 ([`net`]), and the *resolved* configuration
+//! that `crates/config` produces: the specification of every process ([`spec`], which
+//! `crates/procman` consumes), the `[rpcinterface:supvisors]` section ([`supvisors`]: instances,
+//! voters, timings, the fence bound) and the Supvisors rules files ([`rules`]). It does no I/O,
+//! so every other crate can depend on it and tests can build specs by hand.
 
 pub mod fault;
 pub mod names;

@@ -1,13 +1,15 @@
 //! The Supvisors rules file, loaded: which Supervisor groups are *managed* applications and how
-//! their processes are placed, sequenced and handled on failure (Supvisors 0.14, spec §3, §4).
+//! their processes are placed, sequenced and handled on failure (Supvisors 0.14; see
+//! docs/supvisors.md, 'Rules file' and 'Strategies').
 //!
 //! `config::rules::load` reads the XML files, checks them and produces [`Rules`]: one
 //! [`ApplicationEntry`] per `<application>` element, in file order, with aliases expanded,
 //! `identifiers` resolved against `supvisors_list` and `<model>` references already merged into
-//! each [`ProgramEntry`]. The lookups below then answer the questions Supvisors asks of its
-//! parser, with the same precedence: an exact `name` first, then the `pattern` whose match is
-//! the longest (ties: the first declared). Defaults (spec §13) are applied by the lookups, not
-//! stored, so that a missing option and an explicit default stay distinguishable for display.
+//! each [`ProgramEntry`]. The lookups below then answer the questions Supvisors asks of its parser,
+//! with the same precedence: an exact `name` first, then the `pattern` whose match is the longest
+//! (ties: the first declared). Defaults (docs/supvisors.md, 'Rules file') are applied by the
+//! lookups, not stored, so that a missing option and an explicit default stay distinguishable for
+//! display.
 //!
 //! Patterns are regular expressions, but this crate has no regex engine: matching goes through a
 //! [`PatternMatcher`] that the loader attaches ([`Rules::set_matcher`]). It is not serialized;
@@ -20,7 +22,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// How the processes of an application are spread over the instances (spec §4.6).
+/// How the processes of an application are spread over the instances (docs/supvisors.md,
+/// 'Distribution').
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DistributionRule {
     /// Each process placed on its own, within its program `identifiers`.
@@ -54,7 +57,8 @@ impl DistributionRule {
     }
 }
 
-/// What an application start does when a *required* process fails to start (spec §4.2).
+/// What an application start does when a *required* process fails to start (docs/supvisors.md,
+/// 'Starting failure strategies').
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StartingFailureStrategy {
     /// Drop the ranks not started yet; jobs in progress complete.
@@ -88,7 +92,8 @@ impl StartingFailureStrategy {
     }
 }
 
-/// What the Master does when a process of a running application crashes (spec §4.3).
+/// What the Master does when a process of a running application crashes (docs/supvisors.md,
+/// 'Running failure strategies').
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RunningFailureStrategy {
     Continue,
@@ -294,7 +299,8 @@ pub struct ProgramRules {
 }
 
 impl Default for ProgramRules {
-    /// Spec §13: identifiers `*`, sequences 0, not required, no wait, loading 0, ABORT, CONTINUE.
+    /// Supvisors 0.14's defaults: identifiers `*`, sequences 0, not required, no wait, loading 0,
+    /// ABORT, CONTINUE (docs/supvisors.md, 'Rules file').
     fn default() -> Self {
         ProgramRules {
             identifiers: Identifiers::All,

@@ -160,8 +160,8 @@ pub const FENCE_KILL_MARGIN: Duration = Duration::from_millis(250);
 /// How long a tick's load snapshot may take (the ticker gives up on it after this).
 pub const TICK_SNAPSHOT_TIMEOUT: Duration = Duration::from_millis(50);
 
-/// Raft timings. Failover takes about 1.75 × `election_timeout_max` (stack.md §1.8); every
-/// append RPC must finish within `heartbeat`.
+/// Raft timings. Failover takes about 1.75 × `election_timeout_max` (openraft 0.9, measured;
+/// docs/architecture.md, 'Timings'); every append RPC must finish within `heartbeat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RaftTimings {
     pub heartbeat: Duration,

@@ -1,5 +1,5 @@
-//! The contract between the local supervisor and its front ends (XML-RPC in `crates/web`, the
-//! cluster layer later). It speaks Supervisor's domain — namespecs, states, faults — but no XML:
+//! The contract between the local supervisor and its front ends (XML-RPC in `crates/web` and
+//! `crates/supvisors`, the cluster layer in `crates/cluster`). It speaks Supervisor's domain — namespecs, states, faults — but no XML:
 //! each method maps one-to-one to a `supervisor.*` XML-RPC method, and returns exactly the data
 //! that method puts on the wire, with the same faults.
 //!

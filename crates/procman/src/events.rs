@@ -1,5 +1,5 @@
-//! Supervisor's event types (§8.2), their payloads, subscription matching by abstract parent
-//! names, and the event-listener protocol parser (§8.1). All pure.
+//! Supervisor's event types, their payloads, subscription matching by abstract parent names,
+//! and the event-listener protocol parser (docs/supvisors.md, 'Event listeners'). All pure.
 
 use model::{ListenerState, ProcessState};
 

@@ -1,6 +1,7 @@
 //! procman: the local process supervisor of one raftvisor instance — Supervisor's behaviour
 //! (state machine, spawning, logs, event listeners) behind the [`SupervisorApi`] trait that the
-//! XML-RPC front end and, later, the cluster layer use.
+//! XML-RPC front ends (`crates/web`, `crates/supvisors`) and the cluster layer (its process
+//! state feed, the leader's orders, the fence) use.
 //!
 //! It is not an RPC server and not a config parser: it takes a resolved [`model::Config`] and a
 //! reloader callback, and knows nothing of XML or Raft. Supvisors' `update_numprocs`

@@ -5,7 +5,7 @@
 //! outlive a dead daemon (unless their program sets `survive_daemon`), and Linux ties that
 //! signal to the *thread* that forked, not to the process. Forking from tokio worker threads (which come and go) would kill children at random.
 //! So every child is started on one long-lived `std::thread` ("procman-spawner") running its own
-//! current-thread runtime, with a vfork-style clone ([`crate::vfork`]: no copy of the daemon's
+//! current-thread runtime, with a vfork-style clone (`crate::vfork`: no copy of the daemon's
 //! memory); the same thread reaps its children on SIGCHLD (by pid, never `waitpid(-1)`) and
 //! reports each exit through the request's callback. The thread ends when the supervisor drops
 //! its sender, after every child has been stopped.

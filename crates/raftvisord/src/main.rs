@@ -1,7 +1,10 @@
 //! `raftvisord`: the daemon. Wiring only: parse the command line, load the config (refusing a bad
 //! file before anything starts), set up the main log, start the local supervisor and the HTTP
-//! servers, and turn signals into shutdown / restart / log reopen. Once start-up is over it
-//! gives back the memory only start-up needed ([`memory`]).
+//! servers, and — when the config has an `[rpcinterface:supvisors]` section — read the rules
+//! files, start the cluster node with the commander's planner installed and serve the
+//! `supvisors` namespace; then turn signals into shutdown / restart / log reopen. Once start-up
+//! is over it gives back the memory only start-up needed ([`memory`]). docs/architecture.md
+//! says how the parts fit, docs/operations.md how to run them.
 //!
 //! Exit status, one rule: **2** when the daemon never started serving — any error found before
 //! (the config, a rules file, a port or socket already in use, a log or pid file it cannot

@@ -1,5 +1,6 @@
-//! The control part of the `supvisors` namespace (Supvisors 0.14 §5.4–5.6): applications and
-//! processes started, stopped and restarted through the commander's jobs.
+//! The control part of the `supvisors` namespace (Supvisors 0.14's control methods; see
+//! docs/supvisors.md, 'The `supvisors` XML-RPC namespace'): applications and processes started,
+//! stopped and restarted through the commander's jobs.
 //!
 //! Any instance answers: it builds the job with the commander's rules (every instance has the
 //! same), commits it through Raft (forwarded to the leader), and with `wait` follows *its* job

@@ -1,6 +1,11 @@
-//! The `supvisors` XML-RPC namespace, state part, wire-compatible with Supvisors 0.14: status
-//! methods (`get_supvisors_state`, `get_instance_info`, `get_process_info`, …), `enable` /
-//! `disable` and `change_log_level`, served by raftvisord's HTTP front next to `supervisor`.
+//! The `supvisors` XML-RPC namespace, wire-compatible with Supvisors 0.14, served by
+//! raftvisord's HTTP front next to `supervisor`: the status methods (`get_supvisors_state`,
+//! `get_instance_info`, `get_process_info`, `get_application_info`, the rules, the conflicts…),
+//! the control methods (`start_application`, `stop_process`, `restart_sequence`, `shutdown`,
+//! `conciliate`…, in the `control` module, which submit the commander's jobs),
+//! `start_args` and `update_numprocs` on the local instance, `enable` / `disable`,
+//! `change_log_level`, and raftvisor's Raft methods. The semantics and every difference from
+//! Supvisors are in docs/supvisors.md.
 //!
 //! ```text
 //!  web dispatcher ── SupvisorsNamespace::call
@@ -9,6 +14,9 @@
 //!                      ├─ enable/disable ──► ClusterApi::write(Command::Enable|Disable)
 //!                      │                     + SupervisorApi::stop_process (local processes)
 //!                      ├─ local process info ──► SupervisorApi (local supervisor)
+//!                      ├─ control (start/stop/restart…) ──► commander builds a Job
+//!                      │    ──► ClusterApi::write(Command::Jobs) ──► leader runs it;
+//!                      │    `wait`: follow that job in the local replica
 //!                      ├─ get_raft_members / remove_member / add_member (raftvisor
 //!                      │    extensions) ──► ClusterApi::raft_members / change_membership
 //!                      └─ change_log_level ──► the daemon's callback
@@ -18,8 +26,9 @@
 //! during an election); the Master is the Raft leader; writes that cannot commit fail at once
 //! with BAD_SUPVISORS_STATE and a text saying why (no leader, cut off, timeout).
 //!
-//! Not here: the application, rules, conflicts, start/stop and numprocs methods (the
-//! commander/rules layers), extra arguments (always `''`), Starter/Stopper jobs (always empty).
+//! Not here: the planning itself (placement, sequences, strategies: `crates/commander`, run by
+//! the leader) and the Raft layer (`crates/cluster`). Not implemented: the Supvisors methods
+//! added after 0.14 (except `test_start_application`), the statistics methods, events.
 
 mod control;
 mod encode;

@@ -95,7 +95,8 @@ impl Acceptor for TcpListener {
     async fn accept_io(&self) -> io::Result<Self::Io> {
         let (stream, peer) = self.accept().await?;
         // Replies leave in one write anyway; NODELAY also keeps a client that writes its
-        // request in pieces from waiting on delayed ACKs (Supervisor's 40 ms cliff, §2.1).
+        // request in pieces from waiting on delayed ACKs (Supervisor's 40 ms cliff: see
+        // docs/supvisors.md, 'XML-RPC wire compatibility').
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %err, "could not set TCP_NODELAY");
         }

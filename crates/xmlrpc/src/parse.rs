@@ -7,9 +7,9 @@
 //! - arrays/structs nest at most [`MAX_NESTING`] deep, bounding recursion;
 //! - every failure is a [`ParseError`] with a byte position, never a panic.
 //!
-//! Text handling follows what real clients send (see `stack.md` §5.1): text is the
-//! concatenation of `Text`, `CData` and reference events (quick-xml splits `a &lt; b` in three),
-//! whitespace is kept inside `<string>` and untyped `<value>`s and skipped only between
+//! Text handling follows what real clients send (docs/supvisors.md, 'XML-RPC wire compatibility'):
+//! text is the concatenation of `Text`, `CData` and reference events (quick-xml splits `a &lt; b`
+//! in three), whitespace is kept inside `<string>` and untyped `<value>`s and skipped only between
 //! elements; `<x/>` is expanded to start+end so `<string/>` is just an empty string.
 
 use std::borrow::Cow;

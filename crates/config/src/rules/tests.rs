@@ -1,4 +1,5 @@
-//! Whole-file tests: the spec's example, merging, models, aliases and every error with its line.
+//! Whole-file tests: a complete example file, merging, models, aliases and every error with its
+//! line.
 
 use super::*;
 use model::rules::{
