@@ -22,6 +22,9 @@
 //! saw it take part (it may have voted), and leads — acts and answers as master — only once a
 //! quorum confirmed it in its term.
 //!
+//! The state's types and transitions (and the commander's jobs) are the `data` crate's,
+//! re-exported here as [`state`] and [`jobs`]: this crate applies, persists and replicates them.
+//!
 //! It is not the commander (placement, start/stop sequences, failure strategies), the rules
 //! file, or the XML-RPC `supvisors` namespace: those build on [`ClusterApi`] and the state here.
 
@@ -33,7 +36,6 @@ pub mod codec;
 mod executor;
 mod feed;
 pub mod guard;
-pub mod jobs;
 mod liveness;
 mod load;
 pub mod membership;
@@ -41,10 +43,25 @@ pub mod network;
 mod node;
 mod probe;
 mod server;
-pub mod state;
 pub mod store;
 pub mod types;
 pub mod wire;
+
+/// The commander's jobs and the planner's contract, from the `data` crate (the paths
+/// `cluster::jobs::…` predate it).
+pub use data::jobs;
+
+/// The replicated state machine, from the `data` crate (the paths `cluster::state::…`
+/// predate it).
+pub mod state {
+    pub use data::state::*;
+
+    /// The process report builders of the state's tests, for the book and liveness tests.
+    #[cfg(test)]
+    pub(crate) mod tests {
+        pub(crate) use data::testkit::{events, status};
+    }
+}
 
 pub use api::{ClusterApi, LeaderView, RaftStatus, WriteError};
 pub use jobs::{

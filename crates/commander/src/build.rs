@@ -7,7 +7,7 @@
 
 use crate::synth::{all_processes, processes_named};
 use crate::{Commander, TestedProcess};
-use cluster::{ClusterState, FinalAction, Item, ItemAction, ItemState, Job, JobKind, Track};
+use data::{ClusterState, FinalAction, Item, ItemAction, ItemState, Job, JobKind, Track};
 use model::rules::{DistributionRule, StartingFailureStrategy};
 use model::supvisors::StartingStrategy;
 use model::{make_namespec, Fault, FaultCode, ProcessState};

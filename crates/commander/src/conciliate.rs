@@ -12,7 +12,7 @@
 
 use crate::synth::SyntheticProcess;
 use crate::Commander;
-use cluster::{ClusterState, Item, ItemAction, ItemState, Job, JobKind};
+use data::{ClusterState, Item, ItemAction, ItemState, Job, JobKind};
 use model::make_namespec;
 use model::rules::RunningFailureStrategy;
 use model::supvisors::ConciliationStrategy;

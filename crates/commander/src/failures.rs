@@ -15,7 +15,7 @@
 
 use crate::plan::Round;
 use crate::Commander;
-use cluster::{ClusterState, FailureKind, FinalAction, Job, JobKind, JobOp, SupvisorsState, Track};
+use data::{ClusterState, FailureKind, FinalAction, Job, JobKind, JobOp, SupvisorsState, Track};
 use model::rules::{DistributionRule, RunningFailureStrategy, StartingFailureStrategy};
 use model::ProcessState;
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,6 +1,6 @@
 //! raftvisor's commander: the *pure* planner of "applications across the cluster" (Supvisors'
 //! Starter, Stopper, FailureHandler and conciliation). Everything here is a function of the
-//! rules file, the local [`Catalog`], the replicated [`cluster::ClusterState`] and the leader's
+//! rules file, the local [`Catalog`], the replicated [`data::ClusterState`] and the leader's
 //! clock (`now_ms`): no I/O, no clock, no async.
 //!
 //! ```text
@@ -12,8 +12,9 @@
 //! ```
 //!
 //! It is not the executor of the orders, the Raft layer, nor the XML-RPC namespace: those live
-//! in `cluster` and `supvisors`. Jobs, items and the [`cluster::Plan`] are the data contract
-//! defined in `cluster::jobs`.
+//! in `cluster` and `supvisors`. Jobs, items and the [`data::Plan`] are the data contract
+//! defined in `data::jobs`; this crate depends on `data` and not on `cluster`, so it builds
+//! and is tested without openraft, sled and the network.
 
 mod build;
 pub mod catalog;

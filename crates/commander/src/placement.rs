@@ -6,7 +6,7 @@
 //! job and not running yet (pending), plus what the current planning round placed already.
 
 use crate::Commander;
-use cluster::{ClusterState, ItemAction, ItemState};
+use data::{ClusterState, ItemAction, ItemState};
 use model::supvisors::StartingStrategy;
 use std::collections::BTreeMap;
 
@@ -249,8 +249,8 @@ mod tests {
             c.process_candidates(&w.state, "g:p", "g", "p"),
             ids(&["b", "a"])
         );
-        w.state.apply(&cluster::Command::Disable {
-            target: cluster::Target::Instance("b".into()),
+        w.state.apply(&data::Command::Disable {
+            target: data::Target::Instance("b".into()),
             program: "p".into(),
         });
         assert_eq!(c.process_candidates(&w.state, "g:p", "g", "p"), ids(&["a"]));

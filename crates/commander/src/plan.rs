@@ -9,8 +9,8 @@
 use crate::build::NO_RESOURCE;
 use crate::placement::Loads;
 use crate::Commander;
-use cluster::state::lost_spawnerr;
-use cluster::{
+use data::state::lost_spawnerr;
+use data::{
     ClusterState, FinalAction, Item, ItemAction, ItemRef, ItemState, Job, JobId, JobKind, JobOp,
     JobOutcome, Order, Plan, SupvisorsState, Track,
 };
@@ -138,7 +138,7 @@ impl Commander {
                 break;
             }
             let sim = simulated.get_or_insert_with(|| state.clone());
-            sim.apply(&cluster::Command::Jobs(fresh.to_vec()));
+            sim.apply(&data::Command::Jobs(fresh.to_vec()));
             applied = plan.ops.len();
             let more = self.plan_round(sim, now_ms);
             if more.ops.is_empty() && more.supvisors_state.is_none() {
@@ -267,7 +267,7 @@ impl Commander {
         let leader = self.settings.local.as_str();
         let mut running: Vec<&str> = state
             .instances()
-            .filter(|(id, r)| r.state == cluster::InstanceState::Running && *id != leader)
+            .filter(|(id, r)| r.state == data::InstanceState::Running && *id != leader)
             .map(|(id, _)| id)
             .collect();
         if self.is_running_instance(state, leader) {

@@ -11,7 +11,7 @@
 //!   (first in identifier order on a tie). Supvisors' "STOPPING if any instance is stopping"
 //!   rule is covered by the first case, since a stopping instance is in the set.
 
-use cluster::{ClusterState, ProcessStatus};
+use data::{ClusterState, ProcessStatus};
 use model::{split_namespec, Fault, FaultCode, ProcessState};
 use std::collections::BTreeMap;
 

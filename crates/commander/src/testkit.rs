@@ -2,7 +2,7 @@
 //! reports, a fake executor that obeys orders) and builders of rules.
 
 use crate::{Catalog, CatalogEntry, Commander, Settings};
-use cluster::{
+use data::{
     BatchSeq, ClusterState, Command, CommandResult, InstanceState, Job, JobId, JobOp, Order, Plan,
     ProcessStatus, SupvisorsState,
 };

@@ -2,7 +2,7 @@
 
 use crate::testkit::*;
 use crate::{ApplicationState, Commander};
-use cluster::{FailureKind, FinalAction, ItemState, JobKind, JobOp, Order, SupvisorsState};
+use data::{FailureKind, FinalAction, ItemState, JobKind, JobOp, Order, SupvisorsState};
 use model::rules::{
     DistributionRule, RunningFailureStrategy as Rfs, StartingFailureStrategy as Sfs,
 };
@@ -242,7 +242,7 @@ fn starting_failure_strategies_abort_stop_or_continue() {
             j.items
                 .iter()
                 .find(|i| i.namespec == "web:api"
-                    && matches!(i.action, cluster::ItemAction::Start { .. }))
+                    && matches!(i.action, data::ItemAction::Start { .. }))
                 .unwrap()
                 .state,
             api_state,
@@ -441,7 +441,7 @@ fn stop_application_takes_precedence_over_restarts_in_one_application() {
     w.report("a", "app", "z", Running);
     w.lose("b");
     let plan = w.step(&c);
-    let created: Vec<&cluster::Job> = plan
+    let created: Vec<&data::Job> = plan
         .ops
         .iter()
         .filter_map(|op| match op {
@@ -453,7 +453,7 @@ fn stop_application_takes_precedence_over_restarts_in_one_application() {
     assert!(created[0]
         .items
         .iter()
-        .all(|i| matches!(i.action, cluster::ItemAction::Stop { .. })));
+        .all(|i| matches!(i.action, data::ItemAction::Stop { .. })));
     w.settle(&c);
     assert!(w.running_on("app:z").is_empty());
     assert!(w.running_on("app:x").is_empty());
@@ -635,7 +635,7 @@ fn builders_raise_supvisors_faults() {
     let c = commander(&["a", "b"], vec![web_app(Rfs::Continue)]);
     let mut w = web_world(&["a", "b"]);
     w.declare("loose", &["l"], &["a"]);
-    let code = |r: Result<cluster::Job, model::Fault>| r.unwrap_err().code;
+    let code = |r: Result<data::Job, model::Fault>| r.unwrap_err().code;
     assert_eq!(
         code(c.start_application(&w.state, Config, "nope", "a", 0)),
         FaultCode::BadName
@@ -679,8 +679,8 @@ fn builders_raise_supvisors_faults() {
         code(c.start_args_local(&w.state, "loose:l", "", "b", 0)),
         FaultCode::BadName
     );
-    w.state.apply(&cluster::Command::Disable {
-        target: cluster::Target::Instance("a".into()),
+    w.state.apply(&data::Command::Disable {
+        target: data::Target::Instance("a".into()),
         program: "api".into(),
     });
     assert_eq!(
@@ -728,8 +728,8 @@ fn start_args_local_starts_on_the_requester_with_its_arguments() {
 fn disabled_programs_are_never_placed() {
     let c = commander(&["a", "b"], vec![web_app(Rfs::Continue)]);
     let mut w = web_world(&["a", "b"]);
-    w.state.apply(&cluster::Command::Disable {
-        target: cluster::Target::All,
+    w.state.apply(&data::Command::Disable {
+        target: data::Target::All,
         program: "tool".into(),
     });
     let id = w.create(
@@ -1064,7 +1064,7 @@ fn conciliation_ends_when_a_user_resolves_the_conflict() {
 fn fault_strings_follow_supvisors() {
     let c = commander(&["a"], vec![web_app(Rfs::Continue)]);
     let w = web_world(&["a"]);
-    let s = |r: Result<cluster::Job, model::Fault>| r.unwrap_err().fault_string();
+    let s = |r: Result<data::Job, model::Fault>| r.unwrap_err().fault_string();
     assert_eq!(
         s(c.start_application(&w.state, Config, "x", "a", 0)),
         "BAD_NAME: x"

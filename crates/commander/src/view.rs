@@ -3,7 +3,7 @@
 use crate::status::{evaluate, ApplicationStatus};
 use crate::synth::{all_processes, SyntheticProcess};
 use crate::Commander;
-use cluster::{ClusterState, InstanceState};
+use data::{ClusterState, InstanceState};
 use model::{make_namespec, split_namespec};
 use std::collections::{BTreeMap, BTreeSet};
 

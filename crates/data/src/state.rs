@@ -989,40 +989,10 @@ fn crashed(before: &ProcessStatus, after: &ProcessStatus) -> bool {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::codec;
-
-    pub(crate) fn status(group: &str, name: &str, state: ProcessState, pid: i32) -> ProcessStatus {
-        ProcessStatus {
-            group: group.into(),
-            name: name.into(),
-            state,
-            pid,
-            start: 1_700_000_000,
-            stop: 0,
-            exitstatus: 0,
-            expected: true,
-            spawnerr: String::new(),
-            description: format!("pid {pid}"),
-            stdout_logfile: String::new(),
-            stderr_logfile: String::new(),
-        }
-    }
-
-    pub(crate) fn events(
-        instance: &str,
-        incarnation: u64,
-        counter: u64,
-        ev: Vec<ProcessStatus>,
-    ) -> Command {
-        Command::ProcessEvents {
-            instance: instance.into(),
-            seq: BatchSeq::new(incarnation, counter),
-            full: false,
-            events: ev,
-        }
-    }
+    use crate::testkit::{events, status};
 
     fn full_sync(
         instance: &str,
