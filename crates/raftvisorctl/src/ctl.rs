@@ -8,9 +8,9 @@ use client::{Channel, Client, Error, LogStream};
 use model::{make_namespec, split_namespec, FaultCode, ProcessState};
 
 use crate::format::{self, exit, Outcome};
-use crate::sformat::{self, py_repr};
+use crate::supvisors_format::{self, py_repr};
 
-mod sapps;
+mod applications;
 mod supvisors;
 
 /// Why a command stopped early; printed by `onecmd` as supervisorctl prints an exception.
@@ -207,7 +207,7 @@ impl Ctl {
     }
 
     fn help(&self, topic: &str) {
-        if let Some(t) = format::help_text(topic).or_else(|| sformat::help_text(topic)) {
+        if let Some(t) = format::help_text(topic).or_else(|| supvisors_format::help_text(topic)) {
             output(t);
         }
     }
@@ -340,11 +340,11 @@ impl Ctl {
         if topic.is_empty() {
             write_raw(format::HELP_TOPICS.as_bytes());
             if self.settings.supvisors_plugin || self.server_speaks_supvisors().await {
-                write_raw(sformat::HELP_TOPICS.as_bytes());
+                write_raw(supvisors_format::HELP_TOPICS.as_bytes());
             }
         } else if self.settings.supvisors_plugin && topic != "help" {
             // supvisorsctl asks each plugin in turn: each prints its text or "No help".
-            for text in [format::help_text(topic), sformat::help_text(topic)] {
+            for text in [format::help_text(topic), supvisors_format::help_text(topic)] {
                 match text.filter(|_| topic != "EOF") {
                     Some(t) => output(t),
                     None => output(&format!("*** No help on {topic}")),
@@ -353,7 +353,7 @@ impl Ctl {
         } else if topic == "EOF" {
             output("*** No help on EOF");
         } else {
-            match format::help_text(topic).or_else(|| sformat::help_text(topic)) {
+            match format::help_text(topic).or_else(|| supvisors_format::help_text(topic)) {
                 Some(t) => output(t),
                 None => output(&format!("*** No help on {topic}")),
             }

@@ -1,23 +1,24 @@
 //! raftvisorctl: a supervisorctl-compatible command-line client for raftvisord (and for the
 //! Python supervisord). Same commands, same output, same exit statuses; see `ctl` for the
 //! commands, `format` for the texts, `options` for the command line and config file. The
-//! Supvisors commands are supvisorsctl 0.14's (`ctl::supvisors`, `ctl::sapps`, tables in
-//! `sformat` / `sapps`, the terminal-only progress line in `progress`); `raftvisorctl breed …`
-//! is Supvisors' `supvisors_breed` tool (`breed`). raftvisor's own commands: `members`,
-//! `remove_member`, `add_member` (the Raft membership by an operator; not in supvisorsctl's
-//! help list, `help members` describes them).
+//! Supvisors commands are supvisorsctl 0.14's (`ctl::supvisors` for the state commands,
+//! `ctl::applications` for the application and process ones; their tables, help texts and
+//! argument checks in `supvisors_format` and `application_format`, the terminal-only progress
+//! line in `progress`); `raftvisorctl breed …` is Supvisors' `supvisors_breed` tool (`breed`).
+//! raftvisor's own commands: `members`, `remove_member`, `add_member` (the Raft membership by
+//! an operator; not in supvisorsctl's help list, `help members` describes them).
 //!
 //! Not supported: `fg`, readline history/completion (`-r` is accepted and ignored), and
 //! `[ctlplugin:x]` plugins.
 
+mod application_format;
 mod breed;
 mod ctl;
 mod format;
 mod ini;
 mod options;
 mod progress;
-mod sapps;
-mod sformat;
+mod supvisors_format;
 
 use clap::Parser;
 
