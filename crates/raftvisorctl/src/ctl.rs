@@ -1,13 +1,14 @@
 //! The command interpreter: supervisorctl's commands, messages and exit statuses on top of the
 //! typed client. One `Ctl` per invocation; `onecmd` runs one line as supervisorctl's `onecmd`.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use client::{Channel, Client, Error, LogStream};
 use model::{make_namespec, split_namespec, FaultCode, ProcessState};
 
 use crate::format::{self, exit, Outcome};
+use crate::input::Input;
 use crate::supvisors_format::{self, py_repr};
 
 mod applications;
@@ -61,6 +62,8 @@ pub struct Ctl {
     pub settings: Settings,
     client: Client,
     pub exitstatus: i32,
+    /// Every line this run reads (prompt, confirmations, `fg`) comes from here.
+    input: Input,
 }
 
 fn build_client(s: &Settings) -> Result<Client, Error> {
@@ -83,16 +86,6 @@ fn write_raw(bytes: &[u8]) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(bytes);
     let _ = out.flush();
-}
-
-/// Reads one line from stdin after printing `prompt`; `None` at end of input.
-pub fn read_line(prompt: &str) -> Option<String> {
-    write_raw(prompt.as_bytes());
-    let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
-    }
 }
 
 /// Python's `int()` on a command-line word (sign, surrounding blanks, `_` separators).
@@ -197,7 +190,15 @@ impl Ctl {
             settings,
             client,
             exitstatus: exit::SUCCESS,
+            input: Input::new(),
         })
+    }
+
+    /// Reads one line from stdin after printing `prompt`; `None` at end of input.
+    pub async fn read_line(&mut self, prompt: &str) -> Option<String> {
+        write_raw(prompt.as_bytes());
+        let line = self.input.line().await?;
+        Some(line.trim_end_matches(['\n', '\r']).to_string())
     }
 
     fn set_exit_from_status(&mut self, status: i32, ignored: Option<FaultCode>) {
@@ -232,8 +233,8 @@ impl Ctl {
             Some(Err(CmdError::Client(Error::Unauthorized))) => {
                 output("Server requires authentication");
                 if self.settings.interactive {
-                    let user = read_line("Username:").unwrap_or_default();
-                    let pass = read_line("Password:").unwrap_or_default();
+                    let user = self.read_line("Username:").await.unwrap_or_default();
+                    let pass = self.read_line("Password:").await.unwrap_or_default();
                     output("");
                     self.settings.username = Some(user);
                     self.settings.password = Some(pass);
@@ -945,18 +946,23 @@ impl Ctl {
         Ok(Flow::Continue)
     }
 
-    fn confirm(&self, question: &str) -> bool {
+    async fn confirm(&mut self, question: &str) -> bool {
         if !self.settings.interactive {
             return true;
         }
-        read_line(question).is_some_and(|a| a.to_lowercase().starts_with('y'))
+        self.read_line(question)
+            .await
+            .is_some_and(|a| a.to_lowercase().starts_with('y'))
     }
 
     async fn do_shutdown(&mut self, arg: &str) -> CmdResult {
         if !self.no_args("shutdown", arg) {
             return Ok(Flow::Continue);
         }
-        if !self.confirm("Really shut the remote supervisord process down y/N? ") {
+        if !self
+            .confirm("Really shut the remote supervisord process down y/N? ")
+            .await
+        {
             return Ok(Flow::Continue);
         }
         let url = self.settings.serverurl.clone();
@@ -985,7 +991,10 @@ impl Ctl {
         if !self.no_args("reload", arg) {
             return Ok(Flow::Continue);
         }
-        if !self.confirm("Really restart the remote supervisord process y/N? ") {
+        if !self
+            .confirm("Really restart the remote supervisord process y/N? ")
+            .await
+        {
             return Ok(Flow::Continue);
         }
         match self.client.restart().await {

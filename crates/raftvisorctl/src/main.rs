@@ -9,20 +9,21 @@
 //! an operator; not in supvisorsctl's help list, `help members` describes them).
 //!
 //! Not supported: `fg`, readline history/completion (`-r` is accepted and ignored), and
-//! `[ctlplugin:x]` plugins.
+//! `[ctlplugin:x]` plugins. Standard input is read by one thread for the whole run (`input`).
 
 mod application_format;
 mod breed;
 mod ctl;
 mod format;
 mod ini;
+mod input;
 mod options;
 mod progress;
 mod supvisors_format;
 
 use clap::Parser;
 
-use ctl::{output, read_line, Ctl, Flow};
+use ctl::{output, Ctl, Flow};
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
@@ -87,7 +88,11 @@ async fn run(settings: ctl::Settings, args: Vec<String>) -> i32 {
     let prompt = format!("{}> ", ctl.settings.prompt);
     let mut line = Some("status".to_string());
     loop {
-        let Some(cmd) = line.take().or_else(|| read_line(&prompt)) else {
+        let next = match line.take() {
+            Some(first) => Some(first),
+            None => ctl.read_line(&prompt).await,
+        };
+        let Some(cmd) = next else {
             // End of input: like supervisorctl's do_EOF.
             output("");
             break;
