@@ -12,6 +12,7 @@ use crate::input::Input;
 use crate::supvisors_format::{self, py_repr};
 
 mod applications;
+mod foreground;
 mod supvisors;
 
 /// Why a command stopped early; printed by `onecmd` as supervisorctl prints an exception.
@@ -274,6 +275,7 @@ impl Ctl {
             "restart" => self.do_restart(arg).await,
             "signal" => self.do_signal(arg).await,
             "tail" => self.do_tail(arg).await,
+            "fg" => self.do_fg(arg).await,
             "maintail" => self.do_maintail(arg).await,
             "pid" => self.do_pid(arg).await,
             "avail" => self.do_avail(arg).await,

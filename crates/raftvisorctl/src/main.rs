@@ -8,8 +8,9 @@
 //! raftvisor's own commands: `members`, `remove_member`, `add_member` (the Raft membership by
 //! an operator; not in supvisorsctl's help list, `help members` describes them).
 //!
-//! Not supported: `fg`, readline history/completion (`-r` is accepted and ignored), and
-//! `[ctlplugin:x]` plugins. Standard input is read by one thread for the whole run (`input`).
+//! Not supported: readline history/completion (`-r` is accepted and ignored), and
+//! `[ctlplugin:x]` plugins. Standard input is read by one thread for the whole run (`input`),
+//! so that `fg` can wait for a line and for Ctrl-C at once without losing the next line.
 
 mod application_format;
 mod breed;
