@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use client::{Channel, Client, Error, LogStream};
 use model::{make_namespec, split_namespec, FaultCode, ProcessState};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::format::{self, exit, Outcome};
 use crate::input::Input;
@@ -65,6 +66,8 @@ pub struct Ctl {
     pub exitstatus: i32,
     /// Every line this run reads (prompt, confirmations, `fg`) comes from here.
     input: Input,
+    /// SIGINT in the interactive shell (see `watch_interrupts`); `None` for a one-shot command.
+    sigint: Option<Signal>,
 }
 
 fn build_client(s: &Settings) -> Result<Client, Error> {
@@ -87,6 +90,30 @@ fn write_raw(bytes: &[u8]) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(bytes);
     let _ = out.flush();
+}
+
+/// The shell's SIGINT receiver, or else (a one-shot command) one installed now into `own`, for
+/// a command that leaves its mode on Ctrl-C. `None` when no handler could be installed.
+fn interrupts<'a>(
+    shell: &'a mut Option<Signal>,
+    own: &'a mut Option<Signal>,
+) -> Option<&'a mut Signal> {
+    if shell.is_none() {
+        *own = signal(SignalKind::interrupt()).ok();
+        return own.as_mut();
+    }
+    shell.as_mut()
+}
+
+/// Resolves at the next SIGINT; never without a handler (SIGINT then keeps its default action
+/// and ends raftvisorctl, which is what Ctrl-C asks for anyway).
+async fn interrupted(sigint: Option<&mut Signal>) {
+    match sigint {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Python's `int()` on a command-line word (sign, surrounding blanks, `_` separators).
@@ -192,13 +219,30 @@ impl Ctl {
             client,
             exitstatus: exit::SUCCESS,
             input: Input::new(),
+            sigint: None,
         })
     }
 
-    /// Reads one line from stdin after printing `prompt`; `None` at end of input.
+    /// For the interactive shell: from now on Ctrl-C ends the shell (a blank line, exit status
+    /// 0) as supervisorctl's `KeyboardInterrupt` does, except in `fg`, `tail -f` and
+    /// `maintail -f`, which leave their mode and go back to the prompt. One receiver for the
+    /// whole shell, so that a Ctrl-C that `fg` consumed is not seen again at the prompt. Should
+    /// the handler not install, SIGINT keeps its default action (it ends raftvisorctl).
+    pub fn watch_interrupts(&mut self) {
+        self.sigint = signal(SignalKind::interrupt()).ok();
+    }
+
+    /// Reads one line from stdin after printing `prompt`; `None` at end of input, or at Ctrl-C
+    /// while the shell watches it (its prompt, where both end the shell alike).
     pub async fn read_line(&mut self, prompt: &str) -> Option<String> {
         write_raw(prompt.as_bytes());
-        let line = self.input.line().await?;
+        let line = match self.sigint.as_mut() {
+            Some(sigint) => tokio::select! {
+                line = self.input.line() => line?,
+                _ = sigint.recv() => return None,
+            },
+            None => self.input.line().await?,
+        };
         Some(line.trim_end_matches(['\n', '\r']).to_string())
     }
 
@@ -220,9 +264,30 @@ impl Ctl {
         if line.trim().is_empty() {
             return Flow::Continue;
         }
-        let result = match cmd.as_str() {
-            "" => None,
-            name => self.dispatch(name, &arg).await,
+        let result = match (cmd.as_str(), self.sigint.take()) {
+            ("", sigint) => {
+                self.sigint = sigint;
+                None
+            }
+            // Outside the shell, or a command that handles Ctrl-C itself.
+            (name, sigint @ None) | (name @ ("fg" | "tail" | "maintail"), sigint) => {
+                self.sigint = sigint;
+                self.dispatch(name, &arg).await
+            }
+            (name, Some(mut sigint)) => {
+                let done = tokio::select! {
+                    result = self.dispatch(name, &arg) => Some(result),
+                    _ = sigint.recv() => None,
+                };
+                self.sigint = Some(sigint);
+                match done {
+                    Some(result) => result,
+                    None => {
+                        output("");
+                        return Flow::Stop;
+                    }
+                }
+            }
         };
         match result {
             None => {
@@ -686,6 +751,8 @@ impl Ctl {
 
     /// Streams a `tail -f` until the server ends it or the user presses Ctrl-C.
     async fn follow(&mut self, stream: Result<LogStream, Error>) -> CmdResult {
+        let mut own = None;
+        let mut sigint = interrupts(&mut self.sigint, &mut own);
         let mut stream = match stream {
             Ok(s) => s,
             Err(e) => {
@@ -701,7 +768,7 @@ impl Ctl {
                     Some(Err(e)) => return Err(e.into()),
                     None => return Ok(Flow::Continue),
                 },
-                _ = tokio::signal::ctrl_c() => {
+                () = interrupted(sigint.as_deref_mut()) => {
                     output("");
                     return Ok(Flow::Continue);
                 }

@@ -86,6 +86,7 @@ async fn run(settings: ctl::Settings, args: Vec<String>) -> i32 {
         ctl.onecmd(&args.join(" ")).await;
         return ctl.exitstatus;
     }
+    ctl.watch_interrupts();
     let prompt = format!("{}> ", ctl.settings.prompt);
     let mut line = Some("status".to_string());
     loop {

@@ -21,9 +21,8 @@ use std::convert::Infallible;
 
 use client::{Channel, Client, Error};
 use model::{FaultCode, ProcessState};
-use tokio::signal::unix::{signal, Signal, SignalKind};
 
-use super::{is, output, write_raw, CmdResult, Ctl, Flow};
+use super::{interrupted, interrupts, is, output, write_raw, CmdResult, Ctl, Flow};
 use crate::format::exit;
 use crate::input::Input;
 use crate::supvisors_format::py_repr;
@@ -103,9 +102,9 @@ impl Ctl {
             Err(e) => return Err(e.into()),
         }
         // Watched before the header is printed: a Ctrl-C right after it leaves the mode instead
-        // of ending raftvisorctl. Should the handler not install, SIGINT keeps its default
-        // action and ends raftvisorctl, which is what Ctrl-C asks for anyway.
-        let mut sigint = signal(SignalKind::interrupt()).ok();
+        // of ending raftvisorctl.
+        let mut own = None;
+        let sigint = interrupts(&mut self.sigint, &mut own);
         output("==> Press Ctrl-C to exit <==");
 
         let logs = relay_logs(&self.client, &self.settings.serverurl, name);
@@ -113,7 +112,7 @@ impl Ctl {
         let end = tokio::select! {
             never = logs => match never {},
             end = input => Some(end?),
-            () = interrupted(sigint.as_mut()) => None,
+            () = interrupted(sigint) => None,
         };
         match end {
             None | Some(Leave::InputEnded) => {}
@@ -124,16 +123,6 @@ impl Ctl {
         }
         output("Exiting foreground");
         Ok(Flow::Continue)
-    }
-}
-
-/// Resolves at the next SIGINT; never without a handler (see `do_fg`).
-async fn interrupted(sigint: Option<&mut Signal>) {
-    match sigint {
-        Some(s) => {
-            s.recv().await;
-        }
-        None => std::future::pending().await,
     }
 }
 
