@@ -14,18 +14,27 @@ normalisation is deterministic (otherwise raftvisord failures would be noise).
 
 On failure the message lists each mismatching step as a unified diff, and both transcripts
 are written as JSON next to the test's temp dir (path printed).
+
+`fg` (supervisorctl's foreground mode) is compared the same way one level up, with clients:
+the stock supervisorctl against supervisord is the reference transcript; raftvisorctl against
+either daemon, and the stock supervisorctl against raftvisord, must print and exit the same.
 """
 
 from __future__ import annotations
 
 import os
+import pty
+import re
+import signal
+import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import require_impl
-from harness import Daemon, wait_until
+from conftest import require_impl, require_raftvisorctl
+from harness import Daemon, supervisorctl_path, wait_until
 from recorder import (DaemonGone, Recorder, compare_transcripts, fault_code_only, pretty,
                       typed)
 
@@ -464,3 +473,283 @@ def test_raftvisord_matches_supervisord(reference_run: Recorder, tmp_path):
     # after `stopwaitsecs`) nor the pid kept across signals: raftvisord must meet them too.
     assert got.stopped_early is None, header
     assert not got.violations, header
+
+
+# ------------------------------------------------------------------------- `fg`
+#
+# supervisorctl's foreground mode, driven end to end: the stock supervisorctl against the stock
+# supervisord is the reference transcript; raftvisorctl (against both daemons) and the stock
+# supervisorctl against raftvisord must print the same thing and exit the same way. Each step
+# runs a real client on a pseudo-terminal (Ctrl-C as a SIGINT, the line echo of a terminal) or
+# on pipes (end of input, stderr apart).
+
+FG_USER, FG_PASSWORD = "fguser", "fgpass"
+
+# `echo` answers each line on stdout, or on stderr for the lines starting with "oops".
+FG_PROGRAMS = """
+[program:echo]
+command = /bin/sh -c 'while IFS= read -r l; do case "$l" in oops*) echo "$l" >&2;; *) echo "$l";; esac; done'
+startsecs = 0
+
+[program:merged]
+command = /bin/cat
+startsecs = 0
+redirect_stderr = true
+
+[program:victim]
+command = /bin/cat
+startsecs = 0
+
+[program:manual]
+command = /bin/cat
+autostart = false
+"""
+FG_RUNNING = ["echo", "merged", "victim"]
+
+HEADER = "==> Press Ctrl-C to exit <=="
+
+
+def fg_clients() -> dict[str, list[str]]:
+    return {"supervisorctl": [str(supervisorctl_path())],
+            "raftvisorctl": [str(require_raftvisorctl())]}
+
+
+def fg_normalise(text: str) -> str:
+    text = text.replace("\r\n", "\n")
+    text = re.sub(r"pid \d+, uptime (\d+ days?, )?\d+:\d\d:\d\d", "pid <pid>, uptime <uptime>",
+                  text)
+    return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", text)
+
+
+class Client:
+    """One client process on a pseudo-terminal (`tty=True`: stdin, stdout and stderr on it) or
+    on pipes; what it writes is collected by reader threads and waited for with deadlines."""
+
+    def __init__(self, cmd: list[str], cwd: Path, *, tty: bool):
+        self.out = {"stdout": b"", "stderr": b""}
+        self.lock = threading.Lock()
+        self.tty = tty
+        env = dict(os.environ, TERM="dumb")
+        if tty:
+            self.master, slave = pty.openpty()
+            self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
+                                         env=env, start_new_session=True)
+            os.close(slave)
+            readers = [("stdout", lambda: os.read(self.master, 4096))]
+        else:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, cwd=cwd, env=env,
+                                         start_new_session=True)
+            readers = [("stdout", lambda: os.read(self.proc.stdout.fileno(), 4096)),
+                       ("stderr", lambda: os.read(self.proc.stderr.fileno(), 4096))]
+        self.threads = [threading.Thread(target=self._read, args=r, daemon=True)
+                        for r in readers]
+        for t in self.threads:
+            t.start()
+
+    def _read(self, channel: str, read) -> None:
+        while True:
+            try:
+                data = read()
+            except OSError:  # EIO on the terminal once the client has exited
+                return
+            if not data:
+                return
+            with self.lock:
+                self.out[channel] += data
+
+    def text(self, channel: str = "stdout") -> str:
+        with self.lock:
+            return self.out[channel].decode(errors="replace")
+
+    def wait_for(self, what: str, count: int = 1, channel: str = "stdout",
+                 timeout: float = 15) -> None:
+        wait_until(lambda: self.text(channel).count(what) >= count, timeout,
+                   what=f"{count} x {what!r} on the {channel} of {self.proc.args}; "
+                        f"got {self.text(channel)!r}")
+
+    def type(self, line: str) -> None:
+        data = (line + "\n").encode()
+        if self.tty:
+            os.write(self.master, data)
+        else:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+
+    def close(self) -> None:
+        """Kills the client if still there (a failed step) and releases the terminal."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        for t in self.threads:
+            t.join(5)
+        if self.tty and self.master is not None:
+            os.close(self.master)
+            self.master = None
+
+    def finish(self, timeout: float) -> dict:
+        """Waits for the exit (deadline), then for the readers; returns rc and the outputs."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            rc = f"no exit within {timeout}s"
+        for t in self.threads:
+            t.join(5)
+        result = {"rc": rc, "stdout": fg_normalise(self.text())}
+        if not self.tty:
+            result["stderr"] = fg_normalise(self.text("stderr"))
+        return result
+
+
+def fg_scenario(d: Daemon, ctl: list[str]) -> tuple[list[dict], list[str]]:
+    """Runs the `fg` steps with client `ctl` against `d`: (transcript, violated expectations).
+    The expectations are checked on every run, the reference's included."""
+    rpc = d.proxy().supervisor
+    base = ctl + ["-s", d.url, "-u", FG_USER, "-p", FG_PASSWORD]
+    stock = Path(ctl[0]).name == "supervisorctl"
+    # The stock supervisorctl's log thread outlives Ctrl-C or the end of input until its next
+    # read (up to 30 s in asyncore's select); output of the process makes it exit at once.
+    # raftvisorctl gets no such help: it must exit by itself, promptly.
+    exit_within = 45 if stock else 5
+    transcript: list[dict] = []
+    violations: list[str] = []
+    clients: list[Client] = []
+
+    def record(step: str, call: str, result: dict) -> None:
+        transcript.append({"step": step, "call": call, "result": result})
+
+    def fresh() -> None:
+        """Empty logs, so that what a follow prints first (the last KiB) is the same."""
+        d.wait_states({n: "RUNNING" for n in FG_RUNNING})
+        rpc.clearAllProcessLogs()
+
+    def client(args: list[str], *, tty: bool) -> Client:
+        c = Client(base + args, d.workdir, tty=tty)
+        clients.append(c)
+        return c
+
+    def left(c: Client, name: str) -> dict:
+        """The client's result once it has left the mode (its output says so)."""
+        if stock:
+            rpc.sendProcessStdin(name, "wake\n")
+        return c.finish(timeout=exit_within)
+
+    def still_running(name: str, pid: int, after: str) -> None:
+        info = rpc.getProcessInfo(name)
+        if (info["statename"], info["pid"]) != ("RUNNING", pid):
+            violations.append(f"after {after}, {name} is {info['statename']} pid {info['pid']},"
+                              f" expected RUNNING pid {pid}")
+
+    try:
+        step = "refusals"
+        # (Not `fg echo` with stdin at its end from the start: supervisorctl's log thread is
+        # then closed before it connects, fails with an AttributeError and never exits.)
+        for args in [[], ["echo", "victim"], ["nope"], ["nope:*"], ["manual"]]:
+            p = subprocess.run(base + ["fg"] + args, capture_output=True, text=True,
+                               timeout=60, cwd=d.workdir, stdin=subprocess.DEVNULL)
+            record(step, " ".join(["fg"] + args) + " < /dev/null",
+                   {"rc": p.returncode, "stdout": fg_normalise(p.stdout),
+                    "stderr": fg_normalise(p.stderr)})
+
+        step = "Ctrl-C on a terminal"
+        fresh()
+        pid = rpc.getProcessInfo("echo")["pid"]
+        c = client(["fg", "echo"], tty=True)
+        c.wait_for(HEADER)
+        c.type("hello there")
+        c.wait_for("hello there", 2)  # the terminal's echo, then the process's stdout
+        c.type("oops on stderr")
+        c.wait_for("oops on stderr", 2)
+        c.proc.send_signal(signal.SIGINT)
+        c.wait_for("Exiting foreground")
+        record(step, "fg echo; 2 lines; Ctrl-C", left(c, "echo"))
+        still_running("echo", pid, "Ctrl-C in fg")
+
+        step = "end of input on pipes"
+        fresh()
+        c = client(["fg", "merged"], tty=False)
+        c.wait_for(HEADER)
+        c.type("pong")
+        c.wait_for("pong")
+        # redirect_stderr: no stderr log, the client says so on its stderr and goes on.
+        c.wait_for("Cannot read, status code 404", channel="stderr")
+        c.proc.stdin.close()
+        c.wait_for("Exiting foreground")
+        record(step, "fg merged; 1 line; end of input", left(c, "merged"))
+
+        step = "process stopped meanwhile"
+        fresh()
+        c = client(["fg", "victim"], tty=False)
+        c.wait_for(HEADER)
+        rpc.stopProcess("victim")
+        c.type("too late")
+        c.wait_for("Exiting foreground")
+        rpc.startProcess("victim")
+        record(step, "fg victim; stopProcess; 1 line", left(c, "victim"))
+
+        step = "interactive shell"
+        fresh()
+        pid = rpc.getProcessInfo("echo")["pid"]
+        prompt = "supervisor> "
+        c = client([], tty=True)
+        c.wait_for(prompt)
+        c.type("fg echo")
+        c.wait_for(HEADER)
+        # The shell's supervisorctl reads with readline, which it turns on again only after
+        # the header: a line typed in between is echoed twice (the terminal's, then
+        # readline's). The pause keeps the reference out of that window; what follows is
+        # waited for, not slept on.
+        time.sleep(0.3)
+        c.type("again")
+        c.wait_for("again", 2)
+        c.proc.send_signal(signal.SIGINT)
+        c.wait_for(prompt, 2)
+        c.type("status echo")
+        c.wait_for(prompt, 3)
+        # Ctrl-C at the prompt ends the shell (a blank line, exit status 0); the one `fg` took
+        # is not seen again there.
+        c.proc.send_signal(signal.SIGINT)
+        record(step, "(shell) fg echo; 1 line; Ctrl-C; status echo; Ctrl-C",
+               left(c, "echo"))
+        still_running("echo", pid, "Ctrl-C in the shell's fg")
+    finally:
+        for c in clients:
+            c.close()
+    return transcript, violations
+
+
+def run_fg(impl: str, client: str, workdir: Path) -> tuple[list[dict], list[str]]:
+    require_impl(impl)
+    ctl = fg_clients()[client]
+    d = Daemon(impl, workdir, FG_PROGRAMS, username=FG_USER, password=FG_PASSWORD)
+    d.start()
+    try:
+        transcript, violations = fg_scenario(d, ctl)
+    finally:
+        d.stop()
+    (workdir / "fg-transcript.json").write_text(pretty(transcript))
+    return transcript, violations
+
+
+@pytest.fixture(scope="module")
+def fg_reference(tmp_path_factory) -> list[dict]:
+    """supervisorctl's `fg` against supervisord: the behaviour to match."""
+    transcript, violations = run_fg("supervisord", "supervisorctl",
+                                    tmp_path_factory.mktemp("fg-reference"))
+    assert not violations, "\n".join(violations)
+    return transcript
+
+
+@pytest.mark.parametrize("client,impl", [("raftvisorctl", "raftvisord"),
+                                         ("raftvisorctl", "supervisord"),
+                                         ("supervisorctl", "raftvisord")])
+def test_fg_matches_supervisorctl(fg_reference: list[dict], client: str, impl: str, tmp_path):
+    """`fg`'s refusals, Ctrl-C, end of input, a process gone meanwhile and the shell's `fg`
+    print and exit as supervisorctl's against supervisord, and leave the process running."""
+    transcript, violations = run_fg(impl, client, tmp_path)
+    problems = compare_transcripts(fg_reference, transcript, "supervisorctl/supervisord",
+                                   f"{client}/{impl}")
+    assert not problems and not violations, "\n".join(violations) + "\n\n" + "\n\n".join(
+        problems)

@@ -398,7 +398,7 @@ impl Tree {
 
 /// Python's repr of the parsed arguments, for the verbose log.
 fn namespace_repr(a: &Args) -> String {
-    use crate::sformat::py_repr;
+    use crate::supvisors_format::py_repr;
     let breed: Vec<String> = a
         .breed
         .iter()

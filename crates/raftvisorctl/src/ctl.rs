@@ -1,16 +1,19 @@
 //! The command interpreter: supervisorctl's commands, messages and exit statuses on top of the
 //! typed client. One `Ctl` per invocation; `onecmd` runs one line as supervisorctl's `onecmd`.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use client::{Channel, Client, Error, LogStream};
 use model::{make_namespec, split_namespec, FaultCode, ProcessState};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::format::{self, exit, Outcome};
-use crate::sformat::{self, py_repr};
+use crate::input::Input;
+use crate::supvisors_format::{self, py_repr};
 
-mod sapps;
+mod applications;
+mod foreground;
 mod supvisors;
 
 /// Why a command stopped early; printed by `onecmd` as supervisorctl prints an exception.
@@ -61,6 +64,10 @@ pub struct Ctl {
     pub settings: Settings,
     client: Client,
     pub exitstatus: i32,
+    /// Every line this run reads (prompt, confirmations, `fg`) comes from here.
+    input: Input,
+    /// SIGINT in the interactive shell (see `watch_interrupts`); `None` for a one-shot command.
+    sigint: Option<Signal>,
 }
 
 fn build_client(s: &Settings) -> Result<Client, Error> {
@@ -85,13 +92,27 @@ fn write_raw(bytes: &[u8]) {
     let _ = out.flush();
 }
 
-/// Reads one line from stdin after printing `prompt`; `None` at end of input.
-pub fn read_line(prompt: &str) -> Option<String> {
-    write_raw(prompt.as_bytes());
-    let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
+/// The shell's SIGINT receiver, or else (a one-shot command) one installed now into `own`, for
+/// a command that leaves its mode on Ctrl-C. `None` when no handler could be installed.
+fn interrupts<'a>(
+    shell: &'a mut Option<Signal>,
+    own: &'a mut Option<Signal>,
+) -> Option<&'a mut Signal> {
+    if shell.is_none() {
+        *own = signal(SignalKind::interrupt()).ok();
+        return own.as_mut();
+    }
+    shell.as_mut()
+}
+
+/// Resolves at the next SIGINT; never without a handler (SIGINT then keeps its default action
+/// and ends raftvisorctl, which is what Ctrl-C asks for anyway).
+async fn interrupted(sigint: Option<&mut Signal>) {
+    match sigint {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -197,7 +218,32 @@ impl Ctl {
             settings,
             client,
             exitstatus: exit::SUCCESS,
+            input: Input::new(),
+            sigint: None,
         })
+    }
+
+    /// For the interactive shell: from now on Ctrl-C ends the shell (a blank line, exit status
+    /// 0) as supervisorctl's `KeyboardInterrupt` does, except in `fg`, `tail -f` and
+    /// `maintail -f`, which leave their mode and go back to the prompt. One receiver for the
+    /// whole shell, so that a Ctrl-C that `fg` consumed is not seen again at the prompt. Should
+    /// the handler not install, SIGINT keeps its default action (it ends raftvisorctl).
+    pub fn watch_interrupts(&mut self) {
+        self.sigint = signal(SignalKind::interrupt()).ok();
+    }
+
+    /// Reads one line from stdin after printing `prompt`; `None` at end of input, or at Ctrl-C
+    /// while the shell watches it (its prompt, where both end the shell alike).
+    pub async fn read_line(&mut self, prompt: &str) -> Option<String> {
+        write_raw(prompt.as_bytes());
+        let line = match self.sigint.as_mut() {
+            Some(sigint) => tokio::select! {
+                line = self.input.line() => line?,
+                _ = sigint.recv() => return None,
+            },
+            None => self.input.line().await?,
+        };
+        Some(line.trim_end_matches(['\n', '\r']).to_string())
     }
 
     fn set_exit_from_status(&mut self, status: i32, ignored: Option<FaultCode>) {
@@ -207,7 +253,7 @@ impl Ctl {
     }
 
     fn help(&self, topic: &str) {
-        if let Some(t) = format::help_text(topic).or_else(|| sformat::help_text(topic)) {
+        if let Some(t) = format::help_text(topic).or_else(|| supvisors_format::help_text(topic)) {
             output(t);
         }
     }
@@ -218,9 +264,30 @@ impl Ctl {
         if line.trim().is_empty() {
             return Flow::Continue;
         }
-        let result = match cmd.as_str() {
-            "" => None,
-            name => self.dispatch(name, &arg).await,
+        let result = match (cmd.as_str(), self.sigint.take()) {
+            ("", sigint) => {
+                self.sigint = sigint;
+                None
+            }
+            // Outside the shell, or a command that handles Ctrl-C itself.
+            (name, sigint @ None) | (name @ ("fg" | "tail" | "maintail"), sigint) => {
+                self.sigint = sigint;
+                self.dispatch(name, &arg).await
+            }
+            (name, Some(mut sigint)) => {
+                let done = tokio::select! {
+                    result = self.dispatch(name, &arg) => Some(result),
+                    _ = sigint.recv() => None,
+                };
+                self.sigint = Some(sigint);
+                match done {
+                    Some(result) => result,
+                    None => {
+                        output("");
+                        return Flow::Stop;
+                    }
+                }
+            }
         };
         match result {
             None => {
@@ -232,8 +299,8 @@ impl Ctl {
             Some(Err(CmdError::Client(Error::Unauthorized))) => {
                 output("Server requires authentication");
                 if self.settings.interactive {
-                    let user = read_line("Username:").unwrap_or_default();
-                    let pass = read_line("Password:").unwrap_or_default();
+                    let user = self.read_line("Username:").await.unwrap_or_default();
+                    let pass = self.read_line("Password:").await.unwrap_or_default();
                     output("");
                     self.settings.username = Some(user);
                     self.settings.password = Some(pass);
@@ -273,6 +340,7 @@ impl Ctl {
             "restart" => self.do_restart(arg).await,
             "signal" => self.do_signal(arg).await,
             "tail" => self.do_tail(arg).await,
+            "fg" => self.do_fg(arg).await,
             "maintail" => self.do_maintail(arg).await,
             "pid" => self.do_pid(arg).await,
             "avail" => self.do_avail(arg).await,
@@ -340,11 +408,11 @@ impl Ctl {
         if topic.is_empty() {
             write_raw(format::HELP_TOPICS.as_bytes());
             if self.settings.supvisors_plugin || self.server_speaks_supvisors().await {
-                write_raw(sformat::HELP_TOPICS.as_bytes());
+                write_raw(supvisors_format::HELP_TOPICS.as_bytes());
             }
         } else if self.settings.supvisors_plugin && topic != "help" {
             // supvisorsctl asks each plugin in turn: each prints its text or "No help".
-            for text in [format::help_text(topic), sformat::help_text(topic)] {
+            for text in [format::help_text(topic), supvisors_format::help_text(topic)] {
                 match text.filter(|_| topic != "EOF") {
                     Some(t) => output(t),
                     None => output(&format!("*** No help on {topic}")),
@@ -353,7 +421,7 @@ impl Ctl {
         } else if topic == "EOF" {
             output("*** No help on EOF");
         } else {
-            match format::help_text(topic).or_else(|| sformat::help_text(topic)) {
+            match format::help_text(topic).or_else(|| supvisors_format::help_text(topic)) {
                 Some(t) => output(t),
                 None => output(&format!("*** No help on {topic}")),
             }
@@ -683,6 +751,8 @@ impl Ctl {
 
     /// Streams a `tail -f` until the server ends it or the user presses Ctrl-C.
     async fn follow(&mut self, stream: Result<LogStream, Error>) -> CmdResult {
+        let mut own = None;
+        let mut sigint = interrupts(&mut self.sigint, &mut own);
         let mut stream = match stream {
             Ok(s) => s,
             Err(e) => {
@@ -698,7 +768,7 @@ impl Ctl {
                     Some(Err(e)) => return Err(e.into()),
                     None => return Ok(Flow::Continue),
                 },
-                _ = tokio::signal::ctrl_c() => {
+                () = interrupted(sigint.as_deref_mut()) => {
                     output("");
                     return Ok(Flow::Continue);
                 }
@@ -945,18 +1015,23 @@ impl Ctl {
         Ok(Flow::Continue)
     }
 
-    fn confirm(&self, question: &str) -> bool {
+    async fn confirm(&mut self, question: &str) -> bool {
         if !self.settings.interactive {
             return true;
         }
-        read_line(question).is_some_and(|a| a.to_lowercase().starts_with('y'))
+        self.read_line(question)
+            .await
+            .is_some_and(|a| a.to_lowercase().starts_with('y'))
     }
 
     async fn do_shutdown(&mut self, arg: &str) -> CmdResult {
         if !self.no_args("shutdown", arg) {
             return Ok(Flow::Continue);
         }
-        if !self.confirm("Really shut the remote supervisord process down y/N? ") {
+        if !self
+            .confirm("Really shut the remote supervisord process down y/N? ")
+            .await
+        {
             return Ok(Flow::Continue);
         }
         let url = self.settings.serverurl.clone();
@@ -985,7 +1060,10 @@ impl Ctl {
         if !self.no_args("reload", arg) {
             return Ok(Flow::Continue);
         }
-        if !self.confirm("Really restart the remote supervisord process y/N? ") {
+        if !self
+            .confirm("Really restart the remote supervisord process y/N? ")
+            .await
+        {
             return Ok(Flow::Continue);
         }
         match self.client.restart().await {

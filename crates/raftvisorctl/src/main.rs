@@ -1,27 +1,30 @@
 //! raftvisorctl: a supervisorctl-compatible command-line client for raftvisord (and for the
 //! Python supervisord). Same commands, same output, same exit statuses; see `ctl` for the
 //! commands, `format` for the texts, `options` for the command line and config file. The
-//! Supvisors commands are supvisorsctl 0.14's (`ctl::supvisors`, `ctl::sapps`, tables in
-//! `sformat` / `sapps`, the terminal-only progress line in `progress`); `raftvisorctl breed …`
-//! is Supvisors' `supvisors_breed` tool (`breed`). raftvisor's own commands: `members`,
-//! `remove_member`, `add_member` (the Raft membership by an operator; not in supvisorsctl's
-//! help list, `help members` describes them).
+//! Supvisors commands are supvisorsctl 0.14's (`ctl::supvisors` for the state commands,
+//! `ctl::applications` for the application and process ones; their tables, help texts and
+//! argument checks in `supvisors_format` and `application_format`, the terminal-only progress
+//! line in `progress`); `raftvisorctl breed …` is Supvisors' `supvisors_breed` tool (`breed`).
+//! raftvisor's own commands: `members`, `remove_member`, `add_member` (the Raft membership by
+//! an operator; not in supvisorsctl's help list, `help members` describes them).
 //!
-//! Not supported: `fg`, readline history/completion (`-r` is accepted and ignored), and
-//! `[ctlplugin:x]` plugins.
+//! Not supported: readline history/completion (`-r` is accepted and ignored), and
+//! `[ctlplugin:x]` plugins. Standard input is read by one thread for the whole run (`input`),
+//! so that `fg` can wait for a line and for Ctrl-C at once without losing the next line.
 
+mod application_format;
 mod breed;
 mod ctl;
 mod format;
 mod ini;
+mod input;
 mod options;
 mod progress;
-mod sapps;
-mod sformat;
+mod supvisors_format;
 
 use clap::Parser;
 
-use ctl::{output, read_line, Ctl, Flow};
+use ctl::{output, Ctl, Flow};
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
@@ -83,10 +86,15 @@ async fn run(settings: ctl::Settings, args: Vec<String>) -> i32 {
         ctl.onecmd(&args.join(" ")).await;
         return ctl.exitstatus;
     }
+    ctl.watch_interrupts();
     let prompt = format!("{}> ", ctl.settings.prompt);
     let mut line = Some("status".to_string());
     loop {
-        let Some(cmd) = line.take().or_else(|| read_line(&prompt)) else {
+        let next = match line.take() {
+            Some(first) => Some(first),
+            None => ctl.read_line(&prompt).await,
+        };
+        let Some(cmd) = next else {
             // End of input: like supervisorctl's do_EOF.
             output("");
             break;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use client::{Client, Error, Value};
 
-use crate::sformat::{field, items, py_str};
+use crate::supvisors_format::{field, items, py_str};
 
 /// What a waiting call is about: the thing the progress line describes.
 #[derive(Debug, Clone, PartialEq, Eq)]

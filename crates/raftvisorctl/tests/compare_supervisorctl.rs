@@ -176,6 +176,12 @@ async fn output_and_exit_status_match_supervisorctl() {
         vec!["help", "nosuch"],
         vec!["nosuch"],
         vec!["clear", "manual"],
+        // `fg`'s refusals (its foreground mode is compared in tests/test_differential.py).
+        vec!["fg"],
+        vec!["fg", "sleeper", "manual"],
+        vec!["fg", "nosuch"],
+        vec!["fg", "quick"],
+        vec!["help", "fg"],
     ] {
         compare(with_conf(&cmd), &none);
     }

@@ -2,11 +2,11 @@
 //! `master`, `strategies`, `instance_status`, `sstatus`, `local_status`, `enable`, `disable`,
 //! `loglevel`, and raftvisor's own `members`, `remove_member`, `add_member` (Raft membership
 //! by an operator). Each checks `supvisors.get_api_version()` first, prints `ERROR (<faultString>)`
-//! on a fault with exit status 1, and formats with `crate::sformat`.
+//! on a fault with exit status 1, and formats with `crate::supvisors_format`.
 
 use super::{output, CmdError, CmdResult, Ctl, Flow};
 use crate::format::exit;
-use crate::sformat::{self, SUPVISORS_API_VERSION};
+use crate::supvisors_format::{self, SUPVISORS_API_VERSION};
 use client::{Error, Value};
 use model::FaultCode;
 
@@ -28,7 +28,7 @@ fn internal(msg: String) -> CmdError {
 impl Ctl {
     /// Names every Supvisors command, for the dispatcher.
     pub(super) fn is_supvisors_command(cmd: &str) -> bool {
-        sformat::help_text(cmd).is_some()
+        supvisors_format::help_text(cmd).is_some()
     }
 
     pub(super) async fn dispatch_supvisors(&mut self, cmd: &str, arg: &str) -> CmdResult {
@@ -37,26 +37,33 @@ impl Ctl {
         }
         match cmd {
             "sversion" => {
-                self.simple_call("get_api_version", |v| vec![sformat::py_str(v)])
+                self.simple_call("get_api_version", |v| vec![supvisors_format::py_str(v)])
                     .await
             }
             "sstate" => {
                 let v = self.s_call("get_supvisors_state", &[]).await;
-                self.show(v, |v| sformat::sstate_lines(&v)).await
+                self.show(v, |v| supvisors_format::sstate_lines(&v)).await
             }
             "master" => {
-                self.simple_call("get_master_identifier", |v| vec![sformat::py_str(v)])
-                    .await
+                self.simple_call("get_master_identifier", |v| {
+                    vec![supvisors_format::py_str(v)]
+                })
+                .await
             }
             "strategies" => {
                 let v = self.s_call("get_strategies", &[]).await;
-                self.show(v, |v| sformat::strategies_lines(&v)).await
+                self.show(v, |v| supvisors_format::strategies_lines(&v))
+                    .await
             }
             "instance_status" => {
                 let wanted: Vec<&str> = arg.split_whitespace().collect();
                 let v = self.s_call("get_all_instances_info", &[]).await;
                 self.show(v, |v| {
-                    sformat::instance_status_lines(sformat::items(&v)?, &wanted, &simple_localtime)
+                    supvisors_format::instance_status_lines(
+                        supvisors_format::items(&v)?,
+                        &wanted,
+                        &simple_localtime,
+                    )
                 })
                 .await
             }
@@ -66,11 +73,13 @@ impl Ctl {
             "loglevel" => self.do_loglevel(arg).await,
             "members" => {
                 let v = self.s_call("get_raft_members", &[]).await;
-                self.show(v, |v| sformat::members_lines(sformat::items(&v)?))
-                    .await
+                self.show(v, |v| {
+                    supvisors_format::members_lines(supvisors_format::items(&v)?)
+                })
+                .await
             }
             "remove_member" | "add_member" => self.do_membership(cmd, arg).await,
-            _ => self.dispatch_sapps(cmd, arg).await,
+            _ => self.dispatch_applications(cmd, arg).await,
         }
     }
 
@@ -121,7 +130,7 @@ impl Ctl {
             Ok(other) => {
                 output(&format!(
                     "ERROR: this version of supvisorsctl expects to talk to a server with API version {SUPVISORS_API_VERSION}, but the remote version is {}.",
-                    sformat::py_str(&other)
+                    supvisors_format::py_str(&other)
                 ));
                 self.exitstatus = exit::NOT_INSTALLED;
                 Ok(false)
@@ -150,7 +159,12 @@ impl Ctl {
         let mut infos = Vec::new();
         if names.is_empty() || names.contains(&"all") {
             match self.s_call("get_all_process_info", &[]).await {
-                Ok(v) => infos.extend(sformat::items(&v).map_err(internal)?.iter().cloned()),
+                Ok(v) => infos.extend(
+                    supvisors_format::items(&v)
+                        .map_err(internal)?
+                        .iter()
+                        .cloned(),
+                ),
                 Err(e) => self.fault_or_raise(e, "")?,
             }
         } else {
@@ -159,12 +173,17 @@ impl Ctl {
                     .s_call("get_process_info", &[Value::String(name.into())])
                     .await
                 {
-                    Ok(v) => infos.extend(sformat::items(&v).map_err(internal)?.iter().cloned()),
+                    Ok(v) => infos.extend(
+                        supvisors_format::items(&v)
+                            .map_err(internal)?
+                            .iter()
+                            .cloned(),
+                    ),
                     Err(e) => self.fault_or_raise(e, &format!("{name}: "))?,
                 }
             }
         }
-        sformat::sstatus_lines(&infos)
+        supvisors_format::sstatus_lines(&infos)
             .map_err(internal)?
             .iter()
             .for_each(|l| output(l));
@@ -173,15 +192,15 @@ impl Ctl {
 
     async fn do_local_status(&mut self, arg: &str) -> CmdResult {
         let infos = match self.s_call("get_all_local_process_info", &[]).await {
-            Ok(v) => sformat::items(&v).map_err(internal)?.to_vec(),
+            Ok(v) => supvisors_format::items(&v).map_err(internal)?.to_vec(),
             Err(e) => {
                 self.fault_or_raise(e, "")?;
                 Vec::new()
             }
         };
         let wanted: Vec<&str> = arg.split_whitespace().collect();
-        let chosen = sformat::local_status_select(&infos, &wanted).map_err(internal)?;
-        sformat::local_status_lines(&chosen, &simple_localtime)
+        let chosen = supvisors_format::local_status_select(&infos, &wanted).map_err(internal)?;
+        supvisors_format::local_status_lines(&chosen, &simple_localtime)
             .map_err(internal)?
             .iter()
             .for_each(|l| output(l));
@@ -191,7 +210,7 @@ impl Ctl {
     pub(super) fn usage_error(&mut self, cmd: &str, message: &str) -> CmdResult {
         output(message);
         self.exitstatus = exit::INVALID_ARGS;
-        if let Some(text) = sformat::help_text(cmd) {
+        if let Some(text) = supvisors_format::help_text(cmd) {
             output(text);
         }
         Ok(Flow::Continue)
@@ -209,7 +228,10 @@ impl Ctl {
             "added"
         };
         match self.s_call(cmd, &[Value::String(identifier.into())]).await {
-            Ok(v) => output(&format!("{identifier} {done}: {}", sformat::py_str(&v))),
+            Ok(v) => output(&format!(
+                "{identifier} {done}: {}",
+                supvisors_format::py_str(&v)
+            )),
             Err(e) => self.fault_or_raise(e, "")?,
         }
         Ok(Flow::Continue)
@@ -220,7 +242,10 @@ impl Ctl {
             return self.usage_error(cmd, &format!("ERROR: {cmd} requires a program name"));
         };
         match self.s_call(cmd, &[Value::String(program.into())]).await {
-            Ok(v) => output(&format!("{program} {cmd}d: {}", sformat::py_str(&v))),
+            Ok(v) => output(&format!(
+                "{program} {cmd}d: {}",
+                supvisors_format::py_str(&v)
+            )),
             Err(e) => self.fault_or_raise(e, "")?,
         }
         Ok(Flow::Continue)
@@ -230,11 +255,14 @@ impl Ctl {
         let Some(level) = arg.split_whitespace().next() else {
             return self.usage_error("loglevel", "ERROR: loglevel requires a level");
         };
-        let Some(number) = sformat::log_level_number(level) else {
+        let Some(number) = supvisors_format::log_level_number(level) else {
             return self.usage_error("loglevel", "ERROR: unknown level for Logger");
         };
         match self.s_call("change_log_level", &[Value::Int(number)]).await {
-            Ok(v) => output(&format!("Logger level changed: {}", sformat::py_str(&v))),
+            Ok(v) => output(&format!(
+                "Logger level changed: {}",
+                supvisors_format::py_str(&v)
+            )),
             Err(e) => self.fault_or_raise(e, "")?,
         }
         Ok(Flow::Continue)

@@ -1,6 +1,9 @@
-//! supvisorsctl 0.14's output formats (the Supvisors `supervisorctl` plugin), as pure functions:
-//! fixed-width tables whose variable columns are as wide as their longest value or title plus
-//! two (`ControllerPlugin.max_template`), with Python's `%-Ns` padding and `str()` of values.
+//! supvisorsctl 0.14's output formats (the Supvisors `supervisorctl` plugin) for its state
+//! commands (`sstate`, `instance_status`, `sstatus`, `local_status`, … and raftvisor's
+//! `members`), as pure functions: fixed-width tables whose variable columns are as wide as their
+//! longest value or title plus two (`ControllerPlugin.max_template`), with Python's `%-Ns`
+//! padding and `str()` of values. Also the Supvisors help texts and the Python `str()`/`repr()`
+//! every Supvisors table uses; the application and process tables are in `application_format`.
 
 use client::Value;
 
@@ -38,7 +41,7 @@ pub fn help_text(topic: &str) -> Option<&'static str> {
         "remove_member" => "remove_member <identifier>\t\t\tRemove the instance from the Raft membership (refused if it would lose the quorum).",
         "add_member" => "add_member <identifier>\t\t\tAdd the instance back to the Raft membership (a voter again once caught up).",
         "loglevel" => "loglevel lvl\t\t\t\tChange the level of local Supvisors' logger to lvl.\n\t\t\t\t\tApplicable values are: dict_values(['critical', 'error', 'warn', 'info', 'debug', 'trace', 'blather']).",
-        _ => return crate::sapps::help_text(topic),
+        _ => return crate::application_format::help_text(topic),
     })
 }
 
@@ -387,7 +390,7 @@ pub fn log_level_number(description: &str) -> Option<i32> {
         .map(|(_, n)| *n)
 }
 
-/// Answer builders for the formatting tests of this module and of `sapps`.
+/// Answer builders for the formatting tests of this module and of `application_format`.
 #[cfg(test)]
 pub(crate) mod test_values {
     use client::Value;

@@ -1,14 +1,14 @@
 //! The Supvisors application and process commands of supvisorsctl 0.14: `application_info`,
 //! `application_rules`, `process_rules`, `conflicts`, the start/stop/restart family,
 //! `update_numprocs`, `conciliate`, `restart_sequence`, `sreload`, `sshutdown`. Same syntax,
-//! messages and exit statuses; tables and argument checks come from `crate::sapps`. The calls
-//! that wait server-side show a progress line on a terminal (`crate::progress`).
+//! messages and exit statuses; tables and argument checks come from `crate::application_format`.
+//! The calls that wait server-side show a progress line on a terminal (`crate::progress`).
 
 use super::{build_client, output, CmdError, CmdResult, Ctl, Flow};
+use crate::application_format;
 use crate::format::exit;
 use crate::progress::{with_progress, Watch};
-use crate::sapps;
-use crate::sformat::{self, py_str};
+use crate::supvisors_format::{self, py_str};
 use client::{Error, Value};
 
 fn internal(msg: String) -> CmdError {
@@ -20,13 +20,13 @@ fn string(s: &str) -> Value {
 }
 
 impl Ctl {
-    pub(super) async fn dispatch_sapps(&mut self, cmd: &str, arg: &str) -> CmdResult {
+    pub(super) async fn dispatch_applications(&mut self, cmd: &str, arg: &str) -> CmdResult {
         let args: Vec<&str> = arg.split_whitespace().collect();
         match cmd {
             "application_info" => {
                 let v = self.s_call("get_all_applications_info", &[]).await;
                 self.show(v, |v| {
-                    sapps::application_info_lines(sformat::items(&v)?, &args)
+                    application_format::application_info_lines(supvisors_format::items(&v)?, &args)
                 })
                 .await
             }
@@ -34,8 +34,10 @@ impl Ctl {
             "process_rules" => self.do_process_rules(&args).await,
             "conflicts" => {
                 let v = self.s_call("get_conflicts", &[]).await;
-                self.show(v, |v| sapps::conflicts_lines(sformat::items(&v)?))
-                    .await
+                self.show(v, |v| {
+                    application_format::conflicts_lines(supvisors_format::items(&v)?)
+                })
+                .await
             }
             "start_application" | "restart_application" => {
                 self.do_start_application(cmd, &args).await
@@ -102,18 +104,18 @@ impl Ctl {
 
     /// The `StartingStrategies` argument, or the usage error printed (`None`).
     fn strategy_arg(&mut self, cmd: &str, word: &str) -> Option<i32> {
-        if let Some(s) = sapps::starting_strategy(word) {
+        if let Some(s) = application_format::starting_strategy(word) {
             return Some(s.code());
         }
         let message = if cmd == "restart_process" {
             format!(
                 "ERROR: unknown strategy={word}. use one of {}",
-                sapps::starting_names()
+                application_format::starting_names()
             )
         } else {
             format!(
                 "ERROR: unknown strategy for {cmd}. use one of {}",
-                sapps::starting_names()
+                application_format::starting_names()
             )
         };
         let _ = self.usage_error(cmd, &message);
@@ -124,8 +126,8 @@ impl Ctl {
     /// `ERROR (…)` and gives none.
     async fn all_namespecs(&mut self) -> Result<Vec<String>, CmdError> {
         match self.s_call("get_all_process_info", &[]).await {
-            Ok(v) => sformat::items(&v)
-                .and_then(|infos| infos.iter().map(sapps::namespec_of).collect())
+            Ok(v) => supvisors_format::items(&v)
+                .and_then(|infos| infos.iter().map(application_format::namespec_of).collect())
                 .map_err(internal),
             Err(e) => {
                 self.fault_or_raise(e, "")?;
@@ -148,8 +150,8 @@ impl Ctl {
     /// `(name, managed)` of every application, or `None` after printing the fault.
     async fn applications_managed(&mut self) -> Result<Option<Vec<(String, bool)>>, CmdError> {
         match self.s_call("get_all_applications_info", &[]).await {
-            Ok(v) => sformat::items(&v)
-                .and_then(sapps::managed_map)
+            Ok(v) => supvisors_format::items(&v)
+                .and_then(application_format::managed_map)
                 .map(Some)
                 .map_err(internal),
             Err(e) => {
@@ -162,8 +164,8 @@ impl Ctl {
     async fn do_application_rules(&mut self, args: &[&str]) -> CmdResult {
         let names: Vec<String> = if args.is_empty() || args.contains(&"all") {
             match self.s_call("get_all_applications_info", &[]).await {
-                Ok(v) => sformat::items(&v)
-                    .and_then(sapps::managed_map)
+                Ok(v) => supvisors_format::items(&v)
+                    .and_then(application_format::managed_map)
                     .map_err(internal)?
                     .into_iter()
                     .map(|(n, _)| n)
@@ -183,7 +185,7 @@ impl Ctl {
                 Err(e) => self.fault_or_raise(e, &format!("{name}: "))?,
             }
         }
-        sapps::application_rules_lines(&rules)
+        application_format::application_rules_lines(&rules)
             .map_err(internal)?
             .iter()
             .for_each(|l| output(l));
@@ -194,11 +196,16 @@ impl Ctl {
         let mut rules = Vec::new();
         for namespec in self.namespecs_or_all(args).await? {
             match self.s_call("get_process_rules", &[string(&namespec)]).await {
-                Ok(v) => rules.extend(sformat::items(&v).map_err(internal)?.iter().cloned()),
+                Ok(v) => rules.extend(
+                    supvisors_format::items(&v)
+                        .map_err(internal)?
+                        .iter()
+                        .cloned(),
+                ),
                 Err(e) => self.fault_or_raise(e, &format!("{namespec}: "))?,
             }
         }
-        sapps::process_rules_lines(&rules)
+        application_format::process_rules_lines(&rules)
             .map_err(internal)?
             .iter()
             .for_each(|l| output(l));
@@ -250,7 +257,7 @@ impl Ctl {
         let Some(all) = self.applications_managed().await? else {
             return Ok(Flow::Continue);
         };
-        let matching = sapps::matching_applications(params, &all, alt);
+        let matching = application_format::matching_applications(params, &all, alt);
         matching.messages.iter().for_each(|m| output(m));
         if matching.unknown {
             self.exitstatus = exit::INVALID_ARGS;
@@ -454,12 +461,12 @@ impl Ctl {
         let Some(first) = args.first() else {
             return self.usage_error("conciliate", "ERROR: conciliate requires a strategy");
         };
-        let Some(strategy) = sapps::conciliation_strategy(first) else {
+        let Some(strategy) = application_format::conciliation_strategy(first) else {
             return self.usage_error(
                 "conciliate",
                 &format!(
                     "ERROR: unknown strategy for conciliate. use one of {}",
-                    sapps::conciliation_names()
+                    application_format::conciliation_names()
                 ),
             );
         };
@@ -492,18 +499,18 @@ impl Ctl {
             }
             Err(e) => return Err(e.into()),
         };
-        let managed = sformat::field(&info, "managed").map_err(internal)?;
+        let managed = supvisors_format::field(&info, "managed").map_err(internal)?;
         if !matches!(managed, Value::Bool(true)) {
             // supvisorsctl 0.18 leaves the exit status unchanged here.
             output(&format!("ERROR: {app} unmanaged"));
-            if let Some(text) = sformat::help_text(cmd) {
+            if let Some(text) = supvisors_format::help_text(cmd) {
                 output(text);
             }
             return Ok(Flow::Continue);
         }
         match self.s_call(cmd, &[Value::Int(strategy), string(app)]).await {
-            Ok(v) => sformat::items(&v)
-                .and_then(sapps::test_start_lines)
+            Ok(v) => supvisors_format::items(&v)
+                .and_then(application_format::test_start_lines)
                 .map_err(internal)?
                 .iter()
                 .for_each(|l| output(l)),

@@ -1,12 +1,12 @@
 //! supvisorsctl 0.14's application and process commands as pure functions: the tables of
 //! `application_info`, `application_rules`, `process_rules` and `conflicts`, the strategy
-//! arguments, the selection of managed applications and the help texts. No I/O: `ctl::sapps`
-//! does the calls and prints what these return.
+//! arguments, the selection of managed applications and the help texts. No I/O:
+//! `ctl::applications` does the calls and prints what these return.
 
 use client::Value;
 use model::supvisors::{ConciliationStrategy, StartingStrategy};
 
-use crate::sformat::{field, py_repr, py_str, text};
+use crate::supvisors_format::{field, py_repr, py_str, text};
 
 /// `help <topic>` of the application/process commands (supvisorsctl 0.14 texts, tabs included).
 pub fn help_text(topic: &str) -> Option<&'static str> {
@@ -312,7 +312,7 @@ pub fn namespec_of(info: &Value) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sformat::test_values::{list, s, st};
+    use crate::supvisors_format::test_values::{list, s, st};
 
     fn app(name: &str, managed: bool, state: &str, major: bool) -> Value {
         st(&[
