@@ -1,5 +1,6 @@
 //! procman: the local process supervisor of one raftvisor instance — Supervisor's behaviour
-//! (state machine, spawning, logs, event listeners) behind the [`SupervisorApi`] trait that the
+//! (state machine, spawning, logs, event listeners, the shared listening socket of an
+//! `[fcgi-program:x]` group given to its processes as stdin) behind the [`SupervisorApi`] trait that the
 //! XML-RPC front end and, later, the cluster layer use.
 //!
 //! It is not an RPC server and not a config parser: it takes a resolved [`model::Config`] and a
@@ -11,6 +12,7 @@
 //!  Supervisor (handle, Clone) ──Msg──► runtime::Actor (owns all processes)
 //!                                        │ machine::step (pure) → actions
 //!                                        ├─► spawn::Spawner thread: fork (PDEATHSIG), reap
+//!                                        │     (fd 0: a stdin pipe, or the fcgi socket)
 //!                                        ├─► pipe readers → output::OutputDispatcher (capture,
 //!                                        │     strip_ansi) → logs::RotatingFile, syslog, tail,
 //!                                        │     listener protocol

@@ -3,6 +3,7 @@
 //! read-only views of it (`getProcessInfo`, `getAllConfigInfo`, the reread diff).
 
 use super::listeners::Pool;
+use super::sockets::SharedSocket;
 use super::{epoch_now, fault, Actor, Group, Proc, Selection};
 use crate::api::{ConfigDiff, ConfigInfo, ProcessInfo};
 use crate::events;
@@ -114,6 +115,7 @@ impl Actor {
                 proto: None,
                 in_flight: None,
                 extra_argv: Vec::new(),
+                holds_socket: false,
             }),
         );
         self.shared.layout.send_modify(|n| *n += 1);
@@ -145,12 +147,17 @@ impl Actor {
         } else {
             None
         };
+        let socket = match &spec.kind {
+            GroupKind::FastCgi(socket) => Some(SharedSocket::checked(&spec.name, socket)),
+            _ => None,
+        };
         let procs = processes.into_iter().map(|p| self.new_proc(p)).collect();
         let name = spec.name.clone();
         self.groups.push(Group {
             spec,
             procs,
             pool,
+            socket,
             config_current: true,
         });
         self.groups

@@ -16,6 +16,7 @@
 //! - [`control`], start, stop, signal requests;
 //! - [`spawning`], preparing, forking and finishing spawns; signals to children;
 //! - [`pipes`], the output pipe readers and the stdin writer of each child;
+//! - [`sockets`], the listening socket of an `[fcgi-program:x]` group, its processes' stdin;
 //! - [`listeners`], event listener pools, TICK clocks, output and communication events;
 //! - [`resize`], `update_numprocs`;
 //! - [`lifecycle`], boot, autostart, shutdown and restart.
@@ -26,6 +27,7 @@ mod lifecycle;
 mod listeners;
 mod pipes;
 mod resize;
+mod sockets;
 mod spawning;
 
 use crate::api::{Channel, ConfigDiff, ConfigInfo, ProcessInfo};
@@ -40,6 +42,7 @@ use listeners::{Pool, Queued};
 use model::{Config, Fault, FaultCode, GroupSpec, ProcessSpec, ProcessState, SupervisorState};
 use pipes::Stdin;
 pub use resize::NumprocsStep;
+use sockets::SharedSocket;
 use spawning::{send_signal, PendingSpawn};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -207,6 +210,8 @@ struct Group {
     spec: GroupSpec,
     procs: Vec<u64>,
     pool: Option<Pool>,
+    /// An `[fcgi-program:x]` group's socket, shared by its processes.
+    socket: Option<SharedSocket>,
     /// False once the config was re-read: Supervisor's `getAllConfigInfo` then reports the
     /// new config objects, whose AUTO logs are not resolved yet (`'auto'`), until the group is
     /// re-added.
@@ -230,6 +235,9 @@ struct Proc {
     /// Appended to `spec.argv` at every spawn (Supvisors' extra arguments), until the next
     /// `start_process_args`; empty = none.
     extra_argv: Vec<String>,
+    /// It holds its fcgi group's socket (from its spawn until it is reaped or its spawn
+    /// failed).
+    holds_socket: bool,
 }
 
 pub struct Actor {
@@ -386,6 +394,11 @@ impl Actor {
             p.stdin = None;
         }
         let (name, group) = (p.spec.name.clone(), p.spec.group.clone());
+        use ProcessState::{Backoff, Exited, Fatal, Stopped};
+        if matches!(t.to, Stopped | Exited | Fatal | Backoff) {
+            // reaped, or its spawn failed (not UNKNOWN: the kill failed, the child may live on)
+            self.release_socket(id);
+        }
         let _ = self.events.send(ProcessEvent {
             group: group.clone(),
             name: name.clone(),

@@ -23,7 +23,8 @@ pub(super) struct PendingSpawn {
     reply: oneshot::Receiver<Result<i32, String>>,
     out_r: OwnedFd,
     err_r: Option<OwnedFd>,
-    in_w: OwnedFd,
+    /// `None` for an fcgi program: its stdin is the socket.
+    in_w: Option<OwnedFd>,
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
@@ -55,6 +56,8 @@ impl Actor {
     /// hands it to the spawner thread without waiting: the fork happens while the actor
     /// prepares the next one. [`Actor::flush_spawns`] collects the outcome.
     pub(super) fn begin_spawn(&mut self, id: u64) -> Result<PendingSpawn, String> {
+        // held from here: a failure below is a spawn error, whose transition releases it
+        let socket = self.socket_for_spawn(id)?;
         let sd_env = &self.config.supervisord.environment;
         let tx = self.tx.clone();
         let Some(spawner) = self.spawner.as_ref() else {
@@ -68,7 +71,14 @@ impl Actor {
         let program = spawn::resolve_command(&spec.argv, path.as_deref())
             .map_err(|f| f.extra.unwrap_or_else(|| f.code.name().to_string()))?;
         let creds = spawn::resolve_user(spec.user.as_deref())?;
-        let (in_r, in_w) = pipe()?;
+        // an fcgi program's stdin is its group's socket, and the daemon keeps no end of it
+        let (in_r, in_w) = match socket {
+            Some(socket) => (socket, None),
+            None => {
+                let (r, w) = pipe()?;
+                (r, Some(w))
+            }
+        };
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = if spec.redirect_stderr {
             let dup = out_w.try_clone().map_err(|e| e.to_string())?;
@@ -200,7 +210,7 @@ impl Actor {
                 reader(false, &spec.stderr, &p.err_sink, &p.err_tail),
             ));
         }
-        p.stdin = Some(Stdin::new(in_w));
+        p.stdin = in_w.map(Stdin::new);
         p.proto = listener.then(ListenerProto::default);
         p.in_flight = None;
         Ok(pid)
