@@ -137,7 +137,13 @@ impl Actor {
         }
     }
 
-    pub(super) fn add_group(&mut self, mut spec: GroupSpec) {
+    /// Adds group `spec` (its processes STOPPED), or refuses it when it is an fcgi-program's
+    /// whose socket cannot be created (the error, worded as Supervisor's).
+    pub(super) fn add_group(&mut self, mut spec: GroupSpec) -> Result<(), String> {
+        let socket = match &spec.kind {
+            GroupKind::FastCgi(socket) => Some(SharedSocket::checked(socket)?),
+            _ => None,
+        };
         let processes = std::mem::take(&mut spec.processes);
         let pool = if spec.kind == GroupKind::EventListenerPool {
             processes
@@ -146,10 +152,6 @@ impl Actor {
                 .map(|l| Pool::new(l.events.clone(), l.buffer_size))
         } else {
             None
-        };
-        let socket = match &spec.kind {
-            GroupKind::FastCgi(socket) => Some(SharedSocket::checked(&spec.name, socket)),
-            _ => None,
         };
         let procs = processes.into_iter().map(|p| self.new_proc(p)).collect();
         let name = spec.name.clone();
@@ -163,6 +165,7 @@ impl Actor {
         self.groups
             .sort_by(|a, b| (a.spec.priority, &a.spec.name).cmp(&(b.spec.priority, &b.spec.name)));
         self.notify(events::group_payload(&name, true));
+        Ok(())
     }
 
     pub(super) fn group_index(&self, name: &str) -> Option<usize> {
@@ -302,7 +305,8 @@ impl Actor {
             .group(name)
             .cloned()
             .ok_or_else(|| fault(FaultCode::BadName, name))?;
-        self.add_group(spec);
+        self.add_group(spec)
+            .map_err(|e| fault(FaultCode::Failed, &e))?;
         self.autostart_group(name).await;
         Ok(())
     }

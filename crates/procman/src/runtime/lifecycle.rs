@@ -53,7 +53,11 @@ impl Actor {
         }
         let groups = self.config.groups.clone();
         for g in groups {
-            self.add_group(g);
+            let name = g.name.clone();
+            if let Err(e) = self.add_group(g) {
+                // checked by Supervisor::start at the first boot; on a restart, left out
+                tracing::error!(group = %name, "{e}");
+            }
         }
         self.set_mood(SupervisorState::Running);
         // start the TICK clocks now (as Supervisor's first loop does), so the first TICK_5

@@ -42,6 +42,7 @@ use listeners::{Pool, Queued};
 use model::{Config, Fault, FaultCode, GroupSpec, ProcessSpec, ProcessState, SupervisorState};
 use pipes::Stdin;
 pub use resize::NumprocsStep;
+pub(crate) use sockets::check_all as check_fcgi_sockets;
 use sockets::SharedSocket;
 use spawning::{send_signal, PendingSpawn};
 use std::collections::{HashMap, VecDeque};

@@ -5,7 +5,7 @@
 //! last one is reaped (or its spawn failed), created again by the next spawn.
 
 use super::Actor;
-use model::{FcgiSocket, SocketEndpoint};
+use model::{Config, FcgiSocket, GroupKind, SocketEndpoint};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -28,16 +28,14 @@ impl SharedSocket {
         }
     }
 
-    /// As Supervisor does when it creates the group, the socket is created and closed once
-    /// at once, so that a socket that cannot be created is reported early (logged here; the
-    /// spawns report it again).
-    pub(super) fn checked(group: &str, spec: &FcgiSocket) -> SharedSocket {
+    /// The socket of a group being added: as Supervisor does when it creates the group, the
+    /// socket is created and closed at once, so a socket that cannot be created refuses the
+    /// group rather than fail every spawn (a Unix socket's file stays, with its mode).
+    pub(super) fn checked(spec: &FcgiSocket) -> Result<SharedSocket, String> {
         let mut socket = SharedSocket::new(spec.clone());
-        match socket.acquire() {
-            Ok(_) => socket.release(),
-            Err(e) => tracing::error!(group, "{e}"),
-        }
-        socket
+        socket.acquire()?;
+        socket.release();
+        Ok(socket)
     }
 
     pub(super) fn url(&self) -> String {
@@ -121,6 +119,17 @@ impl Actor {
             socket.release();
         }
     }
+}
+
+/// Creates and closes the socket of every `[fcgi-program:x]` group of `config`: the check
+/// Supervisor makes when it starts (it exits when one fails).
+pub(crate) fn check_all(config: &Config) -> Result<(), String> {
+    for g in &config.groups {
+        if let GroupKind::FastCgi(spec) = &g.kind {
+            SharedSocket::checked(spec)?;
+        }
+    }
+    Ok(())
 }
 
 /// Creates, binds and listens: `SO_REUSEADDR` for TCP; for a Unix socket, an existing file is
