@@ -533,7 +533,7 @@ def socket_file(path: Path) -> str:
     return f"{kind}, mode {oct(stat.S_IMODE(st.st_mode))}"
 
 
-def fcgi_scenario(r: Recorder, port: int) -> None:
+def fcgi_scenario(r: Recorder, port: int, programs: str) -> None:
     d = r.d
     S = "supervisor."
     unix_path = d.conf.parent / "uweb.sock"
@@ -590,6 +590,15 @@ def fcgi_scenario(r: Recorder, port: int) -> None:
     r.note("unix client, all started", unix())
     r.call(S + "getAllProcessInfo")
 
+    r.step = "fcgi reload"
+    r.call(S + "reloadConfig", expect=[[[], [], []]])
+    # Supervisor compares sockets by URL: a new mode or backlog is not a change, a new port is
+    d.write_config(programs.replace("socket_mode = 0660", "socket_mode = 0600")
+                   .replace("socket_backlog = 8", "socket_backlog = 16"))
+    r.call(S + "reloadConfig", expect=[[[], [], []]])
+    d.write_config(programs.replace(f"127.0.0.1:{port}", f"127.0.0.1:{free_port()}"))
+    r.call(S + "reloadConfig", expect=[[[], ["web"], []]])
+
 
 def run_fcgi_scenario(impl: str, workdir: Path) -> Recorder:
     workdir.mkdir(parents=True, exist_ok=True)
@@ -600,7 +609,7 @@ def run_fcgi_scenario(impl: str, workdir: Path) -> Recorder:
     d.start()
     r = Recorder(d)
     try:
-        fcgi_scenario(r, port)
+        fcgi_scenario(r, port, programs)
     except DaemonGone as e:
         r.stopped_early = str(e)
         r.note("DAEMON GONE", str(e))

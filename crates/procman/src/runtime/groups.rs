@@ -13,6 +13,21 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Supervisor's equality of group configurations (`reloadConfig`'s "changed"): an fcgi
+/// group's socket compares by its URL alone, so a new `socket_backlog`, `socket_owner` or
+/// `socket_mode` is not a change (it applies when the group is added again).
+fn same_config(running: &GroupSpec, new: &GroupSpec) -> bool {
+    match (&running.kind, &new.kind) {
+        (GroupKind::FastCgi(a), GroupKind::FastCgi(b)) => {
+            a.url() == b.url()
+                && running.name == new.name
+                && running.priority == new.priority
+                && running.processes == new.processes
+        }
+        _ => running == new,
+    }
+}
+
 fn random_suffix(seed: u64) -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -280,7 +295,9 @@ impl Actor {
         for g in &new.groups {
             match self.group_index(&g.name) {
                 None => diff.added.push(g.name.clone()),
-                Some(i) if self.running_spec(i) != *g => diff.changed.push(g.name.clone()),
+                Some(i) if !same_config(&self.running_spec(i), g) => {
+                    diff.changed.push(g.name.clone())
+                }
                 Some(_) => {}
             }
         }
@@ -332,5 +349,49 @@ impl Actor {
         }
         self.notify(events::group_payload(name, false));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_config;
+    use model::{FcgiSocket, GroupKind, GroupSpec, SocketEndpoint};
+
+    fn unix(mode: u32, backlog: Option<u32>, path: &str) -> GroupSpec {
+        GroupSpec {
+            name: "u".into(),
+            priority: 1,
+            kind: GroupKind::FastCgi(FcgiSocket {
+                endpoint: SocketEndpoint::Unix {
+                    path: path.into(),
+                    uid: None,
+                    gid: None,
+                    mode,
+                },
+                backlog,
+            }),
+            processes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_fcgi_socket_compares_by_url_as_in_supervisor() {
+        let a = unix(0o700, None, "/tmp/a.sock");
+        assert!(same_config(&a, &unix(0o600, Some(5), "/tmp/a.sock")));
+        assert!(!same_config(&a, &unix(0o700, None, "/tmp/b.sock")));
+        assert!(!same_config(
+            &a,
+            &GroupSpec {
+                priority: 2,
+                ..a.clone()
+            }
+        ));
+        assert!(!same_config(
+            &a,
+            &GroupSpec {
+                kind: GroupKind::Program,
+                ..a.clone()
+            }
+        ));
     }
 }
