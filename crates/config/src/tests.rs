@@ -1008,6 +1008,33 @@ fn fcgi_programs_are_programs_with_a_socket() {
 }
 
 #[test]
+fn fcgi_unix_socket_belongs_to_the_program_user_unless_that_is_the_daemons() {
+    use nix::unistd::{getuid, User};
+    let owner_with = |user: &str| {
+        let c = ok(&format!(
+            "{SD}[fcgi-program:u]\ncommand=/bin/u\nuser={user}\nsocket=unix:///tmp/u.sock\n"
+        ));
+        match &c.group("u").unwrap().kind {
+            GroupKind::FastCgi(FcgiSocket {
+                endpoint: SocketEndpoint::Unix { uid, gid, mode, .. },
+                ..
+            }) => (*uid, *gid, *mode),
+            other => panic!("not an fcgi unix socket: {other:?}"),
+        }
+    };
+    let me = User::from_uid(getuid())
+        .unwrap()
+        .expect("the test's own user");
+    assert_eq!(owner_with(&me.name), (None, None, 0o700));
+    let other = if getuid().is_root() { "nobody" } else { "root" };
+    let them = User::from_name(other).unwrap().expect("a second user");
+    assert_eq!(
+        owner_with(other),
+        (Some(them.uid.as_raw()), Some(them.gid.as_raw()), 0o700)
+    );
+}
+
+#[test]
 fn fcgi_socket_errors_are_supervisors() {
     let e = err(&format!(
         "{SD}[fcgi-program:a]\ncommand=x\nsocket=tcp://h:1\nsocket_mode=0600\n\
