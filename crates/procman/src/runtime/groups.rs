@@ -4,8 +4,8 @@
 
 use super::listeners::Pool;
 use super::sockets::SharedSocket;
-use super::{epoch_now, fault, Actor, Group, Proc, Selection};
-use crate::api::{ConfigDiff, ConfigInfo, ProcessInfo};
+use super::{epoch_now, fault, Actor, Group, Proc, ProcSinks, Selection};
+use crate::api::{Channel, ConfigDiff, ConfigInfo, ProcessInfo};
 use crate::events;
 use crate::machine::ProcState;
 use model::{Config, Fault, FaultCode, GroupKind, GroupSpec, LogTarget, ProcessSpec};
@@ -259,6 +259,64 @@ impl Actor {
             stderr_logfile: path(&p.err_path),
             pid: p.st.pid,
         })
+    }
+
+    /// `getProcessInfo`.
+    pub(super) fn process_info(&self, ns: &str) -> Result<ProcessInfo, Fault> {
+        self.find(ns)
+            .and_then(|id| self.info(id).ok_or_else(|| fault(FaultCode::BadName, ns)))
+    }
+
+    /// `getAllProcessInfo`: sorted by group, then name.
+    pub(super) fn all_info(&self) -> Vec<ProcessInfo> {
+        let mut v: Vec<ProcessInfo> = self.procs.keys().filter_map(|id| self.info(*id)).collect();
+        v.sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
+        v
+    }
+
+    /// The log file of one channel of `ns`, `None` when it has none.
+    pub(super) fn log_path(&self, ns: &str, ch: Channel) -> Result<Option<PathBuf>, Fault> {
+        self.find(ns).map(|id| {
+            self.procs.get(&id).and_then(|p| match ch {
+                Channel::Stdout => p.out_path.clone(),
+                Channel::Stderr => p.err_path.clone(),
+            })
+        })
+    }
+
+    /// The in-memory tail of one channel of `ns` (the dashboard's last words of a process).
+    pub(super) fn recent_output(&self, ns: &str, ch: Channel) -> Result<Vec<u8>, Fault> {
+        self.find(ns).map(|id| {
+            self.procs
+                .get(&id)
+                .and_then(|p| {
+                    let tail = match ch {
+                        Channel::Stdout => &p.out_tail,
+                        Channel::Stderr => &p.err_tail,
+                    };
+                    tail.lock().ok().map(|t| t.contents())
+                })
+                .unwrap_or_default()
+        })
+    }
+
+    /// The log sinks of `ns`, or of every process, for clearing logs outside the actor.
+    pub(super) fn sinks(&self, ns: Option<&str>) -> Result<ProcSinks, Fault> {
+        let ids = match ns {
+            Some(ns) => vec![self.find(ns)?],
+            None => self.groups.iter().flat_map(|g| g.procs.clone()).collect(),
+        };
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| self.procs.get(&id))
+            .map(|p| {
+                (
+                    p.spec.name.clone(),
+                    p.spec.group.clone(),
+                    vec![p.out_sink.clone(), p.err_sink.clone()],
+                )
+            })
+            .collect())
     }
 
     pub(super) fn all_config(&self) -> Vec<ConfigInfo> {

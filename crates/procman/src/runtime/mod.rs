@@ -481,16 +481,10 @@ impl Actor {
         };
         match msg {
             Msg::Info(ns, r) => {
-                let res = self
-                    .find(&ns)
-                    .and_then(|id| self.info(id).ok_or_else(|| fault(FaultCode::BadName, &ns)));
-                let _ = r.send(res);
+                let _ = r.send(self.process_info(&ns));
             }
             Msg::AllInfo(r) => {
-                let mut v: Vec<ProcessInfo> =
-                    self.procs.keys().filter_map(|id| self.info(*id)).collect();
-                v.sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
-                let _ = r.send(v);
+                let _ = r.send(self.all_info());
             }
             Msg::AllConfig(r) => {
                 let _ = r.send(self.all_config());
@@ -517,63 +511,16 @@ impl Actor {
                 let _ = r.send(self.signal(sel, &sig));
             }
             Msg::LogPath(ns, ch, r) => {
-                let res = self.find(&ns).map(|id| {
-                    self.procs.get(&id).and_then(|p| match ch {
-                        Channel::Stdout => p.out_path.clone(),
-                        Channel::Stderr => p.err_path.clone(),
-                    })
-                });
-                let _ = r.send(res);
+                let _ = r.send(self.log_path(&ns, ch));
             }
             Msg::Recent(ns, ch, r) => {
-                let res = self.find(&ns).map(|id| {
-                    self.procs
-                        .get(&id)
-                        .and_then(|p| {
-                            let tail = match ch {
-                                Channel::Stdout => &p.out_tail,
-                                Channel::Stderr => &p.err_tail,
-                            };
-                            tail.lock().ok().map(|t| t.contents())
-                        })
-                        .unwrap_or_default()
-                });
-                let _ = r.send(res);
+                let _ = r.send(self.recent_output(&ns, ch));
             }
             Msg::Sinks(ns, r) => {
-                let ids = match &ns {
-                    Some(ns) => self.find(ns).map(|id| vec![id]),
-                    None => Ok(self.groups.iter().flat_map(|g| g.procs.clone()).collect()),
-                };
-                let res = ids.map(|ids| {
-                    ids.into_iter()
-                        .filter_map(|id| self.procs.get(&id))
-                        .map(|p| {
-                            (
-                                p.spec.name.clone(),
-                                p.spec.group.clone(),
-                                vec![p.out_sink.clone(), p.err_sink.clone()],
-                            )
-                        })
-                        .collect()
-                });
-                let _ = r.send(res);
+                let _ = r.send(self.sinks(ns.as_deref()));
             }
             Msg::Stdin(ns, r) => {
-                let res = self.find(&ns).and_then(|id| {
-                    let p = self
-                        .procs
-                        .get_mut(&id)
-                        .ok_or_else(|| fault(FaultCode::BadName, &ns))?;
-                    if p.st.pid == 0 || p.st.killing {
-                        return Err(fault(FaultCode::NotRunning, &ns));
-                    }
-                    p.stdin
-                        .as_mut()
-                        .and_then(Stdin::sender)
-                        .ok_or_else(|| fault(FaultCode::NoFile, &ns))
-                });
-                let _ = r.send(res);
+                let _ = r.send(self.stdin_writer(&ns));
             }
             Msg::RemoteComm(kind, data) => self.notify(events::remote_comm_payload(&kind, &data)),
             Msg::Reread(cfg, r) => {

@@ -1,8 +1,9 @@
 //! A child's pipes once it is spawned: one reader task per output pipe (log file, tail,
 //! syslog, capture mode, output events) and, written to only on demand, its stdin.
 
-use super::{Msg, SharedTail, Sink, StdinWrite};
+use super::{fault, Actor, Msg, SharedTail, Sink, StdinWrite};
 use crate::output::{self, OutputDispatcher, Piece};
+use model::{Fault, FaultCode};
 use std::os::fd::OwnedFd;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -177,6 +178,29 @@ impl Stdin {
             self.writer = Some(tx);
         }
         self.writer.clone()
+    }
+}
+
+impl Actor {
+    /// `sendProcessStdin`: the queue of the writer of `ns`'s stdin (started on first use).
+    /// NOT_RUNNING without a child or while it is being killed, NO_FILE when it has no stdin
+    /// to write to (an fcgi program: its stdin is the socket).
+    pub(super) fn stdin_writer(
+        &mut self,
+        ns: &str,
+    ) -> Result<mpsc::UnboundedSender<StdinWrite>, Fault> {
+        let id = self.find(ns)?;
+        let p = self
+            .procs
+            .get_mut(&id)
+            .ok_or_else(|| fault(FaultCode::BadName, ns))?;
+        if p.st.pid == 0 || p.st.killing {
+            return Err(fault(FaultCode::NotRunning, ns));
+        }
+        p.stdin
+            .as_mut()
+            .and_then(Stdin::sender)
+            .ok_or_else(|| fault(FaultCode::NoFile, ns))
     }
 }
 
