@@ -22,6 +22,7 @@ import os
 import re
 import socket
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from conftest import require_impl
-from harness import Daemon, free_port, wait_until
+from harness import Daemon, daemon_command, free_port, render_config, wait_until
 from recorder import (DaemonGone, Recorder, compare_transcripts, fault_code_only, pretty,
                       typed)
 
@@ -653,3 +654,30 @@ def test_fcgi_raftvisord_matches_supervisord(fcgi_reference_run: Recorder, tmp_p
     assert not problems, header + "\n\n".join(problems)
     assert got.stopped_early is None, header
     assert not got.violations, header
+
+
+@pytest.mark.parametrize("impl", ["supervisord", "raftvisord"])
+def test_fcgi_socket_in_use_refuses_the_start(impl: str, tmp_path):
+    """A socket that cannot be created stops the daemon at startup, before any program runs,
+    naming the socket as Supervisor does."""
+    require_impl(impl)
+    marker = tmp_path / "started"
+    (tmp_path / "childlogs").mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        conf = tmp_path / "daemon.conf"
+        conf.write_text(render_config(port=free_port(), workdir=tmp_path, tag="fcgi-taken",
+                                      programs=f"""
+[fcgi-program:web]
+command = /bin/sh -c "touch {marker}; exec sleep 1000"
+socket = tcp://127.0.0.1:{port}
+startsecs = 0
+"""))
+        p = subprocess.run(daemon_command(impl, conf), capture_output=True, text=True,
+                           timeout=60, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    assert f"Could not create FastCGI socket tcp://127.0.0.1:{port}: " in out, out
+    assert not marker.exists()
