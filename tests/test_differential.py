@@ -26,7 +26,10 @@ import os
 import pty
 import re
 import signal
+import socket
+import stat
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -34,7 +37,8 @@ from pathlib import Path
 import pytest
 
 from conftest import require_impl, require_raftvisorctl
-from harness import Daemon, supervisorctl_path, wait_until
+from harness import (Daemon, daemon_command, free_port, render_config, supervisorctl_path,
+                     wait_until)
 from recorder import (DaemonGone, Recorder, compare_transcripts, fault_code_only, pretty,
                       typed)
 
@@ -753,3 +757,215 @@ def test_fg_matches_supervisorctl(fg_reference: list[dict], client: str, impl: s
                                    f"{client}/{impl}")
     assert not problems and not violations, "\n".join(violations) + "\n\n" + "\n\n".join(
         problems)
+
+
+# ---------------------------------------------------------------- [fcgi-program:x]
+#
+# A second, smaller scenario: two fcgi-program groups, one on a TCP socket (numprocs=2) and one
+# on a Unix socket with socket_mode. Each process accepts connections on its stdin (fd 0, the
+# socket the daemon made) and answers with its name. Observations that are not XML-RPC calls
+# (what a client connecting to the socket gets, the socket file's mode) are noted in the
+# transcript, so both daemons must also agree on them.
+
+FCGI_ANSWER = """\
+import os, socket
+listener = socket.socket(fileno=0)  # the group's listening socket, made by the daemon
+while True:
+    conn, _ = listener.accept()
+    with conn:
+        conn.sendall(("answer from %s\\n" % os.environ["SUPERVISOR_PROCESS_NAME"]).encode())
+"""
+
+FCGI_PROGRAMS = """
+[fcgi-program:web]
+command = {python} %(here)s/fcgi_answer.py
+socket = tcp://127.0.0.1:{port}
+socket_backlog = 8
+numprocs = 2
+process_name = %(program_name)s_%(process_num)d
+startsecs = 0
+
+[fcgi-program:uweb]
+command = {python} %(here)s/fcgi_answer.py
+socket = unix://%(here)s/uweb.sock
+socket_mode = 0660
+startsecs = 0
+autostart = false
+"""
+
+
+def ask(family: int, address) -> str:
+    """What a client connecting to the socket gets: the answer (process number masked, the two
+    processes share the socket and either may accept), or why it got none."""
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(address)
+            data = b""
+            while chunk := s.recv(256):
+                data += chunk
+        return re.sub(r"web_\d", "web_<n>", data.decode())
+    except ConnectionRefusedError:
+        return "connection refused"
+    except FileNotFoundError:
+        return "no socket file"
+    except OSError as e:
+        return f"error {type(e).__name__}"
+
+
+def socket_file(path: Path) -> str:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "absent"
+    kind = "socket" if stat.S_ISSOCK(st.st_mode) else "not a socket"
+    return f"{kind}, mode {oct(stat.S_IMODE(st.st_mode))}"
+
+
+def fcgi_scenario(r: Recorder, port: int, programs: str) -> None:
+    d = r.d
+    S = "supervisor."
+    unix_path = d.conf.parent / "uweb.sock"
+
+    def tcp() -> str:
+        return ask(socket.AF_INET, ("127.0.0.1", port))
+
+    def unix() -> str:
+        return ask(socket.AF_UNIX, str(unix_path))
+
+    r.step = "fcgi startup"
+    r.note("fcgi processes reach RUNNING",
+           d.wait_states({"web:web_0": "RUNNING", "web:web_1": "RUNNING"}, timeout=20) and True)
+    r.call(S + "getAllProcessInfo")
+    for n in ["web:web_0", "web:web_1", "uweb"]:
+        r.call(S + "getProcessInfo", n)
+    r.call(S + "getAllConfigInfo")
+
+    r.step = "fcgi tcp socket"
+    r.note("tcp client", tcp())
+    r.check(tcp() == "answer from web_<n>\n", "a tcp client gets an answer from a web process")
+    r.call(S + "sendProcessStdin", "web:web_0", "x", fault=NO_FILE)
+    r.call(S + "stopProcess", "web:web_0", True, expect=True)
+    r.note("tcp client, one process left", tcp())
+    r.check(tcp() == "answer from web_<n>\n", "the socket stays while a process holds it")
+    r.call(S + "stopProcessGroup", "web", True)
+    r.note("tcp client, group stopped", tcp())
+    r.check(tcp() == "connection refused", "stopping the group closes its socket")
+    r.call(S + "getAllProcessInfo")
+    r.call(S + "startProcessGroup", "web", True)
+    r.note("tcp client, group started again", tcp())
+    r.check(tcp() == "answer from web_<n>\n", "starting again reopens the socket")
+
+    r.step = "fcgi unix socket"
+    # the daemon made (and closed) the socket when it created the group: the file is there
+    r.note("unix socket file before any start", socket_file(unix_path))
+    r.note("unix client before any start", unix())
+    r.call(S + "startProcess", "uweb", True, expect=True)
+    r.note("unix socket file", socket_file(unix_path))
+    r.check(socket_file(unix_path) == "socket, mode 0o660", "socket_mode applies")
+    r.note("unix client", unix())
+    r.check(unix() == "answer from uweb\n", "a unix client gets an answer")
+    r.call(S + "stopProcess", "uweb", True, expect=True)
+    r.note("unix client, stopped", unix())
+    r.check(unix() == "connection refused", "stopping closes the unix socket")
+    r.note("unix socket file, stopped", socket_file(unix_path))
+
+    r.step = "fcgi stop all"
+    r.call(S + "stopAllProcesses", True)
+    r.note("tcp client, all stopped", tcp())
+    r.call(S + "getAllProcessInfo")
+    r.call(S + "startAllProcesses", True)
+    r.note("tcp client, all started", tcp())
+    r.note("unix client, all started", unix())
+    r.call(S + "getAllProcessInfo")
+
+    r.step = "fcgi reload"
+    r.call(S + "reloadConfig", expect=[[[], [], []]])
+    # Supervisor compares sockets by URL: a new mode or backlog is not a change, a new port is
+    d.write_config(programs.replace("socket_mode = 0660", "socket_mode = 0600")
+                   .replace("socket_backlog = 8", "socket_backlog = 16"))
+    r.call(S + "reloadConfig", expect=[[[], [], []]])
+    d.write_config(programs.replace(f"127.0.0.1:{port}", f"127.0.0.1:{free_port()}"))
+    r.call(S + "reloadConfig", expect=[[[], ["web"], []]])
+
+
+def run_fcgi_scenario(impl: str, workdir: Path) -> Recorder:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "fcgi_answer.py").write_text(FCGI_ANSWER)
+    port = free_port()
+    programs = FCGI_PROGRAMS.format(python=sys.executable, port=port)
+    d = Daemon(impl, workdir, programs, identifier="difftest")
+    d.start()
+    r = Recorder(d)
+    try:
+        fcgi_scenario(r, port, programs)
+    except DaemonGone as e:
+        r.stopped_early = str(e)
+        r.note("DAEMON GONE", str(e))
+    except TimeoutError as e:
+        r.stopped_early = str(e)
+        r.note("TIMEOUT", str(e))
+    finally:
+        d.stop()
+    (workdir / "transcript.json").write_text(pretty(r.transcript))
+    return r
+
+
+@pytest.fixture(scope="session")
+def fcgi_reference_run(tmp_path_factory) -> Recorder:
+    require_impl("supervisord")
+    if "fcgi" not in _reference_cache:
+        _reference_cache["fcgi"] = run_fcgi_scenario("supervisord",
+                                                     tmp_path_factory.mktemp("fcgi-reference"))
+    return _reference_cache["fcgi"]
+
+
+def test_fcgi_reference_follows_spec(fcgi_reference_run: Recorder):
+    """supervisord serves an fcgi-program's socket as the scenario expects."""
+    assert fcgi_reference_run.stopped_early is None, fcgi_reference_run.stopped_early
+    assert not fcgi_reference_run.violations, "\n".join(fcgi_reference_run.violations)
+
+
+def test_fcgi_raftvisord_matches_supervisord(fcgi_reference_run: Recorder, tmp_path):
+    """raftvisord accepts the same [fcgi-program:x] config, shows the same processes, and its
+    sockets open, answer and close as supervisord's do."""
+    require_impl("raftvisord")
+    got = run_fcgi_scenario("raftvisord", tmp_path / "raftvisord")
+    ref_file = tmp_path / "supervisord.transcript.json"
+    ref_file.write_text(pretty(fcgi_reference_run.transcript))
+    problems = compare_transcripts(fcgi_reference_run.transcript, got.transcript)
+    header = (f"transcripts: {ref_file} vs {tmp_path / 'raftvisord' / 'transcript.json'}\n"
+              f"raftvisord spec violations: {len(got.violations)}\n  "
+              + "\n  ".join(got.violations[:30]) + "\n")
+    if got.stopped_early:
+        header += f"raftvisord run stopped early: {got.stopped_early}\n"
+    assert not problems, header + "\n\n".join(problems)
+    assert got.stopped_early is None, header
+    assert not got.violations, header
+
+
+@pytest.mark.parametrize("impl", ["supervisord", "raftvisord"])
+def test_fcgi_socket_in_use_refuses_the_start(impl: str, tmp_path):
+    """A socket that cannot be created stops the daemon at startup, before any program runs,
+    naming the socket as Supervisor does."""
+    require_impl(impl)
+    marker = tmp_path / "started"
+    (tmp_path / "childlogs").mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        conf = tmp_path / "daemon.conf"
+        conf.write_text(render_config(port=free_port(), workdir=tmp_path, tag="fcgi-taken",
+                                      programs=f"""
+[fcgi-program:web]
+command = /bin/sh -c "touch {marker}; exec sleep 1000"
+socket = tcp://127.0.0.1:{port}
+startsecs = 0
+"""))
+        p = subprocess.run(daemon_command(impl, conf), capture_output=True, text=True,
+                           timeout=60, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    assert f"Could not create FastCGI socket tcp://127.0.0.1:{port}: " in out, out
+    assert not marker.exists()

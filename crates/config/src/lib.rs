@@ -9,8 +9,8 @@
 //! and *all* problems are reported at once, each as `file:line: [section] option: message`.
 //! It is not a writer, does not watch files, and does not interpret plugin sections
 //! (`[rpcinterface:x]` other than `supervisor`, `[ctlplugin:x]`, unknown sections): those are
-//! kept verbatim in [`model::Config::extra_sections`] for later layers. `[fcgi-program:x]` is
-//! refused. The one plugin section raftvisor understands, `[rpcinterface:supvisors]`, is
+//! kept verbatim in [`model::Config::extra_sections`] for later layers. An `[fcgi-program:x]`
+//! group carries its socket in [`model::GroupKind::FastCgi`]. The one plugin section raftvisor understands, `[rpcinterface:supvisors]`, is
 //! resolved on request by [`supvisors::resolve`] into [`model::supvisors::SupvisorsSpec`]
 //! (options documented in `SUPVISORS_OPTIONS.md`). raftvisor's own `[program:x]` options (such
 //! as `survive_daemon`) are documented in `PROGRAM_OPTIONS.md`.
@@ -22,7 +22,7 @@
 //! ```text
 //! files ──ini──▶ sections (file:line per option) ──reader+expand──▶ typed values
 //!                                                   │
-//!        [supervisord] [*_http_server] [supervisorctl] [program/group/eventlistener] ──▶ Config
+//!        [supervisord] [*_http_server] [supervisorctl] [program/group/eventlistener/fcgi-program] ──▶ Config
 //! ```
 //!
 //! The loader touches the system only to read files, check that directories, users and
@@ -33,6 +33,7 @@ mod daemon;
 mod error;
 mod events;
 mod expand;
+mod fcgi;
 mod ini;
 mod load;
 mod programs;

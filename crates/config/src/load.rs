@@ -151,13 +151,9 @@ fn load_inner(
                 s.check_keys(&mut p, &[RPC_FACTORY]);
                 require_factory(s, &mut p, &global, RPC_FACTORY);
             }
-            _ if ["program:", "group:", "eventlistener:"]
+            _ if ["program:", "group:", "eventlistener:", "fcgi-program:"]
                 .iter()
                 .any(|k| name.starts_with(k)) => {}
-            _ if name.starts_with("fcgi-program:") => s.section_error(
-                &mut p,
-                "[fcgi-program:x] sections are not supported by raftvisor; use [program:x]",
-            ),
             _ if name.starts_with("inet_http_server:") || name.starts_with("unix_http_server:") => {
                 s.section_error(
                     &mut p,

@@ -1,5 +1,7 @@
-//! `[program:x]`, `[eventlistener:x]` and `[group:x]` → process groups, as Supervisor's
-//! `process_groups_from_parser` / `processes_from_section`.
+//! `[program:x]`, `[eventlistener:x]`, `[fcgi-program:x]` and `[group:x]` → process groups, as
+//! Supervisor's `process_groups_from_parser` / `processes_from_section`. An fcgi-program is a
+//! program plus a socket ([`crate::fcgi`]); named in a `[group:x]`, it is a plain program of
+//! that group and its socket options are not read (as in Supervisor).
 //!
 //! Options read once per section cannot use `%(process_num)d`; the per-process ones
 //! (`process_name`, `command`, `directory`, `environment`, the `*_logfile*` and `*_syslog` keys)
@@ -9,6 +11,7 @@
 use crate::error::Problems;
 use crate::events::parse_events;
 use crate::expand::Vars;
+use crate::fcgi::{self, FCGI_ONLY};
 use crate::ini::{Ini, Section};
 use crate::reader::{expand_opt, Reported, Sect};
 use crate::shlex::{env_pairs, split_command};
@@ -83,6 +86,7 @@ pub type NumprocsOverrides = BTreeMap<String, u32>;
 enum Kind {
     Program,
     Listener,
+    FastCgi,
 }
 
 /// Builds every group, sorted by (priority, name), processes sorted by (priority, name).
@@ -112,11 +116,26 @@ pub(crate) fn groups(inp: &Inputs<'_>, p: &mut Problems) -> Vec<GroupSpec> {
         };
         let mut processes = Vec::new();
         for program in programs {
-            let Some(ps) = sect(&format!("program:{program}")) else {
-                if ini.section(&format!("fcgi-program:{program}")).is_none() {
-                    s.key_error(p, "programs", format!("names unknown program {program:?}"));
+            let plain = sect(&format!("program:{program}"));
+            let fcgi = sect(&format!("fcgi-program:{program}"));
+            let ps = match (plain, fcgi) {
+                (Some(_), Some(_)) => {
+                    s.key_error(
+                        p,
+                        "programs",
+                        format!("name {program} is ambiguous (exists as program and fcgi-program)"),
+                    );
+                    continue;
                 }
-                continue;
+                (Some(ps), None) | (None, Some(ps)) => ps,
+                (None, None) => {
+                    s.key_error(
+                        p,
+                        "programs",
+                        format!("names unknown program or fcgi-program {program}"),
+                    );
+                    continue;
+                }
             };
             grouped.push(ps.name().to_string());
             processes.extend(section_processes(ps, &name, Kind::Program, inp, p).1);
@@ -132,12 +151,14 @@ pub(crate) fn groups(inp: &Inputs<'_>, p: &mut Problems) -> Vec<GroupSpec> {
             Kind::Program
         } else if sec.name.starts_with("eventlistener:") {
             Kind::Listener
+        } else if sec.name.starts_with("fcgi-program:") {
+            Kind::FastCgi
         } else {
             continue;
         };
         let s = Sect::new(sec, &ini.defaults);
         check_program_keys(s, kind, p);
-        if kind == Kind::Program && grouped.contains(&sec.name) {
+        if kind != Kind::Listener && grouped.contains(&sec.name) {
             continue;
         }
         let Some(name) = section_name(s, p) else {
@@ -147,6 +168,15 @@ pub(crate) fn groups(inp: &Inputs<'_>, p: &mut Problems) -> Vec<GroupSpec> {
         let kind = match kind {
             Kind::Program => GroupKind::Program,
             Kind::Listener => GroupKind::EventListenerPool,
+            Kind::FastCgi => {
+                let mut vars = inp.vars.clone();
+                vars.set_str("program_name", name.clone());
+                let user = processes.first().and_then(|p| p.user.as_deref());
+                match fcgi::socket(s, &vars, user, p) {
+                    Some(socket) => GroupKind::FastCgi(socket),
+                    None => continue,
+                }
+            }
         };
         groups.push((group(name, priority, kind, processes), sec));
     }
@@ -214,14 +244,22 @@ fn check_program_keys(s: Sect<'_>, kind: Kind, p: &mut Problems) {
     for o in &s.sec.options {
         let key = o.key.as_str();
         let listener_key = LISTENER_ONLY.contains(&key);
-        let message = if PROGRAM_KEYS.contains(&key) || (listener_key && kind == Kind::Listener) {
+        let fcgi_key = FCGI_ONLY.contains(&key);
+        let message = if PROGRAM_KEYS.contains(&key)
+            || (listener_key && kind == Kind::Listener)
+            || (fcgi_key && kind == Kind::FastCgi)
+        {
             continue;
         } else if listener_key {
             "only valid in an [eventlistener:x] section".to_string()
+        } else if fcgi_key {
+            "only valid in an [fcgi-program:x] section".to_string()
         } else {
             let mut known = PROGRAM_KEYS.to_vec();
-            if kind == Kind::Listener {
-                known.extend(LISTENER_ONLY);
+            match kind {
+                Kind::Listener => known.extend(LISTENER_ONLY),
+                Kind::FastCgi => known.extend(FCGI_ONLY),
+                Kind::Program => {}
             }
             format!("unknown option (known: {})", known.join(", "))
         };

@@ -15,26 +15,49 @@ pub(crate) fn host_node_name() -> String {
 
 /// Supervisor's `name_to_uid`: a user name or a numeric uid that must exist.
 pub(crate) fn check_user(name: &str) -> Result<(), String> {
+    user_ids(name).map(|_| ())
+}
+
+/// The `(uid, primary gid)` of a user name or numeric uid that must exist.
+pub(crate) fn user_ids(name: &str) -> Result<(u32, u32), String> {
     let found = match name.parse::<u32>() {
         Ok(uid) => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)),
         Err(_) => nix::unistd::User::from_name(name),
     };
     match found {
-        Ok(Some(_)) => Ok(()),
+        Ok(Some(u)) => Ok((u.uid.as_raw(), u.gid.as_raw())),
         _ => Err(format!("no such user {name:?}")),
     }
 }
 
 /// Supervisor's `name_to_gid`.
 pub(crate) fn check_group(name: &str) -> Result<(), String> {
+    group_id(name).map(|_| ())
+}
+
+fn group_id(name: &str) -> Result<u32, String> {
     let found = match name.parse::<u32>() {
         Ok(gid) => nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid)),
         Err(_) => nix::unistd::Group::from_name(name),
     };
     match found {
-        Ok(Some(_)) => Ok(()),
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
         _ => Err(format!("no such group {name:?}")),
     }
+}
+
+/// `colon_separated_user_group` resolved: `user` gives `(uid, None)` (the group is left
+/// alone), `user:group` gives both ids. Both must exist.
+pub(crate) fn user_group_ids(text: &str) -> Result<(u32, Option<u32>), String> {
+    match text.split_once(':') {
+        Some((user, group)) => Ok((user_ids(user)?.0, Some(group_id(group)?))),
+        None => Ok((user_ids(text)?.0, None)),
+    }
+}
+
+/// The uid the daemon runs as.
+pub(crate) fn current_uid() -> u32 {
+    nix::unistd::getuid().as_raw()
 }
 
 /// `user` or `user:group`, both of which must exist (`colon_separated_user_group`).
@@ -156,6 +179,10 @@ mod tests {
         assert!(check_user("no_such_user_zz").is_err());
         assert!(check_user_group("root:root").is_ok());
         assert!(check_user_group("root:no_such_group_zz").is_err());
+        assert_eq!(user_group_ids("root"), Ok((0, None)));
+        assert_eq!(user_group_ids("0:0"), Ok((0, Some(0))));
+        assert!(user_group_ids("root:no_such_group_zz").is_err());
+        assert_eq!(user_ids("root"), Ok((0, 0)));
         assert!(check_parent_dir(Path::new("relative.log")).is_ok());
         assert!(check_parent_dir(Path::new("/no/such/dir/x.log")).is_err());
         assert!(check_dir(Path::new("/")).is_ok());

@@ -428,7 +428,7 @@ fn unix_server_and_supervisorctl() {
 fn program_defaults() {
     let c = ok(&format!("{SD}[program:cat]\ncommand=/bin/cat\n"));
     let g = c.group("cat").unwrap();
-    assert_eq!((g.priority, g.kind), (999, GroupKind::Program));
+    assert_eq!((g.priority, &g.kind), (999, &GroupKind::Program));
     let expected_log = LogSpec {
         target: LogTarget::Auto,
         maxbytes: 50 << 20,
@@ -761,7 +761,7 @@ fn heterogeneous_groups() {
     let names: Vec<&str> = c.groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["g", "c"]);
     let g = c.group("g").unwrap();
-    assert_eq!((g.priority, g.kind), (5, GroupKind::Heterogeneous));
+    assert_eq!((g.priority, &g.kind), (5, &GroupKind::Heterogeneous));
     let procs: Vec<(&str, &str)> = g
         .processes
         .iter()
@@ -774,7 +774,7 @@ fn heterogeneous_groups() {
     ));
     assert_eq!(
         e,
-        "DIR/s.conf:3: [group:g] programs: names unknown program \"zz\""
+        "DIR/s.conf:3: [group:g] programs: names unknown program or fcgi-program zz"
     );
     let e = err(&format!("{SD}[group:g]\npriority=1\n"));
     assert_eq!(
@@ -795,8 +795,8 @@ fn eventlisteners() {
     let c = ok(&format!("{SD}[eventlistener:l]\ncommand=/bin/l\nevents=tick_5,PROCESS_LOG,EVENT\nresult_handler=my.mod:handler\nnumprocs=2\nprocess_name=l%(process_num)d\n"));
     let g = c.group("l").unwrap();
     assert_eq!(
-        (g.kind, g.priority, g.processes.len()),
-        (GroupKind::EventListenerPool, -1, 2)
+        (&g.kind, g.priority, g.processes.len()),
+        (&GroupKind::EventListenerPool, -1, 2)
     );
     // The pool starts first (-1) but its processes keep the usual 999, as in Supervisor.
     assert_eq!(g.processes[0].priority, 999);
@@ -907,7 +907,10 @@ fn plugin_and_unknown_sections() {
     );
     assert_eq!(lines[1], "DIR/s.conf:2: [rpcinterface:supervisor] supervisor.rpcinterface_factory: required (package.module:callable)");
     assert_eq!(lines[2], "DIR/s.conf:4: [rpcinterface:other] supervisor.rpcinterface_factory: required (package.module:callable)");
-    assert_eq!(lines[3], "DIR/s.conf:6: [fcgi-program:f] [fcgi-program:x] sections are not supported by raftvisor; use [program:x]");
+    assert_eq!(
+        lines[3],
+        "DIR/s.conf:6: [fcgi-program:f] section requires a \"socket\" line"
+    );
 }
 
 #[test]
@@ -965,4 +968,127 @@ fn relative_paths_resolve_against_cwd_not_config() {
     let c = load_with(&path, &ctx()).unwrap();
     assert_eq!(c.supervisord.pidfile, dir.path().join("x.pid"));
     assert!(Path::new(&c.supervisord.logfile).is_absolute());
+}
+
+#[test]
+fn fcgi_programs_are_programs_with_a_socket() {
+    let c = ok(&format!(
+        "{SD}[fcgi-program:web]\ncommand=/bin/web\nsocket=tcp://LOCALHOST:%(ENV_APP_PORT)s\nsocket_backlog=5\nnumprocs=2\nprocess_name=%(program_name)s_%(process_num)d\npriority=7\n\
+         [fcgi-program:u]\ncommand=/bin/u\nsocket=unix:///tmp/%(program_name)s.sock\nsocket_mode=0666\nsocket_owner=0:0\n"
+    ));
+    let web = c.group("web").unwrap();
+    assert_eq!(
+        web.kind,
+        GroupKind::FastCgi(model::FcgiSocket {
+            endpoint: model::SocketEndpoint::Tcp {
+                host: "localhost".into(),
+                port: 8080
+            },
+            backlog: Some(5),
+        })
+    );
+    assert_eq!(web.priority, 7);
+    let names: Vec<&str> = web.processes.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["web_0", "web_1"]);
+    assert_eq!(web.processes[0].argv, ["/bin/web"]);
+    let GroupKind::FastCgi(u) = &c.group("u").unwrap().kind else {
+        panic!("u is not an fcgi group");
+    };
+    assert_eq!(u.url(), "unix:///tmp/u.sock");
+    assert_eq!(
+        u.endpoint,
+        model::SocketEndpoint::Unix {
+            path: "/tmp/u.sock".into(),
+            uid: Some(0),
+            gid: Some(0),
+            mode: 0o666
+        }
+    );
+    assert_eq!(u.backlog, None);
+}
+
+#[test]
+fn fcgi_unix_socket_belongs_to_the_program_user_unless_that_is_the_daemons() {
+    use nix::unistd::{getuid, User};
+    let owner_with = |user: &str| {
+        let c = ok(&format!(
+            "{SD}[fcgi-program:u]\ncommand=/bin/u\nuser={user}\nsocket=unix:///tmp/u.sock\n"
+        ));
+        match &c.group("u").unwrap().kind {
+            GroupKind::FastCgi(FcgiSocket {
+                endpoint: SocketEndpoint::Unix { uid, gid, mode, .. },
+                ..
+            }) => (*uid, *gid, *mode),
+            other => panic!("not an fcgi unix socket: {other:?}"),
+        }
+    };
+    let me = User::from_uid(getuid())
+        .unwrap()
+        .expect("the test's own user");
+    assert_eq!(owner_with(&me.name), (None, None, 0o700));
+    let other = if getuid().is_root() { "nobody" } else { "root" };
+    let them = User::from_name(other).unwrap().expect("a second user");
+    assert_eq!(
+        owner_with(other),
+        (Some(them.uid.as_raw()), Some(them.gid.as_raw()), 0o700)
+    );
+}
+
+#[test]
+fn fcgi_socket_errors_are_supervisors() {
+    let e = err(&format!(
+        "{SD}[fcgi-program:a]\ncommand=x\nsocket=tcp://h:1\nsocket_mode=0600\n\
+         [fcgi-program:b]\ncommand=x\nsocket=unix://rel.sock\nsocket_backlog=0\nsocket_owner=no_such_user_zz\n\
+         [fcgi-program:c]\ncommand=x\nsocket=http://h:1\nsocket_mode=9\n\
+         [program:p]\ncommand=x\nsocket=tcp://h:1\n"
+    ));
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "DIR/s.conf:4: [fcgi-program:a] socket: socket_owner and socket_mode params should only be used with a Unix domain socket",
+            "DIR/s.conf:9: [fcgi-program:b] socket_backlog: Invalid socket_backlog value 0",
+            "DIR/s.conf:10: [fcgi-program:b] socket_owner: Invalid socket_owner value no_such_user_zz",
+            "DIR/s.conf:8: [fcgi-program:b] socket: Unix socket path rel.sock is not an absolute path",
+            "DIR/s.conf:14: [fcgi-program:c] socket_mode: Invalid socket_mode value 9",
+            "DIR/s.conf:13: [fcgi-program:c] socket: Bad socket format http://h:1",
+            "DIR/s.conf:17: [program:p] socket: only valid in an [fcgi-program:x] section",
+        ],
+        "{e}"
+    );
+    let e = err(&format!(
+        "{SD}[fcgi-program:c]\ncommand=x\nsocket=http://h:1\n"
+    ));
+    assert_eq!(
+        e,
+        "DIR/s.conf:4: [fcgi-program:c] socket: Bad socket format http://h:1"
+    );
+    let e = err(&format!(
+        "{SD}[fcgi-program:b]\ncommand=x\nsocket=unix://rel.sock\n"
+    ));
+    assert_eq!(
+        e,
+        "DIR/s.conf:4: [fcgi-program:b] socket: Unix socket path rel.sock is not an absolute path"
+    );
+}
+
+#[test]
+fn fcgi_programs_in_a_group_are_plain_programs_of_it() {
+    let c = ok(&format!(
+        "{SD}[group:g]\nprograms=f,p\n[fcgi-program:f]\ncommand=x\nsocket=tcp://h:1\n[program:p]\ncommand=y\n"
+    ));
+    let names: Vec<&str> = c.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["g"]);
+    let g = c.group("g").unwrap();
+    assert_eq!(g.kind, GroupKind::Heterogeneous);
+    assert_eq!(g.processes.len(), 2);
+    let e = err(&format!(
+        "{SD}[group:g]\nprograms=f\n[fcgi-program:f]\ncommand=x\nsocket=tcp://h:1\n[program:f]\ncommand=y\n"
+    ));
+    assert!(
+        e.starts_with(
+            "DIR/s.conf:3: [group:g] programs: name f is ambiguous (exists as program and fcgi-program)\n"
+        ),
+        "{e}"
+    );
 }

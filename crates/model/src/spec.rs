@@ -193,7 +193,7 @@ pub struct ProcessSpec {
     pub survive_daemon: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GroupKind {
     /// `[program:x]`: one group named after the program.
     Program,
@@ -201,6 +201,44 @@ pub enum GroupKind {
     Heterogeneous,
     /// `[eventlistener:x]`.
     EventListenerPool,
+    /// `[fcgi-program:x]`: one group named after the program whose processes all get the
+    /// same listening socket as their stdin (file descriptor 0).
+    FastCgi(FcgiSocket),
+}
+
+/// The listening socket of an `[fcgi-program:x]` group (`socket`, `socket_backlog`,
+/// `socket_owner`, `socket_mode`). The daemon creates it when the group's first process
+/// spawns and closes it when the last one is reaped, as Supervisor's socket manager does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FcgiSocket {
+    pub endpoint: SocketEndpoint,
+    /// `socket_backlog` (1..=65535); `None` = the system's `SOMAXCONN`.
+    pub backlog: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SocketEndpoint {
+    /// `tcp://host:port` (the host lowercased, as Supervisor does).
+    Tcp { host: String, port: u16 },
+    /// `unix:///absolute/path`: an existing file at `path` is replaced when the socket is
+    /// created, then given `uid`/`gid` (`None` = left as created) and `mode` (default 0o700).
+    Unix {
+        path: PathBuf,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        mode: u32,
+    },
+}
+
+impl FcgiSocket {
+    /// The socket as its URL (`tcp://127.0.0.1:9000`, `unix:///run/x.sock`), as Supervisor
+    /// names it in its log.
+    pub fn url(&self) -> String {
+        match &self.endpoint {
+            SocketEndpoint::Tcp { host, port } => format!("tcp://{host}:{port}"),
+            SocketEndpoint::Unix { path, .. } => format!("unix://{}", path.display()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

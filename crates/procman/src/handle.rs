@@ -41,6 +41,10 @@ pub enum Error {
     Spawner(#[from] std::io::Error),
     #[error("Supervisor::start must be called inside a tokio runtime")]
     NoRuntime,
+    /// The socket of an `[fcgi-program:x]` group cannot be created (Supervisor does not
+    /// start then either).
+    #[error("{0}")]
+    FcgiSocket(String),
 }
 
 /// Resolves when the supervisor has stopped every process and ended.
@@ -80,9 +84,11 @@ impl Supervisor {
     /// Starts the supervisor: creates the groups of `config`, emits the startup events and
     /// autostarts processes in priority order (inside the actor, so this returns at once),
     /// unless `opts.defer_autostart` leaves that to [`Supervisor::autostart_now`].
-    /// Must be called from inside a tokio runtime.
+    /// Must be called from inside a tokio runtime. Fails when the socket of an
+    /// `[fcgi-program:x]` group cannot be created.
     pub fn start(config: Config, opts: Options) -> Result<(Supervisor, Completion), Error> {
         let rt = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        crate::runtime::check_fcgi_sockets(&config).map_err(Error::FcgiSocket)?;
         let (spawner, thread) = Spawner::start()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);

@@ -1,7 +1,8 @@
 //! procman: the local process supervisor of one raftvisor instance — Supervisor's behaviour
-//! (state machine, spawning, logs, event listeners) behind the [`SupervisorApi`] trait that the
-//! XML-RPC front ends (`crates/web`, `crates/supvisors`) and the cluster layer (its process
-//! state feed, the leader's orders, the fence) use.
+//! (state machine, spawning, logs, event listeners, the shared listening socket of an
+//! `[fcgi-program:x]` group given to its processes as stdin) behind the [`SupervisorApi`]
+//! trait that the XML-RPC front ends (`crates/web`, `crates/supvisors`) and the cluster layer
+//! (its process state feed, the leader's orders, the fence) use.
 //!
 //! It is not an RPC server and not a config parser: it takes a resolved [`model::Config`] and a
 //! reloader callback, and knows nothing of XML or Raft. Supvisors' `update_numprocs`
@@ -12,6 +13,7 @@
 //!  Supervisor (handle, Clone) ──Msg──► runtime::Actor (owns all processes)
 //!                                        │ machine::step (pure) → actions
 //!                                        ├─► spawn::Spawner thread: fork (PDEATHSIG), reap
+//!                                        │     (fd 0: a stdin pipe, or the fcgi socket)
 //!                                        ├─► pipe readers → output::OutputDispatcher (capture,
 //!                                        │     strip_ansi) → logs::RotatingFile, syslog, tail,
 //!                                        │     listener protocol
