@@ -41,6 +41,17 @@ pub const BATCH_MAX: usize = 500;
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
+/// What a committed batch was ([`Pending::written`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Every local process: the instance's full sync.
+    Full,
+    /// A full batch was due, but went out partial: it is owed again.
+    FullOwed,
+    /// The changed processes.
+    Partial,
+}
+
 /// What is waiting to be written.
 #[derive(Debug, Default)]
 pub struct Pending {
@@ -128,6 +139,22 @@ impl Pending {
             })
             .collect();
         current.into_iter().chain(gone).collect()
+    }
+
+    /// A batch was committed: forgets what it carried, and says what it was. A full batch was
+    /// due (`full`) but the supervisor could not list every process (`!lists_all`: restarting,
+    /// stopping, or its set changed meanwhile), so it went out as a partial one: the full one
+    /// is still owed — a removal (a reload that drops a program) is told by nothing else.
+    pub fn written(&mut self, full: bool, lists_all: bool) -> Written {
+        self.clear();
+        match (full, lists_all) {
+            (true, true) => Written::Full,
+            (true, false) => {
+                self.full = true;
+                Written::FullOwed
+            }
+            (false, _) => Written::Partial,
+        }
     }
 
     /// Forgets what was written (keeps the `expected` flags: they describe the last exit).
@@ -256,14 +283,19 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
                         due = Some(Instant::now() + retry);
                         retry = (retry * 2).min(RETRY_MAX);
                     }
-                    Ok(_) => {
-                        pending.clear();
-                        due = None;
-                        retry = RETRY_MIN;
-                        if full {
-                            inner.full_sync_done.send_replace(Some(seq));
+                    Ok(_) => match pending.written(full, lists_all) {
+                        Written::FullOwed => {
+                            due = Some(Instant::now() + retry);
+                            retry = (retry * 2).min(RETRY_MAX);
                         }
-                    }
+                        written => {
+                            if written == Written::Full {
+                                inner.full_sync_done.send_replace(Some(seq));
+                            }
+                            due = None;
+                            retry = RETRY_MIN;
+                        }
+                    },
                     Err(e) => {
                         tracing::debug!(error = %e, "process events not written; retrying");
                         due = Some(Instant::now() + retry);
@@ -389,4 +421,22 @@ mod end_tests {
         p.clear();
         assert!(p.statuses(&[], true, |_| None).is_empty());
     }
+
+    #[test]
+    fn a_full_batch_that_could_not_list_everything_is_owed_again() {
+        let mut p = Pending {
+            full: true,
+            ..Pending::default()
+        };
+        p.changed.insert("g:a".into());
+        // Sent while the supervisor was restarting: partial, and the full one stays due.
+        assert_eq!(p.written(true, false), Written::FullOwed);
+        assert!(p.full && p.changed.is_empty() && !p.is_empty());
+        assert_eq!(p.written(true, true), Written::Full);
+        assert!(p.is_empty());
+        p.changed.insert("g:b".into());
+        assert_eq!(p.written(false, false), Written::Partial);
+        assert!(p.is_empty());
+    }
+
 }

@@ -63,6 +63,7 @@ pub(crate) async fn bootstrap(inner: Arc<Inner>) {
         .election_timeout_min
         .max(Duration::from_millis(200));
     let majority = inner.spec.voters.len() / 2 + 1;
+    let started = Instant::now();
     loop {
         match tokio::time::timeout(Duration::from_secs(1), inner.raft.is_initialized()).await {
             Ok(Ok(true)) => {
@@ -93,13 +94,16 @@ pub(crate) async fn bootstrap(inner: Arc<Inner>) {
             })
         });
         let answers = futures_util::future::join_all(probes).await;
-        let mut reachable = 1;
+        // Voters that would grant the first election its votes: this one, and the peers that
+        // say they vote. Counting a peer whose empty store was not vouched for yet made the
+        // first election fail on its refused vote, and cost an election timeout at launch.
+        let mut voting = 1;
         let mut formed = false;
         for answer in answers.into_iter().flatten() {
-            reachable += 1;
+            voting += usize::from(answer.votes);
             formed |= answer.initialized;
         }
-        if !formed && reachable >= majority {
+        if !formed && voting >= majority {
             let members: BTreeMap<_, _> = inner
                 .spec
                 .voters
@@ -112,9 +116,20 @@ pub(crate) async fn bootstrap(inner: Arc<Inner>) {
             }
             return;
         }
-        if !pause(&inner, Duration::from_millis(100)).await {
+        if !pause(&inner, startup_poll(started)).await {
             return;
         }
+    }
+}
+
+/// How often start-up polls its peers (bootstrap, [`verify_pristine`]): every 25 ms for the
+/// first seconds, when the peers of a cluster being launched come up one after the other and
+/// each poll that finds one saves an election round; every 100 ms after that.
+fn startup_poll(started: Instant) -> Duration {
+    if started.elapsed() < Duration::from_secs(5) {
+        Duration::from_millis(25)
+    } else {
+        Duration::from_millis(100)
     }
 }
 
@@ -327,7 +342,7 @@ async fn raft_ended(inner: &Inner) {
 /// a term it forgot. Cleared when a peer answers without having seen it take part; otherwise
 /// the instance stops taking part at once and its owner is told ([`crate::CoreEnd::StateLost`]).
 pub(crate) async fn verify_pristine(inner: Arc<Inner>) {
-    let every = inner.spec.tick_interval.max(Duration::from_millis(100));
+    let started = Instant::now();
     while !inner.store_cleared.load(Ordering::Relaxed) {
         let replies = crate::node::ask_peers(&inner.spec, &inner.client).await;
         let knowledge = replies.iter().map(|(peer, k)| (peer.as_str(), *k));
@@ -348,7 +363,7 @@ pub(crate) async fn verify_pristine(inner: Arc<Inner>) {
             inner.store_cleared.store(true, Ordering::Relaxed);
             return;
         }
-        if !pause(&inner, every).await {
+        if !pause(&inner, startup_poll(started)).await {
             return;
         }
     }

@@ -446,6 +446,9 @@ async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<
                 replicated_to_asker,
                 asker_is_member,
                 asker_seen,
+                votes: inner
+                    .store_cleared
+                    .load(std::sync::atomic::Ordering::Relaxed),
             })
         }
         PATH_MEMBERS => {
