@@ -266,7 +266,7 @@ pub async fn run(
         });
     }
     tracing::info!(pid = std::process::id(), config = %source.path.display(), "raftvisord started");
-    tokio::spawn(release_memory(serving.clone()));
+    let memory_task = tokio::spawn(release_memory(serving.clone()));
 
     let mut core_failed: Option<cluster::CoreEnd> = None;
     let mut stop_asked = false;
@@ -322,6 +322,9 @@ pub async fn run(
         if let Err(e) = joined {
             tracing::error!(error = %e, "HTTP server task failed");
         }
+    }
+    if let Err(e) = memory_task.await {
+        tracing::error!(error = %e, "memory release task failed");
     }
     if let Some(unix) = &unix_http_server {
         let _ = std::fs::remove_file(&unix.file);

@@ -173,15 +173,29 @@ impl Signals {
         requests: mpsc::UnboundedSender<Request>,
     ) {
         loop {
-            let request = tokio::select! {
-                _ = self.term.recv() => { tracing::warn!("received SIGTERM indicating exit request"); shutdown.cancel(); continue; }
-                _ = self.int.recv() => { tracing::warn!("received SIGINT indicating exit request"); shutdown.cancel(); continue; }
-                _ = self.quit.recv() => { tracing::warn!("received SIGQUIT indicating exit request"); shutdown.cancel(); continue; }
-                _ = self.hup.recv() => { tracing::warn!("received SIGHUP indicating restart request"); Request::Restart }
-                _ = self.usr2.recv() => { tracing::info!("received SIGUSR2 indicating log reopen request"); Request::ReopenLogs }
+            let (name, request) = tokio::select! {
+                _ = self.term.recv() => ("SIGTERM", None),
+                _ = self.int.recv() => ("SIGINT", None),
+                _ = self.quit.recv() => ("SIGQUIT", None),
+                _ = self.hup.recv() => ("SIGHUP", Some(Request::Restart)),
+                _ = self.usr2.recv() => ("SIGUSR2", Some(Request::ReopenLogs)),
             };
-            if requests.send(request).is_err() {
-                return;
+            match request {
+                None => {
+                    tracing::warn!("received {name} indicating exit request");
+                    shutdown.cancel();
+                }
+                Some(Request::Restart) => {
+                    tracing::warn!("received {name} indicating restart request")
+                }
+                Some(Request::ReopenLogs) => {
+                    tracing::info!("received {name} indicating log reopen request")
+                }
+            }
+            if let Some(request) = request {
+                if requests.send(request).is_err() {
+                    return;
+                }
             }
         }
     }
