@@ -179,6 +179,25 @@ async fn run_serves_xmlrpc_until_the_shutdown_token_is_cancelled() {
     );
 }
 
+/// Waits until `supvisors.get_all_process_info` (the local replica) shows the process of the
+/// one-program group `name` in `state`.
+async fn in_replica(client: &Client, name: &str, state: &str) {
+    wait_for(&format!("{name} {state} in the replica"), || async {
+        let all = client
+            .call("supvisors.get_all_process_info", &[])
+            .await
+            .ok()?;
+        let found = all.as_array()?.iter().any(|p| {
+            let field = |key| p.get(key).and_then(Value::as_str);
+            field("application_name") == Some(name)
+                && field("process_name") == Some(name)
+                && field("statename") == Some(state)
+        });
+        found.then_some(())
+    })
+    .await
+}
+
 /// The `fsm_statename` of `supvisors.get_supvisors_state`.
 async fn supvisors_state(client: &Client) -> Option<String> {
     let state = client
@@ -222,19 +241,7 @@ async fn run_with_one_supvisors_instance_reaches_operation_and_follows_a_reload(
     );
     // The program autostarts once the node is up, and the replica shows it.
     let pid = running_pid(client, "sleeper").await;
-    wait_for("sleeper RUNNING in the replica", || async {
-        let all = client
-            .call("supvisors.get_all_process_info", &[])
-            .await
-            .ok()?;
-        let running = all.as_array()?.iter().any(|p| {
-            p.get("application_name").and_then(Value::as_str) == Some("sleeper")
-                && p.get("process_name").and_then(Value::as_str) == Some("sleeper")
-                && p.get("statename").and_then(Value::as_str) == Some("RUNNING")
-        });
-        running.then_some(())
-    })
-    .await;
+    in_replica(client, "sleeper", "RUNNING").await;
 
     // A program added to the file: unknown until the config is re-read, then known to the
     // namespace (its program index) and to the commander that places it (the planner's).
@@ -257,6 +264,8 @@ startsecs = 0
     std::fs::write(&conf_path, text).unwrap();
     client.reload_config().await.unwrap();
     client.add_process_group("extra").await.unwrap();
+    // The commander knows an application from the replica: wait for its process events.
+    in_replica(client, "extra", "STOPPED").await;
     assert_eq!(
         client
             .call("supvisors.disable", &[s("extra"), Value::Bool(true)])
@@ -287,4 +296,30 @@ startsecs = 0
     assert!(result.is_ok(), "run ended with {result:?}");
     assert!(!alive(pid), "the child outlived run");
     assert!(!alive(extra), "the child outlived run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_refuses_a_port_in_use_before_any_program_starts() {
+    let port = testkit::supervisord::free_port();
+    let _busy = std::net::TcpListener::bind(("127.0.0.1", port)).expect("hold the port");
+    let conf = format!(
+        "{}\n[inet_http_server]\nport = 127.0.0.1:{port}\n\n\
+         [program:marker]\ncommand = sh -c 'touch {{dir}}/started; exec sleep 30'\nstartsecs = 0\n",
+        supervisord_section("")
+    );
+    let daemon = Running::start(tempfile::tempdir().unwrap(), &conf, port);
+    let joined = tokio::time::timeout(DEADLINE, daemon.task)
+        .await
+        .expect("run returns at once");
+    let error = joined
+        .expect("the run task does not panic")
+        .expect_err("a port in use is refused");
+    assert!(
+        matches!(error, raftvisord::Error::BindInet { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.exit_status(), 2);
+    assert!(error.to_string().contains("cannot bind inet_http_server"));
+    assert!(!daemon.dir.path().join("started").exists());
+    assert!(!daemon.dir.path().join("raftvisord.pid").exists());
 }
