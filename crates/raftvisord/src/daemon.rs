@@ -12,6 +12,7 @@ use crate::logging::Logging;
 use crate::memory;
 use crate::source::ConfigSource;
 use crate::view;
+use model::supvisors::SupvisorsSpec;
 use model::Config;
 use procman::SupervisorApi;
 use std::path::Path;
@@ -62,7 +63,7 @@ const RELEASE_PERIOD: Duration = Duration::from_secs(30);
 pub async fn run(
     daemon: Daemon,
     shutdown: CancellationToken,
-    mut requests: mpsc::UnboundedReceiver<Request>,
+    requests: mpsc::UnboundedReceiver<Request>,
 ) -> Result<(), Error> {
     let Daemon {
         mut config,
@@ -78,50 +79,13 @@ pub async fn run(
         tracing::warn!("inet_http_server has no username/password: the XML-RPC API is open to anyone who can reach the port");
     }
     raise_limits(sd.minfds, sd.minprocs);
-    let cluster_spec = config::supvisors::resolve(&config).map_err(Error::Config)?;
-    if let Some(spec) = &cluster_spec {
-        for note in &spec.notes {
-            tracing::warn!("{note}");
-        }
-        log_fence_bound(spec);
-    }
-    // The rules files are read (and a bad one refused) before anything starts.
-    let view: Option<watch::Sender<supvisors::ConfigView>> = match &cluster_spec {
-        None => None,
-        Some(spec) => {
-            let ids: Vec<String> = spec
-                .instances
-                .iter()
-                .map(|i| i.identifier.clone())
-                .collect();
-            let mut rules = config::rules::load(&spec.rules_files, &ids).map_err(Error::Config)?;
-            rules.default_starting_strategy = spec.starting_strategy;
-            for note in &rules.notes {
-                tracing::warn!("{note}");
-            }
-            let settings = supvisors::commander_settings(spec);
-            Some(watch::Sender::new(view::first(
-                rules,
-                settings,
-                &mut config,
-            )))
-        }
-    };
+    let cluster_spec = resolve_cluster(&mut config)?;
+    let view = cluster_spec.as_ref().map(|(_, view)| view.clone());
 
     // The HTTP ports are bound before any program starts, as supervisord does: a port in use
     // stops the start-up with nothing to undo.
     let inet_listener = match &config.inet_http_server {
-        Some(inet) => {
-            let host = match inet.host.as_str() {
-                "" | "*" => "0.0.0.0",
-                h => h,
-            };
-            let bound = tokio::net::TcpListener::bind((host, inet.port)).await;
-            Some(bound.map_err(|source| Error::BindInet {
-                addr: model::net::HostPort::new(host, inet.port),
-                source,
-            })?)
-        }
+        Some(inet) => Some(bind_inet(inet).await?),
         None => None,
     };
     let unix_listener = match &config.unix_http_server {
@@ -140,20 +104,7 @@ pub async fn run(
     // Cancelled once procman has stopped every program: the HTTP servers answer until then.
     let serving = CancellationToken::new();
     let source = Arc::new(source);
-    // Every re-read of the config (reloadConfig, SIGHUP, update_numprocs) goes through this:
-    // the rules' side effects again, and a new view for the cluster side.
-    let numprocs_reloader: procman::NumprocsReloader = {
-        let source = source.clone();
-        let view = view.clone();
-        Arc::new(move |numprocs| {
-            let mut config = source.load_with(numprocs).map_err(|e| e.to_string())?;
-            if let Some(view) = &view {
-                let fresh = view::reread(&view.borrow(), &mut config);
-                view.send_replace(fresh);
-            }
-            Ok(config)
-        })
-    };
+    let numprocs_reloader = numprocs_reloader(source.clone(), view);
     let reloader: procman::Reloader = {
         let reload = numprocs_reloader.clone();
         Arc::new(move || reload(&procman::NumprocsOverrides::new()))
@@ -174,31 +125,19 @@ pub async fn run(
     let (supervisor, done) =
         procman::Supervisor::start(config, options).map_err(Error::Supervisor)?;
     supervisor.set_numprocs_reloader(numprocs_reloader);
-    let mut done = std::pin::pin!(done.wait());
+    let done = std::pin::pin!(done.wait());
 
     // The cluster layer, when the config has a [rpcinterface:supvisors] section.
-    let node_shutdown = CancellationToken::new();
-    let mut node_task = None;
-    // Resolves when the cluster node's Raft core has ended (never without a cluster).
-    let mut core_ended: std::pin::Pin<
-        Box<dyn std::future::Future<Output = cluster::CoreEnd> + Send>,
-    > = Box::pin(std::future::pending());
-    let mut node_handle: Option<cluster::Node> = None;
     let mut server_options = web::ServerOptions::default();
-    if let (Some(spec), Some(view)) = (cluster_spec, view) {
-        let planner: cluster::Planner = {
-            let view = view.subscribe();
-            Arc::new(move |state, now_ms| view::commander(&view).plan(state, now_ms))
-        };
-        let started = cluster::Node::start_with(
-            spec.clone(),
-            supervisor.clone(),
-            node_shutdown.clone(),
-            Some(planner),
-        )
-        .await;
-        let (node, task) = match started {
-            Ok(started) => started,
+    let cluster = match cluster_spec {
+        None => None,
+        Some((spec, view)) => match Cluster::start(spec, view, &supervisor, &logging).await {
+            Ok((cluster, namespace)) => {
+                server_options = server_options
+                    .with_namespace(namespace)
+                    .map_err(|e| Error::Namespace(e.to_string()))?;
+                Some(cluster)
+            }
             Err(e) => {
                 // Stop the programs procman already started before reporting the error.
                 tracing::error!(error = %e, "cannot start the cluster node");
@@ -207,44 +146,8 @@ pub async fn run(
                 let _ = std::fs::remove_file(&pidfile);
                 return Err(Error::NodeStart(e));
             }
-        };
-        tracing::info!(identifier = %spec.local_identifier, internal = %node.internal_addr(), "cluster node started");
-        if !node.wait_replayed(Duration::from_secs(2)).await {
-            tracing::warn!(
-                "the Raft log was not replayed within 2 s: autostarting with the replica as it is"
-            );
-        }
-        {
-            let view = view.subscribe();
-            node.set_fence_policy(Arc::new(move |state, instance, live| {
-                view::commander(&view).fence_policy(state, instance, live)
-            }));
-        }
-        supervisor.autostart_now().await;
-        {
-            let node = node.clone();
-            core_ended = Box::pin(async move { node.core_ended().await });
-        }
-        #[cfg(debug_assertions)]
-        inject_core_end(&node);
-        let incarnation = node.incarnation();
-        let node_for_shutdown = node.clone();
-        let ns = Arc::new(
-            supvisors::SupvisorsNamespace::new(
-                node,
-                supervisor.clone(),
-                spec,
-                logging.level_setter(),
-            )
-            .with_incarnation(incarnation)
-            .sharing(view),
-        );
-        server_options = server_options
-            .with_namespace(ns as Arc<dyn web::Namespace>)
-            .map_err(|e| Error::Namespace(e.to_string()))?;
-        node_task = Some(task);
-        node_handle = Some(node_for_shutdown);
-    }
+        },
+    };
 
     let mut servers = tokio::task::JoinSet::new();
     if let (Some(inet), Some(listener)) = (&inet_http_server, inet_listener) {
@@ -268,6 +171,71 @@ pub async fn run(
     tracing::info!(pid = std::process::id(), config = %source.path.display(), "raftvisord started");
     let memory_task = tokio::spawn(release_memory(serving.clone()));
 
+    let (outcome, core_failed) = serve(
+        &supervisor,
+        done,
+        cluster.as_ref().map(|c| &c.node),
+        &logging,
+        shutdown,
+        requests,
+    )
+    .await;
+
+    serving.cancel();
+    if let Some(cluster) = cluster {
+        cluster.stop().await;
+    }
+    while let Some(joined) = servers.join_next().await {
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "HTTP server task failed");
+        }
+    }
+    if let Err(e) = memory_task.await {
+        tracing::error!(error = %e, "memory release task failed");
+    }
+    if let Some(unix) = &unix_http_server {
+        let _ = std::fs::remove_file(&unix.file);
+    }
+    let _ = std::fs::remove_file(&pidfile);
+    match core_failed {
+        None => {}
+        Some(cluster::CoreEnd::RaftStopped) => return Err(Error::RaftCoreEnded),
+        Some(cluster::CoreEnd::StateLost { data_dir, peer }) => {
+            return Err(Error::StateLost(cluster::NodeError::LostState {
+                data_dir,
+                peer,
+            }))
+        }
+    }
+    match outcome {
+        procman::Exit::Shutdown => {
+            tracing::info!("raftvisord stopped");
+            Ok(())
+        }
+        procman::Exit::RestartFailed(e) => Err(Error::RestartFailed(e.to_string())),
+        procman::Exit::Aborted => Err(Error::Aborted),
+    }
+}
+
+/// The daemon serving: turns the shutdown token, the requests and the end of the Raft core
+/// into procman calls until procman has ended (`done`). Returns how it ended, and the Raft
+/// core's end if that is what stopped it.
+async fn serve(
+    supervisor: &procman::Supervisor,
+    mut done: std::pin::Pin<&mut impl std::future::Future<Output = procman::Exit>>,
+    node: Option<&cluster::Node>,
+    logging: &Logging,
+    shutdown: CancellationToken,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+) -> (procman::Exit, Option<cluster::CoreEnd>) {
+    // Resolves when the cluster node's Raft core has ended (never without a cluster).
+    let core_ended = async {
+        match node {
+            Some(node) => node.core_ended().await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut core_ended = std::pin::pin!(core_ended);
     let mut core_failed: Option<cluster::CoreEnd> = None;
     let mut stop_asked = false;
     let mut requests_open = true;
@@ -303,50 +271,126 @@ pub async fn run(
             result = &mut done => break result,
         }
     };
-    serving.cancel();
-    // The node outlives procman's stop so the final process states reach the other replicas:
-    // a last full batch (every process STOPPED) is committed before the node goes, so that a
-    // cluster started again does not find this run's processes RUNNING in its stored state.
-    if let Some(node) = node_handle {
-        if !node.sync_processes(Duration::from_millis(500)).await {
+    (outcome, core_failed)
+}
+
+/// The Supvisors section resolved (its notes and the fence bound logged) and the rules files
+/// read, a bad one refused, before anything starts; the first [`supvisors::ConfigView`] of
+/// `config`, with the rules applied to it. `None` without a `[rpcinterface:supvisors]`.
+fn resolve_cluster(
+    config: &mut Config,
+) -> Result<Option<(SupvisorsSpec, watch::Sender<supvisors::ConfigView>)>, Error> {
+    let Some(spec) = config::supvisors::resolve(config).map_err(Error::Config)? else {
+        return Ok(None);
+    };
+    for note in &spec.notes {
+        tracing::warn!("{note}");
+    }
+    log_fence_bound(&spec);
+    let ids: Vec<String> = spec
+        .instances
+        .iter()
+        .map(|i| i.identifier.clone())
+        .collect();
+    let mut rules = config::rules::load(&spec.rules_files, &ids).map_err(Error::Config)?;
+    rules.default_starting_strategy = spec.starting_strategy;
+    for note in &rules.notes {
+        tracing::warn!("{note}");
+    }
+    let settings = supvisors::commander_settings(&spec);
+    let view = watch::Sender::new(view::first(rules, settings, config));
+    Ok(Some((spec, view)))
+}
+
+/// Every re-read of the config (reloadConfig, SIGHUP, update_numprocs) goes through this: the
+/// file read again with the same overrides, and, in a cluster, the rules' side effects again
+/// and a new view published.
+fn numprocs_reloader(
+    source: Arc<ConfigSource>,
+    view: Option<watch::Sender<supvisors::ConfigView>>,
+) -> procman::NumprocsReloader {
+    Arc::new(move |numprocs| {
+        let mut config = source.load_with(numprocs).map_err(|e| e.to_string())?;
+        if let Some(view) = &view {
+            let fresh = view::reread(&view.borrow(), &mut config);
+            view.send_replace(fresh);
+        }
+        Ok(config)
+    })
+}
+
+/// The cluster side of a running daemon: its node, and what stops it.
+struct Cluster {
+    node: cluster::Node,
+    task: cluster::NodeTask,
+    shutdown: CancellationToken,
+}
+
+impl Cluster {
+    /// Starts the node (its planner and fence policy read the commander of `view`), lets
+    /// procman autostart once the Raft log is replayed, and builds the `supvisors` namespace,
+    /// which shares `view`.
+    async fn start(
+        spec: SupvisorsSpec,
+        view: watch::Sender<supvisors::ConfigView>,
+        supervisor: &procman::Supervisor,
+        logging: &Logging,
+    ) -> Result<(Cluster, Arc<dyn web::Namespace>), cluster::NodeError> {
+        let planner: cluster::Planner = {
+            let view = view.subscribe();
+            Arc::new(move |state, now_ms| view::commander(&view).plan(state, now_ms))
+        };
+        let shutdown = CancellationToken::new();
+        let (node, task) = cluster::Node::start_with(
+            spec.clone(),
+            supervisor.clone(),
+            shutdown.clone(),
+            Some(planner),
+        )
+        .await?;
+        tracing::info!(identifier = %spec.local_identifier, internal = %node.internal_addr(), "cluster node started");
+        if !node.wait_replayed(Duration::from_secs(2)).await {
+            tracing::warn!(
+                "the Raft log was not replayed within 2 s: autostarting with the replica as it is"
+            );
+        }
+        {
+            let view = view.subscribe();
+            node.set_fence_policy(Arc::new(move |state, instance, live| {
+                view::commander(&view).fence_policy(state, instance, live)
+            }));
+        }
+        supervisor.autostart_now().await;
+        #[cfg(debug_assertions)]
+        inject_core_end(&node);
+        let namespace = supvisors::SupvisorsNamespace::new(
+            node.clone(),
+            supervisor.clone(),
+            spec,
+            logging.level_setter(),
+        )
+        .with_incarnation(node.incarnation())
+        .sharing(view);
+        let cluster = Cluster {
+            node,
+            task,
+            shutdown,
+        };
+        Ok((cluster, Arc::new(namespace)))
+    }
+
+    /// Once procman has stopped: the node outlives procman's stop so the final process states
+    /// reach the other replicas — a last full batch (every process STOPPED) is committed before
+    /// the node goes, so that a cluster started again does not find this run's processes
+    /// RUNNING in its stored state.
+    async fn stop(self) {
+        if !self.node.sync_processes(Duration::from_millis(500)).await {
             tracing::info!(
                 "the final process states were not committed (no leader, or it is stopping too)"
             );
         }
-    }
-    node_shutdown.cancel();
-    if let Some(task) = node_task {
-        task.wait().await;
-    }
-    while let Some(joined) = servers.join_next().await {
-        if let Err(e) = joined {
-            tracing::error!(error = %e, "HTTP server task failed");
-        }
-    }
-    if let Err(e) = memory_task.await {
-        tracing::error!(error = %e, "memory release task failed");
-    }
-    if let Some(unix) = &unix_http_server {
-        let _ = std::fs::remove_file(&unix.file);
-    }
-    let _ = std::fs::remove_file(&pidfile);
-    match core_failed {
-        None => {}
-        Some(cluster::CoreEnd::RaftStopped) => return Err(Error::RaftCoreEnded),
-        Some(cluster::CoreEnd::StateLost { data_dir, peer }) => {
-            return Err(Error::StateLost(cluster::NodeError::LostState {
-                data_dir,
-                peer,
-            }))
-        }
-    }
-    match outcome {
-        procman::Exit::Shutdown => {
-            tracing::info!("raftvisord stopped");
-            Ok(())
-        }
-        procman::Exit::RestartFailed(e) => Err(Error::RestartFailed(e.to_string())),
-        procman::Exit::Aborted => Err(Error::Aborted),
+        self.shutdown.cancel();
+        self.task.wait().await;
     }
 }
 
@@ -397,6 +441,19 @@ fn inject_core_end(node: &cluster::Node) {
         }
         node.end_raft_core_for_test().await;
     });
+}
+
+async fn bind_inet(inet: &model::spec::InetServerSpec) -> Result<tokio::net::TcpListener, Error> {
+    let host = match inet.host.as_str() {
+        "" | "*" => "0.0.0.0",
+        h => h,
+    };
+    tokio::net::TcpListener::bind((host, inet.port))
+        .await
+        .map_err(|source| Error::BindInet {
+            addr: model::net::HostPort::new(host, inet.port),
+            source,
+        })
 }
 
 fn bind_unix(path: &Path, mode: u32) -> Result<tokio::net::UnixListener, Error> {
