@@ -59,7 +59,8 @@ const RELEASE_PERIOD: Duration = Duration::from_secs(30);
 /// node is up. Once serving, a stop requested in any way stops every program (reverse priority
 /// order), commits their final states to the cluster, stops the node and the servers, and
 /// removes the socket and the pidfile; `Ok` then, unless the daemon stopped because it failed
-/// (its Raft core ended, a restart whose config no longer loads).
+/// (its Raft core ended, a restart whose config no longer loads). A shutdown asked for during
+/// start-up takes effect once start-up is over (procman can only stop what it started).
 pub async fn run(
     daemon: Daemon,
     shutdown: CancellationToken,
