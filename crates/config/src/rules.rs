@@ -17,7 +17,9 @@
 //! all files' elements ──resolve (aliases, identifiers, models, patterns)──▶ Rules + RegexMatcher
 //! ```
 //!
-//! Reading the files is the only I/O; [`from_sources`] is the same thing on texts.
+//! Reading the files is the only I/O; [`from_sources`] is the same thing on texts. [`apply_to`]
+//! is the rules' one effect on the Supervisor configuration (autorestart off where the
+//! application reacts), pure too.
 
 mod parse;
 mod resolve;
@@ -28,6 +30,8 @@ mod tests;
 
 use crate::error::{ConfigError, Problem, Problems};
 use model::rules::{NameMatch, PatternMatcher, Rules};
+use model::spec::AutoRestart;
+use model::Config;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,6 +64,30 @@ pub fn from_sources(
 ) -> Result<Rules, ConfigError> {
     let order: Vec<PathBuf> = sources.iter().map(|(p, _)| p.clone()).collect();
     build(sources, instances, Problems::default(), &order)
+}
+
+/// Supvisors' side effect of the rules on the local configuration: the processes whose running
+/// failure strategy is STOP_APPLICATION or RESTART_APPLICATION lose Supervisor's `autorestart`,
+/// so that the application-level reaction is not pre-empted by a local restart. Applied to
+/// every configuration read (at start-up and at each re-read), since the rules outlive them.
+///
+/// Returns the namespecs whose `autorestart` it turned off, in configuration order, for the
+/// caller to log; a process already at `autorestart=false` is not listed.
+pub fn apply_to(config: &mut Config, rules: &Rules) -> Vec<String> {
+    let mut disabled = Vec::new();
+    for group in &mut config.groups {
+        for process in &mut group.processes {
+            if rules
+                .program_rules(&group.name, &process.name)
+                .disables_autorestart()
+                && process.autorestart != AutoRestart::False
+            {
+                process.autorestart = AutoRestart::False;
+                disabled.push(model::make_namespec(&group.name, &process.name));
+            }
+        }
+    }
+    disabled
 }
 
 /// Compiles the patterns of `rules` and attaches the matcher that makes them match (needed

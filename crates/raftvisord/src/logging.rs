@@ -4,11 +4,129 @@
 //!
 //! [`LogFilter`] chooses what is logged: the Supervisor log level, plus openraft's routine
 //! messages (a stale vote response after an election, a peer that is down) demoted to debug.
+//!
+//! [`Logging::install`] sets this up as the process's tracing subscriber (the binary does it,
+//! once); [`crate::run`] only uses the handle it returns: `supvisors.change_log_level` sets the
+//! level, a [`crate::Request::ReopenLogs`] reopens the file. A daemon run in-process by a test
+//! gets [`Logging::none`] and logs wherever the test's subscriber says.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The main log as the daemon uses it once installed: its level can change and its file can be
+/// reopened. Cheap to clone.
+#[derive(Clone)]
+pub struct Logging {
+    main_log: Option<MainLog>,
+    set_level: Arc<dyn Fn(model::LogLevel) + Send + Sync>,
+}
+
+/// Why [`Logging::install`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("cannot open logfile {}", path.display())]
+    LogFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("a tracing subscriber is installed already")]
+    Installed(#[source] tracing_subscriber::util::TryInitError),
+}
+
+impl Logging {
+    /// No main log of its own: level changes and reopen requests do nothing.
+    pub fn none() -> Self {
+        Logging {
+            main_log: None,
+            set_level: Arc::new(|_| {}),
+        }
+    }
+
+    /// Installs the process's tracing subscriber for `[supervisord]`'s `logfile` (unless
+    /// `logfile = syslog`), its rotation, `silent` (no echo to stderr) and `loglevel`. Once per
+    /// process: a second call fails with [`InstallError::Installed`].
+    pub fn install(sd: &model::spec::SupervisordSpec) -> Result<Logging, InstallError> {
+        let file = if sd.logfile_syslog {
+            None
+        } else {
+            let opened = RotatingFile::open(&sd.logfile, sd.logfile_maxbytes, sd.logfile_backups);
+            Some(opened.map_err(|source| InstallError::LogFile {
+                path: sd.logfile.clone(),
+                source,
+            })?)
+        };
+        let main_log = MainLog::new(file, !sd.silent);
+        let (filter, handle) = tracing_subscriber::reload::Layer::new(log_targets(sd.loglevel));
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(main_log.clone())
+                    .with_ansi(false)
+                    .with_target(false),
+            )
+            .try_init()
+            .map_err(InstallError::Installed)?;
+        Ok(Logging {
+            main_log: Some(main_log),
+            set_level: Arc::new(move |level| {
+                if let Err(e) = handle.modify(|t| *t = log_targets(level)) {
+                    tracing::error!(error = %e, "cannot change the log level");
+                }
+            }),
+        })
+    }
+
+    /// What `supvisors.change_log_level` calls.
+    pub fn level_setter(&self) -> Arc<dyn Fn(model::LogLevel) + Send + Sync> {
+        self.set_level.clone()
+    }
+
+    /// Reopens the main log file (SIGUSR2, for logrotate-style external rotation).
+    pub fn reopen(&self) -> io::Result<()> {
+        match &self.main_log {
+            Some(log) => log.reopen(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The log filter for a Supervisor log level. openraft's replication task logs an error on every
+/// retry while a peer is down (several per second); the liveness layer reports lost instances
+/// instead, so that target is kept at `off`. openraft's other routine messages (a stale vote
+/// after an election, a peer down) are demoted to debug by [`LogFilter`].
+fn log_targets(level: model::LogLevel) -> LogFilter {
+    let targets = tracing_subscriber::filter::Targets::new()
+        .with_default(tracing_level(level))
+        .with_target(
+            "openraft::replication",
+            tracing::level_filters::LevelFilter::OFF,
+        )
+        .with_target(
+            "openraft",
+            tracing::level_filters::LevelFilter::WARN.min(tracing_level(level).into()),
+        );
+    LogFilter {
+        targets,
+        level: tracing_level(level).into(),
+    }
+}
+
+fn tracing_level(level: model::LogLevel) -> tracing::Level {
+    use model::LogLevel::*;
+    match level {
+        Critical | Error => tracing::Level::ERROR,
+        Warn => tracing::Level::WARN,
+        Info => tracing::Level::INFO,
+        Debug => tracing::Level::DEBUG,
+        Trace | Blather => tracing::Level::TRACE,
+    }
+}
 
 /// A log file that rotates at `max_bytes` (0 = never) keeping `backups` old copies
 /// (`name.1` … `name.N`), as Supervisor's `RotatingFileHandler`.

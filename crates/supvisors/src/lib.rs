@@ -50,7 +50,7 @@ pub use commander::synth;
 pub use commander::synth::{all_processes, processes_named, synthesize, SyntheticProcess};
 pub use faults::{write_fault, Gate, LOG_LEVELS};
 pub use namespace::{
-    commander_settings, disabled_guard, is_disabled, SupvisorsNamespace, API_VERSION,
+    commander_settings, disabled_guard, is_disabled, ConfigView, SupvisorsNamespace, API_VERSION,
     DEFAULT_SETTLE_TIMEOUT, DEFAULT_WRITE_TIMEOUT, METHODS,
 };
 pub use programs::ProgramIndex;

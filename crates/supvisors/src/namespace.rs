@@ -20,8 +20,9 @@ use model::supvisors::SupvisorsSpec;
 use model::{make_namespec, Fault, FaultCode, LogLevel};
 use procman::{ConfigValue, ProcessInfo, SupervisorApi};
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use web::params;
 use web::{MethodDef, Namespace};
 use xmlrpc::Value;
@@ -335,16 +336,26 @@ struct ConfiguredProcess {
     stopwaitsecs: i64,
 }
 
+/// What the namespace knows of the local configuration: the program of each process, and the
+/// commander (rules, the configured processes, placement settings) the control methods use.
+/// Both change when the configuration is re-read, so they travel as one value, in one
+/// `watch` channel shared with whoever re-reads the configuration
+/// ([`SupvisorsNamespace::sharing`]).
+#[derive(Clone)]
+pub struct ConfigView {
+    pub programs: Arc<ProgramIndex>,
+    pub commander: Arc<Commander>,
+}
+
 /// The `supvisors` XML-RPC namespace (state part).
 pub struct SupvisorsNamespace<C, S> {
     pub(crate) cluster: C,
     pub(crate) supervisor: S,
     spec: SupvisorsSpec,
     log_level: Arc<dyn Fn(LogLevel) + Send + Sync>,
-    programs: RwLock<Arc<ProgramIndex>>,
-    /// Rules, placement and application status; without a rules file every application is
-    /// unmanaged.
-    commander: RwLock<Arc<Commander>>,
+    /// The program index, and the commander: rules, placement and application status
+    /// (without a rules file every application is unmanaged).
+    config: watch::Sender<ConfigView>,
     pub(crate) write_timeout: Duration,
     settle_timeout: Duration,
     /// `get_all_process_info`, rendered: it depends on the replica alone.
@@ -381,8 +392,10 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             supervisor,
             spec,
             log_level,
-            commander: RwLock::new(commander),
-            programs: RwLock::new(Arc::new(ProgramIndex::default())),
+            config: watch::Sender::new(ConfigView {
+                programs: Arc::new(ProgramIndex::default()),
+                commander,
+            }),
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             settle_timeout: DEFAULT_SETTLE_TIMEOUT,
             all_processes: ReplyCache::default(),
@@ -401,34 +414,35 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         self
     }
 
+    /// Reads its program index and commander from `config`, the channel the daemon's config
+    /// reloader publishes a new [`ConfigView`] to at each re-read, and whose receivers give
+    /// the cluster node's planner the same commander: one value, no copy to keep in sync.
+    /// `update_numprocs` publishes its new program index there too.
+    pub fn sharing(mut self, config: watch::Sender<ConfigView>) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets the program index of the view (see [`SupvisorsNamespace::sharing`]).
     pub fn with_programs(self, programs: ProgramIndex) -> Self {
         self.set_programs(programs);
         self
     }
 
-    /// Replaces the program index, e.g. after the configuration was re-read.
-    pub fn set_programs(&self, programs: ProgramIndex) {
-        let mut slot = self.programs.write().unwrap_or_else(|e| e.into_inner());
-        *slot = Arc::new(programs);
+    pub(crate) fn set_programs(&self, programs: ProgramIndex) {
+        self.config
+            .send_modify(|view| view.programs = Arc::new(programs));
     }
 
-    /// The commander whose rules and placement the control methods use (the daemon gives the
-    /// same one to the cluster node's planner).
+    /// Sets the commander of the view, whose rules and placement the control methods use
+    /// (see [`SupvisorsNamespace::sharing`]).
     pub fn with_commander(self, commander: Arc<Commander>) -> Self {
-        self.set_commander(commander);
+        self.config.send_modify(|view| view.commander = commander);
         self
     }
 
-    /// Replaces the commander, e.g. after the configuration was re-read.
-    pub fn set_commander(&self, commander: Arc<Commander>) {
-        *self.commander.write().unwrap_or_else(|e| e.into_inner()) = commander;
-    }
-
     pub(crate) fn commander_handle(&self) -> Arc<Commander> {
-        self.commander
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.config.borrow().commander.clone()
     }
 
     /// Identifiers whose commander has starting / stopping work: the leader's, when a job
@@ -451,10 +465,7 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
     }
 
     pub(crate) fn programs(&self) -> Arc<ProgramIndex> {
-        self.programs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.config.borrow().programs.clone()
     }
 
     fn local(&self) -> String {

@@ -982,3 +982,39 @@ async fn a_restarted_daemon_shows_no_process_of_its_previous_run() {
     let web = call(&ns, "get_process_info", vec![s("web")]).await.unwrap();
     assert_eq!(get(&items(&web)[0], "statename"), &s("STOPPED"));
 }
+
+#[tokio::test]
+async fn a_shared_view_is_one_value_for_the_namespace_and_the_other_readers() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION));
+    let (ns, _) = namespace(&c, &sup);
+    // The owner's channel (the daemon's config reloader); a receiver stands for the planner.
+    let owner = tokio::sync::watch::Sender::new(crate::ConfigView {
+        programs: Arc::new(ProgramIndex::default()),
+        commander: ns.commander_handle(),
+    });
+    let ns = ns.sharing(owner.clone());
+    let planner = owner.subscribe();
+    let err = call(&ns, "disable", vec![s("worker")]).await.unwrap_err();
+    assert_eq!(
+        err.fault_string(),
+        "BAD_NAME: program worker unknown to Supvisors"
+    );
+
+    // A re-read of the config publishes a new view: the namespace reads it at once.
+    owner.send_modify(|view| view.programs = Arc::new(programs()));
+    assert_eq!(
+        call(&ns, "disable", vec![s("worker")]).await,
+        Ok(Value::Bool(true))
+    );
+
+    // And what the namespace sets is what the other readers see: there is no second copy.
+    let fresh = Arc::new(commander::Commander::new(
+        model::rules::Rules::new(vec!["a".into(), "b".into(), "c".into()], Vec::new()),
+        commander::Catalog::default(),
+        crate::commander_settings(&spec()),
+    ));
+    let ns = ns.with_commander(fresh.clone());
+    assert!(Arc::ptr_eq(&planner.borrow().commander, &fresh));
+    assert!(Arc::ptr_eq(&ns.commander_handle(), &fresh));
+}

@@ -41,10 +41,28 @@ pub fn supervisord_bin() -> PathBuf {
     venv_bin("supervisord")
 }
 
+/// Ports [`free_port`] has handed out in this process: they stay free until their daemon binds
+/// them, and the tests of one binary run in parallel drawing from the same start.
+static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// `n` distinct ports, each as [`free_port`] gives them.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    (0..n).map(|_| free_port()).collect()
+}
+
 /// A TCP port free on 127.0.0.1 right now, drawn at random outside the kernel's ephemeral range:
 /// a port from bind(0) is one the kernel also gives to any process's next outgoing connection,
 /// so it could be taken before the daemon binds it (the Python tests' harness does the same).
+/// Never the same port twice in one process.
 pub fn free_port() -> u16 {
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let port = pick_port(&handed_out);
+    handed_out.insert(port);
+    port
+}
+
+fn pick_port(handed_out: &std::collections::BTreeSet<u16>) -> u16 {
     use std::hash::{BuildHasher, Hasher};
     let (lo, hi) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
@@ -64,7 +82,9 @@ pub fn free_port() -> u16 {
         let start = (h.finish() % pool.len() as u64) as usize;
         for i in 0..pool.len() {
             let port = pool[(start + i * 7919) % pool.len()];
-            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            if !handed_out.contains(&port)
+                && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            {
                 return port;
             }
         }

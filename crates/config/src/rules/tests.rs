@@ -621,3 +621,85 @@ fn bom_and_entities() {
         Identifiers::List(ids(&["srv01", "srv02"]))
     );
 }
+
+/// The INI file of the `apply_to` tests: `web` (one program), `db` (a group of two), `batch`
+/// already without autorestart.
+const APPLY_CONF: &str = "[supervisord]\n\
+[program:web]\ncommand = /bin/true\n\
+[program:batch]\ncommand = /bin/true\nautorestart = false\n\
+[program:backup]\ncommand = /bin/true\nautorestart = true\n\
+[program:server]\ncommand = /bin/true\n\
+[group:db]\nprograms = backup,server\n";
+
+fn apply_config() -> (tempfile::TempDir, model::Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.conf");
+    std::fs::write(&path, APPLY_CONF).unwrap();
+    let ctx = crate::Context {
+        env: Default::default(),
+        host_node_name: "node1".to_string(),
+    };
+    let config = crate::load_with(&path, &ctx).unwrap();
+    (dir, config)
+}
+
+fn autorestart_of(config: &model::Config, group: &str, name: &str) -> AutoRestart {
+    config
+        .group(group)
+        .and_then(|g| g.processes.iter().find(|p| p.name == name))
+        .map(|p| p.autorestart)
+        .unwrap_or_else(|| panic!("no process {group}:{name}"))
+}
+
+#[test]
+fn apply_to_turns_autorestart_off_where_the_application_reacts() {
+    let rules = ok(r#"<root>
+        <application name="web">
+            <running_failure_strategy>RESTART_APPLICATION</running_failure_strategy>
+        </application>
+        <application name="batch">
+            <running_failure_strategy>STOP_APPLICATION</running_failure_strategy>
+        </application>
+        <application name="db">
+            <programs>
+                <program name="backup">
+                    <running_failure_strategy>STOP_APPLICATION</running_failure_strategy>
+                </program>
+                <program name="server">
+                    <running_failure_strategy>RESTART_PROCESS</running_failure_strategy>
+                </program>
+            </programs>
+        </application>
+    </root>"#);
+    let (_dir, mut config) = apply_config();
+    assert_eq!(
+        autorestart_of(&config, "web", "web"),
+        AutoRestart::Unexpected
+    );
+
+    let disabled = apply_to(&mut config, &rules);
+    // `batch` was off already: not reported; `db:server` restarts itself: untouched.
+    assert_eq!(disabled, ids(&["db:backup", "web"]));
+    assert_eq!(autorestart_of(&config, "web", "web"), AutoRestart::False);
+    assert_eq!(autorestart_of(&config, "db", "backup"), AutoRestart::False);
+    assert_eq!(
+        autorestart_of(&config, "batch", "batch"),
+        AutoRestart::False
+    );
+    assert_eq!(
+        autorestart_of(&config, "db", "server"),
+        AutoRestart::Unexpected
+    );
+
+    // Idempotent: a second pass (the same rules on a config already adjusted) changes nothing.
+    assert!(apply_to(&mut config, &rules).is_empty());
+}
+
+#[test]
+fn apply_to_leaves_unmanaged_applications_alone() {
+    let rules = load(&[], &instances()).unwrap();
+    let (_dir, mut config) = apply_config();
+    let before = config.clone();
+    assert!(apply_to(&mut config, &rules).is_empty());
+    assert_eq!(config, before);
+}
