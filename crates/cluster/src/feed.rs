@@ -283,7 +283,8 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
                         due = Some(Instant::now() + retry);
                         retry = (retry * 2).min(RETRY_MAX);
                     }
-                    Ok(_) => match pending.written(full, lists_all) {
+                    // At the supervisor's end nothing better will come: its last batch is the final one.
+                    Ok(_) => match pending.written(full, lists_all || ending) {
                         Written::FullOwed => {
                             due = Some(Instant::now() + retry);
                             retry = (retry * 2).min(RETRY_MAX);
@@ -438,5 +439,4 @@ mod end_tests {
         assert_eq!(p.written(false, false), Written::Partial);
         assert!(p.is_empty());
     }
-
 }
