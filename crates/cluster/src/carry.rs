@@ -195,6 +195,36 @@ impl Carrier {
         })
     }
 
+    /// Leader side: a heartbeat to `target` could not connect. If the cluster counts it as
+    /// live, its port is probed at once (a refusal is death evidence, [`crate::book`]) instead
+    /// of once its ticks are late: a `kill -9`'d daemon is found at the next heartbeat.
+    pub(crate) fn on_unreachable(&self, target: NodeId) {
+        let Some(node) = self.node() else {
+            return;
+        };
+        if !node.is_leader() {
+            return;
+        }
+        let Some(identifier) = node.identifier_of(target) else {
+            return;
+        };
+        let live = node
+            .replica
+            .borrow()
+            .state
+            .instance(&identifier)
+            .is_some_and(|r| {
+                matches!(
+                    r.state,
+                    crate::state::InstanceState::Running | crate::state::InstanceState::Checking
+                )
+            });
+        if live {
+            let timeout = node.spec.tick_interval.max(Duration::from_millis(20));
+            crate::liveness::spawn_probe(&node, &node.shutdown, identifier, timeout);
+        }
+    }
+
     /// Leader side: the tick `target` carried on its answer. Returns whether it must send a
     /// full snapshot of its processes (said on the next note).
     pub(crate) fn on_carried_tick(&self, target: NodeId, tick: &TickRequest) -> bool {

@@ -406,13 +406,19 @@ async fn leader_loop(
         *book = Some(fresh);
     }
     // The beat of decisions that no tick wakes (a silence crossing a timeout, a periodic tick
-    // commit): a tick interval, the resolution silence is measured with anyway.
-    let period = inner
-        .spec
-        .tick_interval
+    // commit): two tick intervals. What must be fast wakes the loop itself (a refused probe,
+    // a tick that changes something); the silence of a cut-off host is only acted on after
+    // the fence bound, which has a margin for this beat.
+    let period = (inner.spec.tick_interval * 2)
         .clamp(Duration::from_millis(20), Duration::from_millis(250));
-    // An instance is probed once two ticks are missing, then at most once a tick interval.
-    let probe_after = (inner.spec.tick_interval * 2).max(Duration::from_millis(50));
+    // An instance is probed once two ticks are missing — two heartbeats when the heartbeats
+    // carry them (openraft sends one every 1.5 `raft_heartbeat_ms`), else probes would go out
+    // between two healthy heartbeats — then at most once a tick interval. A heartbeat that
+    // cannot connect probes at once ([`crate::carry::Carrier::on_unreachable`]).
+    let heartbeats = inner.spec.raft.heartbeat * 3 + inner.spec.tick_interval / 2;
+    let probe_after = (inner.spec.tick_interval * 2)
+        .max(heartbeats)
+        .max(Duration::from_millis(50));
     let probe_every = inner.spec.tick_interval.max(Duration::from_millis(20));
     let mut probed: HashMap<String, Instant> = HashMap::new();
     loop {
@@ -488,7 +494,7 @@ async fn leader_loop(
 
 /// Probes a late instance's internal port; a refusal goes to the book as death evidence and
 /// wakes the leader loop to decide on it at once.
-fn spawn_probe(
+pub(crate) fn spawn_probe(
     inner: &Arc<Inner>,
     stop: &tokio_util::sync::CancellationToken,
     identifier: String,

@@ -303,7 +303,15 @@ impl RaftNetwork<TypeConfig> for Connection {
             rpc,
             note: self.carrier.note_for(self.need_full_sync),
         };
-        let answer: AppendAnswer = self.exchange(PATH_APPEND, &request, &option).await?;
+        let answer: AppendAnswer = match self.exchange(PATH_APPEND, &request, &option).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                if matches!(e, RPCError::Unreachable(_)) {
+                    self.carrier.on_unreachable(self.target);
+                }
+                return Err(e);
+            }
+        };
         if let Some(tick) = &answer.tick {
             self.need_full_sync = self.carrier.on_carried_tick(self.target, tick);
         }
