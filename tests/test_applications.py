@@ -360,13 +360,21 @@ def test_restart_process_on_instance_loss(tmp_path, victim_role):
 
 
 def test_leader_death_mid_sequence_completes_without_duplicates(tmp_path):
+    """The leader dies while it drives a sequence that runs elsewhere: the new leader takes the
+    job over and completes it, nothing twice. `seq` is placed on s1 (CONFIG), so s2 and s3 are
+    started first and elect the leader among themselves: the leader is never the sequence's
+    host (a host that dies takes its processes with it, which another test covers)."""
     c = make(tmp_path, "failover")
     try:
-        c.start()
+        c.start(["s2", "s3"])
+        c.wait_common_master(["s2", "s3"])
+        c.start(["s1"])
         c.wait_operation(timeout=60)
         c.wait_all_running(timeout=30)
         wait_app(c["s1"], "seq", "RUNNING", timeout=30)
         master = c["s1"].master()
+        assert master != "s1", "the leader must not host the sequence"
+        assert where(c["s1"], "seq:first") == ["s1"]
         other = next(i for i in c.identifiers if i != master)
         assert c[other].sv(30).stop_application("seq", True) is True
         assert c[other].sv(10).start_application("CONFIG", "seq", False) is True

@@ -27,15 +27,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::book::quorum_contact;
 use crate::node::Inner;
+use crate::state::BatchSeq;
 use crate::types::NodeId;
 use crate::wire::{TickReply, TickRequest};
+
+/// The leader wants a full snapshot of the receiver's processes: its last carried tick
+/// reported `had` as its latest committed full sync. The note lags that tick by a heartbeat,
+/// so a receiver whose latest full sync is no longer `had` has answered already, and does not
+/// send another one (a needless full batch can race with the commander's orders).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullSyncAsk {
+    pub had: Option<BatchSeq>,
+}
 
 /// The leader's answer to the receiver's last carried tick, on an append-entries request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaderNote {
     /// As [`TickReply::Ack`] says it.
     pub term: u64,
-    pub need_full_sync: bool,
+    pub need_full_sync: Option<FullSyncAsk>,
     pub quorum_age_ms: Option<u64>,
     /// The leader's wall clock when it sent the request, epoch milliseconds.
     pub sent_at: i64,
@@ -180,7 +190,7 @@ impl Carrier {
 
     /// Leader side: the note for the next append-entries request to `target`, `None` unless
     /// this node leads with its liveness book up (as [`crate::liveness::on_tick`] answers).
-    pub(crate) fn note_for(&self, need_full_sync: bool) -> Option<LeaderNote> {
+    pub(crate) fn note_for(&self, need_full_sync: Option<FullSyncAsk>) -> Option<LeaderNote> {
         let node = self.node()?;
         if !node.is_leader() || !node.book.lock().is_ok_and(|b| b.is_some()) {
             return None;
@@ -227,13 +237,15 @@ impl Carrier {
 
     /// Leader side: the tick `target` carried on its answer. Returns whether it must send a
     /// full snapshot of its processes (said on the next note).
-    pub(crate) fn on_carried_tick(&self, target: NodeId, tick: &TickRequest) -> bool {
-        let Some(node) = self.node() else {
-            return false;
-        };
+    pub(crate) fn on_carried_tick(
+        &self,
+        target: NodeId,
+        tick: &TickRequest,
+    ) -> Option<FullSyncAsk> {
+        let node = self.node()?;
         if node.identifier_of(target).as_deref() != Some(tick.identifier.as_str()) {
             tracing::warn!(claimed = %tick.identifier, "a carried tick on behalf of another instance ignored");
-            return false;
+            return None;
         }
         matches!(
             crate::liveness::on_tick(&node, tick),
@@ -242,6 +254,9 @@ impl Carrier {
                 ..
             }
         )
+        .then_some(FullSyncAsk {
+            had: tick.full_sync,
+        })
     }
 }
 
@@ -252,7 +267,7 @@ mod tests {
     fn note(age_ms: i64, quorum_age_ms: Option<u64>) -> LeaderNote {
         LeaderNote {
             term: 3,
-            need_full_sync: false,
+            need_full_sync: None,
             quorum_age_ms,
             sent_at: model::time::epoch_ms() - age_ms,
         }
@@ -329,7 +344,7 @@ mod tests {
         assert!(t.sent_at > 0);
         assert_eq!(c.next_counter(), 3);
         // Without a node (not leading), no note and no tick taken in.
-        assert!(c.note_for(true).is_none());
-        assert!(!c.on_carried_tick(1, &t));
+        assert!(c.note_for(Some(FullSyncAsk { had: None })).is_none());
+        assert!(c.on_carried_tick(1, &t).is_none());
     }
 }

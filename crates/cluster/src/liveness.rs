@@ -409,8 +409,8 @@ async fn leader_loop(
     // commit): two tick intervals. What must be fast wakes the loop itself (a refused probe,
     // a tick that changes something); the silence of a cut-off host is only acted on after
     // the fence bound, which has a margin for this beat.
-    let period = (inner.spec.tick_interval * 2)
-        .clamp(Duration::from_millis(20), Duration::from_millis(250));
+    let period =
+        (inner.spec.tick_interval * 2).clamp(Duration::from_millis(20), Duration::from_millis(250));
     // An instance is probed once two ticks are missing — two heartbeats when the heartbeats
     // carry them (openraft sends one every 1.5 `raft_heartbeat_ms`), else probes would go out
     // between two healthy heartbeats — then at most once a tick interval. A heartbeat that

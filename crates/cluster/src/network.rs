@@ -202,7 +202,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             node: node.clone(),
             backoff: self.backoff,
             carrier: self.carrier.clone(),
-            need_full_sync: false,
+            need_full_sync: None,
         }
     }
 }
@@ -218,7 +218,7 @@ pub struct Connection {
     backoff: Duration,
     carrier: Arc<Carrier>,
     /// What the target's last carried tick asked for, said on the next request's note.
-    need_full_sync: bool,
+    need_full_sync: Option<crate::carry::FullSyncAsk>,
 }
 
 type RaftRpcError<E = openraft::error::Infallible> =

@@ -360,13 +360,14 @@ async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<
             let accepted =
                 matches!(&result, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_)));
             if let (Some(note), true) = (note, accepted) {
-                let carrier = &inner.carrier;
-                if carrier.on_note(
-                    &note,
-                    inner.spec.raft.election_timeout_max,
-                    inner.spec.tick_call_timeout(),
-                ) && note.need_full_sync
-                {
+                let lease = inner.spec.raft.election_timeout_max;
+                let fresh = inner
+                    .carrier
+                    .on_note(&note, lease, inner.spec.tick_call_timeout());
+                let asked = note
+                    .need_full_sync
+                    .is_some_and(|ask| *inner.full_sync_done.borrow() == ask.had);
+                if fresh && asked {
                     inner.full_sync_request.notify_one();
                 }
             }

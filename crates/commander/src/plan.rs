@@ -42,6 +42,9 @@ pub const ABORTED_STOPPING: &str = "aborted: cluster restarting or shutting down
 pub const STARTING_TIMEOUT_MS: i64 = 5_000;
 /// Margin over `startsecs` to reach RUNNING.
 pub const RUNNING_MARGIN_MS: i64 = 5_000;
+/// How far apart the leader's clock (an order's time) and an instance's (a process's start
+/// time) may be when the planner tells an answer to its start order from an older status.
+pub const START_SKEW_MS: i64 = 1_000;
 /// Margin over `stopwaitsecs` to be stopped everywhere.
 pub const STOPPED_MARGIN_MS: i64 = 10_000;
 
@@ -698,7 +701,17 @@ impl Commander {
                     (Some(_), None) => true,
                     (None, _) => false,
                 };
-                let Some(record) = record.filter(|_| newer) else {
+                // A newer record that shows no start since the order was placed is not its
+                // outcome: a full snapshot the instance took just before the order arrived
+                // (joining, or asked for by the leader), committed just after it. Only a start
+                // at or after the order (one second of clock skew between hosts allowed) says
+                // what became of it.
+                let answered = |r: &&data::state::ProcessRecord| {
+                    !r.status.state.is_stopped()
+                        || r.status.start.saturating_mul(1000)
+                            >= at_ms.saturating_sub(START_SKEW_MS)
+                };
+                let Some(record) = record.filter(|_| newer).filter(answered) else {
                     if elapsed > STARTING_TIMEOUT_MS {
                         self.fail_item(
                             state,

@@ -1395,3 +1395,38 @@ fn a_deployment_that_overtakes_initialization_still_deploys_and_drops_the_old_jo
         assert_eq!(w.running_on(ns).len(), 1, "{ns} runs exactly once");
     }
 }
+
+#[test]
+fn a_snapshot_older_than_the_start_order_is_not_its_outcome() {
+    // A joining instance's full snapshot, taken just before the start order reached it and
+    // committed just after the order was placed, shows the process STOPPED as it was: the item
+    // waits for the real outcome instead of failing ("STOPPED on a").
+    let c = commander(&["a"], vec![web_app(Rfs::Continue)]);
+    let mut w = web_world(&["a"]);
+    w.now = 50_000;
+    let id = w.create(
+        c.start_process(&w.state, Config, "web:db", "", "", w.now)
+            .unwrap(),
+    );
+    // The order is placed; a does not carry it out yet.
+    w.deaf.insert("a".into());
+    w.step(&c);
+    assert!(matches!(w.job(id).items[0].state, ItemState::Placed { .. }));
+    // The old snapshot: STOPPED, last started long before the order.
+    w.report_with("a", "web", "db", Stopped, 10, true);
+    w.step(&c);
+    assert!(
+        matches!(w.job(id).items[0].state, ItemState::Placed { .. }),
+        "{:?}",
+        w.job(id).items[0].state
+    );
+    // A STOPPED that follows a start at or after the order is its outcome.
+    w.report_with("a", "web", "db", Stopped, w.now / 1000, true);
+    w.step(&c);
+    assert_eq!(
+        w.job(id).items[0].state,
+        ItemState::Failed {
+            reason: "STOPPED on a".into()
+        }
+    );
+}
