@@ -5,7 +5,7 @@
 //! heartbeat *and* a separate tick request: each is a wake-up of both daemons, and the idle
 //! cost of the cluster is made of them (README: "Idle cost").
 //!
-//! The separate tick request of [`crate::liveness::ticker`] stays the fallback: an instance
+//! The separate tick request of [`crate::ticker::ticker`] stays the fallback: an instance
 //! that gets no note (not yet a Raft member, a leader whose liveness book is not up yet, an
 //! election, a note refused for its age) ticks the way it always did, and the two paths feed
 //! the same book and the same contact, so the cut-off and loss decisions do not change.
@@ -42,7 +42,7 @@ pub struct LeaderNote {
 }
 
 /// The contact with the quorum this instance can prove, and the term it was proven in (see
-/// [`crate::liveness::ticker`]).
+/// [`crate::ticker::ticker`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Contact {
     pub(crate) at: Instant,
@@ -135,7 +135,7 @@ impl Carrier {
         }
     }
 
-    /// A leader of a newer term became known: contact now (see `liveness::newly_elected`).
+    /// A leader of a newer term became known: contact now (see `ticker::newly_elected`).
     pub(crate) fn record_election(&self, term: u64, at: Instant) {
         if let Ok(mut c) = self.contact.lock() {
             c.term = term;
@@ -179,7 +179,7 @@ impl Carrier {
     }
 
     /// Leader side: the note for the next append-entries request to `target`, `None` unless
-    /// this node leads with its liveness book up (as [`crate::liveness::on_tick`] answers).
+    /// this node leads with its liveness book up (as [`crate::leader::on_tick`] answers).
     pub(crate) fn note_for(&self, need_full_sync: bool) -> Option<LeaderNote> {
         let node = self.node()?;
         if !node.is_leader() || !node.book.lock().is_ok_and(|b| b.is_some()) {
@@ -189,7 +189,7 @@ impl Carrier {
         Some(LeaderNote {
             term,
             need_full_sync,
-            quorum_age_ms: crate::liveness::own_quorum_age(&node)
+            quorum_age_ms: crate::leader::own_quorum_age(&node)
                 .map(|age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
             sent_at: model::time::epoch_ms(),
         })
@@ -221,7 +221,7 @@ impl Carrier {
             });
         if live {
             let timeout = node.spec.tick_interval.max(Duration::from_millis(20));
-            crate::liveness::spawn_probe(&node, &node.shutdown, identifier, timeout);
+            crate::leader::spawn_probe(&node, &node.shutdown, identifier, timeout);
         }
     }
 
@@ -236,7 +236,7 @@ impl Carrier {
             return false;
         }
         matches!(
-            crate::liveness::on_tick(&node, tick),
+            crate::leader::on_tick(&node, tick),
             TickReply::Ack {
                 need_full_sync: true,
                 ..

@@ -31,12 +31,15 @@
 pub mod api;
 pub mod auth;
 pub mod book;
+mod bootstrap;
 pub mod carry;
 pub mod codec;
 mod executor;
 mod feed;
+mod fence;
 pub mod guard;
-mod liveness;
+mod leader;
+mod leadership;
 mod load;
 pub mod membership;
 pub mod network;
@@ -44,6 +47,7 @@ mod node;
 mod probe;
 mod server;
 pub mod store;
+mod ticker;
 pub mod types;
 pub mod wire;
 

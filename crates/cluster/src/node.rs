@@ -185,7 +185,7 @@ enum StoreVerdict {
     /// The store is not empty, or a peer answered and none saw this instance take part.
     Cleared,
     /// The store is empty and no peer answered: this instance may not vote (nor take
-    /// appends) until a peer answers ([`crate::liveness::verify_pristine`]).
+    /// appends) until a peer answers ([`crate::bootstrap::verify_pristine`]).
     Unverified,
 }
 
@@ -303,7 +303,7 @@ pub(crate) struct Inner {
     /// [`Node::core_ended`]).
     pub(crate) core_ended: watch::Sender<Option<CoreEnd>>,
     /// False while an empty Raft store is not yet cleared by a peer (see
-    /// [`crate::liveness::verify_pristine`]): votes, appends and snapshots are refused.
+    /// [`crate::bootstrap::verify_pristine`]): votes, appends and snapshots are refused.
     pub(crate) store_cleared: AtomicBool,
     /// The term whose leadership of this node was confirmed by a quorum (a read-index round
     /// that also waits for the leader's blank entry of the term to be applied); 0: none. A
@@ -571,11 +571,11 @@ impl Node {
         );
         let tasks = vec![
             tokio::spawn(crate::server::serve(inner.clone(), listener)),
-            tokio::spawn(crate::liveness::bootstrap(inner.clone())),
-            tokio::spawn(crate::liveness::leadership(inner.clone())),
-            tokio::spawn(crate::liveness::ticker(inner.clone())),
+            tokio::spawn(crate::bootstrap::bootstrap(inner.clone())),
+            tokio::spawn(crate::leadership::leadership(inner.clone())),
+            tokio::spawn(crate::ticker::ticker(inner.clone())),
             tokio::spawn(crate::feed::feed(inner.clone())),
-            tokio::spawn(crate::liveness::verify_pristine(inner.clone())),
+            tokio::spawn(crate::bootstrap::verify_pristine(inner.clone())),
         ];
         let handle = tokio::spawn(async move {
             shutdown.cancelled().await;

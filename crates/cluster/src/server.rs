@@ -371,7 +371,7 @@ async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<
                 }
             }
             let tick = if inner.raft_dead.load(std::sync::atomic::Ordering::Relaxed) {
-                // An ended Raft core: no more ticks (see `liveness::raft_ended`).
+                // An ended Raft core: no more ticks (see `leadership::raft_ended`).
                 None
             } else {
                 inner.carrier.tick_to_carry()
@@ -395,7 +395,7 @@ async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<
                     "a tick must come from the instance it names".into(),
                 ));
             }
-            encoded(&crate::liveness::on_tick(inner, &tick))
+            encoded(&crate::leader::on_tick(inner, &tick))
         }
         PATH_WRITE => {
             let cmd: Command = decoded(body, path, from)?;

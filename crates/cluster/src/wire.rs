@@ -126,7 +126,7 @@ pub struct HelloReply {
     /// before. With an empty data dir, it lost its Raft state even if no leader can tell.
     pub asker_seen: bool,
     /// The receiver takes part in votes: its Raft store is not an empty one that no peer has
-    /// vouched for yet (see `liveness::verify_pristine`). Bootstrap waits for a majority of
+    /// vouched for yet (see `bootstrap::verify_pristine`). Bootstrap waits for a majority of
     /// such voters, so that the first election is not refused.
     pub votes: bool,
 }
