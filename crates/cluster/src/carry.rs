@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::book::quorum_contact;
+use crate::cutoff::Contact;
 use crate::node::Inner;
 use crate::types::NodeId;
 use crate::wire::{TickReply, TickRequest};
@@ -39,14 +39,6 @@ pub struct LeaderNote {
     pub quorum_age_ms: Option<u64>,
     /// The leader's wall clock when it sent the request, epoch milliseconds.
     pub sent_at: i64,
-}
-
-/// The contact with the quorum this instance can prove, and the term it was proven in (see
-/// [`crate::ticker::ticker`]).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Contact {
-    pub(crate) at: Instant,
-    pub(crate) term: u64,
 }
 
 /// What the Raft network, the internal server and the ticker share for carried liveness.
@@ -70,10 +62,7 @@ impl Carrier {
             node: OnceLock::new(),
             own: Mutex::new(None),
             counter: AtomicU64::new(0),
-            contact: Mutex::new(Contact {
-                at: Instant::now(),
-                term: 0,
-            }),
+            contact: Mutex::new(Contact::new(Instant::now())),
             last_note: Mutex::new(None),
         })
     }
@@ -111,15 +100,15 @@ impl Carrier {
     }
 
     pub(crate) fn contact(&self) -> Contact {
-        self.contact.lock().map(|c| *c).unwrap_or(Contact {
-            at: Instant::now(),
-            term: 0,
-        })
+        self.contact
+            .lock()
+            .map(|c| *c)
+            .unwrap_or(Contact::new(Instant::now()))
     }
 
     /// Records the contact an acknowledgement proves (a tick's answer or a leader's note):
     /// the leader's last quorum acknowledgement `quorum_age` before `received`, credited
-    /// with `lease` ([`quorum_contact`]).
+    /// with `lease` ([`Contact::acknowledged`]).
     pub(crate) fn record_ack(
         &self,
         received: Instant,
@@ -128,18 +117,33 @@ impl Carrier {
         lease: Duration,
     ) {
         if let Ok(mut c) = self.contact.lock() {
-            c.term = c.term.max(term);
-            if let Some(at) = quorum_contact(received, quorum_age, lease) {
-                c.at = c.at.max(at);
-            }
+            c.acknowledged(received, term, quorum_age, lease);
         }
     }
 
-    /// A leader of a newer term became known: contact now (see `ticker::newly_elected`).
+    /// A leader of a newer term became known: contact now (see `cutoff::newly_elected`).
+    #[cfg(test)]
     pub(crate) fn record_election(&self, term: u64, at: Instant) {
         if let Ok(mut c) = self.contact.lock() {
-            c.term = term;
-            c.at = c.at.max(at);
+            c.elected(term, at);
+        }
+    }
+
+    /// What openraft's metrics say at `now` ([`Contact::leader_known`]: a newly elected
+    /// leader is contact); returns the contact as it is then.
+    pub(crate) fn observe_leader(
+        &self,
+        term: u64,
+        leader: Option<NodeId>,
+        me: NodeId,
+        now: Instant,
+    ) -> Contact {
+        match self.contact.lock() {
+            Ok(mut c) => {
+                c.leader_known(term, leader, me, now);
+                *c
+            }
+            Err(_) => Contact::new(now),
         }
     }
 

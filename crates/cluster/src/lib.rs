@@ -34,6 +34,7 @@ pub mod book;
 mod bootstrap;
 pub mod carry;
 pub mod codec;
+mod cutoff;
 mod executor;
 mod feed;
 mod fence;

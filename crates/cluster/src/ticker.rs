@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use procman::SupervisorApi;
 use tokio::task::JoinHandle;
 
+use crate::cutoff::{election_nudge, tick_target, CutOff, Transition};
 use crate::fence::{fence, report_fence, FenceReport};
 use crate::leader::{on_tick, own_quorum_age};
 use crate::load::LoadTracker;
@@ -34,15 +35,6 @@ use crate::node::Inner;
 use crate::wire::{TickReply, TickRequest, PATH_TICK};
 
 use model::time::epoch_ms;
-
-/// The instance the next tick goes to: the leader the metrics name, else the hint of the last
-/// `NotLeader` answer. The hint is spent either way: it also sets the 5 ms redirect pace, and
-/// a hint left over while the metrics name a leader (a tick that reached the new leader before
-/// its leader loop started) kept a follower ticking every 5 ms for ever. Pure.
-fn tick_target(leader: Option<&String>, hint: &mut Option<String>) -> Option<String> {
-    let hinted = hint.take();
-    leader.cloned().or(hinted)
-}
 
 /// Every instance: ticks the leader every `tick_interval`, tracks the last contact with a
 /// leader, flips `cut_off` after `fencing_timeout` without it (fencing per `no_quorum_policy`),
@@ -68,6 +60,9 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
     let mut load = LoadTracker::new(inner.supervisor.subscribe_events());
     let mut election_asked: Option<Instant> = None;
     let mut full_sync = inner.full_sync_done.subscribe();
+    let cut_off = CutOff {
+        fencing_timeout: inner.spec.fencing_timeout,
+    };
     loop {
         if inner.raft_dead.load(Ordering::Relaxed) {
             // An ended Raft core: no more ticks, so the leader sees this instance lost.
@@ -160,17 +155,21 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
             let m = inner.metrics.borrow();
             (m.current_term, m.current_leader)
         };
-        if newly_elected(carrier.contact().term, term, leader, inner.id) {
-            carrier.record_election(term, Instant::now());
-        }
-        update_cut_off(&inner, carrier.contact().at.elapsed(), &mut fence_task);
+        let now = Instant::now();
+        let contact = carrier.observe_leader(term, leader, inner.id, now);
+        update_cut_off(
+            &inner,
+            cut_off.is_cut(&contact, now),
+            contact.silence(now),
+            &mut fence_task,
+        );
         let wait = if hint.is_some() {
             // Followed a redirect: tick the real leader at once rather than one interval later.
             Duration::from_millis(5)
         } else if inner.is_leader() || carrier.carried_within(carried_within) {
             // Nothing to send: wake for the next decision only, the cut-off deadline, and at
             // the latest when the carrying may have lapsed (the ticks resume then).
-            let deadline = carrier.contact().at + inner.spec.fencing_timeout;
+            let deadline = cut_off.deadline(&carrier.contact());
             (deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
                 .clamp(interval, carried_within)
         } else {
@@ -195,26 +194,27 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
 /// its own, so that an unreachable leader (whose connect times out) never slows the ticks
 /// and with them the cut-off detection.
 fn elect_if_leader_dead(inner: &Arc<Inner>, leader: &str, asked: &mut Option<Instant>) {
-    let first_survivor = inner.spec.voters.iter().find(|v| v.as_str() != leader);
-    if first_survivor != Some(&inner.local) {
+    let last_append = inner.last_append.lock().ok().and_then(|l| l.clone());
+    let Some(nudge) = election_nudge(
+        &inner.spec.voters,
+        &inner.local,
+        leader,
+        last_append.as_ref().map(|(from, at)| (from.as_str(), *at)),
+        *asked,
+        inner.spec.raft.election_timeout_max,
+    ) else {
         return;
-    }
-    let heartbeat = match inner.last_append.lock().ok().and_then(|l| l.clone()) {
-        Some((from, at)) if from == leader => at,
-        _ => return,
     };
-    if *asked == Some(heartbeat) {
-        return;
-    }
     let Some(addr) = inner.addrs.get(leader).cloned() else {
         return;
     };
+    let heartbeat = nudge.heartbeat;
     *asked = Some(heartbeat);
     let timeout = inner
         .spec
         .tick_interval
         .clamp(Duration::from_millis(20), Duration::from_millis(200));
-    let due = heartbeat + inner.spec.raft.election_timeout_max + Duration::from_millis(30);
+    let due = nudge.due;
     let inner = inner.clone();
     let leader = leader.to_string();
     tokio::spawn(async move {
@@ -250,19 +250,6 @@ fn elect_if_leader_dead(inner: &Arc<Inner>, leader: &str, asked: &mut Option<Ins
     });
 }
 
-/// Whether a leader other than this node, of a term newer than the last contact's, is known:
-/// a majority elected it at that term, so hearing of it is contact with the quorum. Only a
-/// committed vote names a leader in openraft's metrics, so a candidate's term alone (what a
-/// minority can reach by itself) does not count.
-fn newly_elected(
-    contact_term: u64,
-    term: u64,
-    leader: Option<crate::types::NodeId>,
-    me: crate::types::NodeId,
-) -> bool {
-    term > contact_term && leader.is_some_and(|l| l != me)
-}
-
 /// Every local process's info, to seed the load (see [`crate::load`]); `None` when the
 /// supervisor does not answer within 50 ms: a slow or stopping supervisor must not delay the
 /// tick.
@@ -275,67 +262,44 @@ async fn local_snapshot(inner: &Inner) -> Option<Vec<procman::ProcessInfo>> {
     .ok()
 }
 
-/// Flips `cut_off` when the silence crosses `fencing_timeout`, either way. On the way in,
-/// starts the fence in a task of its own (the ticks go on meanwhile, so the return of
-/// contact is seen at once) and keeps it in `fence`; on the way out, asks for a full sync and
+/// Flips `cut_off` to `now_cut` (as [`CutOff`] decided it from the silence), either way. On
+/// the way in, starts the fence in a task of its own (the ticks go on meanwhile, so the return
+/// of contact is seen at once) and keeps it in `fence`; on the way out, asks for a full sync and
 /// has the fence's outcome reported to the cluster ([`report_fence`]).
 fn update_cut_off(
     inner: &Arc<Inner>,
+    now_cut: bool,
     silence: Duration,
     fence_task: &mut Option<JoinHandle<Option<FenceReport>>>,
 ) {
-    let now_cut = silence > inner.spec.fencing_timeout;
+    // Swapped, not stored: the end of the Raft core sets it too.
     let was_cut = inner.cut_off.swap(now_cut, Ordering::Relaxed);
-    if now_cut && !was_cut {
-        let policy = inner.spec.no_quorum_policy;
-        tracing::warn!(
-            instance = %inner.local,
-            silence_ms = silence.as_millis() as u64,
-            no_quorum_policy = policy.name(),
-            "cut off from the quorum: writes refused"
-        );
-        if policy.fences() {
-            let inner = inner.clone();
-            *fence_task = Some(tokio::spawn(async move {
-                tokio::select! {
-                    _ = inner.shutdown.cancelled() => None,
-                    report = fence(&inner) => report,
-                }
-            }));
+    match CutOff::transition(was_cut, now_cut, silence) {
+        Transition::Cut { silence } => {
+            let policy = inner.spec.no_quorum_policy;
+            tracing::warn!(
+                instance = %inner.local,
+                silence_ms = silence.as_millis() as u64,
+                no_quorum_policy = policy.name(),
+                "cut off from the quorum: writes refused"
+            );
+            if policy.fences() {
+                let inner = inner.clone();
+                *fence_task = Some(tokio::spawn(async move {
+                    tokio::select! {
+                        _ = inner.shutdown.cancelled() => None,
+                        report = fence(&inner) => report,
+                    }
+                }));
+            }
         }
-    } else if was_cut && !now_cut {
-        tracing::info!(instance = %inner.local, "contact with the quorum restored");
-        inner.full_sync_request.notify_one();
-        if let Some(task) = fence_task.take() {
-            tokio::spawn(report_fence(inner.clone(), task));
+        Transition::Restored => {
+            tracing::info!(instance = %inner.local, "contact with the quorum restored");
+            inner.full_sync_request.notify_one();
+            if let Some(task) = fence_task.take() {
+                tokio::spawn(report_fence(inner.clone(), task));
+            }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_newly_elected_other_leader_is_contact() {
-        assert!(newly_elected(3, 4, Some(7), 1));
-        assert!(!newly_elected(4, 4, Some(7), 1), "same term: no news");
-        assert!(!newly_elected(3, 5, None, 1), "an election under way");
-        assert!(!newly_elected(3, 4, Some(1), 1), "itself");
-    }
-
-    #[test]
-    fn a_redirect_hint_is_used_once_even_when_the_metrics_name_the_leader() {
-        // A tick that reached the leader before its leader loop started got `NotLeader`
-        // naming that leader; the metrics name it too. The hint must be spent, or the
-        // ticker keeps the 5 ms redirect pace for ever (200 ticks/s on an idle cluster).
-        let b = "b".to_string();
-        let mut hint = Some(b.clone());
-        assert_eq!(tick_target(Some(&b), &mut hint), Some(b.clone()));
-        assert_eq!(hint, None, "a stale hint keeps the 5 ms pace");
-        let mut hint = Some("c".to_string());
-        assert_eq!(tick_target(None, &mut hint), Some("c".to_string()));
-        assert_eq!(hint, None);
-        assert_eq!(tick_target(None, &mut None), None);
+        Transition::Unchanged => {}
     }
 }
