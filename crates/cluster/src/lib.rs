@@ -35,6 +35,7 @@ mod bootstrap;
 pub mod carry;
 pub mod codec;
 mod cutoff;
+mod dispatch;
 mod executor;
 mod feed;
 mod fence;
