@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::node::{node_info, Inner};
+use crate::inner::{node_info, Inner};
 use crate::types::node_id;
 use crate::wire::{HelloReply, PATH_HELLO};
 
@@ -114,7 +114,7 @@ fn startup_poll(started: Instant) -> Duration {
 pub(crate) async fn verify_pristine(inner: Arc<Inner>) {
     let started = Instant::now();
     while !inner.store_cleared.load(Ordering::Relaxed) {
-        let replies = crate::node::ask_peers(&inner.spec, &inner.client).await;
+        let replies = crate::inner::ask_peers(&inner.spec, &inner.client).await;
         let knowledge = replies.iter().map(|(peer, k)| (peer.as_str(), *k));
         if let Some(peer) = crate::membership::lost_state_witness(knowledge) {
             tracing::error!(instance = %inner.local, %peer, "empty Raft store, and {peer} knows this instance as a member that already took part: its Raft state was lost; it takes no part (README: a host lost its disk)");
@@ -122,7 +122,7 @@ pub(crate) async fn verify_pristine(inner: Arc<Inner>) {
             inner.cut_off.store(true, Ordering::Relaxed);
             inner
                 .core_ended
-                .send_replace(Some(crate::node::CoreEnd::StateLost {
+                .send_replace(Some(crate::inner::CoreEnd::StateLost {
                     data_dir: inner.spec.data_dir.clone(),
                     peer: peer.to_string(),
                 }));

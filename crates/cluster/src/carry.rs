@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::cutoff::Contact;
-use crate::node::Inner;
+use crate::inner::Inner;
 use crate::types::NodeId;
 use crate::wire::{TickReply, TickRequest};
 

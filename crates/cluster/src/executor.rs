@@ -16,8 +16,8 @@ use procman::SupervisorApi;
 use tokio_util::sync::CancellationToken;
 
 use crate::dispatch::Dispatch;
+use crate::inner::Inner;
 use crate::jobs::{FinalAction, Order, Plan};
-use crate::node::Inner;
 use crate::state::Command;
 use crate::wire::{OrdersReply, OrdersRequest, WriteReply, PATH_ORDERS};
 

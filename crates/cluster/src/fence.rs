@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use model::supvisors::NoQuorumPolicy;
 
 use crate::bootstrap::pause;
-use crate::node::{FencePolicy, Inner};
+use crate::inner::{FencePolicy, Inner};
 use crate::state::{ClusterState, Command};
 
 /// What a fence stopped, as the local replica counted the instance's losses when it began

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::book::{quorum_age, LeaderBook, LivenessParams, QUORUM_AGE_STALENESS_HEARTBEATS};
-use crate::node::{node_info, Inner};
+use crate::inner::{node_info, Inner};
 use crate::types::node_id;
 use crate::wire::{TickReply, TickRequest};
 

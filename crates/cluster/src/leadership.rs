@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::bootstrap::pause;
 use crate::fence::fence;
+use crate::inner::Inner;
 use crate::leader::leader_loop;
-use crate::node::Inner;
 
 /// Watches openraft's metrics and runs [`leader_loop`] exactly while this node leads, from
 /// the moment a quorum has confirmed its leadership of the current term ([`confirm`]).
@@ -171,5 +171,5 @@ async fn raft_ended(inner: &Inner) {
     }
     inner
         .core_ended
-        .send_replace(Some(crate::node::CoreEnd::RaftStopped));
+        .send_replace(Some(crate::inner::CoreEnd::RaftStopped));
 }

@@ -40,6 +40,7 @@ mod executor;
 mod feed;
 mod fence;
 pub mod guard;
+mod inner;
 mod leader;
 mod leadership;
 mod load;
@@ -70,12 +71,13 @@ pub mod state {
 }
 
 pub use api::{ClusterApi, LeaderView, RaftStatus, WriteError};
+pub use inner::{CoreEnd, FencePolicy, RaftMetrics};
 pub use jobs::{
     FailureKind, FinalAction, Item, ItemAction, ItemRef, ItemState, Job, JobId, JobKind, JobOp,
     JobOutcome, Jobs, Order, Plan, Planner, Track,
 };
 pub use membership::{MemberRole, MembershipChange, MembershipError, RaftMember};
-pub use node::{CoreEnd, FencePolicy, Node, NodeError, NodeTask, RaftMetrics};
+pub use node::{Node, NodeError, NodeTask};
 pub use state::{
     BatchSeq, ClusterState, Command, CommandResult, InstanceRecord, InstanceState, ProcessRecord,
     ProcessStatus, Rejection, SupvisorsState, Target, TickStamp,

@@ -48,8 +48,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Refusal, HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN};
 use crate::codec;
+use crate::inner::Inner;
 use crate::membership::MembershipChange;
-use crate::node::Inner;
 use crate::state::Command;
 use crate::types::{NodeId, TypeConfig};
 use crate::wire::{

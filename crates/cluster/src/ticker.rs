@@ -29,9 +29,9 @@ use tokio::task::JoinHandle;
 
 use crate::cutoff::{election_nudge, tick_target, CutOff, Transition};
 use crate::fence::{fence, report_fence, FenceReport};
+use crate::inner::Inner;
 use crate::leader::{on_tick, own_quorum_age};
 use crate::load::LoadTracker;
-use crate::node::Inner;
 use crate::wire::{TickReply, TickRequest, PATH_TICK};
 
 use model::time::epoch_ms;
