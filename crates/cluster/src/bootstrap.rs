@@ -7,17 +7,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::inner::{node_info, Inner};
+use crate::inner::{node_info, pause, Inner};
 use crate::types::node_id;
 use crate::wire::{HelloReply, PATH_HELLO};
-
-/// Sleeps `d` unless the node shuts down first; returns false on shutdown.
-pub(crate) async fn pause(inner: &Inner, d: Duration) -> bool {
-    tokio::select! {
-        _ = inner.shutdown.cancelled() => false,
-        _ = tokio::time::sleep(d) => true,
-    }
-}
 
 /// The handshake that decides whether this voter initialises the cluster: only when its own
 /// Raft state is pristine, no reachable voter says the cluster exists already, and a majority

@@ -23,29 +23,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use crate::cutoff::Contact;
-use crate::inner::Inner;
 use crate::types::NodeId;
-use crate::wire::{TickReply, TickRequest};
 
-/// The leader's answer to the receiver's last carried tick, on an append-entries request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeaderNote {
-    /// As [`TickReply::Ack`] says it.
-    pub term: u64,
-    pub need_full_sync: bool,
-    pub quorum_age_ms: Option<u64>,
-    /// The leader's wall clock when it sent the request, epoch milliseconds.
-    pub sent_at: i64,
+/// The note's type is the wire's (`cluster::carry::LeaderNote` is where it was first public).
+pub use crate::wire::LeaderNote;
+use crate::wire::TickRequest;
+
+/// What the carrier needs of the node when it leads: the note for a heartbeat, a heartbeat's
+/// failure to connect, a tick carried on an answer. The node's shared state implements it
+/// (in [`crate::leader`]); the carrier holds it as this trait so that the network, which the
+/// node is built on, does not depend on the node.
+pub(crate) trait LeaderSide: Send + Sync {
+    /// See [`Carrier::note_for`].
+    fn note_for(&self, need_full_sync: bool) -> Option<LeaderNote>;
+    /// See [`Carrier::on_unreachable`].
+    fn on_unreachable(self: Arc<Self>, target: NodeId);
+    /// See [`Carrier::on_carried_tick`].
+    fn on_carried_tick(&self, target: NodeId, tick: &TickRequest) -> bool;
 }
 
 /// What the Raft network, the internal server and the ticker share for carried liveness.
 pub(crate) struct Carrier {
     /// The node, once it exists: the network is built before it (openraft's `Raft::new` takes
     /// the network factory).
-    node: OnceLock<Weak<Inner>>,
+    node: OnceLock<Weak<dyn LeaderSide>>,
     /// This instance's tick as the ticker last computed it (load, full sync…); `counter` and
     /// `sent_at` are filled in for each answer that carries it.
     own: Mutex<Option<TickRequest>>,
@@ -67,11 +69,11 @@ impl Carrier {
         })
     }
 
-    pub(crate) fn bind(&self, node: &Arc<Inner>) {
-        let _ = self.node.set(Arc::downgrade(node));
+    pub(crate) fn bind(&self, node: Weak<dyn LeaderSide>) {
+        let _ = self.node.set(node);
     }
 
-    fn node(&self) -> Option<Arc<Inner>> {
+    fn node(&self) -> Option<Arc<dyn LeaderSide>> {
         self.node.get().and_then(Weak::upgrade)
     }
 
@@ -185,67 +187,23 @@ impl Carrier {
     /// Leader side: the note for the next append-entries request to `target`, `None` unless
     /// this node leads with its liveness book up (as [`crate::leader::on_tick`] answers).
     pub(crate) fn note_for(&self, need_full_sync: bool) -> Option<LeaderNote> {
-        let node = self.node()?;
-        if !node.is_leader() || !node.book.lock().is_ok_and(|b| b.is_some()) {
-            return None;
-        }
-        let term = node.metrics.borrow().current_term;
-        Some(LeaderNote {
-            term,
-            need_full_sync,
-            quorum_age_ms: crate::leader::own_quorum_age(&node)
-                .map(|age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
-            sent_at: model::time::epoch_ms(),
-        })
+        self.node()?.note_for(need_full_sync)
     }
 
     /// Leader side: a heartbeat to `target` could not connect. If the cluster counts it as
     /// live, its port is probed at once (a refusal is death evidence, [`crate::book`]) instead
     /// of once its ticks are late: a `kill -9`'d daemon is found at the next heartbeat.
     pub(crate) fn on_unreachable(&self, target: NodeId) {
-        let Some(node) = self.node() else {
-            return;
-        };
-        if !node.is_leader() {
-            return;
-        }
-        let Some(identifier) = node.identifier_of(target) else {
-            return;
-        };
-        let live = node
-            .replica
-            .borrow()
-            .state
-            .instance(&identifier)
-            .is_some_and(|r| {
-                matches!(
-                    r.state,
-                    crate::state::InstanceState::Running | crate::state::InstanceState::Checking
-                )
-            });
-        if live {
-            let timeout = node.spec.tick_interval.max(Duration::from_millis(20));
-            crate::leader::spawn_probe(&node, &node.shutdown, identifier, timeout);
+        if let Some(node) = self.node() {
+            node.on_unreachable(target);
         }
     }
 
     /// Leader side: the tick `target` carried on its answer. Returns whether it must send a
     /// full snapshot of its processes (said on the next note).
     pub(crate) fn on_carried_tick(&self, target: NodeId, tick: &TickRequest) -> bool {
-        let Some(node) = self.node() else {
-            return false;
-        };
-        if node.identifier_of(target).as_deref() != Some(tick.identifier.as_str()) {
-            tracing::warn!(claimed = %tick.identifier, "a carried tick on behalf of another instance ignored");
-            return false;
-        }
-        matches!(
-            crate::leader::on_tick(&node, tick),
-            TickReply::Ack {
-                need_full_sync: true,
-                ..
-            }
-        )
+        self.node()
+            .is_some_and(|node| node.on_carried_tick(target, tick))
     }
 }
 

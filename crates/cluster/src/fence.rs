@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use model::supvisors::NoQuorumPolicy;
 
-use crate::bootstrap::pause;
+use crate::inner::pause;
 use crate::inner::{FencePolicy, Inner};
 use crate::state::{ClusterState, Command};
 

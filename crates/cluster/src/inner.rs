@@ -197,6 +197,14 @@ pub(crate) fn write_timeout(spec: &SupvisorsSpec) -> Duration {
 /// Pause of a write that found no leader before it gives up (an election usually ends sooner).
 const NO_LEADER_GRACE: Duration = Duration::from_millis(300);
 
+/// Sleeps `d` unless the node shuts down first; returns false on shutdown.
+pub(crate) async fn pause(inner: &Inner, d: Duration) -> bool {
+    tokio::select! {
+        _ = inner.shutdown.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}
+
 pub(crate) fn node_info(spec: &SupvisorsSpec, identifier: &str) -> Option<NodeInfo> {
     spec.instance(identifier).map(|i| NodeInfo {
         identifier: i.identifier.clone(),

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::book::{quorum_age, LeaderBook, LivenessParams, QUORUM_AGE_STALENESS_HEARTBEATS};
+use crate::carry::LeaderSide;
 use crate::inner::{node_info, Inner};
-use crate::types::node_id;
-use crate::wire::{TickReply, TickRequest};
+use crate::types::{node_id, NodeId};
+use crate::wire::{LeaderNote, TickReply, TickRequest};
 
 use model::time::epoch_ms;
 
@@ -212,4 +213,63 @@ pub(crate) fn spawn_probe(
         }
         inner.book_wake.notify_one();
     });
+}
+
+/// The leader's side of the liveness carried by the heartbeats ([`crate::carry`]).
+impl LeaderSide for Inner {
+    /// The note for the next append-entries request, `None` unless this node leads with its
+    /// liveness book up (as [`on_tick`] answers).
+    fn note_for(&self, need_full_sync: bool) -> Option<LeaderNote> {
+        if !self.is_leader() || !self.book.lock().is_ok_and(|b| b.is_some()) {
+            return None;
+        }
+        let term = self.metrics.borrow().current_term;
+        Some(LeaderNote {
+            term,
+            need_full_sync,
+            quorum_age_ms: own_quorum_age(self)
+                .map(|age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
+            sent_at: epoch_ms(),
+        })
+    }
+
+    /// A heartbeat to `target` could not connect: a live instance's port is probed at once.
+    fn on_unreachable(self: Arc<Self>, target: NodeId) {
+        if !self.is_leader() {
+            return;
+        }
+        let Some(identifier) = self.identifier_of(target) else {
+            return;
+        };
+        let live = self
+            .replica
+            .borrow()
+            .state
+            .instance(&identifier)
+            .is_some_and(|r| {
+                matches!(
+                    r.state,
+                    crate::state::InstanceState::Running | crate::state::InstanceState::Checking
+                )
+            });
+        if live {
+            let timeout = self.spec.tick_interval.max(Duration::from_millis(20));
+            spawn_probe(&self, &self.shutdown, identifier, timeout);
+        }
+    }
+
+    /// The tick `target` carried on its answer; whether it must send a full snapshot.
+    fn on_carried_tick(&self, target: NodeId, tick: &TickRequest) -> bool {
+        if self.identifier_of(target).as_deref() != Some(tick.identifier.as_str()) {
+            tracing::warn!(claimed = %tick.identifier, "a carried tick on behalf of another instance ignored");
+            return false;
+        }
+        matches!(
+            on_tick(self, tick),
+            TickReply::Ack {
+                need_full_sync: true,
+                ..
+            }
+        )
+    }
 }

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::bootstrap::pause;
 use crate::fence::fence;
+use crate::inner::pause;
 use crate::inner::Inner;
 use crate::leader::leader_loop;
 

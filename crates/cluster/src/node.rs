@@ -384,7 +384,7 @@ impl Node {
             committed_at_start,
             carrier,
         });
-        inner.carrier.bind(&inner);
+        inner.carrier.bind(Arc::downgrade(&inner) as _);
         tracing::info!(
             instance = %inner.local,
             node_id = format_args!("{:#x}", id),

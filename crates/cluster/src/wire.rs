@@ -2,7 +2,6 @@
 //! RPCs. Raft RPC bodies are openraft's request/response types. Every body is a
 //! [`crate::codec`] blob: a version byte, then bincode with a size limit on decode.
 
-use crate::carry::LeaderNote;
 use crate::jobs::Order;
 use crate::state::{BatchSeq, CommandResult};
 use crate::types::{NodeId, TypeConfig};
@@ -129,6 +128,17 @@ pub struct HelloReply {
     /// vouched for yet (see `bootstrap::verify_pristine`). Bootstrap waits for a majority of
     /// such voters, so that the first election is not refused.
     pub votes: bool,
+}
+
+/// The leader's answer to the receiver's last carried tick, on an append-entries request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderNote {
+    /// As [`TickReply::Ack`] says it.
+    pub term: u64,
+    pub need_full_sync: bool,
+    pub quorum_age_ms: Option<u64>,
+    /// The leader's wall clock when it sent the request, epoch milliseconds.
+    pub sent_at: i64,
 }
 
 #[cfg(test)]
