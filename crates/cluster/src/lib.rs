@@ -41,6 +41,8 @@ mod feed;
 mod fence;
 pub mod guard;
 mod inner;
+#[cfg(test)]
+mod layering;
 mod leader;
 mod leadership;
 mod load;
