@@ -5,7 +5,7 @@
 //! heartbeat *and* a separate tick request: each is a wake-up of both daemons, and the idle
 //! cost of the cluster is made of them (README: "Idle cost").
 //!
-//! The separate tick request of [`crate::liveness::ticker`] stays the fallback: an instance
+//! The separate tick request of [`crate::ticker::ticker`] stays the fallback: an instance
 //! that gets no note (not yet a Raft member, a leader whose liveness book is not up yet, an
 //! election, a note refused for its age) ticks the way it always did, and the two paths feed
 //! the same book and the same contact, so the cut-off and loss decisions do not change.
@@ -23,47 +23,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-use crate::book::quorum_contact;
-use crate::node::Inner;
-use crate::state::BatchSeq;
+use crate::cutoff::Contact;
 use crate::types::NodeId;
-use crate::wire::{TickReply, TickRequest};
 
-/// The leader wants a full snapshot of the receiver's processes: its last carried tick
-/// reported `had` as its latest committed full sync. The note lags that tick by a heartbeat,
-/// so a receiver whose latest full sync is no longer `had` has answered already, and does not
-/// send another one (a needless full batch can race with the commander's orders).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FullSyncAsk {
-    pub had: Option<BatchSeq>,
-}
+use crate::wire::TickRequest;
+/// The note's type is the wire's (`cluster::carry::LeaderNote` is where it was first public).
+pub use crate::wire::{FullSyncAsk, LeaderNote};
 
-/// The leader's answer to the receiver's last carried tick, on an append-entries request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeaderNote {
-    /// As [`TickReply::Ack`] says it.
-    pub term: u64,
-    pub need_full_sync: Option<FullSyncAsk>,
-    pub quorum_age_ms: Option<u64>,
-    /// The leader's wall clock when it sent the request, epoch milliseconds.
-    pub sent_at: i64,
-}
-
-/// The contact with the quorum this instance can prove, and the term it was proven in (see
-/// [`crate::liveness::ticker`]).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Contact {
-    pub(crate) at: Instant,
-    pub(crate) term: u64,
+/// What the carrier needs of the node when it leads: the note for a heartbeat, a heartbeat's
+/// failure to connect, a tick carried on an answer. The node's shared state implements it
+/// (in [`crate::leader`]); the carrier holds it as this trait so that the network, which the
+/// node is built on, does not depend on the node.
+pub(crate) trait LeaderSide: Send + Sync {
+    /// See [`Carrier::note_for`].
+    fn note_for(&self, need_full_sync: Option<FullSyncAsk>) -> Option<LeaderNote>;
+    /// See [`Carrier::on_unreachable`].
+    fn on_unreachable(self: Arc<Self>, target: NodeId);
+    /// See [`Carrier::on_carried_tick`].
+    fn on_carried_tick(&self, target: NodeId, tick: &TickRequest) -> Option<FullSyncAsk>;
 }
 
 /// What the Raft network, the internal server and the ticker share for carried liveness.
 pub(crate) struct Carrier {
     /// The node, once it exists: the network is built before it (openraft's `Raft::new` takes
     /// the network factory).
-    node: OnceLock<Weak<Inner>>,
+    node: OnceLock<Weak<dyn LeaderSide>>,
     /// This instance's tick as the ticker last computed it (load, full sync…); `counter` and
     /// `sent_at` are filled in for each answer that carries it.
     own: Mutex<Option<TickRequest>>,
@@ -80,19 +64,16 @@ impl Carrier {
             node: OnceLock::new(),
             own: Mutex::new(None),
             counter: AtomicU64::new(0),
-            contact: Mutex::new(Contact {
-                at: Instant::now(),
-                term: 0,
-            }),
+            contact: Mutex::new(Contact::new(Instant::now())),
             last_note: Mutex::new(None),
         })
     }
 
-    pub(crate) fn bind(&self, node: &Arc<Inner>) {
-        let _ = self.node.set(Arc::downgrade(node));
+    pub(crate) fn bind(&self, node: Weak<dyn LeaderSide>) {
+        let _ = self.node.set(node);
     }
 
-    fn node(&self) -> Option<Arc<Inner>> {
+    fn node(&self) -> Option<Arc<dyn LeaderSide>> {
         self.node.get().and_then(Weak::upgrade)
     }
 
@@ -121,15 +102,15 @@ impl Carrier {
     }
 
     pub(crate) fn contact(&self) -> Contact {
-        self.contact.lock().map(|c| *c).unwrap_or(Contact {
-            at: Instant::now(),
-            term: 0,
-        })
+        self.contact
+            .lock()
+            .map(|c| *c)
+            .unwrap_or(Contact::new(Instant::now()))
     }
 
     /// Records the contact an acknowledgement proves (a tick's answer or a leader's note):
     /// the leader's last quorum acknowledgement `quorum_age` before `received`, credited
-    /// with `lease` ([`quorum_contact`]).
+    /// with `lease` ([`Contact::acknowledged`]).
     pub(crate) fn record_ack(
         &self,
         received: Instant,
@@ -138,18 +119,33 @@ impl Carrier {
         lease: Duration,
     ) {
         if let Ok(mut c) = self.contact.lock() {
-            c.term = c.term.max(term);
-            if let Some(at) = quorum_contact(received, quorum_age, lease) {
-                c.at = c.at.max(at);
-            }
+            c.acknowledged(received, term, quorum_age, lease);
         }
     }
 
-    /// A leader of a newer term became known: contact now (see `liveness::newly_elected`).
+    /// A leader of a newer term became known: contact now (see `cutoff::newly_elected`).
+    #[cfg(test)]
     pub(crate) fn record_election(&self, term: u64, at: Instant) {
         if let Ok(mut c) = self.contact.lock() {
-            c.term = term;
-            c.at = c.at.max(at);
+            c.elected(term, at);
+        }
+    }
+
+    /// What openraft's metrics say at `now` ([`Contact::leader_known`]: a newly elected
+    /// leader is contact); returns the contact as it is then.
+    pub(crate) fn observe_leader(
+        &self,
+        term: u64,
+        leader: Option<NodeId>,
+        me: NodeId,
+        now: Instant,
+    ) -> Contact {
+        match self.contact.lock() {
+            Ok(mut c) => {
+                c.leader_known(term, leader, me, now);
+                *c
+            }
+            Err(_) => Contact::new(now),
         }
     }
 
@@ -189,49 +185,17 @@ impl Carrier {
     }
 
     /// Leader side: the note for the next append-entries request to `target`, `None` unless
-    /// this node leads with its liveness book up (as [`crate::liveness::on_tick`] answers).
+    /// this node leads with its liveness book up (as [`crate::leader::on_tick`] answers).
     pub(crate) fn note_for(&self, need_full_sync: Option<FullSyncAsk>) -> Option<LeaderNote> {
-        let node = self.node()?;
-        if !node.is_leader() || !node.book.lock().is_ok_and(|b| b.is_some()) {
-            return None;
-        }
-        let term = node.metrics.borrow().current_term;
-        Some(LeaderNote {
-            term,
-            need_full_sync,
-            quorum_age_ms: crate::liveness::own_quorum_age(&node)
-                .map(|age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
-            sent_at: model::time::epoch_ms(),
-        })
+        self.node()?.note_for(need_full_sync)
     }
 
     /// Leader side: a heartbeat to `target` could not connect. If the cluster counts it as
     /// live, its port is probed at once (a refusal is death evidence, [`crate::book`]) instead
     /// of once its ticks are late: a `kill -9`'d daemon is found at the next heartbeat.
     pub(crate) fn on_unreachable(&self, target: NodeId) {
-        let Some(node) = self.node() else {
-            return;
-        };
-        if !node.is_leader() {
-            return;
-        }
-        let Some(identifier) = node.identifier_of(target) else {
-            return;
-        };
-        let live = node
-            .replica
-            .borrow()
-            .state
-            .instance(&identifier)
-            .is_some_and(|r| {
-                matches!(
-                    r.state,
-                    crate::state::InstanceState::Running | crate::state::InstanceState::Checking
-                )
-            });
-        if live {
-            let timeout = node.spec.tick_interval.max(Duration::from_millis(20));
-            crate::liveness::spawn_probe(&node, &node.shutdown, identifier, timeout);
+        if let Some(node) = self.node() {
+            node.on_unreachable(target);
         }
     }
 
@@ -242,21 +206,7 @@ impl Carrier {
         target: NodeId,
         tick: &TickRequest,
     ) -> Option<FullSyncAsk> {
-        let node = self.node()?;
-        if node.identifier_of(target).as_deref() != Some(tick.identifier.as_str()) {
-            tracing::warn!(claimed = %tick.identifier, "a carried tick on behalf of another instance ignored");
-            return None;
-        }
-        matches!(
-            crate::liveness::on_tick(&node, tick),
-            TickReply::Ack {
-                need_full_sync: true,
-                ..
-            }
-        )
-        .then_some(FullSyncAsk {
-            had: tick.full_sync,
-        })
+        self.node()?.on_carried_tick(target, tick)
     }
 }
 

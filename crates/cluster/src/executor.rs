@@ -3,24 +3,23 @@
 //! its orders to the instances' local supervisors over the internal port.
 //!
 //! The planner is pure and re-emits the orders of every decision still waiting for an effect;
-//! the executor sends each order once, and again only after [`RESEND_AFTER`] if the planner
-//! still asks for it (a lost request, an instance that was restarting). Orders are batched per
-//! instance, so a deployment of a thousand processes is a few requests, not a thousand.
+//! the executor sends each order once, and again only after
+//! [`RESEND_AFTER`](crate::dispatch::RESEND_AFTER) if the planner still asks for it (a lost
+//! request, an instance that was restarting). Orders are batched per instance, so a
+//! deployment of a thousand processes is a few requests, not a thousand: what to send and how
+//! is [`crate::dispatch`]'s decision, pure.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use procman::SupervisorApi;
 use tokio_util::sync::CancellationToken;
 
+use crate::dispatch::Dispatch;
+use crate::inner::Inner;
 use crate::jobs::{FinalAction, Order, Plan};
-use crate::node::Inner;
 use crate::state::Command;
 use crate::wire::{OrdersReply, OrdersRequest, WriteReply, PATH_ORDERS};
-
-/// An order the planner still asks for is sent again after this long.
-const RESEND_AFTER: Duration = Duration::from_secs(3);
 
 /// Longest pause between two planning rounds when nothing changes (job timeouts are checked
 /// on this beat).
@@ -34,7 +33,7 @@ use model::time::epoch_ms;
 /// Runs until `stop` (end of leadership or shutdown). Does nothing without a planner.
 pub(crate) async fn commander_loop(inner: Arc<Inner>, stop: CancellationToken) {
     let mut replica = inner.replica.clone();
-    let mut sent: HashMap<Order, Instant> = HashMap::new();
+    let mut dispatch = Dispatch::default();
     let term = inner.metrics.borrow().current_term;
     loop {
         let planner = inner.planner.lock().ok().and_then(|p| p.clone());
@@ -44,7 +43,7 @@ pub(crate) async fn commander_loop(inner: Arc<Inner>, stop: CancellationToken) {
                 planner(&replica.state, epoch_ms())
             };
             if !plan.is_empty() {
-                execute(&inner, &stop, plan, &mut sent, term).await;
+                execute(&inner, &stop, plan, &mut dispatch, term).await;
             }
         }
         tokio::select! {
@@ -59,7 +58,7 @@ async fn execute(
     inner: &Arc<Inner>,
     stop: &CancellationToken,
     plan: Plan,
-    sent: &mut HashMap<Order, Instant>,
+    dispatch: &mut Dispatch,
     term: u64,
 ) {
     if !plan.ops.is_empty() {
@@ -82,42 +81,15 @@ async fn execute(
     if stop.is_cancelled() {
         return;
     }
-    let now = Instant::now();
-    // An order the planner no longer asks for has had its effect (the process moved): forget
-    // it, so that the same order for a later request goes out at once instead of waiting for
-    // the resend delay.
-    let wanted: std::collections::HashSet<&Order> = plan.orders.iter().collect();
-    sent.retain(|order, _| wanted.contains(order));
-    drop(wanted);
-    let mut batches: BTreeMap<String, Vec<Order>> = BTreeMap::new();
-    let mut finals: Vec<Order> = Vec::new();
-    for order in plan.orders {
-        if sent
-            .get(&order)
-            .is_some_and(|at| now.duration_since(*at) < RESEND_AFTER)
-        {
-            continue;
-        }
-        sent.insert(order.clone(), now);
-        if matches!(order, Order::Final { .. }) {
-            finals.push(order);
-        } else {
-            batches
-                .entry(order.instance().to_string())
-                .or_default()
-                .push(order);
-        }
-    }
-    let sends = batches
+    let round = dispatch.round(plan.orders, Instant::now(), &inner.local);
+    let sends = round
+        .batches
         .into_iter()
         .map(|(instance, orders)| send(inner.clone(), instance, orders, term));
     futures_util::future::join_all(sends).await;
-    // The final orders go last, the leader's own after everybody else's: once it restarts or
-    // shuts down, nobody is left to order the others.
-    let (own, others): (Vec<Order>, Vec<Order>) = finals
-        .into_iter()
-        .partition(|o| o.instance() == inner.local);
-    for order in others.into_iter().chain(own) {
+    // The final orders go last, the leader's own after everybody else's (in that order in
+    // the round): once it restarts or shuts down, nobody is left to order the others.
+    for order in round.finals {
         let instance = order.instance().to_string();
         send(inner.clone(), instance, vec![order], term).await;
     }

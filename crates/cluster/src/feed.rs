@@ -22,7 +22,7 @@ use procman::{ProcessInfo, SupervisorApi};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
-use crate::node::Inner;
+use crate::inner::Inner;
 use crate::state::{BatchSeq, Command, CommandResult, ProcessStatus};
 
 /// Under load, at most one batch per window: once a batch carried [`BUSY_BATCH`] changes or

@@ -31,12 +31,20 @@
 pub mod api;
 pub mod auth;
 pub mod book;
+mod bootstrap;
 pub mod carry;
 pub mod codec;
+mod cutoff;
+mod dispatch;
 mod executor;
 mod feed;
+mod fence;
 pub mod guard;
-mod liveness;
+mod inner;
+#[cfg(test)]
+mod layering;
+mod leader;
+mod leadership;
 mod load;
 pub mod membership;
 pub mod network;
@@ -44,6 +52,7 @@ mod node;
 mod probe;
 mod server;
 pub mod store;
+mod ticker;
 pub mod types;
 pub mod wire;
 
@@ -64,12 +73,13 @@ pub mod state {
 }
 
 pub use api::{ClusterApi, LeaderView, RaftStatus, WriteError};
+pub use inner::{CoreEnd, FencePolicy, RaftMetrics};
 pub use jobs::{
     FailureKind, FinalAction, Item, ItemAction, ItemRef, ItemState, Job, JobId, JobKind, JobOp,
     JobOutcome, Jobs, Order, Plan, Planner, Track,
 };
 pub use membership::{MemberRole, MembershipChange, MembershipError, RaftMember};
-pub use node::{CoreEnd, FencePolicy, Node, NodeError, NodeTask, RaftMetrics};
+pub use node::{Node, NodeError, NodeTask};
 pub use state::{
     BatchSeq, ClusterState, Command, CommandResult, InstanceRecord, InstanceState, ProcessRecord,
     ProcessStatus, Rejection, SupvisorsState, Target, TickStamp,

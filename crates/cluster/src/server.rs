@@ -48,8 +48,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Refusal, HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN};
 use crate::codec;
+use crate::inner::Inner;
 use crate::membership::MembershipChange;
-use crate::node::Inner;
 use crate::state::Command;
 use crate::types::{NodeId, TypeConfig};
 use crate::wire::{
@@ -372,7 +372,7 @@ async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<
                 }
             }
             let tick = if inner.raft_dead.load(std::sync::atomic::Ordering::Relaxed) {
-                // An ended Raft core: no more ticks (see `liveness::raft_ended`).
+                // An ended Raft core: no more ticks (see `leadership::raft_ended`).
                 None
             } else {
                 inner.carrier.tick_to_carry()
@@ -396,7 +396,7 @@ async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<
                     "a tick must come from the instance it names".into(),
                 ));
             }
-            encoded(&crate::liveness::on_tick(inner, &tick))
+            encoded(&crate::leader::on_tick(inner, &tick))
         }
         PATH_WRITE => {
             let cmd: Command = decoded(body, path, from)?;

@@ -2,7 +2,6 @@
 //! RPCs. Raft RPC bodies are openraft's request/response types. Every body is a
 //! [`crate::codec`] blob: a version byte, then bincode with a size limit on decode.
 
-use crate::carry::LeaderNote;
 use crate::jobs::Order;
 use crate::state::{BatchSeq, CommandResult};
 use crate::types::{NodeId, TypeConfig};
@@ -126,9 +125,29 @@ pub struct HelloReply {
     /// before. With an empty data dir, it lost its Raft state even if no leader can tell.
     pub asker_seen: bool,
     /// The receiver takes part in votes: its Raft store is not an empty one that no peer has
-    /// vouched for yet (see `liveness::verify_pristine`). Bootstrap waits for a majority of
+    /// vouched for yet (see `bootstrap::verify_pristine`). Bootstrap waits for a majority of
     /// such voters, so that the first election is not refused.
     pub votes: bool,
+}
+
+/// The leader wants a full snapshot of the receiver's processes: its last carried tick
+/// reported `had` as its latest committed full sync. The note lags that tick by a heartbeat,
+/// so a receiver whose latest full sync is no longer `had` has answered already, and does not
+/// send another one (a needless full batch can race with the commander's orders).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullSyncAsk {
+    pub had: Option<BatchSeq>,
+}
+
+/// The leader's answer to the receiver's last carried tick, on an append-entries request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderNote {
+    /// As [`TickReply::Ack`] says it, with what the asked full sync must be newer than.
+    pub term: u64,
+    pub need_full_sync: Option<FullSyncAsk>,
+    pub quorum_age_ms: Option<u64>,
+    /// The leader's wall clock when it sent the request, epoch milliseconds.
+    pub sent_at: i64,
 }
 
 #[cfg(test)]

@@ -1,0 +1,251 @@
+//! The fence of a cut-off instance (`no_quorum_policy`): it stops what the majority would
+//! restart elsewhere, SIGKILLing within `fence_stop_timeout`, and once contact returns tells
+//! the cluster what it stopped ([`report_fence`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use procman::SupervisorApi;
+use tokio::task::JoinHandle;
+
+use model::supvisors::NoQuorumPolicy;
+
+use crate::inner::pause;
+use crate::inner::{FencePolicy, Inner};
+use crate::state::{ClusterState, Command};
+
+/// What a fence stopped, as the local replica counted the instance's losses when it began
+/// (see [`crate::state::Command::Fenced`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FenceReport {
+    losses: u64,
+    namespecs: Vec<String>,
+}
+
+/// Once contact is back: tells the cluster what the fence stopped (`Command::Fenced`), so that
+/// if the majority never declared this instance lost — the cut was shorter than its wait —
+/// those processes still go through their running-failure strategies instead of staying
+/// stopped. The state machine ignores the report when the loss was declared meanwhile.
+/// Retried for a minute (a leader may be being elected); waits for the fence to finish first,
+/// then (up to [`STOPS_COMMIT_WAIT`]) for its stops to be committed ([`stops_committed`]).
+pub(crate) async fn report_fence(inner: Arc<Inner>, fence: JoinHandle<Option<FenceReport>>) {
+    let Ok(Some(report)) = fence.await else {
+        return;
+    };
+    let wait_stops = Instant::now() + STOPS_COMMIT_WAIT;
+    let mut replica = inner.replica.clone();
+    while !stops_committed(&replica.borrow().state, &inner.local, &report.namespecs) {
+        if Instant::now() >= wait_stops {
+            tracing::warn!(
+                waited_ms = STOPS_COMMIT_WAIT.as_millis() as u64,
+                "fence: its stops are not committed yet; reporting anyway"
+            );
+            break;
+        }
+        tokio::select! {
+            _ = inner.shutdown.cancelled() => return,
+            _ = replica.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    let cmd = Command::Fenced {
+        instance: inner.local.clone(),
+        losses: report.losses,
+        namespecs: report.namespecs,
+    };
+    let give_up = Instant::now() + Duration::from_secs(60);
+    loop {
+        match inner.write(cmd.clone()).await {
+            Ok(result) => {
+                tracing::info!(?result, "fence: reported to the cluster");
+                return;
+            }
+            Err(e) if Instant::now() < give_up => {
+                tracing::debug!(error = %e, "fence: report not committed yet");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "fence: report abandoned; the stopped programs stay stopped");
+                return;
+            }
+        }
+        if !pause(&inner, Duration::from_millis(200)).await {
+            return;
+        }
+    }
+}
+
+/// How long a fence report waits for the fence's stops to be committed (the process events
+/// refused while cut off go out again once contact returns, within a few batches).
+const STOPS_COMMIT_WAIT: Duration = Duration::from_secs(5);
+
+/// Whether the replicated state already holds the fence's stops: every namespec in
+/// `stopped` is recorded stopped (or not recorded) for `local`. The fence report waits for
+/// this. Committed before those STOPPED events, the report has the majority restart a
+/// program — possibly here (CONFIG's first choice) — and the late STOPPED event then reads
+/// as the failure of that very restart (the start's item sees a newer record, STOPPED), so
+/// the program stays stopped everywhere.
+fn stops_committed(state: &ClusterState, local: &str, stopped: &[String]) -> bool {
+    let Some(record) = state.instance(local) else {
+        return true;
+    };
+    stopped.iter().all(|namespec| {
+        record
+            .processes
+            .get(namespec)
+            .is_none_or(|p| p.status.state.is_stopped())
+    })
+}
+
+/// What the fence stops: every running-like local process with `stop_all`, those the fence
+/// policy names (what the majority would restart elsewhere) with `stop_movable`, none with
+/// `ignore`. `live` are the namespecs running-like or STOPPING on the local supervisor.
+fn fence_victims(
+    policy: NoQuorumPolicy,
+    movable: Option<&FencePolicy>,
+    state: &ClusterState,
+    local: &str,
+    live: &[String],
+) -> Vec<String> {
+    match policy {
+        NoQuorumPolicy::Ignore => Vec::new(),
+        NoQuorumPolicy::StopAll => live.to_vec(),
+        NoQuorumPolicy::StopMovable => movable.map_or_else(Vec::new, |p| p(state, local, live)),
+    }
+}
+
+/// Stops what [`fence_victims`] names, all at once: the stop signal, then SIGKILL at most
+/// `fence_stop_timeout` later (procman's `stop_process_within`), so every old copy is gone
+/// within `SupvisorsSpec::fence_bound` of the last tick the leader received. Returns the
+/// processes surely stopped (a failed stop is not reported: it may still run).
+pub(crate) async fn fence(inner: &Inner) -> Option<FenceReport> {
+    let started = Instant::now();
+    let Ok(infos) =
+        tokio::time::timeout(Duration::from_secs(1), inner.supervisor.all_process_info()).await
+    else {
+        tracing::error!("fence: the local supervisor did not list its processes within 1 s");
+        return None;
+    };
+    let live: Vec<String> = infos
+        .iter()
+        .filter(|i| i.state.is_running() || i.state == model::ProcessState::Stopping)
+        .map(|i| model::make_namespec(&i.group, &i.name))
+        .collect();
+    let policy = inner.fence_policy.lock().ok().and_then(|p| p.clone());
+    let (losses, victims) = {
+        let replica = inner.replica.borrow();
+        let losses = replica.state.instance(&inner.local).map_or(0, |r| r.losses);
+        let victims = fence_victims(
+            inner.spec.no_quorum_policy,
+            policy.as_ref(),
+            &replica.state,
+            &inner.local,
+            &live,
+        );
+        (losses, victims)
+    };
+    if victims.is_empty() {
+        tracing::info!(
+            no_quorum_policy = inner.spec.no_quorum_policy.name(),
+            "fence: nothing to stop"
+        );
+        return None;
+    }
+    let kill_after = inner.spec.fence_stop_timeout;
+    tracing::warn!(
+        ?victims,
+        kill_after_ms = kill_after.as_millis() as u64,
+        "fence: stopping what the majority would restart elsewhere"
+    );
+    // Past this, a process is still there: said loudly (procman keeps killing it).
+    let patience = kill_after + Duration::from_secs(2);
+    let stops = victims.iter().map(|namespec| async move {
+        let stop = inner.supervisor.stop_process_within(namespec, kill_after);
+        let outcome = tokio::time::timeout(patience, stop).await;
+        (namespec, outcome)
+    });
+    let mut stopped = Vec::new();
+    for (namespec, outcome) in futures_util::future::join_all(stops).await {
+        match outcome {
+            Ok(Ok(())) => stopped.push(namespec.clone()),
+            // Stopped meanwhile (NOT_RUNNING): what the fence wanted.
+            Ok(Err(fault)) if fault.code == model::FaultCode::NotRunning => {
+                stopped.push(namespec.clone())
+            }
+            Ok(Err(fault)) => {
+                tracing::error!(%namespec, fault = %fault.fault_string(), "fence: stop failed")
+            }
+            Err(_) => tracing::error!(
+                %namespec,
+                waited_ms = patience.as_millis() as u64,
+                "fence: still not stopped"
+            ),
+        }
+    }
+    tracing::warn!(
+        stopped = stopped.len(),
+        of = victims.len(),
+        took_ms = started.elapsed().as_millis() as u64,
+        "fence: done"
+    );
+    Some(FenceReport {
+        losses,
+        namespecs: stopped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(state: &mut ClusterState, counter: u64, pstate: model::ProcessState) {
+        let pid = if pstate.is_stopped() { 0 } else { 9 };
+        let status = crate::state::tests::status("mover", "mover", pstate, pid);
+        state.apply(&crate::state::tests::events("n1", 1, counter, vec![status]));
+    }
+
+    #[test]
+    fn a_fence_report_waits_for_its_stops_to_be_committed() {
+        let mut state = ClusterState::new();
+        let stopped = ["mover".to_string()];
+        events(&mut state, 1, model::ProcessState::Running);
+        assert_eq!(
+            state.process("n1", "mover").map(|p| p.state),
+            Some(model::ProcessState::Running)
+        );
+        assert!(
+            !stops_committed(&state, "n1", &stopped),
+            "still RUNNING in the replica"
+        );
+        events(&mut state, 2, model::ProcessState::Stopping);
+        assert!(
+            !stops_committed(&state, "n1", &stopped),
+            "STOPPING is not stopped"
+        );
+        events(&mut state, 3, model::ProcessState::Stopped);
+        assert!(stops_committed(&state, "n1", &stopped));
+        assert!(stops_committed(&state, "n1", &[]), "nothing stopped");
+        assert!(
+            stops_committed(&state, "n1", &["gone".to_string()]),
+            "not recorded"
+        );
+        assert!(stops_committed(&state, "n9", &stopped), "unknown instance");
+    }
+
+    #[test]
+    fn the_policy_chooses_the_victims() {
+        let state = ClusterState::new();
+        let live = vec!["a:x".to_string(), "b:y".to_string()];
+        let movable: FencePolicy = Arc::new(|_, local, live| {
+            assert_eq!(local, "n1");
+            live.iter()
+                .filter(|n| n.starts_with("a:"))
+                .cloned()
+                .collect()
+        });
+        let pick = |policy, movable| fence_victims(policy, movable, &state, "n1", &live);
+        assert_eq!(pick(NoQuorumPolicy::StopAll, Some(&movable)), live);
+        assert_eq!(pick(NoQuorumPolicy::StopMovable, Some(&movable)), ["a:x"]);
+        assert!(pick(NoQuorumPolicy::StopMovable, None).is_empty());
+        assert!(pick(NoQuorumPolicy::Ignore, Some(&movable)).is_empty());
+    }
+}

@@ -1,0 +1,305 @@
+//! The ticker that every instance runs: ticks to the leader, cut-off detection (the fence,
+//! [`crate::fence`], on the way in) and the election nudge when the leader's daemon is gone.
+//! Forming the cluster is [`crate::bootstrap`]'s, the leader-only loop [`crate::leader`]'s
+//! (run by [`crate::leadership`]).
+//!
+//! The ticks and their answers ride on Raft's heartbeats when they can ([`crate::carry`]); the
+//! ticker sends a tick of its own only when no heartbeat carried one lately.
+//!
+//! Clocks: the leader judges silence with its own monotonic clock (time since each tick was
+//! received). An instance judges itself cut off with its own monotonic clock: time since the
+//! leader's last quorum acknowledgement, as openraft reports it to the leader and the
+//! leader's answer to a tick passes it on, credited with the leader lease on the other
+//! instances ([`crate::book::quorum_contact`]: a leader cut off in a minority goes on
+//! answering, so an answer alone proves nothing), or since it first heard of a newly
+//! elected leader. After
+//! `fencing_timeout` of that, it is cut off and its fence (`no_quorum_policy`) stops what the
+//! majority would restart, SIGKILLing within `fence_stop_timeout`. The leader declares a
+//! silent instance lost, and restarts its programs elsewhere, only after
+//! `SupvisorsSpec::fence_bound` (see its parts there) measured on its own clock from the
+//! last tick received — later than any acknowledgement the cut-off side counts from — so the
+//! old copies are gone before new ones start.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use procman::SupervisorApi;
+use tokio::task::JoinHandle;
+
+use crate::cutoff::{election_nudge, tick_target, CutOff, Transition};
+use crate::fence::{fence, report_fence, FenceReport};
+use crate::inner::Inner;
+use crate::leader::{on_tick, own_quorum_age};
+use crate::load::LoadTracker;
+use crate::wire::{TickReply, TickRequest, PATH_TICK};
+
+use model::time::epoch_ms;
+
+/// Every instance: ticks the leader every `tick_interval`, tracks the last contact with a
+/// leader, flips `cut_off` after `fencing_timeout` without it (fencing per `no_quorum_policy`),
+/// and asks for a full sync when the leader wants one or when contact returns.
+///
+/// Contact is the leader's last quorum acknowledgement, as an acknowledged tick reports it
+/// (the leader itself reads it from openraft), or a leader of a newer term than the last
+/// acknowledged one becoming known: its election needed a majority's votes just now, so
+/// a failover (the old leader dead, a new one elected before this instance ticked it) is
+/// not taken for a cut.
+pub(crate) async fn ticker(inner: Arc<Inner>) {
+    let interval = inner.spec.tick_interval.max(Duration::from_millis(10));
+    let call_timeout = inner.spec.tick_call_timeout();
+    // A note carried on the leader's heartbeats within this stands for the tick's answer (see
+    // `crate::carry`): two heartbeats, so one late heartbeat does not bring the ticks back.
+    let carried_within = inner.spec.raft.heartbeat * 2 + interval / 2;
+    let carrier = &inner.carrier;
+    // The fence of the current cut, reported once contact returns.
+    let mut fence_task: Option<JoinHandle<Option<FenceReport>>> = None;
+    let mut hint: Option<String> = None;
+    let mut probe = 0usize;
+    // Subscribed before the first snapshot, so no change falls between the two.
+    let mut load = LoadTracker::new(inner.supervisor.subscribe_events());
+    let mut election_asked: Option<Instant> = None;
+    let mut full_sync = inner.full_sync_done.subscribe();
+    let cut_off = CutOff {
+        fencing_timeout: inner.spec.fencing_timeout,
+    };
+    loop {
+        if inner.raft_dead.load(Ordering::Relaxed) {
+            // An ended Raft core: no more ticks, so the leader sees this instance lost.
+            tracing::warn!(instance = %inner.local, "the Raft core has stopped: no more ticks");
+            return;
+        }
+        let mut tick = TickRequest {
+            identifier: inner.local.clone(),
+            load: load.load(|| local_snapshot(&inner)).await,
+            counter: 0,
+            sent_at: 0,
+            incarnation: inner.incarnation,
+            full_sync: *full_sync.borrow_and_update(),
+        };
+        carrier.set_own(&tick);
+        let reply = if inner.is_leader() {
+            // The leader's own contact with the quorum is its last quorum acknowledgement,
+            // whether or not its book is up yet to answer its own tick.
+            let own = own_quorum_age(&inner);
+            carrier.record_ack(Instant::now(), 0, own, Duration::ZERO);
+            tick.counter = carrier.next_counter();
+            tick.sent_at = epoch_ms();
+            Some(on_tick(&inner, &tick))
+        } else if carrier.carried_within(carried_within) {
+            // The leader's heartbeats carry the ticks and their answers.
+            None
+        } else {
+            let leader = match inner.metrics.borrow().current_leader {
+                Some(id) if id != inner.id => inner.identifier_of(id),
+                _ => None,
+            };
+            let target = tick_target(leader.as_ref(), &mut hint).or_else(|| {
+                // No leader known (a learner not yet added, or an election): probe the voters.
+                let voters: Vec<&String> = inner
+                    .spec
+                    .voters
+                    .iter()
+                    .filter(|v| **v != inner.local)
+                    .collect();
+                if voters.is_empty() {
+                    return None;
+                }
+                probe = probe.wrapping_add(1);
+                Some(voters[probe % voters.len()].clone())
+            });
+            tick.counter = carrier.next_counter();
+            tick.sent_at = epoch_ms();
+            let reply = match target.and_then(|t| inner.addrs.get(&t).cloned()) {
+                None => None,
+                Some(addr) => inner
+                    .client
+                    .call::<_, TickReply>(&addr, PATH_TICK, &tick, call_timeout)
+                    .await
+                    .map_err(|e| tracing::trace!(error = %e, "tick failed"))
+                    .ok(),
+            };
+            if let (None, Some(leader)) = (&reply, &leader) {
+                elect_if_leader_dead(&inner, leader, &mut election_asked);
+            }
+            reply
+        };
+        match reply {
+            Some(TickReply::Ack {
+                need_full_sync,
+                term,
+                quorum_age_ms,
+            }) => {
+                // Contact as of the leader's last quorum acknowledgement (plus its lease for
+                // the others), not of its answer: a leader cut off in a minority still
+                // answers (see `quorum_contact`).
+                let lease = if inner.is_leader() {
+                    Duration::ZERO
+                } else {
+                    inner.spec.raft.election_timeout_max
+                };
+                carrier.record_ack(
+                    Instant::now(),
+                    term,
+                    quorum_age_ms.map(Duration::from_millis),
+                    lease,
+                );
+                if need_full_sync {
+                    inner.full_sync_request.notify_one();
+                }
+            }
+            Some(TickReply::NotLeader { leader }) => hint = leader.filter(|l| *l != inner.local),
+            None => {}
+        }
+        let (term, leader) = {
+            let m = inner.metrics.borrow();
+            (m.current_term, m.current_leader)
+        };
+        let now = Instant::now();
+        let contact = carrier.observe_leader(term, leader, inner.id, now);
+        update_cut_off(
+            &inner,
+            cut_off.is_cut(&contact, now),
+            contact.silence(now),
+            &mut fence_task,
+        );
+        let wait = if hint.is_some() {
+            // Followed a redirect: tick the real leader at once rather than one interval later.
+            Duration::from_millis(5)
+        } else if inner.is_leader() || carrier.carried_within(carried_within) {
+            // Nothing to send: wake for the next decision only, the cut-off deadline, and at
+            // the latest when the carrying may have lapsed (the ticks resume then).
+            let deadline = cut_off.deadline(&carrier.contact());
+            (deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
+                .clamp(interval, carried_within)
+        } else {
+            interval
+        };
+        // A new full sync is said at once (the handshake waits for it).
+        tokio::select! {
+            _ = inner.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+            _ = full_sync.changed() => {}
+        }
+    }
+}
+
+/// The leader did not answer a tick. If its internal port refuses connections, its daemon is
+/// dead: ask for an election as soon as the other voters will grant one — when the leader
+/// lease openraft gives the last heartbeat (`election_timeout_max`) has run out — rather than
+/// when the election timer fires (that lease plus a random election timeout later). Only the
+/// first surviving voter in the config's order asks, so two followers do not split the vote;
+/// if it cannot win (a shorter log), the timers elect someone as before. `asked` holds the
+/// heartbeat after which the leader was already probed: once per heartbeat, and in a task of
+/// its own, so that an unreachable leader (whose connect times out) never slows the ticks
+/// and with them the cut-off detection.
+fn elect_if_leader_dead(inner: &Arc<Inner>, leader: &str, asked: &mut Option<Instant>) {
+    let last_append = inner.last_append.lock().ok().and_then(|l| l.clone());
+    let Some(nudge) = election_nudge(
+        &inner.spec.voters,
+        &inner.local,
+        leader,
+        last_append.as_ref().map(|(from, at)| (from.as_str(), *at)),
+        *asked,
+        inner.spec.raft.election_timeout_max,
+    ) else {
+        return;
+    };
+    let Some(addr) = inner.addrs.get(leader).cloned() else {
+        return;
+    };
+    let heartbeat = nudge.heartbeat;
+    *asked = Some(heartbeat);
+    let timeout = inner
+        .spec
+        .tick_interval
+        .clamp(Duration::from_millis(20), Duration::from_millis(200));
+    let due = nudge.due;
+    let inner = inner.clone();
+    let leader = leader.to_string();
+    tokio::spawn(async move {
+        let refused = tokio::select! {
+            _ = inner.shutdown.cancelled() => return,
+            refused = crate::probe::refused(&addr, timeout) => refused,
+        };
+        if !refused {
+            return;
+        }
+        tokio::select! {
+            _ = inner.shutdown.cancelled() => return,
+            _ = tokio::time::sleep_until(due.into()) => {}
+        }
+        let still_leader = inner
+            .metrics
+            .borrow()
+            .current_leader
+            .and_then(|id| inner.identifier_of(id))
+            .is_some_and(|l| l == leader);
+        let no_news = inner
+            .last_append
+            .lock()
+            .ok()
+            .and_then(|l| l.clone())
+            .is_some_and(|(from, at)| from == leader && at == heartbeat);
+        if still_leader && no_news && !inner.is_leader() {
+            tracing::info!(instance = %inner.local, %leader, "the leader's internal port refuses connections: asking for an election");
+            if let Err(e) = inner.raft.trigger().elect().await {
+                tracing::warn!(error = %e, "could not ask for an election");
+            }
+        }
+    });
+}
+
+/// Every local process's info, to seed the load (see [`crate::load`]); `None` when the
+/// supervisor does not answer within 50 ms: a slow or stopping supervisor must not delay the
+/// tick.
+async fn local_snapshot(inner: &Inner) -> Option<Vec<procman::ProcessInfo>> {
+    tokio::time::timeout(
+        model::supvisors::TICK_SNAPSHOT_TIMEOUT,
+        inner.supervisor.all_process_info(),
+    )
+    .await
+    .ok()
+}
+
+/// Flips `cut_off` to `now_cut` (as [`CutOff`] decided it from the silence), either way. On
+/// the way in, starts the fence in a task of its own (the ticks go on meanwhile, so the return
+/// of contact is seen at once) and keeps it in `fence`; on the way out, asks for a full sync and
+/// has the fence's outcome reported to the cluster ([`report_fence`]).
+fn update_cut_off(
+    inner: &Arc<Inner>,
+    now_cut: bool,
+    silence: Duration,
+    fence_task: &mut Option<JoinHandle<Option<FenceReport>>>,
+) {
+    // Swapped, not stored: the end of the Raft core sets it too.
+    let was_cut = inner.cut_off.swap(now_cut, Ordering::Relaxed);
+    match CutOff::transition(was_cut, now_cut, silence) {
+        Transition::Cut { silence } => {
+            let policy = inner.spec.no_quorum_policy;
+            tracing::warn!(
+                instance = %inner.local,
+                silence_ms = silence.as_millis() as u64,
+                no_quorum_policy = policy.name(),
+                "cut off from the quorum: writes refused"
+            );
+            if policy.fences() {
+                let inner = inner.clone();
+                *fence_task = Some(tokio::spawn(async move {
+                    tokio::select! {
+                        _ = inner.shutdown.cancelled() => None,
+                        report = fence(&inner) => report,
+                    }
+                }));
+            }
+        }
+        Transition::Restored => {
+            tracing::info!(instance = %inner.local, "contact with the quorum restored");
+            inner.full_sync_request.notify_one();
+            if let Some(task) = fence_task.take() {
+                tokio::spawn(report_fence(inner.clone(), task));
+            }
+        }
+        Transition::Unchanged => {}
+    }
+}
