@@ -149,14 +149,15 @@ impl Carrier {
         }
     }
 
+    /// When this instance last accepted a leader's note.
+    pub(crate) fn last_note_at(&self) -> Option<Instant> {
+        self.last_note.lock().ok().and_then(|n| *n)
+    }
+
     /// Whether a leader's note was accepted within `within`: the ticker then sends no tick of
     /// its own.
     pub(crate) fn carried_within(&self, within: Duration) -> bool {
-        self.last_note
-            .lock()
-            .ok()
-            .and_then(|n| *n)
-            .is_some_and(|at| at.elapsed() < within)
+        self.last_note_at().is_some_and(|at| at.elapsed() < within)
     }
 
     /// Follower side: a note on an append-entries request that this instance accepted (its

@@ -111,6 +111,12 @@ pub(crate) async fn leader_loop(
         .max(heartbeats)
         .max(Duration::from_millis(50));
     let probe_every = inner.spec.tick_interval.max(Duration::from_millis(20));
+    // The previous leader is the first suspect — its silence is what elected this one — and
+    // no heartbeat of this leadership may reach it yet: its port is probed at once, so a
+    // `kill -9`'d master is found now rather than once its ticks are late.
+    if let Some((identifier, _)) = &previous_leader {
+        spawn_probe(&inner, &stop, identifier.clone(), probe_every);
+    }
     let mut probed: HashMap<String, Instant> = HashMap::new();
     loop {
         let (commands, learners, late) = {

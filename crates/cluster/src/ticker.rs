@@ -49,8 +49,12 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
     let interval = inner.spec.tick_interval.max(Duration::from_millis(10));
     let call_timeout = inner.spec.tick_call_timeout();
     // A note carried on the leader's heartbeats within this stands for the tick's answer (see
-    // `crate::carry`): two heartbeats, so one late heartbeat does not bring the ticks back.
-    let carried_within = inner.spec.raft.heartbeat * 2 + interval / 2;
+    // `crate::carry`): openraft's heartbeat period (1.5 `raft_heartbeat_ms`) and a tick
+    // interval. Once it lapses the ticks resume, and a tick the leader's port refuses calls
+    // the election as soon as the leader lease allows (`elect_if_leader_dead`): with the
+    // defaults the lapse (287 ms) comes before the lease ends (300 ms after the last
+    // heartbeat), so a dead leader's successor is not kept waiting by this.
+    let carried_within = inner.spec.raft.heartbeat * 3 / 2 + interval;
     let carrier = &inner.carrier;
     // The fence of the current cut, reported once contact returns.
     let mut fence_task: Option<JoinHandle<Option<FenceReport>>> = None;
@@ -167,10 +171,13 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
             // Followed a redirect: tick the real leader at once rather than one interval later.
             Duration::from_millis(5)
         } else if inner.is_leader() || carrier.carried_within(carried_within) {
-            // Nothing to send: wake for the next decision only, the cut-off deadline, and at
-            // the latest when the carrying may have lapsed (the ticks resume then).
-            let deadline = cut_off.deadline(&carrier.contact());
-            (deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
+            // Nothing to send: wake for the next decision only, the cut-off deadline, or the
+            // moment the carrying lapses (the ticks resume then).
+            let mut next = cut_off.deadline(&carrier.contact());
+            if let Some(at) = carrier.last_note_at().filter(|_| !inner.is_leader()) {
+                next = next.min(at + carried_within);
+            }
+            (next.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
                 .clamp(interval, carried_within)
         } else {
             interval
