@@ -59,19 +59,16 @@ fn find_config() -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
-/// The daemon runs on one thread (tokio's current-thread runtime). An idle daemon waits on
-/// timers and sockets, and every wake-up that crosses threads (a worker unparking another)
-/// costs CPU for nothing; each extra worker also keeps its own stack pages and malloc arena
-/// resident. Measured with `scripts/bench/bench_cluster.py --only idle` and
-/// `scripts/bench/idle_rss.py`, one thread against two workers: the idle leader's CPU 0.25 %
-/// against 0.32 %, 0.6–0.8 MiB less RSS per daemon. What is not async runs on threads of its
-/// own anyway: process spawning (procman's spawner), the Raft store's fsync and log reads
-/// (`spawn_blocking`).
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+/// Worker threads of the runtime: the available cores, at most [`MAX_WORKER_THREADS`]. An
+/// idle daemon waits on timers and sockets; each extra worker keeps its own stack pages and
+/// malloc arena resident (about 0.1 MiB each, measured with `scripts/bench/idle_rss.py`: 8
+/// workers cost 0.5–1.1 MiB more than 2), and the work that is not async (a batch of process
+/// starts, the Raft store's fsync) runs on threads of its own.
+fn worker_threads(available: Option<usize>) -> usize {
+    available.unwrap_or(1).clamp(1, MAX_WORKER_THREADS)
 }
+
+const MAX_WORKER_THREADS: usize = 2;
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -103,7 +100,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let runtime = match runtime() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads(
+            std::thread::available_parallelism().ok().map(usize::from),
+        ))
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: cannot start the runtime: {e}");
@@ -196,5 +199,19 @@ impl Signals {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_threads_follow_the_cores_up_to_the_cap() {
+        assert_eq!(worker_threads(None), 1);
+        assert_eq!(worker_threads(Some(0)), 1);
+        assert_eq!(worker_threads(Some(1)), 1);
+        assert_eq!(worker_threads(Some(2)), 2);
+        assert_eq!(worker_threads(Some(64)), MAX_WORKER_THREADS);
     }
 }
