@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use crate::cutoff::Contact;
 use crate::types::NodeId;
-
 use crate::wire::TickRequest;
+
 /// The note's type is the wire's (`cluster::carry::LeaderNote` is where it was first public).
 pub use crate::wire::{FullSyncAsk, LeaderNote};
 
@@ -93,14 +93,22 @@ impl Carrier {
         }
     }
 
-    /// The tick to carry on an answer to an append-entries request, with a fresh counter.
-    pub(crate) fn tick_to_carry(&self) -> Option<TickRequest> {
-        let mut tick = self.own.lock().ok()?.clone()?;
+    /// Numbers and dates `tick` as it goes out, carried or sent: the next counter, this
+    /// host's wall clock.
+    pub(crate) fn stamp(&self, tick: &mut TickRequest) {
         tick.counter = self.next_counter();
         tick.sent_at = model::time::epoch_ms();
+    }
+
+    /// The tick to carry on an answer to an append-entries request, stamped.
+    pub(crate) fn tick_to_carry(&self) -> Option<TickRequest> {
+        let mut tick = self.own.lock().ok()?.clone()?;
+        self.stamp(&mut tick);
         Some(tick)
     }
 
+    /// The contact as it stands (the ticker reads it through [`Self::observe_leader`]).
+    #[cfg(test)]
     pub(crate) fn contact(&self) -> Contact {
         self.contact
             .lock()
@@ -163,9 +171,8 @@ impl Carrier {
     /// Follower side: a note on an append-entries request that this instance accepted (its
     /// answer was not a higher vote). Refused when older than `max_age` on this clock.
     pub(crate) fn on_note(&self, note: &LeaderNote, lease: Duration, max_age: Duration) -> bool {
-        let now_ms = model::time::epoch_ms();
-        let age_ms = now_ms.saturating_sub(note.sent_at);
-        if age_ms < -(max_age.as_millis() as i64) || age_ms > max_age.as_millis() as i64 {
+        let age_ms = model::time::epoch_ms().saturating_sub(note.sent_at);
+        if u128::from(age_ms.unsigned_abs()) > max_age.as_millis() {
             tracing::debug!(
                 age_ms,
                 "a leader's note refused for its age: ticks take over"

@@ -546,7 +546,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{BatchSeq, Command, InstanceState, ProcessStatus};
+    use crate::state::{BatchSeq, Command, InstanceState};
     use crate::types::NodeInfo;
     use model::ProcessState;
     use openraft::storage::RaftLogStorageExt;
@@ -596,23 +596,6 @@ mod tests {
         }
     }
 
-    fn running(name: &str, pid: i32) -> ProcessStatus {
-        ProcessStatus {
-            group: name.into(),
-            name: name.into(),
-            state: ProcessState::Running,
-            pid,
-            start: 1_700_000_000,
-            stop: 0,
-            exitstatus: 0,
-            expected: true,
-            spawnerr: String::new(),
-            description: format!("pid {pid}, uptime 0:00:01"),
-            stdout_logfile: String::new(),
-            stderr_logfile: String::new(),
-        }
-    }
-
     fn sample_log() -> Vec<Entry> {
         vec![
             membership_entry(1),
@@ -629,7 +612,12 @@ mod tests {
                     instance: "a".into(),
                     seq: BatchSeq::new(1, 1),
                     full: false,
-                    events: vec![running("web", 42)],
+                    events: vec![data::testkit::status(
+                        "web",
+                        "web",
+                        ProcessState::Running,
+                        42,
+                    )],
                 },
             ),
             command_entry(

@@ -34,8 +34,6 @@ use crate::leader::{on_tick, own_quorum_age};
 use crate::load::LoadTracker;
 use crate::wire::{TickReply, TickRequest, PATH_TICK};
 
-use model::time::epoch_ms;
-
 /// Every instance: ticks the leader every `tick_interval`, tracks the last contact with a
 /// leader, flips `cut_off` after `fencing_timeout` without it (fencing per `no_quorum_policy`),
 /// and asks for a full sync when the leader wants one or when contact returns.
@@ -87,8 +85,7 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
             // whether or not its book is up yet to answer its own tick.
             let own = own_quorum_age(&inner);
             carrier.record_ack(Instant::now(), 0, own, Duration::ZERO);
-            tick.counter = carrier.next_counter();
-            tick.sent_at = epoch_ms();
+            carrier.stamp(&mut tick);
             Some(on_tick(&inner, &tick))
         } else if carrier.carried_within(carried_within) {
             // The leader's heartbeats carry the ticks and their answers.
@@ -112,8 +109,7 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
                 probe = probe.wrapping_add(1);
                 Some(voters[probe % voters.len()].clone())
             });
-            tick.counter = carrier.next_counter();
-            tick.sent_at = epoch_ms();
+            carrier.stamp(&mut tick);
             let reply = match target.and_then(|t| inner.addrs.get(&t).cloned()) {
                 None => None,
                 Some(addr) => inner
@@ -173,7 +169,7 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
         } else if inner.is_leader() || carrier.carried_within(carried_within) {
             // Nothing to send: wake for the next decision only, the cut-off deadline, or the
             // moment the carrying lapses (the ticks resume then).
-            let mut next = cut_off.deadline(&carrier.contact());
+            let mut next = cut_off.deadline(&contact);
             if let Some(at) = carrier.last_note_at().filter(|_| !inner.is_leader()) {
                 next = next.min(at + carried_within);
             }
