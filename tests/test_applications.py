@@ -11,6 +11,7 @@ import signal
 import time
 import xmlrpc.client
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -399,6 +400,32 @@ def test_leader_death_mid_sequence_completes_without_duplicates(tmp_path):
         c.stop()
 
 
+def assert_mover_runs_once_after_the_heal(c: Cluster, timeout: float,
+                                          operation_timeout: Optional[float] = None) -> None:
+    """The healed cluster runs `mover` exactly once: never twice at any poll (each instance's
+    own supervisor is asked, not the replicated view), and not zero either once the cluster
+    has settled (waited for OPERATION first when `operation_timeout` is given), for 3 s."""
+    twice: list[list[str]] = []  # wait_until swallows a predicate's exceptions
+
+    def copies() -> list[str]:
+        running = [i for i in c.identifiers
+                   if c[i].proxy(5).supervisor.getProcessInfo("mover")["statename"]
+                   in ("STARTING", "RUNNING")]
+        if len(running) > 1:
+            twice.append(running)
+        return running
+
+    wait_until(lambda: len(copies()) == 1, timeout, what="mover running on exactly one instance")
+    assert not twice, f"mover ran on several instances at once: {twice[0]}"
+    if operation_timeout is not None:
+        c.wait_operation(timeout=operation_timeout)
+    settled = time.monotonic() + 3
+    while time.monotonic() < settled:
+        now = copies()
+        assert len(now) == 1, f"mover on {now} after the heal"
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("policy", [None, "stop_all", "ignore"])
 def test_a_cut_off_instance_stops_what_the_majority_restarts_elsewhere(tmp_path, policy):
     """The default no_quorum_policy (stop_movable) with the rules: the instance left alone (the
@@ -442,23 +469,7 @@ def test_a_cut_off_instance_stops_what_the_majority_restarts_elsewhere(tmp_path,
         # instance's own supervisor is asked, not the replicated view), and not zero either
         # once the cluster has settled — a RESTART_PROCESS program that was fenced must be
         # running somewhere again.
-        twice: list[list[str]] = []  # wait_until swallows a predicate's exceptions
-
-        def copies() -> list[str]:
-            running = [i for i in c.identifiers
-                       if c[i].proxy(5).supervisor.getProcessInfo("mover")["statename"]
-                       in ("STARTING", "RUNNING")]
-            if len(running) > 1:
-                twice.append(running)
-            return running
-
-        wait_until(lambda: len(copies()) == 1, 30, what="mover running on exactly one instance")
-        assert not twice, f"mover ran on several instances at once: {twice[0]}"
-        settled = time.monotonic() + 3
-        while time.monotonic() < settled:
-            now = copies()
-            assert len(now) == 1, f"mover on {now} after the heal"
-            time.sleep(0.1)
+        assert_mover_runs_once_after_the_heal(c, 30)
     finally:
         c.stop()
 
@@ -521,23 +532,7 @@ def test_a_cut_off_minority_holding_the_leader_fences_itself(tmp_path, shape):
         finally:
             for ident in majority:
                 os.kill(c[ident].pid, signal.SIGCONT)
-        twice: list[list[str]] = []  # wait_until swallows a predicate's exceptions
-
-        def copies() -> list[str]:
-            running = [i for i in c.identifiers
-                       if state(c[i], "mover") in ("STARTING", "RUNNING")]
-            if len(running) > 1:
-                twice.append(running)
-            return running
-
-        wait_until(lambda: len(copies()) == 1, 40, what="mover running on exactly one instance")
-        assert not twice, f"mover ran on several instances at once: {twice[0]}"
-        c.wait_operation(timeout=40)
-        settled = time.monotonic() + 3
-        while time.monotonic() < settled:
-            now = copies()
-            assert len(now) == 1, f"mover on {now} after the heal"
-            time.sleep(0.1)
+        assert_mover_runs_once_after_the_heal(c, 40, operation_timeout=40)
     finally:
         c.stop()
 
