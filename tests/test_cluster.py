@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import hmac
@@ -713,6 +714,29 @@ def post_internal(port: int, path: str, body: bytes, headers: dict[str, str]) ->
         conn.close()
 
 
+def open_stream_and_send(port: int, headers: dict[str, str], frame: bytes) -> bytes:
+    """Opens an append stream (POST /raft/stream, `headers`), checks the 101, sends `frame` and
+    returns what the server sends back before it closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        head = "POST /raft/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        s.sendall(head.encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = s.recv(4096)
+            assert chunk, f"closed before the upgrade's answer: {answer!r}"
+            answer += chunk
+        status, rest = answer.split(b"\r\n\r\n", 1)
+        assert status.split()[1] == b"101", status
+        s.sendall(frame)
+        received = rest
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return received
+            received += chunk
+
+
 def codec_version() -> int:
     """FORMAT_VERSION of crates/cluster/src/codec.rs: the first byte of every internal body."""
     source = (Path(__file__).parent.parent / "crates/cluster/src/codec.rs").read_text()
@@ -746,6 +770,15 @@ def test_internal_port_refuses_unauthenticated_and_garbage_requests(make_cluster
         for body in (b"", b"\x07garbage", b"\x01" + b"\xff" * 64, b"\x02" + b"\xff" * 64):
             status, text = post_internal(target.internal_port, path, body, good)
             assert status == 400, (path, body, status, text)
+
+    # The append stream (crates/cluster/src/stream.rs): refused without credentials like any
+    # request; opened with them, a garbage frame, then a frame announcing more than the body
+    # limit, each close it at once (nothing applied, nothing buffered).
+    upgrade = {"Connection": "upgrade", "Upgrade": "raftvisor-append/1"}
+    assert post_internal(target.internal_port, "/raft/stream", b"", upgrade)[0] in (401, 403)
+    for frame in (struct.pack(">I", 8) + b"\x07garbage"[:8],
+                  struct.pack(">I", (64 << 20) + 1) + b"\x01" * 64):
+        assert open_stream_and_send(target.internal_port, {**good, **upgrade}, frame) == b""
 
     # The cluster did not notice.
     assert c.wait_common_master(c.identifiers, timeout=5) == leader

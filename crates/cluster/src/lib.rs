@@ -52,6 +52,7 @@ mod node;
 mod probe;
 mod server;
 pub mod store;
+pub mod stream;
 mod ticker;
 pub mod types;
 pub mod wire;

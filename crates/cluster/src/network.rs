@@ -25,10 +25,9 @@ use serde::Serialize;
 use crate::auth::{HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN};
 use crate::carry::Carrier;
 use crate::codec::{self, CodecError};
+use crate::stream::{AppendStream, StreamError};
 use crate::types::{NodeId, NodeInfo, TypeConfig};
-use crate::wire::{
-    AppendAnswer, AppendRequest, MAX_BODY_BYTES, PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE,
-};
+use crate::wire::{AppendAnswer, AppendRequest, MAX_BODY_BYTES, PATH_SNAPSHOT, PATH_VOTE};
 
 /// Why a call on the internal port failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +52,22 @@ pub enum CallError {
 /// server's `crate::server::HEADER_READ_TIMEOUT`, so the server never closes a connection the
 /// client is about to reuse.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a TCP connect to a peer may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A stream's failure as a call's: a refused upgrade keeps its HTTP status.
+fn stream_error(addr: &HostPort, e: StreamError) -> CallError {
+    let addr = addr.to_string();
+    match e {
+        StreamError::Connect(reason) => CallError::Connect { addr, reason },
+        StreamError::Refused { status, text } => CallError::Status { addr, status, text },
+        e @ (StreamError::Closed(_) | StreamError::Protocol(_)) => CallError::Transport {
+            addr,
+            reason: e.to_string(),
+        },
+    }
+}
 
 /// A cheap-to-clone handle on one pooled HTTP client that signs every request as this
 /// instance. The signing headers never change, so they are built once (a clone of a
@@ -79,7 +94,7 @@ impl PeerClient {
         })();
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(1)));
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(connector);
@@ -157,6 +172,30 @@ impl PeerClient {
             })?
     }
 
+    /// Opens an append-entries stream to `addr`, signed as every call ([`crate::stream`]).
+    pub async fn open_stream(
+        &self,
+        addr: &HostPort,
+        timeout: Duration,
+    ) -> Result<AppendStream, CallError> {
+        let signature = self
+            .signature
+            .as_ref()
+            .map_err(|reason| CallError::Transport {
+                addr: addr.to_string(),
+                reason: reason.clone(),
+            })?;
+        let open = AppendStream::open(addr, signature, CONNECT_TIMEOUT.min(timeout));
+        match tokio::time::timeout(timeout, open).await {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(e)) => Err(stream_error(addr, e)),
+            Err(_) => Err(CallError::Timeout {
+                addr: addr.to_string(),
+                timeout,
+            }),
+        }
+    }
+
     /// Encodes `request`, POSTs it and decodes the answer (size-limited decode).
     pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
@@ -169,6 +208,34 @@ impl PeerClient {
         let answer = self.post_raw(addr, path, body, timeout).await?;
         Ok(codec::decode(&answer)?)
     }
+}
+
+/// One call on `reused`, or on a stream from `open` when there is none or when `reused` is
+/// found closed by the peer (a restart, an idle close: the call is then sent again at once,
+/// appends being idempotent). Returns the stream to keep with the answer; any other failure
+/// loses the stream. The caller bounds the time.
+async fn call_on_stream<O, F>(
+    reused: Option<AppendStream>,
+    open: O,
+    addr: &HostPort,
+    body: Bytes,
+) -> Result<(AppendStream, Bytes), CallError>
+where
+    O: FnOnce() -> F,
+    F: std::future::Future<Output = Result<AppendStream, CallError>>,
+{
+    if let Some(mut stream) = reused {
+        match stream.call(body.clone()).await {
+            Ok(answer) => return Ok((stream, answer)),
+            Err(StreamError::Closed(reason)) => {
+                tracing::debug!(%addr, %reason, "append stream closed by the peer: reopening");
+            }
+            Err(e) => return Err(stream_error(addr, e)),
+        }
+    }
+    let mut stream = open().await?;
+    let answer = stream.call(body).await.map_err(|e| stream_error(addr, e))?;
+    Ok((stream, answer))
 }
 
 /// openraft's network factory: hands out [`Connection`]s that share the one [`PeerClient`]
@@ -203,6 +270,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             backoff: self.backoff,
             carrier: self.carrier.clone(),
             need_full_sync: None,
+            stream: None,
         }
     }
 }
@@ -219,6 +287,8 @@ pub struct Connection {
     carrier: Arc<Carrier>,
     /// What the target's last carried tick asked for, said on the next request's note.
     need_full_sync: Option<crate::carry::FullSyncAsk>,
+    /// The append-entries stream to the target, once opened ([`crate::stream`]).
+    stream: Option<AppendStream>,
 }
 
 type RaftRpcError<E = openraft::error::Infallible> =
@@ -259,6 +329,53 @@ impl Connection {
         })
     }
 
+    /// A transport failure as openraft's network error: a failed connect is `Unreachable`
+    /// (openraft then backs off before the next try).
+    fn network_error<E: std::error::Error>(&self, e: CallError) -> RaftRpcError<E> {
+        match e {
+            e @ CallError::Connect { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+            e => RPCError::Network(NetworkError::new(&e)),
+        }
+    }
+
+    /// One append-entries call on the stream to the target, opening it first if need be,
+    /// all within `timeout`. A stream that was working and is found closed by the peer (it
+    /// restarted, or closed an idle stream) is replaced at once within the same call: a
+    /// restarted follower is not missed for a heartbeat, and a dead one is found unreachable
+    /// now. Any other failure, or the timeout, drops the stream.
+    async fn append_call(
+        &mut self,
+        request: &AppendRequest,
+        timeout: Duration,
+    ) -> Result<AppendAnswer, CallError> {
+        let addr = match &self.addr {
+            Ok(addr) => addr.clone(),
+            Err(reason) => {
+                return Err(CallError::Connect {
+                    addr: self.node.raft_addr.clone(),
+                    reason: reason.clone(),
+                })
+            }
+        };
+        let body = Bytes::from(codec::encode(request)?);
+        let client = &self.client;
+        let call = call_on_stream(
+            self.stream.take(),
+            || client.open_stream(&addr, timeout),
+            &addr,
+            body,
+        );
+        let (stream, answer) =
+            tokio::time::timeout(timeout, call)
+                .await
+                .map_err(|_| CallError::Timeout {
+                    addr: addr.to_string(),
+                    timeout,
+                })??;
+        self.stream = Some(stream);
+        Ok(codec::decode(&answer)?)
+    }
+
     /// One call on the internal port, its transport failures as openraft's network errors.
     async fn exchange<Req, Ans, E>(
         &self,
@@ -285,11 +402,7 @@ impl Connection {
             .client
             .call(addr, path, request, option.hard_ttl())
             .await;
-        match answer {
-            Ok(answer) => Ok(answer),
-            Err(e @ CallError::Connect { .. }) => Err(RPCError::Unreachable(Unreachable::new(&e))),
-            Err(e) => Err(RPCError::Network(NetworkError::new(&e))),
-        }
+        answer.map_err(|e| self.network_error(e))
     }
 }
 
@@ -303,13 +416,14 @@ impl RaftNetwork<TypeConfig> for Connection {
             rpc,
             note: self.carrier.note_for(self.need_full_sync),
         };
-        let answer: AppendAnswer = match self.exchange(PATH_APPEND, &request, &option).await {
+        let answer: AppendAnswer = match self.append_call(&request, option.hard_ttl()).await {
             Ok(answer) => answer,
             Err(e) => {
-                if matches!(e, RPCError::Unreachable(_)) {
+                let unreachable = matches!(e, CallError::Connect { .. });
+                if unreachable {
                     self.carrier.on_unreachable(self.target);
                 }
-                return Err(e);
+                return Err(self.network_error(e));
             }
         };
         if let Some(tick) = &answer.tick {
@@ -344,6 +458,7 @@ impl RaftNetwork<TypeConfig> for Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::PATH_APPEND;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// Serves `answers` HTTP exchanges on one listener and reports, per accepted connection,
@@ -422,6 +537,143 @@ mod tests {
                 assert!(head.contains(line), "{line} missing in {head}");
             }
         }
+    }
+
+    /// A stream server on the internal port's accept loop (no authentication) whose streams
+    /// answer each frame with `answer: ` and the frame, and close after `frames_per_stream`.
+    /// Counts the connections it accepted.
+    async fn stream_server(
+        frames_per_stream: usize,
+        max_connections: usize,
+    ) -> (
+        HostPort,
+        tokio_util::sync::CancellationToken,
+        Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        use futures_util::{SinkExt, StreamExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = HostPort::from(listener.local_addr().unwrap());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = opened.clone();
+        let limits = crate::server::Limits {
+            max_connections,
+            header_read_timeout: Duration::from_secs(5),
+        };
+        tokio::spawn(crate::server::accept_loop(
+            listener,
+            limits,
+            shutdown.clone(),
+            move |_, request| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (mut head, _) = request.into_parts();
+                let reply = crate::server::upgrade(
+                    &mut head,
+                    "test".into(),
+                    move |mut frames| async move {
+                        for _ in 0..frames_per_stream {
+                            let Some(Ok(frame)) = frames.next().await else {
+                                return;
+                            };
+                            let mut answer = b"answer: ".to_vec();
+                            answer.extend_from_slice(&frame);
+                            if frames.send(Bytes::from(answer)).await.is_err() {
+                                return;
+                            }
+                        }
+                    },
+                );
+                async move { reply }
+            },
+        ));
+        (addr, shutdown, opened)
+    }
+
+    #[tokio::test]
+    async fn a_stream_carries_the_calls_and_is_reopened_at_once_when_the_peer_closed_it() {
+        let (addr, shutdown, opened) = stream_server(2, 8).await;
+        let client = PeerClient::new("s1".into(), "f00d".into(), "70ken".into());
+        let open = || client.open_stream(&addr, Duration::from_secs(5));
+        let mut kept = None;
+        for (i, expected_connections) in [(0, 1), (1, 1), (2, 2), (3, 2), (4, 3)] {
+            let body = Bytes::from(format!("call {i}"));
+            let (stream, answer) = call_on_stream(kept.take(), open, &addr, body)
+                .await
+                .unwrap();
+            assert_eq!(&answer[..], format!("answer: call {i}").as_bytes());
+            assert_eq!(
+                opened.load(std::sync::atomic::Ordering::SeqCst),
+                expected_connections,
+                "two calls per stream, a closed one replaced within the call"
+            );
+            kept = Some(stream);
+        }
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_stream_keeps_its_connection_slot() {
+        let (addr, shutdown, opened) = stream_server(usize::MAX, 1).await;
+        let client = PeerClient::new("s1".into(), "f00d".into(), "70ken".into());
+        let mut stream = client
+            .open_stream(&addr, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            &stream.call(Bytes::from_static(b"x")).await.unwrap()[..],
+            b"answer: x"
+        );
+        // The only slot is the stream's: another connection is closed unanswered.
+        match client.open_stream(&addr, Duration::from_secs(5)).await {
+            Err(CallError::Transport { .. }) => {}
+            Err(other) => panic!("closed at once expected, got {other:?}"),
+            Ok(_) => panic!("a second connection got the stream's slot"),
+        }
+        drop(stream);
+        // Once the stream ends, its slot is free again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match client.open_stream(&addr, Duration::from_secs(5)).await {
+                Ok(_) => break,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "slot not free yet");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("the slot was never freed: {e}"),
+            }
+        }
+        assert!(opened.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+        shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_refused_stream_keeps_its_status_and_a_closed_port_is_unreachable() {
+        let (addr, server) = recording_server(1).await;
+        let client = PeerClient::new("s1".into(), "f00d".into(), "70ken".into());
+        // The recording server answers 200 to anything: not an upgrade.
+        match client.open_stream(&addr, Duration::from_secs(5)).await {
+            Err(CallError::Status { status: 200, .. }) => {}
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("a 200 opened a stream"),
+        }
+        let heads = server.await.unwrap();
+        let head = heads[0][0].to_ascii_lowercase();
+        assert!(head.starts_with("post /raft/stream http/1.1"), "{head}");
+        for line in [
+            "upgrade: raftvisor-append/1",
+            "x-raftvisor-from: s1",
+            "x-raftvisor-token: 70ken",
+        ] {
+            assert!(head.contains(line), "{line} missing in {head}");
+        }
+        // A port nobody listens on.
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = HostPort::from(free.local_addr().unwrap());
+        drop(free);
+        assert!(matches!(
+            client.open_stream(&closed, Duration::from_secs(5)).await,
+            Err(CallError::Connect { .. })
+        ));
     }
 
     #[tokio::test]

@@ -33,17 +33,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, UPGRADE};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use openraft::raft::{AppendEntriesResponse, InstallSnapshotRequest, VoteRequest};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Refusal, HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN};
@@ -54,8 +55,8 @@ use crate::state::Command;
 use crate::types::{NodeId, TypeConfig};
 use crate::wire::{
     AppendAnswer, AppendRequest, HelloReply, OrdersRequest, TickRequest, MAX_BODY_BYTES,
-    PATH_APPEND, PATH_HELLO, PATH_MEMBERS, PATH_MEMBERSHIP, PATH_ORDERS, PATH_SNAPSHOT, PATH_TICK,
-    PATH_VOTE, PATH_WRITE,
+    PATH_APPEND, PATH_HELLO, PATH_MEMBERS, PATH_MEMBERSHIP, PATH_ORDERS, PATH_SNAPSHOT,
+    PATH_STREAM, PATH_TICK, PATH_VOTE, PATH_WRITE, STREAM_PROTOCOL,
 };
 
 /// A refused peer is logged at most this often (per peer and reason), so a misconfigured
@@ -107,10 +108,12 @@ pub(crate) async fn serve(inner: Arc<Inner>, listener: TcpListener) {
         max_connections: MAX_CONNECTIONS,
         header_read_timeout: HEADER_READ_TIMEOUT,
     };
+    let streams = shutdown.clone();
     accept_loop(listener, limits, shutdown, move |remote, request| {
         let inner = inner.clone();
         let refusals = refusals.clone();
-        async move { handle(&inner, &refusals, remote, request).await }
+        let streams = streams.clone();
+        async move { handle(&inner, &refusals, remote, request, &streams).await }
     })
     .await;
 }
@@ -136,7 +139,7 @@ pub(crate) async fn accept_loop<H, F>(
     F: Future<Output = Reply> + Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    let connections = tokio_util::task::TaskTracker::new();
     let mut last_full_warning: Option<Instant> = None;
     loop {
         let (stream, remote) = tokio::select! {
@@ -165,30 +168,48 @@ pub(crate) async fn accept_loop<H, F>(
             tracing::debug!(%remote, error = %err, "could not set TCP_NODELAY");
         }
         let handler = handler.clone();
-        let service = hyper::service::service_fn(move |request| {
+        let slot = ConnectionSlot(Arc::new(slot));
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            // An upgraded connection outlives this service: what it becomes keeps the slot.
+            request.extensions_mut().insert(slot.clone());
             let answer = handler(remote, request);
             async move { Ok::<_, Infallible>(answer.await) }
         });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(err) = conn.await {
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let stop = shutdown.clone();
+        connections.spawn(async move {
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                ended = conn.as_mut() => ended,
+                () = stop.cancelled() => {
+                    // Let a request in progress finish, then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(err) = ended {
                 tracing::debug!(%remote, error = %err, "internal connection ended with an error");
             }
-            drop(slot);
         });
     }
     drop(listener);
-    if tokio::time::timeout(GRACEFUL_LIMIT, graceful.shutdown())
+    connections.close();
+    if tokio::time::timeout(GRACEFUL_LIMIT, connections.wait())
         .await
         .is_err()
     {
         tracing::debug!("internal server: connections still open after the grace period");
     }
 }
+
+/// A connection's place under [`Limits::max_connections`], freed when the connection and
+/// whatever it was upgraded to have both ended.
+#[derive(Clone)]
+pub(crate) struct ConnectionSlot(#[allow(dead_code)] Arc<tokio::sync::OwnedSemaphorePermit>);
 
 fn text(status: StatusCode, message: String) -> Reply {
     let mut response = Response::new(Full::new(Bytes::from(message)));
@@ -297,12 +318,13 @@ pub(crate) fn check_head(
 }
 
 async fn handle(
-    inner: &Inner,
+    inner: &Arc<Inner>,
     refusals: &Mutex<HashMap<String, Instant>>,
     remote: SocketAddr,
     request: Request<Incoming>,
+    streams: &CancellationToken,
 ) -> Reply {
-    let (head, body) = request.into_parts();
+    let (mut head, body) = request.into_parts();
     let from = match check_head(&inner.gate, &head.method, &head.headers, remote) {
         Ok(from) => from,
         Err((status, refusal, message)) => {
@@ -313,6 +335,9 @@ async fn handle(
             return closing(status, message);
         }
     };
+    if head.uri.path() == PATH_STREAM {
+        return open_stream(inner, &mut head, from, streams);
+    }
     let body = match Limited::new(body, MAX_BODY_BYTES as usize).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
@@ -328,56 +353,188 @@ async fn handle(
     }
 }
 
-async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<Reply, Reply> {
-    if matches!(path, PATH_APPEND | PATH_VOTE | PATH_SNAPSHOT)
-        && !inner
-            .store_cleared
-            .load(std::sync::atomic::Ordering::Relaxed)
-    {
-        // An empty Raft store no peer has vouched for yet: no vote (see `verify_pristine`).
-        return Err(text(
+/// An empty Raft store no peer has vouched for yet: no vote, no append, no snapshot (see
+/// `verify_pristine`).
+fn unverified_store(inner: &Inner) -> Option<Reply> {
+    (!inner
+        .store_cleared
+        .load(std::sync::atomic::Ordering::Relaxed))
+    .then(|| {
+        text(
             StatusCode::SERVICE_UNAVAILABLE,
             "this instance's empty Raft store is not verified yet: it takes no part in votes"
                 .into(),
-        ));
+        )
+    })
+}
+
+/// One append-entries call, from [`PATH_APPEND`] or a frame of the stream: openraft's answer,
+/// and this instance's tick for the leader.
+async fn on_append(inner: &Inner, from: &str, request: AppendRequest) -> AppendAnswer {
+    let AppendRequest { rpc, note } = request;
+    // Heartbeats included: when this node leads next, the sender's silence counts from here
+    // (see `LeaderBook::with_last_heard`).
+    if let Ok(mut last) = inner.last_append.lock() {
+        *last = Some((from.to_string(), std::time::Instant::now()));
+    }
+    if let Ok(mut heard) = inner.heard_from.lock() {
+        if !heard.contains(from) {
+            heard.insert(from.to_string());
+        }
+    }
+    let result = inner.raft.append_entries(rpc).await;
+    // The leader's note counts as contact only when its append was accepted: a deposed
+    // leader's (a higher vote answered) proves nothing.
+    let accepted = matches!(&result, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_)));
+    if let (Some(note), true) = (note, accepted) {
+        let lease = inner.spec.raft.election_timeout_max;
+        let fresh = inner
+            .carrier
+            .on_note(&note, lease, inner.spec.tick_call_timeout());
+        let asked = note
+            .need_full_sync
+            .is_some_and(|ask| *inner.full_sync_done.borrow() == ask.had);
+        if fresh && asked {
+            inner.full_sync_request.notify_one();
+        }
+    }
+    let tick = if inner.raft_dead.load(std::sync::atomic::Ordering::Relaxed) {
+        // An ended Raft core: no more ticks (see `leadership::raft_ended`).
+        None
+    } else {
+        inner.carrier.tick_to_carry()
+    };
+    AppendAnswer { result, tick }
+}
+
+/// Answers an authenticated [`PATH_STREAM`] request: 101, then the frames are served on their
+/// own task ([`serve_stream`]) until either side closes or `stop`.
+fn open_stream(
+    inner: &Arc<Inner>,
+    head: &mut hyper::http::request::Parts,
+    from: String,
+    stop: &CancellationToken,
+) -> Reply {
+    if unverified_store(inner).is_some() {
+        return closing(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this instance's empty Raft store is not verified yet: it takes no part in votes"
+                .into(),
+        );
+    }
+    let inner = inner.clone();
+    let stop = stop.clone();
+    upgrade(head, from.clone(), move |framed| async move {
+        serve_stream(&inner, &from, framed, &stop).await;
+    })
+}
+
+/// A stream's frames over its TCP connection ([`crate::stream`]).
+pub(crate) type Frames = Framed<TcpStream, LengthDelimitedCodec>;
+
+/// Answers an upgrade to [`STREAM_PROTOCOL`] with 101 and hands the connection, once hyper has
+/// let go of it, to `serve` on a task of its own; that task keeps the connection's slot (see
+/// [`ConnectionSlot`]). Anything else is answered 400 and closed.
+pub(crate) fn upgrade<F, Fut>(
+    head: &mut hyper::http::request::Parts,
+    peer: String,
+    serve: F,
+) -> Reply
+where
+    F: FnOnce(Frames) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let asked = head.headers.get(UPGRADE).and_then(|v| v.to_str().ok());
+    if asked != Some(STREAM_PROTOCOL) {
+        return closing(
+            StatusCode::BAD_REQUEST,
+            format!("{PATH_STREAM} upgrades to {STREAM_PROTOCOL}, not {asked:?}"),
+        );
+    }
+    let (Some(upgrade), Some(slot)) = (
+        head.extensions.remove::<hyper::upgrade::OnUpgrade>(),
+        head.extensions.remove::<ConnectionSlot>(),
+    ) else {
+        return closing(
+            StatusCode::BAD_REQUEST,
+            "not an upgradable connection".into(),
+        );
+    };
+    tokio::spawn(async move {
+        let framed = upgrade
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(crate::stream::framed);
+        match framed {
+            Ok(framed) => serve(framed).await,
+            Err(reason) => tracing::debug!(%peer, %reason, "append stream not opened"),
+        }
+        drop(slot);
+    });
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(UPGRADE, HeaderValue::from_static(STREAM_PROTOCOL));
+    headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    response
+}
+
+/// Serves one append-entries stream: each frame is an [`AppendRequest`] answered by an
+/// [`AppendAnswer`] frame, in order. Ends at the peer's close, at the first bad frame, when
+/// no frame comes for [`HEADER_READ_TIMEOUT`] (a leader sends one every 1.5 heartbeats), when
+/// this instance's store loses its verification, or at `stop`.
+async fn serve_stream(inner: &Inner, from: &str, mut framed: Frames, stop: &CancellationToken) {
+    loop {
+        let frame = tokio::select! {
+            () = stop.cancelled() => return,
+            frame = tokio::time::timeout(HEADER_READ_TIMEOUT, framed.next()) => frame,
+        };
+        let frame = match frame {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Err(e))) => {
+                tracing::debug!(peer = %from, error = %e, "append stream: bad frame, closed");
+                return;
+            }
+            Ok(None) => return,
+            Err(_) => {
+                tracing::debug!(peer = %from, "append stream idle: closed");
+                return;
+            }
+        };
+        if unverified_store(inner).is_some() {
+            return;
+        }
+        let request: AppendRequest = match codec::decode(&frame) {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::warn!(peer = %from, path = PATH_STREAM, error = %e, "undecodable frame refused, stream closed");
+                return;
+            }
+        };
+        let answer = on_append(inner, from, request).await;
+        let encoded = match codec::encode(&answer) {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                tracing::warn!(peer = %from, error = %e, "append answer not encodable, stream closed");
+                return;
+            }
+        };
+        if framed.send(Bytes::from(encoded)).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<Reply, Reply> {
+    if matches!(path, PATH_APPEND | PATH_VOTE | PATH_SNAPSHOT) {
+        if let Some(refused) = unverified_store(inner) {
+            return Err(refused);
+        }
     }
     Ok(match path {
         PATH_APPEND => {
-            let AppendRequest { rpc, note } = decoded(body, path, from)?;
-            // Heartbeats included: when this node leads next, the sender's silence counts
-            // from here (see `LeaderBook::with_last_heard`).
-            if let Ok(mut last) = inner.last_append.lock() {
-                *last = Some((from.to_string(), std::time::Instant::now()));
-            }
-            if let Ok(mut heard) = inner.heard_from.lock() {
-                if !heard.contains(from) {
-                    heard.insert(from.to_string());
-                }
-            }
-            let result = inner.raft.append_entries(rpc).await;
-            // The leader's note counts as contact only when its append was accepted: a
-            // deposed leader's (a higher vote answered) proves nothing.
-            let accepted =
-                matches!(&result, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_)));
-            if let (Some(note), true) = (note, accepted) {
-                let lease = inner.spec.raft.election_timeout_max;
-                let fresh = inner
-                    .carrier
-                    .on_note(&note, lease, inner.spec.tick_call_timeout());
-                let asked = note
-                    .need_full_sync
-                    .is_some_and(|ask| *inner.full_sync_done.borrow() == ask.had);
-                if fresh && asked {
-                    inner.full_sync_request.notify_one();
-                }
-            }
-            let tick = if inner.raft_dead.load(std::sync::atomic::Ordering::Relaxed) {
-                // An ended Raft core: no more ticks (see `leadership::raft_ended`).
-                None
-            } else {
-                inner.carrier.tick_to_carry()
-            };
-            encoded(&AppendAnswer { result, tick })
+            let request: AppendRequest = decoded(body, path, from)?;
+            encoded(&on_append(inner, from, request).await)
         }
         PATH_VOTE => {
             let rpc: VoteRequest<NodeId> = decoded(body, path, from)?;

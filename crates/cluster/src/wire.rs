@@ -9,7 +9,13 @@ use openraft::error::RaftError;
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
 use serde::{Deserialize, Serialize};
 
+/// One append-entries call per request (what the stream carries; kept for tools and tests).
 pub const PATH_APPEND: &str = "/raft/append";
+/// Upgrades an authenticated connection into a stream of append-entries calls, one
+/// length-delimited frame each way ([`crate::stream`]).
+pub const PATH_STREAM: &str = "/raft/stream";
+/// The `Upgrade` protocol token of [`PATH_STREAM`]; its version changes with the frames.
+pub const STREAM_PROTOCOL: &str = "raftvisor-append/1";
 pub const PATH_VOTE: &str = "/raft/vote";
 pub const PATH_SNAPSHOT: &str = "/raft/snapshot";
 /// A command forwarded by a follower to the leader.
