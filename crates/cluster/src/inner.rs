@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{LeaderView, RaftStatus, WriteError};
 use crate::auth::Gate;
-use crate::book::LeaderBook;
+use crate::mailbox::Mailbox;
 use crate::membership::{MembershipChange, MembershipError, PeerKnowledge, RaftMember};
 use crate::network::PeerClient;
 use crate::state::{BatchSeq, ClusterState, Command, CommandResult};
@@ -164,10 +164,8 @@ pub(crate) struct Inner {
     /// When this node, leading, removed an instance from the membership: the leader loop does
     /// not add a removed learner back until it ticks again (see `learners_to_add`).
     pub(crate) removed_at: Mutex<HashMap<String, std::time::Instant>>,
-    /// The liveness book while this node leads, `None` otherwise.
-    pub(crate) book: Mutex<Option<LeaderBook>>,
-    /// Wakes the leader loop when a tick needs a decision.
-    pub(crate) book_wake: Notify,
+    /// The way into the leader loop, which owns the liveness book while this node leads.
+    pub(crate) mailbox: Mailbox,
     /// Asks the feed for a full snapshot of the local processes.
     pub(crate) full_sync_request: Notify,
     /// The latest committed full snapshot of the local processes.

@@ -8,43 +8,38 @@
 //! [`crate::ticker`]) — so the old copies are gone before new ones start.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::book::{quorum_age, LeaderBook, LivenessParams, QUORUM_AGE_STALENESS_HEARTBEATS};
 use crate::carry::LeaderSide;
 use crate::inner::{node_info, Inner};
+use crate::mailbox::{Inbox, ToLeader};
+use crate::state::Command;
 use crate::types::{node_id, NodeId};
 use crate::wire::{FullSyncAsk, LeaderNote, TickReply, TickRequest};
 
 use model::time::epoch_ms;
 
-/// Answers a tick (the `/ctl/tick` route, and the leader's own tick).
-pub(crate) fn on_tick(inner: &Inner, tick: &TickRequest) -> TickReply {
+/// Answers a tick (the `/ctl/tick` route, and the leader's own tick): the book's answer,
+/// asked of the leader loop through its mailbox and awaited at most the tick call timeout
+/// (the sender stops waiting then anyway). Not leading, or the loop not up (leadership just
+/// started or just ended): `NotLeader`.
+pub(crate) async fn on_tick(inner: &Inner, tick: TickRequest) -> TickReply {
     if !inner.is_leader() {
         return TickReply::NotLeader {
             leader: inner.current_leader(),
         };
     }
     let term = inner.metrics.borrow().current_term;
-    let (need_full_sync, wake) = {
-        let Ok(mut book) = inner.book.lock() else {
-            return TickReply::NotLeader { leader: None };
+    let wait = inner.spec.tick_call_timeout();
+    let Some(need_full_sync) = inner.mailbox.ask_tick(tick, wait).await else {
+        return TickReply::NotLeader {
+            leader: inner.current_leader(),
         };
-        let Some(book) = book.as_mut() else {
-            // Leadership just started or just ended: the loop is not running yet.
-            return TickReply::NotLeader {
-                leader: inner.current_leader(),
-            };
-        };
-        let replica = inner.replica.borrow();
-        let wake = book.tick_needs_decision(tick, &replica.state);
-        let need_full_sync = book.on_tick(tick, Instant::now(), epoch_ms(), &replica.state);
-        (need_full_sync, wake)
     };
-    if wake {
-        inner.book_wake.notify_one();
-    }
     TickReply::Ack {
         term,
         need_full_sync,
@@ -60,7 +55,13 @@ pub(crate) fn own_quorum_age(inner: &Inner) -> Option<Duration> {
     quorum_age(inner.metrics.borrow().millis_since_quorum_ack, staleness)
 }
 
-/// The leader-only work: decide with the liveness book, commit, repeat.
+/// The commits and learner additions of one decision, run while the loop goes on taking
+/// ticks (a commit waits for a quorum; a tick's answer must not).
+type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The leader-only work: the only owner of the liveness book while this node leads. It takes
+/// the ticks and probe refusals from its mailbox ([`crate::mailbox`]), decides with the book
+/// at once when one of them calls for it and otherwise once a beat, commits, repeat.
 pub(crate) async fn leader_loop(
     inner: Arc<Inner>,
     stop: tokio_util::sync::CancellationToken,
@@ -89,17 +90,15 @@ pub(crate) async fn leader_loop(
         auto_fence: inner.spec.auto_fence,
         deploys: inner.planner.lock().is_ok_and(|p| p.is_some()),
     };
-    if let Ok(mut book) = inner.book.lock() {
-        let mut fresh = LeaderBook::new(params, Instant::now());
-        if let Some((identifier, at)) = &previous_leader {
-            fresh = fresh.with_last_heard(identifier, *at);
-        }
-        *book = Some(fresh);
+    let mut book = LeaderBook::new(params, Instant::now());
+    if let Some((identifier, at)) = &previous_leader {
+        book = book.with_last_heard(identifier, *at);
     }
-    // The beat of decisions that no tick wakes (a silence crossing a timeout, a periodic tick
-    // commit): two tick intervals. What must be fast wakes the loop itself (a refused probe,
-    // a tick that changes something); the silence of a cut-off host is only acted on after
-    // the fence bound, which has a margin for this beat.
+    let mut inbox = inner.mailbox.open();
+    // The beat of decisions that no message calls for (a silence crossing a timeout, a
+    // periodic tick commit): two tick intervals. What must be fast is decided at once (a
+    // refused probe, a tick that changes something); the silence of a cut-off host is only
+    // acted on after the fence bound, which has a margin for this beat.
     let period =
         (inner.spec.tick_interval * 2).clamp(Duration::from_millis(20), Duration::from_millis(250));
     // An instance is probed once two ticks are missing — two heartbeats when the heartbeats
@@ -115,84 +114,166 @@ pub(crate) async fn leader_loop(
     // no heartbeat of this leadership may reach it yet: its port is probed at once, so a
     // `kill -9`'d master is found now rather than once its ticks are late.
     if let Some((identifier, _)) = &previous_leader {
-        spawn_probe(&inner, &stop, identifier.clone(), probe_every);
+        spawn_probe(
+            &inner,
+            ProbeReport::Loop(inbox.sender()),
+            &stop,
+            identifier.clone(),
+            probe_every,
+        );
     }
     let mut probed: HashMap<String, Instant> = HashMap::new();
+    // Decide now (the first decision of the leadership), and whenever a message calls for it
+    // or the beat comes, once the work of the previous decision is done.
+    let mut due = true;
+    let mut work: Option<Work> = None;
+    let beat = tokio::time::sleep(period);
+    tokio::pin!(beat);
     loop {
-        let (commands, learners, late) = {
-            let Ok(mut guard) = inner.book.lock() else {
-                return;
-            };
-            let Some(book) = guard.as_mut() else {
-                return;
-            };
-            let replica = inner.replica.borrow();
-            let now = Instant::now();
-            let commands = book.decide(now, &replica.state);
-            let membership = replica.membership.membership();
-            // An instance an operator removed is added back by itself only once it ticks
-            // again (restarted, or still running), not on the strength of its last ticks.
-            let removed = inner
-                .removed_at
-                .lock()
-                .map(|r| r.clone())
-                .unwrap_or_default();
-            let learners = book.learners_to_add(|id| {
-                membership.get_node(&node_id(id)).is_some()
-                    || removed
-                        .get(id)
-                        .is_some_and(|at| !book.ticked_since(id, *at))
-            });
-            let late = book.to_probe(now, probe_after, &replica.state);
-            (commands, learners, late)
-        };
-        for identifier in late {
-            let now = Instant::now();
-            if probed
-                .get(&identifier)
-                .is_some_and(|at| now.duration_since(*at) < probe_every)
-            {
-                continue;
-            }
-            probed.insert(identifier.clone(), now);
-            spawn_probe(&inner, &stop, identifier, probe_every);
-        }
-        for cmd in commands {
-            if stop.is_cancelled() {
-                return;
-            }
-            tracing::debug!(?cmd, "leader commits");
-            match inner.write_as_leader(cmd).await {
-                crate::wire::WriteReply::Done(_) => {}
-                other => {
-                    tracing::debug!(?other, "leader write failed; will decide again");
-                    break;
+        if due && work.is_none() {
+            due = false;
+            let (commands, learners, late) = decide(&inner, &mut book, probe_after);
+            for identifier in late {
+                let now = Instant::now();
+                if probed
+                    .get(&identifier)
+                    .is_some_and(|at| now.duration_since(*at) < probe_every)
+                {
+                    continue;
                 }
+                probed.insert(identifier.clone(), now);
+                spawn_probe(
+                    &inner,
+                    ProbeReport::Loop(inbox.sender()),
+                    &stop,
+                    identifier,
+                    probe_every,
+                );
             }
-        }
-        for learner in learners {
-            let Some(info) = node_info(&inner.spec, &learner) else {
-                continue;
-            };
-            let add = inner.raft.add_learner(node_id(&learner), info, false);
-            match tokio::time::timeout(inner.write_timeout, add).await {
-                Ok(Ok(_)) => tracing::info!(instance = %learner, "added as a learner"),
-                Ok(Err(e)) => tracing::warn!(instance = %learner, error = %e, "add_learner failed"),
-                Err(_) => tracing::warn!(instance = %learner, "add_learner timed out"),
+            if commands.is_empty() && learners.is_empty() {
+                beat.as_mut().reset(tokio::time::Instant::now() + period);
+            } else {
+                work = Some(Box::pin(commit(inner.clone(), commands, learners)));
             }
         }
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(period) => {}
-            _ = inner.book_wake.notified() => {}
+            message = inbox.recv() => {
+                let Some(message) = message else { return };
+                due |= take(&inner, &mut book, &inbox, message);
+                // What else is waiting is taken before deciding: one decision for a burst.
+                while let Some(message) = inbox.try_recv() {
+                    due |= take(&inner, &mut book, &inbox, message);
+                }
+            }
+            () = async {
+                match work.as_mut() {
+                    Some(work) => work.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                work = None;
+                beat.as_mut()
+                    .reset(tokio::time::Instant::now() + period);
+            }
+            () = &mut beat, if work.is_none() && !due => due = true,
         }
     }
 }
 
-/// Probes a late instance's internal port; a refusal goes to the book as death evidence and
-/// wakes the leader loop to decide on it at once.
+/// One decision of the book: the commands to commit, the learners to add, the instances to
+/// probe.
+fn decide(
+    inner: &Inner,
+    book: &mut LeaderBook,
+    probe_after: Duration,
+) -> (Vec<Command>, Vec<String>, Vec<String>) {
+    let replica = inner.replica.borrow();
+    let now = Instant::now();
+    let commands = book.decide(now, &replica.state);
+    let membership = replica.membership.membership();
+    // An instance an operator removed is added back by itself only once it ticks again
+    // (restarted, or still running), not on the strength of its last ticks.
+    let removed = inner
+        .removed_at
+        .lock()
+        .map(|r| r.clone())
+        .unwrap_or_default();
+    let learners = book.learners_to_add(|id| {
+        membership.get_node(&node_id(id)).is_some()
+            || removed
+                .get(id)
+                .is_some_and(|at| !book.ticked_since(id, *at))
+    });
+    let late = book.to_probe(now, probe_after, &replica.state);
+    (commands, learners, late)
+}
+
+/// Commits `commands` in order (the rest is decided again after a failure), then adds
+/// `learners`.
+async fn commit(inner: Arc<Inner>, commands: Vec<Command>, learners: Vec<String>) {
+    for cmd in commands {
+        tracing::debug!(?cmd, "leader commits");
+        match inner.write_as_leader(cmd).await {
+            crate::wire::WriteReply::Done(_) => {}
+            other => {
+                tracing::debug!(?other, "leader write failed; will decide again");
+                break;
+            }
+        }
+    }
+    for learner in learners {
+        let Some(info) = node_info(&inner.spec, &learner) else {
+            continue;
+        };
+        let add = inner.raft.add_learner(node_id(&learner), info, false);
+        match tokio::time::timeout(inner.write_timeout, add).await {
+            Ok(Ok(_)) => tracing::info!(instance = %learner, "added as a learner"),
+            Ok(Err(e)) => tracing::warn!(instance = %learner, error = %e, "add_learner failed"),
+            Err(_) => tracing::warn!(instance = %learner, "add_learner timed out"),
+        }
+    }
+}
+
+/// Takes one message into the book; whether it calls for a decision now.
+fn take(inner: &Inner, book: &mut LeaderBook, inbox: &Inbox<'_>, message: ToLeader) -> bool {
+    match message {
+        ToLeader::Tick {
+            tick,
+            received,
+            received_ms,
+            reply,
+        } => {
+            let (wake, need_full_sync) = {
+                let replica = inner.replica.borrow();
+                let wake = book.tick_needs_decision(&tick, &replica.state);
+                let need = book.on_tick(&tick, received, received_ms, &replica.state);
+                (wake, need)
+            };
+            match reply {
+                // The asker may have stopped waiting: nothing to do then.
+                Some(reply) => {
+                    let _ = reply.send(need_full_sync);
+                }
+                None => inbox.publish(&tick, need_full_sync),
+            }
+            wake
+        }
+        ToLeader::Refused {
+            identifier,
+            started,
+        } => {
+            book.on_refused(&identifier, started);
+            true
+        }
+    }
+}
+
+/// Probes a late instance's internal port; a refusal goes to the loop (`to`) as death
+/// evidence, which it decides on at once.
 pub(crate) fn spawn_probe(
-    inner: &Arc<Inner>,
+    inner: &Inner,
+    to: ProbeReport,
     stop: &tokio_util::sync::CancellationToken,
     identifier: String,
     timeout: Duration,
@@ -200,7 +281,6 @@ pub(crate) fn spawn_probe(
     let Some(addr) = inner.addrs.get(&identifier).cloned() else {
         return;
     };
-    let inner = inner.clone();
     let stop = stop.clone();
     tokio::spawn(async move {
         let started = Instant::now();
@@ -212,21 +292,33 @@ pub(crate) fn spawn_probe(
             return;
         }
         tracing::info!(instance = %identifier, %addr, "late and its internal port refuses connections: its daemon is gone");
-        if let Ok(mut guard) = inner.book.lock() {
-            if let Some(book) = guard.as_mut() {
-                book.on_refused(&identifier, started);
-            }
+        let message = ToLeader::Refused {
+            identifier,
+            started,
+        };
+        let delivered = match to {
+            ProbeReport::Loop(sender) => sender.send(message).await.is_ok(),
+            ProbeReport::Mailbox(inner) => inner.mailbox.send(message).await,
+        };
+        if !delivered {
+            tracing::debug!("the probe's refusal came after the leadership ended");
         }
-        inner.book_wake.notify_one();
     });
+}
+
+/// Where a probe's refusal goes: to the loop that asked for it, or to whichever loop runs
+/// when it comes (a heartbeat that could not connect).
+pub(crate) enum ProbeReport {
+    Loop(tokio::sync::mpsc::Sender<ToLeader>),
+    Mailbox(Arc<Inner>),
 }
 
 /// The leader's side of the liveness carried by the heartbeats ([`crate::carry`]).
 impl LeaderSide for Inner {
     /// The note for the next append-entries request, `None` unless this node leads with its
-    /// liveness book up (as [`on_tick`] answers).
+    /// leader loop up to take the ticks (as [`on_tick`] answers).
     fn note_for(&self, need_full_sync: Option<FullSyncAsk>) -> Option<LeaderNote> {
-        if !self.is_leader() || !self.book.lock().is_ok_and(|b| b.is_some()) {
+        if !self.is_leader() || !self.mailbox.is_open() {
             return None;
         }
         let term = self.metrics.borrow().current_term;
@@ -260,25 +352,32 @@ impl LeaderSide for Inner {
             });
         if live {
             let timeout = self.spec.tick_interval.max(Duration::from_millis(20));
-            spawn_probe(&self, &self.shutdown, identifier, timeout);
+            let stop = self.shutdown.clone();
+            spawn_probe(
+                &self,
+                ProbeReport::Mailbox(self.clone()),
+                &stop,
+                identifier,
+                timeout,
+            );
         }
     }
 
-    /// The tick `target` carried on its answer; whether it must send a full snapshot.
+    /// The tick `target` carried on its answer, handed to the leader loop without waiting
+    /// for it (a full mailbox drops it: the next heartbeat carries a newer one). Returns
+    /// whether `target` must send a full snapshot as the loop answered its previous carried
+    /// ticks ([`crate::mailbox::FullSyncOwed`]): a heartbeat later than the book knows.
     fn on_carried_tick(&self, target: NodeId, tick: &TickRequest) -> Option<FullSyncAsk> {
         if self.identifier_of(target).as_deref() != Some(tick.identifier.as_str()) {
             tracing::warn!(claimed = %tick.identifier, "a carried tick on behalf of another instance ignored");
             return None;
         }
-        matches!(
-            on_tick(self, tick),
-            TickReply::Ack {
-                need_full_sync: true,
-                ..
-            }
-        )
-        .then_some(FullSyncAsk {
-            had: tick.full_sync,
-        })
+        if !self.is_leader() {
+            return None;
+        }
+        if !self.mailbox.try_send(ToLeader::tick(tick.clone(), None)) {
+            tracing::trace!(instance = %tick.identifier, "carried tick not taken: the leader loop is not up or busy");
+        }
+        self.mailbox.owed(&tick.identifier)
     }
 }

@@ -88,9 +88,6 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
         stop.cancel();
         let _ = task.await;
         let _ = commander.await;
-        if let Ok(mut book) = inner.book.lock() {
-            *book = None;
-        }
         if inner.shutdown.is_cancelled() {
             return;
         }

@@ -396,7 +396,7 @@ async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<
                     "a tick must come from the instance it names".into(),
                 ));
             }
-            encoded(&crate::leader::on_tick(inner, &tick))
+            encoded(&crate::leader::on_tick(inner, tick).await)
         }
         PATH_WRITE => {
             let cmd: Command = decoded(body, path, from)?;

@@ -86,7 +86,7 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
             let own = own_quorum_age(&inner);
             carrier.record_ack(Instant::now(), 0, own, Duration::ZERO);
             carrier.stamp(&mut tick);
-            Some(on_tick(&inner, &tick))
+            Some(on_tick(&inner, tick).await)
         } else if carrier.carried_within(carried_within) {
             // The leader's heartbeats carry the ticks and their answers.
             None
