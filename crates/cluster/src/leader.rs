@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::book::{quorum_age, LeaderBook, LivenessParams, QUORUM_AGE_STALENESS_HEARTBEATS};
 use crate::carry::LeaderSide;
-use crate::inner::{node_info, Inner};
-use crate::mailbox::{Inbox, ToLeader};
+use crate::inner::{node_info, Core, SharedPlanner};
+use crate::mailbox::{Inbox, Mailbox, ToLeader};
 use crate::state::Command;
 use crate::types::{node_id, NodeId};
 use crate::wire::{FullSyncAsk, LeaderNote, TickReply, TickRequest};
@@ -27,32 +27,49 @@ use model::time::epoch_ms;
 /// asked of the leader loop through its mailbox and awaited at most the tick call timeout
 /// (the sender stops waiting then anyway). Not leading, or the loop not up (leadership just
 /// started or just ended): `NotLeader`.
-pub(crate) async fn on_tick(inner: &Inner, tick: TickRequest) -> TickReply {
-    if !inner.is_leader() {
+pub(crate) async fn on_tick(core: &Core, mailbox: &Mailbox, tick: TickRequest) -> TickReply {
+    if !core.is_leader() {
         return TickReply::NotLeader {
-            leader: inner.current_leader(),
+            leader: core.current_leader(),
         };
     }
-    let term = inner.metrics.borrow().current_term;
-    let wait = inner.spec.tick_call_timeout();
-    let Some(need_full_sync) = inner.mailbox.ask_tick(tick, wait).await else {
+    let term = core.metrics.borrow().current_term;
+    let wait = core.spec.tick_call_timeout();
+    let Some(need_full_sync) = mailbox.ask_tick(tick, wait).await else {
         return TickReply::NotLeader {
-            leader: inner.current_leader(),
+            leader: core.current_leader(),
         };
     };
     TickReply::Ack {
         term,
         need_full_sync,
-        quorum_age_ms: own_quorum_age(inner)
+        quorum_age_ms: own_quorum_age(core)
             .map(|age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
     }
 }
 
 /// How long ago a quorum last acknowledged this node as the leader ([`quorum_age`], from
 /// openraft's metrics); `None` when not leading or not yet acknowledged.
-pub(crate) fn own_quorum_age(inner: &Inner) -> Option<Duration> {
-    let staleness = inner.spec.raft.heartbeat * QUORUM_AGE_STALENESS_HEARTBEATS;
-    quorum_age(inner.metrics.borrow().millis_since_quorum_ack, staleness)
+pub(crate) fn own_quorum_age(core: &Core) -> Option<Duration> {
+    let staleness = core.spec.raft.heartbeat * QUORUM_AGE_STALENESS_HEARTBEATS;
+    quorum_age(core.metrics.borrow().millis_since_quorum_ack, staleness)
+}
+
+/// What the leader loop works with: the core, its mailbox, the commander's planner (whether
+/// one runs decides who ends DEPLOYMENT). It is also the carrier's way to the leading node
+/// ([`LeaderSide`]).
+pub(crate) struct LeaderCtx {
+    pub(crate) core: Arc<Core>,
+    pub(crate) mailbox: Arc<Mailbox>,
+    pub(crate) planner: SharedPlanner,
+}
+
+impl std::ops::Deref for LeaderCtx {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
 }
 
 /// The commits and learner additions of one decision, run while the loop goes on taking
@@ -63,59 +80,56 @@ type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// the ticks and probe refusals from its mailbox ([`crate::mailbox`]), decides with the book
 /// at once when one of them calls for it and otherwise once a beat, commits, repeat.
 pub(crate) async fn leader_loop(
-    inner: Arc<Inner>,
+    ctx: Arc<LeaderCtx>,
     stop: tokio_util::sync::CancellationToken,
     previous_leader: Option<(String, Instant)>,
 ) {
     let params = LivenessParams {
-        local: inner.local.clone(),
-        instances: inner
+        local: ctx.local.clone(),
+        instances: ctx
             .spec
             .instances
             .iter()
             .map(|i| i.identifier.clone())
             .collect(),
-        voters: inner.spec.voters.clone(),
-        inactivity_timeout: inner.spec.inactivity_timeout,
-        silent_after: inner.spec.silent_restart_after(),
-        refused_after: if inner.spec.auto_fence {
-            inner
-                .spec
-                .fence_bound()
-                .unwrap_or(inner.spec.fencing_timeout)
+        voters: ctx.spec.voters.clone(),
+        inactivity_timeout: ctx.spec.inactivity_timeout,
+        silent_after: ctx.spec.silent_restart_after(),
+        refused_after: if ctx.spec.auto_fence {
+            ctx.spec.fence_bound().unwrap_or(ctx.spec.fencing_timeout)
         } else {
             Duration::ZERO
         },
-        synchro_timeout: inner.spec.synchro_timeout,
-        auto_fence: inner.spec.auto_fence,
-        deploys: inner.planner.lock().is_ok_and(|p| p.is_some()),
+        synchro_timeout: ctx.spec.synchro_timeout,
+        auto_fence: ctx.spec.auto_fence,
+        deploys: ctx.planner.lock().is_ok_and(|p| p.is_some()),
     };
     let mut book = LeaderBook::new(params, Instant::now());
     if let Some((identifier, at)) = &previous_leader {
         book = book.with_last_heard(identifier, *at);
     }
-    let mut inbox = inner.mailbox.open();
+    let mut inbox = ctx.mailbox.open();
     // The beat of decisions that no message calls for (a silence crossing a timeout, a
     // periodic tick commit): two tick intervals. What must be fast is decided at once (a
     // refused probe, a tick that changes something); the silence of a cut-off host is only
     // acted on after the fence bound, which has a margin for this beat.
     let period =
-        (inner.spec.tick_interval * 2).clamp(Duration::from_millis(20), Duration::from_millis(250));
+        (ctx.spec.tick_interval * 2).clamp(Duration::from_millis(20), Duration::from_millis(250));
     // An instance is probed once two ticks are missing — two heartbeats when the heartbeats
     // carry them (openraft sends one every 1.5 `raft_heartbeat_ms`), else probes would go out
     // between two healthy heartbeats — then at most once a tick interval. A heartbeat that
     // cannot connect probes at once ([`crate::carry::Carrier::on_unreachable`]).
-    let heartbeats = inner.spec.raft.heartbeat * 3 + inner.spec.tick_interval / 2;
-    let probe_after = (inner.spec.tick_interval * 2)
+    let heartbeats = ctx.spec.raft.heartbeat * 3 + ctx.spec.tick_interval / 2;
+    let probe_after = (ctx.spec.tick_interval * 2)
         .max(heartbeats)
         .max(Duration::from_millis(50));
-    let probe_every = inner.spec.tick_interval.max(Duration::from_millis(20));
+    let probe_every = ctx.spec.tick_interval.max(Duration::from_millis(20));
     // The previous leader is the first suspect — its silence is what elected this one — and
     // no heartbeat of this leadership may reach it yet: its port is probed at once, so a
     // `kill -9`'d master is found now rather than once its ticks are late.
     if let Some((identifier, _)) = &previous_leader {
         spawn_probe(
-            &inner,
+            &ctx,
             ProbeReport::Loop(inbox.sender()),
             &stop,
             identifier.clone(),
@@ -132,7 +146,7 @@ pub(crate) async fn leader_loop(
     loop {
         if due && work.is_none() {
             due = false;
-            let (commands, learners, late) = decide(&inner, &mut book, probe_after);
+            let (commands, learners, late) = decide(&ctx, &mut book, probe_after);
             for identifier in late {
                 let now = Instant::now();
                 if probed
@@ -143,7 +157,7 @@ pub(crate) async fn leader_loop(
                 }
                 probed.insert(identifier.clone(), now);
                 spawn_probe(
-                    &inner,
+                    &ctx,
                     ProbeReport::Loop(inbox.sender()),
                     &stop,
                     identifier,
@@ -153,17 +167,17 @@ pub(crate) async fn leader_loop(
             if commands.is_empty() && learners.is_empty() {
                 beat.as_mut().reset(tokio::time::Instant::now() + period);
             } else {
-                work = Some(Box::pin(commit(inner.clone(), commands, learners)));
+                work = Some(Box::pin(commit(ctx.core.clone(), commands, learners)));
             }
         }
         tokio::select! {
             _ = stop.cancelled() => return,
             message = inbox.recv() => {
                 let Some(message) = message else { return };
-                due |= take(&inner, &mut book, &inbox, message);
+                due |= take(&ctx, &mut book, &inbox, message);
                 // What else is waiting is taken before deciding: one decision for a burst.
                 while let Some(message) = inbox.try_recv() {
-                    due |= take(&inner, &mut book, &inbox, message);
+                    due |= take(&ctx, &mut book, &inbox, message);
                 }
             }
             () = async {
@@ -184,21 +198,17 @@ pub(crate) async fn leader_loop(
 /// One decision of the book: the commands to commit, the learners to add, the instances to
 /// probe.
 fn decide(
-    inner: &Inner,
+    ctx: &LeaderCtx,
     book: &mut LeaderBook,
     probe_after: Duration,
 ) -> (Vec<Command>, Vec<String>, Vec<String>) {
-    let replica = inner.replica.borrow();
+    let replica = ctx.replica.borrow();
     let now = Instant::now();
     let commands = book.decide(now, &replica.state);
     let membership = replica.membership.membership();
     // An instance an operator removed is added back by itself only once it ticks again
     // (restarted, or still running), not on the strength of its last ticks.
-    let removed = inner
-        .removed_at
-        .lock()
-        .map(|r| r.clone())
-        .unwrap_or_default();
+    let removed = ctx.removed_at.lock().map(|r| r.clone()).unwrap_or_default();
     let learners = book.learners_to_add(|id| {
         membership.get_node(&node_id(id)).is_some()
             || removed
@@ -211,10 +221,10 @@ fn decide(
 
 /// Commits `commands` in order (the rest is decided again after a failure), then adds
 /// `learners`.
-async fn commit(inner: Arc<Inner>, commands: Vec<Command>, learners: Vec<String>) {
+async fn commit(core: Arc<Core>, commands: Vec<Command>, learners: Vec<String>) {
     for cmd in commands {
         tracing::debug!(?cmd, "leader commits");
-        match inner.write_as_leader(cmd).await {
+        match core.write_as_leader(cmd).await {
             crate::wire::WriteReply::Done(_) => {}
             other => {
                 tracing::debug!(?other, "leader write failed; will decide again");
@@ -223,11 +233,11 @@ async fn commit(inner: Arc<Inner>, commands: Vec<Command>, learners: Vec<String>
         }
     }
     for learner in learners {
-        let Some(info) = node_info(&inner.spec, &learner) else {
+        let Some(info) = node_info(&core.spec, &learner) else {
             continue;
         };
-        let add = inner.raft.add_learner(node_id(&learner), info, false);
-        match tokio::time::timeout(inner.write_timeout, add).await {
+        let add = core.raft.add_learner(node_id(&learner), info, false);
+        match tokio::time::timeout(core.write_timeout, add).await {
             Ok(Ok(_)) => tracing::info!(instance = %learner, "added as a learner"),
             Ok(Err(e)) => tracing::warn!(instance = %learner, error = %e, "add_learner failed"),
             Err(_) => tracing::warn!(instance = %learner, "add_learner timed out"),
@@ -236,7 +246,7 @@ async fn commit(inner: Arc<Inner>, commands: Vec<Command>, learners: Vec<String>
 }
 
 /// Takes one message into the book; whether it calls for a decision now.
-fn take(inner: &Inner, book: &mut LeaderBook, inbox: &Inbox<'_>, message: ToLeader) -> bool {
+fn take(ctx: &LeaderCtx, book: &mut LeaderBook, inbox: &Inbox<'_>, message: ToLeader) -> bool {
     match message {
         ToLeader::Tick {
             tick,
@@ -245,7 +255,7 @@ fn take(inner: &Inner, book: &mut LeaderBook, inbox: &Inbox<'_>, message: ToLead
             reply,
         } => {
             let (wake, need_full_sync) = {
-                let replica = inner.replica.borrow();
+                let replica = ctx.replica.borrow();
                 let wake = book.tick_needs_decision(&tick, &replica.state);
                 let need = book.on_tick(&tick, received, received_ms, &replica.state);
                 (wake, need)
@@ -272,13 +282,13 @@ fn take(inner: &Inner, book: &mut LeaderBook, inbox: &Inbox<'_>, message: ToLead
 /// Probes a late instance's internal port; a refusal goes to the loop (`to`) as death
 /// evidence, which it decides on at once.
 pub(crate) fn spawn_probe(
-    inner: &Inner,
+    ctx: &LeaderCtx,
     to: ProbeReport,
     stop: &tokio_util::sync::CancellationToken,
     identifier: String,
     timeout: Duration,
 ) {
-    let Some(addr) = inner.addrs.get(&identifier).cloned() else {
+    let Some(addr) = ctx.addrs.get(&identifier).cloned() else {
         return;
     };
     let stop = stop.clone();
@@ -298,7 +308,7 @@ pub(crate) fn spawn_probe(
         };
         let delivered = match to {
             ProbeReport::Loop(sender) => sender.send(message).await.is_ok(),
-            ProbeReport::Mailbox(inner) => inner.mailbox.send(message).await,
+            ProbeReport::Mailbox(mailbox) => mailbox.send(message).await,
         };
         if !delivered {
             tracing::debug!("the probe's refusal came after the leadership ended");
@@ -310,11 +320,11 @@ pub(crate) fn spawn_probe(
 /// when it comes (a heartbeat that could not connect).
 pub(crate) enum ProbeReport {
     Loop(tokio::sync::mpsc::Sender<ToLeader>),
-    Mailbox(Arc<Inner>),
+    Mailbox(Arc<Mailbox>),
 }
 
 /// The leader's side of the liveness carried by the heartbeats ([`crate::carry`]).
-impl LeaderSide for Inner {
+impl LeaderSide for LeaderCtx {
     /// The note for the next append-entries request, `None` unless this node leads with its
     /// leader loop up to take the ticks (as [`on_tick`] answers).
     fn note_for(&self, need_full_sync: Option<FullSyncAsk>) -> Option<LeaderNote> {
@@ -355,7 +365,7 @@ impl LeaderSide for Inner {
             let stop = self.shutdown.clone();
             spawn_probe(
                 &self,
-                ProbeReport::Mailbox(self.clone()),
+                ProbeReport::Mailbox(self.mailbox.clone()),
                 &stop,
                 identifier,
                 timeout,
