@@ -281,7 +281,7 @@ fn take(ctx: &LeaderCtx, book: &mut LeaderBook, inbox: &Inbox<'_>, message: ToLe
 
 /// Probes a late instance's internal port; a refusal goes to the loop (`to`) as death
 /// evidence, which it decides on at once.
-pub(crate) fn spawn_probe(
+fn spawn_probe(
     ctx: &LeaderCtx,
     to: ProbeReport,
     stop: &tokio_util::sync::CancellationToken,
@@ -318,7 +318,7 @@ pub(crate) fn spawn_probe(
 
 /// Where a probe's refusal goes: to the loop that asked for it, or to whichever loop runs
 /// when it comes (a heartbeat that could not connect).
-pub(crate) enum ProbeReport {
+enum ProbeReport {
     Loop(tokio::sync::mpsc::Sender<ToLeader>),
     Mailbox(Arc<Mailbox>),
 }
