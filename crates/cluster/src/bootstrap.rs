@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::inner::{node_info, pause, Inner};
+use crate::inner::{node_info, pause, Core, CoreEnded, StoreCleared};
 use crate::types::node_id;
 use crate::wire::{HelloReply, PATH_HELLO};
 
@@ -18,19 +18,19 @@ use crate::wire::{HelloReply, PATH_HELLO};
 /// so concurrent initialisations are safe (openraft: identical memberships are; only
 /// different ones split the brain). A voter started late finds an initialised peer and waits
 /// to be replicated to instead.
-pub(crate) async fn bootstrap(inner: Arc<Inner>) {
-    if !inner.is_voter {
+pub(crate) async fn bootstrap(core: Arc<Core>) {
+    if !core.spec.voters.contains(&core.local) {
         return;
     }
-    let probe_timeout = inner
+    let probe_timeout = core
         .spec
         .raft
         .election_timeout_min
         .max(Duration::from_millis(200));
-    let majority = inner.spec.voters.len() / 2 + 1;
+    let majority = core.spec.voters.len() / 2 + 1;
     let started = Instant::now();
     loop {
-        match tokio::time::timeout(Duration::from_secs(1), inner.raft.is_initialized()).await {
+        match tokio::time::timeout(Duration::from_secs(1), core.raft.is_initialized()).await {
             Ok(Ok(true)) => {
                 tracing::debug!("Raft state present: no initialisation");
                 return;
@@ -42,16 +42,16 @@ pub(crate) async fn bootstrap(inner: Arc<Inner>) {
             }
             Err(_) => {}
         }
-        let peers: Vec<String> = inner
+        let peers: Vec<String> = core
             .spec
             .voters
             .iter()
-            .filter(|v| **v != inner.local)
+            .filter(|v| **v != core.local)
             .cloned()
             .collect();
         let probes = peers.iter().filter_map(|peer| {
-            let addr = inner.addrs.get(peer)?.clone();
-            let client = inner.client.clone();
+            let addr = core.addrs.get(peer)?.clone();
+            let client = core.client.clone();
             Some(async move {
                 client
                     .call::<(), HelloReply>(&addr, PATH_HELLO, &(), probe_timeout)
@@ -69,19 +69,19 @@ pub(crate) async fn bootstrap(inner: Arc<Inner>) {
             formed |= answer.initialized;
         }
         if !formed && voting >= majority {
-            let members: BTreeMap<_, _> = inner
+            let members: BTreeMap<_, _> = core
                 .spec
                 .voters
                 .iter()
-                .filter_map(|v| Some((node_id(v), node_info(&inner.spec, v)?)))
+                .filter_map(|v| Some((node_id(v), node_info(&core.spec, v)?)))
                 .collect();
-            match inner.raft.initialize(members).await {
-                Ok(()) => tracing::info!(voters = ?inner.spec.voters, "cluster initialised"),
+            match core.raft.initialize(members).await {
+                Ok(()) => tracing::info!(voters = ?core.spec.voters, "cluster initialised"),
                 Err(e) => tracing::debug!(error = %e, "initialise refused (already formed)"),
             }
             return;
         }
-        if !pause(&inner, startup_poll(started)).await {
+        if !pause(&core, startup_poll(started)).await {
             return;
         }
     }
@@ -98,34 +98,49 @@ fn startup_poll(started: Instant) -> Duration {
     }
 }
 
+/// What [`verify_pristine`] works with: the core (to ask the peers), the flag it clears, and
+/// how it tells the node's owner that the state was lost.
+pub(crate) struct PristineCtx {
+    pub(crate) core: Arc<Core>,
+    pub(crate) store_cleared: StoreCleared,
+    pub(crate) core_ended: CoreEnded,
+}
+
+impl std::ops::Deref for PristineCtx {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
 /// For an instance that started with an empty Raft store while no peer answered: asks the
 /// peers again until one does, meanwhile refusing votes, appends and snapshots (the internal
 /// server checks `store_cleared`), so that a voter that lost its state cannot vote twice in
 /// a term it forgot. Cleared when a peer answers without having seen it take part; otherwise
 /// the instance stops taking part at once and its owner is told ([`crate::CoreEnd::StateLost`]).
-pub(crate) async fn verify_pristine(inner: Arc<Inner>) {
+pub(crate) async fn verify_pristine(ctx: PristineCtx) {
     let started = Instant::now();
-    while !inner.store_cleared.load(Ordering::Relaxed) {
-        let replies = crate::inner::ask_peers(&inner.spec, &inner.client).await;
+    while !ctx.store_cleared.load(Ordering::Relaxed) {
+        let replies = crate::inner::ask_peers(&ctx.spec, &ctx.client).await;
         let knowledge = replies.iter().map(|(peer, k)| (peer.as_str(), *k));
         if let Some(peer) = crate::membership::lost_state_witness(knowledge) {
-            tracing::error!(instance = %inner.local, %peer, "empty Raft store, and {peer} knows this instance as a member that already took part: its Raft state was lost; it takes no part (README: a host lost its disk)");
-            inner.raft_dead.store(true, Ordering::Relaxed);
-            inner.cut_off.store(true, Ordering::Relaxed);
-            inner
-                .core_ended
+            tracing::error!(instance = %ctx.local, %peer, "empty Raft store, and {peer} knows this instance as a member that already took part: its Raft state was lost; it takes no part (README: a host lost its disk)");
+            ctx.raft_dead.store(true, Ordering::Relaxed);
+            ctx.cut_off.store(true, Ordering::Relaxed);
+            ctx.core_ended
                 .send_replace(Some(crate::inner::CoreEnd::StateLost {
-                    data_dir: inner.spec.data_dir.clone(),
+                    data_dir: ctx.spec.data_dir.clone(),
                     peer: peer.to_string(),
                 }));
             return;
         }
         if !replies.is_empty() {
-            tracing::info!(instance = %inner.local, "a peer answered: the empty Raft store is a new member's, votes allowed");
-            inner.store_cleared.store(true, Ordering::Relaxed);
+            tracing::info!(instance = %ctx.local, "a peer answered: the empty Raft store is a new member's, votes allowed");
+            ctx.store_cleared.store(true, Ordering::Relaxed);
             return;
         }
-        if !pause(&inner, startup_poll(started)).await {
+        if !pause(&ctx, startup_poll(started)).await {
             return;
         }
     }

@@ -31,7 +31,7 @@ use crate::wire::TickRequest;
 pub use crate::wire::{FullSyncAsk, LeaderNote};
 
 /// What the carrier needs of the node when it leads: the note for a heartbeat, a heartbeat's
-/// failure to connect, a tick carried on an answer. The node's shared state implements it
+/// failure to connect, a tick carried on an answer. The leader loop's context implements it
 /// (in [`crate::leader`]); the carrier holds it as this trait so that the network, which the
 /// node is built on, does not depend on the node.
 pub(crate) trait LeaderSide: Send + Sync {
@@ -193,7 +193,7 @@ impl Carrier {
     }
 
     /// Leader side: the note for the next append-entries request to `target`, `None` unless
-    /// this node leads with its liveness book up (as [`crate::leader::on_tick`] answers).
+    /// this node leads with its leader loop up (as [`crate::leader::on_tick`] answers).
     pub(crate) fn note_for(&self, need_full_sync: Option<FullSyncAsk>) -> Option<LeaderNote> {
         self.node()?.note_for(need_full_sync)
     }
@@ -207,8 +207,9 @@ impl Carrier {
         }
     }
 
-    /// Leader side: the tick `target` carried on its answer. Returns whether it must send a
-    /// full snapshot of its processes (said on the next note).
+    /// Leader side: the tick `target` carried on its answer, handed to the leader loop without
+    /// waiting. Returns whether it must send a full snapshot of its processes (said on the
+    /// next note), as the loop answered its previous carried ticks.
     pub(crate) fn on_carried_tick(
         &self,
         target: NodeId,

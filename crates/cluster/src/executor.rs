@@ -16,7 +16,7 @@ use procman::SupervisorApi;
 use tokio_util::sync::CancellationToken;
 
 use crate::dispatch::Dispatch;
-use crate::inner::Inner;
+use crate::inner::{Core, SharedPlanner};
 use crate::jobs::{FinalAction, Order, Plan};
 use crate::state::Command;
 use crate::wire::{OrdersReply, OrdersRequest, WriteReply, PATH_ORDERS};
@@ -30,20 +30,36 @@ const ORDERS_TIMEOUT: Duration = Duration::from_secs(5);
 
 use model::time::epoch_ms;
 
+/// What the commander's loop works with: the core, the planner the daemon installed, and the
+/// local supervisor (the orders for this instance are run here, not sent).
+pub(crate) struct CommanderCtx {
+    pub(crate) core: Arc<Core>,
+    pub(crate) planner: SharedPlanner,
+    pub(crate) supervisor: procman::Supervisor,
+}
+
+impl std::ops::Deref for CommanderCtx {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
 /// Runs until `stop` (end of leadership or shutdown). Does nothing without a planner.
-pub(crate) async fn commander_loop(inner: Arc<Inner>, stop: CancellationToken) {
-    let mut replica = inner.replica.clone();
+pub(crate) async fn commander_loop(ctx: Arc<CommanderCtx>, stop: CancellationToken) {
+    let mut replica = ctx.replica.clone();
     let mut dispatch = Dispatch::default();
-    let term = inner.metrics.borrow().current_term;
+    let term = ctx.metrics.borrow().current_term;
     loop {
-        let planner = inner.planner.lock().ok().and_then(|p| p.clone());
+        let planner = ctx.planner.lock().ok().and_then(|p| p.clone());
         if let Some(planner) = planner {
             let plan = {
                 let replica = replica.borrow_and_update();
                 planner(&replica.state, epoch_ms())
             };
             if !plan.is_empty() {
-                execute(&inner, &stop, plan, &mut dispatch, term).await;
+                execute(&ctx, &stop, plan, &mut dispatch, term).await;
             }
         }
         tokio::select! {
@@ -55,7 +71,7 @@ pub(crate) async fn commander_loop(inner: Arc<Inner>, stop: CancellationToken) {
 }
 
 async fn execute(
-    inner: &Arc<Inner>,
+    ctx: &Arc<CommanderCtx>,
     stop: &CancellationToken,
     plan: Plan,
     dispatch: &mut Dispatch,
@@ -66,7 +82,7 @@ async fn execute(
         if let reply @ (WriteReply::NotLeader { .. }
         | WriteReply::CutOff
         | WriteReply::Timeout { .. }
-        | WriteReply::Failed(_)) = inner.write_as_leader(Command::Jobs(plan.ops)).await
+        | WriteReply::Failed(_)) = ctx.write_as_leader(Command::Jobs(plan.ops)).await
         {
             tracing::debug!(?reply, "commander write failed; will plan again");
             return;
@@ -74,43 +90,46 @@ async fn execute(
     }
     if let Some(state) = plan.supvisors_state {
         tracing::info!(%state, "commander moves the Supvisors state");
-        let _ = inner
+        let _ = ctx
             .write_as_leader(Command::SetSupvisorsState { state })
             .await;
     }
     if stop.is_cancelled() {
         return;
     }
-    let round = dispatch.round(plan.orders, Instant::now(), &inner.local);
+    let round = dispatch.round(plan.orders, Instant::now(), &ctx.local);
     let sends = round
         .batches
         .into_iter()
-        .map(|(instance, orders)| send(inner.clone(), instance, orders, term));
+        .map(|(instance, orders)| send(ctx.clone(), instance, orders, term));
     futures_util::future::join_all(sends).await;
     // The final orders go last, the leader's own after everybody else's (in that order in
     // the round): once it restarts or shuts down, nobody is left to order the others.
     for order in round.finals {
         let instance = order.instance().to_string();
-        send(inner.clone(), instance, vec![order], term).await;
+        send(ctx.clone(), instance, vec![order], term).await;
     }
 }
 
-async fn send(inner: Arc<Inner>, instance: String, orders: Vec<Order>, term: u64) {
+async fn send(ctx: Arc<CommanderCtx>, instance: String, orders: Vec<Order>, term: u64) {
     tracing::debug!(%instance, count = orders.len(), "commander orders");
-    if instance == inner.local {
-        for (order, result) in orders.iter().zip(run_orders(&inner, &orders).await) {
+    if instance == ctx.local {
+        for (order, result) in orders
+            .iter()
+            .zip(run_orders(&ctx.supervisor, &orders).await)
+        {
             if let Err((code, text)) = result {
                 tracing::debug!(?order, code, %text, "order answered with a fault");
             }
         }
         return;
     }
-    let Some(addr) = inner.addrs.get(&instance).cloned() else {
+    let Some(addr) = ctx.addrs.get(&instance).cloned() else {
         tracing::warn!(%instance, "commander: no address for instance");
         return;
     };
     let request = OrdersRequest { term, orders };
-    match inner
+    match ctx
         .client
         .call::<_, OrdersReply>(&addr, PATH_ORDERS, &request, ORDERS_TIMEOUT)
         .await
@@ -131,21 +150,29 @@ async fn send(inner: Arc<Inner>, instance: String, orders: Vec<Order>, term: u64
 
 /// Answers [`PATH_ORDERS`]: only the leader this instance knows may give orders, so a deposed
 /// leader that has not noticed yet cannot start duplicates.
-pub(crate) async fn on_orders(inner: &Inner, from: &str, request: OrdersRequest) -> OrdersReply {
+pub(crate) async fn on_orders(
+    core: &Core,
+    supervisor: &procman::Supervisor,
+    from: &str,
+    request: OrdersRequest,
+) -> OrdersReply {
     let (leader, term) = {
-        let m = inner.metrics.borrow();
+        let m = core.metrics.borrow();
         (m.current_leader, m.current_term)
     };
-    let leader = leader.and_then(|id| inner.identifier_of(id));
+    let leader = leader.and_then(|id| core.identifier_of(id));
     if leader.as_deref() != Some(from) || request.term < term {
         return OrdersReply::NotLeader { leader };
     }
-    OrdersReply::Done(run_orders(inner, &request.orders).await)
+    OrdersReply::Done(run_orders(supervisor, &request.orders).await)
 }
 
 /// Executes orders on the local supervisor, none waiting for the process to settle (the
 /// commander follows progress through the replicated process events).
-async fn run_orders(inner: &Inner, orders: &[Order]) -> Vec<Result<(), (i32, String)>> {
+async fn run_orders(
+    supervisor: &procman::Supervisor,
+    orders: &[Order],
+) -> Vec<Result<(), (i32, String)>> {
     let mut results = Vec::with_capacity(orders.len());
     for order in orders {
         let result = match order {
@@ -155,20 +182,19 @@ async fn run_orders(inner: &Inner, orders: &[Order]) -> Vec<Result<(), (i32, Str
                 ..
             } => {
                 if extra_args.is_empty() {
-                    inner.supervisor.start_process(namespec, false).await
+                    supervisor.start_process(namespec, false).await
                 } else {
-                    inner
-                        .supervisor
+                    supervisor
                         .start_process_args(namespec, extra_args, false)
                         .await
                 }
             }
-            Order::Stop { namespec, .. } => inner.supervisor.stop_process(namespec, false).await,
+            Order::Stop { namespec, .. } => supervisor.stop_process(namespec, false).await,
             Order::Final { action, .. } => {
                 tracing::warn!(?action, "commander: end of the global stop sequence");
                 match action {
-                    FinalAction::Restart => inner.supervisor.restart(),
-                    FinalAction::Shutdown => inner.supervisor.shutdown(),
+                    FinalAction::Restart => supervisor.restart(),
+                    FinalAction::Shutdown => supervisor.shutdown(),
                 }
             }
         };

@@ -22,7 +22,7 @@ use procman::{ProcessInfo, SupervisorApi};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
-use crate::inner::Inner;
+use crate::inner::{Core, FullSyncDone, FullSyncRequest};
 use crate::state::{BatchSeq, Command, CommandResult, ProcessStatus};
 
 /// Under load, at most one batch per window: once a batch carried [`BUSY_BATCH`] changes or
@@ -165,10 +165,30 @@ impl Pending {
     }
 }
 
-pub(crate) async fn feed(inner: Arc<Inner>) {
-    let mut events = inner.supervisor.subscribe_events();
+/// What the feed works with: the core (the write of its batches), the local supervisor it
+/// reads, this start's incarnation (numbering the batches), and the full sync asked of it and
+/// published by it.
+pub(crate) struct FeedCtx {
+    pub(crate) core: Arc<Core>,
+    pub(crate) supervisor: procman::Supervisor,
+    pub(crate) incarnation: u64,
+    pub(crate) full_sync_request: FullSyncRequest,
+    pub(crate) full_sync_done: FullSyncDone,
+}
+
+impl std::ops::Deref for FeedCtx {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+/// Writes the local process states into the cluster (see the module doc) until shutdown.
+pub(crate) async fn feed(ctx: FeedCtx) {
+    let mut events = ctx.supervisor.subscribe_events();
     // Subscribed before the first (full) batch: only later changes wake it.
-    let mut layout = inner.supervisor.watch_layout();
+    let mut layout = ctx.supervisor.watch_layout();
     let mut layout_open = true;
     let mut pending = Pending {
         full: true,
@@ -183,7 +203,7 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
     loop {
         let flush_at = due.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
-            _ = inner.shutdown.cancelled() => return,
+            _ = ctx.shutdown.cancelled() => return,
             event = events.recv(), if events_open => match event {
                 Ok(event) => {
                     pending.record(&event);
@@ -215,7 +235,7 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
                     due = Some(due.map_or(soon, |d| d.min(soon)));
                 }
             }
-            _ = inner.full_sync_request.notified() => {
+            _ = ctx.full_sync_request.notified() => {
                 // Whatever happened before the request rides in this batch (at the daemon's
                 // end, the last STOPPED events may still be queued).
                 while let Ok(event) = events.try_recv() {
@@ -231,17 +251,17 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
                     due = None;
                     continue;
                 }
-                let seq = BatchSeq::new(inner.incarnation, counter);
+                let seq = BatchSeq::new(ctx.incarnation, counter);
                 counter += 1;
                 last_flush = Instant::now();
                 let full = pending.full;
                 // Whether the answer lists every process: only from a running supervisor whose
                 // set of processes did not change while it answered (a change marks the layout
                 // unseen again, and the next batch is full).
-                let running = || inner.supervisor.state() == model::SupervisorState::Running;
+                let running = || ctx.supervisor.state() == model::SupervisorState::Running;
                 let layout_before = *layout.borrow_and_update();
                 let running_before = running();
-                let infos = match tokio::time::timeout(Duration::from_secs(2), inner.supervisor.all_process_info()).await {
+                let infos = match tokio::time::timeout(Duration::from_secs(2), ctx.supervisor.all_process_info()).await {
                     Ok(infos) => infos,
                     Err(_) => {
                         due = Some(Instant::now() + retry);
@@ -249,10 +269,10 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
                         continue;
                     }
                 };
-                let ending = inner.supervisor.state() == model::SupervisorState::Shutdown;
+                let ending = ctx.supervisor.state() == model::SupervisorState::Shutdown;
                 let events = {
-                    let replica = inner.replica.borrow();
-                    let record = replica.state.instance(&inner.local);
+                    let replica = ctx.replica.borrow();
+                    let record = replica.state.instance(&ctx.local);
                     pending.statuses(&infos, ending, |ns| {
                         record.and_then(|r| r.processes.get(ns)).map(|p| p.status.clone())
                     })
@@ -272,12 +292,12 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
                     "process events batch"
                 );
                 let cmd = Command::ProcessEvents {
-                    instance: inner.local.clone(),
+                    instance: ctx.local.clone(),
                     seq,
                     full: lists_all,
                     events,
                 };
-                match inner.write(cmd).await {
+                match ctx.write(cmd).await {
                     Ok(CommandResult::Rejected(why)) => {
                         tracing::debug!(reason = %why, "process events refused; retrying");
                         due = Some(Instant::now() + retry);
@@ -291,7 +311,7 @@ pub(crate) async fn feed(inner: Arc<Inner>) {
                         }
                         written => {
                             if written == Written::Full {
-                                inner.full_sync_done.send_replace(Some(seq));
+                                ctx.full_sync_done.send_replace(Some(seq));
                             }
                             due = None;
                             retry = RETRY_MIN;

@@ -11,8 +11,24 @@ use tokio::task::JoinHandle;
 use model::supvisors::NoQuorumPolicy;
 
 use crate::inner::pause;
-use crate::inner::{FencePolicy, Inner};
+use crate::inner::{Core, FencePolicy, SharedFencePolicy};
 use crate::state::{ClusterState, Command};
+
+/// What the fence works with: the core (the replica, the write of its report), the local
+/// supervisor it stops programs on, and the `stop_movable` policy the daemon installed.
+pub(crate) struct FenceCtx {
+    pub(crate) core: Arc<Core>,
+    pub(crate) supervisor: procman::Supervisor,
+    pub(crate) policy: SharedFencePolicy,
+}
+
+impl std::ops::Deref for FenceCtx {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
 
 /// What a fence stopped, as the local replica counted the instance's losses when it began
 /// (see [`crate::state::Command::Fenced`]).
@@ -28,13 +44,13 @@ pub(crate) struct FenceReport {
 /// stopped. The state machine ignores the report when the loss was declared meanwhile.
 /// Retried for a minute (a leader may be being elected); waits for the fence to finish first,
 /// then (up to [`STOPS_COMMIT_WAIT`]) for its stops to be committed ([`stops_committed`]).
-pub(crate) async fn report_fence(inner: Arc<Inner>, fence: JoinHandle<Option<FenceReport>>) {
+pub(crate) async fn report_fence(ctx: Arc<FenceCtx>, fence: JoinHandle<Option<FenceReport>>) {
     let Ok(Some(report)) = fence.await else {
         return;
     };
     let wait_stops = Instant::now() + STOPS_COMMIT_WAIT;
-    let mut replica = inner.replica.clone();
-    while !stops_committed(&replica.borrow().state, &inner.local, &report.namespecs) {
+    let mut replica = ctx.replica.clone();
+    while !stops_committed(&replica.borrow().state, &ctx.local, &report.namespecs) {
         if Instant::now() >= wait_stops {
             tracing::warn!(
                 waited_ms = STOPS_COMMIT_WAIT.as_millis() as u64,
@@ -43,19 +59,19 @@ pub(crate) async fn report_fence(inner: Arc<Inner>, fence: JoinHandle<Option<Fen
             break;
         }
         tokio::select! {
-            _ = inner.shutdown.cancelled() => return,
+            _ = ctx.shutdown.cancelled() => return,
             _ = replica.changed() => {}
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
     }
     let cmd = Command::Fenced {
-        instance: inner.local.clone(),
+        instance: ctx.local.clone(),
         losses: report.losses,
         namespecs: report.namespecs,
     };
     let give_up = Instant::now() + Duration::from_secs(60);
     loop {
-        match inner.write(cmd.clone()).await {
+        match ctx.write(cmd.clone()).await {
             Ok(result) => {
                 tracing::info!(?result, "fence: reported to the cluster");
                 return;
@@ -68,7 +84,7 @@ pub(crate) async fn report_fence(inner: Arc<Inner>, fence: JoinHandle<Option<Fen
                 return;
             }
         }
-        if !pause(&inner, Duration::from_millis(200)).await {
+        if !pause(&ctx, Duration::from_millis(200)).await {
             return;
         }
     }
@@ -117,10 +133,10 @@ fn fence_victims(
 /// `fence_stop_timeout` later (procman's `stop_process_within`), so every old copy is gone
 /// within `SupvisorsSpec::fence_bound` of the last tick the leader received. Returns the
 /// processes surely stopped (a failed stop is not reported: it may still run).
-pub(crate) async fn fence(inner: &Inner) -> Option<FenceReport> {
+pub(crate) async fn fence(ctx: &FenceCtx) -> Option<FenceReport> {
     let started = Instant::now();
     let Ok(infos) =
-        tokio::time::timeout(Duration::from_secs(1), inner.supervisor.all_process_info()).await
+        tokio::time::timeout(Duration::from_secs(1), ctx.supervisor.all_process_info()).await
     else {
         tracing::error!("fence: the local supervisor did not list its processes within 1 s");
         return None;
@@ -130,27 +146,27 @@ pub(crate) async fn fence(inner: &Inner) -> Option<FenceReport> {
         .filter(|i| i.state.is_running() || i.state == model::ProcessState::Stopping)
         .map(|i| model::make_namespec(&i.group, &i.name))
         .collect();
-    let policy = inner.fence_policy.lock().ok().and_then(|p| p.clone());
+    let policy = ctx.policy.lock().ok().and_then(|p| p.clone());
     let (losses, victims) = {
-        let replica = inner.replica.borrow();
-        let losses = replica.state.instance(&inner.local).map_or(0, |r| r.losses);
+        let replica = ctx.replica.borrow();
+        let losses = replica.state.instance(&ctx.local).map_or(0, |r| r.losses);
         let victims = fence_victims(
-            inner.spec.no_quorum_policy,
+            ctx.spec.no_quorum_policy,
             policy.as_ref(),
             &replica.state,
-            &inner.local,
+            &ctx.local,
             &live,
         );
         (losses, victims)
     };
     if victims.is_empty() {
         tracing::info!(
-            no_quorum_policy = inner.spec.no_quorum_policy.name(),
+            no_quorum_policy = ctx.spec.no_quorum_policy.name(),
             "fence: nothing to stop"
         );
         return None;
     }
-    let kill_after = inner.spec.fence_stop_timeout;
+    let kill_after = ctx.spec.fence_stop_timeout;
     tracing::warn!(
         ?victims,
         kill_after_ms = kill_after.as_millis() as u64,
@@ -159,7 +175,7 @@ pub(crate) async fn fence(inner: &Inner) -> Option<FenceReport> {
     // Past this, a process is still there: said loudly (procman keeps killing it).
     let patience = kill_after + Duration::from_secs(2);
     let stops = victims.iter().map(|namespec| async move {
-        let stop = inner.supervisor.stop_process_within(namespec, kill_after);
+        let stop = ctx.supervisor.stop_process_within(namespec, kill_after);
         let outcome = tokio::time::timeout(patience, stop).await;
         (namespec, outcome)
     });

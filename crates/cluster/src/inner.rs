@@ -1,11 +1,11 @@
-//! The node's shared state ([`Inner`]: the Raft instance, the replica, the peers' client, the
-//! flags and books the node's tasks share) and what every task does with it: name the
-//! leader, write a command (committed here when leading, else forwarded to the leader), list
-//! and change the membership. It knows none of the tasks: they and [`crate::node`], which
-//! starts them, build on it, so no task module imports another through the node.
+//! The node's shared core ([`Core`]: the Raft instance, the replica, the peers' client, the
+//! leadership flags), the types of the parts only some tasks share, and what every task does
+//! with the core: name the leader, write a command (committed here when leading, else
+//! forwarded to the leader), list and change the membership. It knows none of the tasks: they
+//! and [`crate::node`], which starts them with the narrow context each needs, build on it, so
+//! no task module imports another through the node.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,8 +19,6 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{LeaderView, RaftStatus, WriteError};
-use crate::auth::Gate;
-use crate::book::LeaderBook;
 use crate::membership::{MembershipChange, MembershipError, PeerKnowledge, RaftMember};
 use crate::network::PeerClient;
 use crate::state::{BatchSeq, ClusterState, Command, CommandResult};
@@ -33,7 +31,7 @@ pub type RaftMetrics = openraft::RaftMetrics<NodeId, NodeInfo>;
 
 /// The [`RaftStatus`] of `m`, naming node ids from `names`. A dead core (`dead`) names no
 /// leader, its last metrics being stale; being cut off does not hide it, unlike
-/// [`Inner::leader_view`]. An id outside `names` (which `validate` rules out) shows as hex
+/// [`Core::leader_view`]. An id outside `names` (which `validate` rules out) shows as hex
 /// rather than vanishing from a diagnostic.
 pub(crate) fn raft_status_of(
     m: &RaftMetrics,
@@ -127,17 +125,19 @@ pub(crate) async fn ask_peers(
         .collect()
 }
 
-pub(crate) struct Inner {
+/// The core every task of the node shares: the Raft instance and its metrics, the replica,
+/// the peers' client and addresses, who leads as far as this node can tell (the flags that
+/// decide it), and the write and membership paths built on them. What only some tasks share
+/// is kept beside it, each part behind its own `Arc` in the contexts of the tasks that use it
+/// (built by [`crate::node`]); each context derefs to this core.
+pub(crate) struct Core {
     pub(crate) spec: SupvisorsSpec,
     pub(crate) local: String,
     pub(crate) id: NodeId,
-    pub(crate) is_voter: bool,
     pub(crate) raft: Raft,
     pub(crate) metrics: watch::Receiver<RaftMetrics>,
     pub(crate) replica: watch::Receiver<Replica>,
     pub(crate) client: PeerClient,
-    pub(crate) gate: Gate,
-    pub(crate) internal_addr: SocketAddr,
     /// Raft node id → identifier.
     pub(crate) names: HashMap<NodeId, String>,
     /// Identifier → internal port address (from the config: every instance has the same).
@@ -146,12 +146,6 @@ pub(crate) struct Inner {
     /// Set when openraft's core has ended (its metrics channel closed): a dead core's last
     /// metrics must not keep this node looking like the leader.
     pub(crate) raft_dead: AtomicBool,
-    /// Tells the owner of the node that the instance no longer takes part, and why (see
-    /// [`Node::core_ended`]).
-    pub(crate) core_ended: watch::Sender<Option<CoreEnd>>,
-    /// False while an empty Raft store is not yet cleared by a peer (see
-    /// [`crate::bootstrap::verify_pristine`]): votes, appends and snapshots are refused.
-    pub(crate) store_cleared: AtomicBool,
     /// The term whose leadership of this node was confirmed by a quorum (a read-index round
     /// that also waits for the leader's blank entry of the term to be applied); 0: none. A
     /// restarted former leader is restored as leader of its old term by openraft before it
@@ -164,30 +158,36 @@ pub(crate) struct Inner {
     /// When this node, leading, removed an instance from the membership: the leader loop does
     /// not add a removed learner back until it ticks again (see `learners_to_add`).
     pub(crate) removed_at: Mutex<HashMap<String, std::time::Instant>>,
-    /// The liveness book while this node leads, `None` otherwise.
-    pub(crate) book: Mutex<Option<LeaderBook>>,
-    /// Wakes the leader loop when a tick needs a decision.
-    pub(crate) book_wake: Notify,
-    /// Asks the feed for a full snapshot of the local processes.
-    pub(crate) full_sync_request: Notify,
-    /// The latest committed full snapshot of the local processes.
-    pub(crate) full_sync_done: watch::Sender<Option<BatchSeq>>,
-    pub(crate) incarnation: u64,
-    pub(crate) fence_policy: Mutex<Option<FencePolicy>>,
-    /// The last append-entries request (heartbeats included) this node received: from whom
-    /// and when. A new leader counts its predecessor's silence from there.
-    pub(crate) last_append: Mutex<Option<(String, std::time::Instant)>>,
-    /// The commander's planner, run by the leader (see [`crate::executor`]).
-    pub(crate) planner: Mutex<Option<crate::jobs::Planner>>,
     pub(crate) shutdown: CancellationToken,
-    pub(crate) supervisor: procman::Supervisor,
     pub(crate) write_timeout: Duration,
-    /// The committed log id this node's log store held when it started: what the replica must
-    /// have applied before it reflects everything this node knew (see [`Node::wait_replayed`]).
-    pub(crate) committed_at_start: Option<crate::types::LogId>,
-    /// Liveness carried by the heartbeats (see [`crate::carry`]).
-    pub(crate) carrier: Arc<crate::carry::Carrier>,
 }
+
+/// The commander's planner, run by the leader (see [`crate::executor`]); installed by the
+/// daemon, possibly after the node started.
+pub(crate) type SharedPlanner = Arc<Mutex<Option<crate::jobs::Planner>>>;
+
+/// The fence's `stop_movable` policy, installed by the daemon.
+pub(crate) type SharedFencePolicy = Arc<Mutex<Option<FencePolicy>>>;
+
+/// The last append-entries request (heartbeats included) this node received: from whom and
+/// when. Written by the internal server; a new leader counts its predecessor's silence from
+/// there, and a follower asks for an election when that leader's port refuses.
+pub(crate) type LastAppend = Arc<Mutex<Option<(String, std::time::Instant)>>>;
+
+/// Tells the owner of the node that the instance no longer takes part, and why (see
+/// [`crate::Node::core_ended`]).
+pub(crate) type CoreEnded = Arc<watch::Sender<Option<CoreEnd>>>;
+
+/// Asks the feed for a full snapshot of the local processes (the leader's ask, a healed cut,
+/// the end of the daemon).
+pub(crate) type FullSyncRequest = Arc<Notify>;
+
+/// The latest committed full snapshot of the local processes, as the feed publishes it.
+pub(crate) type FullSyncDone = Arc<watch::Sender<Option<BatchSeq>>>;
+
+/// False while an empty Raft store is not yet cleared by a peer (see
+/// [`crate::bootstrap::verify_pristine`]): votes, appends and snapshots are refused.
+pub(crate) type StoreCleared = Arc<AtomicBool>;
 
 /// How long a write may take in total (commit on the leader, or forward + commit).
 pub(crate) fn write_timeout(spec: &SupvisorsSpec) -> Duration {
@@ -198,9 +198,9 @@ pub(crate) fn write_timeout(spec: &SupvisorsSpec) -> Duration {
 const NO_LEADER_GRACE: Duration = Duration::from_millis(300);
 
 /// Sleeps `d` unless the node shuts down first; returns false on shutdown.
-pub(crate) async fn pause(inner: &Inner, d: Duration) -> bool {
+pub(crate) async fn pause(core: &Core, d: Duration) -> bool {
     tokio::select! {
-        _ = inner.shutdown.cancelled() => false,
+        _ = core.shutdown.cancelled() => false,
         _ = tokio::time::sleep(d) => true,
     }
 }
@@ -213,13 +213,13 @@ pub(crate) fn node_info(spec: &SupvisorsSpec, identifier: &str) -> Option<NodeIn
     })
 }
 
-impl Inner {
+impl Core {
     pub(crate) fn identifier_of(&self, id: NodeId) -> Option<String> {
         self.names.get(&id).cloned()
     }
 
     /// The leader this node may name: itself only once its leadership of the current term is
-    /// confirmed ([`Inner::is_leader`]), another instance only once it has heard from it since
+    /// confirmed ([`Core::is_leader`]), another instance only once it has heard from it since
     /// it started. `None` otherwise (election, restart, stale vote).
     pub(crate) fn current_leader(&self) -> Option<String> {
         let leader = self.metrics.borrow().current_leader?;
@@ -253,7 +253,7 @@ impl Inner {
 
     /// Who leads, as far as this node can tell. A node cut off from the quorum (or whose Raft
     /// core died) names no leader: like a Supvisors instance that lost its Master, it must not
-    /// present itself or a stale leader as the master. See [`Inner::current_leader`] for the
+    /// present itself or a stale leader as the master. See [`Core::current_leader`] for the
     /// confirmation a leader needs.
     pub(crate) fn leader_view(&self) -> LeaderView {
         let term = self.metrics.borrow().current_term;
@@ -301,7 +301,7 @@ impl Inner {
         }
     }
 
-    /// Waits (at most `grace`) until this node can name a leader ([`Inner::current_leader`]:
+    /// Waits (at most `grace`) until this node can name a leader ([`Core::current_leader`]:
     /// its confirmation is no metrics change, hence the short polls).
     async fn wait_for_leader(&self, grace: Duration) -> Option<String> {
         let found = tokio::time::timeout(grace, async {
@@ -390,7 +390,7 @@ impl Inner {
 /// How long `add_member` waits for the instance to catch up with the log before it gives up.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(15);
 
-impl Inner {
+impl Core {
     /// The effective membership's voters and learners, by identifier.
     fn membership_sets(&self) -> (BTreeSet<String>, BTreeSet<String>) {
         let m = self.metrics.borrow();

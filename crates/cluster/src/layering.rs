@@ -1,8 +1,10 @@
 //! Keeps cluster's modules free of import circles (tests only): every module's code — comments
 //! and its `#[cfg(test)] mod tests` left out — names other modules as `crate::module`; those
 //! references must form no cycle, so that each module can be read, and changed, knowing only
-//! the ones below it. The node's shared state (`inner`) knows none of the tasks; the carrier
-//! reaches the leading node through a trait (`carry::LeaderSide`).
+//! the ones below it. The node's shared core (`inner`) knows none of the tasks; the carrier
+//! reaches the leading node through a trait (`carry::LeaderSide`); a task reaches another only
+//! through what it starts (leadership: leader, executor) or a part below both (the leader
+//! loop's `mailbox`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -99,6 +101,53 @@ fn no_import_circle_between_the_modules() {
     assert!(!edges["inner"].contains("node"), "comments are not code");
     if let Some(cycle) = cycle(&edges) {
         panic!("import circle: {}", cycle.join(" -> "));
+    }
+}
+
+/// The node's tasks, each started by `node` with a context of what it uses.
+const TASKS: [&str; 8] = [
+    "bootstrap",
+    "executor",
+    "feed",
+    "fence",
+    "leader",
+    "leadership",
+    "server",
+    "ticker",
+];
+
+#[test]
+fn a_task_reaches_only_the_tasks_it_runs_or_answers_for() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let edges = edges(&src);
+    // The leadership watcher runs the leader loop and the commander, and fences when the
+    // Raft core ends; the ticker fences when cut off and answers the leader's own tick; the
+    // server answers ticks and runs orders.
+    let allowed = [
+        ("leadership", "executor"),
+        ("leadership", "fence"),
+        ("leadership", "leader"),
+        ("ticker", "fence"),
+        ("ticker", "leader"),
+        ("server", "executor"),
+        ("server", "leader"),
+    ];
+    for task in TASKS {
+        for other in edges[task].iter().filter(|m| TASKS.contains(&m.as_str())) {
+            assert!(
+                allowed.contains(&(task, other.as_str())),
+                "{task} reaches the task {other}: give it the part it needs in its context"
+            );
+        }
+        assert!(!edges[task].contains("node"), "{task} reaches the node");
+        assert!(
+            !edges["inner"].contains(task),
+            "the core knows the task {task}"
+        );
+        assert!(
+            edges["node"].contains(task),
+            "{task} is started by the node"
+        );
     }
 }
 

@@ -8,199 +8,289 @@
 //! [`crate::ticker`]) — so the old copies are gone before new ones start.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::book::{quorum_age, LeaderBook, LivenessParams, QUORUM_AGE_STALENESS_HEARTBEATS};
 use crate::carry::LeaderSide;
-use crate::inner::{node_info, Inner};
+use crate::inner::{node_info, Core, SharedPlanner};
+use crate::mailbox::{Inbox, Mailbox, ToLeader};
+use crate::state::Command;
 use crate::types::{node_id, NodeId};
 use crate::wire::{FullSyncAsk, LeaderNote, TickReply, TickRequest};
 
 use model::time::epoch_ms;
 
-/// Answers a tick (the `/ctl/tick` route, and the leader's own tick).
-pub(crate) fn on_tick(inner: &Inner, tick: &TickRequest) -> TickReply {
-    if !inner.is_leader() {
+/// Answers a tick (the `/ctl/tick` route, and the leader's own tick): the book's answer,
+/// asked of the leader loop through its mailbox and awaited at most the tick call timeout
+/// (the sender stops waiting then anyway). Not leading, or the loop not up (leadership just
+/// started or just ended): `NotLeader`.
+pub(crate) async fn on_tick(core: &Core, mailbox: &Mailbox, tick: TickRequest) -> TickReply {
+    if !core.is_leader() {
         return TickReply::NotLeader {
-            leader: inner.current_leader(),
+            leader: core.current_leader(),
         };
     }
-    let term = inner.metrics.borrow().current_term;
-    let (need_full_sync, wake) = {
-        let Ok(mut book) = inner.book.lock() else {
-            return TickReply::NotLeader { leader: None };
+    let term = core.metrics.borrow().current_term;
+    let wait = core.spec.tick_call_timeout();
+    let Some(need_full_sync) = mailbox.ask_tick(tick, wait).await else {
+        return TickReply::NotLeader {
+            leader: core.current_leader(),
         };
-        let Some(book) = book.as_mut() else {
-            // Leadership just started or just ended: the loop is not running yet.
-            return TickReply::NotLeader {
-                leader: inner.current_leader(),
-            };
-        };
-        let replica = inner.replica.borrow();
-        let wake = book.tick_needs_decision(tick, &replica.state);
-        let need_full_sync = book.on_tick(tick, Instant::now(), epoch_ms(), &replica.state);
-        (need_full_sync, wake)
     };
-    if wake {
-        inner.book_wake.notify_one();
-    }
     TickReply::Ack {
         term,
         need_full_sync,
-        quorum_age_ms: own_quorum_age(inner)
+        quorum_age_ms: own_quorum_age(core)
             .map(|age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
     }
 }
 
 /// How long ago a quorum last acknowledged this node as the leader ([`quorum_age`], from
 /// openraft's metrics); `None` when not leading or not yet acknowledged.
-pub(crate) fn own_quorum_age(inner: &Inner) -> Option<Duration> {
-    let staleness = inner.spec.raft.heartbeat * QUORUM_AGE_STALENESS_HEARTBEATS;
-    quorum_age(inner.metrics.borrow().millis_since_quorum_ack, staleness)
+pub(crate) fn own_quorum_age(core: &Core) -> Option<Duration> {
+    let staleness = core.spec.raft.heartbeat * QUORUM_AGE_STALENESS_HEARTBEATS;
+    quorum_age(core.metrics.borrow().millis_since_quorum_ack, staleness)
 }
 
-/// The leader-only work: decide with the liveness book, commit, repeat.
+/// What the leader loop works with: the core, its mailbox, the commander's planner (whether
+/// one runs decides who ends DEPLOYMENT). It is also the carrier's way to the leading node
+/// ([`LeaderSide`]).
+pub(crate) struct LeaderCtx {
+    pub(crate) core: Arc<Core>,
+    pub(crate) mailbox: Arc<Mailbox>,
+    pub(crate) planner: SharedPlanner,
+}
+
+impl std::ops::Deref for LeaderCtx {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+/// The commits and learner additions of one decision, run while the loop goes on taking
+/// ticks (a commit waits for a quorum; a tick's answer must not).
+type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The leader-only work: the only owner of the liveness book while this node leads. It takes
+/// the ticks and probe refusals from its mailbox ([`crate::mailbox`]), decides with the book
+/// at once when one of them calls for it and otherwise once a beat, commits, repeat.
 pub(crate) async fn leader_loop(
-    inner: Arc<Inner>,
+    ctx: Arc<LeaderCtx>,
     stop: tokio_util::sync::CancellationToken,
     previous_leader: Option<(String, Instant)>,
 ) {
     let params = LivenessParams {
-        local: inner.local.clone(),
-        instances: inner
+        local: ctx.local.clone(),
+        instances: ctx
             .spec
             .instances
             .iter()
             .map(|i| i.identifier.clone())
             .collect(),
-        voters: inner.spec.voters.clone(),
-        inactivity_timeout: inner.spec.inactivity_timeout,
-        silent_after: inner.spec.silent_restart_after(),
-        refused_after: if inner.spec.auto_fence {
-            inner
-                .spec
-                .fence_bound()
-                .unwrap_or(inner.spec.fencing_timeout)
+        voters: ctx.spec.voters.clone(),
+        inactivity_timeout: ctx.spec.inactivity_timeout,
+        silent_after: ctx.spec.silent_restart_after(),
+        refused_after: if ctx.spec.auto_fence {
+            ctx.spec.fence_bound().unwrap_or(ctx.spec.fencing_timeout)
         } else {
             Duration::ZERO
         },
-        synchro_timeout: inner.spec.synchro_timeout,
-        auto_fence: inner.spec.auto_fence,
-        deploys: inner.planner.lock().is_ok_and(|p| p.is_some()),
+        synchro_timeout: ctx.spec.synchro_timeout,
+        auto_fence: ctx.spec.auto_fence,
+        deploys: ctx.planner.lock().is_ok_and(|p| p.is_some()),
     };
-    if let Ok(mut book) = inner.book.lock() {
-        let mut fresh = LeaderBook::new(params, Instant::now());
-        if let Some((identifier, at)) = &previous_leader {
-            fresh = fresh.with_last_heard(identifier, *at);
-        }
-        *book = Some(fresh);
+    let mut book = LeaderBook::new(params, Instant::now());
+    if let Some((identifier, at)) = &previous_leader {
+        book = book.with_last_heard(identifier, *at);
     }
-    // The beat of decisions that no tick wakes (a silence crossing a timeout, a periodic tick
-    // commit): two tick intervals. What must be fast wakes the loop itself (a refused probe,
-    // a tick that changes something); the silence of a cut-off host is only acted on after
-    // the fence bound, which has a margin for this beat.
+    let mut inbox = ctx.mailbox.open();
+    // The beat of decisions that no message calls for (a silence crossing a timeout, a
+    // periodic tick commit): two tick intervals. What must be fast is decided at once (a
+    // refused probe, a tick that changes something); the silence of a cut-off host is only
+    // acted on after the fence bound, which has a margin for this beat.
     let period =
-        (inner.spec.tick_interval * 2).clamp(Duration::from_millis(20), Duration::from_millis(250));
+        (ctx.spec.tick_interval * 2).clamp(Duration::from_millis(20), Duration::from_millis(250));
     // An instance is probed once two ticks are missing — two heartbeats when the heartbeats
     // carry them (openraft sends one every 1.5 `raft_heartbeat_ms`), else probes would go out
     // between two healthy heartbeats — then at most once a tick interval. A heartbeat that
     // cannot connect probes at once ([`crate::carry::Carrier::on_unreachable`]).
-    let heartbeats = inner.spec.raft.heartbeat * 3 + inner.spec.tick_interval / 2;
-    let probe_after = (inner.spec.tick_interval * 2)
+    let heartbeats = ctx.spec.raft.heartbeat * 3 + ctx.spec.tick_interval / 2;
+    let probe_after = (ctx.spec.tick_interval * 2)
         .max(heartbeats)
         .max(Duration::from_millis(50));
-    let probe_every = inner.spec.tick_interval.max(Duration::from_millis(20));
+    let probe_every = ctx.spec.tick_interval.max(Duration::from_millis(20));
     // The previous leader is the first suspect — its silence is what elected this one — and
     // no heartbeat of this leadership may reach it yet: its port is probed at once, so a
     // `kill -9`'d master is found now rather than once its ticks are late.
     if let Some((identifier, _)) = &previous_leader {
-        spawn_probe(&inner, &stop, identifier.clone(), probe_every);
+        spawn_probe(
+            &ctx,
+            ProbeReport::Loop(inbox.sender()),
+            &stop,
+            identifier.clone(),
+            probe_every,
+        );
     }
     let mut probed: HashMap<String, Instant> = HashMap::new();
+    // Decide now (the first decision of the leadership), and whenever a message calls for it
+    // or the beat comes, once the work of the previous decision is done.
+    let mut due = true;
+    let mut work: Option<Work> = None;
+    let beat = tokio::time::sleep(period);
+    tokio::pin!(beat);
     loop {
-        let (commands, learners, late) = {
-            let Ok(mut guard) = inner.book.lock() else {
-                return;
-            };
-            let Some(book) = guard.as_mut() else {
-                return;
-            };
-            let replica = inner.replica.borrow();
-            let now = Instant::now();
-            let commands = book.decide(now, &replica.state);
-            let membership = replica.membership.membership();
-            // An instance an operator removed is added back by itself only once it ticks
-            // again (restarted, or still running), not on the strength of its last ticks.
-            let removed = inner
-                .removed_at
-                .lock()
-                .map(|r| r.clone())
-                .unwrap_or_default();
-            let learners = book.learners_to_add(|id| {
-                membership.get_node(&node_id(id)).is_some()
-                    || removed
-                        .get(id)
-                        .is_some_and(|at| !book.ticked_since(id, *at))
-            });
-            let late = book.to_probe(now, probe_after, &replica.state);
-            (commands, learners, late)
-        };
-        for identifier in late {
-            let now = Instant::now();
-            if probed
-                .get(&identifier)
-                .is_some_and(|at| now.duration_since(*at) < probe_every)
-            {
-                continue;
-            }
-            probed.insert(identifier.clone(), now);
-            spawn_probe(&inner, &stop, identifier, probe_every);
-        }
-        for cmd in commands {
-            if stop.is_cancelled() {
-                return;
-            }
-            tracing::debug!(?cmd, "leader commits");
-            match inner.write_as_leader(cmd).await {
-                crate::wire::WriteReply::Done(_) => {}
-                other => {
-                    tracing::debug!(?other, "leader write failed; will decide again");
-                    break;
+        if due && work.is_none() {
+            due = false;
+            let (commands, learners, late) = decide(&ctx, &mut book, probe_after);
+            for identifier in late {
+                let now = Instant::now();
+                if probed
+                    .get(&identifier)
+                    .is_some_and(|at| now.duration_since(*at) < probe_every)
+                {
+                    continue;
                 }
+                probed.insert(identifier.clone(), now);
+                spawn_probe(
+                    &ctx,
+                    ProbeReport::Loop(inbox.sender()),
+                    &stop,
+                    identifier,
+                    probe_every,
+                );
             }
-        }
-        for learner in learners {
-            let Some(info) = node_info(&inner.spec, &learner) else {
-                continue;
-            };
-            let add = inner.raft.add_learner(node_id(&learner), info, false);
-            match tokio::time::timeout(inner.write_timeout, add).await {
-                Ok(Ok(_)) => tracing::info!(instance = %learner, "added as a learner"),
-                Ok(Err(e)) => tracing::warn!(instance = %learner, error = %e, "add_learner failed"),
-                Err(_) => tracing::warn!(instance = %learner, "add_learner timed out"),
+            if commands.is_empty() && learners.is_empty() {
+                beat.as_mut().reset(tokio::time::Instant::now() + period);
+            } else {
+                work = Some(Box::pin(commit(ctx.core.clone(), commands, learners)));
             }
         }
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(period) => {}
-            _ = inner.book_wake.notified() => {}
+            message = inbox.recv() => {
+                let Some(message) = message else { return };
+                due |= take(&ctx, &mut book, &inbox, message);
+                // What else is waiting is taken before deciding: one decision for a burst.
+                while let Some(message) = inbox.try_recv() {
+                    due |= take(&ctx, &mut book, &inbox, message);
+                }
+            }
+            () = async {
+                match work.as_mut() {
+                    Some(work) => work.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                work = None;
+                beat.as_mut()
+                    .reset(tokio::time::Instant::now() + period);
+            }
+            () = &mut beat, if work.is_none() && !due => due = true,
         }
     }
 }
 
-/// Probes a late instance's internal port; a refusal goes to the book as death evidence and
-/// wakes the leader loop to decide on it at once.
-pub(crate) fn spawn_probe(
-    inner: &Arc<Inner>,
+/// One decision of the book: the commands to commit, the learners to add, the instances to
+/// probe.
+fn decide(
+    ctx: &LeaderCtx,
+    book: &mut LeaderBook,
+    probe_after: Duration,
+) -> (Vec<Command>, Vec<String>, Vec<String>) {
+    let replica = ctx.replica.borrow();
+    let now = Instant::now();
+    let commands = book.decide(now, &replica.state);
+    let membership = replica.membership.membership();
+    // An instance an operator removed is added back by itself only once it ticks again
+    // (restarted, or still running), not on the strength of its last ticks.
+    let removed = ctx.removed_at.lock().map(|r| r.clone()).unwrap_or_default();
+    let learners = book.learners_to_add(|id| {
+        membership.get_node(&node_id(id)).is_some()
+            || removed
+                .get(id)
+                .is_some_and(|at| !book.ticked_since(id, *at))
+    });
+    let late = book.to_probe(now, probe_after, &replica.state);
+    (commands, learners, late)
+}
+
+/// Commits `commands` in order (the rest is decided again after a failure), then adds
+/// `learners`.
+async fn commit(core: Arc<Core>, commands: Vec<Command>, learners: Vec<String>) {
+    for cmd in commands {
+        tracing::debug!(?cmd, "leader commits");
+        match core.write_as_leader(cmd).await {
+            crate::wire::WriteReply::Done(_) => {}
+            other => {
+                tracing::debug!(?other, "leader write failed; will decide again");
+                break;
+            }
+        }
+    }
+    for learner in learners {
+        let Some(info) = node_info(&core.spec, &learner) else {
+            continue;
+        };
+        let add = core.raft.add_learner(node_id(&learner), info, false);
+        match tokio::time::timeout(core.write_timeout, add).await {
+            Ok(Ok(_)) => tracing::info!(instance = %learner, "added as a learner"),
+            Ok(Err(e)) => tracing::warn!(instance = %learner, error = %e, "add_learner failed"),
+            Err(_) => tracing::warn!(instance = %learner, "add_learner timed out"),
+        }
+    }
+}
+
+/// Takes one message into the book; whether it calls for a decision now.
+fn take(ctx: &LeaderCtx, book: &mut LeaderBook, inbox: &Inbox<'_>, message: ToLeader) -> bool {
+    match message {
+        ToLeader::Tick {
+            tick,
+            received,
+            received_ms,
+            reply,
+        } => {
+            let (wake, need_full_sync) = {
+                let replica = ctx.replica.borrow();
+                let wake = book.tick_needs_decision(&tick, &replica.state);
+                let need = book.on_tick(&tick, received, received_ms, &replica.state);
+                (wake, need)
+            };
+            match reply {
+                // The asker may have stopped waiting: nothing to do then.
+                Some(reply) => {
+                    let _ = reply.send(need_full_sync);
+                }
+                None => inbox.publish(&tick, need_full_sync),
+            }
+            wake
+        }
+        ToLeader::Refused {
+            identifier,
+            started,
+        } => {
+            book.on_refused(&identifier, started);
+            true
+        }
+    }
+}
+
+/// Probes a late instance's internal port; a refusal goes to the loop (`to`) as death
+/// evidence, which it decides on at once.
+fn spawn_probe(
+    ctx: &LeaderCtx,
+    to: ProbeReport,
     stop: &tokio_util::sync::CancellationToken,
     identifier: String,
     timeout: Duration,
 ) {
-    let Some(addr) = inner.addrs.get(&identifier).cloned() else {
+    let Some(addr) = ctx.addrs.get(&identifier).cloned() else {
         return;
     };
-    let inner = inner.clone();
     let stop = stop.clone();
     tokio::spawn(async move {
         let started = Instant::now();
@@ -212,21 +302,33 @@ pub(crate) fn spawn_probe(
             return;
         }
         tracing::info!(instance = %identifier, %addr, "late and its internal port refuses connections: its daemon is gone");
-        if let Ok(mut guard) = inner.book.lock() {
-            if let Some(book) = guard.as_mut() {
-                book.on_refused(&identifier, started);
-            }
+        let message = ToLeader::Refused {
+            identifier,
+            started,
+        };
+        let delivered = match to {
+            ProbeReport::Loop(sender) => sender.send(message).await.is_ok(),
+            ProbeReport::Mailbox(mailbox) => mailbox.send(message).await,
+        };
+        if !delivered {
+            tracing::debug!("the probe's refusal came after the leadership ended");
         }
-        inner.book_wake.notify_one();
     });
 }
 
+/// Where a probe's refusal goes: to the loop that asked for it, or to whichever loop runs
+/// when it comes (a heartbeat that could not connect).
+enum ProbeReport {
+    Loop(tokio::sync::mpsc::Sender<ToLeader>),
+    Mailbox(Arc<Mailbox>),
+}
+
 /// The leader's side of the liveness carried by the heartbeats ([`crate::carry`]).
-impl LeaderSide for Inner {
+impl LeaderSide for LeaderCtx {
     /// The note for the next append-entries request, `None` unless this node leads with its
-    /// liveness book up (as [`on_tick`] answers).
+    /// leader loop up to take the ticks (as [`on_tick`] answers).
     fn note_for(&self, need_full_sync: Option<FullSyncAsk>) -> Option<LeaderNote> {
-        if !self.is_leader() || !self.book.lock().is_ok_and(|b| b.is_some()) {
+        if !self.is_leader() || !self.mailbox.is_open() {
             return None;
         }
         let term = self.metrics.borrow().current_term;
@@ -260,25 +362,32 @@ impl LeaderSide for Inner {
             });
         if live {
             let timeout = self.spec.tick_interval.max(Duration::from_millis(20));
-            spawn_probe(&self, &self.shutdown, identifier, timeout);
+            let stop = self.shutdown.clone();
+            spawn_probe(
+                &self,
+                ProbeReport::Mailbox(self.mailbox.clone()),
+                &stop,
+                identifier,
+                timeout,
+            );
         }
     }
 
-    /// The tick `target` carried on its answer; whether it must send a full snapshot.
+    /// The tick `target` carried on its answer, handed to the leader loop without waiting
+    /// for it (a full mailbox drops it: the next heartbeat carries a newer one). Returns
+    /// whether `target` must send a full snapshot as the loop answered its previous carried
+    /// ticks ([`crate::mailbox::FullSyncOwed`]): a heartbeat later than the book knows.
     fn on_carried_tick(&self, target: NodeId, tick: &TickRequest) -> Option<FullSyncAsk> {
         if self.identifier_of(target).as_deref() != Some(tick.identifier.as_str()) {
             tracing::warn!(claimed = %tick.identifier, "a carried tick on behalf of another instance ignored");
             return None;
         }
-        matches!(
-            on_tick(self, tick),
-            TickReply::Ack {
-                need_full_sync: true,
-                ..
-            }
-        )
-        .then_some(FullSyncAsk {
-            had: tick.full_sync,
-        })
+        if !self.is_leader() {
+            return None;
+        }
+        if !self.mailbox.try_send(ToLeader::tick(tick.clone(), None)) {
+            tracing::trace!(instance = %tick.identifier, "carried tick not taken: the leader loop is not up or busy");
+        }
+        self.mailbox.owed(&tick.identifier)
     }
 }

@@ -7,25 +7,46 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::fence::fence;
+use crate::executor::CommanderCtx;
+use crate::fence::{fence, FenceCtx};
 use crate::inner::pause;
-use crate::inner::Inner;
-use crate::leader::leader_loop;
+use crate::inner::{Core, CoreEnded, LastAppend};
+use crate::leader::{leader_loop, LeaderCtx};
+
+/// What the leadership watcher works with: the core, the last append (the previous leader's
+/// last heartbeat), the contexts of the tasks it runs while this node leads (the leader loop,
+/// the commander), and, for the end of the Raft core, the fence and the owner's signal.
+pub(crate) struct LeadershipCtx {
+    pub(crate) core: Arc<Core>,
+    pub(crate) last_append: LastAppend,
+    pub(crate) leader: Arc<LeaderCtx>,
+    pub(crate) commander: Arc<CommanderCtx>,
+    pub(crate) fence: Arc<FenceCtx>,
+    pub(crate) core_ended: CoreEnded,
+}
+
+impl std::ops::Deref for LeadershipCtx {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
 
 /// Watches openraft's metrics and runs [`leader_loop`] exactly while this node leads, from
 /// the moment a quorum has confirmed its leadership of the current term ([`confirm`]).
-pub(crate) async fn leadership(inner: Arc<Inner>) {
+pub(crate) async fn leadership(ctx: Arc<LeadershipCtx>) {
     // Woken by openraft's *server* metrics, which change only with the vote, the role, the
     // leader or the membership. The full metrics are re-sent after every event of the Raft core
     // (each heartbeat and its answer): waiting on them woke this task ~20 times a second on
     // every idle node for nothing. The decisions read the server metrics too: the full ones
     // are sent after them and may not show the change yet.
-    let mut server = inner.raft.server_metrics();
+    let mut server = ctx.raft.server_metrics();
     let leads = |server: &ServerMetrics| {
         let m = server.borrow();
-        !inner.raft_dead.load(std::sync::atomic::Ordering::Relaxed)
+        !ctx.raft_dead.load(std::sync::atomic::Ordering::Relaxed)
             && m.state == openraft::ServerState::Leader
-            && m.current_leader == Some(inner.id)
+            && m.current_leader == Some(ctx.id)
     };
     let term_of = |server: &ServerMetrics| server.borrow().vote.leader_id().get_term();
     loop {
@@ -33,71 +54,71 @@ pub(crate) async fn leadership(inner: Arc<Inner>) {
         let term = loop {
             if leads(&server) {
                 let term = term_of(&server);
-                match confirm(&inner, term).await {
+                match confirm(&ctx, term).await {
                     Confirmation::Confirmed => break term,
-                    Confirmation::Ended => return raft_ended(&inner).await,
+                    Confirmation::Ended => return raft_ended(&ctx).await,
                     Confirmation::Refused => {}
                 }
-                if inner.shutdown.is_cancelled() {
+                if ctx.shutdown.is_cancelled() {
                     return;
                 }
                 if leads(&server) && term_of(&server) == term {
                     // Still claiming the same term: try again shortly (no quorum yet).
-                    if !pause(&inner, inner.spec.raft.heartbeat).await {
+                    if !pause(&ctx, ctx.spec.raft.heartbeat).await {
                         return;
                     }
                     continue;
                 }
             }
             tokio::select! {
-                _ = inner.shutdown.cancelled() => return,
-                changed = server.changed() => if changed.is_err() { return raft_ended(&inner).await },
+                _ = ctx.shutdown.cancelled() => return,
+                changed = server.changed() => if changed.is_err() { return raft_ended(&ctx).await },
             }
         };
-        inner.confirmed_term.store(term, Ordering::Relaxed);
-        tracing::info!(instance = %inner.local, term, "became leader (master)");
-        let stop = inner.shutdown.child_token();
+        ctx.confirmed_term.store(term, Ordering::Relaxed);
+        tracing::info!(instance = %ctx.local, term, "became leader (master)");
+        let stop = ctx.shutdown.child_token();
         // The previous leader was last heard with its last append-entries (heartbeat) here;
         // credited at most one election timeout of silence, so that a deposed leader that is
         // alive (a partition healed, a lost election) still has most of the inactivity
         // timeout to tick this one before it could be declared SILENT.
-        let earliest = Instant::now().checked_sub(inner.spec.raft.election_timeout_max);
-        let previous = inner
+        let earliest = Instant::now().checked_sub(ctx.spec.raft.election_timeout_max);
+        let previous = ctx
             .last_append
             .lock()
             .ok()
             .and_then(|last| last.clone())
-            .filter(|(from, _)| *from != inner.local)
+            .filter(|(from, _)| *from != ctx.local)
             .map(|(from, at)| (from, earliest.map_or(at, |e| at.max(e))));
-        let task = tokio::spawn(leader_loop(inner.clone(), stop.clone(), previous));
-        let commander = tokio::spawn(crate::executor::commander_loop(inner.clone(), stop.clone()));
+        let task = tokio::spawn(leader_loop(ctx.leader.clone(), stop.clone(), previous));
+        let commander = tokio::spawn(crate::executor::commander_loop(
+            ctx.commander.clone(),
+            stop.clone(),
+        ));
         // Wait until we do not.
         loop {
             if !leads(&server) || term_of(&server) != term {
                 break;
             }
             tokio::select! {
-                _ = inner.shutdown.cancelled() => break,
+                _ = ctx.shutdown.cancelled() => break,
                 changed = server.changed() => if changed.is_err() {
-                    inner.raft_dead.store(true, Ordering::Relaxed);
+                    ctx.raft_dead.store(true, Ordering::Relaxed);
                     break;
                 },
             }
         }
-        inner.confirmed_term.store(0, Ordering::Relaxed);
+        ctx.confirmed_term.store(0, Ordering::Relaxed);
         stop.cancel();
         let _ = task.await;
         let _ = commander.await;
-        if let Ok(mut book) = inner.book.lock() {
-            *book = None;
-        }
-        if inner.shutdown.is_cancelled() {
+        if ctx.shutdown.is_cancelled() {
             return;
         }
-        if inner.raft_dead.load(Ordering::Relaxed) {
-            return raft_ended(&inner).await;
+        if ctx.raft_dead.load(Ordering::Relaxed) {
+            return raft_ended(&ctx).await;
         }
-        tracing::info!(instance = %inner.local, term, "leadership lost");
+        tracing::info!(instance = %ctx.local, term, "leadership lost");
     }
 }
 
@@ -117,25 +138,25 @@ enum Confirmation {
 /// waits until the entries up to the leader's blank entry of the term are applied. A former
 /// leader restarted with its old vote is restored as leader by openraft before it learns of
 /// the newer term: this is what keeps it from acting or answering as master meanwhile.
-async fn confirm(inner: &Inner, term: u64) -> Confirmation {
-    let limit = (inner.spec.raft.election_timeout_max * 2).max(Duration::from_millis(200));
+async fn confirm(core: &Core, term: u64) -> Confirmation {
+    let limit = (core.spec.raft.election_timeout_max * 2).max(Duration::from_millis(200));
     let outcome = tokio::select! {
-        _ = inner.shutdown.cancelled() => return Confirmation::Refused,
-        outcome = tokio::time::timeout(limit, inner.raft.ensure_linearizable()) => outcome,
+        _ = core.shutdown.cancelled() => return Confirmation::Refused,
+        outcome = tokio::time::timeout(limit, core.raft.ensure_linearizable()) => outcome,
     };
     match outcome {
-        Ok(Ok(_)) if inner.metrics.borrow().current_term == term => Confirmation::Confirmed,
+        Ok(Ok(_)) if core.metrics.borrow().current_term == term => Confirmation::Confirmed,
         Ok(Ok(_)) => Confirmation::Refused,
         Ok(Err(openraft::error::RaftError::Fatal(e))) => {
             tracing::debug!(error = %e, "leadership confirmation: the Raft core has stopped");
             Confirmation::Ended
         }
         Ok(Err(e)) => {
-            tracing::debug!(instance = %inner.local, term, error = %e, "leadership not confirmed");
+            tracing::debug!(instance = %core.local, term, error = %e, "leadership not confirmed");
             Confirmation::Refused
         }
         Err(_) => {
-            tracing::debug!(instance = %inner.local, term, "leadership not confirmed in time");
+            tracing::debug!(instance = %core.local, term, "leadership not confirmed in time");
             Confirmation::Refused
         }
     }
@@ -151,25 +172,24 @@ type ServerMetrics = tokio::sync::watch::Receiver<
 /// `raft_dead`), so the leader declares this instance SILENT within the inactivity timeout
 /// and applies its failure strategies; fence like a cut-off instance (`no_quorum_policy`); then tell
 /// the owner of the node ([`crate::Node::core_ended`]), which restarts or exits.
-async fn raft_ended(inner: &Inner) {
-    inner.raft_dead.store(true, Ordering::Relaxed);
-    inner.confirmed_term.store(0, Ordering::Relaxed);
-    if inner.shutdown.is_cancelled() {
+async fn raft_ended(ctx: &LeadershipCtx) {
+    ctx.raft_dead.store(true, Ordering::Relaxed);
+    ctx.confirmed_term.store(0, Ordering::Relaxed);
+    if ctx.shutdown.is_cancelled() {
         return;
     }
-    tracing::error!(instance = %inner.local, "the Raft core has stopped; this instance no longer takes part in the cluster: its ticks stop and it is cut off (writes refused, no master named)");
-    let was_cut = inner.cut_off.swap(true, Ordering::Relaxed);
+    tracing::error!(instance = %ctx.local, "the Raft core has stopped; this instance no longer takes part in the cluster: its ticks stop and it is cut off (writes refused, no master named)");
+    let was_cut = ctx.cut_off.swap(true, Ordering::Relaxed);
     // The others will declare it lost and restart what it runs: fenced as a cut-off instance
     // is (`no_quorum_policy`), unless the cut-off detection has already fenced it.
-    if !was_cut && inner.spec.no_quorum_policy.fences() {
+    if !was_cut && ctx.spec.no_quorum_policy.fences() {
         tracing::warn!(
-            instance = %inner.local,
-            no_quorum_policy = inner.spec.no_quorum_policy.name(),
+            instance = %ctx.local,
+            no_quorum_policy = ctx.spec.no_quorum_policy.name(),
             "the Raft core has stopped: fencing"
         );
-        let _ = fence(inner).await;
+        let _ = fence(&ctx.fence).await;
     }
-    inner
-        .core_ended
+    ctx.core_ended
         .send_replace(Some(crate::inner::CoreEnd::RaftStopped));
 }

@@ -46,6 +46,7 @@ mod layering;
 mod leader;
 mod leadership;
 mod load;
+mod mailbox;
 pub mod membership;
 pub mod network;
 mod node;

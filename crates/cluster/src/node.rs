@@ -25,11 +25,23 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ClusterApi, LeaderView, RaftStatus, WriteError};
 use crate::auth::Gate;
-use crate::inner::{ask_peers, write_timeout, CoreEnd, FencePolicy, Inner, RaftMetrics};
+use crate::bootstrap::PristineCtx;
+use crate::executor::CommanderCtx;
+use crate::feed::FeedCtx;
+use crate::fence::FenceCtx;
+use crate::inner::{
+    ask_peers, write_timeout, Core, CoreEnd, CoreEnded, FencePolicy, FullSyncDone, FullSyncRequest,
+    LastAppend, RaftMetrics, SharedFencePolicy, SharedPlanner,
+};
+use crate::leader::LeaderCtx;
+use crate::leadership::LeadershipCtx;
+use crate::mailbox::Mailbox;
 use crate::membership::{MembershipChange, MembershipError, RaftMember};
 use crate::network::{NetworkFactory, PeerClient};
+use crate::server::ServerCtx;
 use crate::state::{Command, CommandResult};
 use crate::store::{open_store, Replica, StoreError};
+use crate::ticker::TickerCtx;
 use crate::types::{node_id, NodeId, Raft};
 
 /// Why [`Node::start`] failed.
@@ -179,7 +191,20 @@ impl NodeTask {
 /// The cluster node of this instance. Cheap to clone.
 #[derive(Clone)]
 pub struct Node {
-    pub(crate) inner: Arc<Inner>,
+    core: Arc<Core>,
+    internal_addr: SocketAddr,
+    /// The committed log id this node's log store held when it started: what the replica must
+    /// have applied before it reflects everything this node knew (see [`Node::wait_replayed`]).
+    committed_at_start: Option<crate::types::LogId>,
+    incarnation: u64,
+    full_sync_request: FullSyncRequest,
+    full_sync_done: FullSyncDone,
+    planner: SharedPlanner,
+    fence_policy: SharedFencePolicy,
+    core_ended: CoreEnded,
+    /// The carrier's way to the leading node, which it holds weakly (the network is built
+    /// before the node): kept alive here as long as the node.
+    _leader_side: Arc<LeaderCtx>,
 }
 
 fn validate(spec: &SupvisorsSpec) -> Result<(), NodeError> {
@@ -349,9 +374,7 @@ impl Node {
             .map(|i| (i.identifier.clone(), i.internal_addr()))
             .collect();
         supervisor.set_start_guard(crate::guard::disabled_guard(replica.clone(), local.clone()));
-        let (full_sync_done, _) = watch::channel(None);
-        let inner = Arc::new(Inner {
-            is_voter: spec.voters.contains(&local),
+        let core = Arc::new(Core {
             write_timeout: write_timeout(&spec),
             metrics: raft.metrics(),
             spec,
@@ -360,46 +383,97 @@ impl Node {
             raft: raft.clone(),
             replica,
             client,
-            gate,
-            internal_addr,
             names,
             addrs,
             cut_off: AtomicBool::new(false),
             raft_dead: AtomicBool::new(false),
-            core_ended: watch::channel(None).0,
-            store_cleared: AtomicBool::new(verdict == StoreVerdict::Cleared),
             confirmed_term: AtomicU64::new(0),
             heard_from: Mutex::new(HashSet::new()),
             removed_at: Mutex::new(HashMap::new()),
-            book: Mutex::new(None),
-            book_wake: Notify::new(),
-            full_sync_request: Notify::new(),
-            full_sync_done,
-            incarnation,
-            fence_policy: Mutex::new(None),
-            planner: Mutex::new(planner),
-            last_append: Mutex::new(None),
             shutdown: shutdown.clone(),
-            supervisor,
-            committed_at_start,
-            carrier,
         });
-        inner.carrier.bind(Arc::downgrade(&inner) as _);
+        // The parts only some tasks share, each given to those that use it.
+        let full_sync_request: FullSyncRequest = Arc::new(Notify::new());
+        let full_sync_done: FullSyncDone = Arc::new(watch::channel(None).0);
+        let core_ended: CoreEnded = Arc::new(watch::channel(None).0);
+        let store_cleared = Arc::new(AtomicBool::new(verdict == StoreVerdict::Cleared));
+        let last_append: LastAppend = Arc::new(Mutex::new(None));
+        let planner: SharedPlanner = Arc::new(Mutex::new(planner));
+        let fence_policy: SharedFencePolicy = Arc::new(Mutex::new(None));
+        let mailbox = Arc::new(Mailbox::default());
+        let leader = Arc::new(LeaderCtx {
+            core: core.clone(),
+            mailbox: mailbox.clone(),
+            planner: planner.clone(),
+        });
+        carrier.bind(Arc::downgrade(&leader) as _);
+        let fence = Arc::new(FenceCtx {
+            core: core.clone(),
+            supervisor: supervisor.clone(),
+            policy: fence_policy.clone(),
+        });
         tracing::info!(
-            instance = %inner.local,
+            instance = %core.local,
             node_id = format_args!("{:#x}", id),
-            voter = inner.is_voter,
+            voter = core.spec.voters.contains(&core.local),
             incarnation,
             internal = %internal_addr,
             "cluster node starting"
         );
+        let server = ServerCtx {
+            core: core.clone(),
+            gate,
+            carrier: carrier.clone(),
+            mailbox: mailbox.clone(),
+            supervisor: supervisor.clone(),
+            full_sync_request: full_sync_request.clone(),
+            full_sync_done: full_sync_done.clone(),
+            last_append: last_append.clone(),
+            store_cleared: store_cleared.clone(),
+            core_ended: core_ended.clone(),
+        };
+        let leadership = LeadershipCtx {
+            core: core.clone(),
+            last_append: last_append.clone(),
+            leader: leader.clone(),
+            commander: Arc::new(CommanderCtx {
+                core: core.clone(),
+                planner: planner.clone(),
+                supervisor: supervisor.clone(),
+            }),
+            fence: fence.clone(),
+            core_ended: core_ended.clone(),
+        };
+        let ticker = TickerCtx {
+            core: core.clone(),
+            carrier,
+            mailbox,
+            supervisor: supervisor.clone(),
+            incarnation,
+            full_sync_request: full_sync_request.clone(),
+            full_sync_done: full_sync_done.clone(),
+            last_append,
+            fence,
+        };
+        let feed = FeedCtx {
+            core: core.clone(),
+            supervisor,
+            incarnation,
+            full_sync_request: full_sync_request.clone(),
+            full_sync_done: full_sync_done.clone(),
+        };
+        let pristine = PristineCtx {
+            core: core.clone(),
+            store_cleared,
+            core_ended: core_ended.clone(),
+        };
         let tasks = vec![
-            tokio::spawn(crate::server::serve(inner.clone(), listener)),
-            tokio::spawn(crate::bootstrap::bootstrap(inner.clone())),
-            tokio::spawn(crate::leadership::leadership(inner.clone())),
-            tokio::spawn(crate::ticker::ticker(inner.clone())),
-            tokio::spawn(crate::feed::feed(inner.clone())),
-            tokio::spawn(crate::bootstrap::verify_pristine(inner.clone())),
+            tokio::spawn(crate::server::serve(Arc::new(server), listener)),
+            tokio::spawn(crate::bootstrap::bootstrap(core.clone())),
+            tokio::spawn(crate::leadership::leadership(Arc::new(leadership))),
+            tokio::spawn(crate::ticker::ticker(Arc::new(ticker))),
+            tokio::spawn(crate::feed::feed(feed)),
+            tokio::spawn(crate::bootstrap::verify_pristine(pristine)),
         ];
         let handle = tokio::spawn(async move {
             shutdown.cancelled().await;
@@ -418,17 +492,29 @@ impl Node {
             }
             tracing::info!("cluster node stopped");
         });
-        Ok((Node { inner }, NodeTask { handle }))
+        let node = Node {
+            core,
+            internal_addr,
+            committed_at_start,
+            incarnation,
+            full_sync_request,
+            full_sync_done,
+            planner,
+            fence_policy,
+            core_ended,
+            _leader_side: leader,
+        };
+        Ok((node, NodeTask { handle }))
     }
 
     /// openraft's metrics (leadership, term, log positions, replication).
     pub fn metrics(&self) -> watch::Receiver<RaftMetrics> {
-        self.inner.metrics.clone()
+        self.core.metrics.clone()
     }
 
     /// Where the internal server listens (useful when the port was 0).
     pub fn internal_addr(&self) -> SocketAddr {
-        self.inner.internal_addr
+        self.internal_addr
     }
 
     /// Waits until the local replica has applied every entry this node's log store said was
@@ -437,10 +523,10 @@ impl Node {
     /// disabled before the restart yet. `true` once it has (at once for a node with nothing
     /// committed), `false` if `timeout` passed first or the node's state machine ended.
     pub async fn wait_replayed(&self, timeout: Duration) -> bool {
-        let Some(committed) = self.inner.committed_at_start else {
+        let Some(committed) = self.committed_at_start else {
             return true;
         };
-        let mut replica = self.inner.replica.clone();
+        let mut replica = self.core.replica.clone();
         let done = async move {
             replica
                 .wait_for(|r| replayed(r.last_applied, committed))
@@ -459,7 +545,7 @@ impl Node {
     /// with a non-zero status (the systemd unit restarts it after [`CoreEnd::RaftStopped`]).
     /// Never resolves otherwise.
     pub async fn core_ended(&self) -> CoreEnd {
-        let mut ended = self.inner.core_ended.subscribe();
+        let mut ended = self.core_ended.subscribe();
         let end = match ended.wait_for(|e| e.is_some()).await {
             Ok(end) => end.clone(),
             Err(_) => None,
@@ -475,15 +561,15 @@ impl Node {
     /// raftvisord debug builds expose it (`RAFTVISOR_TEST_END_RAFT_CORE_WHEN`).
     #[doc(hidden)]
     pub async fn end_raft_core_for_test(&self) {
-        tracing::warn!(instance = %self.inner.local, "fault injection: shutting the Raft core down");
-        if let Err(e) = self.inner.raft.shutdown().await {
+        tracing::warn!(instance = %self.core.local, "fault injection: shutting the Raft core down");
+        if let Err(e) = self.core.raft.shutdown().await {
             tracing::warn!(error = %e, "Raft shutdown (fault injection)");
         }
     }
 
     /// The incarnation of this start (the counter persisted in the data dir).
     pub fn incarnation(&self) -> u64 {
-        self.inner.incarnation
+        self.incarnation
     }
 
     /// Sends a full batch of the local processes now and waits until it is committed: `true`
@@ -491,12 +577,12 @@ impl Node {
     /// the daemon, once procman has stopped everything: the state then holds every process
     /// STOPPED rather than what the last batch before the stop said.
     pub async fn sync_processes(&self, timeout: Duration) -> bool {
-        if self.inner.leader_view().leader.is_none() {
+        if self.core.leader_view().leader.is_none() {
             return false;
         }
-        let mut done = self.inner.full_sync_done.subscribe();
+        let mut done = self.full_sync_done.subscribe();
         let before = *done.borrow_and_update();
-        self.inner.full_sync_request.notify_one();
+        self.full_sync_request.notify_one();
         let committed = async move { done.wait_for(|seq| *seq != before).await.is_ok() };
         tokio::time::timeout(timeout, committed)
             .await
@@ -507,14 +593,14 @@ impl Node {
     /// (`DISABLED: <namespec>`). [`Node::start`] installs it on its supervisor already; this is
     /// for another supervisor handle or a test.
     pub fn disabled_guard(&self) -> procman::StartGuard {
-        crate::guard::disabled_guard(self.inner.replica.clone(), self.inner.local.clone())
+        crate::guard::disabled_guard(self.core.replica.clone(), self.core.local.clone())
     }
 
     /// Installs the commander's planner: from now on, whenever this node leads, it runs it and
     /// executes its plans; it also takes over the DEPLOYMENT → OPERATION transition (the
     /// planner ends DEPLOYMENT when the deployment job is over).
     pub fn set_planner(&self, planner: crate::jobs::Planner) {
-        if let Ok(mut slot) = self.inner.planner.lock() {
+        if let Ok(mut slot) = self.planner.lock() {
             *slot = Some(planner);
         }
     }
@@ -522,7 +608,7 @@ impl Node {
     /// Sets the policy applied when this instance is cut off with `no_quorum_policy =
     /// stop_movable`.
     pub fn set_fence_policy(&self, policy: FencePolicy) {
-        if let Ok(mut slot) = self.inner.fence_policy.lock() {
+        if let Ok(mut slot) = self.fence_policy.lock() {
             *slot = Some(policy);
         }
     }
@@ -530,42 +616,42 @@ impl Node {
 
 impl ClusterApi for Node {
     fn local_identifier(&self) -> String {
-        self.inner.local.clone()
+        self.core.local.clone()
     }
 
     fn replica(&self) -> watch::Receiver<Replica> {
-        self.inner.replica.clone()
+        self.core.replica.clone()
     }
 
     fn leader_view(&self) -> LeaderView {
-        self.inner.leader_view()
+        self.core.leader_view()
     }
 
     fn raft_status(&self) -> RaftStatus {
-        self.inner.raft_status()
+        self.core.raft_status()
     }
 
     fn write(
         &self,
         cmd: Command,
     ) -> impl std::future::Future<Output = Result<CommandResult, WriteError>> + Send {
-        let inner = self.inner.clone();
-        async move { inner.write(cmd).await }
+        let core = self.core.clone();
+        async move { core.write(cmd).await }
     }
 
     fn raft_members(
         &self,
     ) -> impl std::future::Future<Output = Result<Vec<RaftMember>, MembershipError>> + Send {
-        let inner = self.inner.clone();
-        async move { inner.raft_members().await }
+        let core = self.core.clone();
+        async move { core.raft_members().await }
     }
 
     fn change_membership(
         &self,
         change: MembershipChange,
     ) -> impl std::future::Future<Output = Result<(), MembershipError>> + Send {
-        let inner = self.inner.clone();
-        async move { inner.change_membership(change).await }
+        let core = self.core.clone();
+        async move { core.change_membership(change).await }
     }
 }
 

@@ -47,9 +47,11 @@ use tokio::sync::Semaphore;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Refusal, HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN};
+use crate::auth::{Gate, Refusal, HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN};
+use crate::carry::Carrier;
 use crate::codec;
-use crate::inner::Inner;
+use crate::inner::{Core, CoreEnded, FullSyncDone, FullSyncRequest, LastAppend, StoreCleared};
+use crate::mailbox::Mailbox;
 use crate::membership::MembershipChange;
 use crate::state::Command;
 use crate::types::{NodeId, TypeConfig};
@@ -80,13 +82,39 @@ pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// The response every handler produces.
 pub(crate) type Reply = Response<Full<Bytes>>;
 
+/// What the internal server works with: the core (Raft's RPCs, writes and membership changes
+/// for the others, who leads), the gate that authenticates peers, the carrier (the liveness on
+/// the heartbeats), the leader loop's mailbox (the ticks), the local supervisor (the leader's
+/// orders), the full sync a leader's note asks of the feed, the last append it records, and
+/// the store's clearance and the end of the instance, which close it to votes or altogether.
+pub(crate) struct ServerCtx {
+    pub(crate) core: Arc<Core>,
+    pub(crate) gate: Gate,
+    pub(crate) carrier: Arc<Carrier>,
+    pub(crate) mailbox: Arc<Mailbox>,
+    pub(crate) supervisor: procman::Supervisor,
+    pub(crate) full_sync_request: FullSyncRequest,
+    pub(crate) full_sync_done: FullSyncDone,
+    pub(crate) last_append: LastAppend,
+    pub(crate) store_cleared: StoreCleared,
+    pub(crate) core_ended: CoreEnded,
+}
+
+impl std::ops::Deref for ServerCtx {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
 /// Serves until the node's shutdown token is cancelled.
 ///
 /// The port also closes once this instance has stopped taking part ([`crate::Node::core_ended`]:
 /// its Raft core ended, and it has fenced itself, or it lost its state): the leader's probe then
 /// finds it refused and declares the instance lost at once, as for a dead daemon, instead of
 /// waiting out the fence bound for an instance that might only be cut off.
-pub(crate) async fn serve(inner: Arc<Inner>, listener: TcpListener) {
+pub(crate) async fn serve(inner: Arc<ServerCtx>, listener: TcpListener) {
     let refusals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let shutdown = inner.shutdown.child_token();
     {
@@ -318,7 +346,7 @@ pub(crate) fn check_head(
 }
 
 async fn handle(
-    inner: &Arc<Inner>,
+    inner: &Arc<ServerCtx>,
     refusals: &Mutex<HashMap<String, Instant>>,
     remote: SocketAddr,
     request: Request<Incoming>,
@@ -355,7 +383,7 @@ async fn handle(
 
 /// An empty Raft store no peer has vouched for yet: no vote, no append, no snapshot (see
 /// `verify_pristine`).
-fn unverified_store(inner: &Inner) -> Option<Reply> {
+fn unverified_store(inner: &ServerCtx) -> Option<Reply> {
     (!inner
         .store_cleared
         .load(std::sync::atomic::Ordering::Relaxed))
@@ -370,7 +398,7 @@ fn unverified_store(inner: &Inner) -> Option<Reply> {
 
 /// One append-entries call, from [`PATH_APPEND`] or a frame of the stream: openraft's answer,
 /// and this instance's tick for the leader.
-async fn on_append(inner: &Inner, from: &str, request: AppendRequest) -> AppendAnswer {
+async fn on_append(inner: &ServerCtx, from: &str, request: AppendRequest) -> AppendAnswer {
     let AppendRequest { rpc, note } = request;
     // Heartbeats included: when this node leads next, the sender's silence counts from here
     // (see `LeaderBook::with_last_heard`).
@@ -410,7 +438,7 @@ async fn on_append(inner: &Inner, from: &str, request: AppendRequest) -> AppendA
 /// Answers an authenticated [`PATH_STREAM`] request: 101, then the frames are served on their
 /// own task ([`serve_stream`]) until either side closes or `stop`.
 fn open_stream(
-    inner: &Arc<Inner>,
+    inner: &Arc<ServerCtx>,
     head: &mut hyper::http::request::Parts,
     from: String,
     stop: &CancellationToken,
@@ -483,7 +511,7 @@ where
 /// [`AppendAnswer`] frame, in order. Ends at the peer's close, at the first bad frame, when
 /// no frame comes for [`HEADER_READ_TIMEOUT`] (a leader sends one every 1.5 heartbeats), when
 /// this instance's store loses its verification, or at `stop`.
-async fn serve_stream(inner: &Inner, from: &str, mut framed: Frames, stop: &CancellationToken) {
+async fn serve_stream(inner: &ServerCtx, from: &str, mut framed: Frames, stop: &CancellationToken) {
     loop {
         let frame = tokio::select! {
             () = stop.cancelled() => return,
@@ -525,7 +553,7 @@ async fn serve_stream(inner: &Inner, from: &str, mut framed: Frames, stop: &Canc
     }
 }
 
-async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<Reply, Reply> {
+async fn dispatch(inner: &ServerCtx, path: &str, from: &str, body: &[u8]) -> Result<Reply, Reply> {
     if matches!(path, PATH_APPEND | PATH_VOTE | PATH_SNAPSHOT) {
         if let Some(refused) = unverified_store(inner) {
             return Err(refused);
@@ -553,7 +581,7 @@ async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<
                     "a tick must come from the instance it names".into(),
                 ));
             }
-            encoded(&crate::leader::on_tick(inner, &tick))
+            encoded(&crate::leader::on_tick(inner, &inner.mailbox, tick).await)
         }
         PATH_WRITE => {
             let cmd: Command = decoded(body, path, from)?;
@@ -561,7 +589,7 @@ async fn dispatch(inner: &Inner, path: &str, from: &str, body: &[u8]) -> Result<
         }
         PATH_ORDERS => {
             let request: OrdersRequest = decoded(body, path, from)?;
-            encoded(&crate::executor::on_orders(inner, from, request).await)
+            encoded(&crate::executor::on_orders(inner, &inner.supervisor, from, request).await)
         }
         PATH_HELLO => {
             let () = decoded(body, path, from)?;

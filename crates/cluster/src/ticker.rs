@@ -27,12 +27,38 @@ use std::time::{Duration, Instant};
 use procman::SupervisorApi;
 use tokio::task::JoinHandle;
 
+use crate::carry::Carrier;
 use crate::cutoff::{election_nudge, tick_target, CutOff, Transition};
-use crate::fence::{fence, report_fence, FenceReport};
-use crate::inner::Inner;
+use crate::fence::{fence, report_fence, FenceCtx, FenceReport};
+use crate::inner::{Core, FullSyncDone, FullSyncRequest, LastAppend};
 use crate::leader::{on_tick, own_quorum_age};
 use crate::load::LoadTracker;
+use crate::mailbox::Mailbox;
 use crate::wire::{TickReply, TickRequest, PATH_TICK};
+
+/// What the ticker works with: the core, the carrier (ticks and contact carried by the
+/// heartbeats), the leader loop's mailbox (for the leader's own tick), the local supervisor
+/// (the load), this start's incarnation, the full sync asked of the feed and published by it,
+/// the last append (a dead leader's election), and the fence it starts when cut off.
+pub(crate) struct TickerCtx {
+    pub(crate) core: Arc<Core>,
+    pub(crate) carrier: Arc<Carrier>,
+    pub(crate) mailbox: Arc<Mailbox>,
+    pub(crate) supervisor: procman::Supervisor,
+    pub(crate) incarnation: u64,
+    pub(crate) full_sync_request: FullSyncRequest,
+    pub(crate) full_sync_done: FullSyncDone,
+    pub(crate) last_append: LastAppend,
+    pub(crate) fence: Arc<FenceCtx>,
+}
+
+impl std::ops::Deref for TickerCtx {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
 
 /// Every instance: ticks the leader every `tick_interval`, tracks the last contact with a
 /// leader, flips `cut_off` after `fencing_timeout` without it (fencing per `no_quorum_policy`),
@@ -43,65 +69,65 @@ use crate::wire::{TickReply, TickRequest, PATH_TICK};
 /// acknowledged one becoming known: its election needed a majority's votes just now, so
 /// a failover (the old leader dead, a new one elected before this instance ticked it) is
 /// not taken for a cut.
-pub(crate) async fn ticker(inner: Arc<Inner>) {
-    let interval = inner.spec.tick_interval.max(Duration::from_millis(10));
-    let call_timeout = inner.spec.tick_call_timeout();
+pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
+    let interval = ctx.spec.tick_interval.max(Duration::from_millis(10));
+    let call_timeout = ctx.spec.tick_call_timeout();
     // A note carried on the leader's heartbeats within this stands for the tick's answer (see
     // `crate::carry`): openraft's heartbeat period (1.5 `raft_heartbeat_ms`) and a tick
     // interval. Once it lapses the ticks resume, and a tick the leader's port refuses calls
     // the election as soon as the leader lease allows (`elect_if_leader_dead`): with the
     // defaults the lapse (287 ms) comes before the lease ends (300 ms after the last
     // heartbeat), so a dead leader's successor is not kept waiting by this.
-    let carried_within = inner.spec.raft.heartbeat * 3 / 2 + interval;
-    let carrier = &inner.carrier;
+    let carried_within = ctx.spec.raft.heartbeat * 3 / 2 + interval;
+    let carrier = &ctx.carrier;
     // The fence of the current cut, reported once contact returns.
     let mut fence_task: Option<JoinHandle<Option<FenceReport>>> = None;
     let mut hint: Option<String> = None;
     let mut probe = 0usize;
     // Subscribed before the first snapshot, so no change falls between the two.
-    let mut load = LoadTracker::new(inner.supervisor.subscribe_events());
+    let mut load = LoadTracker::new(ctx.supervisor.subscribe_events());
     let mut election_asked: Option<Instant> = None;
-    let mut full_sync = inner.full_sync_done.subscribe();
+    let mut full_sync = ctx.full_sync_done.subscribe();
     let cut_off = CutOff {
-        fencing_timeout: inner.spec.fencing_timeout,
+        fencing_timeout: ctx.spec.fencing_timeout,
     };
     loop {
-        if inner.raft_dead.load(Ordering::Relaxed) {
+        if ctx.raft_dead.load(Ordering::Relaxed) {
             // An ended Raft core: no more ticks, so the leader sees this instance lost.
-            tracing::warn!(instance = %inner.local, "the Raft core has stopped: no more ticks");
+            tracing::warn!(instance = %ctx.local, "the Raft core has stopped: no more ticks");
             return;
         }
         let mut tick = TickRequest {
-            identifier: inner.local.clone(),
-            load: load.load(|| local_snapshot(&inner)).await,
+            identifier: ctx.local.clone(),
+            load: load.load(|| local_snapshot(&ctx.supervisor)).await,
             counter: 0,
             sent_at: 0,
-            incarnation: inner.incarnation,
+            incarnation: ctx.incarnation,
             full_sync: *full_sync.borrow_and_update(),
         };
         carrier.set_own(&tick);
-        let reply = if inner.is_leader() {
+        let reply = if ctx.is_leader() {
             // The leader's own contact with the quorum is its last quorum acknowledgement,
             // whether or not its book is up yet to answer its own tick.
-            let own = own_quorum_age(&inner);
+            let own = own_quorum_age(&ctx);
             carrier.record_ack(Instant::now(), 0, own, Duration::ZERO);
             carrier.stamp(&mut tick);
-            Some(on_tick(&inner, &tick))
+            Some(on_tick(&ctx.core, &ctx.mailbox, tick).await)
         } else if carrier.carried_within(carried_within) {
             // The leader's heartbeats carry the ticks and their answers.
             None
         } else {
-            let leader = match inner.metrics.borrow().current_leader {
-                Some(id) if id != inner.id => inner.identifier_of(id),
+            let leader = match ctx.metrics.borrow().current_leader {
+                Some(id) if id != ctx.id => ctx.identifier_of(id),
                 _ => None,
             };
             let target = tick_target(leader.as_ref(), &mut hint).or_else(|| {
                 // No leader known (a learner not yet added, or an election): probe the voters.
-                let voters: Vec<&String> = inner
+                let voters: Vec<&String> = ctx
                     .spec
                     .voters
                     .iter()
-                    .filter(|v| **v != inner.local)
+                    .filter(|v| **v != ctx.local)
                     .collect();
                 if voters.is_empty() {
                     return None;
@@ -110,9 +136,9 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
                 Some(voters[probe % voters.len()].clone())
             });
             carrier.stamp(&mut tick);
-            let reply = match target.and_then(|t| inner.addrs.get(&t).cloned()) {
+            let reply = match target.and_then(|t| ctx.addrs.get(&t).cloned()) {
                 None => None,
-                Some(addr) => inner
+                Some(addr) => ctx
                     .client
                     .call::<_, TickReply>(&addr, PATH_TICK, &tick, call_timeout)
                     .await
@@ -120,7 +146,7 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
                     .ok(),
             };
             if let (None, Some(leader)) = (&reply, &leader) {
-                elect_if_leader_dead(&inner, leader, &mut election_asked);
+                elect_if_leader_dead(&ctx, leader, &mut election_asked);
             }
             reply
         };
@@ -133,10 +159,10 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
                 // Contact as of the leader's last quorum acknowledgement (plus its lease for
                 // the others), not of its answer: a leader cut off in a minority still
                 // answers (see `quorum_contact`).
-                let lease = if inner.is_leader() {
+                let lease = if ctx.is_leader() {
                     Duration::ZERO
                 } else {
-                    inner.spec.raft.election_timeout_max
+                    ctx.spec.raft.election_timeout_max
                 };
                 carrier.record_ack(
                     Instant::now(),
@@ -145,20 +171,20 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
                     lease,
                 );
                 if need_full_sync {
-                    inner.full_sync_request.notify_one();
+                    ctx.full_sync_request.notify_one();
                 }
             }
-            Some(TickReply::NotLeader { leader }) => hint = leader.filter(|l| *l != inner.local),
+            Some(TickReply::NotLeader { leader }) => hint = leader.filter(|l| *l != ctx.local),
             None => {}
         }
         let (term, leader) = {
-            let m = inner.metrics.borrow();
+            let m = ctx.metrics.borrow();
             (m.current_term, m.current_leader)
         };
         let now = Instant::now();
-        let contact = carrier.observe_leader(term, leader, inner.id, now);
+        let contact = carrier.observe_leader(term, leader, ctx.id, now);
         update_cut_off(
-            &inner,
+            &ctx,
             cut_off.is_cut(&contact, now),
             contact.silence(now),
             &mut fence_task,
@@ -166,11 +192,11 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
         let wait = if hint.is_some() {
             // Followed a redirect: tick the real leader at once rather than one interval later.
             Duration::from_millis(5)
-        } else if inner.is_leader() || carrier.carried_within(carried_within) {
+        } else if ctx.is_leader() || carrier.carried_within(carried_within) {
             // Nothing to send: wake for the next decision only, the cut-off deadline, or the
             // moment the carrying lapses (the ticks resume then).
             let mut next = cut_off.deadline(&contact);
-            if let Some(at) = carrier.last_note_at().filter(|_| !inner.is_leader()) {
+            if let Some(at) = carrier.last_note_at().filter(|_| !ctx.is_leader()) {
                 next = next.min(at + carried_within);
             }
             (next.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
@@ -180,7 +206,7 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
         };
         // A new full sync is said at once (the handshake waits for it).
         tokio::select! {
-            _ = inner.shutdown.cancelled() => return,
+            _ = ctx.shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
             _ = full_sync.changed() => {}
         }
@@ -196,57 +222,57 @@ pub(crate) async fn ticker(inner: Arc<Inner>) {
 /// heartbeat after which the leader was already probed: once per heartbeat, and in a task of
 /// its own, so that an unreachable leader (whose connect times out) never slows the ticks
 /// and with them the cut-off detection.
-fn elect_if_leader_dead(inner: &Arc<Inner>, leader: &str, asked: &mut Option<Instant>) {
-    let last_append = inner.last_append.lock().ok().and_then(|l| l.clone());
+fn elect_if_leader_dead(ctx: &Arc<TickerCtx>, leader: &str, asked: &mut Option<Instant>) {
+    let last_append = ctx.last_append.lock().ok().and_then(|l| l.clone());
     let Some(nudge) = election_nudge(
-        &inner.spec.voters,
-        &inner.local,
+        &ctx.spec.voters,
+        &ctx.local,
         leader,
         last_append.as_ref().map(|(from, at)| (from.as_str(), *at)),
         *asked,
-        inner.spec.raft.election_timeout_max,
+        ctx.spec.raft.election_timeout_max,
     ) else {
         return;
     };
-    let Some(addr) = inner.addrs.get(leader).cloned() else {
+    let Some(addr) = ctx.addrs.get(leader).cloned() else {
         return;
     };
     let heartbeat = nudge.heartbeat;
     *asked = Some(heartbeat);
-    let timeout = inner
+    let timeout = ctx
         .spec
         .tick_interval
         .clamp(Duration::from_millis(20), Duration::from_millis(200));
     let due = nudge.due;
-    let inner = inner.clone();
+    let ctx = ctx.clone();
     let leader = leader.to_string();
     tokio::spawn(async move {
         let refused = tokio::select! {
-            _ = inner.shutdown.cancelled() => return,
+            _ = ctx.shutdown.cancelled() => return,
             refused = crate::probe::refused(&addr, timeout) => refused,
         };
         if !refused {
             return;
         }
         tokio::select! {
-            _ = inner.shutdown.cancelled() => return,
+            _ = ctx.shutdown.cancelled() => return,
             _ = tokio::time::sleep_until(due.into()) => {}
         }
-        let still_leader = inner
+        let still_leader = ctx
             .metrics
             .borrow()
             .current_leader
-            .and_then(|id| inner.identifier_of(id))
+            .and_then(|id| ctx.identifier_of(id))
             .is_some_and(|l| l == leader);
-        let no_news = inner
+        let no_news = ctx
             .last_append
             .lock()
             .ok()
             .and_then(|l| l.clone())
             .is_some_and(|(from, at)| from == leader && at == heartbeat);
-        if still_leader && no_news && !inner.is_leader() {
-            tracing::info!(instance = %inner.local, %leader, "the leader's internal port refuses connections: asking for an election");
-            if let Err(e) = inner.raft.trigger().elect().await {
+        if still_leader && no_news && !ctx.is_leader() {
+            tracing::info!(instance = %ctx.local, %leader, "the leader's internal port refuses connections: asking for an election");
+            if let Err(e) = ctx.raft.trigger().elect().await {
                 tracing::warn!(error = %e, "could not ask for an election");
             }
         }
@@ -256,10 +282,10 @@ fn elect_if_leader_dead(inner: &Arc<Inner>, leader: &str, asked: &mut Option<Ins
 /// Every local process's info, to seed the load (see [`crate::load`]); `None` when the
 /// supervisor does not answer within 50 ms: a slow or stopping supervisor must not delay the
 /// tick.
-async fn local_snapshot(inner: &Inner) -> Option<Vec<procman::ProcessInfo>> {
+async fn local_snapshot(supervisor: &procman::Supervisor) -> Option<Vec<procman::ProcessInfo>> {
     tokio::time::timeout(
         model::supvisors::TICK_SNAPSHOT_TIMEOUT,
-        inner.supervisor.all_process_info(),
+        supervisor.all_process_info(),
     )
     .await
     .ok()
@@ -270,37 +296,37 @@ async fn local_snapshot(inner: &Inner) -> Option<Vec<procman::ProcessInfo>> {
 /// of contact is seen at once) and keeps it in `fence`; on the way out, asks for a full sync and
 /// has the fence's outcome reported to the cluster ([`report_fence`]).
 fn update_cut_off(
-    inner: &Arc<Inner>,
+    ctx: &TickerCtx,
     now_cut: bool,
     silence: Duration,
     fence_task: &mut Option<JoinHandle<Option<FenceReport>>>,
 ) {
     // Swapped, not stored: the end of the Raft core sets it too.
-    let was_cut = inner.cut_off.swap(now_cut, Ordering::Relaxed);
+    let was_cut = ctx.cut_off.swap(now_cut, Ordering::Relaxed);
     match CutOff::transition(was_cut, now_cut, silence) {
         Transition::Cut { silence } => {
-            let policy = inner.spec.no_quorum_policy;
+            let policy = ctx.spec.no_quorum_policy;
             tracing::warn!(
-                instance = %inner.local,
+                instance = %ctx.local,
                 silence_ms = silence.as_millis() as u64,
                 no_quorum_policy = policy.name(),
                 "cut off from the quorum: writes refused"
             );
             if policy.fences() {
-                let inner = inner.clone();
+                let fencing = ctx.fence.clone();
                 *fence_task = Some(tokio::spawn(async move {
                     tokio::select! {
-                        _ = inner.shutdown.cancelled() => None,
-                        report = fence(&inner) => report,
+                        _ = fencing.shutdown.cancelled() => None,
+                        report = fence(&fencing) => report,
                     }
                 }));
             }
         }
         Transition::Restored => {
-            tracing::info!(instance = %inner.local, "contact with the quorum restored");
-            inner.full_sync_request.notify_one();
+            tracing::info!(instance = %ctx.local, "contact with the quorum restored");
+            ctx.full_sync_request.notify_one();
             if let Some(task) = fence_task.take() {
-                tokio::spawn(report_fence(inner.clone(), task));
+                tokio::spawn(report_fence(ctx.fence.clone(), task));
             }
         }
         Transition::Unchanged => {}
