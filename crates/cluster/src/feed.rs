@@ -254,6 +254,13 @@ pub(crate) async fn feed(ctx: FeedCtx) {
                 let seq = BatchSeq::new(ctx.incarnation, counter);
                 counter += 1;
                 last_flush = Instant::now();
+                // A layout change this loop has not taken in yet (the flush's timer won the
+                // `select!` against it) makes this batch full: the `borrow_and_update` below
+                // marks it seen, and a partial batch would leave a removed process in the
+                // state for good.
+                if layout.has_changed().unwrap_or(false) {
+                    pending.full = true;
+                }
                 let full = pending.full;
                 // Whether the answer lists every process: only from a running supervisor whose
                 // set of processes did not change while it answered (a change marks the layout
