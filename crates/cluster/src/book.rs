@@ -343,6 +343,50 @@ impl LeaderBook {
         self.refused.insert(identifier.to_string(), at);
     }
 
+    /// The earliest time at which [`Self::decide`], or [`Self::to_probe`] with `probe_after`,
+    /// could have something new to say with no new tick or refusal: an instance's silence
+    /// crossing the probe delay or a loss delay, a tick commit coming due (a load change, the
+    /// refresh), the end of the synchronisation. What a tick or a commit makes decidable at
+    /// once is not here: those wake the leader loop themselves. `None`: nothing waits on the
+    /// clock. A time already past means "now". The leader loop sleeps until then, so an idle
+    /// cluster's healthy ticks keep pushing it back and wake nobody.
+    pub fn next_decision(&self, probe_after: Duration, state: &ClusterState) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut at = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        for id in &self.params.instances {
+            let current = state
+                .instance(id)
+                .map_or(InstanceState::Unknown, |r| r.state);
+            if !matches!(current, InstanceState::Running | InstanceState::Checking) {
+                continue;
+            }
+            if *id != self.params.local {
+                let last = self.last_heard_at(id);
+                // `to_probe` and `may_declare_lost` compare with `>`: one millisecond past.
+                let past = Duration::from_millis(1);
+                at(last + probe_after + past);
+                at(last + self.params.silent_after + past);
+                if self.refused.get(id).is_some_and(|r| *r > last) {
+                    at(last + self.params.refused_after);
+                }
+            }
+            if let (Some(seen), Some((load, committed, received))) =
+                (self.seen.get(id), self.committed_tick.get(id))
+            {
+                if *received != seen.stamp.received_at {
+                    at(*committed + TICK_REFRESH);
+                    if seen.load != *load {
+                        at(*committed + LOAD_MIN_INTERVAL);
+                    }
+                }
+            }
+        }
+        if state.supvisors_state() == SupvisorsState::Initialization {
+            at(self.started + self.params.synchro_timeout);
+        }
+        next
+    }
+
     /// The commands to commit now, in order.
     pub fn decide(&mut self, now: Instant, state: &ClusterState) -> Vec<Command> {
         let mut out = Vec::new();
@@ -943,6 +987,50 @@ mod tests {
         let record = s.instance("c").unwrap();
         assert_eq!(record.load, 3);
         assert_eq!(record.last_tick.map(|t| t.counter), Some(42));
+    }
+
+    #[test]
+    fn the_next_decision_is_the_first_silence_threshold_or_commit_due() {
+        let ms = Duration::from_millis;
+        let t0 = Instant::now();
+        let mut book = LeaderBook::new(params(false), t0);
+        let mut state = two_running(&mut book, t0);
+        run(&mut book, t0, &mut state);
+        assert!(run(&mut book, t0, &mut state).is_empty(), "all committed");
+        let probe_after = ms(425);
+        // b and c ticked at t0: probed 425 ms later, before any loss or tick refresh.
+        let next = book.next_decision(probe_after, &state).unwrap();
+        assert_eq!(next, t0 + probe_after + ms(1));
+        // Until then, deciding says nothing new; at that time, both are late.
+        let before = next - ms(2);
+        assert!(book.decide(before, &state).is_empty());
+        assert!(book.to_probe(before, probe_after, &state).is_empty());
+        assert_eq!(book.to_probe(next, probe_after, &state), vec!["b", "c"]);
+        // New ticks push it back: a healthy cluster's ticks keep the leader loop asleep.
+        let t1 = t0 + ms(187);
+        for id in ["b", "c"] {
+            book.on_tick(&tick(id, 1, Some((1, 0))), t1, 1_187, &state);
+        }
+        assert_eq!(
+            book.next_decision(probe_after, &state).unwrap(),
+            t1 + probe_after + ms(1)
+        );
+        // A load change is due one LOAD_MIN_INTERVAL after the last commit, before any
+        // silence crosses the (longer) thresholds.
+        let mut loaded = tick("b", 1, Some((1, 0)));
+        loaded.load = 40;
+        let t2 = t0 + ms(300);
+        book.on_tick(&loaded, t2, 1_300, &state);
+        let due = book.next_decision(Duration::from_secs(60), &state).unwrap();
+        assert_eq!(due, t0 + LOAD_MIN_INTERVAL);
+        assert!(book.decide(due - ms(1), &state).is_empty());
+        assert!(book
+            .decide(due, &state)
+            .iter()
+            .any(|c| matches!(c, Command::Tick { instance, load: 40, .. } if instance == "b")));
+        // A refused probe since b was last heard of: due at once (`refused_after` is zero).
+        book.on_refused("b", t2 + ms(1));
+        assert!(book.next_decision(probe_after, &state).unwrap() <= t2 + ms(1));
     }
 
     #[test]

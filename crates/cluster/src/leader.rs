@@ -109,10 +109,12 @@ pub(crate) async fn leader_loop(
         book = book.with_last_heard(identifier, *at);
     }
     let mut inbox = ctx.mailbox.open();
-    // The beat of decisions that no message calls for (a silence crossing a timeout, a
-    // periodic tick commit): two tick intervals. What must be fast is decided at once (a
-    // refused probe, a tick that changes something); the silence of a cut-off host is only
-    // acted on after the fence bound, which has a margin for this beat.
+    // What a message calls for (a refused probe, a tick that changes something) is decided at
+    // once. What only the clock brings (a silence crossing a threshold, a tick commit coming
+    // due) is decided when the book says it comes ([`LeaderBook::next_decision`]), recomputed
+    // at each message: the healthy ticks of an idle cluster keep pushing it back, so they wake
+    // the loop only to be taken in. After a commit, the loop decides again one `period` later
+    // (two tick intervals) for what the commit made decidable.
     let period =
         (ctx.spec.tick_interval * 2).clamp(Duration::from_millis(20), Duration::from_millis(250));
     // An instance is probed once two ticks are missing — two heartbeats when the heartbeats
@@ -143,9 +145,22 @@ pub(crate) async fn leader_loop(
     let mut work: Option<Work> = None;
     let beat = tokio::time::sleep(period);
     tokio::pin!(beat);
+    let mut decided_at = Instant::now();
+    // When the book's next decision comes, but not sooner than one probe interval after the
+    // last decision (a late instance is probed at most that often, and a deadline already past
+    // must not spin the loop) and not later than IDLE_BEAT.
+    let next_beat = |book: &LeaderBook, decided_at: Instant| {
+        let now = Instant::now();
+        let latest = now + IDLE_BEAT;
+        let next = book
+            .next_decision(probe_after, &ctx.replica.borrow().state)
+            .unwrap_or(latest);
+        tokio::time::Instant::from_std(next.max(decided_at + probe_every).min(latest))
+    };
     loop {
         if due && work.is_none() {
             due = false;
+            decided_at = Instant::now();
             let (commands, learners, late) = decide(&ctx, &mut book, probe_after);
             for identifier in late {
                 let now = Instant::now();
@@ -165,7 +180,7 @@ pub(crate) async fn leader_loop(
                 );
             }
             if commands.is_empty() && learners.is_empty() {
-                beat.as_mut().reset(tokio::time::Instant::now() + period);
+                beat.as_mut().reset(next_beat(&book, decided_at));
             } else {
                 work = Some(Box::pin(commit(ctx.core.clone(), commands, learners)));
             }
@@ -178,6 +193,9 @@ pub(crate) async fn leader_loop(
                 // What else is waiting is taken before deciding: one decision for a burst.
                 while let Some(message) = inbox.try_recv() {
                     due |= take(&ctx, &mut book, &inbox, message);
+                }
+                if !due && work.is_none() {
+                    beat.as_mut().reset(next_beat(&book, decided_at));
                 }
             }
             () = async {
@@ -194,6 +212,10 @@ pub(crate) async fn leader_loop(
         }
     }
 }
+
+/// The longest the leader loop sleeps with nothing due: a bound on what a deadline the book
+/// does not know of could wait (a failed learner addition is retried then, for one).
+const IDLE_BEAT: Duration = Duration::from_secs(1);
 
 /// One decision of the book: the commands to commit, the learners to add, the instances to
 /// probe.

@@ -60,6 +60,9 @@ impl std::ops::Deref for TickerCtx {
     }
 }
 
+/// The longest the leader waits between two ticks of its own (see the ticker's wait).
+const LEADER_TICK_MAX: Duration = Duration::from_secs(1);
+
 /// Every instance: ticks the leader every `tick_interval`, tracks the last contact with a
 /// leader, flips `cut_off` after `fencing_timeout` without it (fencing per `no_quorum_policy`),
 /// and asks for a full sync when the leader wants one or when contact returns.
@@ -196,11 +199,16 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
             // Nothing to send: wake for the next decision only, the cut-off deadline, or the
             // moment the carrying lapses (the ticks resume then).
             let mut next = cut_off.deadline(&contact);
+            // The leader's own tick only feeds its book (its load, committed at most once a
+            // second) and its own cut-off check, whose deadline is in `next`: it need not
+            // come more often than that.
+            let mut longest = LEADER_TICK_MAX.max(carried_within);
             if let Some(at) = carrier.last_note_at().filter(|_| !ctx.is_leader()) {
                 next = next.min(at + carried_within);
+                longest = carried_within;
             }
             (next.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
-                .clamp(interval, carried_within)
+                .clamp(interval, longest)
         } else {
             interval
         };
