@@ -325,6 +325,81 @@ struct Cluster {
     node: cluster::Node,
     task: cluster::NodeTask,
     shutdown: CancellationToken,
+    thread: RaftThread,
+}
+
+/// The thread the cluster node's tasks run on: a single-threaded runtime of their own.
+///
+/// Why: an idle cluster's work is its Raft heartbeats, a few small messages every 187 ms.
+/// On the daemon's multi-threaded runtime, each wake-up of a task also woke the other worker
+/// to look for work to steal (tokio's scheduler does so whenever a worker is idle), which cost
+/// more than the messages. On a thread of their own they wake nothing else, while the XML-RPC
+/// servers keep both workers (they serve clients in parallel). The node's handle works from
+/// any runtime: what crosses over goes through channels.
+struct RaftThread {
+    /// Ends the thread's runtime (and any task still on it) once the node has stopped.
+    end: tokio::sync::oneshot::Sender<()>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl RaftThread {
+    /// Starts the thread and, on it, the node `start` builds.
+    async fn start<F, Fut, T>(start: F) -> Result<(RaftThread, T), cluster::NodeError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, cluster::NodeError>>,
+        T: Send + 'static,
+    {
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (end, ended) = tokio::sync::oneshot::channel::<()>();
+        // Sockets and timers only: the child processes and the signals are procman's and the
+        // daemon's, on the main runtime (whose process driver would reap on every wake-up).
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| {
+                cluster::NodeError::Config(format!("cannot start the Raft thread's runtime: {e}"))
+            })?;
+        let handle = std::thread::Builder::new()
+            .name("raft".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let started = start().await;
+                    let ok = started.is_ok();
+                    if started_tx.send(started).is_err() || !ok {
+                        return;
+                    }
+                    // The node's tasks run while this waits.
+                    let _ = ended.await;
+                });
+            })
+            .map_err(|e| {
+                cluster::NodeError::Config(format!("cannot start the Raft thread: {e}"))
+            })?;
+        match started_rx.await {
+            Ok(Ok(value)) => Ok((RaftThread { end, handle }, value)),
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                Err(e)
+            }
+            Err(_) => Err(cluster::NodeError::Config(
+                "the Raft thread ended while the node started".into(),
+            )),
+        }
+    }
+
+    /// Ends the thread (after the node has stopped) and waits for it.
+    async fn end(self) {
+        let _ = self.end.send(());
+        let handle = self.handle;
+        if tokio::task::spawn_blocking(move || handle.join())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the Raft thread did not end cleanly");
+        }
+    }
 }
 
 impl Cluster {
@@ -342,13 +417,13 @@ impl Cluster {
             Arc::new(move |state, now_ms| view::commander(&view).plan(state, now_ms))
         };
         let shutdown = CancellationToken::new();
-        let (node, task) = cluster::Node::start_with(
-            spec.clone(),
-            supervisor.clone(),
-            shutdown.clone(),
-            Some(planner),
-        )
-        .await?;
+        let (thread, (node, task)) = {
+            let (spec, supervisor, shutdown) = (spec.clone(), supervisor.clone(), shutdown.clone());
+            RaftThread::start(move || {
+                cluster::Node::start_with(spec, supervisor, shutdown, Some(planner))
+            })
+            .await?
+        };
         tracing::info!(identifier = %spec.local_identifier, internal = %node.internal_addr(), "cluster node started");
         if !node.wait_replayed(Duration::from_secs(2)).await {
             tracing::warn!(
@@ -376,6 +451,7 @@ impl Cluster {
             node,
             task,
             shutdown,
+            thread,
         };
         Ok((cluster, Arc::new(namespace)))
     }
@@ -392,6 +468,7 @@ impl Cluster {
         }
         self.shutdown.cancel();
         self.task.wait().await;
+        self.thread.end().await;
     }
 }
 
