@@ -106,14 +106,6 @@ pub(crate) struct PristineCtx {
     pub(crate) core_ended: CoreEnded,
 }
 
-impl std::ops::Deref for PristineCtx {
-    type Target = Core;
-
-    fn deref(&self) -> &Core {
-        &self.core
-    }
-}
-
 /// For an instance that started with an empty Raft store while no peer answered: asks the
 /// peers again until one does, meanwhile refusing votes, appends and snapshots (the internal
 /// server checks `store_cleared`), so that a voter that lost its state cannot vote twice in
@@ -122,25 +114,25 @@ impl std::ops::Deref for PristineCtx {
 pub(crate) async fn verify_pristine(ctx: PristineCtx) {
     let started = Instant::now();
     while !ctx.store_cleared.load(Ordering::Relaxed) {
-        let replies = crate::inner::ask_peers(&ctx.spec, &ctx.client).await;
+        let replies = crate::inner::ask_peers(&ctx.core.spec, &ctx.core.client).await;
         let knowledge = replies.iter().map(|(peer, k)| (peer.as_str(), *k));
         if let Some(peer) = crate::membership::lost_state_witness(knowledge) {
-            tracing::error!(instance = %ctx.local, %peer, "empty Raft store, and {peer} knows this instance as a member that already took part: its Raft state was lost; it takes no part (README: a host lost its disk)");
-            ctx.raft_dead.store(true, Ordering::Relaxed);
-            ctx.cut_off.store(true, Ordering::Relaxed);
+            tracing::error!(instance = %ctx.core.local, %peer, "empty Raft store, and {peer} knows this instance as a member that already took part: its Raft state was lost; it takes no part (README: a host lost its disk)");
+            ctx.core.raft_dead.store(true, Ordering::Relaxed);
+            ctx.core.cut_off.store(true, Ordering::Relaxed);
             ctx.core_ended
                 .send_replace(Some(crate::inner::CoreEnd::StateLost {
-                    data_dir: ctx.spec.data_dir.clone(),
+                    data_dir: ctx.core.spec.data_dir.clone(),
                     peer: peer.to_string(),
                 }));
             return;
         }
         if !replies.is_empty() {
-            tracing::info!(instance = %ctx.local, "a peer answered: the empty Raft store is a new member's, votes allowed");
+            tracing::info!(instance = %ctx.core.local, "a peer answered: the empty Raft store is a new member's, votes allowed");
             ctx.store_cleared.store(true, Ordering::Relaxed);
             return;
         }
-        if !pause(&ctx, startup_poll(started)).await {
+        if !pause(&ctx.core, startup_poll(started)).await {
             return;
         }
     }

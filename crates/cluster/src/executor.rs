@@ -38,19 +38,11 @@ pub(crate) struct CommanderCtx {
     pub(crate) supervisor: procman::Supervisor,
 }
 
-impl std::ops::Deref for CommanderCtx {
-    type Target = Core;
-
-    fn deref(&self) -> &Core {
-        &self.core
-    }
-}
-
 /// Runs until `stop` (end of leadership or shutdown). Does nothing without a planner.
 pub(crate) async fn commander_loop(ctx: Arc<CommanderCtx>, stop: CancellationToken) {
-    let mut replica = ctx.replica.clone();
+    let mut replica = ctx.core.replica.clone();
     let mut dispatch = Dispatch::default();
-    let term = ctx.metrics.borrow().current_term;
+    let term = ctx.core.metrics.borrow().current_term;
     loop {
         let planner = ctx.planner.lock().ok().and_then(|p| p.clone());
         if let Some(planner) = planner {
@@ -82,7 +74,7 @@ async fn execute(
         if let reply @ (WriteReply::NotLeader { .. }
         | WriteReply::CutOff
         | WriteReply::Timeout { .. }
-        | WriteReply::Failed(_)) = ctx.write_as_leader(Command::Jobs(plan.ops)).await
+        | WriteReply::Failed(_)) = ctx.core.write_as_leader(Command::Jobs(plan.ops)).await
         {
             tracing::debug!(?reply, "commander write failed; will plan again");
             return;
@@ -91,13 +83,14 @@ async fn execute(
     if let Some(state) = plan.supvisors_state {
         tracing::info!(%state, "commander moves the Supvisors state");
         let _ = ctx
+            .core
             .write_as_leader(Command::SetSupvisorsState { state })
             .await;
     }
     if stop.is_cancelled() {
         return;
     }
-    let round = dispatch.round(plan.orders, Instant::now(), &ctx.local);
+    let round = dispatch.round(plan.orders, Instant::now(), &ctx.core.local);
     let sends = round
         .batches
         .into_iter()
@@ -113,7 +106,7 @@ async fn execute(
 
 async fn send(ctx: Arc<CommanderCtx>, instance: String, orders: Vec<Order>, term: u64) {
     tracing::debug!(%instance, count = orders.len(), "commander orders");
-    if instance == ctx.local {
+    if instance == ctx.core.local {
         for (order, result) in orders
             .iter()
             .zip(run_orders(&ctx.supervisor, &orders).await)
@@ -124,12 +117,13 @@ async fn send(ctx: Arc<CommanderCtx>, instance: String, orders: Vec<Order>, term
         }
         return;
     }
-    let Some(addr) = ctx.addrs.get(&instance).cloned() else {
+    let Some(addr) = ctx.core.addrs.get(&instance).cloned() else {
         tracing::warn!(%instance, "commander: no address for instance");
         return;
     };
     let request = OrdersRequest { term, orders };
     match ctx
+        .core
         .client
         .call::<_, OrdersReply>(&addr, PATH_ORDERS, &request, ORDERS_TIMEOUT)
         .await

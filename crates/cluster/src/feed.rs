@@ -176,14 +176,6 @@ pub(crate) struct FeedCtx {
     pub(crate) full_sync_done: FullSyncDone,
 }
 
-impl std::ops::Deref for FeedCtx {
-    type Target = Core;
-
-    fn deref(&self) -> &Core {
-        &self.core
-    }
-}
-
 /// Writes the local process states into the cluster (see the module doc) until shutdown.
 pub(crate) async fn feed(ctx: FeedCtx) {
     let mut events = ctx.supervisor.subscribe_events();
@@ -203,7 +195,7 @@ pub(crate) async fn feed(ctx: FeedCtx) {
     loop {
         let flush_at = due.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
+            _ = ctx.core.shutdown.cancelled() => return,
             event = events.recv(), if events_open => match event {
                 Ok(event) => {
                     pending.record(&event);
@@ -278,8 +270,8 @@ pub(crate) async fn feed(ctx: FeedCtx) {
                 };
                 let ending = ctx.supervisor.state() == model::SupervisorState::Shutdown;
                 let events = {
-                    let replica = ctx.replica.borrow();
-                    let record = replica.state.instance(&ctx.local);
+                    let replica = ctx.core.replica.borrow();
+                    let record = replica.state.instance(&ctx.core.local);
                     pending.statuses(&infos, ending, |ns| {
                         record.and_then(|r| r.processes.get(ns)).map(|p| p.status.clone())
                     })
@@ -299,12 +291,12 @@ pub(crate) async fn feed(ctx: FeedCtx) {
                     "process events batch"
                 );
                 let cmd = Command::ProcessEvents {
-                    instance: ctx.local.clone(),
+                    instance: ctx.core.local.clone(),
                     seq,
                     full: lists_all,
                     events,
                 };
-                match ctx.write(cmd).await {
+                match ctx.core.write(cmd).await {
                     Ok(CommandResult::Rejected(why)) => {
                         tracing::debug!(reason = %why, "process events refused; retrying");
                         due = Some(Instant::now() + retry);

@@ -22,14 +22,6 @@ pub(crate) struct FenceCtx {
     pub(crate) policy: SharedFencePolicy,
 }
 
-impl std::ops::Deref for FenceCtx {
-    type Target = Core;
-
-    fn deref(&self) -> &Core {
-        &self.core
-    }
-}
-
 /// What a fence stopped, as the local replica counted the instance's losses when it began
 /// (see [`crate::state::Command::Fenced`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +41,8 @@ pub(crate) async fn report_fence(ctx: Arc<FenceCtx>, fence: JoinHandle<Option<Fe
         return;
     };
     let wait_stops = Instant::now() + STOPS_COMMIT_WAIT;
-    let mut replica = ctx.replica.clone();
-    while !stops_committed(&replica.borrow().state, &ctx.local, &report.namespecs) {
+    let mut replica = ctx.core.replica.clone();
+    while !stops_committed(&replica.borrow().state, &ctx.core.local, &report.namespecs) {
         if Instant::now() >= wait_stops {
             tracing::warn!(
                 waited_ms = STOPS_COMMIT_WAIT.as_millis() as u64,
@@ -59,19 +51,19 @@ pub(crate) async fn report_fence(ctx: Arc<FenceCtx>, fence: JoinHandle<Option<Fe
             break;
         }
         tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
+            _ = ctx.core.shutdown.cancelled() => return,
             _ = replica.changed() => {}
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
     }
     let cmd = Command::Fenced {
-        instance: ctx.local.clone(),
+        instance: ctx.core.local.clone(),
         losses: report.losses,
         namespecs: report.namespecs,
     };
     let give_up = Instant::now() + Duration::from_secs(60);
     loop {
-        match ctx.write(cmd.clone()).await {
+        match ctx.core.write(cmd.clone()).await {
             Ok(result) => {
                 tracing::info!(?result, "fence: reported to the cluster");
                 return;
@@ -84,7 +76,7 @@ pub(crate) async fn report_fence(ctx: Arc<FenceCtx>, fence: JoinHandle<Option<Fe
                 return;
             }
         }
-        if !pause(&ctx, Duration::from_millis(200)).await {
+        if !pause(&ctx.core, Duration::from_millis(200)).await {
             return;
         }
     }
@@ -148,25 +140,28 @@ pub(crate) async fn fence(ctx: &FenceCtx) -> Option<FenceReport> {
         .collect();
     let policy = ctx.policy.lock().ok().and_then(|p| p.clone());
     let (losses, victims) = {
-        let replica = ctx.replica.borrow();
-        let losses = replica.state.instance(&ctx.local).map_or(0, |r| r.losses);
+        let replica = ctx.core.replica.borrow();
+        let losses = replica
+            .state
+            .instance(&ctx.core.local)
+            .map_or(0, |r| r.losses);
         let victims = fence_victims(
-            ctx.spec.no_quorum_policy,
+            ctx.core.spec.no_quorum_policy,
             policy.as_ref(),
             &replica.state,
-            &ctx.local,
+            &ctx.core.local,
             &live,
         );
         (losses, victims)
     };
     if victims.is_empty() {
         tracing::info!(
-            no_quorum_policy = ctx.spec.no_quorum_policy.name(),
+            no_quorum_policy = ctx.core.spec.no_quorum_policy.name(),
             "fence: nothing to stop"
         );
         return None;
     }
-    let kill_after = ctx.spec.fence_stop_timeout;
+    let kill_after = ctx.core.spec.fence_stop_timeout;
     tracing::warn!(
         ?victims,
         kill_after_ms = kill_after.as_millis() as u64,

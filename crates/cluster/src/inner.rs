@@ -129,7 +129,7 @@ pub(crate) async fn ask_peers(
 /// the peers' client and addresses, who leads as far as this node can tell (the flags that
 /// decide it), and the write and membership paths built on them. What only some tasks share
 /// is kept beside it, each part behind its own `Arc` in the contexts of the tasks that use it
-/// (built by [`crate::node`]); each context derefs to this core.
+/// (built by [`crate::node`]); each context holds this core as its `core` field.
 pub(crate) struct Core {
     pub(crate) spec: SupvisorsSpec,
     pub(crate) local: String,

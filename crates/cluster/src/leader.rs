@@ -64,14 +64,6 @@ pub(crate) struct LeaderCtx {
     pub(crate) planner: SharedPlanner,
 }
 
-impl std::ops::Deref for LeaderCtx {
-    type Target = Core;
-
-    fn deref(&self) -> &Core {
-        &self.core
-    }
-}
-
 /// The commits and learner additions of one decision, run while the loop goes on taking
 /// ticks (a commit waits for a quorum; a tick's answer must not).
 type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -85,23 +77,27 @@ pub(crate) async fn leader_loop(
     previous_leader: Option<(String, Instant)>,
 ) {
     let params = LivenessParams {
-        local: ctx.local.clone(),
+        local: ctx.core.local.clone(),
         instances: ctx
+            .core
             .spec
             .instances
             .iter()
             .map(|i| i.identifier.clone())
             .collect(),
-        voters: ctx.spec.voters.clone(),
-        inactivity_timeout: ctx.spec.inactivity_timeout,
-        silent_after: ctx.spec.silent_restart_after(),
-        refused_after: if ctx.spec.auto_fence {
-            ctx.spec.fence_bound().unwrap_or(ctx.spec.fencing_timeout)
+        voters: ctx.core.spec.voters.clone(),
+        inactivity_timeout: ctx.core.spec.inactivity_timeout,
+        silent_after: ctx.core.spec.silent_restart_after(),
+        refused_after: if ctx.core.spec.auto_fence {
+            ctx.core
+                .spec
+                .fence_bound()
+                .unwrap_or(ctx.core.spec.fencing_timeout)
         } else {
             Duration::ZERO
         },
-        synchro_timeout: ctx.spec.synchro_timeout,
-        auto_fence: ctx.spec.auto_fence,
+        synchro_timeout: ctx.core.spec.synchro_timeout,
+        auto_fence: ctx.core.spec.auto_fence,
         deploys: ctx.planner.lock().is_ok_and(|p| p.is_some()),
     };
     let mut book = LeaderBook::new(params, Instant::now());
@@ -115,17 +111,17 @@ pub(crate) async fn leader_loop(
     // at each message: the healthy ticks of an idle cluster keep pushing it back, so they wake
     // the loop only to be taken in. After a commit, the loop decides again one `period` later
     // (two tick intervals) for what the commit made decidable.
-    let period =
-        (ctx.spec.tick_interval * 2).clamp(Duration::from_millis(20), Duration::from_millis(250));
+    let period = (ctx.core.spec.tick_interval * 2)
+        .clamp(Duration::from_millis(20), Duration::from_millis(250));
     // An instance is probed once two ticks are missing — two heartbeats when the heartbeats
     // carry them (openraft sends one every 1.5 `raft_heartbeat_ms`), else probes would go out
     // between two healthy heartbeats — then at most once a tick interval. A heartbeat that
     // cannot connect probes at once ([`crate::carry::Carrier::on_unreachable`]).
-    let heartbeats = ctx.spec.raft.heartbeat * 3 + ctx.spec.tick_interval / 2;
-    let probe_after = (ctx.spec.tick_interval * 2)
+    let heartbeats = ctx.core.spec.raft.heartbeat * 3 + ctx.core.spec.tick_interval / 2;
+    let probe_after = (ctx.core.spec.tick_interval * 2)
         .max(heartbeats)
         .max(Duration::from_millis(50));
-    let probe_every = ctx.spec.tick_interval.max(Duration::from_millis(20));
+    let probe_every = ctx.core.spec.tick_interval.max(Duration::from_millis(20));
     // The previous leader is the first suspect — its silence is what elected this one — and
     // no heartbeat of this leadership may reach it yet: its port is probed at once, so a
     // `kill -9`'d master is found now rather than once its ticks are late.
@@ -153,7 +149,7 @@ pub(crate) async fn leader_loop(
         let now = Instant::now();
         let latest = now + IDLE_BEAT;
         let next = book
-            .next_decision(probe_after, &ctx.replica.borrow().state)
+            .next_decision(probe_after, &ctx.core.replica.borrow().state)
             .unwrap_or(latest);
         tokio::time::Instant::from_std(next.max(decided_at + probe_every).min(latest))
     };
@@ -224,13 +220,18 @@ fn decide(
     book: &mut LeaderBook,
     probe_after: Duration,
 ) -> (Vec<Command>, Vec<String>, Vec<String>) {
-    let replica = ctx.replica.borrow();
+    let replica = ctx.core.replica.borrow();
     let now = Instant::now();
     let commands = book.decide(now, &replica.state);
     let membership = replica.membership.membership();
     // An instance an operator removed is added back by itself only once it ticks again
     // (restarted, or still running), not on the strength of its last ticks.
-    let removed = ctx.removed_at.lock().map(|r| r.clone()).unwrap_or_default();
+    let removed = ctx
+        .core
+        .removed_at
+        .lock()
+        .map(|r| r.clone())
+        .unwrap_or_default();
     let learners = book.learners_to_add(|id| {
         membership.get_node(&node_id(id)).is_some()
             || removed
@@ -277,7 +278,7 @@ fn take(ctx: &LeaderCtx, book: &mut LeaderBook, inbox: &Inbox<'_>, message: ToLe
             reply,
         } => {
             let (wake, need_full_sync) = {
-                let replica = ctx.replica.borrow();
+                let replica = ctx.core.replica.borrow();
                 let wake = book.tick_needs_decision(&tick, &replica.state);
                 let need = book.on_tick(&tick, received, received_ms, &replica.state);
                 (wake, need)
@@ -310,7 +311,7 @@ fn spawn_probe(
     identifier: String,
     timeout: Duration,
 ) {
-    let Some(addr) = ctx.addrs.get(&identifier).cloned() else {
+    let Some(addr) = ctx.core.addrs.get(&identifier).cloned() else {
         return;
     };
     let stop = stop.clone();
@@ -350,14 +351,14 @@ impl LeaderSide for LeaderCtx {
     /// The note for the next append-entries request, `None` unless this node leads with its
     /// leader loop up to take the ticks (as [`on_tick`] answers).
     fn note_for(&self, need_full_sync: Option<FullSyncAsk>) -> Option<LeaderNote> {
-        if !self.is_leader() || !self.mailbox.is_open() {
+        if !self.core.is_leader() || !self.mailbox.is_open() {
             return None;
         }
-        let term = self.metrics.borrow().current_term;
+        let term = self.core.metrics.borrow().current_term;
         Some(LeaderNote {
             term,
             need_full_sync,
-            quorum_age_ms: own_quorum_age(self)
+            quorum_age_ms: own_quorum_age(&self.core)
                 .map(|age| u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
             sent_at: epoch_ms(),
         })
@@ -365,13 +366,14 @@ impl LeaderSide for LeaderCtx {
 
     /// A heartbeat to `target` could not connect: a live instance's port is probed at once.
     fn on_unreachable(self: Arc<Self>, target: NodeId) {
-        if !self.is_leader() {
+        if !self.core.is_leader() {
             return;
         }
-        let Some(identifier) = self.identifier_of(target) else {
+        let Some(identifier) = self.core.identifier_of(target) else {
             return;
         };
         let live = self
+            .core
             .replica
             .borrow()
             .state
@@ -383,8 +385,8 @@ impl LeaderSide for LeaderCtx {
                 )
             });
         if live {
-            let timeout = self.spec.tick_interval.max(Duration::from_millis(20));
-            let stop = self.shutdown.clone();
+            let timeout = self.core.spec.tick_interval.max(Duration::from_millis(20));
+            let stop = self.core.shutdown.clone();
             spawn_probe(
                 &self,
                 ProbeReport::Mailbox(self.mailbox.clone()),
@@ -400,11 +402,11 @@ impl LeaderSide for LeaderCtx {
     /// whether `target` must send a full snapshot as the loop answered its previous carried
     /// ticks ([`crate::mailbox::FullSyncOwed`]): a heartbeat later than the book knows.
     fn on_carried_tick(&self, target: NodeId, tick: &TickRequest) -> Option<FullSyncAsk> {
-        if self.identifier_of(target).as_deref() != Some(tick.identifier.as_str()) {
+        if self.core.identifier_of(target).as_deref() != Some(tick.identifier.as_str()) {
             tracing::warn!(claimed = %tick.identifier, "a carried tick on behalf of another instance ignored");
             return None;
         }
-        if !self.is_leader() {
+        if !self.core.is_leader() {
             return None;
         }
         if !self.mailbox.try_send(ToLeader::tick(tick.clone(), None)) {

@@ -25,14 +25,6 @@ pub(crate) struct LeadershipCtx {
     pub(crate) core_ended: CoreEnded,
 }
 
-impl std::ops::Deref for LeadershipCtx {
-    type Target = Core;
-
-    fn deref(&self) -> &Core {
-        &self.core
-    }
-}
-
 /// Watches openraft's metrics and runs [`leader_loop`] exactly while this node leads, from
 /// the moment a quorum has confirmed its leadership of the current term ([`confirm`]).
 pub(crate) async fn leadership(ctx: Arc<LeadershipCtx>) {
@@ -41,12 +33,14 @@ pub(crate) async fn leadership(ctx: Arc<LeadershipCtx>) {
     // (each heartbeat and its answer): waiting on them woke this task ~20 times a second on
     // every idle node for nothing. The decisions read the server metrics too: the full ones
     // are sent after them and may not show the change yet.
-    let mut server = ctx.raft.server_metrics();
+    let mut server = ctx.core.raft.server_metrics();
     let leads = |server: &ServerMetrics| {
         let m = server.borrow();
-        !ctx.raft_dead.load(std::sync::atomic::Ordering::Relaxed)
+        !ctx.core
+            .raft_dead
+            .load(std::sync::atomic::Ordering::Relaxed)
             && m.state == openraft::ServerState::Leader
-            && m.current_leader == Some(ctx.id)
+            && m.current_leader == Some(ctx.core.id)
     };
     let term_of = |server: &ServerMetrics| server.borrow().vote.leader_id().get_term();
     loop {
@@ -54,41 +48,41 @@ pub(crate) async fn leadership(ctx: Arc<LeadershipCtx>) {
         let term = loop {
             if leads(&server) {
                 let term = term_of(&server);
-                match confirm(&ctx, term).await {
+                match confirm(&ctx.core, term).await {
                     Confirmation::Confirmed => break term,
                     Confirmation::Ended => return raft_ended(&ctx).await,
                     Confirmation::Refused => {}
                 }
-                if ctx.shutdown.is_cancelled() {
+                if ctx.core.shutdown.is_cancelled() {
                     return;
                 }
                 if leads(&server) && term_of(&server) == term {
                     // Still claiming the same term: try again shortly (no quorum yet).
-                    if !pause(&ctx, ctx.spec.raft.heartbeat).await {
+                    if !pause(&ctx.core, ctx.core.spec.raft.heartbeat).await {
                         return;
                     }
                     continue;
                 }
             }
             tokio::select! {
-                _ = ctx.shutdown.cancelled() => return,
+                _ = ctx.core.shutdown.cancelled() => return,
                 changed = server.changed() => if changed.is_err() { return raft_ended(&ctx).await },
             }
         };
-        ctx.confirmed_term.store(term, Ordering::Relaxed);
-        tracing::info!(instance = %ctx.local, term, "became leader (master)");
-        let stop = ctx.shutdown.child_token();
+        ctx.core.confirmed_term.store(term, Ordering::Relaxed);
+        tracing::info!(instance = %ctx.core.local, term, "became leader (master)");
+        let stop = ctx.core.shutdown.child_token();
         // The previous leader was last heard with its last append-entries (heartbeat) here;
         // credited at most one election timeout of silence, so that a deposed leader that is
         // alive (a partition healed, a lost election) still has most of the inactivity
         // timeout to tick this one before it could be declared SILENT.
-        let earliest = Instant::now().checked_sub(ctx.spec.raft.election_timeout_max);
+        let earliest = Instant::now().checked_sub(ctx.core.spec.raft.election_timeout_max);
         let previous = ctx
             .last_append
             .lock()
             .ok()
             .and_then(|last| last.clone())
-            .filter(|(from, _)| *from != ctx.local)
+            .filter(|(from, _)| *from != ctx.core.local)
             .map(|(from, at)| (from, earliest.map_or(at, |e| at.max(e))));
         let task = tokio::spawn(leader_loop(ctx.leader.clone(), stop.clone(), previous));
         let commander = tokio::spawn(crate::executor::commander_loop(
@@ -101,24 +95,24 @@ pub(crate) async fn leadership(ctx: Arc<LeadershipCtx>) {
                 break;
             }
             tokio::select! {
-                _ = ctx.shutdown.cancelled() => break,
+                _ = ctx.core.shutdown.cancelled() => break,
                 changed = server.changed() => if changed.is_err() {
-                    ctx.raft_dead.store(true, Ordering::Relaxed);
+                    ctx.core.raft_dead.store(true, Ordering::Relaxed);
                     break;
                 },
             }
         }
-        ctx.confirmed_term.store(0, Ordering::Relaxed);
+        ctx.core.confirmed_term.store(0, Ordering::Relaxed);
         stop.cancel();
         let _ = task.await;
         let _ = commander.await;
-        if ctx.shutdown.is_cancelled() {
+        if ctx.core.shutdown.is_cancelled() {
             return;
         }
-        if ctx.raft_dead.load(Ordering::Relaxed) {
+        if ctx.core.raft_dead.load(Ordering::Relaxed) {
             return raft_ended(&ctx).await;
         }
-        tracing::info!(instance = %ctx.local, term, "leadership lost");
+        tracing::info!(instance = %ctx.core.local, term, "leadership lost");
     }
 }
 
@@ -173,19 +167,19 @@ type ServerMetrics = tokio::sync::watch::Receiver<
 /// and applies its failure strategies; fence like a cut-off instance (`no_quorum_policy`); then tell
 /// the owner of the node ([`crate::Node::core_ended`]), which restarts or exits.
 async fn raft_ended(ctx: &LeadershipCtx) {
-    ctx.raft_dead.store(true, Ordering::Relaxed);
-    ctx.confirmed_term.store(0, Ordering::Relaxed);
-    if ctx.shutdown.is_cancelled() {
+    ctx.core.raft_dead.store(true, Ordering::Relaxed);
+    ctx.core.confirmed_term.store(0, Ordering::Relaxed);
+    if ctx.core.shutdown.is_cancelled() {
         return;
     }
-    tracing::error!(instance = %ctx.local, "the Raft core has stopped; this instance no longer takes part in the cluster: its ticks stop and it is cut off (writes refused, no master named)");
-    let was_cut = ctx.cut_off.swap(true, Ordering::Relaxed);
+    tracing::error!(instance = %ctx.core.local, "the Raft core has stopped; this instance no longer takes part in the cluster: its ticks stop and it is cut off (writes refused, no master named)");
+    let was_cut = ctx.core.cut_off.swap(true, Ordering::Relaxed);
     // The others will declare it lost and restart what it runs: fenced as a cut-off instance
     // is (`no_quorum_policy`), unless the cut-off detection has already fenced it.
-    if !was_cut && ctx.spec.no_quorum_policy.fences() {
+    if !was_cut && ctx.core.spec.no_quorum_policy.fences() {
         tracing::warn!(
-            instance = %ctx.local,
-            no_quorum_policy = ctx.spec.no_quorum_policy.name(),
+            instance = %ctx.core.local,
+            no_quorum_policy = ctx.core.spec.no_quorum_policy.name(),
             "the Raft core has stopped: fencing"
         );
         let _ = fence(&ctx.fence).await;

@@ -100,14 +100,6 @@ pub(crate) struct ServerCtx {
     pub(crate) core_ended: CoreEnded,
 }
 
-impl std::ops::Deref for ServerCtx {
-    type Target = Core;
-
-    fn deref(&self) -> &Core {
-        &self.core
-    }
-}
-
 /// Serves until the node's shutdown token is cancelled.
 ///
 /// The port also closes once this instance has stopped taking part ([`crate::Node::core_ended`]:
@@ -116,7 +108,7 @@ impl std::ops::Deref for ServerCtx {
 /// waiting out the fence bound for an instance that might only be cut off.
 pub(crate) async fn serve(inner: Arc<ServerCtx>, listener: TcpListener) {
     let refusals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let shutdown = inner.shutdown.child_token();
+    let shutdown = inner.core.shutdown.child_token();
     {
         let stop = shutdown.clone();
         let mut ended = inner.core_ended.subscribe();
@@ -405,20 +397,20 @@ async fn on_append(inner: &ServerCtx, from: &str, request: AppendRequest) -> App
     if let Ok(mut last) = inner.last_append.lock() {
         *last = Some((from.to_string(), std::time::Instant::now()));
     }
-    if let Ok(mut heard) = inner.heard_from.lock() {
+    if let Ok(mut heard) = inner.core.heard_from.lock() {
         if !heard.contains(from) {
             heard.insert(from.to_string());
         }
     }
-    let result = inner.raft.append_entries(rpc).await;
+    let result = inner.core.raft.append_entries(rpc).await;
     // The leader's note counts as contact only when its append was accepted: a deposed
     // leader's (a higher vote answered) proves nothing.
     let accepted = matches!(&result, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_)));
     if let (Some(note), true) = (note, accepted) {
-        let lease = inner.spec.raft.election_timeout_max;
+        let lease = inner.core.spec.raft.election_timeout_max;
         let fresh = inner
             .carrier
-            .on_note(&note, lease, inner.spec.tick_call_timeout());
+            .on_note(&note, lease, inner.core.spec.tick_call_timeout());
         let asked = note
             .need_full_sync
             .is_some_and(|ask| *inner.full_sync_done.borrow() == ask.had);
@@ -426,7 +418,11 @@ async fn on_append(inner: &ServerCtx, from: &str, request: AppendRequest) -> App
             inner.full_sync_request.notify_one();
         }
     }
-    let tick = if inner.raft_dead.load(std::sync::atomic::Ordering::Relaxed) {
+    let tick = if inner
+        .core
+        .raft_dead
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
         // An ended Raft core: no more ticks (see `leadership::raft_ended`).
         None
     } else {
@@ -566,11 +562,11 @@ async fn dispatch(inner: &ServerCtx, path: &str, from: &str, body: &[u8]) -> Res
         }
         PATH_VOTE => {
             let rpc: VoteRequest<NodeId> = decoded(body, path, from)?;
-            encoded(&inner.raft.vote(rpc).await)
+            encoded(&inner.core.raft.vote(rpc).await)
         }
         PATH_SNAPSHOT => {
             let rpc: InstallSnapshotRequest<TypeConfig> = decoded(body, path, from)?;
-            encoded(&inner.raft.install_snapshot(rpc).await)
+            encoded(&inner.core.raft.install_snapshot(rpc).await)
         }
         PATH_TICK => {
             let tick: TickRequest = decoded(body, path, from)?;
@@ -581,32 +577,37 @@ async fn dispatch(inner: &ServerCtx, path: &str, from: &str, body: &[u8]) -> Res
                     "a tick must come from the instance it names".into(),
                 ));
             }
-            encoded(&crate::leader::on_tick(inner, &inner.mailbox, tick).await)
+            encoded(&crate::leader::on_tick(&inner.core, &inner.mailbox, tick).await)
         }
         PATH_WRITE => {
             let cmd: Command = decoded(body, path, from)?;
-            encoded(&inner.write_as_leader(cmd).await)
+            encoded(&inner.core.write_as_leader(cmd).await)
         }
         PATH_ORDERS => {
             let request: OrdersRequest = decoded(body, path, from)?;
-            encoded(&crate::executor::on_orders(inner, &inner.supervisor, from, request).await)
+            encoded(
+                &crate::executor::on_orders(&inner.core, &inner.supervisor, from, request).await,
+            )
         }
         PATH_HELLO => {
             let () = decoded(body, path, from)?;
-            let initialized =
-                match tokio::time::timeout(Duration::from_secs(1), inner.raft.is_initialized())
-                    .await
-                {
-                    Ok(Ok(initialized)) => initialized,
-                    _ => {
-                        return Err(text(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "Raft is not answering".into(),
-                        ))
-                    }
-                };
+            let initialized = match tokio::time::timeout(
+                Duration::from_secs(1),
+                inner.core.raft.is_initialized(),
+            )
+            .await
+            {
+                Ok(Ok(initialized)) => initialized,
+                _ => {
+                    return Err(text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Raft is not answering".into(),
+                    ))
+                }
+            };
             let asker = crate::types::node_id(from);
             let replicated_to_asker = inner
+                .core
                 .metrics
                 .borrow()
                 .replication
@@ -614,6 +615,7 @@ async fn dispatch(inner: &ServerCtx, path: &str, from: &str, body: &[u8]) -> Res
                 .and_then(|progress| progress.get(&asker))
                 .is_some_and(|matched| matched.is_some());
             let asker_is_member = inner
+                .core
                 .metrics
                 .borrow()
                 .membership_config
@@ -621,6 +623,7 @@ async fn dispatch(inner: &ServerCtx, path: &str, from: &str, body: &[u8]) -> Res
                 .get_node(&asker)
                 .is_some();
             let asker_seen = inner
+                .core
                 .replica
                 .borrow()
                 .state
@@ -628,7 +631,7 @@ async fn dispatch(inner: &ServerCtx, path: &str, from: &str, body: &[u8]) -> Res
                 .is_some_and(|record| record.last_tick.is_some());
             encoded(&HelloReply {
                 initialized,
-                leader: inner.current_leader(),
+                leader: inner.core.current_leader(),
                 replicated_to_asker,
                 asker_is_member,
                 asker_seen,
@@ -639,11 +642,11 @@ async fn dispatch(inner: &ServerCtx, path: &str, from: &str, body: &[u8]) -> Res
         }
         PATH_MEMBERS => {
             let () = decoded(body, path, from)?;
-            encoded(&inner.members_as_leader())
+            encoded(&inner.core.members_as_leader())
         }
         PATH_MEMBERSHIP => {
             let change: MembershipChange = decoded(body, path, from)?;
-            encoded(&inner.change_as_leader(change).await)
+            encoded(&inner.core.change_as_leader(change).await)
         }
         _ => text(StatusCode::NOT_FOUND, format!("no route {path}")),
     })

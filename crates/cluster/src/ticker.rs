@@ -52,14 +52,6 @@ pub(crate) struct TickerCtx {
     pub(crate) fence: Arc<FenceCtx>,
 }
 
-impl std::ops::Deref for TickerCtx {
-    type Target = Core;
-
-    fn deref(&self) -> &Core {
-        &self.core
-    }
-}
-
 /// The longest the leader waits between two ticks of its own (see the ticker's wait).
 const LEADER_TICK_MAX: Duration = Duration::from_secs(1);
 
@@ -73,15 +65,15 @@ const LEADER_TICK_MAX: Duration = Duration::from_secs(1);
 /// a failover (the old leader dead, a new one elected before this instance ticked it) is
 /// not taken for a cut.
 pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
-    let interval = ctx.spec.tick_interval.max(Duration::from_millis(10));
-    let call_timeout = ctx.spec.tick_call_timeout();
+    let interval = ctx.core.spec.tick_interval.max(Duration::from_millis(10));
+    let call_timeout = ctx.core.spec.tick_call_timeout();
     // A note carried on the leader's heartbeats within this stands for the tick's answer (see
     // `crate::carry`): openraft's heartbeat period (1.5 `raft_heartbeat_ms`) and a tick
     // interval. Once it lapses the ticks resume, and a tick the leader's port refuses calls
     // the election as soon as the leader lease allows (`elect_if_leader_dead`): with the
     // defaults the lapse (287 ms) comes before the lease ends (300 ms after the last
     // heartbeat), so a dead leader's successor is not kept waiting by this.
-    let carried_within = ctx.spec.raft.heartbeat * 3 / 2 + interval;
+    let carried_within = ctx.core.spec.raft.heartbeat * 3 / 2 + interval;
     let carrier = &ctx.carrier;
     // The fence of the current cut, reported once contact returns.
     let mut fence_task: Option<JoinHandle<Option<FenceReport>>> = None;
@@ -92,16 +84,16 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
     let mut election_asked: Option<Instant> = None;
     let mut full_sync = ctx.full_sync_done.subscribe();
     let cut_off = CutOff {
-        fencing_timeout: ctx.spec.fencing_timeout,
+        fencing_timeout: ctx.core.spec.fencing_timeout,
     };
     loop {
-        if ctx.raft_dead.load(Ordering::Relaxed) {
+        if ctx.core.raft_dead.load(Ordering::Relaxed) {
             // An ended Raft core: no more ticks, so the leader sees this instance lost.
-            tracing::warn!(instance = %ctx.local, "the Raft core has stopped: no more ticks");
+            tracing::warn!(instance = %ctx.core.local, "the Raft core has stopped: no more ticks");
             return;
         }
         let mut tick = TickRequest {
-            identifier: ctx.local.clone(),
+            identifier: ctx.core.local.clone(),
             load: load.load(|| local_snapshot(&ctx.supervisor)).await,
             counter: 0,
             sent_at: 0,
@@ -109,10 +101,10 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
             full_sync: *full_sync.borrow_and_update(),
         };
         carrier.set_own(&tick);
-        let reply = if ctx.is_leader() {
+        let reply = if ctx.core.is_leader() {
             // The leader's own contact with the quorum is its last quorum acknowledgement,
             // whether or not its book is up yet to answer its own tick.
-            let own = own_quorum_age(&ctx);
+            let own = own_quorum_age(&ctx.core);
             carrier.record_ack(Instant::now(), 0, own, Duration::ZERO);
             carrier.stamp(&mut tick);
             Some(on_tick(&ctx.core, &ctx.mailbox, tick).await)
@@ -120,17 +112,18 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
             // The leader's heartbeats carry the ticks and their answers.
             None
         } else {
-            let leader = match ctx.metrics.borrow().current_leader {
-                Some(id) if id != ctx.id => ctx.identifier_of(id),
+            let leader = match ctx.core.metrics.borrow().current_leader {
+                Some(id) if id != ctx.core.id => ctx.core.identifier_of(id),
                 _ => None,
             };
             let target = tick_target(leader.as_ref(), &mut hint).or_else(|| {
                 // No leader known (a learner not yet added, or an election): probe the voters.
                 let voters: Vec<&String> = ctx
+                    .core
                     .spec
                     .voters
                     .iter()
-                    .filter(|v| **v != ctx.local)
+                    .filter(|v| **v != ctx.core.local)
                     .collect();
                 if voters.is_empty() {
                     return None;
@@ -139,9 +132,10 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
                 Some(voters[probe % voters.len()].clone())
             });
             carrier.stamp(&mut tick);
-            let reply = match target.and_then(|t| ctx.addrs.get(&t).cloned()) {
+            let reply = match target.and_then(|t| ctx.core.addrs.get(&t).cloned()) {
                 None => None,
                 Some(addr) => ctx
+                    .core
                     .client
                     .call::<_, TickReply>(&addr, PATH_TICK, &tick, call_timeout)
                     .await
@@ -162,10 +156,10 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
                 // Contact as of the leader's last quorum acknowledgement (plus its lease for
                 // the others), not of its answer: a leader cut off in a minority still
                 // answers (see `quorum_contact`).
-                let lease = if ctx.is_leader() {
+                let lease = if ctx.core.is_leader() {
                     Duration::ZERO
                 } else {
-                    ctx.spec.raft.election_timeout_max
+                    ctx.core.spec.raft.election_timeout_max
                 };
                 carrier.record_ack(
                     Instant::now(),
@@ -177,15 +171,15 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
                     ctx.full_sync_request.notify_one();
                 }
             }
-            Some(TickReply::NotLeader { leader }) => hint = leader.filter(|l| *l != ctx.local),
+            Some(TickReply::NotLeader { leader }) => hint = leader.filter(|l| *l != ctx.core.local),
             None => {}
         }
         let (term, leader) = {
-            let m = ctx.metrics.borrow();
+            let m = ctx.core.metrics.borrow();
             (m.current_term, m.current_leader)
         };
         let now = Instant::now();
-        let contact = carrier.observe_leader(term, leader, ctx.id, now);
+        let contact = carrier.observe_leader(term, leader, ctx.core.id, now);
         update_cut_off(
             &ctx,
             cut_off.is_cut(&contact, now),
@@ -195,7 +189,7 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
         let wait = if hint.is_some() {
             // Followed a redirect: tick the real leader at once rather than one interval later.
             Duration::from_millis(5)
-        } else if ctx.is_leader() || carrier.carried_within(carried_within) {
+        } else if ctx.core.is_leader() || carrier.carried_within(carried_within) {
             // Nothing to send: wake for the next decision only, the cut-off deadline, or the
             // moment the carrying lapses (the ticks resume then).
             let mut next = cut_off.deadline(&contact);
@@ -203,7 +197,7 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
             // second) and its own cut-off check, whose deadline is in `next`: it need not
             // come more often than that.
             let mut longest = LEADER_TICK_MAX.max(carried_within);
-            if let Some(at) = carrier.last_note_at().filter(|_| !ctx.is_leader()) {
+            if let Some(at) = carrier.last_note_at().filter(|_| !ctx.core.is_leader()) {
                 next = next.min(at + carried_within);
                 longest = carried_within;
             }
@@ -214,7 +208,7 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
         };
         // A new full sync is said at once (the handshake waits for it).
         tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
+            _ = ctx.core.shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
             _ = full_sync.changed() => {}
         }
@@ -233,21 +227,22 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
 fn elect_if_leader_dead(ctx: &Arc<TickerCtx>, leader: &str, asked: &mut Option<Instant>) {
     let last_append = ctx.last_append.lock().ok().and_then(|l| l.clone());
     let Some(nudge) = election_nudge(
-        &ctx.spec.voters,
-        &ctx.local,
+        &ctx.core.spec.voters,
+        &ctx.core.local,
         leader,
         last_append.as_ref().map(|(from, at)| (from.as_str(), *at)),
         *asked,
-        ctx.spec.raft.election_timeout_max,
+        ctx.core.spec.raft.election_timeout_max,
     ) else {
         return;
     };
-    let Some(addr) = ctx.addrs.get(leader).cloned() else {
+    let Some(addr) = ctx.core.addrs.get(leader).cloned() else {
         return;
     };
     let heartbeat = nudge.heartbeat;
     *asked = Some(heartbeat);
     let timeout = ctx
+        .core
         .spec
         .tick_interval
         .clamp(Duration::from_millis(20), Duration::from_millis(200));
@@ -256,21 +251,22 @@ fn elect_if_leader_dead(ctx: &Arc<TickerCtx>, leader: &str, asked: &mut Option<I
     let leader = leader.to_string();
     tokio::spawn(async move {
         let refused = tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
+            _ = ctx.core.shutdown.cancelled() => return,
             refused = crate::probe::refused(&addr, timeout) => refused,
         };
         if !refused {
             return;
         }
         tokio::select! {
-            _ = ctx.shutdown.cancelled() => return,
+            _ = ctx.core.shutdown.cancelled() => return,
             _ = tokio::time::sleep_until(due.into()) => {}
         }
         let still_leader = ctx
+            .core
             .metrics
             .borrow()
             .current_leader
-            .and_then(|id| ctx.identifier_of(id))
+            .and_then(|id| ctx.core.identifier_of(id))
             .is_some_and(|l| l == leader);
         let no_news = ctx
             .last_append
@@ -278,9 +274,9 @@ fn elect_if_leader_dead(ctx: &Arc<TickerCtx>, leader: &str, asked: &mut Option<I
             .ok()
             .and_then(|l| l.clone())
             .is_some_and(|(from, at)| from == leader && at == heartbeat);
-        if still_leader && no_news && !ctx.is_leader() {
-            tracing::info!(instance = %ctx.local, %leader, "the leader's internal port refuses connections: asking for an election");
-            if let Err(e) = ctx.raft.trigger().elect().await {
+        if still_leader && no_news && !ctx.core.is_leader() {
+            tracing::info!(instance = %ctx.core.local, %leader, "the leader's internal port refuses connections: asking for an election");
+            if let Err(e) = ctx.core.raft.trigger().elect().await {
                 tracing::warn!(error = %e, "could not ask for an election");
             }
         }
@@ -310,12 +306,12 @@ fn update_cut_off(
     fence_task: &mut Option<JoinHandle<Option<FenceReport>>>,
 ) {
     // Swapped, not stored: the end of the Raft core sets it too.
-    let was_cut = ctx.cut_off.swap(now_cut, Ordering::Relaxed);
+    let was_cut = ctx.core.cut_off.swap(now_cut, Ordering::Relaxed);
     match CutOff::transition(was_cut, now_cut, silence) {
         Transition::Cut { silence } => {
-            let policy = ctx.spec.no_quorum_policy;
+            let policy = ctx.core.spec.no_quorum_policy;
             tracing::warn!(
-                instance = %ctx.local,
+                instance = %ctx.core.local,
                 silence_ms = silence.as_millis() as u64,
                 no_quorum_policy = policy.name(),
                 "cut off from the quorum: writes refused"
@@ -324,14 +320,14 @@ fn update_cut_off(
                 let fencing = ctx.fence.clone();
                 *fence_task = Some(tokio::spawn(async move {
                     tokio::select! {
-                        _ = fencing.shutdown.cancelled() => None,
+                        _ = fencing.core.shutdown.cancelled() => None,
                         report = fence(&fencing) => report,
                     }
                 }));
             }
         }
         Transition::Restored => {
-            tracing::info!(instance = %ctx.local, "contact with the quorum restored");
+            tracing::info!(instance = %ctx.core.local, "contact with the quorum restored");
             ctx.full_sync_request.notify_one();
             if let Some(task) = fence_task.take() {
                 tokio::spawn(report_fence(ctx.fence.clone(), task));
