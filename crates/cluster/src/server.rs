@@ -15,6 +15,9 @@
 //!     │                 never granted (hyper sends the 100 only once the body is polled)
 //!  declared length > MAX_BODY_BYTES? ── yes ──► 413 + `Connection: close`, body never read
 //!     │
+//!  POST /raft/stream? ── yes ──► 101, then the connection carries append-entries frames
+//!     │                          ([`crate::stream`]; each frame capped at MAX_BODY_BYTES
+//!     │                          before it is buffered), keeping its connection slot
 //!  body read, capped at MAX_BODY_BYTES (chunked bodies too) ──► decoded (400 on garbage) ──► routed
 //! ```
 //!
