@@ -111,13 +111,7 @@ impl PeerClient {
         timeout: Duration,
     ) -> Result<Bytes, CallError> {
         // `HostPort`'s text form brackets an IPv6 host, as a URL needs.
-        let signature = self
-            .signature
-            .as_ref()
-            .map_err(|reason| CallError::Transport {
-                addr: addr.to_string(),
-                reason: reason.clone(),
-            })?;
+        let signature = self.signature(addr)?;
         let mut request = hyper::Request::post(format!("http://{addr}{path}"))
             .header(
                 hyper::header::CONTENT_TYPE,
@@ -172,19 +166,23 @@ impl PeerClient {
             })?
     }
 
+    /// The headers that sign every call, or why they cannot be sent (to `addr`).
+    fn signature(&self, addr: &HostPort) -> Result<&[(&'static str, HeaderValue); 3], CallError> {
+        self.signature
+            .as_ref()
+            .map_err(|reason| CallError::Transport {
+                addr: addr.to_string(),
+                reason: reason.clone(),
+            })
+    }
+
     /// Opens an append-entries stream to `addr`, signed as every call ([`crate::stream`]).
     pub async fn open_stream(
         &self,
         addr: &HostPort,
         timeout: Duration,
     ) -> Result<AppendStream, CallError> {
-        let signature = self
-            .signature
-            .as_ref()
-            .map_err(|reason| CallError::Transport {
-                addr: addr.to_string(),
-                reason: reason.clone(),
-            })?;
+        let signature = self.signature(addr)?;
         let open = AppendStream::open(addr, signature, CONNECT_TIMEOUT.min(timeout));
         match tokio::time::timeout(timeout, open).await {
             Ok(Ok(stream)) => Ok(stream),

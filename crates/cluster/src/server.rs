@@ -243,7 +243,11 @@ fn text(status: StatusCode, message: String) -> Reply {
 /// `text`, and the connection is closed once it is sent: used when the body is left unread
 /// (hyper would close anyway; the header tells the client not to reuse the connection).
 fn closing(status: StatusCode, message: String) -> Reply {
-    let mut response = text(status, message);
+    close_after(text(status, message))
+}
+
+/// `response`, and the connection is closed once it is sent.
+fn close_after(mut response: Reply) -> Reply {
     response
         .headers_mut()
         .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -442,12 +446,8 @@ fn open_stream(
     from: String,
     stop: &CancellationToken,
 ) -> Reply {
-    if unverified_store(inner).is_some() {
-        return closing(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this instance's empty Raft store is not verified yet: it takes no part in votes"
-                .into(),
-        );
+    if let Some(refused) = unverified_store(inner) {
+        return close_after(refused);
     }
     let inner = inner.clone();
     let stop = stop.clone();

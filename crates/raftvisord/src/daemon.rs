@@ -380,7 +380,7 @@ impl RaftThread {
         match started_rx.await {
             Ok(Ok(value)) => Ok((RaftThread { end, handle }, value)),
             Ok(Err(e)) => {
-                let _ = handle.join();
+                join(handle).await;
                 Err(e)
             }
             Err(_) => Err(cluster::NodeError::Config(
@@ -392,13 +392,17 @@ impl RaftThread {
     /// Ends the thread (after the node has stopped) and waits for it.
     async fn end(self) {
         let _ = self.end.send(());
-        let handle = self.handle;
-        if tokio::task::spawn_blocking(move || handle.join())
-            .await
-            .is_err()
-        {
-            tracing::warn!("the Raft thread did not end cleanly");
-        }
+        join(self.handle).await;
+    }
+}
+
+/// Waits for the Raft thread off the runtime's workers (a join blocks).
+async fn join(handle: std::thread::JoinHandle<()>) {
+    if !matches!(
+        tokio::task::spawn_blocking(move || handle.join()).await,
+        Ok(Ok(()))
+    ) {
+        tracing::warn!("the Raft thread did not end cleanly");
     }
 }
 
