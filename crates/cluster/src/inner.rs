@@ -473,6 +473,22 @@ impl Core {
                 };
                 let role = crate::membership::check_removal(&voters, &learners, &healthy, &target)?;
                 let ids = BTreeSet::from([node_id(&target)]);
+                // Recorded before the change commits: the leader loop decides beside this call,
+                // and a decision that saw the new membership without this mark would add the
+                // instance straight back as a learner on the strength of its last ticks.
+                let marked_before = self
+                    .removed_at
+                    .lock()
+                    .ok()
+                    .and_then(|mut r| r.insert(target.clone(), std::time::Instant::now()));
+                let unmark = || {
+                    if let Ok(mut removed) = self.removed_at.lock() {
+                        match marked_before {
+                            Some(at) => removed.insert(target.clone(), at),
+                            None => removed.remove(&target),
+                        };
+                    }
+                };
                 let changes = match role {
                     crate::membership::MemberRole::Voter => ChangeMembers::RemoveVoters(ids),
                     crate::membership::MemberRole::Learner => ChangeMembers::RemoveNodes(ids),
@@ -483,15 +499,19 @@ impl Core {
                 )
                 .await
                 {
-                    Err(_) => Err(raft_error(format!(
-                        "the membership change did not commit within {:?}",
-                        self.write_timeout
-                    ))),
-                    Ok(Err(e)) => Err(raft_error(e.to_string())),
+                    Err(_) => {
+                        // It may still commit: the mark stays, and the instance is added back
+                        // once it ticks again, as after any removal.
+                        Err(raft_error(format!(
+                            "the membership change did not commit within {:?}",
+                            self.write_timeout
+                        )))
+                    }
+                    Ok(Err(e)) => {
+                        unmark();
+                        Err(raft_error(e.to_string()))
+                    }
                     Ok(Ok(_)) => {
-                        if let Ok(mut removed) = self.removed_at.lock() {
-                            removed.insert(target.clone(), std::time::Instant::now());
-                        }
                         tracing::warn!(instance = %target, role = role.name(), "removed from the Raft membership by an operator");
                         Ok(())
                     }
