@@ -21,9 +21,16 @@ use crate::jobs::{FinalAction, Order, Plan};
 use crate::state::Command;
 use crate::wire::{OrdersReply, OrdersRequest, WriteReply, PATH_ORDERS};
 
-/// Longest pause between two planning rounds when nothing changes (job timeouts are checked
-/// on this beat).
+/// Longest pause between two planning rounds when nothing changes while a job runs (its
+/// timeouts are checked on this beat) or after a round that acted. An empty plan that time
+/// alone cannot change ([`data::Plan::timed`]) waits for the state to change instead, or for
+/// [`IDLE_PLAN_PERIOD`].
 const PLAN_PERIOD: Duration = Duration::from_millis(250);
+
+/// The pause after an empty plan that time alone cannot change: the planner also reads what
+/// is not replicated (the rules and programs of the daemon's config, replaced by a reload),
+/// and this beat is what picks such a change up when the state does not move with it.
+const IDLE_PLAN_PERIOD: Duration = Duration::from_secs(5);
 
 /// Budget of one batch of orders to one instance.
 const ORDERS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,19 +52,25 @@ pub(crate) async fn commander_loop(ctx: Arc<CommanderCtx>, stop: CancellationTok
     let term = ctx.core.metrics.borrow().current_term;
     loop {
         let planner = ctx.planner.lock().ok().and_then(|p| p.clone());
+        // Without a planner yet, or after a plan that did something (its writes or orders
+        // may have failed: planning again retries them), the next round comes on the beat.
+        let mut beat = true;
         if let Some(planner) = planner {
             let plan = {
                 let replica = replica.borrow_and_update();
                 planner(&replica.state, epoch_ms())
             };
-            if !plan.is_empty() {
+            if plan.is_empty() {
+                beat = plan.timed;
+            } else {
                 execute(&ctx, &stop, plan, &mut dispatch, term).await;
             }
         }
+        let rest = if beat { PLAN_PERIOD } else { IDLE_PLAN_PERIOD };
         tokio::select! {
             _ = stop.cancelled() => return,
             changed = replica.changed() => if changed.is_err() { return },
-            _ = tokio::time::sleep(PLAN_PERIOD) => {}
+            () = tokio::time::sleep(rest) => {}
         }
     }
 }

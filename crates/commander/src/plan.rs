@@ -50,6 +50,8 @@ pub const STOPPED_MARGIN_MS: i64 = 10_000;
 
 /// What one round accumulates.
 pub(crate) struct Round {
+    /// The leader's clock: it stamps what the round creates, and only the items of running
+    /// jobs compare it with a recorded time (which [`Plan::timed`] relies on).
     pub now: i64,
     pub ops: Vec<JobOp>,
     pub orders: Vec<Order>,
@@ -153,6 +155,9 @@ impl Commander {
             plan.supvisors_state = more.supvisors_state;
         }
         plan.orders.dedup();
+        // Only the items of running jobs compare the clock with a recorded time; everywhere
+        // else the clock only stamps what a round creates (see the `now` of [`Round`]).
+        plan.timed = state.jobs().running().next().is_some();
         plan
     }
 
@@ -199,6 +204,7 @@ impl Commander {
             ops: round.ops,
             supvisors_state: next,
             orders: round.orders,
+            timed: false,
         }
     }
 

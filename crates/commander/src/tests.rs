@@ -148,6 +148,31 @@ fn a_start_with_no_news_times_out_and_aborts_the_track() {
 }
 
 #[test]
+fn only_a_running_job_makes_a_plan_depend_on_the_clock() {
+    let c = commander(&["a"], vec![web_app(Rfs::Continue)]);
+    let mut w = web_world(&["a"]);
+    let idle = c.plan(&w.state, w.now);
+    assert!(idle.is_empty() && !idle.timed, "{idle:?}");
+    w.deaf.insert("a".into());
+    let id = w.create(
+        c.start_application(&w.state, Config, "web", "", w.now)
+            .unwrap(),
+    );
+    w.step(&c);
+    let waiting = c.plan(&w.state, w.now);
+    assert!(waiting.ops.is_empty() && waiting.timed, "{waiting:?}");
+    // The same state plans differently later: that is what `timed` tells the leader.
+    let later = c.plan(&w.state, w.now + super::plan::STARTING_TIMEOUT_MS + 1);
+    assert!(!later.ops.is_empty(), "{later:?}");
+    w.now += super::plan::STARTING_TIMEOUT_MS + 1;
+    w.settle(&c);
+    assert!(w.job(id).outcome.is_some());
+    let idle = c.plan(&w.state, w.now);
+    assert!(idle.is_empty() && !idle.timed, "{idle:?}");
+    assert_eq!(c.plan(&w.state, w.now + 3_600_000), idle);
+}
+
+#[test]
 fn a_process_stuck_starting_times_out_after_startsecs() {
     let c = commander(&["a"], vec![web_app(Rfs::Continue)]);
     let mut w = web_world(&["a"]);

@@ -525,6 +525,10 @@ pub struct Plan {
     pub ops: Vec<JobOp>,
     pub supvisors_state: Option<SupvisorsState>,
     pub orders: Vec<Order>,
+    /// Whether the same state may plan differently later, with time alone (a running job's
+    /// items time out). Only then does the leader plan again on a beat; otherwise an empty
+    /// plan stands until the state changes, which keeps an idle leader asleep.
+    pub timed: bool,
 }
 
 impl Plan {
