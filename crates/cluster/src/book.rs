@@ -27,6 +27,8 @@
 //! Ticks are committed sparingly — when the load changed (at most once per
 //! [`LOAD_MIN_INTERVAL`]) or every [`TICK_REFRESH`] — so the replicated tick counter and times
 //! are those of the last *committed* tick: they lag the live ones by up to `TICK_REFRESH`.
+//! The refreshes of all instances fall in one decision, which the leader commits as one entry
+//! (each commit is a Raft round and a write on every instance: an idle cluster's cost).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -394,6 +396,8 @@ impl LeaderBook {
             instance: instance.to_string(),
             state,
         };
+        // The instances with a tick to commit, and whether it is due now.
+        let mut ticks: Vec<(&String, bool)> = Vec::new();
         let inactive_state = if self.params.auto_fence {
             InstanceState::Isolating
         } else {
@@ -443,29 +447,41 @@ impl LeaderBook {
                     // (once per incarnation; its first batch follows).
                     let restarted = last_seq.is_some_and(|seq| seq.incarnation < seen.incarnation)
                         && self.announced.get(id) != Some(&seen.incarnation);
-                    let due = match self.committed_tick.get(id) {
-                        None => true,
+                    match self.committed_tick.get(id) {
+                        None => ticks.push((id, true)),
                         // Nothing received since the last commit: nothing new to say.
-                        Some((_, _, received)) if *received == seen.stamp.received_at => false,
+                        Some((_, _, received)) if *received == seen.stamp.received_at => {}
                         Some((load, at, _)) => {
                             let since = now.duration_since(*at);
-                            (seen.load != *load && since >= LOAD_MIN_INTERVAL)
+                            let due = (seen.load != *load && since >= LOAD_MIN_INTERVAL)
                                 || since >= TICK_REFRESH
-                                || restarted
+                                || restarted;
+                            if due || since >= TICK_REFRESH / 2 {
+                                ticks.push((id, due));
+                            }
                         }
-                    };
-                    if due {
-                        out.push(Command::Tick {
-                            instance: id.clone(),
-                            load: seen.load,
-                            stamp: seen.stamp,
-                            incarnation: seen.incarnation,
-                        });
-                        self.announced.insert(id.clone(), seen.incarnation);
-                        self.committed_tick
-                            .insert(id.clone(), (seen.load, now, seen.stamp.received_at));
                     }
                 }
+            }
+        }
+        // The refreshes of the instances are committed together: a tick due now takes along
+        // those more than half way to theirs, so that after one period the whole cluster's
+        // refresh is one commit (one Raft round, one write on every instance) per period
+        // instead of one per instance.
+        if ticks.iter().any(|(_, due)| *due) {
+            for (id, _) in ticks {
+                let Some(seen) = self.seen.get(id) else {
+                    continue;
+                };
+                out.push(Command::Tick {
+                    instance: id.clone(),
+                    load: seen.load,
+                    stamp: seen.stamp,
+                    incarnation: seen.incarnation,
+                });
+                self.announced.insert(id.clone(), seen.incarnation);
+                self.committed_tick
+                    .insert(id.clone(), (seen.load, now, seen.stamp.received_at));
             }
         }
         match state.supvisors_state() {
@@ -912,6 +928,52 @@ mod tests {
         assert_eq!(book.learners_to_add(|_| false), vec!["c".to_string()]);
         assert!(book.learners_to_add(|id| id == "c").is_empty());
     }
+    #[test]
+    fn the_instances_tick_refreshes_are_committed_together() {
+        let t0 = Instant::now();
+        let mut p = params(false);
+        p.inactivity_timeout = Duration::from_secs(300);
+        p.silent_after = p.inactivity_timeout;
+        let mut book = LeaderBook::new(p, t0);
+        let mut s = running(&["b", "c"]);
+        let mut received = 1_000;
+        let mut refreshes: Vec<(Duration, Vec<String>)> = Vec::new();
+        // b ticks from t0, c only from 2 s later: their refreshes start 2 s apart. Ticks
+        // every 100 ms for 30 s, a constant load.
+        for n in 0..300 {
+            let since = Duration::from_millis(100 * n);
+            let now = t0 + since;
+            received += 100;
+            for id in ["b", "c"] {
+                if id == "b" || since >= Duration::from_secs(2) {
+                    let mut t = tick(id, 1, Some((1, 0)));
+                    t.counter = n;
+                    book.on_tick(&t, now, received, &s);
+                }
+            }
+            let ticked: Vec<String> = run(&mut book, now, &mut s)
+                .into_iter()
+                .filter_map(|c| match c {
+                    Command::Tick { instance, .. } => Some(instance),
+                    _ => None,
+                })
+                .collect();
+            if !ticked.is_empty() {
+                refreshes.push((since, ticked));
+            }
+        }
+        // The first ticks, then a refresh that takes c along with b; from then on, every
+        // refresh is both, once per period.
+        let together: Vec<&(Duration, Vec<String>)> = refreshes
+            .iter()
+            .filter(|(since, _)| *since > Duration::from_secs(6))
+            .collect();
+        assert!(together.len() >= 4 && together.len() <= 6, "{refreshes:?}");
+        for (_, ticked) in together {
+            assert_eq!(ticked, &["b", "c"], "{refreshes:?}");
+        }
+    }
+
     #[test]
     fn a_restarted_daemons_first_tick_is_committed_and_hides_its_old_processes() {
         let t0 = Instant::now();

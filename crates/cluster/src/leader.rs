@@ -242,17 +242,19 @@ fn decide(
     (commands, learners, late)
 }
 
-/// Commits `commands` in order (the rest is decided again after a failure), then adds
-/// `learners`.
-async fn commit(core: Arc<Core>, commands: Vec<Command>, learners: Vec<String>) {
-    for cmd in commands {
+/// Commits `commands`, in order and in one entry (one Raft round for the decision; after a
+/// failure it is all decided again), then adds `learners`.
+async fn commit(core: Arc<Core>, mut commands: Vec<Command>, learners: Vec<String>) {
+    let entry = match commands.len() {
+        0 => None,
+        1 => commands.pop(),
+        _ => Some(Command::Batch(commands)),
+    };
+    if let Some(cmd) = entry {
         tracing::debug!(?cmd, "leader commits");
         match core.write_as_leader(cmd).await {
             crate::wire::WriteReply::Done(_) => {}
-            other => {
-                tracing::debug!(?other, "leader write failed; will decide again");
-                break;
-            }
+            other => tracing::debug!(?other, "leader write failed; will decide again"),
         }
     }
     for learner in learners {

@@ -361,6 +361,12 @@ pub enum Command {
     },
     /// Changes nothing (e.g. to commit a read barrier).
     Noop,
+    /// Several commands in one log entry, applied in order as if each were an entry of its
+    /// own: the leader's liveness decisions of one moment (the instances' tick refreshes
+    /// above all) then cost one Raft round and one write on every instance, not one each.
+    /// The result is the first rejection, else `Applied` if any part changed the state (the
+    /// ids of jobs created in a batch are not returned: batch no `Jobs` whose ids matter).
+    Batch(Vec<Command>),
 }
 
 /// Why the state machine refused a command. The state is left untouched.
@@ -660,6 +666,17 @@ impl ClusterState {
                 namespecs,
             } => self.apply_fenced(instance, *losses, namespecs),
             Command::Noop => CommandResult::Unchanged,
+            Command::Batch(commands) => {
+                let mut result = CommandResult::Unchanged;
+                for command in commands {
+                    match (self.apply(command), &result) {
+                        (_, CommandResult::Rejected(_)) | (CommandResult::Unchanged, _) => {}
+                        (rejected @ CommandResult::Rejected(_), _) => result = rejected,
+                        (_, _) => result = CommandResult::Applied,
+                    }
+                }
+                result
+            }
         }
     }
 
@@ -1101,6 +1118,42 @@ mod tests {
                 state: InstanceState::Silent,
             },
         ]
+    }
+
+    #[test]
+    fn a_batch_applies_its_commands_in_order_and_reports_the_first_rejection() {
+        let mut s = ClusterState::new();
+        let to = |state| Command::InstanceState {
+            instance: "a".into(),
+            state,
+        };
+        let batch = Command::Batch(vec![
+            to(InstanceState::Checking),
+            to(InstanceState::Running),
+        ]);
+        assert_eq!(s.apply(&batch), CommandResult::Applied);
+        assert_eq!(
+            s.instance("a").map(|r| r.state),
+            Some(InstanceState::Running)
+        );
+        // Replayed: nothing changes.
+        assert_eq!(
+            s.apply(&Command::Batch(vec![
+                to(InstanceState::Running),
+                Command::Noop
+            ])),
+            CommandResult::Unchanged
+        );
+        // A refused part leaves the others applied, as separate entries would.
+        let refused = s.apply(&Command::Batch(vec![
+            to(InstanceState::Unknown),
+            Command::SetNumprocs {
+                program: "p".into(),
+                numprocs: 2,
+            },
+        ]));
+        assert!(matches!(refused, CommandResult::Rejected(_)), "{refused:?}");
+        assert_eq!(s.numprocs.get("p"), Some(&2));
     }
 
     #[test]
