@@ -7,7 +7,9 @@ RST). Checked from the real processes (/proc, attributed to hosts by network nam
   programs ignore SIGTERM and have stopwaitsecs = 30, so only the fence's SIGKILL bound gets
   them down in time) before the majority restarts the sequence elsewhere;
 * the majority does restart it;
-* after the heal, one copy of each program, every host in OPERATION, with no user action;
+* after the heal, one copy of each program, every host in OPERATION, with no user action,
+  and the majority's master still master in the same term: the returning host called no
+  election while cut off (`crates/cluster/src/campaign.rs`), so the heal deposes nobody;
 * a cut shorter than the majority's wait (healed once the fence acted, before the majority
   declared the host lost) does not leave the fenced sequence stopped: the host reports its
   fence when contact returns and the failure strategy brings the sequence back.
@@ -180,6 +182,7 @@ def test_a_cut_off_host_fences_its_sequence_before_the_majority_restarts_it(
     home = lab[master if role == "master" else next(h for h in HOSTS if h != master)]
     part.move_to(home.identifier)
     me = home.identifier
+    majority = [h for h in lab.hosts if h is not home]
 
     # h1's link goes down: packets vanish.
     lab.cut(home)
@@ -199,10 +202,17 @@ def test_a_cut_off_host_fences_its_sequence_before_the_majority_restarts_it(
     log = home.log_text()
     assert "cut off from the quorum" in log, log[-3000:]
     assert "fence: done" in log, log[-3000:]
+    # The master of the majority, and its term, as they stand before the heal.
+    raft = majority[0].call("supvisors.get_raft_status")
+    assert raft["leader"] != me, raft
 
     # The heal: one copy of each, every host OPERATION, h1 RUNNING again in every view.
     lab.heal(home)
     part.check_converged()
+    # The returning host called no election while it could reach no majority (no pre-vote
+    # in openraft 0.9): the majority's master and term are unchanged by the heal.
+    after = majority[0].call("supvisors.get_raft_status")
+    assert (after["leader"], after["term"]) == (raft["leader"], raft["term"]), (raft, after)
     print(f"{role} {me} cut: fenced {fenced:.2f}s after the cut; restarted elsewhere "
           f"{restarted_after:.2f}s after the cut")
 

@@ -194,8 +194,20 @@ impl Carrier {
 
     /// Leader side: the note for the next append-entries request to `target`, `None` unless
     /// this node leads with its leader loop up (as [`crate::leader::on_tick`] answers).
+    /// The note's quorum acknowledgement is also the leader's own contact: recorded here, at
+    /// every heartbeat, it is current when the leader steps down, whereas the leader's ticker
+    /// records it only when it wakes (up to a fencing timeout apart), and a contact that old
+    /// would have a deposed leader judge itself cut off at once, before the election of its
+    /// successor, and fence what it runs.
     pub(crate) fn note_for(&self, need_full_sync: Option<FullSyncAsk>) -> Option<LeaderNote> {
-        self.node()?.note_for(need_full_sync)
+        let note = self.node()?.note_for(need_full_sync)?;
+        self.record_ack(
+            Instant::now(),
+            note.term,
+            note.quorum_age_ms.map(Duration::from_millis),
+            Duration::ZERO,
+        );
+        Some(note)
     }
 
     /// Leader side: a heartbeat to `target` could not connect. If the cluster counts it as

@@ -32,6 +32,7 @@ pub mod api;
 pub mod auth;
 pub mod book;
 mod bootstrap;
+mod campaign;
 pub mod carry;
 pub mod codec;
 mod cutoff;

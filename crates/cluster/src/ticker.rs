@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use procman::SupervisorApi;
 use tokio::task::JoinHandle;
 
+use crate::campaign::{majority_reachable, CampaignGate};
 use crate::carry::Carrier;
 use crate::cutoff::{election_nudge, tick_target, CutOff, Transition};
 use crate::fence::{fence, report_fence, FenceCtx, FenceReport};
@@ -86,6 +87,9 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
     let cut_off = CutOff {
         fencing_timeout: ctx.core.spec.fencing_timeout,
     };
+    let mut gate = CampaignGate::default();
+    let mut gate_probe: Option<JoinHandle<bool>> = None;
+    let mut probed: Option<bool> = None;
     loop {
         if ctx.core.raft_dead.load(Ordering::Relaxed) {
             // An ended Raft core: no more ticks, so the leader sees this instance lost.
@@ -101,6 +105,20 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
             full_sync: *full_sync.borrow_and_update(),
         };
         carrier.set_own(&tick);
+        // Heard from a leader lately (or leads): elections may stay on. A leader's fresh note
+        // is what counts: it came on an append-entries call openraft accepted (which reset
+        // its election timer), and it is not one held in a buffer during a partition. Decided
+        // before a tick of its own is sent, whose call may take its whole timeout: elections
+        // must be off before openraft's election timer can fire (see `crate::campaign`).
+        let heard = ctx.core.is_leader() || carrier.carried_within(carried_within);
+        campaign(
+            &ctx,
+            &mut gate,
+            &mut gate_probe,
+            probed.take(),
+            heard,
+            interval,
+        );
         let reply = if ctx.core.is_leader() {
             // The leader's own contact with the quorum is its last quorum acknowledgement,
             // whether or not its book is up yet to answer its own tick.
@@ -211,8 +229,76 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
             _ = ctx.core.shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
             _ = full_sync.changed() => {}
+            // A probe's answer is acted on at once: a failover waits for it.
+            majority = probe_done(&mut gate_probe) => probed = Some(majority),
         }
     }
+}
+
+/// Drives this voter's election switch ([`crate::campaign`]): `heard` says whether a leader
+/// was heard this round (or this node leads), `probed` is the answer of the probe that ended
+/// since the last round; a probe of the other voters is started in `probe` when the gate asks.
+fn campaign(
+    ctx: &TickerCtx,
+    gate: &mut CampaignGate,
+    probe: &mut Option<JoinHandle<bool>>,
+    probed: Option<bool>,
+    heard: bool,
+    every: Duration,
+) {
+    let now = Instant::now();
+    let (voters, others) = {
+        let m = ctx.core.metrics.borrow();
+        let membership = m.membership_config.membership();
+        if !membership.voter_ids().any(|id| id == ctx.core.id) {
+            // openraft calls no election for a learner: nothing to switch.
+            return;
+        }
+        let others: Vec<_> = membership
+            .voter_ids()
+            .filter(|id| *id != ctx.core.id)
+            .filter_map(|id| ctx.core.identifier_of(id))
+            .filter_map(|name| ctx.core.addrs.get(&name).cloned())
+            .collect();
+        (membership.voter_ids().count(), others)
+    };
+    let mut steps = Vec::with_capacity(2);
+    if let Some(majority) = probed {
+        // The leader's next try at a voter back in reach: its heartbeat period plus its
+        // pause after a failed call, with an election timeout to spare.
+        let raft = &ctx.core.spec.raft;
+        let grace = raft.heartbeat * 3 / 2 + raft.election_timeout_min + raft.election_timeout_max;
+        steps.push(gate.probed(majority, now, every, grace));
+    }
+    steps.push(if heard {
+        gate.heard()
+    } else {
+        gate.silent(now)
+    });
+    for step in steps {
+        if let Some(on) = step.elect {
+            tracing::debug!(instance = %ctx.core.local, allowed = on, "elections by this voter");
+            ctx.core.raft.runtime_config().elect(on);
+        }
+        if step.probe {
+            let timeout = every.clamp(Duration::from_millis(20), Duration::from_millis(200));
+            *probe = Some(tokio::spawn(majority_reachable(
+                others.clone(),
+                voters,
+                timeout,
+            )));
+        }
+    }
+}
+
+/// The answer of the running probe, once it ends (never without one).
+async fn probe_done(probe: &mut Option<JoinHandle<bool>>) -> bool {
+    let Some(task) = probe.as_mut() else {
+        return std::future::pending().await;
+    };
+    let majority = task.await.unwrap_or(false);
+    *probe = None;
+    majority
 }
 
 /// The leader did not answer a tick. If its internal port refuses connections, its daemon is
