@@ -138,7 +138,7 @@ pub struct LivenessParams {
     pub deploys: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Seen {
     at: Instant,
     stamp: TickStamp,
@@ -396,8 +396,8 @@ impl LeaderBook {
             instance: instance.to_string(),
             state,
         };
-        // The instances with a tick to commit, and whether it is due now.
-        let mut ticks: Vec<(&String, bool)> = Vec::new();
+        // The instances with a tick to commit, their last tick, and whether it is due now.
+        let mut ticks: Vec<(&String, Seen, bool)> = Vec::new();
         let inactive_state = if self.params.auto_fence {
             InstanceState::Isolating
         } else {
@@ -448,7 +448,7 @@ impl LeaderBook {
                     let restarted = last_seq.is_some_and(|seq| seq.incarnation < seen.incarnation)
                         && self.announced.get(id) != Some(&seen.incarnation);
                     match self.committed_tick.get(id) {
-                        None => ticks.push((id, true)),
+                        None => ticks.push((id, *seen, true)),
                         // Nothing received since the last commit: nothing new to say.
                         Some((_, _, received)) if *received == seen.stamp.received_at => {}
                         Some((load, at, _)) => {
@@ -457,7 +457,7 @@ impl LeaderBook {
                                 || since >= TICK_REFRESH
                                 || restarted;
                             if due || since >= TICK_REFRESH / 2 {
-                                ticks.push((id, due));
+                                ticks.push((id, *seen, due));
                             }
                         }
                     }
@@ -468,11 +468,8 @@ impl LeaderBook {
         // those more than half way to theirs, so that after one period the whole cluster's
         // refresh is one commit (one Raft round, one write on every instance) per period
         // instead of one per instance.
-        if ticks.iter().any(|(_, due)| *due) {
-            for (id, _) in ticks {
-                let Some(seen) = self.seen.get(id) else {
-                    continue;
-                };
+        if ticks.iter().any(|(_, _, due)| *due) {
+            for (id, seen, _) in ticks {
                 out.push(Command::Tick {
                     instance: id.clone(),
                     load: seen.load,
@@ -548,6 +545,15 @@ mod tests {
             auto_fence,
             deploys: false,
         }
+    }
+
+    /// A book whose instances are declared SILENT only after `inactivity`: for tests about
+    /// what is committed, not about losses.
+    fn patient_book(t0: Instant, inactivity: Duration) -> LeaderBook {
+        let mut p = params(false);
+        p.inactivity_timeout = inactivity;
+        p.silent_after = inactivity;
+        LeaderBook::new(p, t0)
     }
 
     fn tick(id: &str, incarnation: u64, full: Option<(u64, u64)>) -> TickRequest {
@@ -931,10 +937,7 @@ mod tests {
     #[test]
     fn the_instances_tick_refreshes_are_committed_together() {
         let t0 = Instant::now();
-        let mut p = params(false);
-        p.inactivity_timeout = Duration::from_secs(300);
-        p.silent_after = p.inactivity_timeout;
-        let mut book = LeaderBook::new(p, t0);
+        let mut book = patient_book(t0, Duration::from_secs(300));
         let mut s = running(&["b", "c"]);
         let mut received = 1_000;
         let mut refreshes: Vec<(Duration, Vec<String>)> = Vec::new();
@@ -1014,10 +1017,7 @@ mod tests {
     #[test]
     fn committed_ticks_carry_the_senders_counter_and_both_clocks() {
         let t0 = Instant::now();
-        let mut p = params(false);
-        p.inactivity_timeout = Duration::from_secs(30);
-        p.silent_after = p.inactivity_timeout;
-        let mut book = LeaderBook::new(p, t0);
+        let mut book = patient_book(t0, Duration::from_secs(30));
         let mut s = ClusterState::new();
         full_sync(&mut s, "c", (1, 0));
         let mut t = tick("c", 1, Some((1, 0)));

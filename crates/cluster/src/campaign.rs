@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use model::net::HostPort;
-use tokio::net::TcpStream;
+
+use crate::probe::accepted;
 
 /// The election switch of one voter, as the ticker drives it.
 #[derive(Debug)]
@@ -151,7 +152,6 @@ impl CampaignGate {
 
 /// Whether this voter and the voters of `others` that accept a TCP connect within `timeout`
 /// make a majority of `voters` (this one included). Returns as soon as the count is reached.
-/// An accepted connection is closed at once (the daemon's server drops an empty connection).
 pub(crate) async fn majority_reachable(
     others: Vec<HostPort>,
     voters: usize,
@@ -164,10 +164,7 @@ pub(crate) async fn majority_reachable(
     }
     let mut connects: FuturesUnordered<_> = others
         .into_iter()
-        .map(|addr| async move {
-            let connect = TcpStream::connect((addr.host(), addr.port()));
-            matches!(tokio::time::timeout(timeout, connect).await, Ok(Ok(_)))
-        })
+        .map(|addr| async move { accepted(&addr, timeout).await })
         .collect();
     while let Some(accepted) = connects.next().await {
         if accepted {

@@ -456,6 +456,16 @@ impl RaftNetwork<TypeConfig> for Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Asserts that a request head, read case-insensitively, starts with `request_line` and
+    /// holds every one of `lines`.
+    fn assert_head(head: &str, request_line: &str, lines: &[&str]) {
+        let head = head.to_ascii_lowercase();
+        assert!(head.starts_with(request_line), "{head}");
+        for line in lines {
+            assert!(head.contains(line), "{line} missing in {head}");
+        }
+    }
     use crate::wire::PATH_APPEND;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -525,15 +535,15 @@ mod tests {
             "one persistent connection: {connections:?}"
         );
         for head in &connections[0] {
-            let head = head.to_ascii_lowercase();
-            assert!(head.starts_with("post /raft/append http/1.1"), "{head}");
-            for line in [
-                "x-raftvisor-from: s1",
-                "x-raftvisor-fingerprint: f00d",
-                "x-raftvisor-token: 70ken",
-            ] {
-                assert!(head.contains(line), "{line} missing in {head}");
-            }
+            assert_head(
+                head,
+                "post /raft/append http/1.1",
+                &[
+                    "x-raftvisor-from: s1",
+                    "x-raftvisor-fingerprint: f00d",
+                    "x-raftvisor-token: 70ken",
+                ],
+            );
         }
     }
 
@@ -655,15 +665,15 @@ mod tests {
             Ok(_) => panic!("a 200 opened a stream"),
         }
         let heads = server.await.unwrap();
-        let head = heads[0][0].to_ascii_lowercase();
-        assert!(head.starts_with("post /raft/stream http/1.1"), "{head}");
-        for line in [
-            "upgrade: raftvisor-append/1",
-            "x-raftvisor-from: s1",
-            "x-raftvisor-token: 70ken",
-        ] {
-            assert!(head.contains(line), "{line} missing in {head}");
-        }
+        assert_head(
+            &heads[0][0],
+            "post /raft/stream http/1.1",
+            &[
+                "upgrade: raftvisor-append/1",
+                "x-raftvisor-from: s1",
+                "x-raftvisor-token: 70ken",
+            ],
+        );
         // A port nobody listens on.
         let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let closed = HostPort::from(free.local_addr().unwrap());

@@ -13,14 +13,31 @@ use std::time::Duration;
 use model::net::HostPort;
 use tokio::net::TcpStream;
 
-/// Whether `addr` refused a connection within `timeout`. An accepted connection is closed at
-/// once; the daemon's server sees an empty connection and drops it.
-pub(crate) async fn refused(addr: &HostPort, timeout: Duration) -> bool {
+/// How long a probe waits for its connect: the tick interval, within 20..200 ms (a peer that
+/// is up answers a connect in well under a millisecond on a LAN).
+pub(crate) fn probe_timeout(tick_interval: Duration) -> Duration {
+    tick_interval.clamp(Duration::from_millis(20), Duration::from_millis(200))
+}
+
+/// A connect to `addr` within `timeout`: its error, or `Err(TimedOut)`. An accepted connection
+/// is closed at once; the daemon's server sees an empty connection and drops it.
+async fn connect(addr: &HostPort, timeout: Duration) -> std::io::Result<()> {
     let connect = TcpStream::connect((addr.host(), addr.port()));
     match tokio::time::timeout(timeout, connect).await {
-        Ok(Err(e)) => e.kind() == ErrorKind::ConnectionRefused,
-        Ok(Ok(_)) | Err(_) => false,
+        Ok(result) => result.map(drop),
+        Err(_) => Err(ErrorKind::TimedOut.into()),
     }
+}
+
+/// Whether `addr` refused a connection within `timeout`.
+pub(crate) async fn refused(addr: &HostPort, timeout: Duration) -> bool {
+    matches!(connect(addr, timeout).await, Err(e) if e.kind() == ErrorKind::ConnectionRefused)
+}
+
+/// Whether `addr` accepted a connection within `timeout`: something listens there and the
+/// host is in reach (see [`crate::campaign`]).
+pub(crate) async fn accepted(addr: &HostPort, timeout: Duration) -> bool {
+    connect(addr, timeout).await.is_ok()
 }
 
 #[cfg(test)]
@@ -32,7 +49,9 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = HostPort::from(listener.local_addr().unwrap());
         assert!(!refused(&addr, Duration::from_secs(2)).await);
+        assert!(accepted(&addr, Duration::from_secs(2)).await);
         drop(listener);
         assert!(refused(&addr, Duration::from_secs(2)).await);
+        assert!(!accepted(&addr, Duration::from_secs(2)).await);
     }
 }

@@ -35,6 +35,7 @@ use crate::inner::{Core, FullSyncDone, FullSyncRequest, LastAppend};
 use crate::leader::{on_tick, own_quorum_age};
 use crate::load::LoadTracker;
 use crate::mailbox::Mailbox;
+use crate::probe::probe_timeout;
 use crate::wire::{TickReply, TickRequest, PATH_TICK};
 
 /// What the ticker works with: the core, the carrier (ticks and contact carried by the
@@ -246,22 +247,19 @@ fn campaign(
     heard: bool,
     every: Duration,
 ) {
+    let voter = ctx
+        .core
+        .metrics
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .any(|id| id == ctx.core.id);
+    if !voter {
+        // openraft calls no election for a learner: nothing to switch.
+        return;
+    }
     let now = Instant::now();
-    let (voters, others) = {
-        let m = ctx.core.metrics.borrow();
-        let membership = m.membership_config.membership();
-        if !membership.voter_ids().any(|id| id == ctx.core.id) {
-            // openraft calls no election for a learner: nothing to switch.
-            return;
-        }
-        let others: Vec<_> = membership
-            .voter_ids()
-            .filter(|id| *id != ctx.core.id)
-            .filter_map(|id| ctx.core.identifier_of(id))
-            .filter_map(|name| ctx.core.addrs.get(&name).cloned())
-            .collect();
-        (membership.voter_ids().count(), others)
-    };
     let mut steps = Vec::with_capacity(2);
     if let Some(majority) = probed {
         // The leader's next try at a voter back in reach: its heartbeat period plus its
@@ -281,12 +279,20 @@ fn campaign(
             ctx.core.raft.runtime_config().elect(on);
         }
         if step.probe {
-            let timeout = every.clamp(Duration::from_millis(20), Duration::from_millis(200));
-            *probe = Some(tokio::spawn(majority_reachable(
-                others.clone(),
-                voters,
-                timeout,
-            )));
+            // The voters as the effective membership has them now, read only for a probe.
+            let (voters, others) = {
+                let m = ctx.core.metrics.borrow();
+                let membership = m.membership_config.membership();
+                let others: Vec<_> = membership
+                    .voter_ids()
+                    .filter(|id| *id != ctx.core.id)
+                    .filter_map(|id| ctx.core.identifier_of(id))
+                    .filter_map(|name| ctx.core.addrs.get(&name).cloned())
+                    .collect();
+                (membership.voter_ids().count(), others)
+            };
+            let timeout = probe_timeout(ctx.core.spec.tick_interval);
+            *probe = Some(tokio::spawn(majority_reachable(others, voters, timeout)));
         }
     }
 }
@@ -327,11 +333,7 @@ fn elect_if_leader_dead(ctx: &Arc<TickerCtx>, leader: &str, asked: &mut Option<I
     };
     let heartbeat = nudge.heartbeat;
     *asked = Some(heartbeat);
-    let timeout = ctx
-        .core
-        .spec
-        .tick_interval
-        .clamp(Duration::from_millis(20), Duration::from_millis(200));
+    let timeout = probe_timeout(ctx.core.spec.tick_interval);
     let due = nudge.due;
     let ctx = ctx.clone();
     let leader = leader.to_string();

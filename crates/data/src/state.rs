@@ -1120,13 +1120,18 @@ mod tests {
         ]
     }
 
+    /// Moves instance `a` to `state`.
+    fn a_to(state: InstanceState) -> Command {
+        Command::InstanceState {
+            instance: "a".into(),
+            state,
+        }
+    }
+
     #[test]
     fn a_batch_applies_its_commands_in_order_and_reports_the_first_rejection() {
         let mut s = ClusterState::new();
-        let to = |state| Command::InstanceState {
-            instance: "a".into(),
-            state,
-        };
+        let to = a_to;
         let batch = Command::Batch(vec![
             to(InstanceState::Checking),
             to(InstanceState::Running),
@@ -1534,10 +1539,7 @@ mod tests {
     #[test]
     fn instance_transitions_follow_supvisors_and_illegal_ones_change_nothing() {
         let mut s = ClusterState::new();
-        let to = |state| Command::InstanceState {
-            instance: "a".into(),
-            state,
-        };
+        let to = a_to;
         assert_eq!(s.apply(&to(InstanceState::Unknown)), CommandResult::Applied);
         assert_eq!(
             s.apply(&to(InstanceState::Unknown)),
