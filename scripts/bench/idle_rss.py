@@ -345,8 +345,11 @@ def main() -> int:
     ap.add_argument("--setups", default="demo,single",
                     help="comma-separated: demo (3-instance cluster), single (one daemon)")
     ap.add_argument("--programs", type=int, default=500, help="programs of the single setup")
-    ap.add_argument("--settle", type=float, default=10.0,
-                    help="seconds idle before the sampling starts")
+    ap.add_argument("--settle", type=float, default=60.0,
+                    help="seconds idle before the sampling starts: the daemon gives back its "
+                         "start-up pages 5 s after it serves, and what it runs every few "
+                         "seconds (tick refresh commits, the store's writes) maps its code "
+                         "back over the next tens of seconds; a minute is the steady state")
     ap.add_argument("--seconds", type=float, default=10.0, help="sampling window")
     ap.add_argument("--timeout", type=float, default=120.0, help="bound of every wait")
     ap.add_argument("--max-rss-mib", type=float,
