@@ -155,6 +155,9 @@ pub(crate) async fn leader_loop(
     };
     loop {
         if due && work.is_none() {
+            for message in inbox.parked() {
+                take(&ctx, &mut book, &inbox, message);
+            }
             due = false;
             decided_at = Instant::now();
             let (commands, learners, late) = decide(&ctx, &mut book, probe_after);
@@ -188,6 +191,9 @@ pub(crate) async fn leader_loop(
                 due |= take(&ctx, &mut book, &inbox, message);
                 // What else is waiting is taken before deciding: one decision for a burst.
                 while let Some(message) = inbox.try_recv() {
+                    due |= take(&ctx, &mut book, &inbox, message);
+                }
+                for message in inbox.parked() {
                     due |= take(&ctx, &mut book, &inbox, message);
                 }
                 if !due && work.is_none() {
@@ -290,7 +296,10 @@ fn take(ctx: &LeaderCtx, book: &mut LeaderBook, inbox: &Inbox<'_>, message: ToLe
                 Some(reply) => {
                     let _ = reply.send(need_full_sync);
                 }
-                None => inbox.publish(&tick, need_full_sync),
+                None => {
+                    inbox.publish(&tick, need_full_sync);
+                    inbox.taken(&tick, !wake && !need_full_sync);
+                }
             }
             wake
         }
@@ -400,7 +409,8 @@ impl LeaderSide for LeaderCtx {
     }
 
     /// The tick `target` carried on its answer, handed to the leader loop without waiting
-    /// for it (a full mailbox drops it: the next heartbeat carries a newer one). Returns
+    /// for it (a full mailbox drops it: the next heartbeat carries a newer one), or parked
+    /// for its next wake when it changes nothing ([`Mailbox::hand_carried`]). Returns
     /// whether `target` must send a full snapshot as the loop answered its previous carried
     /// ticks ([`crate::mailbox::FullSyncOwed`]): a heartbeat later than the book knows.
     fn on_carried_tick(&self, target: NodeId, tick: &TickRequest) -> Option<FullSyncAsk> {
@@ -411,7 +421,14 @@ impl LeaderSide for LeaderCtx {
         if !self.core.is_leader() {
             return None;
         }
-        if !self.mailbox.try_send(ToLeader::tick(tick.clone(), None)) {
+        let running = self
+            .core
+            .replica
+            .borrow()
+            .state
+            .instance(&tick.identifier)
+            .is_some_and(|r| r.state == crate::state::InstanceState::Running);
+        if !self.mailbox.hand_carried(tick.clone(), running) {
             tracing::trace!(instance = %tick.identifier, "carried tick not taken: the leader loop is not up or busy");
         }
         self.mailbox.owed(&tick.identifier)

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  /ctl/tick route, the leader's own tick ── Tick + reply ──► ┐
-//!  a tick carried on a heartbeat's answer ── Tick (try_send) ─► ├─► leader loop (owns the book)
+//!  a tick carried on a heartbeat's answer ── Tick (hand_carried)► ├─► leader loop (owns the book)
 //!  a probe that found a port refusing ────── Refused ─────────► ┘        │
 //!                                                                       │ a carried tick's answer
 //!  the next heartbeat's note ◄── FullSyncOwed (who must send a full sync) ◄┘
@@ -16,6 +16,15 @@
 //! and the loop's answer, whether the instance owes a full sync, is published in
 //! [`FullSyncOwed`], which the heartbeat after it reads. That is one heartbeat later than the
 //! book could tell, which only delays a handshake by a heartbeat.
+//!
+//! Most carried ticks change nothing: a RUNNING instance's tick with the load, incarnation
+//! and full sync the loop last took without deciding anything. Such a tick is parked instead
+//! ([`Mailbox::hand_carried`]), the latest per instance, and the loop takes the parked ticks
+//! whenever it wakes for anything else, before it decides or computes its next wake-up: its
+//! next decision comes from the clock anyway (an instance's silence crossing the probe
+//! delay), and the ticks parked by then are what that decision needs. An idle leader's loop
+//! then wakes a few times a second instead of at every heartbeat's answer (README: "Idle
+//! cost"). Whatever the way in, each tick goes through the same `take` of the loop.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::state::BatchSeq;
 use crate::wire::{FullSyncAsk, TickRequest};
 
 /// Messages the mailbox holds at most: a few seconds of carried ticks from dozens of
@@ -97,12 +107,41 @@ impl FullSyncOwed {
     }
 }
 
+/// What of a tick may call for a decision once its instance is RUNNING (see
+/// `LeaderBook::tick_needs_decision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    load: u32,
+    incarnation: u64,
+    full_sync: Option<BatchSeq>,
+}
+
+impl Shape {
+    fn of(tick: &TickRequest) -> Shape {
+        Shape {
+            load: tick.load,
+            incarnation: tick.incarnation,
+            full_sync: tick.full_sync,
+        }
+    }
+}
+
+/// The carried ticks that need not wake the loop (see the module doc).
+#[derive(Debug, Default)]
+struct Quiet {
+    /// Per instance, the shape of its last tick the loop took without deciding anything.
+    steady: HashMap<String, Shape>,
+    /// Per instance, its latest carried tick of that shape, not taken yet.
+    parked: HashMap<String, ToLeader>,
+}
+
 /// The way into the leader loop; see the module doc.
 #[derive(Debug, Default)]
 pub(crate) struct Mailbox {
     /// The loop's sender while it runs.
     sender: Mutex<Option<mpsc::Sender<ToLeader>>>,
     owed: Mutex<FullSyncOwed>,
+    quiet: Mutex<Quiet>,
 }
 
 /// The receiving end of an open [`Mailbox`], held by the loop: dropping it closes the
@@ -135,6 +174,31 @@ impl Inbox<'_> {
             owed.answer(tick, need_full_sync);
         }
     }
+
+    /// Whether the loop took `tick` without anything to decide (`steady`): the next carried
+    /// ticks of its instance like it are parked rather than sent until one is not.
+    pub(crate) fn taken(&self, tick: &TickRequest, steady: bool) {
+        if let Ok(mut quiet) = self.mailbox.quiet.lock() {
+            if steady {
+                quiet
+                    .steady
+                    .insert(tick.identifier.clone(), Shape::of(tick));
+            } else {
+                quiet.steady.remove(&tick.identifier);
+            }
+        }
+    }
+
+    /// The parked ticks, to take before deciding: each is newer than any tick of its
+    /// instance still in the channel (sending one drops the parked one).
+    pub(crate) fn parked(&self) -> Vec<ToLeader> {
+        match self.mailbox.quiet.lock() {
+            Ok(mut quiet) if !quiet.parked.is_empty() => {
+                quiet.parked.drain().map(|(_, tick)| tick).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl Drop for Inbox<'_> {
@@ -148,6 +212,9 @@ impl Drop for Inbox<'_> {
             if let Ok(mut owed) = self.mailbox.owed.lock() {
                 owed.clear();
             }
+            if let Ok(mut quiet) = self.mailbox.quiet.lock() {
+                *quiet = Quiet::default();
+            }
         }
     }
 }
@@ -158,6 +225,10 @@ impl Mailbox {
         let (sender, receiver) = mpsc::channel(CAPACITY);
         if let Ok(mut owed) = self.owed.lock() {
             owed.clear();
+        }
+        // The previous book's steady instances are not this one's.
+        if let Ok(mut quiet) = self.quiet.lock() {
+            *quiet = Quiet::default();
         }
         if let Ok(mut slot) = self.sender.lock() {
             *slot = Some(sender.clone());
@@ -178,12 +249,29 @@ impl Mailbox {
         self.sender.lock().ok()?.clone()
     }
 
-    /// Hands `message` over without waiting; false when no loop runs or the mailbox is full.
-    pub(crate) fn try_send(&self, message: ToLeader) -> bool {
+    /// Hands over a tick carried on a heartbeat's answer without waiting: parked when its
+    /// instance is `running` and the tick is like the last one the loop took without deciding
+    /// anything (see the module doc), sent otherwise. False when no loop runs or the mailbox
+    /// is full (the next heartbeat carries a newer tick).
+    pub(crate) fn hand_carried(&self, tick: TickRequest, running: bool) -> bool {
         let Ok(slot) = self.sender.lock() else {
             return false;
         };
-        slot.as_ref().is_some_and(|s| s.try_send(message).is_ok())
+        let Some(sender) = slot.as_ref() else {
+            return false;
+        };
+        if let Ok(mut quiet) = self.quiet.lock() {
+            let steady = quiet.steady.get(&tick.identifier) == Some(&Shape::of(&tick));
+            if running && steady {
+                let identifier = tick.identifier.clone();
+                quiet.parked.insert(identifier, ToLeader::tick(tick, None));
+                return true;
+            }
+            // Sent: a tick parked before it would be taken after it, and is older.
+            quiet.steady.remove(&tick.identifier);
+            quiet.parked.remove(&tick.identifier);
+        }
+        sender.try_send(ToLeader::tick(tick, None)).is_ok()
     }
 
     /// Hands `message` over, waiting for room if the mailbox is full; false when no loop runs.
@@ -215,7 +303,6 @@ impl Mailbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::BatchSeq;
 
     fn tick(identifier: &str, full_sync: Option<BatchSeq>) -> TickRequest {
         TickRequest {
@@ -252,7 +339,7 @@ mod tests {
         let mailbox = Mailbox::default();
         let wait = Duration::from_millis(50);
         assert!(!mailbox.is_open());
-        assert!(!mailbox.try_send(ToLeader::tick(tick("a", None), None)));
+        assert!(!mailbox.hand_carried(tick("a", None), false));
         assert_eq!(mailbox.ask_tick(tick("a", None), wait).await, None);
         let mut inbox = mailbox.open();
         assert!(mailbox.is_open());
@@ -276,7 +363,7 @@ mod tests {
         let (answer, asker) = tokio::join!(asked, answered);
         assert_eq!((answer, asker.as_str()), (Some(true), "a"));
         // A carried tick's answer is published for the next note.
-        assert!(mailbox.try_send(ToLeader::tick(tick("b", None), None)));
+        assert!(mailbox.hand_carried(tick("b", None), false));
         assert!(inbox.try_recv().is_some());
         inbox.publish(&tick("b", None), true);
         assert_eq!(mailbox.owed("b"), Some(FullSyncAsk { had: None }));
@@ -290,11 +377,11 @@ mod tests {
         let mailbox = Mailbox::default();
         let mut inbox = mailbox.open();
         for _ in 0..CAPACITY {
-            assert!(mailbox.try_send(ToLeader::tick(tick("a", None), None)));
+            assert!(mailbox.hand_carried(tick("a", None), false));
         }
-        assert!(!mailbox.try_send(ToLeader::tick(tick("a", None), None)));
+        assert!(!mailbox.hand_carried(tick("a", None), false));
         assert!(inbox.try_recv().is_some());
-        assert!(mailbox.try_send(ToLeader::tick(tick("a", None), None)));
+        assert!(mailbox.hand_carried(tick("a", None), false));
         // A new loop's mailbox is not closed by the previous loop's end.
         let previous = inbox;
         let next = mailbox.open();
@@ -304,5 +391,58 @@ mod tests {
         assert!(mailbox.owed("a").is_some());
         drop(next);
         assert!(!mailbox.is_open());
+    }
+
+    #[tokio::test]
+    async fn a_steady_running_instance_s_ticks_are_parked_the_latest_only() {
+        let mailbox = Mailbox::default();
+        let mut inbox = mailbox.open();
+        let quiet = |load| TickRequest {
+            load,
+            ..tick("a", None)
+        };
+        // Not yet taken as steady: sent.
+        assert!(mailbox.hand_carried(quiet(1), true));
+        assert!(inbox.try_recv().is_some());
+        inbox.taken(&quiet(1), true);
+        // Like it, RUNNING: parked, the latest one kept.
+        let mut later = quiet(1);
+        later.counter = 7;
+        assert!(mailbox.hand_carried(quiet(1), true));
+        assert!(mailbox.hand_carried(later, true));
+        assert!(inbox.try_recv().is_none(), "the loop is not woken");
+        let parked = inbox.parked();
+        assert!(
+            matches!(parked.as_slice(), [ToLeader::Tick { tick, .. }] if tick.counter == 7),
+            "{parked:?}"
+        );
+        assert!(inbox.parked().is_empty());
+        // Not RUNNING (a return from SILENT): sent.
+        assert!(mailbox.hand_carried(quiet(1), false));
+        assert!(inbox.try_recv().is_some());
+        // A new load is sent, drops what was parked before it, and ends the steadiness.
+        inbox.taken(&quiet(1), true);
+        assert!(mailbox.hand_carried(quiet(1), true));
+        assert!(mailbox.hand_carried(quiet(2), true));
+        assert!(
+            inbox.parked().is_empty(),
+            "an older parked tick would follow a newer one"
+        );
+        assert!(inbox.try_recv().is_some());
+        assert!(mailbox.hand_carried(quiet(1), true));
+        assert!(inbox.try_recv().is_some());
+        // A taken tick that called for a decision ends it too; a new loop starts afresh.
+        inbox.taken(&quiet(1), true);
+        inbox.taken(&quiet(1), false);
+        assert!(mailbox.hand_carried(quiet(1), true));
+        assert!(inbox.try_recv().is_some());
+        inbox.taken(&quiet(1), true);
+        drop(inbox);
+        let mut next = mailbox.open();
+        assert!(mailbox.hand_carried(quiet(1), true));
+        assert!(
+            next.try_recv().is_some(),
+            "the previous book's steadiness is gone"
+        );
     }
 }

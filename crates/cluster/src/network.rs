@@ -336,11 +336,17 @@ impl Connection {
         }
     }
 
-    /// One append-entries call on the stream to the target, opening it first if need be,
-    /// all within `timeout`. A stream that was working and is found closed by the peer (it
-    /// restarted, or closed an idle stream) is replaced at once within the same call: a
-    /// restarted follower is not missed for a heartbeat, and a dead one is found unreachable
-    /// now. Any other failure, or the timeout, drops the stream.
+    /// One append-entries call on the stream to the target, opening it first if need be
+    /// (the opening within `timeout`). A stream that was working and is found closed by the
+    /// peer (it restarted, or closed an idle stream) is replaced at once within the same
+    /// call: a restarted follower is not missed for a heartbeat, and a dead one is found
+    /// unreachable now. Any other failure drops the stream.
+    ///
+    /// The whole call is bounded by openraft's replication, which drops this future after
+    /// the same `timeout` (its `hard_ttl`): the stream is out of `self` while the call runs,
+    /// so a call cut short loses it, as a failure does. A timer of its own here would only
+    /// double the timer work of every heartbeat (each new timer earlier than the runtime's
+    /// next wake-up costs a wake of the runtime's driver).
     async fn append_call(
         &mut self,
         request: &AppendRequest,
@@ -363,13 +369,7 @@ impl Connection {
             &addr,
             body,
         );
-        let (stream, answer) =
-            tokio::time::timeout(timeout, call)
-                .await
-                .map_err(|_| CallError::Timeout {
-                    addr: addr.to_string(),
-                    timeout,
-                })??;
+        let (stream, answer) = call.await?;
         self.stream = Some(stream);
         Ok(codec::decode(&answer)?)
     }

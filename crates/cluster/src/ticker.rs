@@ -57,6 +57,41 @@ pub(crate) struct TickerCtx {
 /// The longest the leader waits between two ticks of its own (see the ticker's wait).
 const LEADER_TICK_MAX: Duration = Duration::from_secs(1);
 
+/// The leader's own ticks: whether the next one is due. The leader's ticker wakes for its
+/// cut-off deadline too (a few times a second), but its own tick only feeds its book (its
+/// load and full sync, and its "last heard", committed at most once a second): a tick like
+/// the last one, answered without a full sync asked, within `LEADER_TICK_MAX` of it and in
+/// the same term, is not sent (each is a wake of the leader loop and a timer).
+#[derive(Debug, Default)]
+struct OwnTicks {
+    /// The last own tick: when, in which term, its load and full sync, and whether its
+    /// answer was a plain acknowledgement.
+    last: Option<(Instant, u64, u32, Option<crate::state::BatchSeq>, bool)>,
+}
+
+impl OwnTicks {
+    fn due(&self, tick: &TickRequest, term: u64, now: Instant) -> bool {
+        self.last.is_none_or(|(at, t, load, sync, plain)| {
+            !plain
+                || t != term
+                || load != tick.load
+                || sync != tick.full_sync
+                || now.saturating_duration_since(at) >= LEADER_TICK_MAX
+        })
+    }
+
+    fn sent(&mut self, tick: &TickRequest, term: u64, now: Instant, reply: &TickReply) {
+        let plain = matches!(
+            reply,
+            TickReply::Ack {
+                need_full_sync: false,
+                ..
+            }
+        );
+        self.last = Some((now, term, tick.load, tick.full_sync, plain));
+    }
+}
+
 /// Every instance: ticks the leader every `tick_interval`, tracks the last contact with a
 /// leader, flips `cut_off` after `fencing_timeout` without it (fencing per `no_quorum_policy`),
 /// and asks for a full sync when the leader wants one or when contact returns.
@@ -91,6 +126,7 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
     let mut gate = CampaignGate::default();
     let mut gate_probe: Option<JoinHandle<bool>> = None;
     let mut probed: Option<bool> = None;
+    let mut own_ticks = OwnTicks::default();
     loop {
         if ctx.core.raft_dead.load(Ordering::Relaxed) {
             // An ended Raft core: no more ticks, so the leader sees this instance lost.
@@ -124,9 +160,18 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
             // The leader's own contact with the quorum is its last quorum acknowledgement,
             // whether or not its book is up yet to answer its own tick.
             let own = own_quorum_age(&ctx.core);
-            carrier.record_ack(Instant::now(), 0, own, Duration::ZERO);
-            carrier.stamp(&mut tick);
-            Some(on_tick(&ctx.core, &ctx.mailbox, tick).await)
+            let now = Instant::now();
+            carrier.record_ack(now, 0, own, Duration::ZERO);
+            let term = ctx.core.metrics.borrow().current_term;
+            if own_ticks.due(&tick, term, now) {
+                carrier.stamp(&mut tick);
+                let sent = tick.clone();
+                let reply = on_tick(&ctx.core, &ctx.mailbox, tick).await;
+                own_ticks.sent(&sent, term, now, &reply);
+                Some(reply)
+            } else {
+                None
+            }
         } else if carrier.carried_within(carried_within) {
             // The leader's heartbeats carry the ticks and their answers.
             None
@@ -422,5 +467,63 @@ fn update_cut_off(
             }
         }
         Transition::Unchanged => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::BatchSeq;
+
+    fn tick(load: u32, full_sync: Option<BatchSeq>) -> TickRequest {
+        TickRequest {
+            identifier: "a".into(),
+            load,
+            counter: 0,
+            sent_at: 0,
+            incarnation: 1,
+            full_sync,
+        }
+    }
+
+    fn ack(need_full_sync: bool) -> TickReply {
+        TickReply::Ack {
+            need_full_sync,
+            term: 2,
+            quorum_age_ms: Some(0),
+        }
+    }
+
+    #[test]
+    fn the_leader_ticks_itself_only_when_its_tick_has_something_to_say() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut own = OwnTicks::default();
+        assert!(own.due(&tick(0, None), 2, t0), "the first one");
+        own.sent(&tick(0, None), 2, t0, &ack(false));
+        assert!(!own.due(&tick(0, None), 2, t0 + ms(400)), "nothing new");
+        assert!(
+            own.due(&tick(0, None), 2, t0 + LEADER_TICK_MAX),
+            "once a second"
+        );
+        assert!(own.due(&tick(5, None), 2, t0 + ms(1)), "a new load");
+        let synced = Some(BatchSeq::new(1, 3));
+        assert!(own.due(&tick(0, synced), 2, t0 + ms(1)), "a new full sync");
+        assert!(
+            own.due(&tick(0, None), 3, t0 + ms(1)),
+            "a new term: a new book"
+        );
+        own.sent(&tick(0, None), 2, t0, &ack(true));
+        assert!(own.due(&tick(0, None), 2, t0 + ms(1)), "a full sync asked");
+        own.sent(
+            &tick(0, None),
+            2,
+            t0,
+            &TickReply::NotLeader { leader: None },
+        );
+        assert!(
+            own.due(&tick(0, None), 2, t0 + ms(1)),
+            "not taken by a book"
+        );
     }
 }
