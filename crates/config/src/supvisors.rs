@@ -55,7 +55,7 @@ pub const DEFAULT_VOTERS: usize = 5;
 const FACTORY: &str = "supervisor.rpcinterface_factory";
 
 /// Options this module interprets (the ignored ones are in `compat::IGNORED`).
-const HONOURED: [&str; 22] = [
+const HONOURED: [&str; 24] = [
     FACTORY,
     "supvisors_list",
     "rules_files",
@@ -78,6 +78,8 @@ const HONOURED: [&str; 22] = [
     "tick_interval_ms",
     "no_quorum_policy",
     "fence_stop_timeout_ms",
+    "event_port",
+    "event_link",
 ];
 
 /// Resolves `[rpcinterface:supvisors]` for this machine. See [`resolve_with`].
@@ -163,6 +165,11 @@ pub fn resolve_with(config: &Config, me: &LocalHost) -> Result<Option<SupvisorsS
         },
     );
     ignored_options(o, &mut p, &mut notes);
+    let local_addr = instances.as_deref().and_then(|list| {
+        list.iter()
+            .find(|i| Some(&i.identifier) == local_identifier.as_ref())
+    });
+    let event_addr = event_addr(o, &mut p, &mut notes, local_addr);
     let cluster_secret = secret(o, &mut p, instances.as_deref(), &mut notes);
     let data_dir = data_dir(o, config, local_identifier.as_deref());
 
@@ -204,8 +211,53 @@ pub fn resolve_with(config: &Config, me: &LocalHost) -> Result<Option<SupvisorsS
         cluster_secret,
         data_dir,
         raft: t.raft,
+        event_addr,
         notes,
     }))
+}
+
+/// `event_port` and `event_link`: where the event interface publishes, `None` for nowhere.
+///
+/// Supvisors 0.14 always published, on `event_port` (default: the HTTP port + 2) bound to
+/// 127.0.0.1; 0.15 added `event_link` (default `NONE`: no event interface), 0.16 bound the
+/// socket on every interface and 0.18 made `event_port` default to the HTTP port + 1.
+/// raftvisord publishes only when the file asks, so that it never binds a port the file does
+/// not name or ask for (0.14's default would be another instance's HTTP port in a cluster on
+/// consecutive ports): `event_port` alone publishes as 0.14 did (127.0.0.1, ZeroMQ),
+/// `event_link = ZMQ` as 0.16+ does (every interface, `event_port` or the HTTP port + 1),
+/// `event_link = NONE` or `event_port = 0` not at all.
+fn event_addr(
+    o: Opts<'_>,
+    p: &mut Problems,
+    notes: &mut Vec<String>,
+    local: Option<&InstanceAddr>,
+) -> Option<std::net::SocketAddr> {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let port = o
+        .parse(p, "event_port", |t| int_in(t, 0, 65535))
+        .ok()?
+        .and_then(|n| u16::try_from(n).ok());
+    let link = o
+        .parse(p, "event_link", |t| {
+            compat::event_link(t)?;
+            Ok(t.trim().to_ascii_uppercase())
+        })
+        .ok()?;
+    match (link.as_deref(), port) {
+        (None, None) | (Some("NONE"), _) | (_, Some(0)) => None,
+        (None, Some(port)) => Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
+        (Some("ZMQ"), port) => {
+            let port = port.or_else(|| local.map(|l| l.http_port.saturating_add(1)))?;
+            Some(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+        }
+        (Some(_), _) => {
+            notes.push(format!(
+                "{}: raftvisor does not serve WebSocket events yet, so there is no event                  interface (event_link = ZMQ publishes over ZeroMQ)",
+                o.at("event_link")
+            ));
+            None
+        }
+    }
 }
 
 fn check_keys(o: Opts<'_>, p: &mut Problems) {

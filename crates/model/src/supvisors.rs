@@ -205,6 +205,9 @@ pub struct SupvisorsSpec {
     pub cluster_secret: Option<String>,
     pub data_dir: PathBuf,
     pub raft: RaftTimings,
+    /// Where the event interface's ZeroMQ PUB socket is bound, if there is one
+    /// (`event_port` / `event_link`, see the config crate).
+    pub event_addr: Option<std::net::SocketAddr>,
     /// Options accepted for compatibility that do not apply, with the reason, for a logged note.
     pub notes: Vec<String>,
 }

@@ -93,6 +93,19 @@ pub async fn run(
         Some(unix) => Some(bind_unix(&unix.file, unix.chmod)?),
         None => None,
     };
+    // The event interface's port too, when the config asks for one (`event_port`,
+    // `event_link`); it publishes once the cluster node is up.
+    let events_stop = CancellationToken::new();
+    let publisher = match cluster_spec.as_ref().and_then(|(spec, _)| spec.event_addr) {
+        Some(addr) => {
+            let (publisher, _task) = events::Publisher::bind(addr, events_stop.clone())
+                .await
+                .map_err(Error::BindEvents)?;
+            tracing::info!(%addr, "event interface: ZeroMQ PUB socket bound");
+            Some(publisher)
+        }
+        None => None,
+    };
 
     let pidfile = sd.pidfile.clone();
     std::fs::write(&pidfile, format!("{}\n", std::process::id())).map_err(|source| {
@@ -132,7 +145,15 @@ pub async fn run(
     let mut server_options = web::ServerOptions::default();
     let cluster = match cluster_spec {
         None => None,
-        Some((spec, view)) => match Cluster::start(spec, view, &supervisor, &logging).await {
+        Some((spec, view)) => match Cluster::start(
+            spec,
+            view,
+            &supervisor,
+            &logging,
+            publisher.map(|p| (p, events_stop)),
+        )
+        .await
+        {
             Ok((cluster, namespace)) => {
                 server_options = server_options
                     .with_namespace(namespace)
@@ -326,6 +347,8 @@ struct Cluster {
     task: cluster::NodeTask,
     shutdown: CancellationToken,
     thread: RaftThread,
+    /// Stops the event interface (its publisher and the task that feeds it).
+    events_stop: CancellationToken,
 }
 
 /// The thread the cluster node's tasks run on: a single-threaded runtime of their own.
@@ -409,12 +432,14 @@ async fn join(handle: std::thread::JoinHandle<()>) {
 impl Cluster {
     /// Starts the node (its planner and fence policy read the commander of `view`), lets
     /// procman autostart once the Raft log is replayed, and builds the `supvisors` namespace,
-    /// which shares `view`.
+    /// which shares `view` and feeds the event interface's `events` publisher (stopped by
+    /// its token) from the replica.
     async fn start(
         spec: SupvisorsSpec,
         view: watch::Sender<supvisors::ConfigView>,
         supervisor: &procman::Supervisor,
         logging: &Logging,
+        events: Option<(events::Publisher, CancellationToken)>,
     ) -> Result<(Cluster, Arc<dyn web::Namespace>), cluster::NodeError> {
         let planner: cluster::Planner = {
             let view = view.subscribe();
@@ -451,13 +476,29 @@ impl Cluster {
         )
         .with_incarnation(node.incarnation())
         .sharing(view);
+        let namespace = Arc::new(namespace);
+        let events_stop = match events {
+            Some((publisher, stop)) => {
+                use cluster::ClusterApi;
+                let ns = namespace.clone();
+                tokio::spawn(events::feed(
+                    move || ns.event_snapshot(),
+                    node.replica(),
+                    publisher,
+                    stop.clone(),
+                ));
+                stop
+            }
+            None => CancellationToken::new(),
+        };
         let cluster = Cluster {
             node,
             task,
             shutdown,
             thread,
+            events_stop,
         };
-        Ok((cluster, Arc::new(namespace)))
+        Ok((cluster, namespace))
     }
 
     /// Once procman has stopped: the node outlives procman's stop so the final process states
@@ -470,6 +511,7 @@ impl Cluster {
                 "the final process states were not committed (no leader, or it is stopping too)"
             );
         }
+        self.events_stop.cancel();
         self.shutdown.cancel();
         self.task.wait().await;
         self.thread.end().await;

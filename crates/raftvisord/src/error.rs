@@ -40,6 +40,8 @@ pub enum Error {
     Supervisor(#[source] procman::Error),
     #[error("cannot start the cluster node")]
     NodeStart(#[source] cluster::NodeError),
+    #[error("cannot start the event interface: {0}")]
+    BindEvents(#[source] events::EventsError),
     #[error("cannot register the supvisors namespace: {0}")]
     Namespace(String),
     /// A restart (SIGHUP, `supervisor.restart`) found a config that no longer loads.
@@ -73,6 +75,7 @@ impl Error {
             | Error::Pidfile { .. }
             | Error::Supervisor(_)
             | Error::NodeStart(_)
+            | Error::BindEvents(_)
             | Error::Namespace(_) => 2,
         }
     }

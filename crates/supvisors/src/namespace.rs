@@ -582,6 +582,73 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         )
     }
 
+    /// The cluster as the event interface publishes it (`events::Snapshot`): what
+    /// `get_supvisors_state`, `get_instance_info`, `get_application_info` and
+    /// `get_process_info` would answer now (without their state gates), and each instance's
+    /// processes as its `event` messages report them.
+    pub fn event_snapshot(&self) -> events::Snapshot {
+        use events::json::from_xmlrpc;
+        let commander = self.commander_handle();
+        self.with_replica(|r| {
+            let state = &r.state;
+            let (starting, stopping) = self.job_modes(r);
+            let loads = commander.expected_loads(state);
+            let instances = self
+                .spec
+                .instances
+                .iter()
+                .filter_map(|i| {
+                    let info = self.instance_info(r, &loads, &i.identifier).ok()?;
+                    Some((i.identifier.clone(), from_xmlrpc(&info)))
+                })
+                .collect();
+            let applications = commander
+                .applications(state)
+                .iter()
+                .map(|a| (a.name.clone(), from_xmlrpc(&encode::application(a))))
+                .collect();
+            let processes = synth::all_processes(state)
+                .iter()
+                .map(|p| {
+                    let namespec = model::make_namespec(&p.application_name, &p.process_name);
+                    let body = from_xmlrpc(&encode::process_with_args(p, state));
+                    (namespec, (p.application_name.clone(), body))
+                })
+                .collect();
+            let local = state
+                .instances()
+                .flat_map(|(identifier, record)| {
+                    record.processes.iter().map(move |(namespec, p)| {
+                        let p = &p.status;
+                        let local = events::LocalProcess {
+                            group: p.group.clone(),
+                            name: p.name.clone(),
+                            state: p.state.code(),
+                            pid: p.pid,
+                            expected: p.expected,
+                            spawnerr: p.spawnerr.clone(),
+                            extra_args: state.jobs().extra_args(namespec).to_string(),
+                            disabled: record.disabled.contains(&p.name)
+                                || record.disabled.contains(&p.group),
+                        };
+                        ((identifier.to_string(), namespec.clone()), local)
+                    })
+                })
+                .collect();
+            events::Snapshot {
+                supvisors: Some(from_xmlrpc(&encode::supvisors_state(
+                    state.supvisors_state(),
+                    &starting,
+                    &stopping,
+                ))),
+                instances,
+                applications,
+                processes,
+                local,
+            }
+        })
+    }
+
     /// `startsecs` / `stopwaitsecs` of every local process, by `(group, name)`.
     async fn local_options(&self) -> Vec<ConfiguredProcess> {
         let infos = self.supervisor.all_config_info().await;

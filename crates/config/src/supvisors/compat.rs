@@ -16,25 +16,12 @@ const STATS: &str = "raftvisor collects no host or process statistics (no supvis
                      methods)";
 const LOG: &str = "raftvisor logs the cluster layer to the supervisord log ([supervisord] \
                    logfile, logfile_maxbytes, logfile_backups, loglevel)";
-const EVENTS: &str = "raftvisor publishes no Supvisors events (no ZeroMQ, no WebSocket): poll \
-                      the supvisors.* XML-RPC methods, or use Supervisor event listeners \
-                      ([eventlistener:x]) for the local process events";
 const MULTICAST: &str = "raftvisor has no discovery mode: Raft needs a fixed voter set, so every \
                          instance must be listed in supvisors_list";
 const UI: &str = "raftvisor has no Supvisors web dashboard (only Supervisor's status page and \
                   /logtail), so this setting has nothing to configure";
 
 pub(crate) const IGNORED: &[Ignored] = &[
-    Ignored {
-        key: "event_port",
-        why: EVENTS,
-        check: port_or_zero,
-    },
-    Ignored {
-        key: "event_link",
-        why: EVENTS,
-        check: event_link,
-    },
     Ignored {
         key: "stats_enabled",
         why: STATS,
@@ -220,7 +207,7 @@ fn stats_enabled(t: &str) -> Result<(), String> {
         .map_err(|_| format!("{t:?} is not a boolean nor one of OFF, HOST, PROCESS, ALL"))
 }
 
-fn event_link(t: &str) -> Result<(), String> {
+pub(crate) fn event_link(t: &str) -> Result<(), String> {
     one_of(t, &["NONE", "ZMQ", "WS"])
 }
 
@@ -259,9 +246,10 @@ mod tests {
 
     #[test]
     fn values_are_checked_like_supvisors() {
+        // Honoured since the event interface, but checked here as before.
+        assert!(port_or_zero("0").is_ok() && port_or_zero("65536").is_err());
+        assert!(event_link("ws").is_ok() && event_link("HTTP").is_err());
         for (key, good, bad) in [
-            ("event_port", "0", "65536"),
-            ("event_link", "ws", "HTTP"),
             ("stats_enabled", "PROCESS", "sometimes"),
             ("stats_enabled", "false", "2"),
             ("stats_periods", "5, 60, 600", "5,10,20,30"),

@@ -663,7 +663,6 @@ fn ignored_options_get_notes_and_are_still_checked() {
     assert_eq!(
         keys,
         [
-            "event_port",
             "stats_periods",
             "logfile",
             "loglevel",
@@ -673,7 +672,7 @@ fn ignored_options_get_notes_and_are_still_checked() {
     );
     let dir = l.dir.path().display().to_string();
     assert_eq!(
-        s.notes[2],
+        s.notes[1],
         format!(
             "{dir}/s.conf:8: [rpcinterface:supvisors] logfile: accepted but not used: raftvisor \
              logs the cluster layer to the supervisord log ([supervisord] logfile, \
@@ -683,8 +682,40 @@ fn ignored_options_get_notes_and_are_still_checked() {
     let e = load(&format!("{SECRET}stats_histo = 5\nevent_link = HTTP\n")).err();
     assert_eq!(
         e,
-        "DIR/s.conf:8: [rpcinterface:supvisors] event_link: \"HTTP\" is not one of NONE, ZMQ, WS\n\
-         DIR/s.conf:7: [rpcinterface:supvisors] stats_histo: 5 is not in 10..1500"
+        "DIR/s.conf:7: [rpcinterface:supvisors] stats_histo: 5 is not in 10..1500\n\
+         DIR/s.conf:8: [rpcinterface:supvisors] event_link: \"HTTP\" is not one of NONE, ZMQ, WS"
+    );
+}
+
+#[test]
+fn the_event_interface_publishes_only_when_the_file_asks() {
+    use std::net::SocketAddr;
+    let addr = |extra: &str| load(&format!("{SECRET}{extra}")).ok().event_addr;
+    let at = |text: &str| Some(text.parse::<SocketAddr>().unwrap());
+    // Nothing asked: nothing bound (Supvisors 0.14 would bind the HTTP port + 2).
+    assert_eq!(addr(""), None);
+    // 0.14: event_port alone publishes on the loopback.
+    assert_eq!(addr("event_port = 60002\n"), at("127.0.0.1:60002"));
+    assert_eq!(addr("event_port = 0\n"), None);
+    // 0.15+: event_link says whether and how; 0.16+ binds every interface, 0.18's default
+    // port is the HTTP port + 1.
+    assert_eq!(addr("event_port = 60002\nevent_link = NONE\n"), None);
+    assert_eq!(
+        addr("event_port = 60002\nevent_link = zmq\n"),
+        at("0.0.0.0:60002")
+    );
+    let http_plus_one = addr("event_link = ZMQ\n").unwrap();
+    assert_eq!(http_plus_one.ip().to_string(), "0.0.0.0");
+    // WebSocket events are not served yet: no interface, and a note that says so.
+    let l = load(&format!("{SECRET}event_port = 60002\nevent_link = WS\n"));
+    let s = l.ok();
+    assert_eq!(s.event_addr, None);
+    assert!(
+        s.notes
+            .iter()
+            .any(|n| n.contains("event_link: raftvisor does not serve WebSocket")),
+        "{:?}",
+        s.notes
     );
 }
 

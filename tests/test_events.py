@@ -1,0 +1,239 @@
+"""The event interface, end to end: Supvisors 0.14's own Python subscriber
+(`supvisors.client.subscriber.SupvisorsEventInterface`, from the Supvisors 0.14 venv made by
+scripts/setup-supvisors.sh) against 3 raftvisord instances, each publishing on its
+`event_port` as Supvisors 0.14 does (ZeroMQ PUB on 127.0.0.1, two frames: header, JSON body).
+
+The subscriber listens to s2 while the processes run on s1: every instance publishes the whole
+cluster's events from its replica. It checks each kind with the fields 0.14 sends, after a
+start, a crash, a stop through Supvisors (a job, so a `supvisors` status change), and the loss
+of an instance."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import xmlrpc.client
+from pathlib import Path
+
+import pytest
+
+import harness
+from cluster_harness import Cluster, free_ports
+from conftest import require_impl
+from harness import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# `slow_stop` takes a second to stop (it traps SIGTERM), so the stop job it is part of is in
+# the replicated state long enough for the `supvisors` status to show it.
+PROGRAMS = """
+[program:hello]
+command = sleep 1000
+autostart = false
+startsecs = 0
+autorestart = false
+
+[program:slow_stop]
+command = bash -c 'trap "sleep 1; exit 0" TERM; while true; do sleep 0.1; done'
+autostart = false
+startsecs = 0
+autorestart = false
+"""
+
+# Supvisors 0.14's bodies, key for key (supvisors/context.py, listener.py, *.serial()).
+SUPVISORS_KEYS = {"fsm_statecode", "fsm_statename", "starting_jobs", "stopping_jobs"}
+INSTANCE_KEYS = {"identifier", "node_name", "port", "statecode", "statename",
+                 "sequence_counter", "remote_time", "local_time", "loading",
+                 "fsm_statecode", "fsm_statename", "starting_jobs", "stopping_jobs"}
+APPLICATION_KEYS = {"application_name", "managed", "statecode", "statename",
+                    "major_failure", "minor_failure"}
+PROCESS_KEYS = {"application_name", "process_name", "statecode", "statename",
+                "expected_exit", "last_event_time", "identifiers", "extra_args"}
+EVENT_KEYS = {"name", "group", "state", "now", "pid", "expected", "spawnerr", "extra_args",
+              "disabled", "identifier"}
+
+
+def supvisors_python() -> Path:
+    venv = Path(os.environ.get("RAFTVISOR_SUPVISORS_VENV", ROOT / ".venv-supvisors"))
+    python = venv / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"{python} is missing: run scripts/setup-supvisors.sh (the test script does)")
+    return python
+
+
+class Recorded:
+    """The messages the 0.14 subscriber wrote, read again at each poll."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def all(self) -> list[tuple[str, dict]]:
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text().splitlines():
+            if line.strip():
+                header, body = json.loads(line)
+                out.append((header, body))
+        return out
+
+    def wait(self, what: str, match, timeout: float = 20.0, after: int = 0) -> int:
+        """Index of the first message from `after` on that `match(header, body)` accepts."""
+        def found():
+            for i, (header, body) in enumerate(self.all()[after:], start=after):
+                if match(header, body):
+                    return i + 1
+            return None
+        try:
+            return wait_until(found, timeout, interval=0.05, what=what) - 1
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}; received: {self.all()[after:][-30:]}") from None
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    require_impl("raftvisord")
+    ports = free_ports(3)
+    c = Cluster(tmp_path / "c", ["s1", "s2", "s3"], PROGRAMS, loglevel="info",
+                overrides={ident: {"event_port": port}
+                           for ident, port in zip(["s1", "s2", "s3"], ports)})
+    c.event_ports = dict(zip(["s1", "s2", "s3"], ports))
+    yield c
+    c.stop()
+    for inst in c.instances.values():
+        assert not inst.alive(), f"{inst.identifier} still alive after stop"
+        assert harness.pids_with_env_tag(inst.tag) == []
+
+
+@pytest.fixture
+def subscriber(tmp_path):
+    """`subscribe(port) -> Recorded`; every subscriber started is stopped (by PID) at the end."""
+    procs: list[subprocess.Popen] = []
+
+    def subscribe(port: int) -> Recorded:
+        out = tmp_path / f"events-{port}.jsonl"
+        proc = subprocess.Popen(
+            [str(supvisors_python()), str(ROOT / "tests" / "event_recorder.py"), str(port),
+             str(out), str(tmp_path / f"subscriber-{port}.log")],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        return Recorded(out)
+
+    yield subscribe
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def test_supvisors_0_14_subscriber_receives_every_kind_from_another_instance(cluster, subscriber):
+    cluster.start()
+    cluster.wait_operation(timeout=30)
+    cluster.wait_all_running(timeout=30)
+    events = subscriber(cluster.event_ports["s2"])
+
+    # Connected once an instance status comes (each instance's tick is committed every 5 s).
+    i = events.wait("an instance status", lambda h, b: h == "instance", timeout=15)
+    header, body = events.all()[i]
+    assert set(body) == INSTANCE_KEYS, body
+    assert body["identifier"] in {"s1", "s2", "s3"} and body["statename"] == "RUNNING"
+
+    # A start on s1, seen on s2: the event, then the process status, then the application's.
+    s1 = cluster["s1"].proxy()
+    assert s1.supervisor.startProcess("hello") is True
+    i = events.wait("hello RUNNING on s1",
+                    lambda h, b: h == "event" and b["name"] == "hello" and b["state"] == 20,
+                    after=i)
+    header, event = events.all()[i]
+    assert set(event) == EVENT_KEYS, event
+    assert event["identifier"] == "s1" and event["group"] == "hello" and event["pid"] > 0
+    (h1, process), (h2, application) = events.all()[i + 1:i + 3]
+    assert (h1, h2) == ("process", "application")
+    assert set(process) == PROCESS_KEYS and set(application) == APPLICATION_KEYS
+    assert process["process_name"] == "hello" and process["statename"] == "RUNNING"
+    assert process["identifiers"] == ["s1"]
+    assert application["application_name"] == "hello"
+
+    # A crash: EXITED, not expected.
+    pid = event["pid"]
+    os.kill(pid, signal.SIGKILL)
+    i = events.wait("hello EXITED on s1",
+                    lambda h, b: h == "event" and b["name"] == "hello" and b["state"] == 100,
+                    after=i)
+    assert events.all()[i][1]["expected"] is False
+
+    # A stop through Supvisors is a job: the cluster's status shows it, then no more.
+    assert s1.supervisor.startProcess("slow_stop") is True
+    i = events.wait("slow_stop RUNNING",
+                    lambda h, b: h == "event" and b["name"] == "slow_stop" and b["state"] == 20,
+                    after=i)
+    assert s1.supvisors.stop_process("slow_stop", True) is True
+    j = events.wait("a stopping job",
+                    lambda h, b: h == "supvisors" and b["stopping_jobs"], after=i)
+    assert set(events.all()[j][1]) == SUPVISORS_KEYS
+    events.wait("slow_stop STOPPED",
+                lambda h, b: h == "event" and b["name"] == "slow_stop" and b["state"] == 0,
+                after=i)
+    events.wait("the job over", lambda h, b: h == "supvisors" and not b["stopping_jobs"],
+                after=j)
+
+    # A program removed from every instance: an event of state -1 from each, then the
+    # process's status DELETED (statecode -1) once no instance has it.
+    for ident in ("s1", "s2", "s3"):
+        assert cluster[ident].proxy().supervisor.removeProcessGroup("hello") is True
+    for ident in ("s1", "s2", "s3"):
+        events.wait(f"hello removed from {ident}",
+                    lambda h, b, ident=ident: h == "event" and b["name"] == "hello"
+                    and b["state"] == -1 and b["identifier"] == ident, after=i)
+    k = events.wait("hello DELETED",
+                    lambda h, b: h == "process" and b["process_name"] == "hello"
+                    and b["statecode"] == -1, after=i)
+    assert events.all()[k][1]["statename"] == "DELETED"
+
+    # The loss of an instance: its status turns SILENT at the others' subscribers.
+    cluster["s3"].kill9()
+    events.wait("s3 SILENT",
+                lambda h, b: h == "instance" and b["identifier"] == "s3"
+                and b["statename"] == "SILENT", after=i)
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process `pid` listens on (its socket inodes in /proc/net/tcp{,6})."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_the_event_port_is_bound_only_when_the_config_asks(tmp_path, cluster):
+    """With `event_port`, the instance listens on it; without `event_port` nor `event_link`,
+    on its HTTP and internal ports only (Supvisors 0.14 would bind the HTTP port + 2: another
+    instance's HTTP port in a cluster on consecutive ports)."""
+    cluster.start()
+    s1 = cluster["s1"]
+    wait_until(lambda: cluster.event_ports["s1"] in listening_ports(s1.proc.pid), 10,
+               what="s1 listening on its event port")
+    plain = Cluster(tmp_path / "plain", ["p1"], PROGRAMS, loglevel="info")
+    try:
+        plain.start()
+        p1 = plain["p1"]
+        assert listening_ports(p1.proc.pid) == {p1.http_port, p1.internal_port}
+    finally:
+        plain.stop()
