@@ -237,3 +237,84 @@ def test_the_event_port_is_bound_only_when_the_config_asks(tmp_path, cluster):
         assert listening_ports(p1.proc.pid) == {p1.http_port, p1.internal_port}
     finally:
         plain.stop()
+
+
+class SseReader:
+    """Reads `GET /events` (Server-Sent Events) of one instance in a thread of its own; each
+    event is kept as `(name, data as JSON)`. An HTTP/1.0 request, so that the body is the
+    stream itself (no chunked framing) until the connection closes."""
+
+    def __init__(self, port: int):
+        import socket
+        import threading
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.sock.sendall(b"GET /events HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        self.file = self.sock.makefile("rb")
+        self.status_line = self.file.readline().decode()
+        self.headers: dict[str, str] = {}
+        while True:
+            line = self.file.readline().decode().strip()
+            if not line:
+                break
+            key, _, value = line.partition(":")
+            self.headers[key.strip().lower()] = value.strip()
+        self.received: list[tuple[str, dict]] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        name = None
+        try:
+            for raw in self.file:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    name = line[len("event: "):]
+                elif line.startswith("data: ") and name is not None:
+                    self.received.append((name, json.loads(line[len("data: "):])))
+                    name = None
+        except (OSError, ValueError):
+            return  # closed by `close`
+
+    def close(self) -> None:
+        import socket
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.thread.join(timeout=10)
+        self.file.close()
+        self.sock.close()
+
+
+def test_server_sent_events_on_the_http_port_carry_the_same_messages(make_cluster_plain):
+    cluster = make_cluster_plain
+    cluster.start()
+    cluster.wait_operation(timeout=30)
+    cluster.wait_all_running(timeout=30)
+    sse = SseReader(cluster["s2"].http_port)
+    try:
+        assert sse.status_line.split()[1] == "200", sse.status_line
+        assert sse.headers["content-type"] == "text/event-stream"
+        s1 = cluster["s1"].proxy()
+        assert s1.supervisor.startProcess("hello") is True
+        wait_until(lambda: any(h == "event" and b["name"] == "hello" and b["state"] == 20
+                               for h, b in sse.received),
+                   20, interval=0.05, what="hello RUNNING over SSE")
+        i = next(k for k, (h, b) in enumerate(sse.received)
+                 if h == "event" and b["name"] == "hello" and b["state"] == 20)
+        (h0, event), (h1, process), (h2, application) = sse.received[i:i + 3]
+        assert (h1, h2) == ("process", "application")
+        assert set(event) == EVENT_KEYS and event["identifier"] == "s1"
+        assert set(process) == PROCESS_KEYS and process["statename"] == "RUNNING"
+        assert set(application) == APPLICATION_KEYS
+    finally:
+        sse.close()
+
+
+@pytest.fixture
+def make_cluster_plain(tmp_path):
+    """3 instances without any event option: the HTTP port's events need none."""
+    require_impl("raftvisord")
+    c = Cluster(tmp_path / "sse", ["s1", "s2", "s3"], PROGRAMS, loglevel="info")
+    yield c
+    c.stop()

@@ -57,32 +57,189 @@ pub struct Event {
     pub body: serde_json::Value,
 }
 
-/// Publishes, at each change of `changes`, the events between the previous snapshot and the
-/// one `snapshot` takes then, until `stop` or the end of `changes`. The first snapshot is the
-/// starting point: a subscriber learns of changes, as with Supvisors (whose subscribers ask
+/// The events as a broadcast, for consumers that come and go (the Server-Sent Events of the
+/// HTTP port): each subscriber gets the events published after it subscribed, through its
+/// own bounded buffer; one that falls behind by more than [`HUB_BUFFER`] loses the oldest,
+/// and the loss is counted.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    sender: tokio::sync::broadcast::Sender<std::sync::Arc<Event>>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Told of each new subscriber, so that the feed takes its starting point at once rather
+    /// than at the next change (which it would then not publish).
+    joined: std::sync::Arc<tokio::sync::Notify>,
+}
+
+/// Events a subscriber of the hub may fall behind by before it loses the oldest.
+pub const HUB_BUFFER: usize = 4096;
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            sender: tokio::sync::broadcast::channel(HUB_BUFFER).0,
+            dropped: Default::default(),
+            joined: Default::default(),
+        }
+    }
+}
+
+impl Hub {
+    /// Sends `event` to the current subscribers (none: nothing happens).
+    pub fn publish(&self, event: Event) {
+        let _ = self.sender.send(std::sync::Arc::new(event));
+    }
+
+    /// Whether anyone listens (the feed computes nothing for no one).
+    pub fn has_subscribers(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
+    /// Events lost by subscribers that fell behind, since start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A subscription: the events from now on, as `(header, JSON body text)`.
+    pub fn subscribe(&self) -> impl futures_util::Stream<Item = (String, String)> + Send + 'static {
+        let receiver = self.sender.subscribe();
+        self.joined.notify_one();
+        let dropped = self.dropped.clone();
+        futures_util::stream::unfold(receiver, move |mut receiver| {
+            let dropped = dropped.clone();
+            async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(event) => {
+                            let item = (event.header.as_str().to_string(), event.body.to_string());
+                            return Some((item, receiver));
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            dropped.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Where the feed sends the events: the ZeroMQ publisher when the config asks for one, and
+/// the hub of the HTTP port's Server-Sent Events.
+#[derive(Debug, Clone, Default)]
+pub struct Sinks {
+    pub zmq: Option<Publisher>,
+    pub hub: Option<Hub>,
+}
+
+impl Sinks {
+    fn wanted(&self) -> bool {
+        self.zmq.is_some() || self.hub.as_ref().is_some_and(Hub::has_subscribers)
+    }
+
+    fn send(&self, event: Event) {
+        if let Some(hub) = &self.hub {
+            hub.publish(event.clone());
+        }
+        if let Some(zmq) = &self.zmq {
+            zmq.publish(event);
+        }
+    }
+}
+
+/// Publishes to `sinks`, at each change of `changes`, the events between the previous
+/// snapshot and the one `snapshot` takes then, until `stop` or the end of `changes`.
+///
+/// A snapshot is taken only while a sink wants one (a ZeroMQ socket always does, the hub
+/// while someone listens). The first one, and the first after a time with no one to tell, is
+/// a starting point: a subscriber learns of changes, as with Supvisors (whose subscribers ask
 /// the XML-RPC API for the state they start from). `changes` coalesces: a burst of changes
 /// is published as the differences up to the latest state, each message once.
 pub async fn feed<T>(
     snapshot: impl Fn() -> Snapshot,
     mut changes: tokio::sync::watch::Receiver<T>,
-    publisher: Publisher,
+    sinks: Sinks,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    changes.borrow_and_update();
-    let mut previous = snapshot();
+    let joined = sinks.hub.as_ref().map(|h| h.joined.clone());
+    let joined = || async {
+        match &joined {
+            Some(joined) => joined.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut previous: Option<Snapshot> = None;
     loop {
+        if !sinks.wanted() {
+            // No one to tell: no snapshot, and no wake-up at each change of the replica
+            // either, until someone subscribes.
+            previous = None;
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                () = joined() => {}
+            }
+            continue;
+        }
+        if previous.is_none() {
+            changes.borrow_and_update();
+            previous = Some(snapshot());
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
             changed = changes.changed() => if changed.is_err() { return },
+            // Another subscriber starts from the next change, as the others do.
+            () = joined() => continue,
         }
         changes.borrow_and_update();
-        let next = snapshot();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        for event in events(&previous, &next, now) {
-            publisher.publish(event);
+        if !sinks.wanted() {
+            continue;
         }
-        previous = next;
+        let next = snapshot();
+        if let Some(previous) = &previous {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            for event in events(previous, &next, now) {
+                sinks.send(event);
+            }
+        }
+        previous = Some(next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use serde_json::json;
+
+    fn event(n: u64) -> Event {
+        Event {
+            header: Header::Instance,
+            body: json!({ "sequence_counter": n }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hub_subscriber_gets_what_follows_and_a_late_one_loses_the_oldest_counted() {
+        let hub = Hub::default();
+        assert!(!hub.has_subscribers());
+        hub.publish(event(0)); // no one listens: gone
+        let mut stream = Box::pin(hub.subscribe());
+        assert!(hub.has_subscribers());
+        hub.publish(event(1));
+        let (header, body) = stream.next().await.expect("an event");
+        assert_eq!(header, "instance");
+        assert_eq!(body, r#"{"sequence_counter":1}"#);
+        // Falling behind by more than the buffer loses the oldest, counted.
+        let extra = 5;
+        for n in 0..(HUB_BUFFER as u64 + extra) {
+            hub.publish(event(n));
+        }
+        let (_, body) = stream.next().await.expect("an event");
+        assert_eq!(body, format!(r#"{{"sequence_counter":{extra}}}"#));
+        assert_eq!(hub.dropped(), extra);
+        drop(stream);
+        assert!(!hub.has_subscribers());
     }
 }

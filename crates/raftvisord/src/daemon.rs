@@ -145,30 +145,25 @@ pub async fn run(
     let mut server_options = web::ServerOptions::default();
     let cluster = match cluster_spec {
         None => None,
-        Some((spec, view)) => match Cluster::start(
-            spec,
-            view,
-            &supervisor,
-            &logging,
-            publisher.map(|p| (p, events_stop)),
-        )
-        .await
-        {
-            Ok((cluster, namespace)) => {
-                server_options = server_options
-                    .with_namespace(namespace)
-                    .map_err(|e| Error::Namespace(e.to_string()))?;
-                Some(cluster)
+        Some((spec, view)) => {
+            match Cluster::start(spec, view, &supervisor, &logging, publisher, events_stop).await {
+                Ok((cluster, namespace)) => {
+                    server_options = server_options
+                        .with_namespace(namespace)
+                        .map_err(|e| Error::Namespace(e.to_string()))?
+                        .with_events(cluster.event_source());
+                    Some(cluster)
+                }
+                Err(e) => {
+                    // Stop the programs procman already started before reporting the error.
+                    tracing::error!(error = %e, "cannot start the cluster node");
+                    let _ = supervisor.shutdown();
+                    let _ = done.await;
+                    let _ = std::fs::remove_file(&pidfile);
+                    return Err(Error::NodeStart(e));
+                }
             }
-            Err(e) => {
-                // Stop the programs procman already started before reporting the error.
-                tracing::error!(error = %e, "cannot start the cluster node");
-                let _ = supervisor.shutdown();
-                let _ = done.await;
-                let _ = std::fs::remove_file(&pidfile);
-                return Err(Error::NodeStart(e));
-            }
-        },
+        }
     };
 
     let mut servers = tokio::task::JoinSet::new();
@@ -349,6 +344,8 @@ struct Cluster {
     thread: RaftThread,
     /// Stops the event interface (its publisher and the task that feeds it).
     events_stop: CancellationToken,
+    /// The events for the HTTP port's Server-Sent Events.
+    hub: events::Hub,
 }
 
 /// The thread the cluster node's tasks run on: a single-threaded runtime of their own.
@@ -432,14 +429,15 @@ async fn join(handle: std::thread::JoinHandle<()>) {
 impl Cluster {
     /// Starts the node (its planner and fence policy read the commander of `view`), lets
     /// procman autostart once the Raft log is replayed, and builds the `supvisors` namespace,
-    /// which shares `view` and feeds the event interface's `events` publisher (stopped by
-    /// its token) from the replica.
+    /// which shares `view` and feeds the events, from the replica, to the `zmq` publisher
+    /// if the config has one and to the HTTP port's hub, until `events_stop`.
     async fn start(
         spec: SupvisorsSpec,
         view: watch::Sender<supvisors::ConfigView>,
         supervisor: &procman::Supervisor,
         logging: &Logging,
-        events: Option<(events::Publisher, CancellationToken)>,
+        zmq: Option<events::Publisher>,
+        events_stop: CancellationToken,
     ) -> Result<(Cluster, Arc<dyn web::Namespace>), cluster::NodeError> {
         let planner: cluster::Planner = {
             let view = view.subscribe();
@@ -477,28 +475,39 @@ impl Cluster {
         .with_incarnation(node.incarnation())
         .sharing(view);
         let namespace = Arc::new(namespace);
-        let events_stop = match events {
-            Some((publisher, stop)) => {
-                use cluster::ClusterApi;
-                let ns = namespace.clone();
-                tokio::spawn(events::feed(
-                    move || ns.event_snapshot(),
-                    node.replica(),
-                    publisher,
-                    stop.clone(),
-                ));
-                stop
-            }
-            None => CancellationToken::new(),
-        };
+        let hub = events::Hub::default();
+        {
+            use cluster::ClusterApi;
+            let ns = namespace.clone();
+            let sinks = events::Sinks {
+                zmq,
+                hub: Some(hub.clone()),
+            };
+            tokio::spawn(events::feed(
+                move || ns.event_snapshot(),
+                node.replica(),
+                sinks,
+                events_stop.clone(),
+            ));
+        }
         let cluster = Cluster {
             node,
             task,
             shutdown,
             thread,
             events_stop,
+            hub,
         };
         Ok((cluster, namespace))
+    }
+
+    /// The cluster's events for `GET /events`: one subscription of the hub per call.
+    fn event_source(&self) -> web::EventSource {
+        let hub = self.hub.clone();
+        Arc::new(move || {
+            use futures_util::StreamExt;
+            hub.subscribe().boxed()
+        })
     }
 
     /// Once procman has stopped: the node outlives procman's stop so the final process states

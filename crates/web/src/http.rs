@@ -5,6 +5,7 @@
 //!                      │                else 400
 //!                      ├─ /logtail/<namespec>[/stdout|/stderr]  GET → tail -f (chunked)
 //!                      ├─ /mainlogtail  GET → tail -f of the main log
+//!                      ├─ /events       GET → the cluster's events as Server-Sent Events
 //!                      ├─ / , /index.html  GET → status page
 //!                      └─ anything else → 404
 //! ```
@@ -34,8 +35,10 @@ pub(crate) struct App<S> {
     pub credentials: Option<Credentials>,
     pub max_body_bytes: usize,
     pub tail_poll_interval: Duration,
-    /// Cancelled at shutdown so that open log tails end.
+    /// Cancelled at shutdown so that open log tails and event streams end.
     pub streams: CancellationToken,
+    /// What `/events` streams (a cluster's events), if anything.
+    pub events: Option<crate::server::EventSource>,
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response {
@@ -189,6 +192,13 @@ impl<S: SupervisorApi> App<S> {
                 Err(_) => error_page(StatusCode::NOT_FOUND),
             };
         }
+        if path == "/events" || path.starts_with("/events?") {
+            return match (&self.events, method) {
+                (Some(source), Method::GET) => self.event_stream(source),
+                (Some(_), _) => error_page(StatusCode::BAD_REQUEST),
+                (None, _) => error_page(StatusCode::NOT_FOUND),
+            };
+        }
         if (path == "/" || path == "/index.html") && method == Method::GET {
             return self.status_page().await;
         }
@@ -247,6 +257,43 @@ impl<S: SupervisorApi> App<S> {
             }
             Err(_) => error_page(StatusCode::NOT_FOUND),
         }
+    }
+
+    /// `GET /events`: the events from now on, each as `event: <header>` and `data: <JSON>`
+    /// (the same header and body as the ZeroMQ messages), until the client goes or the
+    /// server stops. A first comment line opens the stream at once.
+    fn event_stream(&self, source: &crate::server::EventSource) -> Response {
+        let mut events = source();
+        let stop = self.streams.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(64);
+        tokio::spawn(async move {
+            if tx
+                .send(Ok(bytes::Bytes::from_static(b": raftvisor events\n\n")))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            loop {
+                let next = tokio::select! {
+                    next = events.next() => next,
+                    _ = stop.cancelled() => None,
+                    _ = tx.closed() => None,
+                };
+                let Some((name, data)) = next else { break };
+                let frame = format!("event: {name}\ndata: {data}\n\n");
+                if tx.send(Ok(bytes::Bytes::from(frame))).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let mut response = warp::reply::stream(stream).into_response();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        response
     }
 
     /// A minimal status table (Supervisor's web UI is not reproduced).

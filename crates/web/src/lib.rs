@@ -39,5 +39,5 @@ mod tests_http;
 
 pub use namespace::{MethodDef, Namespace};
 pub use rpc::{dispatch, NamespaceError, Rpc};
-pub use server::{serve_tcp, serve_unix, ServerOptions, DEFAULT_MAX_BODY_BYTES};
+pub use server::{serve_tcp, serve_unix, EventSource, ServerOptions, DEFAULT_MAX_BODY_BYTES};
 pub use supervisor_ns::{SupervisorNamespace, API_VERSION, SUPERVISOR_VERSION};

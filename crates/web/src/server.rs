@@ -35,7 +35,15 @@ pub struct ServerOptions {
     /// How long shutdown waits for in-flight requests before returning anyway.
     pub shutdown_grace: Duration,
     namespaces: Vec<Arc<dyn Namespace>>,
+    /// What `GET /events` streams as Server-Sent Events; `None`: 404 there.
+    events: Option<EventSource>,
 }
+
+/// A source of Server-Sent Events for `GET /events`: each call opens one subscription, a
+/// stream of `(event name, data)` pairs from then on (the cluster's events: the `events`
+/// crate's hub, given by the daemon).
+pub type EventSource =
+    Arc<dyn Fn() -> futures_util::stream::BoxStream<'static, (String, String)> + Send + Sync>;
 
 impl Default for ServerOptions {
     fn default() -> Self {
@@ -45,6 +53,7 @@ impl Default for ServerOptions {
             tail_poll_interval: Duration::from_millis(100),
             shutdown_grace: Duration::from_secs(10),
             namespaces: Vec::new(),
+            events: None,
         }
     }
 }
@@ -76,6 +85,13 @@ impl ServerOptions {
         check_namespace_name(namespace.name(), taken)?;
         self.namespaces.push(namespace);
         Ok(self)
+    }
+
+    /// Serves `events` as Server-Sent Events on `GET /events` (same authentication as the
+    /// rest), for browsers and `curl -N`.
+    pub fn with_events(mut self, events: EventSource) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// The dispatcher these options describe over `api`.
@@ -146,6 +162,7 @@ async fn serve<L: Acceptor, S: SupervisorApi>(
         max_body_bytes: opts.max_body_bytes,
         tail_poll_interval: opts.tail_poll_interval,
         streams: streams.clone(),
+        events: opts.events.clone(),
     });
     let filter = warp::method()
         .and(warp::path::full())
