@@ -252,7 +252,8 @@ fn event_addr(
         }
         (Some(_), _) => {
             notes.push(format!(
-                "{}: raftvisor does not serve WebSocket events yet, so there is no event                  interface (event_link = ZMQ publishes over ZeroMQ)",
+                "{}: raftvisor does not serve WebSocket events yet, so there is no event \
+                 interface (event_link = ZMQ publishes over ZeroMQ)",
                 o.at("event_link")
             ));
             None

@@ -6,9 +6,12 @@
 //!                                  previous Snapshot ──┐                    │
 //!                                                      ▼                    ▼
 //!                                        diff::events(previous, next) ──► Vec<Event>
-//!                                                      │ bounded queue (drops counted)
-//!                                                      ▼
-//!                                        zmq::Publisher: PUB socket, [header, JSON body]
+//!                                                      │ feed → Sinks
+//!                          ┌───────────────────────────┴──────────────────────────┐
+//!                          ▼ bounded queue (drops counted)                         ▼
+//!        zmq::Publisher: PUB socket, [header, JSON body]      Hub: broadcast, one bounded
+//!                                                             buffer per subscriber (the
+//!                                                             HTTP port's GET /events)
 //! ```
 //!
 //! The diff is pure ([`diff`]); the bodies are the `supvisors.*` XML-RPC replies as JSON
@@ -138,7 +141,7 @@ impl Sinks {
     }
 
     fn send(&self, event: Event) {
-        if let Some(hub) = &self.hub {
+        if let Some(hub) = self.hub.as_ref().filter(|h| h.has_subscribers()) {
             hub.publish(event.clone());
         }
         if let Some(zmq) = &self.zmq {
@@ -196,9 +199,7 @@ pub async fn feed<T>(
         }
         let next = snapshot();
         if let Some(previous) = &previous {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let now = model::time::epoch_ms().div_euclid(1000);
             for event in events(previous, &next, now) {
                 sinks.send(event);
             }

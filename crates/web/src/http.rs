@@ -49,6 +49,19 @@ fn reply(status: StatusCode, content_type: &'static str, body: String) -> Respon
     response
 }
 
+/// A reply whose body follows `stream` as it comes (a log tail, the events), of
+/// `content_type`, that proxies must not buffer.
+fn streaming(
+    stream: impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + Sync + 'static,
+    content_type: &'static str,
+) -> Response {
+    let mut response = warp::reply::stream(stream).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
 /// medusa's error page, as Supervisor sends it for 400/401/404/413.
 fn error_page(status: StatusCode) -> Response {
     let body = format!(
@@ -245,16 +258,7 @@ impl<S: SupervisorApi> App<S> {
 
     async fn tail(&self, log: PathBuf) -> Response {
         match logtail::follow(&log, self.tail_poll_interval, self.streams.clone()).await {
-            Ok(stream) => {
-                let mut response = warp::reply::stream(stream).into_response();
-                let headers = response.headers_mut();
-                headers.insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain;charset=utf-8"),
-                );
-                headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-                response
-            }
+            Ok(stream) => streaming(stream, "text/plain;charset=utf-8"),
             Err(_) => error_page(StatusCode::NOT_FOUND),
         }
     }
@@ -288,11 +292,10 @@ impl<S: SupervisorApi> App<S> {
             }
         });
         let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-        let mut response = warp::reply::stream(stream).into_response();
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        headers.insert("cache-control", HeaderValue::from_static("no-cache"));
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        let mut response = streaming(stream, "text/event-stream");
+        response
+            .headers_mut()
+            .insert("cache-control", HeaderValue::from_static("no-cache"));
         response
     }
 
