@@ -318,3 +318,87 @@ def make_cluster_plain(tmp_path):
     c = Cluster(tmp_path / "sse", ["s1", "s2", "s3"], PROGRAMS, loglevel="info")
     yield c
     c.stop()
+
+
+class WsReader:
+    """A WebSocket client of one instance's event port (Python's `websockets`, the library
+    Supvisors' own WebSocket subscriber uses), reading in a thread of its own; each message
+    is kept as `(header, body)` from its JSON `[header, body]`."""
+
+    def __init__(self, port: int, path: str):
+        import threading
+        from websockets.sync.client import connect
+        # Pings every half second: the server must answer them while it has nothing to send.
+        self.ws = connect(f"ws://127.0.0.1:{port}/{path}", open_timeout=10,
+                          ping_interval=0.5, ping_timeout=5)
+        self.received: list[tuple[str, dict]] = []
+        self.closed_because: Exception | None = None
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            for text in self.ws:
+                header, body = json.loads(text)
+                self.received.append((header, body))
+        except Exception as e:  # the connection's end, kept for the assertions
+            self.closed_because = e
+
+    def close(self) -> None:
+        self.ws.close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def ws_cluster(tmp_path):
+    """3 instances with `event_link = WS`, as Supvisors 0.16+ configures it."""
+    require_impl("raftvisord")
+    ports = free_ports(3)
+    c = Cluster(tmp_path / "ws", ["s1", "s2", "s3"], PROGRAMS, loglevel="info",
+                overrides={ident: {"event_link": "WS", "event_port": port}
+                           for ident, port in zip(["s1", "s2", "s3"], ports)})
+    c.event_ports = dict(zip(["s1", "s2", "s3"], ports))
+    yield c
+    c.stop()
+    for inst in c.instances.values():
+        assert not inst.alive(), f"{inst.identifier} still alive after stop"
+
+
+def test_websocket_clients_get_the_headers_of_their_path(ws_cluster):
+    """Supvisors 0.16's `event_link = WS`: `ws://host:event_port/<h1>/<h2>` or `/all`, each
+    message a JSON `[header, body]`, from an instance other than the process's."""
+    cluster = ws_cluster
+    cluster.start()
+    cluster.wait_operation(timeout=30)
+    cluster.wait_all_running(timeout=30)
+    port = cluster.event_ports["s2"]
+    chosen = WsReader(port, "event/process")
+    everything = WsReader(port, "all")
+    try:
+        s1 = cluster["s1"].proxy()
+        assert s1.supervisor.startProcess("hello") is True
+
+        def running(r: WsReader):
+            return next((k for k, (h, b) in enumerate(r.received)
+                         if h == "event" and b["name"] == "hello" and b["state"] == 20), None)
+
+        wait_until(lambda: running(chosen) is not None and running(everything) is not None,
+                   20, interval=0.05, what="hello RUNNING over both WebSockets")
+        i = running(everything)
+        (_, event), (h1, process), (h2, application) = everything.received[i:i + 3]
+        assert (h1, h2) == ("process", "application")
+        assert set(event) == EVENT_KEYS and event["identifier"] == "s1"
+        assert set(process) == PROCESS_KEYS and process["statename"] == "RUNNING"
+        assert set(application) == APPLICATION_KEYS
+        j = running(chosen)
+        assert chosen.received[j + 1] == ("process", process)
+        # Every instance's status comes at its ticks (about every 5 s), to `all` only; the
+        # pings of both clients were answered meanwhile (or their connections would be gone).
+        wait_until(lambda: {b["identifier"] for h, b in everything.received
+                            if h == "instance"} == {"s1", "s2", "s3"},
+                   20, interval=0.1, what="the 3 instances' statuses over /all")
+        assert {h for h, _ in chosen.received} <= {"event", "process"}, chosen.received
+        assert chosen.closed_because is None and everything.closed_because is None
+    finally:
+        chosen.close()
+        everything.close()

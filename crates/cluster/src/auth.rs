@@ -244,7 +244,7 @@ pub(crate) mod tests {
                 election_timeout_min: Duration::from_millis(150),
                 election_timeout_max: Duration::from_millis(300),
             },
-            event_addr: None,
+            event_interface: None,
             notes: vec![],
         }
     }

@@ -64,7 +64,7 @@ fn spec(ids: &[&str], voters: &[&str], local: &str, ports: &[u16], dir: &Path) -
             election_timeout_min: Duration::from_millis(150),
             election_timeout_max: Duration::from_millis(300),
         },
-        event_addr: None,
+        event_interface: None,
         notes: vec![],
     }
 }

@@ -35,8 +35,8 @@ use crate::reader::Reported;
 use crate::system;
 use crate::values::{parse_bool, parse_int};
 use model::supvisors::{
-    ConciliationStrategy, InstanceAddr, NoQuorumPolicy, RaftTimings, StartingStrategy,
-    SupvisorsSpec,
+    ConciliationStrategy, EventInterface, EventLink, InstanceAddr, NoQuorumPolicy, RaftTimings,
+    StartingStrategy, SupvisorsSpec,
 };
 use model::Config;
 use section::Opts;
@@ -169,7 +169,7 @@ pub fn resolve_with(config: &Config, me: &LocalHost) -> Result<Option<SupvisorsS
         list.iter()
             .find(|i| Some(&i.identifier) == local_identifier.as_ref())
     });
-    let event_addr = event_addr(o, &mut p, &mut notes, local_addr);
+    let event_interface = event_interface(o, &mut p, local_addr);
     let cluster_secret = secret(o, &mut p, instances.as_deref(), &mut notes);
     let data_dir = data_dir(o, config, local_identifier.as_deref());
 
@@ -211,27 +211,27 @@ pub fn resolve_with(config: &Config, me: &LocalHost) -> Result<Option<SupvisorsS
         cluster_secret,
         data_dir,
         raft: t.raft,
-        event_addr,
+        event_interface,
         notes,
     }))
 }
 
-/// `event_port` and `event_link`: where the event interface publishes, `None` for nowhere.
+/// `event_port` and `event_link`: where and how the event interface publishes, `None` for
+/// nowhere.
 ///
 /// Supvisors 0.14 always published, on `event_port` (default: the HTTP port + 2) bound to
-/// 127.0.0.1; 0.15 added `event_link` (default `NONE`: no event interface), 0.16 bound the
-/// socket on every interface and 0.18 made `event_port` default to the HTTP port + 1.
+/// 127.0.0.1; 0.15 added `event_link` (default `NONE`: no event interface), 0.16 added `WS`
+/// and bound on every interface, and 0.18 made `event_port` default to the HTTP port + 1.
 /// raftvisord publishes only when the file asks, so that it never binds a port the file does
 /// not name or ask for (0.14's default would be another instance's HTTP port in a cluster on
 /// consecutive ports): `event_port` alone publishes as 0.14 did (127.0.0.1, ZeroMQ),
-/// `event_link = ZMQ` as 0.16+ does (every interface, `event_port` or the HTTP port + 1),
-/// `event_link = NONE` or `event_port = 0` not at all.
-fn event_addr(
+/// `event_link = ZMQ` or `WS` as 0.16+ does (every interface, `event_port` or the HTTP port
+/// + 1), `event_link = NONE` or `event_port = 0` not at all.
+fn event_interface(
     o: Opts<'_>,
     p: &mut Problems,
-    notes: &mut Vec<String>,
     local: Option<&InstanceAddr>,
-) -> Option<std::net::SocketAddr> {
+) -> Option<EventInterface> {
     use std::net::{Ipv4Addr, SocketAddr};
     let port = o
         .parse(p, "event_port", |t| int_in(t, 0, 65535))
@@ -243,22 +243,22 @@ fn event_addr(
             Ok(t.trim().to_ascii_uppercase())
         })
         .ok()?;
-    match (link.as_deref(), port) {
-        (None, None) | (Some("NONE"), _) | (_, Some(0)) => None,
-        (None, Some(port)) => Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
-        (Some("ZMQ"), port) => {
-            let port = port.or_else(|| local.map(|l| l.http_port.saturating_add(1)))?;
-            Some(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+    let link = match (link.as_deref(), port) {
+        (None, None) | (Some("NONE"), _) | (_, Some(0)) => return None,
+        (None, Some(port)) => {
+            return Some(EventInterface {
+                addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                link: EventLink::Zmq,
+            })
         }
-        (Some(_), _) => {
-            notes.push(format!(
-                "{}: raftvisor does not serve WebSocket events yet, so there is no event \
-                 interface (event_link = ZMQ publishes over ZeroMQ)",
-                o.at("event_link")
-            ));
-            None
-        }
-    }
+        (Some("WS"), _) => EventLink::Ws,
+        (Some(_), _) => EventLink::Zmq,
+    };
+    let port = port.or_else(|| local.map(|l| l.http_port.saturating_add(1)))?;
+    Some(EventInterface {
+        addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+        link,
+    })
 }
 
 fn check_keys(o: Opts<'_>, p: &mut Problems) {

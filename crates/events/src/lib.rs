@@ -10,8 +10,10 @@
 //!                          ┌───────────────────────────┴──────────────────────────┐
 //!                          ▼ bounded queue (drops counted)                         ▼
 //!        zmq::Publisher: PUB socket, [header, JSON body]      Hub: broadcast, one bounded
-//!                                                             buffer per subscriber (the
-//!                                                             HTTP port's GET /events)
+//!                                                             buffer per subscriber: the
+//!                                                             HTTP port's GET /events, and
+//!                                                             ws::serve's clients (event_link
+//!                                                             = WS)
 //! ```
 //!
 //! The diff is pure ([`diff`]); the bodies are the `supvisors.*` XML-RPC replies as JSON
@@ -19,6 +21,7 @@
 
 pub mod diff;
 pub mod json;
+pub mod ws;
 pub mod zmq;
 
 pub use diff::{events, LocalProcess, Snapshot};
@@ -94,7 +97,12 @@ impl Hub {
 
     /// Whether anyone listens (the feed computes nothing for no one).
     pub fn has_subscribers(&self) -> bool {
-        self.sender.receiver_count() > 0
+        self.subscribers() > 0
+    }
+
+    /// How many listen now.
+    pub fn subscribers(&self) -> usize {
+        self.sender.receiver_count()
     }
 
     /// Events lost by subscribers that fell behind, since start.
@@ -104,6 +112,15 @@ impl Hub {
 
     /// A subscription: the events from now on, as `(header, JSON body text)`.
     pub fn subscribe(&self) -> impl futures_util::Stream<Item = (String, String)> + Send + 'static {
+        use futures_util::StreamExt;
+        self.subscribe_events()
+            .map(|event| (event.header.as_str().to_string(), event.body.to_string()))
+    }
+
+    /// A subscription: the events from now on.
+    pub fn subscribe_events(
+        &self,
+    ) -> impl futures_util::Stream<Item = std::sync::Arc<Event>> + Send + 'static {
         let receiver = self.sender.subscribe();
         self.joined.notify_one();
         let dropped = self.dropped.clone();
@@ -112,10 +129,7 @@ impl Hub {
             async move {
                 loop {
                     match receiver.recv().await {
-                        Ok(event) => {
-                            let item = (event.header.as_str().to_string(), event.body.to_string());
-                            return Some((item, receiver));
-                        }
+                        Ok(event) => return Some((event, receiver)),
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                             dropped.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                         }
@@ -127,8 +141,38 @@ impl Hub {
     }
 }
 
+/// The event port, bound as the config asks (`event_link`): before the daemon starts its
+/// programs, so that a port in use stops it at once rather than after they started.
+#[derive(Debug)]
+pub enum Transport {
+    Zmq(Publisher),
+    /// Served by [`ws::serve`] from the hub once the cluster node is up.
+    Ws(tokio::net::TcpListener),
+}
+
+impl Transport {
+    /// Binds `interface`; the ZeroMQ socket's task runs until `stop`.
+    pub async fn bind(
+        interface: model::supvisors::EventInterface,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Result<Transport, EventsError> {
+        use model::supvisors::EventLink;
+        let addr = interface.addr;
+        match interface.link {
+            EventLink::Zmq => Ok(Transport::Zmq(Publisher::bind(addr, stop).await?.0)),
+            EventLink::Ws => tokio::net::TcpListener::bind(addr)
+                .await
+                .map(Transport::Ws)
+                .map_err(|e| EventsError::Bind {
+                    addr,
+                    reason: e.to_string(),
+                }),
+        }
+    }
+}
+
 /// Where the feed sends the events: the ZeroMQ publisher when the config asks for one, and
-/// the hub of the HTTP port's Server-Sent Events.
+/// the hub of the HTTP port's Server-Sent Events and of the WebSocket clients.
 #[derive(Debug, Clone, Default)]
 pub struct Sinks {
     pub zmq: Option<Publisher>,

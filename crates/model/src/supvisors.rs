@@ -205,11 +205,28 @@ pub struct SupvisorsSpec {
     pub cluster_secret: Option<String>,
     pub data_dir: PathBuf,
     pub raft: RaftTimings,
-    /// Where the event interface's ZeroMQ PUB socket is bound, if there is one
-    /// (`event_port` / `event_link`, see the config crate).
-    pub event_addr: Option<std::net::SocketAddr>,
+    /// Where and how the event interface publishes, if there is one (`event_port` /
+    /// `event_link`, see the config crate).
+    pub event_interface: Option<EventInterface>,
     /// Options accepted for compatibility that do not apply, with the reason, for a logged note.
     pub notes: Vec<String>,
+}
+
+/// The event interface's address and transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventInterface {
+    pub addr: std::net::SocketAddr,
+    pub link: EventLink,
+}
+
+/// How the events are published (Supvisors' `event_link`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventLink {
+    /// A ZeroMQ PUB socket, two frames per message: header, JSON body (0.14, `ZMQ` in 0.15+).
+    Zmq,
+    /// A WebSocket server whose URL path names the headers a client wants, each message a
+    /// JSON `[header, body]` (`WS`, 0.16+).
+    Ws,
 }
 
 impl SupvisorsSpec {

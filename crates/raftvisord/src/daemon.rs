@@ -96,13 +96,16 @@ pub async fn run(
     // The event interface's port too, when the config asks for one (`event_port`,
     // `event_link`); it publishes once the cluster node is up.
     let events_stop = CancellationToken::new();
-    let publisher = match cluster_spec.as_ref().and_then(|(spec, _)| spec.event_addr) {
-        Some(addr) => {
-            let (publisher, _task) = events::Publisher::bind(addr, events_stop.clone())
+    let transport = match cluster_spec
+        .as_ref()
+        .and_then(|(spec, _)| spec.event_interface)
+    {
+        Some(interface) => {
+            let transport = events::Transport::bind(interface, events_stop.clone())
                 .await
                 .map_err(Error::BindEvents)?;
-            tracing::info!(%addr, "event interface: ZeroMQ PUB socket bound");
-            Some(publisher)
+            tracing::info!(addr = %interface.addr, link = ?interface.link, "event interface bound");
+            Some(transport)
         }
         None => None,
     };
@@ -146,7 +149,7 @@ pub async fn run(
     let cluster = match cluster_spec {
         None => None,
         Some((spec, view)) => {
-            match Cluster::start(spec, view, &supervisor, &logging, publisher, events_stop).await {
+            match Cluster::start(spec, view, &supervisor, &logging, transport, events_stop).await {
                 Ok((cluster, namespace)) => {
                     server_options = server_options
                         .with_namespace(namespace)
@@ -344,7 +347,7 @@ struct Cluster {
     thread: RaftThread,
     /// Stops the event interface (its publisher and the task that feeds it).
     events_stop: CancellationToken,
-    /// The events for the HTTP port's Server-Sent Events.
+    /// The events for the HTTP port's Server-Sent Events (and the WebSocket clients).
     hub: events::Hub,
 }
 
@@ -429,14 +432,14 @@ async fn join(handle: std::thread::JoinHandle<()>) {
 impl Cluster {
     /// Starts the node (its planner and fence policy read the commander of `view`), lets
     /// procman autostart once the Raft log is replayed, and builds the `supvisors` namespace,
-    /// which shares `view` and feeds the events, from the replica, to the `zmq` publisher
-    /// if the config has one and to the HTTP port's hub, until `events_stop`.
+    /// which shares `view` and feeds the events, from the replica, to the event port's
+    /// `transport` if the config has one and to the HTTP port's hub, until `events_stop`.
     async fn start(
         spec: SupvisorsSpec,
         view: watch::Sender<supvisors::ConfigView>,
         supervisor: &procman::Supervisor,
         logging: &Logging,
-        zmq: Option<events::Publisher>,
+        transport: Option<events::Transport>,
         events_stop: CancellationToken,
     ) -> Result<(Cluster, Arc<dyn web::Namespace>), cluster::NodeError> {
         let planner: cluster::Planner = {
@@ -479,6 +482,18 @@ impl Cluster {
         {
             use cluster::ClusterApi;
             let ns = namespace.clone();
+            let zmq = match transport {
+                Some(events::Transport::Zmq(publisher)) => Some(publisher),
+                Some(events::Transport::Ws(listener)) => {
+                    tokio::spawn(events::ws::serve(
+                        listener,
+                        hub.clone(),
+                        events_stop.clone(),
+                    ));
+                    None
+                }
+                None => None,
+            };
             let sinks = events::Sinks {
                 zmq,
                 hub: Some(hub.clone()),

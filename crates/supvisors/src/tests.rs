@@ -57,7 +57,7 @@ pub(crate) fn spec() -> SupvisorsSpec {
             election_timeout_min: Duration::from_millis(300),
             election_timeout_max: Duration::from_millis(600),
         },
-        event_addr: None,
+        event_interface: None,
         notes: vec![],
     }
 }

@@ -689,36 +689,41 @@ fn ignored_options_get_notes_and_are_still_checked() {
 
 #[test]
 fn the_event_interface_publishes_only_when_the_file_asks() {
-    use std::net::SocketAddr;
-    let addr = |extra: &str| load(&format!("{SECRET}{extra}")).ok().event_addr;
-    let at = |text: &str| Some(text.parse::<SocketAddr>().unwrap());
+    use model::supvisors::{EventInterface, EventLink};
+    let interface = |extra: &str| load(&format!("{SECRET}{extra}")).ok().event_interface;
+    let at = |text: &str, link| {
+        Some(EventInterface {
+            addr: text.parse().unwrap(),
+            link,
+        })
+    };
     // Nothing asked: nothing bound (Supvisors 0.14 would bind the HTTP port + 2).
-    assert_eq!(addr(""), None);
-    // 0.14: event_port alone publishes on the loopback.
-    assert_eq!(addr("event_port = 60002\n"), at("127.0.0.1:60002"));
-    assert_eq!(addr("event_port = 0\n"), None);
+    assert_eq!(interface(""), None);
+    // 0.14: event_port alone publishes on the loopback, over ZeroMQ.
+    assert_eq!(
+        interface("event_port = 60002\n"),
+        at("127.0.0.1:60002", EventLink::Zmq)
+    );
+    assert_eq!(interface("event_port = 0\n"), None);
     // 0.15+: event_link says whether and how; 0.16+ binds every interface, 0.18's default
     // port is the HTTP port + 1.
-    assert_eq!(addr("event_port = 60002\nevent_link = NONE\n"), None);
+    assert_eq!(interface("event_port = 60002\nevent_link = NONE\n"), None);
     assert_eq!(
-        addr("event_port = 60002\nevent_link = zmq\n"),
-        at("0.0.0.0:60002")
+        interface("event_port = 60002\nevent_link = zmq\n"),
+        at("0.0.0.0:60002", EventLink::Zmq)
     );
-    let http_plus_one = addr("event_link = ZMQ\n").unwrap();
-    assert_eq!(http_plus_one.ip().to_string(), "0.0.0.0");
-    // WebSocket events are not served yet: no interface, and a note that says so.
-    let l = load(&format!("{SECRET}event_port = 60002\nevent_link = WS\n"));
+    assert_eq!(
+        interface("event_port = 60002\nevent_link = WS\n"),
+        at("0.0.0.0:60002", EventLink::Ws)
+    );
+    let http_plus_one = interface("event_link = ZMQ\n").unwrap();
+    assert_eq!(http_plus_one.addr.ip().to_string(), "0.0.0.0");
+    let l = load(&format!("{SECRET}event_link = ws\n"));
     let s = l.ok();
-    assert_eq!(s.event_addr, None);
-    let dir = l.dir.path().display().to_string();
-    assert_eq!(
-        s.notes,
-        [format!(
-            "{dir}/s.conf:8: [rpcinterface:supvisors] event_link: raftvisor does not serve \
-             WebSocket events yet, so there is no event interface (event_link = ZMQ publishes \
-             over ZeroMQ)"
-        )]
-    );
+    let ws = s.event_interface.unwrap();
+    assert_eq!(ws.link, EventLink::Ws);
+    assert_eq!(ws.addr.port(), http_plus_one.addr.port());
+    assert!(s.notes.is_empty(), "{:?}", s.notes);
 }
 
 #[test]
