@@ -54,6 +54,9 @@ pub struct RaftStatus {
     pub voters: Vec<String>,
     /// Identifiers of the learners of the effective membership, sorted.
     pub learners: Vec<String>,
+    /// On the leader only: the last log index known to be on each member (itself included),
+    /// by identifier; a member not yet matched is absent. Empty on the others.
+    pub matched: std::collections::BTreeMap<String, u64>,
 }
 
 /// The cluster node as front ends see it. Implemented by `cluster::Node`.

@@ -50,6 +50,19 @@ pub(crate) fn raft_status_of(
         list
     };
     let membership = m.membership_config.membership();
+    let mut matched: std::collections::BTreeMap<String, u64> = m
+        .replication
+        .iter()
+        .flatten()
+        .filter_map(|(id, log_id)| Some((name(*id), (*log_id)?.index)))
+        .collect();
+    if m.state == openraft::ServerState::Leader && !dead {
+        if let Some(index) = m.last_log_index {
+            matched.entry(name(m.id)).or_insert(index);
+        }
+    } else {
+        matched.clear();
+    }
     RaftStatus {
         leader: m.current_leader.filter(|_| !dead).map(name),
         term: m.current_term,
@@ -57,6 +70,7 @@ pub(crate) fn raft_status_of(
         last_applied: m.last_applied.map(|log_id| log_id.index),
         voters: sorted(&mut membership.voter_ids()),
         learners: sorted(&mut membership.learner_ids()),
+        matched,
     }
 }
 
@@ -670,10 +684,24 @@ mod tests {
                 last_applied: Some(41),
                 voters: vec!["a".into(), "b".into(), "c".into()],
                 learners: vec!["0x2a".into(), "d".into()],
+                matched: BTreeMap::new(),
             }
         );
         let dead = raft_status_of(&m, &names, true);
         assert_eq!(dead.leader, None);
         assert_eq!(dead.last_log_index, Some(42));
+        // The leader knows each member's matched index, and its own last index.
+        m.state = openraft::ServerState::Leader;
+        m.replication = Some(
+            [(node_id("b"), Some(log_id)), (node_id("c"), None)]
+                .into_iter()
+                .collect(),
+        );
+        let leader = raft_status_of(&m, &names, false);
+        assert_eq!(
+            leader.matched,
+            BTreeMap::from([("a".to_string(), 42), ("b".to_string(), 41)])
+        );
+        assert!(raft_status_of(&m, &names, true).matched.is_empty());
     }
 }

@@ -146,6 +146,12 @@ pub async fn run(
 
     // The cluster layer, when the config has a [rpcinterface:supvisors] section.
     let mut server_options = web::ServerOptions::default();
+    let metrics = metrics::Metrics::default();
+    tokio::spawn(count_starts(
+        supervisor.subscribe_events(),
+        metrics.clone(),
+        serving.clone(),
+    ));
     let cluster = match cluster_spec {
         None => None,
         Some((spec, view)) => {
@@ -154,7 +160,8 @@ pub async fn run(
                     server_options = server_options
                         .with_namespace(namespace)
                         .map_err(|e| Error::Namespace(e.to_string()))?
-                        .with_events(cluster.event_source());
+                        .with_events(cluster.event_source())
+                        .with_metrics(metrics_hooks(metrics.clone(), cluster.sampler.clone()));
                     Some(cluster)
                 }
                 Err(e) => {
@@ -168,6 +175,13 @@ pub async fn run(
             }
         }
     };
+
+    if cluster.is_none() {
+        server_options = server_options.with_metrics(metrics_hooks(
+            metrics.clone(),
+            local_sampler(supervisor.clone()),
+        ));
+    }
 
     let mut servers = tokio::task::JoinSet::new();
     if let (Some(inet), Some(listener)) = (&inet_http_server, inet_listener) {
@@ -340,6 +354,77 @@ fn numprocs_reloader(
 }
 
 /// The cluster side of a running daemon: its node, and what stops it.
+/// Takes a sample of what `GET /metrics` shows.
+type Sampler =
+    Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, metrics::Sample> + Send + Sync>;
+
+/// `GET /metrics`: `metrics`' counters and a sample taken at each scrape; every XML-RPC call
+/// counted in `metrics`.
+fn metrics_hooks(metrics: metrics::Metrics, sampler: Sampler) -> web::MetricsHooks {
+    let observer = metrics.clone();
+    web::MetricsHooks {
+        scrape: Arc::new(move || {
+            let (metrics, sample) = (metrics.clone(), sampler());
+            Box::pin(async move { metrics.encode(&sample.await) })
+        }),
+        content_type: metrics::CONTENT_TYPE,
+        observe_rpc: Arc::new(move |method, took, fault| observer.observe_rpc(method, took, fault)),
+    }
+}
+
+/// Without a cluster: the local processes, as `getAllProcessInfo` shows them.
+fn local_sampler(supervisor: procman::Supervisor) -> Sampler {
+    Arc::new(move || {
+        let supervisor = supervisor.clone();
+        Box::pin(async move {
+            let instance = supervisor.identification();
+            let processes = supervisor
+                .all_process_info()
+                .await
+                .into_iter()
+                .map(|p| metrics::ProcessSample {
+                    instance: instance.clone(),
+                    uptime_seconds: if p.state == model::ProcessState::Running {
+                        (p.now - p.start).max(0)
+                    } else {
+                        0
+                    },
+                    state: p.state.name().to_string(),
+                    group: p.group,
+                    name: p.name,
+                })
+                .collect();
+            metrics::Sample {
+                processes,
+                ..metrics::Sample::default()
+            }
+        })
+    })
+}
+
+/// Counts each local process's starts (and restarts) from procman's events, until `stop`.
+/// Events lost by falling behind the broadcast are starts not counted; procman never waits.
+async fn count_starts(
+    mut events: tokio::sync::broadcast::Receiver<procman::ProcessEvent>,
+    metrics: metrics::Metrics,
+    stop: CancellationToken,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let event = tokio::select! {
+            _ = stop.cancelled() => return,
+            event = events.recv() => event,
+        };
+        match event {
+            Ok(e) if e.to == model::ProcessState::Starting => {
+                metrics.process_started(&e.group, &e.name)
+            }
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
 struct Cluster {
     node: cluster::Node,
     task: cluster::NodeTask,
@@ -349,6 +434,8 @@ struct Cluster {
     events_stop: CancellationToken,
     /// The events for the HTTP port's Server-Sent Events (and the WebSocket clients).
     hub: events::Hub,
+    /// The cluster as `GET /metrics` shows it.
+    sampler: Sampler,
 }
 
 /// The thread the cluster node's tasks run on: a single-threaded runtime of their own.
@@ -479,21 +566,34 @@ impl Cluster {
         .sharing(view);
         let namespace = Arc::new(namespace);
         let hub = events::Hub::default();
+        let zmq = match transport {
+            Some(events::Transport::Zmq(publisher)) => Some(publisher),
+            Some(events::Transport::Ws(listener)) => {
+                tokio::spawn(events::ws::serve(
+                    listener,
+                    hub.clone(),
+                    events_stop.clone(),
+                ));
+                None
+            }
+            None => None,
+        };
+        let sampler: Sampler = {
+            let (ns, hub, zmq) = (namespace.clone(), hub.clone(), zmq.clone());
+            Arc::new(move || {
+                let mut sample = ns.metrics_sample();
+                sample.events = Some(metrics::EventsSample {
+                    subscribers: hub.subscribers() as u64,
+                    subscribers_dropped: hub.dropped(),
+                    zmq_published: zmq.as_ref().map(|z| z.stats().published()),
+                    zmq_dropped: zmq.as_ref().map(|z| z.stats().dropped()),
+                });
+                Box::pin(std::future::ready(sample))
+            })
+        };
         {
             use cluster::ClusterApi;
             let ns = namespace.clone();
-            let zmq = match transport {
-                Some(events::Transport::Zmq(publisher)) => Some(publisher),
-                Some(events::Transport::Ws(listener)) => {
-                    tokio::spawn(events::ws::serve(
-                        listener,
-                        hub.clone(),
-                        events_stop.clone(),
-                    ));
-                    None
-                }
-                None => None,
-            };
             let sinks = events::Sinks {
                 zmq,
                 hub: Some(hub.clone()),
@@ -512,6 +612,7 @@ impl Cluster {
             thread,
             events_stop,
             hub,
+            sampler,
         };
         Ok((cluster, namespace))
     }

@@ -582,6 +582,71 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         )
     }
 
+    /// The cluster as `GET /metrics` shows it: the states of the cluster, of each instance
+    /// and of each process on each instance, the loads, the jobs in progress and this node's
+    /// Raft positions, from the replica (the event interface's figures are the daemon's).
+    pub fn metrics_sample(&self) -> metrics::Sample {
+        let commander = self.commander_handle();
+        let raft = self.cluster.raft_status();
+        let now = model::time::epoch_ms().div_euclid(1000);
+        self.with_replica(|r| {
+            let state = &r.state;
+            let loads = commander.expected_loads(state);
+            let instances = self
+                .spec
+                .instances
+                .iter()
+                .map(|i| metrics::InstanceSample {
+                    identifier: i.identifier.clone(),
+                    state: state
+                        .instance(&i.identifier)
+                        .map_or(cluster::InstanceState::Unknown, |record| record.state)
+                        .name()
+                        .to_string(),
+                    load: loads.get(&i.identifier).copied().unwrap_or(0),
+                })
+                .collect();
+            let processes = state
+                .instances()
+                .flat_map(|(identifier, record)| {
+                    record.processes.values().map(move |p| {
+                        let p = &p.status;
+                        let running = p.state == model::ProcessState::Running;
+                        metrics::ProcessSample {
+                            instance: identifier.to_string(),
+                            group: p.group.clone(),
+                            name: p.name.clone(),
+                            state: p.state.name().to_string(),
+                            uptime_seconds: if running { (now - p.start).max(0) } else { 0 },
+                        }
+                    })
+                })
+                .collect();
+            let jobs = state.jobs();
+            let count =
+                |f: fn(&cluster::jobs::Job) -> bool| jobs.running().filter(|j| f(j)).count() as u64;
+            metrics::Sample {
+                supvisors_state: Some(state.supvisors_state().name().to_string()),
+                instances,
+                processes,
+                jobs: Some(metrics::JobsSample {
+                    starting: count(cluster::jobs::Job::is_starting),
+                    stopping: count(cluster::jobs::Job::is_stopping),
+                }),
+                raft: Some(metrics::RaftSample {
+                    local: self.local(),
+                    term: raft.term,
+                    leader: raft.leader.clone(),
+                    last_log_index: raft.last_log_index,
+                    last_applied: raft.last_applied,
+                    voters: raft.voters.clone(),
+                    matched: raft.matched.clone(),
+                }),
+                events: None,
+            }
+        })
+    }
+
     /// The cluster as the event interface publishes it (`events::Snapshot`): what
     /// `get_supvisors_state`, `get_instance_info`, `get_application_info` and
     /// `get_process_info` would answer now (without their state gates), and each instance's

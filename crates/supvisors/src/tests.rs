@@ -721,6 +721,7 @@ async fn raft_status_is_answered_in_any_state_with_ints_and_empty_for_none() {
         last_applied: Some(1234),
         voters: vec!["a".into(), "b".into(), "c".into()],
         learners: vec!["d".into()],
+        matched: Default::default(),
     });
     let status = call(&ns, "get_raft_status", vec![]).await.unwrap();
     assert_eq!(

@@ -6,6 +6,7 @@
 //!                      ├─ /logtail/<namespec>[/stdout|/stderr]  GET → tail -f (chunked)
 //!                      ├─ /mainlogtail  GET → tail -f of the main log
 //!                      ├─ /events       GET → the cluster's events as Server-Sent Events
+//!                      ├─ /metrics      GET → the Prometheus metrics
 //!                      ├─ / , /index.html  GET → status page
 //!                      └─ anything else → 404
 //! ```
@@ -39,6 +40,8 @@ pub(crate) struct App<S> {
     pub streams: CancellationToken,
     /// What `/events` streams (a cluster's events), if anything.
     pub events: Option<crate::server::EventSource>,
+    /// What `/metrics` answers and who is told of each call, if anything.
+    pub metrics: Option<crate::server::MetricsHooks>,
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response {
@@ -212,6 +215,16 @@ impl<S: SupervisorApi> App<S> {
                 (None, _) => error_page(StatusCode::NOT_FOUND),
             };
         }
+        if path == "/metrics" || path.starts_with("/metrics?") {
+            return match (&self.metrics, method) {
+                (Some(metrics), Method::GET) => {
+                    let text = (metrics.scrape)().await;
+                    reply(StatusCode::OK, metrics.content_type, text)
+                }
+                (Some(_), _) => error_page(StatusCode::BAD_REQUEST),
+                (None, _) => error_page(StatusCode::NOT_FOUND),
+            };
+        }
         if (path == "/" || path == "/index.html") && method == Method::GET {
             return self.status_page().await;
         }
@@ -246,7 +259,18 @@ impl<S: SupervisorApi> App<S> {
             }
         };
         let name = call.name.clone();
-        let xml = match self.rpc.call(call).await {
+        let started = std::time::Instant::now();
+        let outcome = self.rpc.call(call).await;
+        if let Some(metrics) = &self.metrics {
+            // A name no method has is counted as `unknown`: a client cannot grow the label set.
+            let method = if self.rpc.knows(&name) {
+                name.as_str()
+            } else {
+                "unknown"
+            };
+            (metrics.observe_rpc)(method, started.elapsed(), outcome.is_err());
+        }
+        let xml = match outcome {
             Ok(value) => codec::render_response(&value),
             Err(fault) => {
                 tracing::trace!(method = %name, fault = %fault, "XML-RPC call returned a fault");

@@ -16,7 +16,9 @@
 //!               │             ├─ system.*        (listMethods, methodHelp, methodSignature, multicall)
 //!               │             ├─ supervisor.*    (supervisor_ns → SupervisorApi)
 //!               │             └─ other Namespace (e.g. supvisors, registered in ServerOptions)
-//!               └─ /logtail, /mainlogtail ── logtail::follow (tail -f, ends at shutdown)
+//!               ├─ /logtail, /mainlogtail ── logtail::follow (tail -f, ends at shutdown)
+//!               ├─ /events ── the daemon's EventSource as Server-Sent Events
+//!               └─ /metrics ── the daemon's MetricsHooks (also told of every /RPC2 call)
 //! ```
 
 mod auth;
@@ -39,5 +41,7 @@ mod tests_http;
 
 pub use namespace::{MethodDef, Namespace};
 pub use rpc::{dispatch, NamespaceError, Rpc};
-pub use server::{serve_tcp, serve_unix, EventSource, ServerOptions, DEFAULT_MAX_BODY_BYTES};
+pub use server::{
+    serve_tcp, serve_unix, EventSource, MetricsHooks, ServerOptions, DEFAULT_MAX_BODY_BYTES,
+};
 pub use supervisor_ns::{SupervisorNamespace, API_VERSION, SUPERVISOR_VERSION};

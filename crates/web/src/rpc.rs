@@ -156,6 +156,11 @@ impl Rpc {
             .ok_or_else(unknown)
     }
 
+    /// Whether `full_name` names a method this dispatcher has.
+    pub fn knows(&self, full_name: &str) -> bool {
+        self.resolve(full_name).is_ok()
+    }
+
     /// Runs one XML-RPC call. `Err` is an XML-RPC fault (sent with HTTP 200).
     pub async fn call(&self, call: MethodCall) -> Result<Value, Fault> {
         let target = self.resolve(&call.name)?;

@@ -37,6 +37,26 @@ pub struct ServerOptions {
     namespaces: Vec<Arc<dyn Namespace>>,
     /// What `GET /events` streams as Server-Sent Events; `None`: 404 there.
     events: Option<EventSource>,
+    /// What `GET /metrics` answers, and who is told of each XML-RPC call; `None`: 404 there.
+    metrics: Option<MetricsHooks>,
+}
+
+/// The text of one scrape of `GET /metrics`.
+pub type Scrape = Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, String> + Send + Sync>;
+
+/// Told of each XML-RPC call: its method, how long it took, whether it was a fault.
+pub type RpcObserver = Arc<dyn Fn(&str, Duration, bool) + Send + Sync>;
+
+/// The daemon's metrics as the HTTP front sees them: a scrape (the text of `GET /metrics`,
+/// taken at each request) and an observer told of each XML-RPC call (its method, resolved or
+/// `unknown`, how long it took, whether it was a fault). Closures, so that this crate knows
+/// nothing of the metrics' format.
+#[derive(Clone)]
+pub struct MetricsHooks {
+    pub scrape: Scrape,
+    /// The scrape's `Content-Type`.
+    pub content_type: &'static str,
+    pub observe_rpc: RpcObserver,
 }
 
 /// A source of Server-Sent Events for `GET /events`: each call opens one subscription, a
@@ -54,6 +74,7 @@ impl Default for ServerOptions {
             shutdown_grace: Duration::from_secs(10),
             namespaces: Vec::new(),
             events: None,
+            metrics: None,
         }
     }
 }
@@ -91,6 +112,13 @@ impl ServerOptions {
     /// rest), for browsers and `curl -N`.
     pub fn with_events(mut self, events: EventSource) -> Self {
         self.events = Some(events);
+        self
+    }
+
+    /// Serves `metrics.scrape` on `GET /metrics` (same authentication as the rest) and tells
+    /// `metrics.observe_rpc` of each XML-RPC call.
+    pub fn with_metrics(mut self, metrics: MetricsHooks) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -163,6 +191,7 @@ async fn serve<L: Acceptor, S: SupervisorApi>(
         tail_poll_interval: opts.tail_poll_interval,
         streams: streams.clone(),
         events: opts.events.clone(),
+        metrics: opts.metrics.clone(),
     });
     let filter = warp::method()
         .and(warp::path::full())

@@ -476,3 +476,54 @@ async fn unix_socket_serves_the_same_api() {
         .expect("unix server did not stop")
         .unwrap();
 }
+
+#[tokio::test]
+async fn metrics_are_the_daemons_scrape_and_every_call_is_told() {
+    use std::sync::{Arc, Mutex};
+    // Without hooks: no such page.
+    let server = TestServer::start(FakeApi::new(), ServerOptions::default()).await;
+    let mut conn = server.connect().await;
+    assert_eq!(exchange(&mut conn, &get("/metrics", "")).await.status, 404);
+    server.stop().await;
+
+    let calls: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let told = calls.clone();
+    let hooks = crate::server::MetricsHooks {
+        scrape: Arc::new(|| Box::pin(async { "up 1\n".to_string() })),
+        content_type: "text/plain; version=0.0.4",
+        observe_rpc: Arc::new(move |method, _took, fault| {
+            told.lock().unwrap().push((method.to_string(), fault));
+        }),
+    };
+    let server =
+        TestServer::start(FakeApi::new(), ServerOptions::default().with_metrics(hooks)).await;
+    let mut conn = server.connect().await;
+    let reply = exchange(&mut conn, &get("/metrics", "")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; version=0.0.4")
+    );
+    assert_eq!(reply.text(), "up 1\n");
+    let reply = exchange(&mut conn, &post("/metrics", b"", "")).await;
+    assert_eq!(reply.status, 400);
+    for name in [
+        "supervisor.getPID",
+        "supervisor.nosuch",
+        "supervisor.startProcess",
+    ] {
+        let reply = exchange(&mut conn, &post("/RPC2", &rpc_body(name, &[]), "")).await;
+        assert_eq!(reply.status, 200);
+    }
+    assert_eq!(
+        *calls.lock().unwrap(),
+        [
+            ("supervisor.getPID".to_string(), false),
+            // A name no method has is not a label of its own.
+            ("unknown".to_string(), true),
+            // Wrong arity: a fault.
+            ("supervisor.startProcess".to_string(), true),
+        ]
+    );
+    server.stop().await;
+}
