@@ -17,10 +17,9 @@
 //! ```
 //!
 //! The diff is pure ([`diff`]); the bodies are the `supvisors.*` XML-RPC replies as JSON
-//! ([`json::from_xmlrpc`]), so an event says exactly what a poll of the same method would.
+//! (`xmlrpc::to_json`), so an event says exactly what a poll of the same method would.
 
 pub mod diff;
-pub mod json;
 pub mod ws;
 pub mod zmq;
 

@@ -652,7 +652,7 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
     /// `get_process_info` would answer now (without their state gates), and each instance's
     /// processes as its `event` messages report them.
     pub fn event_snapshot(&self) -> events::Snapshot {
-        use events::json::from_xmlrpc;
+        use xmlrpc::to_json as from_xmlrpc;
         let commander = self.commander_handle();
         self.with_replica(|r| {
             let state = &r.state;

@@ -7,6 +7,8 @@
 //!                      ├─ /mainlogtail  GET → tail -f of the main log
 //!                      ├─ /events       GET → the cluster's events as Server-Sent Events
 //!                      ├─ /metrics      GET → the Prometheus metrics
+//!                      ├─ /openapi.json, /api  GET → the REST API's OpenAPI document, its page
+//!                      ├─ /<namespace>/<method>/…  GET|POST → the REST form of a method (JSON)
 //!                      ├─ / , /index.html  GET → status page
 //!                      └─ anything else → 404
 //! ```
@@ -15,6 +17,7 @@
 use crate::auth;
 use crate::codec;
 use crate::logtail;
+use crate::rest;
 use crate::rpc::Rpc;
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
@@ -42,6 +45,28 @@ pub(crate) struct App<S> {
     pub events: Option<crate::server::EventSource>,
     /// What `/metrics` answers and who is told of each call, if anything.
     pub metrics: Option<crate::server::MetricsHooks>,
+    pub rest: Rest,
+}
+
+/// The REST form of the API (see [`crate::rest`]): its routes, and its OpenAPI document and
+/// API page, rendered once.
+pub(crate) struct Rest {
+    routes: Vec<rest::Route>,
+    openapi: String,
+    page: String,
+}
+
+impl Rest {
+    pub fn new(rpc: &Rpc, basic_auth: bool) -> Rest {
+        let routes = rest::routes(rpc.tables());
+        let openapi = rest::openapi(&routes, env!("CARGO_PKG_VERSION"), basic_auth).to_string();
+        let page = rest::api_page(&routes);
+        Rest {
+            routes,
+            openapi,
+            page,
+        }
+    }
 }
 
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response {
@@ -177,6 +202,7 @@ impl<S: SupervisorApi> App<S> {
         self: Arc<Self>,
         method: Method,
         path: String,
+        query: String,
         headers: HeaderMap,
         body: impl Stream<Item = Result<B, warp::Error>> + Send,
     ) -> Response {
@@ -225,6 +251,39 @@ impl<S: SupervisorApi> App<S> {
                 (None, _) => error_page(StatusCode::NOT_FOUND),
             };
         }
+        if method == Method::GET && path == "/openapi.json" {
+            return reply(
+                StatusCode::OK,
+                "application/json",
+                self.rest.openapi.clone(),
+            );
+        }
+        if method == Method::GET && path == "/api" {
+            return reply(
+                StatusCode::OK,
+                "text/html;charset=utf-8",
+                self.rest.page.clone(),
+            );
+        }
+        if let Some(resolved) = rest::resolve(&self.rest.routes, method.as_str(), &path, &query) {
+            let (status, body) = match resolved {
+                rest::Resolved::Call(call) => rest::result_reply(&self.observed_call(call).await),
+                rest::Resolved::Reply(status, body) => (status, body),
+                rest::Resolved::WrongVerb(verb, body) => {
+                    let mut response = reply(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "application/json",
+                        body.to_string(),
+                    );
+                    response.headers_mut().insert(
+                        warp::http::header::ALLOW,
+                        HeaderValue::from_static(verb.as_str()),
+                    );
+                    return response;
+                }
+            };
+            return reply(status, "application/json", body.to_string());
+        }
         if (path == "/" || path == "/index.html") && method == Method::GET {
             return self.status_page().await;
         }
@@ -259,6 +318,19 @@ impl<S: SupervisorApi> App<S> {
             }
         };
         let name = call.name.clone();
+        let xml = match self.observed_call(call).await {
+            Ok(value) => codec::render_response(&value),
+            Err(fault) => {
+                tracing::trace!(method = %name, fault = %fault, "XML-RPC call returned a fault");
+                codec::render_fault(fault.code.code(), &fault.fault_string())
+            }
+        };
+        reply(StatusCode::OK, "text/xml", xml)
+    }
+
+    /// Runs `call`, and tells the metrics of it.
+    async fn observed_call(&self, call: xmlrpc::MethodCall) -> Result<xmlrpc::Value, model::Fault> {
+        let name = call.name.clone();
         let started = std::time::Instant::now();
         let outcome = self.rpc.call(call).await;
         if let Some(metrics) = &self.metrics {
@@ -270,14 +342,7 @@ impl<S: SupervisorApi> App<S> {
             };
             (metrics.observe_rpc)(method, started.elapsed(), outcome.is_err());
         }
-        let xml = match outcome {
-            Ok(value) => codec::render_response(&value),
-            Err(fault) => {
-                tracing::trace!(method = %name, fault = %fault, "XML-RPC call returned a fault");
-                codec::render_fault(fault.code.code(), &fault.fault_string())
-            }
-        };
-        reply(StatusCode::OK, "text/xml", xml)
+        outcome
     }
 
     async fn tail(&self, log: PathBuf) -> Response {

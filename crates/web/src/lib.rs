@@ -18,6 +18,7 @@
 //!               │             └─ other Namespace (e.g. supvisors, registered in ServerOptions)
 //!               ├─ /logtail, /mainlogtail ── logtail::follow (tail -f, ends at shutdown)
 //!               ├─ /events ── the daemon's EventSource as Server-Sent Events
+//!               ├─ /<ns>/<method>/… ── rest::resolve ─ Rpc::call ─ JSON (and /openapi.json, /api)
 //!               └─ /metrics ── the daemon's MetricsHooks (also told of every /RPC2 call)
 //! ```
 
@@ -28,6 +29,7 @@ mod http;
 pub mod logtail;
 pub mod namespace;
 pub mod params;
+pub mod rest;
 pub mod rpc;
 mod server;
 pub mod supervisor_ns;

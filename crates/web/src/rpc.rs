@@ -156,6 +156,14 @@ impl Rpc {
             .ok_or_else(unknown)
     }
 
+    /// Each namespace's name and method table (`system` excepted), in registration order.
+    pub fn tables(&self) -> Vec<(&str, &[MethodDef])> {
+        self.namespaces
+            .iter()
+            .map(|ns| (ns.name(), ns.methods()))
+            .collect()
+    }
+
     /// Whether `full_name` names a method this dispatcher has.
     pub fn knows(&self, full_name: &str) -> bool {
         self.resolve(full_name).is_ok()

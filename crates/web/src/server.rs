@@ -183,8 +183,8 @@ async fn serve<L: Acceptor, S: SupervisorApi>(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let streams = CancellationToken::new();
+    let rpc = opts.rpc(api.clone());
     let app = Arc::new(App {
-        rpc: opts.rpc(api.clone()),
         api,
         credentials: opts.credentials.clone(),
         max_body_bytes: opts.max_body_bytes,
@@ -192,18 +192,23 @@ async fn serve<L: Acceptor, S: SupervisorApi>(
         streams: streams.clone(),
         events: opts.events.clone(),
         metrics: opts.metrics.clone(),
+        rest: crate::http::Rest::new(&rpc, opts.credentials.is_some()),
+        rpc,
     });
     let filter = warp::method()
         .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
-        .then(move |method, path: warp::path::FullPath, headers, body| {
-            let app = app.clone();
-            async move {
-                app.handle(method, path.as_str().to_string(), headers, body)
-                    .await
-            }
-        });
+        .then(
+            move |method, path: warp::path::FullPath, query: String, headers, body| {
+                let app = app.clone();
+                async move {
+                    app.handle(method, path.as_str().to_string(), query, headers, body)
+                        .await
+                }
+            },
+        );
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

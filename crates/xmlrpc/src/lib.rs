@@ -25,10 +25,12 @@
 //! about whitespace where XML-RPC clients differ; it treats every body as hostile: no DTD, no
 //! custom entities, bounded nesting, no panics.
 
+pub mod json;
 mod parse;
 mod render;
 mod value;
 
+pub use json::to_json;
 pub use parse::{parse_method_call, parse_response, MAX_NESTING};
 pub use render::{render_fault, render_method_call, render_model_fault, render_response};
 

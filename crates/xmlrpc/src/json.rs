@@ -1,14 +1,16 @@
-//! XML-RPC values as JSON: an event's body is what the `supvisors.*` method of the same name
-//! answers, in the JSON that Supvisors' publisher sends (`zmq.Socket.send_json`).
+//! XML-RPC values as JSON: what the event interface sends (an event's body is what the
+//! `supvisors.*` method of the same name answers, as Supvisors' publisher sends it with
+//! `zmq.Socket.send_json`) and what the REST form of the API answers (as `supvisorsflask`
+//! answers with Flask's `jsonify`).
 
 use serde_json::{Map, Number, Value as Json};
-use xmlrpc::Value;
+
+use crate::Value;
 
 /// `value` as JSON: ints, booleans, strings and doubles as themselves, arrays and structs as
 /// arrays and objects (key order kept), nil as null, a date-time as its ISO text, base64 as
-/// its text. A pre-rendered fragment has no JSON form: null (the replies turned into events
-/// are built without them).
-pub fn from_xmlrpc(value: &Value) -> Json {
+/// its text. A pre-rendered fragment ([`Value::Raw`]) is read back first.
+pub fn to_json(value: &Value) -> Json {
     match value {
         Value::Int(n) => Json::from(*n),
         Value::I8(n) => Json::from(*n),
@@ -16,14 +18,22 @@ pub fn from_xmlrpc(value: &Value) -> Json {
         Value::String(s) | Value::DateTime(s) => Json::String(s.clone()),
         Value::Double(d) => Number::from_f64(*d).map_or(Json::Null, Json::Number),
         Value::Base64(bytes) => Json::String(String::from_utf8_lossy(bytes).into_owned()),
-        Value::Array(items) => Json::Array(items.iter().map(from_xmlrpc).collect()),
+        Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
         Value::Struct(members) => Json::Object(
             members
                 .iter()
-                .map(|(k, v)| (k.clone(), from_xmlrpc(v)))
+                .map(|(k, v)| (k.clone(), to_json(v)))
                 .collect::<Map<_, _>>(),
         ),
-        _ => Json::Null,
+        Value::Nil => Json::Null,
+        Value::Raw(_) => {
+            // The renderer writes the fragment as is; the parser reads it back as a value.
+            let xml = crate::render_response(value);
+            match crate::parse_response(xml.as_bytes()) {
+                Ok(Ok(parsed)) if !matches!(parsed, Value::Raw(_)) => to_json(&parsed),
+                _ => Json::Null,
+            }
+        }
     }
 }
 
@@ -44,11 +54,25 @@ mod tests {
             ("nothing".into(), Value::Nil),
         ]);
         assert_eq!(
-            from_xmlrpc(&v),
+            to_json(&v),
             serde_json::json!({
                 "statecode": 20, "statename": "RUNNING", "expected_exit": true,
                 "identifiers": ["s1"], "nothing": null
             })
+        );
+    }
+
+    #[test]
+    fn a_pre_rendered_fragment_is_read_back() {
+        let v = Value::Array(vec![Value::Struct(vec![
+            ("name".into(), Value::String("a & b".into())),
+            ("pid".into(), Value::Int(42)),
+        ])]);
+        let raw = Value::Raw(v.render_fragment().into());
+        assert_eq!(to_json(&raw), to_json(&v));
+        assert_eq!(
+            to_json(&raw),
+            serde_json::json!([{"name": "a & b", "pid": 42}])
         );
     }
 }
