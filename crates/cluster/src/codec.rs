@@ -22,7 +22,9 @@ use serde::Serialize;
 /// * 6 — full batches of process events (`Command::ProcessEvents { full }`), the sender's
 ///   incarnation in ticks (`Command::Tick { incarnation }`), the removed processes (`ClusterState::deleted`), the deployed incarnations, the first job of the life
 ///   and the count of full restarts in the state.
-pub const FORMAT_VERSION: u8 = 6;
+/// * 7 — stamped entries (`Command::Stamped`) and the history in the state
+///   (`ClusterState::history`).
+pub const FORMAT_VERSION: u8 = 7;
 
 /// Largest blob we accept when decoding (64 MiB): far above a real cluster state, far below
 /// what a corrupted length could claim.

@@ -301,6 +301,18 @@ impl Core {
         if self.shutdown.is_cancelled() {
             return WriteReply::Failed("the cluster node is shutting down".into());
         }
+        // Every entry says when it was written and by whom: what the history records with it.
+        let cmd = match cmd {
+            stamped @ Command::Stamped { .. } => stamped,
+            cmd => Command::Stamped {
+                stamp: data::Stamp {
+                    at_ms: model::time::epoch_ms(),
+                    instance: self.local.clone(),
+                    user: String::new(),
+                },
+                command: Box::new(cmd),
+            },
+        };
         match tokio::time::timeout(self.write_timeout, self.raft.client_write(cmd)).await {
             Err(_) => WriteReply::Timeout {
                 millis: u64::try_from(self.write_timeout.as_millis()).unwrap_or(u64::MAX),

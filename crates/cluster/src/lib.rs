@@ -63,6 +63,9 @@ pub mod wire;
 /// `cluster::jobs::…` predate it).
 pub use data::jobs;
 
+/// The cluster's history, from the `data` crate.
+pub use data::history::{self, HistoryEntry, HistoryKind, Stamp};
+
 /// The replicated state machine, from the `data` crate (the paths `cluster::state::…`
 /// predate it).
 pub mod state {

@@ -485,7 +485,17 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 replica.last_applied = Some(entry.log_id);
                 let result = match &entry.payload {
                     EntryPayload::Blank => CommandResult::Unchanged,
-                    EntryPayload::Normal(cmd) => replica.state.apply(cmd),
+                    EntryPayload::Normal(cmd) => {
+                        let leader = entry.log_id.leader_id.node_id;
+                        let membership = replica.membership.membership();
+                        let name = membership.get_node(&leader).map(|n| n.identifier.as_str());
+                        let at = data::LogPosition {
+                            index: entry.log_id.index,
+                            term: entry.log_id.leader_id.term,
+                            leader: name.unwrap_or_default(),
+                        };
+                        replica.state.apply_logged(cmd, at)
+                    }
                     EntryPayload::Membership(m) => {
                         replica.membership = StoredMembership::new(Some(entry.log_id), m.clone());
                         CommandResult::Unchanged

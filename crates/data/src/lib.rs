@@ -16,11 +16,13 @@
 //! persists the state and writes it with its versioned codec (bincode of these types, so a
 //! change to their shape is a change of the persisted format).
 
+pub mod history;
 pub mod jobs;
 pub mod state;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
+pub use history::{History, HistoryEntry, HistoryKind, LogPosition, Stamp};
 pub use jobs::{
     FailureKind, FinalAction, Item, ItemAction, ItemRef, ItemState, Job, JobId, JobKind, JobOp,
     JobOutcome, Jobs, Order, Plan, Planner, Track,

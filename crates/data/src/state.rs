@@ -21,7 +21,8 @@ use model::{make_namespec, ProcessState};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::jobs::{FailureKind, JobId, JobKind, JobOp, Jobs};
+use crate::history::{History, HistoryKind, LogPosition, Stamp};
+use crate::jobs::{FailureKind, ItemAction, Job, JobId, JobKind, JobOp, Jobs};
 
 /// State of a Supvisors instance as the cluster sees it (Supvisors 0.14
 /// `SupvisorsInstanceStates`, with its wire codes).
@@ -367,6 +368,14 @@ pub enum Command {
     /// The result is the first rejection, else `Applied` if any part changed the state (the
     /// ids of jobs created in a batch are not returned: batch no `Jobs` whose ids matter).
     Batch(Vec<Command>),
+    /// `command`, written as `stamp` says (when, on which instance, for which user): what
+    /// the history records it with ([`ClusterState::apply_logged`]). The front ends stamp
+    /// users' requests; the leader stamps whatever it commits unstamped.
+    Stamped { stamp: Stamp, command: Box<Command> },
+    /// A user's request that acts outside the replicated state (`update_numprocs` changes
+    /// the local configuration, whose processes then come with their events), recorded in
+    /// the history only, as `text`. Changes nothing.
+    Record { text: String },
 }
 
 /// Why the state machine refused a command. The state is left untouched.
@@ -472,6 +481,8 @@ pub struct ClusterState {
     /// The latest removals of processes, oldest first, at most [`DELETED_KEPT`].
     deleted: BTreeMap<u64, DeletedProcess>,
     next_deleted: u64,
+    /// What happened, derived from the stamped entries (see [`crate::history`]).
+    history: History,
 }
 
 impl ClusterState {
@@ -677,9 +688,221 @@ impl ClusterState {
                 }
                 result
             }
+            Command::Stamped { command, .. } => self.apply(command),
+            Command::Record { .. } => CommandResult::Unchanged,
         }
     }
 
+    /// The history: what the stamped log entries did (see [`crate::history`]).
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Applies the log entry at `at`, and records in the history what it did when it is
+    /// stamped: a new leader at the first entry of its term, the user's command it carries,
+    /// and the changes it made to the cluster's and the instances' states and to the jobs.
+    /// Unstamped entries (written before stamps existed, or by tests) are applied alone.
+    pub fn apply_logged(&mut self, cmd: &Command, at: LogPosition<'_>) -> CommandResult {
+        let Command::Stamped { stamp, command } = cmd else {
+            return self.apply(cmd);
+        };
+        self.history.note_term(at, stamp);
+        let cluster_before = self.supvisors_state;
+        let instances_before: Vec<(String, InstanceState)> = self
+            .instances
+            .iter()
+            .map(|(id, r)| (id.clone(), r.state))
+            .collect();
+        let jobs_before: BTreeMap<JobId, bool> =
+            self.jobs.all().map(|j| (j.id, j.is_finished())).collect();
+        let result = self.apply(command);
+        if matches!(result, CommandResult::Rejected(_)) {
+            return result;
+        }
+        self.record_commands(command, stamp, at);
+        self.record_changes(cluster_before, &instances_before, &jobs_before, stamp, at);
+        result
+    }
+
+    /// The user's requests in `cmd` that are not jobs (those are recorded as created jobs).
+    fn record_commands(&mut self, cmd: &Command, stamp: &Stamp, at: LogPosition<'_>) {
+        let target_text = |target: &Target| match target {
+            Target::All => "every instance".to_string(),
+            Target::Instance(i) => i.clone(),
+        };
+        let text = match cmd {
+            Command::Batch(commands) => {
+                for command in commands {
+                    self.record_commands(command, stamp, at);
+                }
+                return;
+            }
+            Command::Stamped { stamp, command } => return self.record_commands(command, stamp, at),
+            Command::Disable { target, program } => {
+                format!("disable {program} on {}", target_text(target))
+            }
+            Command::Enable { target, program } => {
+                format!("enable {program} on {}", target_text(target))
+            }
+            Command::SetNumprocs { program, numprocs } => {
+                format!("update_numprocs {program} {numprocs}")
+            }
+            Command::Record { text } => text.clone(),
+            _ => return,
+        };
+        let (instance, user) = (stamp.instance.clone(), stamp.user.clone());
+        self.history.push(
+            at,
+            stamp.at_ms,
+            HistoryKind::Command,
+            &instance,
+            &user,
+            text,
+        );
+    }
+
+    /// What applying an entry changed: the cluster's state, each instance's state, the jobs
+    /// created (a user's command, or a failure strategy of the leader) and the jobs ended.
+    fn record_changes(
+        &mut self,
+        cluster_before: SupvisorsState,
+        instances_before: &[(String, InstanceState)],
+        jobs_before: &BTreeMap<JobId, bool>,
+        stamp: &Stamp,
+        at: LogPosition<'_>,
+    ) {
+        let mut found = Vec::new();
+        for (id, record) in &self.instances {
+            let before = instances_before
+                .iter()
+                .find(|(i, _)| i == id)
+                .map(|(_, s)| *s);
+            if before != Some(record.state) {
+                let text = format!("instance {id}: {}", record.state.name());
+                found.push((HistoryKind::Instance, id.clone(), String::new(), text));
+            }
+        }
+        if self.supvisors_state != cluster_before {
+            let text = format!("cluster: {}", self.supvisors_state.name());
+            found.push((
+                HistoryKind::Cluster,
+                at.leader.to_string(),
+                String::new(),
+                text,
+            ));
+        }
+        for job in self.jobs.all() {
+            match jobs_before.get(&job.id) {
+                None => {
+                    // A job no instance asked for is the leader's decision: a strategy (a
+                    // running failure, an automatic conciliation) or the cluster's own
+                    // sequence (DEPLOYMENT).
+                    let (kind, instance, user) = match (&job.kind, job.requested_by.as_str()) {
+                        (JobKind::RunningFailure { .. } | JobKind::Conciliate { .. }, "") => {
+                            (HistoryKind::Strategy, at.leader.to_string(), String::new())
+                        }
+                        (_, "") => (HistoryKind::Cluster, at.leader.to_string(), String::new()),
+                        (_, asked) => (HistoryKind::Command, asked.to_string(), stamp.user.clone()),
+                    };
+                    found.push((kind, instance, user, describe_job(job)));
+                }
+                Some(false) if job.is_finished() => {
+                    let outcome = job.outcome.as_ref();
+                    let ended = match outcome {
+                        Some(o) if o.ok => "done".to_string(),
+                        Some(o) => format!("failed: {}", o.message),
+                        None => continue,
+                    };
+                    let text = format!("job {} ({}) {ended}", job.id, kind_text(&job.kind));
+                    found.push((HistoryKind::Job, at.leader.to_string(), String::new(), text));
+                }
+                Some(_) => {}
+            }
+        }
+        for (kind, instance, user, text) in found {
+            self.history
+                .push(at, stamp.at_ms, kind, &instance, &user, text);
+        }
+    }
+}
+
+/// A job's kind in the words of the Supvisors method that makes it.
+fn kind_text(kind: &JobKind) -> String {
+    let args = |extra_args: &str| {
+        if extra_args.is_empty() {
+            String::new()
+        } else {
+            format!(" {extra_args:?}")
+        }
+    };
+    match kind {
+        JobKind::Deployment { forced: false } => "deployment".into(),
+        JobKind::Deployment { forced: true } => "restart_sequence".into(),
+        JobKind::StartApplication {
+            application,
+            strategy,
+        } => format!("start_application {} {application}", strategy.name()),
+        JobKind::StopApplication { application } => format!("stop_application {application}"),
+        JobKind::RestartApplication {
+            application,
+            strategy,
+        } => format!("restart_application {} {application}", strategy.name()),
+        JobKind::StartProcess {
+            namespec,
+            strategy,
+            extra_args,
+        } => format!(
+            "start_process {} {namespec}{}",
+            strategy.name(),
+            args(extra_args)
+        ),
+        JobKind::StopProcess { namespec } => format!("stop_process {namespec}"),
+        JobKind::RestartProcess {
+            namespec,
+            strategy,
+            extra_args,
+        } => format!(
+            "restart_process {} {namespec}{}",
+            strategy.name(),
+            args(extra_args)
+        ),
+        JobKind::GlobalStop {
+            then: crate::jobs::FinalAction::Restart,
+        } => "restart".into(),
+        JobKind::GlobalStop {
+            then: crate::jobs::FinalAction::Shutdown,
+        } => "shutdown".into(),
+        JobKind::Conciliate { strategy } => format!("conciliate {}", strategy.name()),
+        JobKind::RunningFailure { application } => {
+            format!("running failure strategy on {application}")
+        }
+    }
+}
+
+/// A created job: its kind, and for a failure strategy what it does to which processes.
+fn describe_job(job: &Job) -> String {
+    const SHOWN: usize = 8;
+    let mut text = format!("job {}: {}", job.id, kind_text(&job.kind));
+    if let JobKind::RunningFailure { .. } = job.kind {
+        let actions: Vec<String> = job
+            .items
+            .iter()
+            .map(|item| match &item.action {
+                ItemAction::Start { .. } => format!("start {}", item.namespec),
+                ItemAction::Stop { .. } => format!("stop {}", item.namespec),
+            })
+            .collect();
+        let more = actions.len().saturating_sub(SHOWN);
+        text.push_str(": ");
+        text.push_str(&actions[..actions.len().min(SHOWN)].join(", "));
+        if more > 0 {
+            text.push_str(&format!(" and {more} more"));
+        }
+    }
+    text
+}
+
+impl ClusterState {
     fn apply_fenced(&mut self, instance: &str, losses: u64, namespecs: &[String]) -> CommandResult {
         let Some(record) = self.instances.get_mut(instance) else {
             return CommandResult::Unchanged;

@@ -64,7 +64,16 @@ pub struct Snapshot {
     pub processes: BTreeMap<String, (String, Json)>,
     /// Each instance's processes, by (identifier, namespec).
     pub local: BTreeMap<(String, String), LocalProcess>,
+    /// The latest entries of the history (at most [`HISTORY_IN_SNAPSHOT`]), by seq, as
+    /// `get_history` reports them.
+    pub history: Vec<(u64, Json)>,
+    /// The seq the next entry of the history will get.
+    pub history_next: u64,
 }
+
+/// How many of the latest history entries a snapshot carries: more new entries than this
+/// between two snapshots (a burst the feed coalesced) publishes the latest ones only.
+pub const HISTORY_IN_SNAPSHOT: u64 = 64;
 
 /// The messages that take a subscriber from `old` to `new`; `now` (epoch seconds) dates the
 /// process events, as Supervisor's listener dated them when it saw them.
@@ -152,6 +161,13 @@ pub fn events(old: &Snapshot, new: &Snapshot, now: i64) -> Vec<Event> {
             push(Header::Application, app);
         }
     }
+    for (_, entry) in new
+        .history
+        .iter()
+        .filter(|(seq, _)| *seq >= old.history_next)
+    {
+        push(Header::History, entry);
+    }
     out
 }
 
@@ -212,6 +228,31 @@ mod tests {
 
     fn headers(events: &[Event]) -> Vec<&'static str> {
         events.iter().map(|e| e.header.as_str()).collect()
+    }
+
+    #[test]
+    fn new_history_entries_follow_the_rest_in_order_each_once() {
+        let entry = |seq: u64| (seq, serde_json::json!({ "seq": seq }));
+        let old = Snapshot {
+            history: vec![entry(0), entry(1)],
+            history_next: 2,
+            ..Snapshot::default()
+        };
+        let new = Snapshot {
+            history: vec![entry(0), entry(1), entry(2), entry(3)],
+            history_next: 4,
+            ..Snapshot::default()
+        };
+        let out = events(&old, &new, 0);
+        let seqs: Vec<(Header, &Json)> = out.iter().map(|e| (e.header, &e.body["seq"])).collect();
+        assert_eq!(
+            seqs,
+            [
+                (Header::History, &Json::from(2)),
+                (Header::History, &Json::from(3))
+            ]
+        );
+        assert!(events(&new, &new, 0).is_empty());
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub enum Header {
     ProcessStatus,
     /// One process's state change on one instance, as its Supervisor reported it.
     ProcessEvent,
+    /// One entry of the cluster's history (raftvisor's own, not in Supvisors:
+    /// `supvisors.get_history`'s struct). Supvisors' subscribers ignore a header they do not
+    /// know.
+    History,
 }
 
 impl Header {
@@ -51,6 +55,7 @@ impl Header {
             Header::Application => "application",
             Header::ProcessStatus => "process",
             Header::ProcessEvent => "event",
+            Header::History => "history",
         }
     }
 }

@@ -23,8 +23,9 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The header names Supvisors 0.16+ lets a WebSocket client subscribe to (`all`: every one).
-/// `hstats` and `pstats` are accepted though raftvisord has no statistics to publish yet.
-const KNOWN: [&str; 7] = [
+/// `hstats` and `pstats` are accepted though raftvisord has no statistics to publish yet;
+/// `history` is raftvisor's own.
+const KNOWN: [&str; 8] = [
     "supvisors",
     "instance",
     "application",
@@ -32,6 +33,7 @@ const KNOWN: [&str; 7] = [
     "process",
     "hstats",
     "pstats",
+    "history",
 ];
 
 /// What a client asked for in its URL path: the header names among its segments, every one

@@ -40,6 +40,7 @@ pub fn help_text(topic: &str) -> Option<&'static str> {
         "members" => "members\t\t\t\t\tList the Raft members as the leader sees them: role, matched log index, lag.",
         "remove_member" => "remove_member <identifier>\t\t\tRemove the instance from the Raft membership (refused if it would lose the quorum).",
         "add_member" => "add_member <identifier>\t\t\tAdd the instance back to the Raft membership (a voter again once caught up).",
+        "history" => "history\t\t\t\t\tShow the cluster's history: commands and who asked, elections, state changes, strategies.\nhistory -f\t\t\t\t\tThe same, then each new entry as it comes (Ctrl-C to exit).",
         "loglevel" => "loglevel lvl\t\t\t\tChange the level of local Supvisors' logger to lvl.\n\t\t\t\t\tApplicable values are: dict_values(['critical', 'error', 'warn', 'info', 'debug', 'trace', 'blather']).",
         _ => return crate::application_format::help_text(topic),
     })
@@ -174,6 +175,40 @@ pub fn members_lines(members: &[Value]) -> Result<Vec<String>, String> {
     let mut lines = vec![line(["Member", "Role", "Matched", "Lag"])];
     lines.extend(rows.iter().map(|r| line([&r[0], &r[1], &r[2], &r[3]])));
     Ok(lines)
+}
+
+/// `history` (raftvisor): one line per entry of `supvisors.get_history()`, oldest first:
+/// local time with milliseconds, the Raft index, the kind, who (the instance, and the user
+/// when one is known), what. The seq of the last entry comes back for `history -f`.
+pub fn history_lines(
+    entries: &[Value],
+    localtime: &dyn Fn(f64) -> String,
+) -> Result<(Vec<String>, Option<i64>), String> {
+    let mut lines = Vec::new();
+    let mut last = None;
+    for e in entries {
+        let time = match field(e, "time")? {
+            Value::Double(t) => *t,
+            Value::Int(t) => f64::from(*t),
+            other => return Err(format!("time is not a number: {}", py_str(other))),
+        };
+        let user = text(e, "user")?;
+        let who = if user.is_empty() {
+            text(e, "instance")?
+        } else {
+            format!("{} ({user})", text(e, "instance")?)
+        };
+        lines.push(format!(
+            "{}  {:>7}  {:<9} {:<12} {}",
+            localtime(time),
+            int(e, "index")?,
+            text(e, "kind")?,
+            who,
+            text(e, "text")?
+        ));
+        last = Some(int(e, "seq")?);
+    }
+    Ok((lines, last))
 }
 
 /// `sstate`: `%(state)-16s%(starting)-Ns%(stopping)-Ms`, title then values.
@@ -578,6 +613,44 @@ mod tests {
             ("extra_args", s("")),
             ("disabled", Value::Bool(disabled)),
         ])
+    }
+
+    #[test]
+    fn history_lines_show_time_index_kind_who_and_what() {
+        let entry = |seq: i32, index: i32, kind: &str, instance: &str, user: &str, text: &str| {
+            Value::Struct(vec![
+                ("seq".into(), Value::Int(seq)),
+                ("index".into(), Value::Int(index)),
+                ("term".into(), Value::Int(1)),
+                ("time".into(), Value::Double(1.5)),
+                ("kind".into(), s(kind)),
+                ("instance".into(), s(instance)),
+                ("user".into(), s(user)),
+                ("text".into(), s(text)),
+            ])
+        };
+        let entries = [
+            entry(4, 12, "election", "s1", "", "leader s1 (term 1)"),
+            entry(
+                5,
+                20,
+                "command",
+                "s2",
+                "alice",
+                "job 3: stop_application shop",
+            ),
+        ];
+        let time = |t: f64| format!("T{t}");
+        let (lines, last) = history_lines(&entries, &time).unwrap();
+        assert_eq!(
+            lines,
+            [
+                "T1.5       12  election  s1           leader s1 (term 1)",
+                "T1.5       20  command   s2 (alice)   job 3: stop_application shop",
+            ]
+        );
+        assert_eq!(last, Some(5));
+        assert_eq!(history_lines(&[], &time).unwrap(), (vec![], None));
     }
 
     #[test]

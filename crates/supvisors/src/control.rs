@@ -110,7 +110,8 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
     async fn submit(&self, job: Job) -> Result<JobId, Fault> {
         let result = tokio::time::timeout(
             self.write_timeout,
-            self.cluster.write(Command::Jobs(vec![JobOp::Create(job)])),
+            self.cluster
+                .write(self.stamped(Command::Jobs(vec![JobOp::Create(job)]))),
         )
         .await
         .map_err(|_| faults::write_fault(&cluster::WriteError::Timeout(self.write_timeout)))?
@@ -336,6 +337,11 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                     &change.added,
                     &change.removed,
                 ));
+                // Done already: the record in the history is best effort.
+                let text = format!("update_numprocs {program} {numprocs} on {local}");
+                if let Err(fault) = self.write(Command::Record { text }).await {
+                    tracing::warn!(%program, numprocs, fault = %fault, "update_numprocs not recorded in the history");
+                }
                 Value::Bool(true)
             }
             "conciliate" => {
@@ -393,7 +399,8 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
     async fn write_state(&self, state: SupvisorsState) -> Result<(), Fault> {
         let result = tokio::time::timeout(
             self.write_timeout,
-            self.cluster.write(Command::SetSupvisorsState { state }),
+            self.cluster
+                .write(self.stamped(Command::SetSupvisorsState { state })),
         )
         .await
         .map_err(|_| faults::write_fault(&cluster::WriteError::Timeout(self.write_timeout)))?

@@ -254,6 +254,29 @@ pub fn raft_status(status: &RaftStatus) -> Value {
     ])
 }
 
+/// `get_history` (raftvisor extension): one struct per entry, `{seq, index, term, time
+/// (epoch seconds, a double), kind, instance, user, text}`; numbers capped to 32 bits like
+/// every Supervisor int.
+pub fn history<'a>(entries: impl Iterator<Item = &'a cluster::HistoryEntry>) -> Value {
+    let int = |n: u64| Value::Int(capped_int(i64::try_from(n).unwrap_or(i64::MAX)));
+    Value::Array(
+        entries
+            .map(|e| {
+                Value::Struct(vec![
+                    ("seq".into(), int(e.seq)),
+                    ("index".into(), int(e.index)),
+                    ("term".into(), int(e.term)),
+                    ("time".into(), Value::Double(e.at_ms as f64 / 1000.0)),
+                    ("kind".into(), s(e.kind.name())),
+                    ("instance".into(), s(&e.instance)),
+                    ("user".into(), s(&e.user)),
+                    ("text".into(), s(&e.text)),
+                ])
+            })
+            .collect(),
+    )
+}
+
 /// `get_raft_members` (raftvisor extension): one struct per Raft member, voters first,
 /// `{identifier, role ('voter' or 'learner'), leader, matched_index, lag}`; `-1` where the
 /// leader has replicated nothing to the member yet.

@@ -104,7 +104,19 @@ impl FakeCluster {
         *lock(&self.0.mode) = mode;
     }
 
+    /// The commands written, without their stamps.
     pub fn writes(&self) -> Vec<Command> {
+        self.stamped_writes()
+            .into_iter()
+            .map(|cmd| match cmd {
+                Command::Stamped { command, .. } => *command,
+                cmd => cmd,
+            })
+            .collect()
+    }
+
+    /// The commands written, as written.
+    pub fn stamped_writes(&self) -> Vec<Command> {
         lock(&self.0.writes).clone()
     }
 

@@ -163,6 +163,17 @@ pub static METHODS: &[MethodDef] = &[
          (-1: nothing replicated yet)",
     ),
     MethodDef::new(
+        "get_history",
+        "array",
+        &[("int", "since")],
+        1,
+        "raftvisor extension (not in Supvisors 0.14): return the cluster's history, oldest \
+         first, from the entry numbered since (default: every kept one) [{seq, index, term, \
+         time, kind, instance, user, text}]: user commands with the instance and user that \
+         asked, leader elections, instance and cluster state changes, failure strategies and \
+         jobs ended, as recorded in the replicated log",
+    ),
+    MethodDef::new(
         "remove_member",
         "boolean",
         &[IDENTIFIER],
@@ -710,6 +721,18 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 applications,
                 processes,
                 local,
+                history: {
+                    let history = state.history();
+                    let from = history
+                        .next_seq()
+                        .saturating_sub(events::diff::HISTORY_IN_SNAPSHOT);
+                    history
+                        .since(from)
+                        .map(|e| (e.seq, from_xmlrpc(&encode::history(std::iter::once(e)))))
+                        .map(|(seq, array)| (seq, array[0].clone()))
+                        .collect()
+                },
+                history_next: state.history().next_seq(),
             }
         })
     }
@@ -788,8 +811,22 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
         )
     }
 
-    /// Commits `cmd`, bounded by the write timeout, with faults for every failure.
-    async fn write(&self, cmd: Command) -> Result<(), Fault> {
+    /// `cmd` stamped as written here now, for the user of the request being served: the
+    /// cluster's history records who asked for what.
+    pub(crate) fn stamped(&self, cmd: Command) -> Command {
+        Command::Stamped {
+            stamp: cluster::Stamp {
+                at_ms: model::time::epoch_ms(),
+                instance: self.local(),
+                user: web::caller::user(),
+            },
+            command: Box::new(cmd),
+        }
+    }
+
+    /// Commits `cmd`, stamped, bounded by the write timeout, with faults for every failure.
+    pub(crate) async fn write(&self, cmd: Command) -> Result<(), Fault> {
+        let cmd = self.stamped(cmd);
         let result = tokio::time::timeout(self.write_timeout, self.cluster.write(cmd))
             .await
             .map_err(|_| faults::write_fault(&cluster::WriteError::Timeout(self.write_timeout)))?
@@ -952,6 +989,14 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             }
             // Any state: a diagnostic of the Raft layer itself, from the local metrics.
             "get_raft_status" => Ok(encode::raft_status(&self.cluster.raft_status())),
+            // Any state: the history is most wanted when something went wrong.
+            "get_history" => {
+                let since = match p.first() {
+                    Some(v) => u64::try_from(params::int(v, "since")?).unwrap_or(0),
+                    None => 0,
+                };
+                Ok(self.with_replica(|r| encode::history(r.state.history().since(since))))
+            }
             // Any state: membership is the Raft layer's, below the Supvisors state machine
             // (an operator repairs the membership precisely when the cluster is not whole).
             "get_raft_members" => self

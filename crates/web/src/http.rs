@@ -332,7 +332,13 @@ impl<S: SupervisorApi> App<S> {
     async fn observed_call(&self, call: xmlrpc::MethodCall) -> Result<xmlrpc::Value, model::Fault> {
         let name = call.name.clone();
         let started = std::time::Instant::now();
-        let outcome = self.rpc.call(call).await;
+        // Past the authentication, the user is the one the credentials name.
+        let user = self
+            .credentials
+            .as_ref()
+            .map(|c| c.username.clone())
+            .unwrap_or_default();
+        let outcome = crate::caller::scope(user, self.rpc.call(call)).await;
         if let Some(metrics) = &self.metrics {
             // A name no method has is counted as `unknown`: a client cannot grow the label set.
             let method = if self.rpc.knows(&name) {

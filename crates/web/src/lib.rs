@@ -23,6 +23,7 @@
 //! ```
 
 mod auth;
+pub mod caller;
 mod codec;
 pub mod encode;
 mod http;

@@ -1,7 +1,7 @@
 //! The Supvisors commands (supvisorsctl 0.14's plugin, state part): `sversion`, `sstate`,
 //! `master`, `strategies`, `instance_status`, `sstatus`, `local_status`, `enable`, `disable`,
 //! `loglevel`, and raftvisor's own `members`, `remove_member`, `add_member` (Raft membership
-//! by an operator). Each checks `supvisors.get_api_version()` first, prints `ERROR (<faultString>)`
+//! by an operator) and `history [-f]`. Each checks `supvisors.get_api_version()` first, prints `ERROR (<faultString>)`
 //! on a fault with exit status 1, and formats with `crate::supvisors_format`.
 
 use super::{output, CmdError, CmdResult, Ctl, Flow};
@@ -18,6 +18,18 @@ fn simple_localtime(seconds: i64) -> String {
             t.format("%H:%M:%S").to_string()
         }
         chrono::LocalResult::None => "00:00:00".into(),
+    }
+}
+
+/// `%Y-%m-%d %H:%M:%S.mmm` in local time, for `history`.
+fn history_time(seconds: f64) -> String {
+    use chrono::TimeZone;
+    let ms = (seconds * 1000.0).round() as i64;
+    match chrono::Local.timestamp_millis_opt(ms) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+            t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+        }
+        chrono::LocalResult::None => format!("{seconds:.3}"),
     }
 }
 
@@ -79,7 +91,62 @@ impl Ctl {
                 .await
             }
             "remove_member" | "add_member" => self.do_membership(cmd, arg).await,
+            "history" => self.do_history(arg).await,
             _ => self.dispatch_applications(cmd, arg).await,
+        }
+    }
+
+    /// `history [-f|--follow]`: the kept entries; with `-f`, then each new one as it comes
+    /// (a poll of the local replica's history twice a second) until Ctrl-C.
+    async fn do_history(&mut self, arg: &str) -> CmdResult {
+        let follow = match arg.trim() {
+            "" => false,
+            "-f" | "--follow" => true,
+            other => {
+                output(&format!("Error: bad argument {other}"));
+                self.exitstatus = exit::GENERIC;
+                output(supvisors_format::help_text("history").unwrap_or_default());
+                return Ok(Flow::Continue);
+            }
+        };
+        let mut next = 0i64;
+        let print = |v: Value, next: &mut i64| -> Result<(), CmdError> {
+            let (lines, last) = supvisors_format::history_lines(
+                supvisors_format::items(&v).map_err(internal)?,
+                &history_time,
+            )
+            .map_err(internal)?;
+            lines.iter().for_each(|l| output(l));
+            if let Some(last) = last {
+                *next = last + 1;
+            }
+            Ok(())
+        };
+        match self.s_call("get_history", &[]).await {
+            Ok(v) => print(v, &mut next)?,
+            Err(e) => {
+                self.fault_or_raise(e, "")?;
+                return Ok(Flow::Continue);
+            }
+        }
+        if !follow {
+            return Ok(Flow::Continue);
+        }
+        let mut own = None;
+        let mut sigint = super::interrupts(&mut self.sigint, &mut own);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                () = super::interrupted(sigint.as_deref_mut()) => {
+                    output("");
+                    return Ok(Flow::Continue);
+                }
+            }
+            let since = Value::Int(i32::try_from(next).unwrap_or(i32::MAX));
+            match self.client.call("supvisors.get_history", &[since]).await {
+                Ok(v) => print(v, &mut next)?,
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 
