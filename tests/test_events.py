@@ -1,12 +1,13 @@
-"""The event interface, end to end: Supvisors 0.14's own Python subscriber
-(`supvisors.client.subscriber.SupvisorsEventInterface`, from the Supvisors 0.14 venv made by
-scripts/setup-supvisors.sh) against 3 raftvisord instances, each publishing on its
-`event_port` as Supvisors 0.14 does (ZeroMQ PUB on 127.0.0.1, two frames: header, JSON body).
+"""The event interface, end to end, against 3 raftvisord instances: Supvisors 0.14's own
+Python subscriber (`supvisors.client.subscriber.SupvisorsEventInterface`, from the Supvisors
+0.14 venv made by scripts/setup-supvisors.sh) on an `event_port` published as 0.14 does
+(ZeroMQ PUB on 127.0.0.1, two frames: header, JSON body), a WebSocket client (`event_link =
+WS`, Python's `websockets`) and a Server-Sent Events client of the HTTP port.
 
-The subscriber listens to s2 while the processes run on s1: every instance publishes the whole
-cluster's events from its replica. It checks each kind with the fields 0.14 sends, after a
-start, a crash, a stop through Supvisors (a job, so a `supvisors` status change), and the loss
-of an instance."""
+The subscribers listen to s2 and s3 while the processes run on s1: every instance publishes
+the whole cluster's events from its replica. Each subscriber gets each kind, with the fields
+0.14 sends, after a start, a crash, a stop through Supvisors (a job, so a `supvisors` status
+change), a conflict and its conciliation, a removal, and the loss of an instance."""
 
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ autorestart = false
 
 [program:slow_stop]
 command = bash -c 'trap "sleep 1; exit 0" TERM; while true; do sleep 0.1; done'
+autostart = false
+startsecs = 0
+autorestart = false
+
+[program:twin]
+command = sleep 1000
 autostart = false
 startsecs = 0
 autorestart = false
@@ -92,12 +99,28 @@ class Recorded:
             raise TimeoutError(f"{e}; received: {self.all()[after:][-30:]}") from None
 
 
+# `twin` is managed (its application is in the rules), so running it on two instances is a
+# conflict, which a conciliation resolves.
+RULES = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<root>
+  <application name="twin">
+    <starting_strategy>CONFIG</starting_strategy>
+  </application>
+</root>
+"""
+
+
 @pytest.fixture
 def cluster(tmp_path):
     require_impl("raftvisord")
     ports = free_ports(3)
+    rules = tmp_path / "rules.xml"
+    rules.write_text(RULES)
+    # s1 and s2 publish as 0.14 does (ZeroMQ), s3 as 0.16+ with `event_link = WS`.
+    links = {"s1": {}, "s2": {}, "s3": {"event_link": "WS"}}
     c = Cluster(tmp_path / "c", ["s1", "s2", "s3"], PROGRAMS, loglevel="info",
-                overrides={ident: {"event_port": port}
+                overrides={ident: {"event_port": port, "rules_files": str(rules),
+                                   "conciliation_strategy": "USER", **links[ident]}
                            for ident, port in zip(["s1", "s2", "s3"], ports)})
     c.event_ports = dict(zip(["s1", "s2", "s3"], ports))
     yield c
@@ -132,28 +155,51 @@ def subscriber(tmp_path):
                 proc.wait(timeout=10)
 
 
-def test_supvisors_0_14_subscriber_receives_every_kind_from_another_instance(cluster, subscriber):
+def test_every_subscriber_receives_every_kind_from_another_instance(cluster, subscriber):
+    """Three subscribers follow the same scenario on instances where no process runs:
+    Supvisors 0.14's own subscriber (ZeroMQ, s2), a Server-Sent Events client (s2's HTTP port)
+    and a WebSocket client (`websockets`, s3, `event_link = WS`)."""
     cluster.start()
     cluster.wait_operation(timeout=30)
     cluster.wait_all_running(timeout=30)
-    events = subscriber(cluster.event_ports["s2"])
+    readers = {"zmq": subscriber(cluster.event_ports["s2"]),
+               "sse": SseReader(cluster["s2"].http_port),
+               "ws": WsReader(cluster.event_ports["s3"], "all")}
+    try:
+        scenario(cluster, readers)
+    finally:
+        readers["sse"].close()
+        readers["ws"].close()
+
+
+def scenario(cluster, readers: dict) -> None:
+    def seen(what: str, match, after: dict | None = None) -> dict:
+        """Each reader's index of its first message from `after` on that matches."""
+        return {name: r.wait(f"{name}: {what}", match, after=(after or {}).get(name, 0))
+                for name, r in readers.items()}
+
+    def message(at: dict, offset: int = 0) -> dict:
+        """Each reader's message at its index plus `offset`: the same one everywhere."""
+        got = {name: readers[name].all()[i + offset] for name, i in at.items()}
+        assert len({json.dumps(m, sort_keys=True) for m in got.values()}) == 1, got
+        return got["zmq"]
 
     # Connected once an instance status comes (each instance's tick is committed every 5 s).
-    i = events.wait("an instance status", lambda h, b: h == "instance", timeout=15)
-    header, body = events.all()[i]
-    assert set(body) == INSTANCE_KEYS, body
-    assert body["identifier"] in {"s1", "s2", "s3"} and body["statename"] == "RUNNING"
+    i = seen("an instance status", lambda h, b: h == "instance")
+    for name, r in readers.items():
+        header, body = r.all()[i[name]]
+        assert set(body) == INSTANCE_KEYS, (name, body)
+        assert body["identifier"] in {"s1", "s2", "s3"} and body["statename"] == "RUNNING"
 
-    # A start on s1, seen on s2: the event, then the process status, then the application's.
+    # A start on s1: the event, then the process status, then the application's.
     s1 = cluster["s1"].proxy()
     assert s1.supervisor.startProcess("hello") is True
-    i = events.wait("hello RUNNING on s1",
-                    lambda h, b: h == "event" and b["name"] == "hello" and b["state"] == 20,
-                    after=i)
-    header, event = events.all()[i]
+    i = seen("hello RUNNING on s1",
+             lambda h, b: h == "event" and b["name"] == "hello" and b["state"] == 20, after=i)
+    header, event = message(i)
     assert set(event) == EVENT_KEYS, event
     assert event["identifier"] == "s1" and event["group"] == "hello" and event["pid"] > 0
-    (h1, process), (h2, application) = events.all()[i + 1:i + 3]
+    (h1, process), (h2, application) = message(i, 1), message(i, 2)
     assert (h1, h2) == ("process", "application")
     assert set(process) == PROCESS_KEYS and set(application) == APPLICATION_KEYS
     assert process["process_name"] == "hello" and process["statename"] == "RUNNING"
@@ -161,46 +207,55 @@ def test_supvisors_0_14_subscriber_receives_every_kind_from_another_instance(clu
     assert application["application_name"] == "hello"
 
     # A crash: EXITED, not expected.
-    pid = event["pid"]
-    os.kill(pid, signal.SIGKILL)
-    i = events.wait("hello EXITED on s1",
-                    lambda h, b: h == "event" and b["name"] == "hello" and b["state"] == 100,
-                    after=i)
-    assert events.all()[i][1]["expected"] is False
+    os.kill(event["pid"], signal.SIGKILL)
+    i = seen("hello EXITED on s1",
+             lambda h, b: h == "event" and b["name"] == "hello" and b["state"] == 100, after=i)
+    assert message(i)[1]["expected"] is False
 
     # A stop through Supvisors is a job: the cluster's status shows it, then no more.
     assert s1.supervisor.startProcess("slow_stop") is True
-    i = events.wait("slow_stop RUNNING",
-                    lambda h, b: h == "event" and b["name"] == "slow_stop" and b["state"] == 20,
-                    after=i)
+    i = seen("slow_stop RUNNING",
+             lambda h, b: h == "event" and b["name"] == "slow_stop" and b["state"] == 20,
+             after=i)
     assert s1.supvisors.stop_process("slow_stop", True) is True
-    j = events.wait("a stopping job",
-                    lambda h, b: h == "supvisors" and b["stopping_jobs"], after=i)
-    assert set(events.all()[j][1]) == SUPVISORS_KEYS
-    events.wait("slow_stop STOPPED",
-                lambda h, b: h == "event" and b["name"] == "slow_stop" and b["state"] == 0,
-                after=i)
-    events.wait("the job over", lambda h, b: h == "supvisors" and not b["stopping_jobs"],
-                after=j)
+    j = seen("a stopping job", lambda h, b: h == "supvisors" and b["stopping_jobs"], after=i)
+    assert set(message(j)[1]) == SUPVISORS_KEYS
+    seen("slow_stop STOPPED",
+         lambda h, b: h == "event" and b["name"] == "slow_stop" and b["state"] == 0, after=i)
+    seen("the job over", lambda h, b: h == "supvisors" and not b["stopping_jobs"], after=j)
+
+    # A conflict (a managed program running on two instances): CONCILIATION, then a user's
+    # conciliation stops both copies and the cluster is back in OPERATION.
+    assert s1.supervisor.startProcess("twin") is True
+    assert cluster["s2"].proxy().supervisor.startProcess("twin") is True
+    c = seen("CONCILIATION",
+             lambda h, b: h == "supvisors" and b["fsm_statename"] == "CONCILIATION", after=i)
+    assert cluster["s2"].proxy().supvisors.conciliate("STOP") is True
+    for ident in ("s1", "s2"):
+        seen(f"twin STOPPED on {ident}",
+             lambda h, b, ident=ident: h == "event" and b["name"] == "twin"
+             and b["state"] == 0 and b["identifier"] == ident, after=c)
+    seen("OPERATION again",
+         lambda h, b: h == "supvisors" and b["fsm_statename"] == "OPERATION", after=c)
 
     # A program removed from every instance: an event of state -1 from each, then the
     # process's status DELETED (statecode -1) once no instance has it.
     for ident in ("s1", "s2", "s3"):
         assert cluster[ident].proxy().supervisor.removeProcessGroup("hello") is True
     for ident in ("s1", "s2", "s3"):
-        events.wait(f"hello removed from {ident}",
-                    lambda h, b, ident=ident: h == "event" and b["name"] == "hello"
-                    and b["state"] == -1 and b["identifier"] == ident, after=i)
-    k = events.wait("hello DELETED",
-                    lambda h, b: h == "process" and b["process_name"] == "hello"
-                    and b["statecode"] == -1, after=i)
-    assert events.all()[k][1]["statename"] == "DELETED"
+        seen(f"hello removed from {ident}",
+             lambda h, b, ident=ident: h == "event" and b["name"] == "hello"
+             and b["state"] == -1 and b["identifier"] == ident, after=i)
+    k = seen("hello DELETED",
+             lambda h, b: h == "process" and b["process_name"] == "hello"
+             and b["statecode"] == -1, after=i)
+    assert message(k)[1]["statename"] == "DELETED"
 
-    # The loss of an instance: its status turns SILENT at the others' subscribers.
-    cluster["s3"].kill9()
-    events.wait("s3 SILENT",
-                lambda h, b: h == "instance" and b["identifier"] == "s3"
-                and b["statename"] == "SILENT", after=i)
+    # The loss of an instance: the one the processes ran on turns SILENT at the others'.
+    cluster["s1"].kill9()
+    seen("s1 SILENT",
+         lambda h, b: h == "instance" and b["identifier"] == "s1"
+         and b["statename"] == "SILENT", after=i)
 
 
 def listening_ports(pid: int) -> set[int]:
@@ -239,7 +294,20 @@ def test_the_event_port_is_bound_only_when_the_config_asks(tmp_path, cluster):
         plain.stop()
 
 
-class SseReader:
+class Received:
+    """`all()` and `wait()` over the messages a reader thread appends to `received`, as
+    `Recorded` offers them for the 0.14 subscriber's file."""
+
+    received: list[tuple[str, dict]]
+
+    def all(self) -> list[tuple[str, dict]]:
+        return list(self.received)
+
+    def wait(self, what: str, match, timeout: float = 20.0, after: int = 0) -> int:
+        return Recorded.wait(self, what, match, timeout, after)
+
+
+class SseReader(Received):
     """Reads `GET /events` (Server-Sent Events) of one instance in a thread of its own; each
     event is kept as `(name, data as JSON)`. An HTTP/1.0 request, so that the body is the
     stream itself (no chunked framing) until the connection closes."""
@@ -320,7 +388,7 @@ def make_cluster_plain(tmp_path):
     c.stop()
 
 
-class WsReader:
+class WsReader(Received):
     """A WebSocket client of one instance's event port (Python's `websockets`, the library
     Supvisors' own WebSocket subscriber uses), reading in a thread of its own; each message
     is kept as `(header, body)` from its JSON `[header, body]`."""

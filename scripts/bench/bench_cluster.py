@@ -150,11 +150,13 @@ class RaftSide:
     has_raft_log = True
 
     def __init__(self, base: Path, per_instance_programs: dict[str, str],
-                 options: dict[str, object] | None = None):
+                 options: dict[str, object] | None = None,
+                 overrides: dict[str, dict[str, object]] | None = None):
         """`options`: extra `[rpcinterface:supvisors]` options (e.g. rules_files for
-        bench_apps.py); none by default, so the documented default timings apply."""
+        bench_apps.py); none by default, so the documented default timings apply.
+        `overrides`: options of one instance (e.g. its event_port for bench_events.py)."""
         self.cluster = cluster_harness.Cluster(base, IDS, "", timings=dict(options or {}),
-                                               loglevel="info")
+                                               overrides=overrides, loglevel="info")
         for ident in IDS:
             inst = self.cluster[ident]
             inst.programs = per_instance_programs.get(ident, "")
@@ -209,10 +211,13 @@ class PeerSide:
 
     def __init__(self, base: Path, per_instance_programs: dict[str, str], venv: Path,
                  peer_dir: Path, rules_xml: str | None = None,
-                 common_programs: str | None = None):
+                 common_programs: str | None = None,
+                 supvisors_extra: dict[str, str] | None = None):
         """`rules_xml` / `common_programs` replace the peer script's rules.xml and its
         seq/dist programs.ini (bench_apps.py brings its own); by default both are the
-        baseline's."""
+        baseline's. `supvisors_extra`: more `[rpcinterface:supvisors]` lines of one instance
+        (e.g. its event interface for bench_events.py)."""
+        self.supvisors_extra = dict(supvisors_extra or {})
         self.work = Path(base).resolve()
         self.work.mkdir(parents=True, exist_ok=True)
         self.venv = venv
@@ -270,6 +275,7 @@ synchro_timeout = 30
 inactivity_ticks = 2
 starting_strategy = CONFIG
 conciliation_strategy = USER
+{self.supvisors_extra.get(ident, "")}
 
 [ctlplugin:supvisors]
 supervisor.ctl_factory = supvisors.supvisorsctl:make_supvisors_controller_plugin
@@ -679,13 +685,32 @@ def table(results: dict, args) -> str:
     return "\n".join(out)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def common_args(ap: argparse.ArgumentParser) -> None:
+    """The options every side-by-side bench takes: where the binaries and the peer are."""
     ap.add_argument("--bin-dir", default=os.environ.get("RAFTVISOR_BIN_DIR",
                                                         str(REPO / "target" / "release")))
     ap.add_argument("--peer-venv", default=str(REPO / ".venv-peer"))
     ap.add_argument("--peer-dir", default=str(DEFAULT_PEER_DIR))
     ap.add_argument("--no-peer", action="store_true", help="raftvisord only")
+
+
+def start_run(args, prefix: str) -> tuple[dict, Path]:
+    """The results (with the options) and the work dir of a run; SIGTERM then stops it as
+    Ctrl-C does, through the benches' `finally` blocks."""
+    os.environ["RAFTVISOR_BIN_DIR"] = str(Path(args.bin_dir).resolve())
+    results: dict = {"config": {k: v for k, v in vars(args).items()}}
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
+    return results, work
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common_args(ap)
     ap.add_argument("--no-peer-events", dest="peer_events", action="store_false",
                     help="skip the 1,000-process phase for the peer (the slowest)")
     ap.add_argument("--processes", type=int, default=300, help="processes in the cluster (rpc)")
@@ -701,15 +726,7 @@ def main() -> int:
     ap.add_argument("--json", help="write raw results to this file")
     ap.add_argument("--workdir", help="keep configs and logs here instead of a temp dir")
     args = ap.parse_args()
-
-    os.environ["RAFTVISOR_BIN_DIR"] = str(Path(args.bin_dir).resolve())
-    results: dict = {"config": {k: v for k, v in vars(args).items()}}
-    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-cluster."))
-    work.mkdir(parents=True, exist_ok=True)
-
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, on_term)
+    results, work = start_run(args, "bench-cluster.")
 
     status = 0
     try:

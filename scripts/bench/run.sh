@@ -7,6 +7,9 @@
 #   --cluster-only   bench_cluster.py only
 #   --apps-only      bench_apps.py only (issue 4: start_application, restart on instance loss,
 #                    DEPLOYMENT of 1,000 programs; raftvisord vs the Supvisors 0.19 cluster)
+#   --events-only    bench_events.py only (issue 10: event latency, a burst of 1,000, an
+#                    instance loss; raftvisord vs Supvisors 0.19, both with event_link = ZMQ;
+#                    runs with the peer's venv, which has pyzmq)
 #   --all            bench_supervisor.py, bench_cluster.py, then bench_apps.py
 # Remaining arguments go to the first bench that runs, e.g.:
 #   scripts/bench/run.sh --idle-seconds 10
@@ -22,6 +25,7 @@ case "${1:-}" in
   --cluster) MODE=both; shift ;;
   --cluster-only) MODE=cluster; shift ;;
   --apps-only) MODE=apps; shift ;;
+  --events-only) MODE=events; shift ;;
   --all) MODE=all; shift ;;
 esac
 VENV=$(scripts/setup-python.sh)
@@ -38,6 +42,10 @@ case "$MODE" in
     exec "$VENV/bin/python" scripts/bench/bench_cluster.py --bin-dir "$BIN_DIR" "$@" ;;
   apps)
     exec "$VENV/bin/python" scripts/bench/bench_apps.py --bin-dir "$BIN_DIR" "$@" ;;
+  events)
+    PEER_VENV=$(scripts/bench/peer/setup-peer.sh)
+    exec "$PEER_VENV/bin/python" scripts/bench/bench_events.py --bin-dir "$BIN_DIR" \
+      --peer-venv "$PEER_VENV" "$@" ;;
   all)
     status=0
     "$VENV/bin/python" scripts/bench/bench_supervisor.py --bin-dir "$BIN_DIR" "$@" || status=$?
