@@ -109,6 +109,23 @@ def test_every_instance_shows_the_same_history_after_a_leader_kill(cluster):
     indexes = [int(line.split()[2]) for line in lines[others[0]]]
     assert indexes == sorted(indexes), text
 
+    # The killed leader, started again on its data dir, catches up and shows the same
+    # entries (and then the later ones, which the survivors show too).
+    cluster[first_leader].start()
+    cluster.wait_operation(timeout=30)
+
+    def caught_up():
+        back = history(cluster[first_leader])
+        if any(f"instance {first_leader}: RUNNING" in line
+               for line in back[len(lines[others[0]]):]):
+            return back
+        return None
+    back = wait_until(caught_up, 30, interval=0.2,
+                      what=f"{first_leader} back with the history and its own return")
+    assert back[:len(lines[others[0]])] == lines[others[0]]
+    wait_until(lambda: history(cluster[others[0]]) == history(cluster[first_leader]), 20,
+               interval=0.2, what="the same history on all three")
+
     # `history -f` prints the kept entries, then follows.
     follower = subprocess.Popen(
         [str(require_raftvisorctl()), "-s", f"http://127.0.0.1:{asker.http_port}",
