@@ -61,7 +61,9 @@ pub struct Snapshot {
     /// `get_application_info`, by application name.
     pub applications: BTreeMap<String, Json>,
     /// `get_process_info`'s entry, by namespec, with its application's name.
-    pub processes: BTreeMap<String, (String, Json)>,
+    /// Shared (`Arc`): a body that did not change is the previous snapshot's, so the
+    /// comparison of two snapshots is a pointer comparison for most of them.
+    pub processes: BTreeMap<String, (String, std::sync::Arc<Json>)>,
     /// Each instance's processes, by (identifier, namespec).
     pub local: BTreeMap<(String, String), LocalProcess>,
     /// The latest entries of the history (at most [`HISTORY_IN_SNAPSHOT`]), by seq, as
@@ -129,7 +131,7 @@ pub fn events(old: &Snapshot, new: &Snapshot, now: i64) -> Vec<Event> {
             &process.body(identifier, DELETED_CODE, now),
         );
         let status = match new.processes.get(namespec) {
-            Some((application, status)) => Some((application, status.clone())),
+            Some((application, status)) => Some((application, Json::clone(status))),
             None => old
                 .processes
                 .get(namespec)
@@ -198,10 +200,12 @@ mod tests {
         }
     }
 
-    fn status(statename: &str) -> (String, Json) {
+    fn status(statename: &str) -> (String, std::sync::Arc<Json>) {
         (
             "web".into(),
-            json!({"application_name": "web", "process_name": "api", "statename": statename}),
+            std::sync::Arc::new(
+                json!({"application_name": "web", "process_name": "api", "statename": statename}),
+            ),
         )
     }
 
@@ -329,7 +333,9 @@ mod tests {
             "web:api".into(),
             (
                 "web".into(),
-                json!({"application_name": "web", "process_name": "api", "extra_args": "-x"}),
+                std::sync::Arc::new(
+                    json!({"application_name": "web", "process_name": "api", "extra_args": "-x"}),
+                ),
             ),
         );
         assert_eq!(headers(&events(&old, &new, 0)), ["process", "application"]);

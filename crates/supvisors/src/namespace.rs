@@ -375,7 +375,21 @@ pub struct SupvisorsNamespace<C, S> {
     all_instances: ReplyCache<LogId>,
     /// The incarnation of this daemon (see [`SupvisorsNamespace::with_incarnation`]).
     incarnation: Option<u64>,
+    /// The event interface's process bodies of the last snapshot, with what they were made
+    /// of: a process that did not change keeps its body (one `Arc`), so a snapshot of a big
+    /// cluster encodes only what changed, and comparing two is mostly pointer comparisons.
+    event_bodies: std::sync::Mutex<EventBodies>,
 }
+
+/// See [`SupvisorsNamespace::event_snapshot`].
+type EventBodies = std::collections::HashMap<
+    String,
+    (
+        commander::synth::SyntheticProcess,
+        String,
+        std::sync::Arc<serde_json::Value>,
+    ),
+>;
 
 impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
     /// `log_level` is called by `change_log_level` with the new level. The program index starts
@@ -412,6 +426,7 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             all_processes: ReplyCache::default(),
             all_instances: ReplyCache::default(),
             incarnation: None,
+            event_bodies: Default::default(),
         }
     }
 
@@ -683,14 +698,27 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 .iter()
                 .map(|a| (a.name.clone(), from_xmlrpc(&encode::application(a))))
                 .collect();
+            let mut cache = self
+                .event_bodies
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut bodies = EventBodies::with_capacity(cache.len());
             let processes = synth::all_processes(state)
-                .iter()
+                .into_iter()
                 .map(|p| {
                     let namespec = model::make_namespec(&p.application_name, &p.process_name);
-                    let body = from_xmlrpc(&encode::process_with_args(p, state));
-                    (namespec, (p.application_name.clone(), body))
+                    let extra_args = state.jobs().extra_args(&namespec).to_string();
+                    let body = match cache.remove(&namespec) {
+                        Some((was, args, body)) if was == p && args == extra_args => body,
+                        _ => std::sync::Arc::new(from_xmlrpc(&encode::process(&p, &extra_args))),
+                    };
+                    let application = p.application_name.clone();
+                    bodies.insert(namespec.clone(), (p, extra_args, body.clone()));
+                    (namespec, (application, body))
                 })
                 .collect();
+            *cache = bodies;
+            drop(cache);
             let local = state
                 .instances()
                 .flat_map(|(identifier, record)| {
