@@ -16,6 +16,7 @@ for i in 1 2 3; do
   pids+=("$!")
 done
 echo "cluster started: s1 http://127.0.0.1:61101  s2 http://127.0.0.1:61102  s3 http://127.0.0.1:61103"
+echo "dashboard: http://127.0.0.1:61101/ (any instance), metrics: /metrics, REST API: /api"
 echo "try: target/release/raftvisorctl -s http://127.0.0.1:61101 application_info   (Ctrl-C to stop)"
 echo "     target/release/raftvisorctl -s http://127.0.0.1:61101 sstatus"
 echo "     target/release/raftvisorctl -s http://127.0.0.1:61101 master     (the instance to kill -9 for a failover)"

@@ -15,6 +15,7 @@ export RAFTVISOR_VENV RAFTVISOR_SUPVISORS_VENV RAFTVISOR_PYTHON
 cargo build --workspace --bins
 cargo test --workspace
 scripts/setup-netns.sh
+scripts/setup-browser.sh >/dev/null
 # The docs' links and the code's pointers into docs/ must resolve.
 "$RAFTVISOR_VENV/bin/python" docs/check_links.py
 RAFTVISOR_BIN_DIR="$PWD/target/debug" "$RAFTVISOR_VENV/bin/python" -m pytest -q tests

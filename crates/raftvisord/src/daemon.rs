@@ -161,6 +161,7 @@ pub async fn run(
                         .with_namespace(namespace)
                         .map_err(|e| Error::Namespace(e.to_string()))?
                         .with_events(cluster.event_source())
+                        .with_dashboard()
                         .with_metrics(metrics_hooks(metrics.clone(), cluster.sampler.clone()));
                     Some(cluster)
                 }

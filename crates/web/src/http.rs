@@ -9,6 +9,7 @@
 //!                      ├─ /metrics      GET → the Prometheus metrics
 //!                      ├─ /openapi.json, /api  GET → the REST API's OpenAPI document, its page
 //!                      ├─ /<namespace>/<method>/…  GET|POST → the REST form of a method (JSON)
+//!                      ├─ / (dashboard on), /ui/*  GET → the cluster's dashboard and its assets
 //!                      ├─ / , /index.html  GET → status page
 //!                      └─ anything else → 404
 //! ```
@@ -45,6 +46,8 @@ pub(crate) struct App<S> {
     pub events: Option<crate::server::EventSource>,
     /// What `/metrics` answers and who is told of each call, if anything.
     pub metrics: Option<crate::server::MetricsHooks>,
+    /// Whether `/` is the cluster's dashboard (else Supervisor's status page).
+    pub dashboard: bool,
     pub rest: Rest,
 }
 
@@ -68,6 +71,11 @@ impl Rest {
         }
     }
 }
+
+/// The cluster's dashboard, built into the binary: the operators' hosts need no internet.
+const DASHBOARD_HTML: &str = include_str!("../assets/dashboard.html");
+const DASHBOARD_JS: &str = include_str!("../assets/dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("../assets/dashboard.css");
 
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response {
     let mut response = warp::reply::with_status(body, status).into_response();
@@ -283,6 +291,17 @@ impl<S: SupervisorApi> App<S> {
                 }
             };
             return reply(status, "application/json", body.to_string());
+        }
+        if self.dashboard && method == Method::GET {
+            let asset = match path.as_str() {
+                "/" => Some(("text/html;charset=utf-8", DASHBOARD_HTML)),
+                "/ui/dashboard.js" => Some(("text/javascript;charset=utf-8", DASHBOARD_JS)),
+                "/ui/dashboard.css" => Some(("text/css;charset=utf-8", DASHBOARD_CSS)),
+                _ => None,
+            };
+            if let Some((content_type, text)) = asset {
+                return reply(StatusCode::OK, content_type, text.to_string());
+            }
         }
         if (path == "/" || path == "/index.html") && method == Method::GET {
             return self.status_page().await;

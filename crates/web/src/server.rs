@@ -39,6 +39,8 @@ pub struct ServerOptions {
     events: Option<EventSource>,
     /// What `GET /metrics` answers, and who is told of each XML-RPC call; `None`: 404 there.
     metrics: Option<MetricsHooks>,
+    /// `/` is the cluster's dashboard (Supervisor's status page stays at `/index.html`).
+    dashboard: bool,
 }
 
 /// The text of one scrape of `GET /metrics`.
@@ -75,6 +77,7 @@ impl Default for ServerOptions {
             namespaces: Vec::new(),
             events: None,
             metrics: None,
+            dashboard: false,
         }
     }
 }
@@ -119,6 +122,13 @@ impl ServerOptions {
     /// `metrics.observe_rpc` of each XML-RPC call.
     pub fn with_metrics(mut self, metrics: MetricsHooks) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Serves the cluster's dashboard at `/` (it reads the `supvisors` namespace over REST
+    /// and follows `/events`), Supervisor's status page staying at `/index.html`.
+    pub fn with_dashboard(mut self) -> Self {
+        self.dashboard = true;
         self
     }
 
@@ -192,6 +202,7 @@ async fn serve<L: Acceptor, S: SupervisorApi>(
         streams: streams.clone(),
         events: opts.events.clone(),
         metrics: opts.metrics.clone(),
+        dashboard: opts.dashboard,
         rest: crate::http::Rest::new(&rpc, opts.credentials.is_some()),
         rpc,
     });

@@ -527,3 +527,37 @@ async fn metrics_are_the_daemons_scrape_and_every_call_is_told() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_dashboard_takes_the_root_and_the_status_page_stays_at_index_html() {
+    let server = TestServer::start(FakeApi::new(), ServerOptions::default()).await;
+    let mut conn = server.connect().await;
+    assert_eq!(
+        exchange(&mut conn, &get("/ui/dashboard.js", ""))
+            .await
+            .status,
+        404
+    );
+    server.stop().await;
+
+    let server = TestServer::start(FakeApi::new(), ServerOptions::default().with_dashboard()).await;
+    let mut conn = server.connect().await;
+    let root = exchange(&mut conn, &get("/", "")).await;
+    assert_eq!(root.status, 200);
+    assert!(
+        root.text().contains("<script src=\"/ui/dashboard.js\">"),
+        "{}",
+        root.text()
+    );
+    for (path, content_type) in [
+        ("/ui/dashboard.js", "text/javascript;charset=utf-8"),
+        ("/ui/dashboard.css", "text/css;charset=utf-8"),
+    ] {
+        let reply = exchange(&mut conn, &get(path, "")).await;
+        assert_eq!(reply.status, 200, "{path}");
+        assert_eq!(reply.header("content-type"), Some(content_type));
+    }
+    let status = exchange(&mut conn, &get("/index.html", "")).await;
+    assert!(status.text().contains("<td>cat</td>"), "{}", status.text());
+    server.stop().await;
+}

@@ -1,0 +1,184 @@
+// The cluster page: drawn from the REST API, then kept live by the Server-Sent Events of
+// /events (no reload). Actions go through the same REST routes as any client's, and their
+// result or fault is shown on the row they were clicked on. Served by raftvisord itself: no
+// framework, no CDN.
+"use strict";
+
+const state = { processes: new Map(), instances: new Map(), applications: new Map() };
+
+async function rest(method, path) {
+  const response = await fetch(path, { method, credentials: "same-origin" });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = body && body.message ? body.message : `HTTP ${response.status}`;
+    throw new Error(message);
+  }
+  return body;
+}
+
+function namespec(p) {
+  return p.application_name === p.process_name ? p.process_name
+    : `${p.application_name}:${p.process_name}`;
+}
+
+function cell(row, text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  row.appendChild(td);
+  return td;
+}
+
+function drawHeader(s) {
+  const badge = document.getElementById("state");
+  badge.textContent = s.fsm_statename;
+  badge.dataset.state = s.fsm_statename;
+}
+
+function drawInstance(info) {
+  state.instances.set(info.identifier, info);
+  let card = document.querySelector(`.card[data-identifier="${CSS.escape(info.identifier)}"]`);
+  if (!card) {
+    card = document.createElement("div");
+    card.dataset.identifier = info.identifier;
+    const h = document.createElement("h3");
+    h.textContent = info.identifier;
+    card.appendChild(h);
+    for (const key of ["statename", "loading", "processes"]) {
+      const line = document.createElement("div");
+      line.dataset.key = key;
+      card.appendChild(line);
+    }
+    const cards = document.getElementById("instances");
+    const after = [...cards.children].find((c) => c.dataset.identifier > info.identifier);
+    cards.insertBefore(card, after || null);
+  }
+  card.className = `card ${info.statename}`;
+  card.querySelector('[data-key="statename"]').textContent = info.statename;
+  card.querySelector('[data-key="loading"]').textContent = `load ${info.loading} %`;
+  countProcesses();
+}
+
+function countProcesses() {
+  for (const card of document.querySelectorAll(".card")) {
+    let n = 0;
+    for (const p of state.processes.values()) {
+      if (p.statecode !== -1 && (p.identifiers || []).includes(card.dataset.identifier)) n += 1;
+    }
+    card.querySelector('[data-key="processes"]').textContent = `${n} process${n === 1 ? "" : "es"}`;
+  }
+}
+
+function drawApplication(app) {
+  state.applications.set(app.application_name, app);
+  const body = document.querySelector("#applications tbody");
+  let row = body.querySelector(`tr[data-name="${CSS.escape(app.application_name)}"]`);
+  if (!row) {
+    row = document.createElement("tr");
+    row.dataset.name = app.application_name;
+    const after = [...body.children].find((r) => r.dataset.name > app.application_name);
+    body.insertBefore(row, after || null);
+  }
+  row.className = app.statename;
+  row.replaceChildren();
+  cell(row, app.application_name);
+  cell(row, app.statename, "state");
+  cell(row, app.managed ? "yes" : "no");
+  cell(row, app.major_failure ? "major" : app.minor_failure ? "minor" : "");
+}
+
+async function act(button, result, method, path) {
+  result.textContent = "…";
+  result.className = "result";
+  button.disabled = true;
+  try {
+    const answer = await rest(method, path);
+    result.textContent = JSON.stringify(answer);
+  } catch (e) {
+    result.textContent = e.message;
+    result.className = "result fault";
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function drawProcess(p) {
+  const name = namespec(p);
+  const body = document.querySelector("#processes tbody");
+  let row = body.querySelector(`tr[data-namespec="${CSS.escape(name)}"]`);
+  if (p.statecode === -1) {
+    state.processes.delete(name);
+    if (row) row.remove();
+    countProcesses();
+    return;
+  }
+  state.processes.set(name, p);
+  if (!row) {
+    row = document.createElement("tr");
+    row.dataset.namespec = name;
+    cell(row, name);
+    cell(row, "", "state");
+    cell(row, "", "instances");
+    const actions = cell(row, "");
+    const result = document.createElement("td");
+    result.className = "result";
+    const path = encodeURIComponent(name);
+    for (const [label, method, route] of [
+      ["start", "POST", `/supvisors/start_process/CONFIG/${path}?wait=false`],
+      ["stop", "POST", `/supvisors/stop_process/${path}?wait=false`],
+      ["restart", "POST", `/supvisors/restart_process/CONFIG/${path}?wait=false`],
+    ]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = label;
+      button.dataset.action = label;
+      button.addEventListener("click", () => act(button, result, method, route));
+      actions.appendChild(button);
+    }
+    row.appendChild(result);
+    const after = [...body.children].find((r) => r.dataset.namespec > name);
+    body.insertBefore(row, after || null);
+  }
+  row.className = p.statename;
+  row.querySelector("td.state").textContent = p.statename;
+  row.querySelector("td.instances").textContent = (p.identifiers || []).join(", ");
+  countProcesses();
+}
+
+async function load() {
+  const [s, master, instances, applications, processes] = await Promise.all([
+    rest("GET", "/supvisors/supvisors_state"),
+    rest("GET", "/supvisors/master_identifier"),
+    rest("GET", "/supvisors/all_instances_info"),
+    rest("GET", "/supvisors/all_applications_info").catch(() => []),
+    rest("GET", "/supvisors/all_process_info").catch(() => []),
+  ]);
+  drawHeader(s);
+  document.getElementById("master").textContent = master || "none";
+  processes.forEach(drawProcess);
+  instances.forEach(drawInstance);
+  applications.forEach(drawApplication);
+}
+
+function follow() {
+  const live = document.getElementById("live");
+  const source = new EventSource("/events");
+  source.onopen = () => { live.textContent = "live"; live.classList.add("on"); };
+  source.onerror = () => { live.textContent = "reconnecting"; live.classList.remove("on"); };
+  const on = (header, draw) => source.addEventListener(header, (e) => draw(JSON.parse(e.data)));
+  // Supvisors' events do not name the master: asked again when the cluster or an instance
+  // changes (a master lost is an instance change).
+  const master = () => rest("GET", "/supvisors/master_identifier")
+    .then((m) => { document.getElementById("master").textContent = m || "none"; })
+    .catch(() => {});
+  on("supvisors", (s) => { drawHeader(s); master(); });
+  on("instance", (i) => { drawInstance(i); master(); });
+  on("application", drawApplication);
+  on("process", drawProcess);
+}
+
+// Subscribe first, then draw: a change between the two is not lost (it is drawn twice).
+follow();
+load().catch((e) => {
+  document.getElementById("state").textContent = `error: ${e.message}`;
+});

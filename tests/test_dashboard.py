@@ -1,0 +1,131 @@
+"""The cluster's dashboard at `/`, in a real browser: Debian's chromium, headless, driven by
+Selenium (scripts/setup-browser.sh installs chromium and chromium-driver; nothing downloads a
+browser of its own), against 3 real instances. The page is opened on s2 while the process
+runs on s1: stop it with its button and see its state change without a reload, kill it from
+outside and see it, kill an instance and see its card turn SILENT. Screenshots go under
+target/dashboard/ and are checked to be more than a blank page."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+import harness
+from cluster_harness import Cluster
+from conftest import require_impl
+from harness import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "target" / "dashboard"
+
+PROGRAMS = """
+[program:hello]
+command = sleep 1000
+autostart = false
+startsecs = 0
+autorestart = false
+"""
+
+
+@pytest.fixture
+def browser():
+    for path in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
+        if not os.access(path, os.X_OK):
+            pytest.fail(f"{path} is missing: run scripts/setup-browser.sh (the test script does)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--window-size=1280,900", "--disable-gpu"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    require_impl("raftvisord")
+    c = Cluster(tmp_path / "c", ["s1", "s2", "s3"], PROGRAMS, loglevel="info")
+    yield c
+    c.stop()
+    for inst in c.instances.values():
+        assert not inst.alive(), f"{inst.identifier} still alive after stop"
+        assert harness.pids_with_env_tag(inst.tag) == []
+
+
+def shot(driver, name: str) -> Path:
+    """A screenshot under target/dashboard/, checked to hold more than a blank page (a blank
+    1280x900 PNG compresses to a few KB)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    path.write_bytes(driver.get_screenshot_as_png())
+    assert path.stat().st_size > 20_000, f"{path} looks blank ({path.stat().st_size} bytes)"
+    return path
+
+
+def text(driver, css: str) -> str:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    try:
+        return driver.find_element(By.CSS_SELECTOR, css).text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
+def test_the_cluster_page_follows_actions_crashes_and_losses_without_reload(cluster, browser):
+    from selenium.webdriver.common.by import By
+    cluster.start()
+    cluster.wait_operation(timeout=30)
+    cluster.wait_all_running(timeout=30)
+    s1 = cluster["s1"].proxy()
+    assert s1.supervisor.startProcess("hello") is True
+
+    browser.get(f"http://127.0.0.1:{cluster['s2'].http_port}/")
+    row = 'tr[data-namespec="hello"]'
+    wait_until(lambda: text(browser, f"{row} td.state") == "RUNNING"
+               and text(browser, f"{row} td.instances") == "s1", 20, interval=0.1,
+               what="hello RUNNING on s1 on the page")
+    for ident in ("s1", "s2", "s3"):
+        wait_until(lambda ident=ident: "RUNNING" in text(browser, f'.card[data-identifier="{ident}"]'),
+                   20, interval=0.1, what=f"{ident}'s card RUNNING")
+    assert text(browser, "#state") == "OPERATION"
+    wait_until(lambda: text(browser, "#master") in {"s1", "s2", "s3"}, 10, interval=0.1,
+               what="the master named")
+    wait_until(lambda: text(browser, "#live") == "live", 10, interval=0.1, what="the live stream")
+    shot(browser, "cluster")
+    browser.execute_script("window.__notReloaded = true")
+
+    # Its stop button: the state changes on the page, the answer shows on the row.
+    browser.find_element(By.CSS_SELECTOR, f'{row} button[data-action="stop"]').click()
+    wait_until(lambda: text(browser, f"{row} td.state") == "STOPPED", 20, interval=0.1,
+               what="hello STOPPED after its button")
+    wait_until(lambda: text(browser, f"{row} td.result") == "true", 10, interval=0.1,
+               what="the stop's answer on the row")
+    assert s1.supervisor.getProcessInfo("hello")["statename"] == "STOPPED"
+
+    # Started again with its button, then killed from outside: EXITED on the page.
+    browser.find_element(By.CSS_SELECTOR, f'{row} button[data-action="start"]').click()
+    wait_until(lambda: text(browser, f"{row} td.state") == "RUNNING", 20, interval=0.1,
+               what="hello RUNNING after its button")
+    pid = cluster["s1"].proxy().supervisor.getProcessInfo("hello")["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: text(browser, f"{row} td.state") == "EXITED", 20, interval=0.1,
+               what="hello EXITED after a kill from outside")
+
+    # A fault shows where it was clicked: stopping what does not run.
+    browser.find_element(By.CSS_SELECTOR, f'{row} button[data-action="stop"]').click()
+    wait_until(lambda: text(browser, f"{row} td.result").startswith("NOT_RUNNING"), 10,
+               interval=0.1, what="the fault on the row")
+
+    # An instance lost: its card turns SILENT.
+    cluster["s3"].kill9()
+    wait_until(lambda: "SILENT" in text(browser, '.card[data-identifier="s3"]'), 20,
+               interval=0.1, what="s3's card SILENT")
+    assert browser.execute_script("return window.__notReloaded === true"), "the page reloaded"
+    shot(browser, "cluster-after")
