@@ -108,6 +108,9 @@ def test_the_cluster_page_follows_actions_crashes_and_losses_without_reload(clus
     wait_until(lambda: text(browser, f"{row} td.result") == "true", 10, interval=0.1,
                what="the stop's answer on the row")
     assert s1.supervisor.getProcessInfo("hello")["statename"] == "STOPPED"
+    # The history shows the command and who asked (the page's instance), live.
+    wait_until(lambda: "stop_process hello" in text(browser, "#history"), 10, interval=0.1,
+               what="the stop in the history")
 
     # Started again with its button, then killed from outside: EXITED on the page.
     browser.find_element(By.CSS_SELECTOR, f'{row} button[data-action="start"]').click()
@@ -129,3 +132,13 @@ def test_the_cluster_page_follows_actions_crashes_and_losses_without_reload(clus
                interval=0.1, what="s3's card SILENT")
     assert browser.execute_script("return window.__notReloaded === true"), "the page reloaded"
     shot(browser, "cluster-after")
+
+    # The history, filtered as typed: only the loss of s3 is left.
+    wait_until(lambda: "instance s3: SILENT" in text(browser, "#history"), 10, interval=0.1,
+               what="the loss in the history")
+    browser.find_element(By.ID, "history-filter").send_keys("s3 silent")
+    shown = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")
+             if r.is_displayed()]
+    assert len(shown) == 1 and "instance s3: SILENT" in shown[0], shown
+    browser.execute_script("document.getElementById('history').scrollIntoView()")
+    shot(browser, "history-filtered")

@@ -145,6 +145,38 @@ function drawProcess(p) {
   countProcesses();
 }
 
+// The cluster's history, newest first (the latest HISTORY_SHOWN entries), filtered as typed.
+const HISTORY_SHOWN = 500;
+
+function historyMatches(row) {
+  const words = document.getElementById("history-filter").value.toLowerCase().split(/\s+/)
+    .filter((w) => w);
+  const text = row.textContent.toLowerCase();
+  return words.every((w) => text.includes(w));
+}
+
+function drawHistory(entry) {
+  const body = document.querySelector("#history tbody");
+  if (body.querySelector(`tr[data-seq="${entry.seq}"]`)) return;
+  const row = document.createElement("tr");
+  row.dataset.seq = entry.seq;
+  cell(row, new Date(entry.time * 1000).toLocaleString());
+  cell(row, String(entry.index));
+  cell(row, entry.kind);
+  cell(row, entry.user ? `${entry.instance} (${entry.user})` : entry.instance);
+  cell(row, entry.text);
+  row.classList.toggle("hidden", !historyMatches(row));
+  const after = [...body.children].find((r) => Number(r.dataset.seq) < entry.seq);
+  body.insertBefore(row, after || null);
+  while (body.children.length > HISTORY_SHOWN) body.lastElementChild.remove();
+}
+
+document.getElementById("history-filter").addEventListener("input", () => {
+  for (const row of document.querySelectorAll("#history tbody tr")) {
+    row.classList.toggle("hidden", !historyMatches(row));
+  }
+});
+
 async function load() {
   const [s, master, instances, applications, processes] = await Promise.all([
     rest("GET", "/supvisors/supvisors_state"),
@@ -158,6 +190,8 @@ async function load() {
   processes.forEach(drawProcess);
   instances.forEach(drawInstance);
   applications.forEach(drawApplication);
+  const history = await rest("GET", "/supvisors/history").catch(() => []);
+  history.slice(-HISTORY_SHOWN).forEach(drawHistory);
 }
 
 function follow() {
@@ -175,6 +209,7 @@ function follow() {
   on("instance", (i) => { drawInstance(i); master(); });
   on("application", drawApplication);
   on("process", drawProcess);
+  on("history", drawHistory);
 }
 
 // Subscribe first, then draw: a change between the two is not lost (it is drawn twice).
