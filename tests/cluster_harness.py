@@ -250,6 +250,14 @@ class Cluster:
             inst.proc = None
             shutil.rmtree(inst.data_dir, ignore_errors=True)
 
+    def stop_checked(self) -> None:
+        """Stops every instance (as `stop`), then checks that none is alive and that none left
+        a process behind (found by its environment tag): what a fixture's teardown wants."""
+        self.stop()
+        for inst in self.instances.values():
+            assert not inst.alive(), f"{inst.identifier} still alive after stop"
+            assert harness.pids_with_env_tag(inst.tag) == [], f"{inst.identifier} left processes"
+
     def stop(self, identifiers: Optional[Iterable[str]] = None) -> None:
         """SIGTERM (then SIGKILL) every instance, and kill its leftover children, by PID."""
         chosen = list(identifiers) if identifiers is not None else self.identifiers

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-import harness
 from cluster_harness import Cluster
 from conftest import require_impl
 from harness import wait_until
@@ -53,10 +52,7 @@ def cluster(tmp_path):
     require_impl("raftvisord")
     c = Cluster(tmp_path / "c", ["s1", "s2", "s3"], PROGRAMS, loglevel="info")
     yield c
-    c.stop()
-    for inst in c.instances.values():
-        assert not inst.alive(), f"{inst.identifier} still alive after stop"
-        assert harness.pids_with_env_tag(inst.tag) == []
+    c.stop_checked()
 
 
 def shot(driver, name: str) -> Path:

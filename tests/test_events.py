@@ -15,12 +15,10 @@ import json
 import os
 import signal
 import subprocess
-import xmlrpc.client
 from pathlib import Path
 
 import pytest
 
-import harness
 from cluster_harness import Cluster, free_ports
 from conftest import require_impl
 from harness import wait_until
@@ -124,10 +122,7 @@ def cluster(tmp_path):
                            for ident, port in zip(["s1", "s2", "s3"], ports)})
     c.event_ports = dict(zip(["s1", "s2", "s3"], ports))
     yield c
-    c.stop()
-    for inst in c.instances.values():
-        assert not inst.alive(), f"{inst.identifier} still alive after stop"
-        assert harness.pids_with_env_tag(inst.tag) == []
+    c.stop_checked()
 
 
 @pytest.fixture
@@ -427,9 +422,7 @@ def ws_cluster(tmp_path):
                            for ident, port in zip(["s1", "s2", "s3"], ports)})
     c.event_ports = dict(zip(["s1", "s2", "s3"], ports))
     yield c
-    c.stop()
-    for inst in c.instances.values():
-        assert not inst.alive(), f"{inst.identifier} still alive after stop"
+    c.stop_checked()
 
 
 def test_websocket_clients_get_the_headers_of_their_path(ws_cluster):

@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-import harness
 from cluster_harness import Cluster, free_ports
 from conftest import require_impl, require_raftvisorctl
 from harness import wait_until
@@ -39,10 +38,7 @@ def cluster(tmp_path):
     for inst in c.instances.values():
         inst.username, inst.password = USER, PASSWORD
     yield c
-    c.stop()
-    for inst in c.instances.values():
-        assert not inst.alive(), f"{inst.identifier} still alive after stop"
-        assert harness.pids_with_env_tag(inst.tag) == []
+    c.stop_checked()
 
 
 def ctl(inst, *args: str) -> subprocess.CompletedProcess:

@@ -15,7 +15,6 @@ import xmlrpc.client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-import harness
 from cluster_harness import Cluster
 from conftest import require_impl
 from harness import wait_until
@@ -105,10 +104,7 @@ def cluster(tmp_path):
     require_impl("raftvisord")
     c = Cluster(tmp_path / "c", ["s1", "s2", "s3"], PROGRAMS, loglevel="info")
     yield c
-    c.stop()
-    for inst in c.instances.values():
-        assert not inst.alive(), f"{inst.identifier} still alive after stop"
-        assert harness.pids_with_env_tag(inst.tag) == []
+    c.stop_checked()
 
 
 def test_every_instance_shows_the_cluster_and_its_raft_positions(cluster):

@@ -11,15 +11,12 @@ import http.client
 import json
 import os
 import subprocess
-import sys
-import urllib.parse
 
 import pytest
 
 import harness
 from cluster_harness import Cluster
 from conftest import require_impl
-from harness import wait_until
 
 PROGRAMS = """
 [program:hello]
