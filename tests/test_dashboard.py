@@ -26,6 +26,26 @@ command = sleep 1000
 autostart = false
 startsecs = 0
 autorestart = false
+
+[program:twin]
+command = sleep 1000
+autostart = false
+startsecs = 0
+autorestart = false
+"""
+
+# `twin` is a managed application, so the application view can start and stop it.
+RULES = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<root>
+  <application name="twin">
+    <starting_strategy>LESS_LOADED</starting_strategy>
+    <programs>
+      <program name="twin">
+        <start_sequence>1</start_sequence>
+      </program>
+    </programs>
+  </application>
+</root>
 """
 
 
@@ -50,7 +70,10 @@ def browser():
 @pytest.fixture
 def cluster(tmp_path):
     require_impl("raftvisord")
-    c = Cluster(tmp_path / "c", ["s1", "s2", "s3"], PROGRAMS, loglevel="info")
+    rules = tmp_path / "rules.xml"
+    rules.write_text(RULES)
+    c = Cluster(tmp_path / "c", ["s1", "s2", "s3"], PROGRAMS, loglevel="info",
+                overrides={i: {"rules_files": str(rules)} for i in ("s1", "s2", "s3")})
     yield c
     c.stop_checked()
 
@@ -138,3 +161,27 @@ def test_the_cluster_page_follows_actions_crashes_and_losses_without_reload(clus
     assert len(shown) == 1 and "instance s3: SILENT" in shown[0], shown
     browser.execute_script("document.getElementById('history').scrollIntoView()")
     shot(browser, "history-filtered")
+
+    # The application view: its rules, then the whole application started and stopped with
+    # its buttons, its processes following, still without a reload.
+    browser.execute_script("location.hash = '#application/twin'")
+    wait_until(lambda: text(browser, '#app-rules dd[data-rule="starting_strategy"]')
+               == "LESS_LOADED", 10, interval=0.1, what="twin's rules")
+    assert not browser.find_element(By.ID, "cluster").is_displayed()
+    assert browser.find_element(By.ID, "app-strategy").get_attribute("value") == "LESS_LOADED"
+    browser.find_element(By.CSS_SELECTOR, '[data-app-action="start"]').click()
+    twin = '#app-processes tr[data-namespec="twin"]'
+    wait_until(lambda: text(browser, f"{twin} td.state") == "RUNNING"
+               and text(browser, "#app-state") == "RUNNING", 20, interval=0.1,
+               what=f"twin started from its page ({text(browser, '#application')!r})")
+    assert text(browser, f"{twin} td.instances") in {"s1", "s2"}
+    assert text(browser, "#app-result") == "true"
+    shot(browser, "application")
+    browser.find_element(By.CSS_SELECTOR, '[data-app-action="stop"]').click()
+    wait_until(lambda: text(browser, f"{twin} td.state") == "STOPPED"
+               and text(browser, "#app-state") == "STOPPED", 20, interval=0.1,
+               what="twin stopped from its page")
+    browser.execute_script("location.hash = ''")
+    wait_until(lambda: browser.find_element(By.ID, "cluster").is_displayed(), 10,
+               interval=0.1, what="back to the cluster")
+    assert browser.execute_script("return window.__notReloaded === true"), "the page reloaded"

@@ -71,6 +71,7 @@ function countProcesses() {
 
 function drawApplication(app) {
   state.applications.set(app.application_name, app);
+  if (app.application_name === shownApplication) drawApplicationView();
   const body = document.querySelector("#applications tbody");
   let row = body.querySelector(`tr[data-name="${CSS.escape(app.application_name)}"]`);
   if (!row) {
@@ -81,7 +82,11 @@ function drawApplication(app) {
   }
   row.className = app.statename;
   row.replaceChildren();
-  cell(row, app.application_name);
+  const name = cell(row, "");
+  const link = document.createElement("a");
+  link.href = `#application/${encodeURIComponent(app.application_name)}`;
+  link.textContent = app.application_name;
+  name.appendChild(link);
   cell(row, app.statename, "state");
   cell(row, app.managed ? "yes" : "no");
   cell(row, app.major_failure ? "major" : app.minor_failure ? "minor" : "");
@@ -143,7 +148,81 @@ function drawProcess(p) {
   row.querySelector("td.state").textContent = p.statename;
   row.querySelector("td.instances").textContent = (p.identifiers || []).join(", ");
   countProcesses();
+  if (p.application_name === shownApplication) drawApplicationView();
 }
+
+// The application view (#application/<name>): its rules, its state, its processes across
+// the instances, and start/stop/restart of the whole application with a starting strategy.
+let shownApplication = null;
+
+function drawApplicationView() {
+  const app = state.applications.get(shownApplication);
+  const badge = document.getElementById("app-state");
+  badge.textContent = app ? app.statename : "unknown";
+  const body = document.querySelector("#app-processes tbody");
+  body.replaceChildren();
+  const names = [...state.processes.keys()].sort();
+  for (const name of names) {
+    const p = state.processes.get(name);
+    if (p.application_name !== shownApplication) continue;
+    const row = document.createElement("tr");
+    row.dataset.namespec = name;
+    row.className = p.statename;
+    cell(row, name);
+    cell(row, p.statename, "state");
+    cell(row, (p.identifiers || []).join(", "), "instances");
+    body.appendChild(row);
+  }
+}
+
+async function showApplication(name) {
+  shownApplication = name;
+  document.getElementById("app-name").textContent = name;
+  document.getElementById("app-result").textContent = "";
+  const rules = document.getElementById("app-rules");
+  rules.replaceChildren();
+  drawApplicationView();
+  try {
+    const r = await rest("GET", `/supvisors/application_rules/${encodeURIComponent(name)}`);
+    for (const [key, value] of Object.entries(r)) {
+      if (key === "application_name") continue;
+      const dt = document.createElement("dt");
+      dt.textContent = key;
+      const dd = document.createElement("dd");
+      dd.textContent = Array.isArray(value) ? value.join(", ") : String(value);
+      dd.dataset.rule = key;
+      rules.append(dt, dd);
+    }
+    if (r.starting_strategy) document.getElementById("app-strategy").value = r.starting_strategy;
+  } catch (e) {
+    rules.textContent = e.message;
+  }
+}
+
+function route() {
+  const match = location.hash.match(/^#application\/(.+)$/);
+  document.getElementById("application").hidden = !match;
+  document.getElementById("cluster").hidden = Boolean(match);
+  if (match) {
+    showApplication(decodeURIComponent(match[1]));
+  } else {
+    shownApplication = null;
+  }
+}
+
+for (const button of document.querySelectorAll("[data-app-action]")) {
+  button.addEventListener("click", () => {
+    const name = encodeURIComponent(shownApplication);
+    const strategy = document.getElementById("app-strategy").value;
+    const path = {
+      start: `/supvisors/start_application/${strategy}/${name}?wait=false`,
+      stop: `/supvisors/stop_application/${name}?wait=false`,
+      restart: `/supvisors/restart_application/${strategy}/${name}?wait=false`,
+    }[button.dataset.appAction];
+    act(button, document.getElementById("app-result"), "POST", path);
+  });
+}
+window.addEventListener("hashchange", route);
 
 // The cluster's history, newest first (the latest HISTORY_SHOWN entries), filtered as typed.
 const HISTORY_SHOWN = 500;
@@ -214,6 +293,8 @@ function follow() {
 
 // Subscribe first, then draw: a change between the two is not lost (it is drawn twice).
 follow();
-load().catch((e) => {
-  document.getElementById("state").textContent = `error: ${e.message}`;
-});
+load()
+  .then(route)
+  .catch((e) => {
+    document.getElementById("state").textContent = `error: ${e.message}`;
+  });
