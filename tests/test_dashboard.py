@@ -117,6 +117,9 @@ def test_the_cluster_page_follows_actions_crashes_and_losses_without_reload(clus
     wait_until(lambda: text(browser, "#master") in {"s1", "s2", "s3"}, 10, interval=0.1,
                what="the master named")
     wait_until(lambda: text(browser, "#live") == "live", 10, interval=0.1, what="the live stream")
+    # The daemon's own log, followed: what it logged at start is there.
+    wait_until(lambda: "raftvisord started" in text(browser, "#mainlog"), 10, interval=0.1,
+               what="the daemon's log on the page")
     shot(browser, "cluster")
     browser.execute_script("window.__notReloaded = true")
 

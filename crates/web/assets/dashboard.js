@@ -291,8 +291,31 @@ function follow() {
   on("history", drawHistory);
 }
 
+// This daemon's log, followed as it is written (`/mainlogtail`, the last 64 KiB kept).
+async function followLog() {
+  const pre = document.getElementById("mainlog");
+  const KEEP = 64 * 1024;
+  for (;;) {
+    try {
+      const response = await fetch("/mainlogtail", { credentials: "same-origin" });
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+        pre.textContent = (pre.textContent + value).slice(-KEEP);
+        if (atEnd) pre.scrollTop = pre.scrollHeight;
+      }
+    } catch (e) {
+      // The daemon went away or restarted: try again in a while.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
 // Subscribe first, then draw: a change between the two is not lost (it is drawn twice).
 follow();
+followLog();
 load()
   .then(route)
   .catch((e) => {
