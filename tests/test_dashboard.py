@@ -143,6 +143,25 @@ def test_the_cluster_page_follows_actions_crashes_and_losses_without_reload(clus
     wait_until(lambda: text(browser, f"{row} td.state") == "EXITED", 20, interval=0.1,
                what="hello EXITED after a kill from outside")
 
+    # s1's page, opened on s2: the process as s1 runs it (pid, uptime), live.
+    browser.execute_script("location.hash = '#instance/s1'")
+    inst_row = '#inst-processes tr[data-namespec="hello"]'
+    wait_until(lambda: text(browser, f"{inst_row} td.state") == "EXITED", 10, interval=0.1,
+               what="hello EXITED on s1's page")
+    assert s1.supervisor.startProcess("hello") is True
+    pid = s1.supervisor.getProcessInfo("hello")["pid"]
+    wait_until(lambda: text(browser, f"{inst_row} td.pid") == str(pid), 10, interval=0.1,
+               what="hello's pid on s1's page")
+    assert text(browser, f"{inst_row} td.state") == "RUNNING"
+    wait_until(lambda: text(browser, f"{inst_row} td.uptime").startswith("0:00:"), 5,
+               interval=0.1, what="hello's uptime")
+    assert "RUNNING" in text(browser, "#inst-state")
+    shot(browser, "instance")
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: text(browser, f"{inst_row} td.state") == "EXITED", 10, interval=0.1,
+               what="hello EXITED again on s1's page")
+    browser.execute_script("location.hash = ''")
+
     # A fault shows where it was clicked: stopping what does not run.
     browser.find_element(By.CSS_SELECTOR, f'{row} button[data-action="stop"]').click()
     wait_until(lambda: text(browser, f"{row} td.result").startswith("NOT_RUNNING"), 10,

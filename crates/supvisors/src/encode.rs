@@ -254,6 +254,37 @@ pub fn raft_status(status: &RaftStatus) -> Value {
     ])
 }
 
+/// `get_all_inner_process_info` (Supvisors 0.15+): each process of the instance as its
+/// Supervisor last reported it to the cluster, in the shape of `supervisor.getProcessInfo`
+/// plus `expected` and `identifier` (Supvisors' `info_map`), sorted by namespec.
+pub fn inner_processes(identifier: &str, record: Option<&InstanceRecord>, now: i64) -> Value {
+    let processes = record.into_iter().flat_map(|r| r.processes.values());
+    Value::Array(
+        processes
+            .map(|p| {
+                let p = &p.status;
+                Value::Struct(vec![
+                    ("name".into(), s(&p.name)),
+                    ("group".into(), s(&p.group)),
+                    ("description".into(), s(&p.description)),
+                    ("start".into(), Value::Int(capped_int(p.start))),
+                    ("stop".into(), Value::Int(capped_int(p.stop))),
+                    ("now".into(), Value::Int(capped_int(now))),
+                    ("state".into(), Value::Int(p.state.code())),
+                    ("statename".into(), s(p.state.name())),
+                    ("spawnerr".into(), s(&p.spawnerr)),
+                    ("exitstatus".into(), Value::Int(p.exitstatus)),
+                    ("stdout_logfile".into(), s(&p.stdout_logfile)),
+                    ("stderr_logfile".into(), s(&p.stderr_logfile)),
+                    ("pid".into(), Value::Int(p.pid)),
+                    ("expected".into(), Value::Bool(p.expected)),
+                    ("identifier".into(), s(identifier)),
+                ])
+            })
+            .collect(),
+    )
+}
+
 /// `get_history` (raftvisor extension): one struct per entry, `{seq, index, term, time
 /// (epoch seconds, a double), kind, instance, user, text}`; numbers capped to 32 bits like
 /// every Supervisor int.

@@ -163,6 +163,16 @@ pub static METHODS: &[MethodDef] = &[
          (-1: nothing replicated yet)",
     ),
     MethodDef::new(
+        "get_all_inner_process_info",
+        "array",
+        &[IDENTIFIER],
+        0,
+        "Supvisors 0.15+: return the processes of the Supvisors instance as the cluster \
+         knows them (Supervisor's process info: name, group, state, pid, start, stop, now, \
+         spawnerr, exitstatus, logs, description, plus expected and identifier), from the \
+         local replica",
+    ),
+    MethodDef::new(
         "get_history",
         "array",
         &[("int", "since")],
@@ -1017,6 +1027,20 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             }
             // Any state: a diagnostic of the Raft layer itself, from the local metrics.
             "get_raft_status" => Ok(encode::raft_status(&self.cluster.raft_status())),
+            // Any state: a diagnostic, from the replica (0.15+ has it ungated too).
+            "get_all_inner_process_info" => {
+                let identifier = params::string(arg(0)?, "identifier")?;
+                if self.spec.instance(&identifier).is_none() {
+                    return Err(Fault::with(
+                        FaultCode::BadName,
+                        format!("identifier={identifier} is unknown to Supvisors"),
+                    ));
+                }
+                let now = model::time::epoch_ms().div_euclid(1000);
+                Ok(self.with_replica(|r| {
+                    encode::inner_processes(&identifier, r.state.instance(&identifier), now)
+                }))
+            }
             // Any state: the history is most wanted when something went wrong.
             "get_history" => {
                 let since = match p.first() {

@@ -480,6 +480,48 @@ async fn process_info_synthesizes_across_instances() {
 }
 
 #[tokio::test]
+async fn inner_process_info_lists_one_instance_s_processes_from_the_replica() {
+    let (c, sup) = (cluster(), supervisor());
+    c.apply(&to_state(&TO_OPERATION));
+    let (ns, _) = namespace(&c, &sup);
+    let on_b = call(&ns, "get_all_inner_process_info", vec![s("b")])
+        .await
+        .unwrap();
+    let on_b = items(&on_b);
+    let names: Vec<&Value> = on_b.iter().map(|p| get(p, "name")).collect();
+    assert_eq!(names, [&s("worker_00"), &s("worker_01")]);
+    let first = &on_b[0];
+    assert_eq!(get(first, "group"), &s("back"));
+    assert_eq!(get(first, "statename"), &s("STARTING"));
+    assert_eq!(get(first, "start"), &Value::Int(1_700_000_090));
+    assert_eq!(get(first, "identifier"), &s("b"));
+    assert_eq!(
+        keys(first),
+        [
+            "name",
+            "group",
+            "description",
+            "start",
+            "stop",
+            "now",
+            "state",
+            "statename",
+            "spawnerr",
+            "exitstatus",
+            "stdout_logfile",
+            "stderr_logfile",
+            "pid",
+            "expected",
+            "identifier"
+        ]
+    );
+    let fault = call(&ns, "get_all_inner_process_info", vec![s("nosuch")])
+        .await
+        .unwrap_err();
+    assert_eq!(fault.code, FaultCode::BadName);
+}
+
+#[tokio::test]
 async fn reads_keep_working_during_an_election() {
     let (c, sup) = (cluster(), supervisor());
     c.apply(&to_state(&TO_OPERATION));

@@ -42,7 +42,10 @@ function drawInstance(info) {
     card = document.createElement("div");
     card.dataset.identifier = info.identifier;
     const h = document.createElement("h3");
-    h.textContent = info.identifier;
+    const link = document.createElement("a");
+    link.href = `#instance/${encodeURIComponent(info.identifier)}`;
+    link.textContent = info.identifier;
+    h.appendChild(link);
     card.appendChild(h);
     for (const key of ["statename", "loading", "processes"]) {
       const line = document.createElement("div");
@@ -53,6 +56,7 @@ function drawInstance(info) {
     const after = [...cards.children].find((c) => c.dataset.identifier > info.identifier);
     cards.insertBefore(card, after || null);
   }
+  if (info.identifier === shownInstance) drawInstanceHeader();
   card.className = `card ${info.statename}`;
   card.querySelector('[data-key="statename"]').textContent = info.statename;
   card.querySelector('[data-key="loading"]').textContent = `load ${info.loading} %`;
@@ -199,15 +203,84 @@ async function showApplication(name) {
   }
 }
 
-function route() {
-  const match = location.hash.match(/^#application\/(.+)$/);
-  document.getElementById("application").hidden = !match;
-  document.getElementById("cluster").hidden = Boolean(match);
-  if (match) {
-    showApplication(decodeURIComponent(match[1]));
-  } else {
-    shownApplication = null;
+// The instance view (#instance/<identifier>), for any instance from any instance: its
+// processes as the cluster knows them (the replica, over REST), with pid and uptime.
+let shownInstance = null;
+let instanceProcesses = [];
+
+function uptime(p) {
+  if (p.statename !== "RUNNING" || !p.start) return "";
+  let s = Math.max(0, Math.floor(Date.now() / 1000) - p.start);
+  const h = Math.floor(s / 3600); s -= h * 3600;
+  const m = Math.floor(s / 60); s -= m * 60;
+  return `${h}:${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}`;
+}
+
+function drawInstanceHeader() {
+  const info = state.instances.get(shownInstance);
+  document.getElementById("inst-state").textContent = info ? info.statename : "unknown";
+  document.getElementById("inst-load").textContent = info ? `load ${info.loading} %` : "";
+}
+
+function drawInstanceProcesses() {
+  const body = document.querySelector("#inst-processes tbody");
+  body.replaceChildren();
+  for (const p of instanceProcesses) {
+    const row = document.createElement("tr");
+    row.dataset.namespec = p.group === p.name ? p.name : `${p.group}:${p.name}`;
+    row.className = p.statename;
+    cell(row, row.dataset.namespec);
+    cell(row, p.statename, "state");
+    cell(row, p.pid ? String(p.pid) : "", "pid");
+    cell(row, uptime(p), "uptime");
+    // Supervisor's description of a running process is its pid and uptime as of its last
+    // report: the columns say it, live.
+    cell(row, p.statename === "RUNNING" ? "" : p.description || p.spawnerr || "");
+    body.appendChild(row);
   }
+}
+
+async function refreshInstance() {
+  if (!shownInstance) return;
+  const name = shownInstance;
+  try {
+    const list = await rest("GET", `/supvisors/all_inner_process_info/${encodeURIComponent(name)}`);
+    if (name === shownInstance) {
+      instanceProcesses = list;
+      drawInstanceProcesses();
+    }
+  } catch (e) {
+    document.querySelector("#inst-processes tbody").textContent = e.message;
+  }
+}
+
+function showInstance(name) {
+  shownInstance = name;
+  instanceProcesses = [];
+  document.getElementById("inst-name").textContent = name;
+  drawInstanceHeader();
+  drawInstanceProcesses();
+  refreshInstance();
+}
+
+setInterval(() => {
+  for (const row of document.querySelectorAll("#inst-processes tbody tr")) {
+    const p = instanceProcesses.find((q) => (q.group === q.name ? q.name : `${q.group}:${q.name}`)
+      === row.dataset.namespec);
+    if (p) row.querySelector("td.uptime").textContent = uptime(p);
+  }
+}, 1000);
+
+function route() {
+  const app = location.hash.match(/^#application\/(.+)$/);
+  const inst = location.hash.match(/^#instance\/(.+)$/);
+  document.getElementById("application").hidden = !app;
+  document.getElementById("instance").hidden = !inst;
+  document.getElementById("cluster").hidden = Boolean(app || inst);
+  shownApplication = null;
+  shownInstance = null;
+  if (app) showApplication(decodeURIComponent(app[1]));
+  if (inst) showInstance(decodeURIComponent(inst[1]));
 }
 
 for (const button of document.querySelectorAll("[data-app-action]")) {
@@ -289,6 +362,8 @@ function follow() {
   on("application", drawApplication);
   on("process", drawProcess);
   on("history", drawHistory);
+  // A process changed on the instance shown: its list is read again.
+  on("event", (e) => { if (e.identifier === shownInstance) refreshInstance(); });
 }
 
 // This daemon's log, followed as it is written (`/mainlogtail`, the last 64 KiB kept).
