@@ -124,6 +124,22 @@ fn unauthorized() -> Response {
     response
 }
 
+/// Whether a browser sent this request for a page of another site: a REST command needs no
+/// body nor header a browser would check first (CORS), so without this a page elsewhere could
+/// act with the credentials the browser keeps for this server. Browsers say where a request
+/// comes from (`Sec-Fetch-Site`, `Origin`); other clients say nothing and are not concerned.
+fn cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let (Some(origin), Some(host)) = (headers.get("origin"), headers.get("host")) else {
+        return false;
+    };
+    let origin = origin.to_str().unwrap_or_default();
+    let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    !authority.eq_ignore_ascii_case(host.to_str().unwrap_or_default())
+}
+
 /// Why a request body was not read.
 enum BodyError {
     TooLarge,
@@ -223,6 +239,11 @@ impl<S: SupervisorApi> App<S> {
             if method != Method::POST {
                 return error_page(StatusCode::BAD_REQUEST);
             }
+            // A form of another site can post a text/plain body that parses as XML-RPC.
+            if cross_site(&headers) {
+                tracing::warn!("XML-RPC request refused: sent by another site's page");
+                return error_page(StatusCode::FORBIDDEN);
+            }
             return self.rpc_request(&headers, body).await;
         }
         if path.starts_with("/logtail") || path.starts_with("/mainlogtail") {
@@ -275,6 +296,10 @@ impl<S: SupervisorApi> App<S> {
         }
         if let Some(resolved) = rest::resolve(&self.rest.routes, method.as_str(), &path, &query) {
             let (status, body) = match resolved {
+                rest::Resolved::Call(_) if method == Method::POST && cross_site(&headers) => (
+                    StatusCode::FORBIDDEN,
+                    serde_json::json!({ "message": "a command from another site's page is refused" }),
+                ),
                 rest::Resolved::Call(call) => rest::result_reply(&self.observed_call(call).await),
                 rest::Resolved::Reply(status, body) => (status, body),
                 rest::Resolved::WrongVerb(verb, body) => {
@@ -436,6 +461,32 @@ impl<S: SupervisorApi> App<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_from_another_site_s_page_are_told_apart() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_static(v));
+            }
+            h
+        };
+        // Not a browser: nothing said, nothing refused.
+        assert!(!cross_site(&headers(&[("host", "127.0.0.1:9001")])));
+        // The dashboard's own requests.
+        assert!(!cross_site(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(!cross_site(&headers(&[
+            ("host", "127.0.0.1:9001"),
+            ("origin", "http://127.0.0.1:9001")
+        ])));
+        // Another site's page.
+        assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(cross_site(&headers(&[
+            ("host", "127.0.0.1:9001"),
+            ("origin", "http://evil.example")
+        ])));
+    }
 
     #[test]
     fn logtail_paths() {

@@ -561,3 +561,33 @@ async fn the_dashboard_takes_the_root_and_the_status_page_stays_at_index_html() 
     assert!(status.text().contains("<td>cat</td>"), "{}", status.text());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_rest_command_from_another_site_s_page_is_refused() {
+    let server = TestServer::start(FakeApi::new(), ServerOptions::default()).await;
+    let mut conn = server.connect().await;
+    let evil = "Origin: http://evil.example\r\n";
+    let reply = exchange(&mut conn, &post("/supervisor/clearLog", b"", evil)).await;
+    assert_eq!(reply.status, 403, "{}", reply.text());
+    assert!(reply.text().contains("another site"), "{}", reply.text());
+    // Reads stay readable (a browser keeps their answer from the other page anyway).
+    let reply = exchange(&mut conn, &get("/supervisor/getState", evil)).await;
+    assert_eq!(reply.status, 200);
+    // The same command from this server's own page, or from a client that is not a browser.
+    let own = "Origin: http://localhost\r\n";
+    let reply = exchange(&mut conn, &post("/supervisor/clearLog", b"", own)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reply = exchange(&mut conn, &post("/supervisor/clearLog", b"", "")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // XML-RPC too: a form of another site can post a body that parses.
+    let call = rpc_body("supervisor.clearLog", &[]);
+    let reply = exchange(
+        &mut conn,
+        &post("/RPC2", &call, "Sec-Fetch-Site: cross-site\r\n"),
+    )
+    .await;
+    assert_eq!(reply.status, 403);
+    let reply = exchange(&mut conn, &post("/RPC2", &call, "")).await;
+    assert_eq!(reply.status, 200);
+    server.stop().await;
+}
