@@ -67,13 +67,22 @@ pub struct Event {
     pub body: serde_json::Value,
 }
 
+/// An event as the hub's subscribers take it: its body written out once, however many
+/// subscribers read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    pub header: Header,
+    /// The JSON body's text.
+    pub body: String,
+}
+
 /// The events as a broadcast, for consumers that come and go (the Server-Sent Events of the
 /// HTTP port): each subscriber gets the events published after it subscribed, through its
 /// own bounded buffer; one that falls behind by more than [`HUB_BUFFER`] loses the oldest,
 /// and the loss is counted.
 #[derive(Debug, Clone)]
 pub struct Hub {
-    sender: tokio::sync::broadcast::Sender<std::sync::Arc<Event>>,
+    sender: tokio::sync::broadcast::Sender<std::sync::Arc<Published>>,
     dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Told of each new subscriber, so that the feed takes its starting point at once rather
     /// than at the next change (which it would then not publish).
@@ -95,8 +104,12 @@ impl Default for Hub {
 
 impl Hub {
     /// Sends `event` to the current subscribers (none: nothing happens).
-    pub fn publish(&self, event: Event) {
-        let _ = self.sender.send(std::sync::Arc::new(event));
+    pub fn publish(&self, event: &Event) {
+        let published = Published {
+            header: event.header,
+            body: event.body.to_string(),
+        };
+        let _ = self.sender.send(std::sync::Arc::new(published));
     }
 
     /// Whether anyone listens (the feed computes nothing for no one).
@@ -118,13 +131,13 @@ impl Hub {
     pub fn subscribe(&self) -> impl futures_util::Stream<Item = (String, String)> + Send + 'static {
         use futures_util::StreamExt;
         self.subscribe_events()
-            .map(|event| (event.header.as_str().to_string(), event.body.to_string()))
+            .map(|event| (event.header.as_str().to_string(), event.body.clone()))
     }
 
     /// A subscription: the events from now on.
     pub fn subscribe_events(
         &self,
-    ) -> impl futures_util::Stream<Item = std::sync::Arc<Event>> + Send + 'static {
+    ) -> impl futures_util::Stream<Item = std::sync::Arc<Published>> + Send + 'static {
         let receiver = self.sender.subscribe();
         self.joined.notify_one();
         let dropped = self.dropped.clone();
@@ -190,7 +203,7 @@ impl Sinks {
 
     fn send(&self, event: Event) {
         if let Some(hub) = self.hub.as_ref().filter(|h| h.has_subscribers()) {
-            hub.publish(event.clone());
+            hub.publish(&event);
         }
         if let Some(zmq) = &self.zmq {
             zmq.publish(event);
@@ -273,17 +286,17 @@ mod tests {
     async fn a_hub_subscriber_gets_what_follows_and_a_late_one_loses_the_oldest_counted() {
         let hub = Hub::default();
         assert!(!hub.has_subscribers());
-        hub.publish(event(0)); // no one listens: gone
+        hub.publish(&event(0)); // no one listens: gone
         let mut stream = Box::pin(hub.subscribe());
         assert!(hub.has_subscribers());
-        hub.publish(event(1));
+        hub.publish(&event(1));
         let (header, body) = stream.next().await.expect("an event");
         assert_eq!(header, "instance");
         assert_eq!(body, r#"{"sequence_counter":1}"#);
         // Falling behind by more than the buffer loses the oldest, counted.
         let extra = 5;
         for n in 0..(HUB_BUFFER as u64 + extra) {
-            hub.publish(event(n));
+            hub.publish(&event(n));
         }
         let (_, body) = stream.next().await.expect("an event");
         assert_eq!(body, format!(r#"{{"sequence_counter":{extra}}}"#));

@@ -125,7 +125,7 @@ async fn client(stream: TcpStream, hub: Hub, stop: CancellationToken) {
                 if !subscription.wants(event.header.as_str()) {
                     continue;
                 }
-                let text = message(event.header, &event.body.to_string());
+                let text = message(event.header, &event.body);
                 match tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::text(text))).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return,

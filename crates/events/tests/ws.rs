@@ -53,9 +53,9 @@ async fn a_client_gets_the_headers_of_its_path_as_json_arrays() {
         .expect("connect");
     wait_for("both subscriptions", || hub.subscribers() == 2).await;
 
-    hub.publish(event(Header::Instance, 1));
-    hub.publish(event(Header::ProcessEvent, 2));
-    hub.publish(event(Header::Supvisors, 3));
+    hub.publish(&event(Header::Instance, 1));
+    hub.publish(&event(Header::ProcessEvent, 2));
+    hub.publish(&event(Header::Supvisors, 3));
     assert_eq!(next_json(&mut some).await, json!(["event", {"n": 2}]));
     assert_eq!(next_json(&mut some).await, json!(["supvisors", {"n": 3}]));
     assert_eq!(next_json(&mut all).await, json!(["instance", {"n": 1}]));
