@@ -13,6 +13,8 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use crate::jobs::{ItemAction, Job, JobKind};
+
 /// How many entries the state keeps (the oldest go first).
 pub const HISTORY_KEPT: usize = 1000;
 
@@ -151,6 +153,82 @@ impl History {
             self.entries.pop_front();
         }
     }
+}
+
+/// A job's kind in the words of the Supvisors method that makes it.
+pub(crate) fn kind_text(kind: &JobKind) -> String {
+    let args = |extra_args: &str| {
+        if extra_args.is_empty() {
+            String::new()
+        } else {
+            format!(" {extra_args:?}")
+        }
+    };
+    match kind {
+        JobKind::Deployment { forced: false } => "deployment".into(),
+        JobKind::Deployment { forced: true } => "restart_sequence".into(),
+        JobKind::StartApplication {
+            application,
+            strategy,
+        } => format!("start_application {} {application}", strategy.name()),
+        JobKind::StopApplication { application } => format!("stop_application {application}"),
+        JobKind::RestartApplication {
+            application,
+            strategy,
+        } => format!("restart_application {} {application}", strategy.name()),
+        JobKind::StartProcess {
+            namespec,
+            strategy,
+            extra_args,
+        } => format!(
+            "start_process {} {namespec}{}",
+            strategy.name(),
+            args(extra_args)
+        ),
+        JobKind::StopProcess { namespec } => format!("stop_process {namespec}"),
+        JobKind::RestartProcess {
+            namespec,
+            strategy,
+            extra_args,
+        } => format!(
+            "restart_process {} {namespec}{}",
+            strategy.name(),
+            args(extra_args)
+        ),
+        JobKind::GlobalStop {
+            then: crate::jobs::FinalAction::Restart,
+        } => "restart".into(),
+        JobKind::GlobalStop {
+            then: crate::jobs::FinalAction::Shutdown,
+        } => "shutdown".into(),
+        JobKind::Conciliate { strategy } => format!("conciliate {}", strategy.name()),
+        JobKind::RunningFailure { application } => {
+            format!("running failure strategy on {application}")
+        }
+    }
+}
+
+/// A created job: its kind, and for a failure strategy what it does to which processes.
+pub(crate) fn describe_job(job: &Job) -> String {
+    const SHOWN: usize = 8;
+    let mut text = format!("job {}: {}", job.id, kind_text(&job.kind));
+    if let JobKind::RunningFailure { .. } = job.kind {
+        let actions: Vec<String> = job
+            .items
+            .iter()
+            .map(|item| match &item.action {
+                ItemAction::Start { .. } => format!("start {}", item.namespec),
+                ItemAction::Stop { .. } => format!("stop {}", item.namespec),
+            })
+            .collect();
+        let more = actions.len().saturating_sub(SHOWN);
+        text.push_str(": ");
+        text.push_str(&actions[..actions.len().min(SHOWN)].join(", "));
+        if more > 0 {
+            text.push_str(&format!(" and {more} more"));
+        }
+    }
+    text
 }
 
 #[cfg(test)]

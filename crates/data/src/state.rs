@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::history::{History, HistoryKind, LogPosition, Stamp};
-use crate::jobs::{FailureKind, ItemAction, Job, JobId, JobKind, JobOp, Jobs};
+use crate::jobs::{FailureKind, JobId, JobKind, JobOp, Jobs};
 
 /// State of a Supvisors instance as the cluster sees it (Supvisors 0.14
 /// `SupvisorsInstanceStates`, with its wire codes).
@@ -804,7 +804,7 @@ impl ClusterState {
                         (_, "") => (HistoryKind::Cluster, at.leader.to_string(), String::new()),
                         (_, asked) => (HistoryKind::Command, asked.to_string(), stamp.user.clone()),
                     };
-                    found.push((kind, instance, user, describe_job(job)));
+                    found.push((kind, instance, user, crate::history::describe_job(job)));
                 }
                 Some(false) if job.is_finished() => {
                     let outcome = job.outcome.as_ref();
@@ -813,7 +813,11 @@ impl ClusterState {
                         Some(o) => format!("failed: {}", o.message),
                         None => continue,
                     };
-                    let text = format!("job {} ({}) {ended}", job.id, kind_text(&job.kind));
+                    let text = format!(
+                        "job {} ({}) {ended}",
+                        job.id,
+                        crate::history::kind_text(&job.kind)
+                    );
                     found.push((HistoryKind::Job, at.leader.to_string(), String::new(), text));
                 }
                 Some(_) => {}
@@ -824,85 +828,7 @@ impl ClusterState {
                 .push(at, stamp.at_ms, kind, &instance, &user, text);
         }
     }
-}
 
-/// A job's kind in the words of the Supvisors method that makes it.
-fn kind_text(kind: &JobKind) -> String {
-    let args = |extra_args: &str| {
-        if extra_args.is_empty() {
-            String::new()
-        } else {
-            format!(" {extra_args:?}")
-        }
-    };
-    match kind {
-        JobKind::Deployment { forced: false } => "deployment".into(),
-        JobKind::Deployment { forced: true } => "restart_sequence".into(),
-        JobKind::StartApplication {
-            application,
-            strategy,
-        } => format!("start_application {} {application}", strategy.name()),
-        JobKind::StopApplication { application } => format!("stop_application {application}"),
-        JobKind::RestartApplication {
-            application,
-            strategy,
-        } => format!("restart_application {} {application}", strategy.name()),
-        JobKind::StartProcess {
-            namespec,
-            strategy,
-            extra_args,
-        } => format!(
-            "start_process {} {namespec}{}",
-            strategy.name(),
-            args(extra_args)
-        ),
-        JobKind::StopProcess { namespec } => format!("stop_process {namespec}"),
-        JobKind::RestartProcess {
-            namespec,
-            strategy,
-            extra_args,
-        } => format!(
-            "restart_process {} {namespec}{}",
-            strategy.name(),
-            args(extra_args)
-        ),
-        JobKind::GlobalStop {
-            then: crate::jobs::FinalAction::Restart,
-        } => "restart".into(),
-        JobKind::GlobalStop {
-            then: crate::jobs::FinalAction::Shutdown,
-        } => "shutdown".into(),
-        JobKind::Conciliate { strategy } => format!("conciliate {}", strategy.name()),
-        JobKind::RunningFailure { application } => {
-            format!("running failure strategy on {application}")
-        }
-    }
-}
-
-/// A created job: its kind, and for a failure strategy what it does to which processes.
-fn describe_job(job: &Job) -> String {
-    const SHOWN: usize = 8;
-    let mut text = format!("job {}: {}", job.id, kind_text(&job.kind));
-    if let JobKind::RunningFailure { .. } = job.kind {
-        let actions: Vec<String> = job
-            .items
-            .iter()
-            .map(|item| match &item.action {
-                ItemAction::Start { .. } => format!("start {}", item.namespec),
-                ItemAction::Stop { .. } => format!("stop {}", item.namespec),
-            })
-            .collect();
-        let more = actions.len().saturating_sub(SHOWN);
-        text.push_str(": ");
-        text.push_str(&actions[..actions.len().min(SHOWN)].join(", "));
-        if more > 0 {
-            text.push_str(&format!(" and {more} more"));
-        }
-    }
-    text
-}
-
-impl ClusterState {
     fn apply_fenced(&mut self, instance: &str, losses: u64, namespecs: &[String]) -> CommandResult {
         let Some(record) = self.instances.get_mut(instance) else {
             return CommandResult::Unchanged;

@@ -86,6 +86,15 @@ pub struct ProcessSample {
     pub uptime_seconds: i64,
 }
 
+/// Supervisor's uptime: seconds since `start` while the process runs, else 0.
+pub fn uptime_seconds(state: model::ProcessState, start: i64, now: i64) -> i64 {
+    if state == model::ProcessState::Running {
+        (now - start).max(0)
+    } else {
+        0
+    }
+}
+
 /// One instance of the cluster, as the replica has it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceSample {

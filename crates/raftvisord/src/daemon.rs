@@ -385,11 +385,7 @@ fn local_sampler(supervisor: procman::Supervisor) -> Sampler {
                 .into_iter()
                 .map(|p| metrics::ProcessSample {
                     instance: instance.clone(),
-                    uptime_seconds: if p.state == model::ProcessState::Running {
-                        (p.now - p.start).max(0)
-                    } else {
-                        0
-                    },
+                    uptime_seconds: metrics::uptime_seconds(p.state, p.start, p.now),
                     state: p.state.name().to_string(),
                     group: p.group,
                     name: p.name,

@@ -289,23 +289,22 @@ pub fn inner_processes(identifier: &str, record: Option<&InstanceRecord>, now: i
 /// (epoch seconds, a double), kind, instance, user, text}`; numbers capped to 32 bits like
 /// every Supervisor int.
 pub fn history<'a>(entries: impl Iterator<Item = &'a cluster::HistoryEntry>) -> Value {
+    Value::Array(entries.map(history_entry).collect())
+}
+
+/// One entry of [`history`] (also the body of the `history` event).
+pub fn history_entry(e: &cluster::HistoryEntry) -> Value {
     let int = |n: u64| Value::Int(capped_int(i64::try_from(n).unwrap_or(i64::MAX)));
-    Value::Array(
-        entries
-            .map(|e| {
-                Value::Struct(vec![
-                    ("seq".into(), int(e.seq)),
-                    ("index".into(), int(e.index)),
-                    ("term".into(), int(e.term)),
-                    ("time".into(), Value::Double(e.at_ms as f64 / 1000.0)),
-                    ("kind".into(), s(e.kind.name())),
-                    ("instance".into(), s(&e.instance)),
-                    ("user".into(), s(&e.user)),
-                    ("text".into(), s(&e.text)),
-                ])
-            })
-            .collect(),
-    )
+    Value::Struct(vec![
+        ("seq".into(), int(e.seq)),
+        ("index".into(), int(e.index)),
+        ("term".into(), int(e.term)),
+        ("time".into(), Value::Double(e.at_ms as f64 / 1000.0)),
+        ("kind".into(), s(e.kind.name())),
+        ("instance".into(), s(&e.instance)),
+        ("user".into(), s(&e.user)),
+        ("text".into(), s(&e.text)),
+    ])
 }
 
 /// `get_raft_members` (raftvisor extension): one struct per Raft member, voters first,

@@ -647,13 +647,12 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 .flat_map(|(identifier, record)| {
                     record.processes.values().map(move |p| {
                         let p = &p.status;
-                        let running = p.state == model::ProcessState::Running;
                         metrics::ProcessSample {
                             instance: identifier.to_string(),
                             group: p.group.clone(),
                             name: p.name.clone(),
                             state: p.state.name().to_string(),
-                            uptime_seconds: if running { (now - p.start).max(0) } else { 0 },
+                            uptime_seconds: metrics::uptime_seconds(p.state, p.start, now),
                         }
                     })
                 })
@@ -672,11 +671,11 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 raft: Some(metrics::RaftSample {
                     local: self.local(),
                     term: raft.term,
-                    leader: raft.leader.clone(),
+                    leader: raft.leader,
                     last_log_index: raft.last_log_index,
                     last_applied: raft.last_applied,
-                    voters: raft.voters.clone(),
-                    matched: raft.matched.clone(),
+                    voters: raft.voters,
+                    matched: raft.matched,
                 }),
                 events: None,
             }
@@ -766,8 +765,7 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                         .saturating_sub(events::diff::HISTORY_IN_SNAPSHOT);
                     history
                         .since(from)
-                        .map(|e| (e.seq, from_xmlrpc(&encode::history(std::iter::once(e)))))
-                        .map(|(seq, array)| (seq, array[0].clone()))
+                        .map(|e| (e.seq, from_xmlrpc(&encode::history_entry(e))))
                         .collect()
                 },
                 history_next: state.history().next_seq(),

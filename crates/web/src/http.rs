@@ -263,14 +263,14 @@ impl<S: SupervisorApi> App<S> {
                 Err(_) => error_page(StatusCode::NOT_FOUND),
             };
         }
-        if path == "/events" || path.starts_with("/events?") {
+        if path == "/events" {
             return match (&self.events, method) {
                 (Some(source), Method::GET) => self.event_stream(source),
                 (Some(_), _) => error_page(StatusCode::BAD_REQUEST),
                 (None, _) => error_page(StatusCode::NOT_FOUND),
             };
         }
-        if path == "/metrics" || path.starts_with("/metrics?") {
+        if path == "/metrics" {
             return match (&self.metrics, method) {
                 (Some(metrics), Method::GET) => {
                     let text = (metrics.scrape)().await;
