@@ -207,3 +207,59 @@ def test_the_cluster_page_follows_actions_crashes_and_losses_without_reload(clus
     wait_until(lambda: browser.find_element(By.ID, "cluster").is_displayed(), 10,
                interval=0.1, what="back to the cluster")
     assert browser.execute_script("return window.__notReloaded === true"), "the page reloaded"
+
+
+BUSY = """
+[program:busy]
+command = /bin/sh -c "while :; do :; done & wait"
+autostart = false
+startsecs = 0
+autorestart = false
+stopasgroup = true
+killasgroup = true
+"""
+
+
+@pytest.fixture
+def busy_cluster(tmp_path):
+    require_impl("raftvisord")
+    stats = {"stats_collecting_period": 1, "stats_periods": 2}
+    c = Cluster(tmp_path / "b", ["s1", "s2", "s3"], BUSY, loglevel="info",
+                overrides={i: stats for i in ("s1", "s2", "s3")})
+    yield c
+    c.stop_checked()
+
+
+def test_an_instance_page_shows_its_processes_and_host_statistics_live(busy_cluster, browser):
+    """s1's page on s2: the busy process's CPU (Solaris mode: one core of the host's) and
+    memory, and s1's host charts, drawn from the statistics and kept live by the events."""
+    from selenium.webdriver.common.by import By
+    c = busy_cluster
+    c.start()
+    c.wait_operation(timeout=30)
+    assert c["s1"].proxy().supervisor.startProcess("busy") is True
+    cores = wait_until(lambda: c["s2"].sv().get_statistics_status()["nb_cores"].get("s1"), 20,
+                       what="s1's cores known on s2")
+    browser.get(f"http://127.0.0.1:{c['s2'].http_port}/#instance/s1")
+    row = '#inst-processes tr[data-namespec="busy"]'
+
+    def cpu() -> float | None:
+        shown = text(browser, f"{row} td.cpu")
+        return float(shown.split()[0]) if shown else None
+
+    wait_until(lambda: (cpu() or 0) > 0, 20, interval=0.1, what="busy's CPU on s1's page")
+    # One core spinning, shown in Solaris mode (the machine's other work may take a share).
+    assert 40.0 / cores <= cpu() <= 130.0 / cores, (cpu(), cores)
+    assert text(browser, f"{row} td.mem").endswith("%")
+    # The host charts: one line per series, points added as figures come.
+    def points() -> int:
+        line = browser.find_element(By.CSS_SELECTOR, "#chart-cpu polyline.main")
+        return len(line.get_attribute("points").split())
+    wait_until(lambda: points() >= 2, 20, interval=0.2, what="two CPU figures on the chart")
+    before = points()
+    wait_until(lambda: points() > before, 20, interval=0.2, what="the CPU chart following")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#chart-cpu polyline")) == cores + 1
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart-net polyline")
+    assert text(browser, "#host-summary").startswith("CPU ")
+    assert "%" in text(browser, "#host-usage tbody")
+    shot(browser, "instance-statistics")

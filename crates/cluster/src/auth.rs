@@ -245,6 +245,7 @@ pub(crate) mod tests {
                 election_timeout_max: Duration::from_millis(300),
             },
             event_interface: None,
+            stats: Default::default(),
             notes: vec![],
         }
     }

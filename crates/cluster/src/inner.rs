@@ -180,6 +180,11 @@ pub(crate) struct Core {
 /// daemon, possibly after the node started.
 pub(crate) type SharedPlanner = Arc<Mutex<Option<crate::jobs::Planner>>>;
 
+/// What the daemon does with another instance's statistics sample: the sender's identifier
+/// and its sample. Called on the Raft thread: it must not block.
+pub type StatsReceiver = Arc<dyn Fn(&str, stats::Sample) + Send + Sync>;
+pub(crate) type SharedStatsReceiver = Arc<Mutex<Option<StatsReceiver>>>;
+
 /// The fence's `stop_movable` policy, installed by the daemon.
 pub(crate) type SharedFencePolicy = Arc<Mutex<Option<FencePolicy>>>;
 

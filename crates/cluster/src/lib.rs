@@ -79,7 +79,7 @@ pub mod state {
 }
 
 pub use api::{ClusterApi, LeaderView, RaftStatus, WriteError};
-pub use inner::{CoreEnd, FencePolicy, RaftMetrics};
+pub use inner::{CoreEnd, FencePolicy, RaftMetrics, StatsReceiver};
 pub use jobs::{
     FailureKind, FinalAction, Item, ItemAction, ItemRef, ItemState, Job, JobId, JobKind, JobOp,
     JobOutcome, Jobs, Order, Plan, Planner, Track,

@@ -31,7 +31,7 @@ use crate::feed::FeedCtx;
 use crate::fence::FenceCtx;
 use crate::inner::{
     ask_peers, write_timeout, Core, CoreEnd, CoreEnded, FencePolicy, FullSyncDone, FullSyncRequest,
-    LastAppend, RaftMetrics, SharedFencePolicy, SharedPlanner,
+    LastAppend, RaftMetrics, SharedFencePolicy, SharedPlanner, SharedStatsReceiver,
 };
 use crate::leader::LeaderCtx;
 use crate::leadership::LeadershipCtx;
@@ -43,6 +43,7 @@ use crate::state::{Command, CommandResult};
 use crate::store::{open_store, Replica, StoreError};
 use crate::ticker::TickerCtx;
 use crate::types::{node_id, NodeId, Raft};
+use crate::wire::PATH_STATS;
 
 /// Why [`Node::start`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +202,7 @@ pub struct Node {
     full_sync_done: FullSyncDone,
     planner: SharedPlanner,
     fence_policy: SharedFencePolicy,
+    stats_receiver: SharedStatsReceiver,
     core_ended: CoreEnded,
     /// The carrier's way to the leading node, which it holds weakly (the network is built
     /// before the node): kept alive here as long as the node.
@@ -400,6 +402,7 @@ impl Node {
         let last_append: LastAppend = Arc::new(Mutex::new(None));
         let planner: SharedPlanner = Arc::new(Mutex::new(planner));
         let fence_policy: SharedFencePolicy = Arc::new(Mutex::new(None));
+        let stats_receiver: SharedStatsReceiver = Arc::new(Mutex::new(None));
         let mailbox = Arc::new(Mailbox::default());
         let leader = Arc::new(LeaderCtx {
             core: core.clone(),
@@ -431,6 +434,7 @@ impl Node {
             last_append: last_append.clone(),
             store_cleared: store_cleared.clone(),
             core_ended: core_ended.clone(),
+            stats_receiver: stats_receiver.clone(),
         };
         let leadership = LeadershipCtx {
             core: core.clone(),
@@ -501,6 +505,7 @@ impl Node {
             full_sync_done,
             planner,
             fence_policy,
+            stats_receiver,
             core_ended,
             _leader_side: leader,
         };
@@ -612,7 +617,49 @@ impl Node {
             *slot = Some(policy);
         }
     }
+
+    /// Sets what is done with the statistics samples that the other instances send.
+    pub fn set_stats_receiver(&self, receiver: crate::inner::StatsReceiver) {
+        if let Ok(mut slot) = self.stats_receiver.lock() {
+            *slot = Some(receiver);
+        }
+    }
+
+    /// Sends this instance's statistics `sample` to every other instance, at the same time,
+    /// each within [`STATS_SEND_TIMEOUT`]. An instance that does not answer misses this
+    /// sample (statistics are not state: the next one makes up for it).
+    pub async fn broadcast_stats(&self, sample: &stats::Sample) {
+        let body = match crate::codec::encode(sample) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::warn!(error = %e, "statistics sample not encodable");
+                return;
+            }
+        };
+        let sends = self
+            .core
+            .addrs
+            .iter()
+            .filter(|(identifier, _)| **identifier != self.core.local)
+            .map(|(identifier, addr)| {
+                let body = body.clone();
+                async move {
+                    if let Err(e) = self
+                        .core
+                        .client
+                        .post_raw(addr, PATH_STATS, body, STATS_SEND_TIMEOUT)
+                        .await
+                    {
+                        tracing::trace!(peer = %identifier, error = %e, "statistics not sent");
+                    }
+                }
+            });
+        futures_util::future::join_all(sends).await;
+    }
 }
+
+/// How long sending a statistics sample to one instance may take.
+pub const STATS_SEND_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl ClusterApi for Node {
     fn local_identifier(&self) -> String {

@@ -53,14 +53,16 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{Gate, Refusal, HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN};
 use crate::carry::Carrier;
 use crate::codec;
-use crate::inner::{Core, CoreEnded, FullSyncDone, FullSyncRequest, LastAppend, StoreCleared};
+use crate::inner::{
+    Core, CoreEnded, FullSyncDone, FullSyncRequest, LastAppend, SharedStatsReceiver, StoreCleared,
+};
 use crate::mailbox::Mailbox;
 use crate::membership::MembershipChange;
 use crate::state::Command;
 use crate::types::{NodeId, TypeConfig};
 use crate::wire::{
     AppendAnswer, AppendRequest, HelloReply, OrdersRequest, TickRequest, MAX_BODY_BYTES,
-    PATH_APPEND, PATH_HELLO, PATH_MEMBERS, PATH_MEMBERSHIP, PATH_ORDERS, PATH_SNAPSHOT,
+    PATH_APPEND, PATH_HELLO, PATH_MEMBERS, PATH_MEMBERSHIP, PATH_ORDERS, PATH_SNAPSHOT, PATH_STATS,
     PATH_STREAM, PATH_TICK, PATH_VOTE, PATH_WRITE, STREAM_PROTOCOL,
 };
 
@@ -101,6 +103,7 @@ pub(crate) struct ServerCtx {
     pub(crate) last_append: LastAppend,
     pub(crate) store_cleared: StoreCleared,
     pub(crate) core_ended: CoreEnded,
+    pub(crate) stats_receiver: SharedStatsReceiver,
 }
 
 /// Serves until the node's shutdown token is cancelled.
@@ -585,6 +588,14 @@ async fn dispatch(inner: &ServerCtx, path: &str, from: &str, body: &[u8]) -> Res
         PATH_WRITE => {
             let cmd: Command = decoded(body, path, from)?;
             encoded(&inner.core.write_as_leader(cmd).await)
+        }
+        PATH_STATS => {
+            let sample: stats::Sample = decoded(body, path, from)?;
+            let receiver = inner.stats_receiver.lock().ok().and_then(|r| r.clone());
+            if let Some(receiver) = receiver {
+                receiver(from, sample);
+            }
+            encoded(&())
         }
         PATH_ORDERS => {
             let request: OrdersRequest = decoded(body, path, from)?;

@@ -33,6 +33,10 @@ pub const PATH_MEMBERS: &str = "/ctl/members";
 /// reply `Result<(), MembershipError>`).
 pub const PATH_MEMBERSHIP: &str = "/ctl/membership";
 
+/// One instance's statistics sample ([`stats::Sample`]), sent to every other instance: not
+/// through the Raft log, statistics are not state (reply `()`).
+pub const PATH_STATS: &str = "/ctl/stats";
+
 /// Largest request or response body accepted on the internal port (same as the codec limit).
 pub const MAX_BODY_BYTES: u64 = crate::codec::MAX_BLOB_BYTES as u64;
 

@@ -65,6 +65,7 @@ fn spec(ids: &[&str], voters: &[&str], local: &str, ports: &[u16], dir: &Path) -
             election_timeout_max: Duration::from_millis(300),
         },
         event_interface: None,
+        stats: Default::default(),
         notes: vec![],
     }
 }

@@ -36,7 +36,7 @@ use crate::system;
 use crate::values::{parse_bool, parse_int};
 use model::supvisors::{
     ConciliationStrategy, EventInterface, EventLink, InstanceAddr, NoQuorumPolicy, RaftTimings,
-    StartingStrategy, SupvisorsSpec,
+    StartingStrategy, StatsOptions, SupvisorsSpec,
 };
 use model::Config;
 use section::Opts;
@@ -55,7 +55,7 @@ pub const DEFAULT_VOTERS: usize = 5;
 const FACTORY: &str = "supervisor.rpcinterface_factory";
 
 /// Options this module interprets (the ignored ones are in `compat::IGNORED`).
-const HONOURED: [&str; 24] = [
+const HONOURED: [&str; 29] = [
     FACTORY,
     "supvisors_list",
     "rules_files",
@@ -80,6 +80,11 @@ const HONOURED: [&str; 24] = [
     "fence_stop_timeout_ms",
     "event_port",
     "event_link",
+    "stats_enabled",
+    "stats_periods",
+    "stats_histo",
+    "stats_irix_mode",
+    "stats_collecting_period",
 ];
 
 /// Resolves `[rpcinterface:supvisors]` for this machine. See [`resolve_with`].
@@ -169,6 +174,7 @@ pub fn resolve_with(config: &Config, me: &LocalHost) -> Result<Option<SupvisorsS
         list.iter()
             .find(|i| Some(&i.identifier) == local_identifier.as_ref())
     });
+    let stats = stats_options(o, &mut p);
     let event_interface = event_interface(o, &mut p, local_addr);
     let cluster_secret = secret(o, &mut p, instances.as_deref(), &mut notes);
     let data_dir = data_dir(o, config, local_identifier.as_deref());
@@ -187,8 +193,8 @@ pub fn resolve_with(config: &Config, me: &LocalHost) -> Result<Option<SupvisorsS
             ),
         }],
     };
-    let (Some(instances), Some(local_identifier), Some(data_dir), Some(t)) =
-        (instances, local_identifier, data_dir, timings)
+    let (Some(instances), Some(local_identifier), Some(data_dir), Some(t), Some(stats)) =
+        (instances, local_identifier, data_dir, timings, stats)
     else {
         return Err(missing());
     };
@@ -212,8 +218,57 @@ pub fn resolve_with(config: &Config, me: &LocalHost) -> Result<Option<SupvisorsS
         data_dir,
         raft: t.raft,
         event_interface,
+        stats,
         notes,
     }))
+}
+
+/// The `stats_*` options, checked as Supvisors checks them, with its defaults
+/// ([`StatsOptions::default`]): `stats_enabled` is 0.14's boolean or 0.16's
+/// `OFF|HOST|PROCESS|ALL`, `stats_periods` 0.14's integers or 0.16's decimals.
+fn stats_options(o: Opts<'_>, p: &mut Problems) -> Option<StatsOptions> {
+    let d = StatsOptions::default();
+    let enabled = o.parse_or(p, "stats_enabled", (d.host, d.process), |t| {
+        compat::stats_enabled(t)?;
+        Ok(match parse_bool(t) {
+            Ok(on) => (on, on),
+            Err(_) => match t.trim().to_ascii_uppercase().as_str() {
+                "HOST" => (true, false),
+                "PROCESS" => (false, true),
+                "ALL" => (true, true),
+                _ => (false, false),
+            },
+        })
+    });
+    let periods = o.parse_or(p, "stats_periods", d.periods.clone(), |t| {
+        compat::stats_periods(t)?;
+        let mut periods: Vec<f64> = crate::values::list_of_strings(t)
+            .iter()
+            .filter_map(|i| i.trim().parse::<f64>().ok())
+            .collect();
+        periods.sort_by(f64::total_cmp);
+        periods.dedup();
+        Ok(periods)
+    });
+    let histo = o.parse_or(p, "stats_histo", d.histo, |t| {
+        compat::stats_histo(t)?;
+        usize::try_from(parse_int(t)?).map_err(|e| e.to_string())
+    });
+    let irix_mode = o.parse_or(p, "stats_irix_mode", d.irix_mode, parse_bool);
+    let collecting_period = o.parse_or(p, "stats_collecting_period", d.collecting_period, |t| {
+        compat::collecting_period(t)?;
+        t.trim().parse::<f64>().map_err(|e| e.to_string())
+    });
+    let ((host, process), periods, histo, irix_mode, collecting_period) =
+        (enabled?, periods?, histo?, irix_mode?, collecting_period?);
+    Some(StatsOptions {
+        host,
+        process,
+        periods,
+        histo,
+        irix_mode,
+        collecting_period,
+    })
 }
 
 /// `event_port` and `event_link`: where and how the event interface publishes, `None` for

@@ -44,6 +44,10 @@ pub enum Header {
     /// `supvisors.get_history`'s struct). Supvisors' subscribers ignore a header they do not
     /// know.
     History,
+    /// One host's statistics over one period (Supvisors 0.16+'s `hstats`).
+    HostStatistics,
+    /// One process's statistics over one period on one instance (Supvisors 0.16+'s `pstats`).
+    ProcessStatistics,
 }
 
 impl Header {
@@ -56,6 +60,8 @@ impl Header {
             Header::ProcessStatus => "process",
             Header::ProcessEvent => "event",
             Header::History => "history",
+            Header::HostStatistics => "hstats",
+            Header::ProcessStatistics => "pstats",
         }
     }
 }
@@ -197,11 +203,14 @@ pub struct Sinks {
 }
 
 impl Sinks {
-    fn wanted(&self) -> bool {
+    /// Whether any sink would take an event now.
+    pub fn wanted(&self) -> bool {
         self.zmq.is_some() || self.hub.as_ref().is_some_and(Hub::has_subscribers)
     }
 
-    fn send(&self, event: Event) {
+    /// Publishes `event` to every sink that wants it (the statistics are published this way,
+    /// not by [`feed`]: they do not come from the replica).
+    pub fn send(&self, event: Event) {
         if let Some(hub) = self.hub.as_ref().filter(|h| h.has_subscribers()) {
             hub.publish(&event);
         }

@@ -23,7 +23,6 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The header names Supvisors 0.16+ lets a WebSocket client subscribe to (`all`: every one).
-/// `hstats` and `pstats` are accepted though raftvisord has no statistics to publish yet;
 /// `history` is raftvisor's own.
 const KNOWN: [&str; 8] = [
     "supvisors",

@@ -208,8 +208,40 @@ pub struct SupvisorsSpec {
     /// Where and how the event interface publishes, if there is one (`event_port` /
     /// `event_link`, see the config crate).
     pub event_interface: Option<EventInterface>,
+    /// Host and process statistics (the `stats_*` options).
+    pub stats: StatsOptions,
     /// Options accepted for compatibility that do not apply, with the reason, for a logged note.
     pub notes: Vec<String>,
+}
+
+/// The `stats_*` options, with Supvisors' defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsOptions {
+    /// Host statistics collected (`stats_enabled` = true, `HOST` or `ALL`).
+    pub host: bool,
+    /// Process statistics collected (`stats_enabled` = true, `PROCESS` or `ALL`).
+    pub process: bool,
+    /// The periods the figures are compiled over, in seconds (`stats_periods`).
+    pub periods: Vec<f64>,
+    /// Figures kept per period, for the charts (`stats_histo`).
+    pub histo: usize,
+    /// Process CPU shown with 100 % for one core (IRIX) or for all (Solaris) (`stats_irix_mode`).
+    pub irix_mode: bool,
+    /// The time between two samples, in seconds (`stats_collecting_period`).
+    pub collecting_period: f64,
+}
+
+impl Default for StatsOptions {
+    fn default() -> Self {
+        StatsOptions {
+            host: true,
+            process: true,
+            periods: vec![10.0],
+            histo: 200,
+            irix_mode: false,
+            collecting_period: 5.0,
+        }
+    }
 }
 
 /// The event interface's address and transport.

@@ -14,6 +14,7 @@ use crate::supvisors_format::{self, py_repr};
 
 mod applications;
 mod foreground;
+mod statistics;
 mod supvisors;
 
 /// Why a command stopped early; printed by `onecmd` as supervisorctl prints an exception.

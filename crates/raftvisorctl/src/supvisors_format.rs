@@ -41,6 +41,13 @@ pub fn help_text(topic: &str) -> Option<&'static str> {
         "remove_member" => "remove_member <identifier>\t\t\tRemove the instance from the Raft membership (refused if it would lose the quorum).",
         "add_member" => "add_member <identifier>\t\t\tAdd the instance back to the Raft membership (a voter again once caught up).",
         "history" => "history\t\t\t\t\tShow the cluster's history: commands and who asked, elections, state changes, strategies.\nhistory -f\t\t\t\t\tThe same, then each new entry as it comes (Ctrl-C to exit).",
+        // supvisorsctl 0.18's statistics commands, and raftvisor's hstats/pstats.
+        "stats_status" => "stats_status\t\t\tGet the Supvisors statistics collection status.",
+        "enable_stats" => "enable_stats\t\t\tEnable host and process statistics collection\nenable_stats all\t\tEnable host and process statistics collection\nenable_stats host\t\tEnable host statistics collection\nenable_stats process\t\tEnable process statistics collection\nenable_stats host process\tEnable host and process statistics collection",
+        "disable_stats" => "disable_stats\t\t\tDisable host and process statistics collection\ndisable_stats all\t\tDisable host and process statistics collection\ndisable_stats host\t\tDisable host statistics collection\ndisable_stats process\t\tDisable process statistics collection\ndisable_stats host process\tDisable host and process statistics collection",
+        "stats_period" => "stats_period period\t\tUpdate the host and process statistics collection period",
+        "hstats" => "hstats\t\t\t\t\tShow the latest host statistics of every instance (CPU, memory, network, disks).\nhstats <identifier> ...\t\t\tThe same for the instances named.",
+        "pstats" => "pstats\t\t\t\t\tShow the latest CPU and memory of every running process on every instance.\npstats <proc> | <appli>:* ...\t\tThe same for the processes named.",
         "loglevel" => "loglevel lvl\t\t\t\tChange the level of local Supvisors' logger to lvl.\n\t\t\t\t\tApplicable values are: dict_values(['critical', 'error', 'warn', 'info', 'debug', 'trace', 'blather']).",
         _ => return crate::application_format::help_text(topic),
     })

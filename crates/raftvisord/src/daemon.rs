@@ -513,6 +513,89 @@ async fn join(handle: std::thread::JoinHandle<()>) {
     }
 }
 
+/// Publishes the statistics `figures` to the event sinks that want them.
+fn publish_statistics(
+    stats: &stats::Statistics,
+    sinks: &events::Sinks,
+    figures: Vec<stats::Compiled>,
+) {
+    if figures.is_empty() || !sinks.wanted() {
+        return;
+    }
+    let now = stats.now_monotonic();
+    for figure in figures {
+        let header = match figure {
+            stats::Compiled::Host(_) => events::Header::HostStatistics,
+            stats::Compiled::Process(_) => events::Header::ProcessStatistics,
+        };
+        sinks.send(events::Event {
+            header,
+            body: figure.to_json(now),
+        });
+    }
+}
+
+/// Statistics: this instance's samples, taken every collecting period, compiled here and
+/// sent to the other instances; theirs, received by the node, compiled and published here.
+fn start_statistics(
+    statistics: Arc<stats::Statistics>,
+    node: &cluster::Node,
+    supervisor: &procman::Supervisor,
+    local_identifier: String,
+    sinks: events::Sinks,
+    stop: CancellationToken,
+) {
+    {
+        let (statistics, sinks) = (statistics.clone(), sinks.clone());
+        node.set_stats_receiver(Arc::new(move |from: &str, sample: stats::Sample| {
+            let figures = statistics.receive(from, &sample);
+            publish_statistics(&statistics, &sinks, figures);
+        }));
+    }
+    let collector = match stats::Collector::start() {
+        Ok(collector) => collector,
+        Err(e) => {
+            tracing::warn!(error = %e, "no statistics: the collector cannot start");
+            return;
+        }
+    };
+    let running = {
+        let supervisor = supervisor.clone();
+        move || {
+            let supervisor = supervisor.clone();
+            async move {
+                use procman::SupervisorApi;
+                supervisor
+                    .all_process_info()
+                    .await
+                    .into_iter()
+                    .filter(|p| p.pid > 0 && p.state == model::ProcessState::Running)
+                    .filter_map(|p| {
+                        let pid = u32::try_from(p.pid).ok()?;
+                        Some((model::make_namespec(&p.group, &p.name), pid))
+                    })
+                    .collect()
+            }
+        }
+    };
+    let deliver = {
+        let (statistics, node) = (statistics.clone(), node.clone());
+        move |sample: &stats::Sample, figures: Vec<stats::Compiled>| {
+            publish_statistics(&statistics, &sinks, figures);
+            let (node, sample) = (node.clone(), sample.clone());
+            tokio::spawn(async move { node.broadcast_stats(&sample).await });
+        }
+    };
+    tokio::spawn(stats::collect(
+        statistics,
+        collector,
+        local_identifier,
+        running,
+        deliver,
+        stop,
+    ));
+}
+
 impl Cluster {
     /// Starts the node (its planner and fence policy read the commander of `view`), lets
     /// procman autostart once the Raft log is replayed, and builds the `supvisors` namespace,
@@ -553,6 +636,8 @@ impl Cluster {
         supervisor.autostart_now().await;
         #[cfg(debug_assertions)]
         inject_core_end(&node);
+        let statistics = Arc::new(stats::Statistics::new(&spec.stats));
+        let local_identifier = spec.local_identifier.clone();
         let namespace = supvisors::SupvisorsNamespace::new(
             node.clone(),
             supervisor.clone(),
@@ -560,6 +645,7 @@ impl Cluster {
             logging.level_setter(),
         )
         .with_incarnation(node.incarnation())
+        .with_statistics(statistics.clone())
         .sharing(view);
         let namespace = Arc::new(namespace);
         let hub = events::Hub::default();
@@ -598,9 +684,17 @@ impl Cluster {
             tokio::spawn(events::feed(
                 move || ns.event_snapshot(),
                 node.replica(),
-                sinks,
+                sinks.clone(),
                 events_stop.clone(),
             ));
+            start_statistics(
+                statistics,
+                &node,
+                supervisor,
+                local_identifier,
+                sinks,
+                events_stop.clone(),
+            );
         }
         let cluster = Cluster {
             node,

@@ -36,6 +36,7 @@ mod faults;
 mod namespace;
 mod programs;
 mod reply_cache;
+mod statistics;
 
 #[cfg(test)]
 mod control_tests;

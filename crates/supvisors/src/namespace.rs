@@ -48,6 +48,7 @@ const STRATEGY: (&str, &str) = ("string", "strategy");
 const CONCILIATION: (&str, &str) = ("string", "strategy");
 const EXTRA_ARGS: (&str, &str) = ("string", "extra_args");
 const REGEX: (&str, &str) = ("string", "regex");
+const PERIOD: (&str, &str) = ("double", "period");
 
 /// The methods of the state part, as Supvisors 0.14 names them, plus raftvisor extensions
 /// that Supvisors 0.14 clients never call: `get_raft_status` (the local Raft metrics) and the
@@ -334,6 +335,66 @@ pub static METHODS: &[MethodDef] = &[
         0,
         "Return a prediction of the distribution of the application processes (Supvisors 0.18)",
     ),
+    // The statistics ([`crate::statistics`]).
+    MethodDef::new(
+        "get_statistics_status",
+        "struct",
+        &[],
+        0,
+        "Supvisors 0.18: return the statistics collection status of this instance \
+         {host_stats, process_stats, collecting_period}, plus raftvisor's {periods, \
+         irix_mode, nb_cores: {identifier: cores}}",
+    ),
+    MethodDef::new(
+        "enable_host_statistics",
+        "boolean",
+        &[("boolean", "enable_host")],
+        0,
+        "Supvisors 0.18: enable or disable the host statistics collection of this instance",
+    ),
+    MethodDef::new(
+        "enable_process_statistics",
+        "boolean",
+        &[("boolean", "enable_process")],
+        0,
+        "Supvisors 0.18: enable or disable the process statistics collection of this instance",
+    ),
+    MethodDef::new(
+        "update_collecting_period",
+        "boolean",
+        &[("double", "collecting_period")],
+        0,
+        "Supvisors 0.18: set the time between two statistics samples of this instance, in \
+         seconds (1 to 3600)",
+    ),
+    MethodDef::new(
+        "get_host_statistics",
+        "array",
+        &[IDENTIFIER, PERIOD],
+        1,
+        "raftvisor extension: return the host statistics of the instance over the period \
+         (default: the first of stats_periods), oldest first, as the hstats events give them \
+         [{identifier, target_period, period, cpu, mem, net_io, disk_io, disk_usage}]",
+    ),
+    MethodDef::new(
+        "get_process_statistics",
+        "array",
+        &[NAMESPEC, PERIOD],
+        1,
+        "raftvisor extension: return the statistics of the process on each instance where it \
+         runs, over the period (default: the first of stats_periods) [{namespec, identifier, \
+         pid, target_period, cpu, mem, history: [[end, cpu, mem], ...]}] (cpu as this instance \
+         shows it: IRIX or Solaris mode)",
+    ),
+    MethodDef::new(
+        "get_all_process_statistics",
+        "array",
+        &[PERIOD],
+        1,
+        "raftvisor extension: return the latest statistics of every process on every \
+         instance over the period (default: the first of stats_periods) [{namespec, \
+         identifier, pid, target_period, period, cpu, mem}] (cpu as this instance shows it)",
+    ),
 ];
 
 /// Whether `program` is disabled on `instance` in `replica`.
@@ -389,6 +450,9 @@ pub struct SupvisorsNamespace<C, S> {
     /// of: a process that did not change keeps its body (one `Arc`), so a snapshot of a big
     /// cluster encodes only what changed, and comparing two is mostly pointer comparisons.
     event_bodies: std::sync::Mutex<EventBodies>,
+    /// Every instance's statistics, and this one's collection settings (none: the statistics
+    /// methods answer that nothing is collected).
+    statistics: Option<Arc<stats::Statistics>>,
 }
 
 /// See [`SupvisorsNamespace::event_snapshot`].
@@ -437,6 +501,7 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
             all_instances: ReplyCache::default(),
             incarnation: None,
             event_bodies: Default::default(),
+            statistics: None,
         }
     }
 
@@ -447,6 +512,13 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
     /// the processes of the previous run as RUNNING.
     pub fn with_incarnation(mut self, incarnation: u64) -> Self {
         self.incarnation = Some(incarnation);
+        self
+    }
+
+    /// Serves the statistics methods from `statistics` (without it, they fail with
+    /// Supvisors' NOT_INSTALLED-like answer: nothing is collected).
+    pub fn with_statistics(mut self, statistics: Arc<stats::Statistics>) -> Self {
+        self.statistics = Some(statistics);
         self
     }
 
@@ -1090,6 +1162,17 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 (self.log_level)(level);
                 Ok(Value::Bool(true))
             }
+            // Any state, as in Supvisors: statistics are not the cluster's state.
+            other if crate::statistics::is_method(other) => match &self.statistics {
+                Some(stats) => {
+                    crate::statistics::run(stats, other, p, |id| self.spec.instance(id).is_some())
+                        .unwrap_or_else(|| Err(Fault::new(FaultCode::UnknownMethod)))
+                }
+                None => Err(Fault::with(
+                    FaultCode::Failed,
+                    "no statistics are collected by this instance".to_string(),
+                )),
+            },
             other => match self.run_control(other, p).await {
                 Some(result) => result,
                 None => Err(Fault::with(

@@ -58,6 +58,7 @@ pub(crate) fn spec() -> SupvisorsSpec {
             election_timeout_max: Duration::from_millis(600),
         },
         event_interface: None,
+        stats: Default::default(),
         notes: vec![],
     }
 }
@@ -187,7 +188,8 @@ pub(crate) fn namespace(
         Arc::new(move |level| sink.lock().unwrap().push(level)),
     )
     .with_programs(programs())
-    .with_timeouts(Duration::from_millis(200), Duration::from_millis(200));
+    .with_timeouts(Duration::from_millis(200), Duration::from_millis(200))
+    .with_statistics(Arc::new(stats::Statistics::new(&Default::default())));
     (ns, levels)
 }
 
@@ -269,6 +271,8 @@ async fn every_published_method_is_answered() {
                 "namespec" => s("web"),
                 "program_name" => s("cache"),
                 "level_param" => s("info"),
+                "period" => Value::Double(10.0),
+                "collecting_period" => Value::Double(5.0),
                 _ => Value::Bool(true),
             })
             .collect();

@@ -233,6 +233,9 @@ function drawInstanceProcesses() {
     cell(row, p.statename, "state");
     cell(row, p.pid ? String(p.pid) : "", "pid");
     cell(row, uptime(p), "uptime");
+    const figure = processFigures.get(row.dataset.namespec);
+    cell(row, figure && p.statename === "RUNNING" ? `${figure.cpu.toFixed(1)} %` : "", "cpu");
+    cell(row, figure && p.statename === "RUNNING" ? `${figure.mem.toFixed(2)} %` : "", "mem");
     // Supervisor's description of a running process is its pid and uptime as of its last
     // report: the columns say it, live.
     cell(row, p.statename === "RUNNING" ? "" : p.description || p.spawnerr || "");
@@ -254,13 +257,143 @@ async function refreshInstance() {
   }
 }
 
+// Statistics of the instance shown: its processes' latest CPU and memory, its host's figures
+// over the first of the statistics periods (the REST reads, then the hstats/pstats events).
+// CPU is shown as this daemon's stats_irix_mode says: the events give it in IRIX mode, so a
+// Solaris figure is the event's divided by the host's cores.
+let statsStatus = null;
+let hostFigures = [];
+const processFigures = new Map();
+const SVG = "http://www.w3.org/2000/svg";
+
+function statsPeriod() {
+  return statsStatus && statsStatus.periods.length ? statsStatus.periods[0] : null;
+}
+
+function cpuShown(identifier, irixCpu) {
+  if (!statsStatus || statsStatus.irix_mode) return irixCpu;
+  return irixCpu / (statsStatus.nb_cores[identifier] || 1);
+}
+
+// One chart: a polyline per series over the figures' end times, scaled to 100 (percentages)
+// or to the largest value; the legend names the series and their latest values.
+function chart(name, times, series, percent) {
+  const svg = document.getElementById(`chart-${name}`);
+  const legend = document.getElementById(`legend-${name}`);
+  svg.replaceChildren();
+  const values = series.flatMap((s) => s.values).filter(Number.isFinite);
+  const top = percent ? 100 : Math.max(1, ...values) * 1.1;
+  const t0 = times[0];
+  const span = Math.max(1e-9, times[times.length - 1] - t0);
+  const colours = ["#3b6fd8", "#18844a", "#c4342b", "#a77d00", "#7a4fd0", "#0f8b8d"];
+  series.forEach((s, i) => {
+    const line = document.createElementNS(SVG, "polyline");
+    line.setAttribute("points", s.values.map((v, j) => {
+      const x = times.length > 1 ? ((times[j] - t0) / span) * 300 : 150;
+      return `${x.toFixed(1)},${(100 - (Math.min(v, top) / top) * 100).toFixed(1)}`;
+    }).join(" "));
+    line.setAttribute("stroke", colours[i % colours.length]);
+    if (s.main) line.classList.add("main");
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = s.name;
+    line.appendChild(title);
+    svg.appendChild(line);
+  });
+  legend.textContent = series.filter((s) => s.main || series.length <= 6)
+    .map((s) => `${s.name} ${s.values.length ? s.values[s.values.length - 1].toFixed(1) : ""}`)
+    .join(" · ") + (percent ? "" : ` (top ${top.toFixed(0)})`);
+}
+
+function ioSeries(key) {
+  const names = [...new Set(hostFigures.flatMap((h) => Object.keys(h[key] || {})))].sort();
+  return names.map((n) => ({
+    name: n,
+    values: hostFigures.map((h) => (h[key] && h[key][n] ? h[key][n][0] + h[key][n][1] : 0)),
+  }));
+}
+
+function drawHost() {
+  const none = hostFigures.length === 0;
+  document.getElementById("host-none").hidden = !none;
+  document.getElementById("host-charts").hidden = none;
+  document.getElementById("host-usage").hidden = none;
+  if (none) return;
+  const last = hostFigures[hostFigures.length - 1];
+  document.getElementById("host-summary").textContent =
+    `CPU ${last.cpu[0].toFixed(1)} %, memory ${last.mem.toFixed(1)} %, over ${last.target_period} s`;
+  const times = hostFigures.map((h) => h.period[1]);
+  const cores = last.cpu.length - 1;
+  chart("cpu", times, [{ name: "average", main: true, values: hostFigures.map((h) => h.cpu[0]) }]
+    .concat(Array.from({ length: cores }, (_, c) => ({
+      name: `core ${c}`, values: hostFigures.map((h) => h.cpu[c + 1] || 0),
+    }))), true);
+  chart("mem", times, [{ name: "used", main: true, values: hostFigures.map((h) => h.mem) }], true);
+  chart("net", times, ioSeries("net_io"), false);
+  chart("disk", times, ioSeries("disk_io"), false);
+  const body = document.querySelector("#host-usage tbody");
+  body.replaceChildren();
+  for (const [partition, used] of Object.entries(last.disk_usage || {})) {
+    const row = document.createElement("tr");
+    cell(row, partition);
+    cell(row, `${used.toFixed(1)} %`);
+    body.appendChild(row);
+  }
+}
+
+async function refreshStatistics() {
+  const name = shownInstance;
+  try {
+    statsStatus = await rest("GET", "/supvisors/statistics_status");
+    const period = statsPeriod();
+    if (period === null || name !== shownInstance) return;
+    const [host, processes] = await Promise.all([
+      rest("GET", `/supvisors/host_statistics/${encodeURIComponent(name)}/${period}`),
+      rest("GET", `/supvisors/all_process_statistics/${period}`),
+    ]);
+    if (name !== shownInstance) return;
+    hostFigures = host;
+    processFigures.clear();
+    for (const p of processes) {
+      if (p.identifier === name) processFigures.set(p.namespec, p);
+    }
+    drawHost();
+    drawInstanceProcesses();
+  } catch (e) {
+    document.getElementById("host-summary").textContent = e.message;
+  }
+}
+
+function onHostFigure(h) {
+  if (h.identifier !== shownInstance || h.target_period !== statsPeriod()) return;
+  hostFigures.push(h);
+  const depth = 200;
+  if (hostFigures.length > depth) hostFigures.splice(0, hostFigures.length - depth);
+  drawHost();
+}
+
+function onProcessFigure(p) {
+  if (p.identifier !== shownInstance || p.target_period !== statsPeriod()) return;
+  const figure = { cpu: cpuShown(p.identifier, p.cpu), mem: p.mem };
+  processFigures.set(p.namespec, figure);
+  const row = document.querySelector(`#inst-processes tr[data-namespec="${CSS.escape(p.namespec)}"]`);
+  if (row) {
+    row.querySelector("td.cpu").textContent = `${figure.cpu.toFixed(1)} %`;
+    row.querySelector("td.mem").textContent = `${figure.mem.toFixed(2)} %`;
+  }
+}
+
 function showInstance(name) {
   shownInstance = name;
   instanceProcesses = [];
+  hostFigures = [];
+  processFigures.clear();
   document.getElementById("inst-name").textContent = name;
+  document.getElementById("host-summary").textContent = "";
   drawInstanceHeader();
   drawInstanceProcesses();
+  drawHost();
   refreshInstance();
+  refreshStatistics();
 }
 
 setInterval(() => {
@@ -362,6 +495,8 @@ function follow() {
   on("application", drawApplication);
   on("process", drawProcess);
   on("history", drawHistory);
+  on("hstats", onHostFigure);
+  on("pstats", onProcessFigure);
   // A process changed on the instance shown: its list is read again.
   on("event", (e) => { if (e.identifier === shownInstance) refreshInstance(); });
 }

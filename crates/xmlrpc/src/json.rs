@@ -37,6 +37,27 @@ pub fn to_json(value: &Value) -> Json {
     }
 }
 
+/// JSON as an XML-RPC value, for replies built from serializable figures: integers that fit
+/// an `<int>` as ints, other numbers as doubles, null as nil, the rest as itself.
+pub fn from_json(json: &Json) -> Value {
+    match json {
+        Json::Null => Value::Nil,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => match n.as_i64().and_then(|i| i32::try_from(i).ok()) {
+            Some(i) => Value::Int(i),
+            None => Value::Double(n.as_f64().unwrap_or_default()),
+        },
+        Json::String(s) => Value::String(s.clone()),
+        Json::Array(items) => Value::Array(items.iter().map(from_json).collect()),
+        Json::Object(members) => Value::Struct(
+            members
+                .iter()
+                .map(|(k, v)| (k.clone(), from_json(v)))
+                .collect(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +80,22 @@ mod tests {
                 "statecode": 20, "statename": "RUNNING", "expected_exit": true,
                 "identifiers": ["s1"], "nothing": null
             })
+        );
+    }
+
+    #[test]
+    fn json_comes_back_with_ints_where_they_fit_and_doubles_elsewhere() {
+        let json = serde_json::json!({"a": [1, 2.5, 3_000_000_000_i64], "b": null, "c": "x"});
+        assert_eq!(
+            from_json(&json),
+            Value::Struct(vec![
+                (
+                    "a".into(),
+                    Value::Array(vec![Value::Int(1), Value::Double(2.5), Value::Double(3e9)])
+                ),
+                ("b".into(), Value::Nil),
+                ("c".into(), Value::String("x".into())),
+            ])
         );
     }
 

@@ -30,7 +30,7 @@ mod parse;
 mod render;
 mod value;
 
-pub use json::to_json;
+pub use json::{from_json, to_json};
 pub use parse::{parse_method_call, parse_response, MAX_NESTING};
 pub use render::{render_fault, render_method_call, render_model_fault, render_response};
 

@@ -12,41 +12,15 @@ pub(crate) struct Ignored {
     pub check: fn(&str) -> Result<(), String>,
 }
 
-const STATS: &str = "raftvisor collects no host or process statistics (no supvisors.*_stats \
-                     methods)";
 const LOG: &str = "raftvisor logs the cluster layer to the supervisord log ([supervisord] \
                    logfile, logfile_maxbytes, logfile_backups, loglevel)";
 const MULTICAST: &str = "raftvisor has no discovery mode: Raft needs a fixed voter set, so every \
                          instance must be listed in supvisors_list";
-const UI: &str = "raftvisor has no Supvisors web dashboard (only Supervisor's status page and \
-                  /logtail), so this setting has nothing to configure";
+const UI: &str = "raftvisor's dashboard is its own (a live page served at / with no style, \
+                  name or tail length to configure), so this Supvisors web UI setting has \
+                  nothing to configure";
 
 pub(crate) const IGNORED: &[Ignored] = &[
-    Ignored {
-        key: "stats_enabled",
-        why: STATS,
-        check: stats_enabled,
-    },
-    Ignored {
-        key: "stats_periods",
-        why: STATS,
-        check: stats_periods,
-    },
-    Ignored {
-        key: "stats_histo",
-        why: STATS,
-        check: stats_histo,
-    },
-    Ignored {
-        key: "stats_irix_mode",
-        why: STATS,
-        check: boolean,
-    },
-    Ignored {
-        key: "stats_collecting_period",
-        why: STATS,
-        check: collecting_period,
-    },
     Ignored {
         key: "logfile",
         why: LOG,
@@ -131,6 +105,7 @@ fn any(_: &str) -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(test)]
 fn boolean(t: &str) -> Result<(), String> {
     parse_bool(t).map(drop)
 }
@@ -161,7 +136,7 @@ pub(crate) fn port_or_zero(t: &str) -> Result<(), String> {
     int_in(t, 0, 65535)
 }
 
-fn stats_histo(t: &str) -> Result<(), String> {
+pub(crate) fn stats_histo(t: &str) -> Result<(), String> {
     int_in(t, 10, 1500)
 }
 
@@ -178,12 +153,12 @@ fn number_in(t: &str, lo: f64, hi: f64) -> Result<(), String> {
     }
 }
 
-fn collecting_period(t: &str) -> Result<(), String> {
+pub(crate) fn collecting_period(t: &str) -> Result<(), String> {
     number_in(t, 1.0, 3600.0)
 }
 
 /// 0.14: 1 to 3 integers; 0.16+: 1 to 3 numbers in 1..3600 (the looser rule is checked).
-fn stats_periods(t: &str) -> Result<(), String> {
+pub(crate) fn stats_periods(t: &str) -> Result<(), String> {
     let items = list_of_strings(t);
     if items.is_empty() || items.len() > 3 {
         return Err(format!("{t:?} must be 1 to 3 periods"));
@@ -200,7 +175,7 @@ fn one_of(t: &str, names: &[&str]) -> Result<(), String> {
 }
 
 /// 0.14 boolean, or 0.16+ `OFF|HOST|PROCESS|ALL`.
-fn stats_enabled(t: &str) -> Result<(), String> {
+pub(crate) fn stats_enabled(t: &str) -> Result<(), String> {
     parse_bool(t)
         .map(drop)
         .or_else(|_| one_of(t, &["OFF", "HOST", "PROCESS", "ALL"]))
@@ -240,13 +215,23 @@ mod tests {
     use super::*;
 
     fn check(key: &str, value: &str) -> Result<(), String> {
-        let ignored = IGNORED.iter().find(|i| i.key == key).unwrap();
-        (ignored.check)(value)
+        let honoured: fn(&str) -> Result<(), String> = match key {
+            "stats_enabled" => stats_enabled,
+            "stats_periods" => stats_periods,
+            "stats_histo" => stats_histo,
+            "stats_irix_mode" => boolean,
+            "stats_collecting_period" => collecting_period,
+            _ => IGNORED
+                .iter()
+                .find(|i| i.key == key)
+                .map_or(any, |i| i.check),
+        };
+        honoured(value)
     }
 
     #[test]
     fn values_are_checked_like_supvisors() {
-        // Honoured since the event interface, but checked here as before.
+        // Honoured since the event interface and the statistics, but checked here as before.
         assert!(port_or_zero("0").is_ok() && port_or_zero("65536").is_err());
         assert!(event_link("ws").is_ok() && event_link("HTTP").is_err());
         for (key, good, bad) in [

@@ -662,17 +662,11 @@ fn ignored_options_get_notes_and_are_still_checked() {
         .collect();
     assert_eq!(
         keys,
-        [
-            "stats_periods",
-            "logfile",
-            "loglevel",
-            "multicast_group",
-            "stereotypes"
-        ]
+        ["logfile", "loglevel", "multicast_group", "stereotypes"]
     );
     let dir = l.dir.path().display().to_string();
     assert_eq!(
-        s.notes[1],
+        s.notes[0],
         format!(
             "{dir}/s.conf:8: [rpcinterface:supvisors] logfile: accepted but not used: raftvisor \
              logs the cluster layer to the supervisord log ([supervisord] logfile, \
@@ -684,6 +678,37 @@ fn ignored_options_get_notes_and_are_still_checked() {
         e,
         "DIR/s.conf:7: [rpcinterface:supvisors] stats_histo: 5 is not in 10..1500\n\
          DIR/s.conf:8: [rpcinterface:supvisors] event_link: \"HTTP\" is not one of NONE, ZMQ, WS"
+    );
+}
+
+#[test]
+fn the_statistics_options_take_both_supvisors_forms() {
+    use model::supvisors::StatsOptions;
+    let stats = |extra: &str| load(&format!("{SECRET}{extra}")).ok().stats;
+    assert_eq!(stats(""), StatsOptions::default());
+    let s = stats(
+        "stats_enabled = PROCESS\nstats_periods = 60, 5.5\nstats_histo = 50\n\
+         stats_irix_mode = true\nstats_collecting_period = 2.5\n",
+    );
+    assert_eq!(
+        s,
+        StatsOptions {
+            host: false,
+            process: true,
+            periods: vec![5.5, 60.0],
+            histo: 50,
+            irix_mode: true,
+            collecting_period: 2.5,
+        }
+    );
+    let off = stats("stats_enabled = false\n");
+    assert!(!off.host && !off.process);
+    let host = stats("stats_enabled = host\n");
+    assert!(host.host && !host.process);
+    let e = load(&format!("{SECRET}stats_enabled = sometimes\n")).err();
+    assert!(
+        e.contains("stats_enabled: \"sometimes\" is not a boolean nor one of"),
+        "{e}"
     );
 }
 

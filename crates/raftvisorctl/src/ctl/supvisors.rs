@@ -92,7 +92,10 @@ impl Ctl {
             }
             "remove_member" | "add_member" => self.do_membership(cmd, arg).await,
             "history" => self.do_history(arg).await,
-            _ => self.dispatch_applications(cmd, arg).await,
+            _ => match self.dispatch_statistics(cmd, arg).await {
+                Some(result) => result,
+                None => self.dispatch_applications(cmd, arg).await,
+            },
         }
     }
 
