@@ -58,6 +58,25 @@ async fn pid(h: &Harness, ns: &str) -> i32 {
     h.sup.process_info(ns).await.unwrap().pid
 }
 
+/// Polls until process `pid` ignores SIGTERM (its shell has run its `trap`): RUNNING with
+/// `startsecs=0` says it was spawned, not that the shell got that far (a loaded machine may
+/// take a while to schedule it).
+async fn wait_ignores_term(pid: i32) {
+    let ignores = || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ignores() {
+        assert!(Instant::now() < deadline, "pid {pid} never ignored SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Polls until `ns` is known and in `want` (it may not exist yet, e.g. during a restart).
 async fn wait_known_state(h: &Harness, ns: &str, want: ProcessState) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -154,6 +173,7 @@ async fn decrease_stops_the_highest_numbers_then_removes_them() {
 
     // a process that ignores SIGTERM is killed after stopwaitsecs, then removed
     h.wait_state("stubborn:s_1", ProcessState::Running).await;
+    wait_ignores_term(pid(&h, "stubborn:s_1").await).await;
     let begun = Instant::now();
     let change = h.sup.update_numprocs("stubborn", 1).await.unwrap();
     assert_eq!(change.removed, strings(&["stubborn:s_1"]));
