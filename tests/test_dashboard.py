@@ -106,7 +106,7 @@ def test_the_cluster_page_follows_actions_crashes_and_losses_without_reload(clus
     assert s1.supervisor.startProcess("hello") is True
 
     browser.get(f"http://127.0.0.1:{cluster['s2'].http_port}/")
-    row = 'tr[data-namespec="hello"]'
+    row = '#processes tr[data-namespec="hello"]'
     wait_until(lambda: text(browser, f"{row} td.state") == "RUNNING"
                and text(browser, f"{row} td.instances") == "s1", 20, interval=0.1,
                what="hello RUNNING on s1 on the page")
@@ -217,6 +217,12 @@ startsecs = 0
 autorestart = false
 stopasgroup = true
 killasgroup = true
+
+[program:talker]
+command = /bin/sh -c "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.2; done"
+autostart = false
+startsecs = 0
+autorestart = false
 """
 
 
@@ -263,3 +269,80 @@ def test_an_instance_page_shows_its_processes_and_host_statistics_live(busy_clus
     assert text(browser, "#host-summary").startswith("CPU ")
     assert "%" in text(browser, "#host-usage tbody")
     shot(browser, "instance-statistics")
+
+
+def test_any_instance_s_processes_are_driven_and_followed_from_its_page(busy_cluster, browser):
+    """s1's page on s2: start a process with its button, follow its output as it is written,
+    clear its log, stop it; then a conflict (the process started on s1 and s3 behind the
+    cluster's back) shows on the cluster page and its "keep" button settles it. The cluster's
+    restart and shutdown buttons ask first: dismissed, nothing happens."""
+    from selenium.webdriver.common.by import By
+    c = busy_cluster
+    c.start()
+    c.wait_operation(timeout=30)
+    browser.get(f"http://127.0.0.1:{c['s2'].http_port}/#instance/s1")
+    row = '#inst-processes tr[data-namespec="talker"]'
+    wait_until(lambda: text(browser, f"{row} td.state") == "STOPPED", 20, interval=0.1,
+               what="talker STOPPED on s1's page")
+    browser.execute_script("window.__notReloaded = true")
+
+    def click(css: str) -> None:
+        browser.find_element(By.CSS_SELECTOR, css).click()
+
+    click(f'{row} button[data-action="start"]')
+    wait_until(lambda: text(browser, f"{row} td.state") == "RUNNING", 20, interval=0.1,
+               what="talker RUNNING after its button")
+    s1 = c["s1"].proxy().supervisor
+    assert s1.getProcessInfo("talker")["statename"] == "RUNNING"
+    assert c["s2"].proxy().supervisor.getProcessInfo("talker")["statename"] == "STOPPED"
+
+    # Its output, followed: the lines keep coming without a reload.
+    click(f'{row} button[data-action="stdout"]')
+    wait_until(lambda: "line 3" in text(browser, "#proc-log"), 20, interval=0.1,
+               what="talker's output on the page")
+    seen = text(browser, "#proc-log").count("line ")
+    wait_until(lambda: text(browser, "#proc-log").count("line ") > seen + 3, 20, interval=0.1,
+               what="talker's output followed")
+    assert "talker (stdout) on s1" in text(browser, "#proc-log-name")
+    # Each line once: what came since the last read, not the whole log again.
+    import re
+    lines = re.findall(r"^line \d+$", text(browser, "#proc-log"), re.M)
+    assert len(lines) == len(set(lines)), lines
+    shot(browser, "instance-log-tail")
+
+    click(f'{row} button[data-action="clear log"]')
+    wait_until(lambda: text(browser, f"{row} td.result") == "true", 10, interval=0.1,
+               what="the clear's answer")
+    assert len(s1.readProcessStdoutLog("talker", 0, 100000)) < 200, "the log was cleared"
+
+    click(f'{row} button[data-action="stop"]')
+    wait_until(lambda: text(browser, f"{row} td.state") == "STOPPED", 20, interval=0.1,
+               what="talker STOPPED after its button")
+    click("#proc-log-close")
+    assert not browser.find_element(By.ID, "proc-log-panel").is_displayed()
+
+    # A conflict, made behind the cluster's back: kept on s1 from the cluster page.
+    browser.execute_script("location.hash = ''")
+    assert s1.startProcess("talker") is True
+    assert c["s3"].proxy().supervisor.startProcess("talker") is True
+    conflict = '#conflicts tr[data-namespec="talker"]'
+    wait_until(lambda: text(browser, f"{conflict} td.instances") == "s1, s3", 20, interval=0.1,
+               what="the conflict on the cluster page")
+    assert browser.find_element(By.ID, "conflicts-section").is_displayed()
+    shot(browser, "conflict")
+    click(f'{conflict} button[data-action="keep s1"]')
+    wait_until(lambda: not browser.find_element(By.ID, "conflicts-section").is_displayed(), 20,
+               interval=0.1, what="the conflict settled")
+    assert s1.getProcessInfo("talker")["statename"] == "RUNNING"
+    assert c["s3"].proxy().supervisor.getProcessInfo("talker")["statename"] == "STOPPED"
+    wait_until(lambda: text(browser, "#state") == "OPERATION", 20, interval=0.1,
+               what="OPERATION again")
+
+    # The cluster's restart asks first; dismissed, nothing is sent.
+    click("#cluster-restart")
+    alert = browser.switch_to.alert
+    assert "Restart the whole cluster" in alert.text
+    alert.dismiss()
+    assert text(browser, "#cluster-result") == ""
+    assert c["s2"].sv().get_supvisors_state()["fsm_statename"] == "OPERATION"
+    assert browser.execute_script("return window.__notReloaded === true"), "the page reloaded"

@@ -81,4 +81,11 @@ pub trait ClusterApi: Clone + Send + Sync + 'static {
         &self,
         change: MembershipChange,
     ) -> impl Future<Output = Result<(), MembershipError>> + Send;
+    /// `call` on the supervisor of the instance `identifier` (this one's, or another's through
+    /// its internal port, see [`crate::remote`]).
+    fn local_call(
+        &self,
+        identifier: &str,
+        call: crate::remote::LocalCall,
+    ) -> impl Future<Output = Result<crate::remote::LocalAnswer, model::Fault>> + Send;
 }

@@ -52,6 +52,7 @@ pub mod membership;
 pub mod network;
 mod node;
 mod probe;
+pub mod remote;
 mod server;
 pub mod store;
 pub mod stream;
@@ -86,6 +87,7 @@ pub use jobs::{
 };
 pub use membership::{MemberRole, MembershipChange, MembershipError, RaftMember};
 pub use node::{Node, NodeError, NodeTask};
+pub use remote::{LocalAnswer, LocalCall};
 pub use state::{
     BatchSeq, ClusterState, Command, CommandResult, InstanceRecord, InstanceState, ProcessRecord,
     ProcessStatus, Rejection, SupvisorsState, Target, TickStamp,

@@ -203,6 +203,8 @@ pub struct Node {
     planner: SharedPlanner,
     fence_policy: SharedFencePolicy,
     stats_receiver: SharedStatsReceiver,
+    /// This instance's supervisor, for [`ClusterApi::local_call`] on itself.
+    supervisor: procman::Supervisor,
     core_ended: CoreEnded,
     /// The carrier's way to the leading node, which it holds weakly (the network is built
     /// before the node): kept alive here as long as the node.
@@ -459,6 +461,7 @@ impl Node {
             last_append,
             fence,
         };
+        let own_supervisor = supervisor.clone();
         let feed = FeedCtx {
             core: core.clone(),
             supervisor,
@@ -506,6 +509,7 @@ impl Node {
             planner,
             fence_policy,
             stats_receiver,
+            supervisor: own_supervisor,
             core_ended,
             _leader_side: leader,
         };
@@ -699,6 +703,36 @@ impl ClusterApi for Node {
     ) -> impl std::future::Future<Output = Result<(), MembershipError>> + Send {
         let core = self.core.clone();
         async move { core.change_membership(change).await }
+    }
+
+    fn local_call(
+        &self,
+        identifier: &str,
+        call: crate::remote::LocalCall,
+    ) -> impl std::future::Future<Output = Result<crate::remote::LocalAnswer, model::Fault>> + Send
+    {
+        let (core, supervisor) = (self.core.clone(), self.supervisor.clone());
+        let identifier = identifier.to_string();
+        async move {
+            if identifier == core.local {
+                return crate::remote::run(&supervisor, &call).await;
+            }
+            let Some(addr) = core.addrs.get(&identifier) else {
+                return Err(model::Fault::with(
+                    model::FaultCode::BadName,
+                    format!("identifier={identifier} is unknown to Supvisors"),
+                ));
+            };
+            core.client
+                .call::<_, Result<crate::remote::LocalAnswer, model::Fault>>(
+                    addr,
+                    crate::wire::PATH_LOCAL,
+                    &call,
+                    crate::remote::LOCAL_CALL_TIMEOUT,
+                )
+                .await
+                .unwrap_or_else(|e| Err(crate::remote::unreachable(&identifier, &e.to_string())))
+        }
     }
 }
 

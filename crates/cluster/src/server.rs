@@ -62,8 +62,8 @@ use crate::state::Command;
 use crate::types::{NodeId, TypeConfig};
 use crate::wire::{
     AppendAnswer, AppendRequest, HelloReply, OrdersRequest, TickRequest, MAX_BODY_BYTES,
-    PATH_APPEND, PATH_HELLO, PATH_MEMBERS, PATH_MEMBERSHIP, PATH_ORDERS, PATH_SNAPSHOT, PATH_STATS,
-    PATH_STREAM, PATH_TICK, PATH_VOTE, PATH_WRITE, STREAM_PROTOCOL,
+    PATH_APPEND, PATH_HELLO, PATH_LOCAL, PATH_MEMBERS, PATH_MEMBERSHIP, PATH_ORDERS, PATH_SNAPSHOT,
+    PATH_STATS, PATH_STREAM, PATH_TICK, PATH_VOTE, PATH_WRITE, STREAM_PROTOCOL,
 };
 
 /// A refused peer is logged at most this often (per peer and reason), so a misconfigured
@@ -588,6 +588,10 @@ async fn dispatch(inner: &ServerCtx, path: &str, from: &str, body: &[u8]) -> Res
         PATH_WRITE => {
             let cmd: Command = decoded(body, path, from)?;
             encoded(&inner.core.write_as_leader(cmd).await)
+        }
+        PATH_LOCAL => {
+            let call: crate::remote::LocalCall = decoded(body, path, from)?;
+            encoded(&crate::remote::run(&inner.supervisor, &call).await)
         }
         PATH_STATS => {
             let sample: stats::Sample = decoded(body, path, from)?;

@@ -37,6 +37,10 @@ pub const PATH_MEMBERSHIP: &str = "/ctl/membership";
 /// through the Raft log, statistics are not state (reply `()`).
 pub const PATH_STATS: &str = "/ctl/stats";
 
+/// A call on this instance's own supervisor from another instance's front end (body
+/// [`crate::remote::LocalCall`], reply `Result<LocalAnswer, Fault>`).
+pub const PATH_LOCAL: &str = "/ctl/local";
+
 /// Largest request or response body accepted on the internal port (same as the codec limit).
 pub const MAX_BODY_BYTES: u64 = crate::codec::MAX_BLOB_BYTES as u64;
 

@@ -38,6 +38,7 @@ struct ClusterInner {
     /// What the next membership changes return.
     membership_outcome: Mutex<Result<(), MembershipError>>,
     membership_changes: Mutex<Vec<MembershipChange>>,
+    local_calls: Mutex<Vec<(String, cluster::LocalCall)>>,
 }
 
 #[derive(Clone)]
@@ -67,6 +68,7 @@ impl FakeCluster {
             members: Mutex::new(Ok(Vec::new())),
             membership_outcome: Mutex::new(Ok(())),
             membership_changes: Mutex::new(Vec::new()),
+            local_calls: Mutex::new(Vec::new()),
         }))
     }
 
@@ -129,6 +131,10 @@ impl FakeCluster {
     }
 
     /// The membership changes asked so far.
+    pub fn local_calls(&self) -> Vec<(String, cluster::LocalCall)> {
+        lock(&self.0.local_calls).clone()
+    }
+
     pub fn membership_changes(&self) -> Vec<MembershipChange> {
         lock(&self.0.membership_changes).clone()
     }
@@ -189,6 +195,23 @@ impl ClusterApi for FakeCluster {
         lock(&self.0.membership_changes).push(change);
         let outcome = lock(&self.0.membership_outcome).clone();
         async move { outcome }
+    }
+
+    fn local_call(
+        &self,
+        identifier: &str,
+        call: cluster::LocalCall,
+    ) -> impl Future<Output = Result<cluster::LocalAnswer, Fault>> + Send {
+        lock(&self.0.local_calls).push((identifier.to_string(), call.clone()));
+        let answer = match call {
+            cluster::LocalCall::Tail { offset, .. } => cluster::LocalAnswer::Tail {
+                text: "log".into(),
+                offset: offset + 3,
+                overflow: false,
+            },
+            _ => cluster::LocalAnswer::Done,
+        };
+        async move { Ok(answer) }
     }
 }
 

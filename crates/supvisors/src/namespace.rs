@@ -335,6 +335,52 @@ pub static METHODS: &[MethodDef] = &[
         0,
         "Return a prediction of the distribution of the application processes (Supvisors 0.18)",
     ),
+    // Any instance's own processes, from any instance (the dashboard's instance page).
+    MethodDef::new(
+        "instance_start_process",
+        "boolean",
+        &[IDENTIFIER, NAMESPEC],
+        0,
+        "raftvisor extension: start the process on the instance named (its own supervisor, \
+         not placed by Supvisors), without waiting for startsecs",
+    ),
+    MethodDef::new(
+        "instance_stop_process",
+        "boolean",
+        &[IDENTIFIER, NAMESPEC],
+        0,
+        "raftvisor extension: stop the process on the instance named, without waiting",
+    ),
+    MethodDef::new(
+        "instance_restart_process",
+        "boolean",
+        &[IDENTIFIER, NAMESPEC],
+        0,
+        "raftvisor extension: stop the process on the instance named (waiting for it to \
+         stop), then start it there",
+    ),
+    MethodDef::new(
+        "instance_clear_process_logs",
+        "boolean",
+        &[IDENTIFIER, NAMESPEC],
+        0,
+        "raftvisor extension: clear the process's stdout and stderr logs on the instance named",
+    ),
+    MethodDef::new(
+        "get_instance_process_log",
+        "array",
+        &[
+            IDENTIFIER,
+            NAMESPEC,
+            ("string", "channel"),
+            ("int", "offset"),
+            ("int", "length"),
+        ],
+        0,
+        "raftvisor extension: what the process's log (channel stdout or stderr) on the \
+         instance named got since offset, at most its last length bytes (offset 0: the last \
+         length bytes) [bytes, offset to ask from next, overflow: bytes skipped]",
+    ),
     // The statistics ([`crate::statistics`]).
     MethodDef::new(
         "get_statistics_status",
@@ -1161,6 +1207,57 @@ impl<C: ClusterApi, S: SupervisorApi> SupvisorsNamespace<C, S> {
                 let level = faults::log_level(arg(0)?)?;
                 (self.log_level)(level);
                 Ok(Value::Bool(true))
+            }
+            // Any state: an instance's own processes, as its Supervisor pages would act on them.
+            "instance_start_process"
+            | "instance_stop_process"
+            | "instance_restart_process"
+            | "instance_clear_process_logs"
+            | "get_instance_process_log" => {
+                let identifier = params::string(arg(0)?, "identifier")?;
+                if self.spec.instance(&identifier).is_none() {
+                    return Err(Fault::with(
+                        FaultCode::BadName,
+                        format!("identifier={identifier} is unknown to Supvisors"),
+                    ));
+                }
+                let namespec = params::string(arg(1)?, "namespec")?;
+                let call = match method {
+                    "instance_start_process" => cluster::LocalCall::Start { namespec },
+                    "instance_stop_process" => cluster::LocalCall::Stop { namespec },
+                    "instance_restart_process" => cluster::LocalCall::Restart { namespec },
+                    "instance_clear_process_logs" => cluster::LocalCall::ClearLogs { namespec },
+                    _ => {
+                        let stderr = match params::string(arg(2)?, "channel")?.as_str() {
+                            "stdout" => false,
+                            "stderr" => true,
+                            other => {
+                                return Err(Fault::with(
+                                    FaultCode::BadArguments,
+                                    format!("channel {other:?}: stdout or stderr"),
+                                ))
+                            }
+                        };
+                        cluster::LocalCall::Tail {
+                            namespec,
+                            stderr,
+                            offset: params::int(arg(3)?, "offset")?,
+                            length: params::int(arg(4)?, "length")?,
+                        }
+                    }
+                };
+                match self.cluster.local_call(&identifier, call).await? {
+                    cluster::LocalAnswer::Done => Ok(Value::Bool(true)),
+                    cluster::LocalAnswer::Tail {
+                        text,
+                        offset,
+                        overflow,
+                    } => Ok(Value::Array(vec![
+                        Value::String(text),
+                        Value::Int(i32::try_from(offset).unwrap_or(i32::MAX)),
+                        Value::Bool(overflow),
+                    ])),
+                }
             }
             // Any state, as in Supvisors: statistics are not the cluster's state.
             other if crate::statistics::is_method(other) => match &self.statistics {

@@ -272,6 +272,8 @@ async fn every_published_method_is_answered() {
                 "program_name" => s("cache"),
                 "level_param" => s("info"),
                 "period" => Value::Double(10.0),
+                "channel" => s("stdout"),
+                "offset" | "length" => Value::Int(0),
                 "collecting_period" => Value::Double(5.0),
                 _ => Value::Bool(true),
             })
@@ -280,6 +282,63 @@ async fn every_published_method_is_answered() {
         assert!(result.is_ok(), "{}: {result:?}", def.name);
     }
     assert_eq!(ns.name(), "supvisors");
+}
+
+#[tokio::test]
+async fn any_instance_s_processes_are_reached_through_the_cluster() {
+    let (c, sup) = (cluster(), supervisor());
+    let (ns, _) = namespace(&c, &sup);
+    let ok = call(&ns, "instance_restart_process", vec![s("b"), s("web")]).await;
+    assert_eq!(ok, Ok(Value::Bool(true)));
+    let tail = call(
+        &ns,
+        "get_instance_process_log",
+        vec![
+            s("b"),
+            s("web"),
+            s("stderr"),
+            Value::Int(5),
+            Value::Int(100),
+        ],
+    )
+    .await;
+    assert_eq!(
+        tail,
+        Ok(Value::Array(vec![
+            s("log"),
+            Value::Int(8),
+            Value::Bool(false)
+        ]))
+    );
+    assert_eq!(
+        c.local_calls(),
+        [
+            (
+                "b".to_string(),
+                cluster::LocalCall::Restart {
+                    namespec: "web".into()
+                }
+            ),
+            (
+                "b".to_string(),
+                cluster::LocalCall::Tail {
+                    namespec: "web".into(),
+                    stderr: true,
+                    offset: 5,
+                    length: 100
+                }
+            ),
+        ]
+    );
+    let unknown = call(&ns, "instance_stop_process", vec![s("zz"), s("web")]).await;
+    assert_eq!(unknown.map_err(|f| f.code), Err(FaultCode::BadName));
+    let channel = call(
+        &ns,
+        "get_instance_process_log",
+        vec![s("b"), s("web"), s("stdin"), Value::Int(0), Value::Int(1)],
+    )
+    .await;
+    assert_eq!(channel.map_err(|f| f.code), Err(FaultCode::BadArguments));
 }
 
 #[tokio::test]

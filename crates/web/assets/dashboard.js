@@ -119,6 +119,7 @@ function drawProcess(p) {
     state.processes.delete(name);
     if (row) row.remove();
     countProcesses();
+    drawConflict(name, null);
     return;
   }
   state.processes.set(name, p);
@@ -152,7 +153,77 @@ function drawProcess(p) {
   row.querySelector("td.state").textContent = p.statename;
   row.querySelector("td.instances").textContent = (p.identifiers || []).join(", ");
   countProcesses();
+  drawConflict(name, p);
   if (p.application_name === shownApplication) drawApplicationView();
+}
+
+// Conflicts: a process that runs on more than one instance gets a row with a "keep" and a
+// "stop" button per instance (the copies are stopped on their own instances), and the
+// conciliation strategies apply to all of them at once (supvisors.conciliate).
+function drawConflict(name, p) {
+  const body = document.querySelector("#conflicts tbody");
+  let row = body.querySelector(`tr[data-namespec="${CSS.escape(name)}"]`);
+  const where = p ? p.identifiers || [] : [];
+  if (where.length < 2) {
+    if (row) row.remove();
+  } else {
+    if (!row) {
+      row = document.createElement("tr");
+      row.dataset.namespec = name;
+      const after = [...body.children].find((r) => r.dataset.namespec > name);
+      body.insertBefore(row, after || null);
+    }
+    if (row.dataset.where !== where.join(",")) {
+      row.dataset.where = where.join(",");
+      row.replaceChildren();
+      cell(row, name);
+      cell(row, where.join(", "), "instances");
+      const actions = cell(row, "");
+      const result = document.createElement("td");
+      result.className = "result";
+      const stop = (ids) => Promise.all(ids.map((id) => rest("POST",
+        `/supvisors/instance_stop_process/${encodeURIComponent(id)}/${encodeURIComponent(name)}`)));
+      for (const id of where) {
+        for (const [label, others] of [[`keep ${id}`, where.filter((o) => o !== id)],
+          [`stop ${id}`, [id]]]) {
+          const button = document.createElement("button");
+          button.type = "button";
+          button.textContent = label;
+          button.dataset.action = label;
+          button.addEventListener("click", async () => {
+            button.disabled = true;
+            result.className = "result";
+            try {
+              await stop(others);
+              result.textContent = "true";
+            } catch (e) {
+              result.textContent = e.message;
+              result.className = "result fault";
+            } finally {
+              button.disabled = false;
+            }
+          });
+          actions.appendChild(button);
+        }
+      }
+      row.appendChild(result);
+    }
+  }
+  document.getElementById("conflicts-section").hidden = body.children.length === 0;
+}
+
+document.getElementById("conciliate").addEventListener("click", (e) => {
+  const strategy = document.getElementById("conciliation-strategy").value;
+  act(e.target, document.getElementById("conciliate-result"), "POST",
+    `/supvisors/conciliate/${strategy}`);
+});
+
+for (const [id, what] of [["cluster-restart", "restart"], ["cluster-shutdown", "shutdown"]]) {
+  document.getElementById(id).addEventListener("click", (e) => {
+    if (!window.confirm(`${what === "restart" ? "Restart" : "Shut down"} the whole cluster: `
+      + "every application stopped, every daemon " + (what === "restart" ? "restarted" : "ended") + "?")) return;
+    act(e.target, document.getElementById("cluster-result"), "POST", `/supvisors/${what}`);
+  });
 }
 
 // The application view (#application/<name>): its rules, its state, its processes across
@@ -239,9 +310,80 @@ function drawInstanceProcesses() {
     // Supervisor's description of a running process is its pid and uptime as of its last
     // report: the columns say it, live.
     cell(row, p.statename === "RUNNING" ? "" : p.description || p.spawnerr || "");
+    const actions = cell(row, "", "actions");
+    const result = cell(row, instanceResults.get(row.dataset.namespec) || "", "result");
+    const target = `${encodeURIComponent(shownInstance)}/${encodeURIComponent(row.dataset.namespec)}`;
+    for (const [label, route] of [
+      ["start", `/supvisors/instance_start_process/${target}`],
+      ["stop", `/supvisors/instance_stop_process/${target}`],
+      ["restart", `/supvisors/instance_restart_process/${target}`],
+      ["clear log", `/supvisors/instance_clear_process_logs/${target}`],
+    ]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = label;
+      button.dataset.action = label;
+      const ns = row.dataset.namespec;
+      button.addEventListener("click", async () => {
+        await act(button, result, "POST", route);
+        instanceResults.set(ns, result.textContent);
+        if (label === "clear log" && tailing && tailing.namespec === ns) startTail(ns, tailing.channel);
+      });
+      actions.appendChild(button);
+    }
+    for (const channel of ["stdout", "stderr"]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = channel;
+      button.dataset.action = channel;
+      button.title = `follow its ${channel}`;
+      button.addEventListener("click", () => startTail(row.dataset.namespec, channel));
+      actions.appendChild(button);
+    }
     body.appendChild(row);
   }
 }
+
+// A process's log on the instance shown, followed as it grows: its tail read again every
+// second from the offset reached (Supervisor's tailProcessStdoutLog, relayed to that instance).
+const instanceResults = new Map();
+let tailing = null;
+const TAIL_KEEP = 64 * 1024;
+
+function stopTail() {
+  tailing = null;
+  document.getElementById("proc-log-panel").hidden = true;
+}
+
+async function startTail(ns, channel) {
+  const me = { identifier: shownInstance, namespec: ns, channel, offset: 0 };
+  tailing = me;
+  const pre = document.getElementById("proc-log");
+  pre.textContent = "";
+  document.getElementById("proc-log-name").textContent = `${ns} (${channel}) on ${me.identifier}`;
+  document.getElementById("proc-log-panel").hidden = false;
+  const path = () => `/supvisors/instance_process_log/${encodeURIComponent(me.identifier)}/`
+    + `${encodeURIComponent(ns)}/${channel}/${me.offset}/${me.offset ? TAIL_KEEP : 16384}`;
+  // Each answer is what came since the offset reached.
+  while (tailing === me) {
+    try {
+      const [text, offset, overflow] = await rest("GET", path());
+      if (tailing !== me) break;
+      if (overflow && me.offset) pre.textContent += "\n[…]\n";
+      me.offset = offset;
+      if (text) {
+        const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+        pre.textContent = (pre.textContent + text).slice(-TAIL_KEEP);
+        if (atEnd) pre.scrollTop = pre.scrollHeight;
+      }
+    } catch (e) {
+      if (tailing === me) pre.textContent += `\n${e.message}\n`;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+document.getElementById("proc-log-close").addEventListener("click", stopTail);
 
 async function refreshInstance() {
   if (!shownInstance) return;
@@ -383,6 +525,8 @@ function onProcessFigure(p) {
 }
 
 function showInstance(name) {
+  stopTail();
+  instanceResults.clear();
   shownInstance = name;
   instanceProcesses = [];
   hostFigures = [];
@@ -412,6 +556,7 @@ function route() {
   document.getElementById("cluster").hidden = Boolean(app || inst);
   shownApplication = null;
   shownInstance = null;
+  stopTail();
   if (app) showApplication(decodeURIComponent(app[1]));
   if (inst) showInstance(decodeURIComponent(inst[1]));
 }
