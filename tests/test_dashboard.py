@@ -203,6 +203,15 @@ def test_the_cluster_page_follows_actions_crashes_and_losses_without_reload(clus
     wait_until(lambda: text(browser, f"{twin} td.state") == "STOPPED"
                and text(browser, "#app-state") == "STOPPED", 20, interval=0.1,
                what="twin stopped from its page")
+    # Its process alone, with the row's own buttons (placed by the rules, the strategy chosen).
+    browser.find_element(By.CSS_SELECTOR, f'{twin} button[data-action="start"]').click()
+    wait_until(lambda: text(browser, f"{twin} td.state") == "RUNNING", 20, interval=0.1,
+               what="twin started from its row")
+    wait_until(lambda: text(browser, f"{twin} td.result") == "true", 10, interval=0.1,
+               what="the start's answer on twin's row")
+    browser.find_element(By.CSS_SELECTOR, f'{twin} button[data-action="stop"]').click()
+    wait_until(lambda: text(browser, f"{twin} td.state") == "STOPPED", 20, interval=0.1,
+               what="twin stopped from its row")
     browser.execute_script("location.hash = ''")
     wait_until(lambda: browser.find_element(By.ID, "cluster").is_displayed(), 10,
                interval=0.1, what="back to the cluster")

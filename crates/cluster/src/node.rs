@@ -629,10 +629,34 @@ impl Node {
         }
     }
 
-    /// Sends this instance's statistics `sample` to every other instance, at the same time,
-    /// each within [`STATS_SEND_TIMEOUT`]. An instance that does not answer misses this
-    /// sample (statistics are not state: the next one makes up for it).
+    /// Sends this instance's statistics `sample` to every other instance that the replica
+    /// shows in touch (CHECKING or RUNNING), at the same time, each within
+    /// [`STATS_SEND_TIMEOUT`]; nothing while this instance is cut off. An instance that does
+    /// not answer misses this sample (statistics are not state: the next one makes up for
+    /// it). Why not to all: connections to a host that cannot answer would only pile up next
+    /// to the Raft traffic that brings it back (Supvisors, too, sends to active instances).
     pub async fn broadcast_stats(&self, sample: &stats::Sample) {
+        if self.core.cut_off.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let in_touch: Vec<String> = {
+            let replica = self.core.replica.borrow();
+            self.core
+                .addrs
+                .keys()
+                .filter(|id| **id != self.core.local)
+                .filter(|id| {
+                    replica.state.instance(id).is_some_and(|r| {
+                        matches!(
+                            r.state,
+                            crate::state::InstanceState::Running
+                                | crate::state::InstanceState::Checking
+                        )
+                    })
+                })
+                .cloned()
+                .collect()
+        };
         let body = match crate::codec::encode(sample) {
             Ok(body) => body,
             Err(e) => {
@@ -644,7 +668,7 @@ impl Node {
             .core
             .addrs
             .iter()
-            .filter(|(identifier, _)| **identifier != self.core.local)
+            .filter(|(identifier, _)| in_touch.contains(identifier))
             .map(|(identifier, addr)| {
                 let body = body.clone();
                 async move {

@@ -77,7 +77,7 @@ pub async fn run(supervisor: &impl SupervisorApi, call: &LocalCall) -> Result<Lo
             };
             // The size first (a tail of nothing answers it), then the range since `offset`.
             let (_, size, _) = supervisor.tail_process_log(namespec, channel, 0, 0).await?;
-            let new = size - offset;
+            let new = size.saturating_sub(*offset);
             if *offset > 0 && (0..=*length).contains(&new) {
                 let text = if new == 0 {
                     String::new()

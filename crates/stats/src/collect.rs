@@ -79,7 +79,10 @@ impl Collector {
 
 /// sysinfo's state between two samples (CPU use is measured between two refreshes).
 struct Probe {
+    /// The host's CPU and memory.
     system: System,
+    /// The processes sampled (a table of its own, see [`Probe::processes`]).
+    process_table: System,
     networks: Networks,
     disks: Disks,
     started: Instant,
@@ -99,6 +102,7 @@ impl Probe {
         let total_memory = system.total_memory();
         Ok(Probe {
             system,
+            process_table: System::new().map_err(|e| error("sysinfo", e))?,
             networks: Networks::new().map_err(|e| error("network interfaces", e))?,
             disks: Disks::new().map_err(|e| error("disks", e))?,
             started: Instant::now(),
@@ -180,6 +184,15 @@ impl Probe {
     }
 
     fn processes(&mut self, list: &[Running]) -> Vec<ProcessSample> {
+        // sysinfo keeps every process it was asked about, gone or not asked again (a
+        // program's former pid, a child that ended): start afresh when they outnumber the
+        // living ones, so that restarts do not grow the daemon. Nothing is lost: CPU times
+        // are read whole from /proc, not as differences.
+        if self.process_table.processes().len() > 2 * list.len() + 64 {
+            if let Ok(fresh) = System::new() {
+                self.process_table = fresh;
+            }
+        }
         let families: Vec<(usize, Vec<Pid>)> = list
             .iter()
             .enumerate()
@@ -189,7 +202,7 @@ impl Probe {
             .iter()
             .flat_map(|(_, f)| f.iter().copied())
             .collect();
-        self.system.refresh_processes_specifics(
+        self.process_table.refresh_processes_specifics(
             ProcessesToUpdate::Some(&pids),
             true,
             ProcessRefreshKind::nothing().with_cpu().with_memory(),
@@ -199,10 +212,10 @@ impl Probe {
             .filter_map(|(i, family)| {
                 let (namespec, pid) = &list[i];
                 // The program itself gone between the list and the refresh: no sample.
-                self.system.process(Pid::from_u32(*pid))?;
+                self.process_table.process(Pid::from_u32(*pid))?;
                 let (cpu_ms, rss) = family
                     .iter()
-                    .filter_map(|p| self.system.process(*p))
+                    .filter_map(|p| self.process_table.process(*p))
                     .fold((0u64, 0u64), |(c, m), p| {
                         (c + p.accumulated_cpu_time(), m + p.memory())
                     });

@@ -306,11 +306,11 @@ impl Compiler {
             },
         }
         let running: &[ProcessSample] = sample.processes.as_deref().unwrap_or_default();
+        let names: std::collections::HashSet<&str> =
+            running.iter().map(|p| p.namespec.as_str()).collect();
         // Stopped here (or collection off): forgotten.
         self.processes.retain(|namespec, by_instance| {
-            if by_instance.contains_key(identifier)
-                && !running.iter().any(|p| &p.namespec == namespec)
-            {
+            if by_instance.contains_key(identifier) && !names.contains(namespec.as_str()) {
                 by_instance.remove(identifier);
             }
             !by_instance.is_empty()

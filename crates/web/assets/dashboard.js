@@ -111,6 +111,27 @@ async function act(button, result, method, path) {
   }
 }
 
+// Start, stop and restart of one process where Supvisors' rules place it (the same REST
+// routes as any client's), with the starting strategy `strategy()` gives.
+function processButtons(actions, result, name, strategy, done) {
+  const path = encodeURIComponent(name);
+  for (const [label, route] of [
+    ["start", () => `/supvisors/start_process/${strategy()}/${path}?wait=false`],
+    ["stop", () => `/supvisors/stop_process/${path}?wait=false`],
+    ["restart", () => `/supvisors/restart_process/${strategy()}/${path}?wait=false`],
+  ]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = label;
+    button.dataset.action = label;
+    button.addEventListener("click", async () => {
+      await act(button, result, "POST", route());
+      if (done) done(result);
+    });
+    actions.appendChild(button);
+  }
+}
+
 function drawProcess(p) {
   const name = namespec(p);
   const body = document.querySelector("#processes tbody");
@@ -132,19 +153,7 @@ function drawProcess(p) {
     const actions = cell(row, "");
     const result = document.createElement("td");
     result.className = "result";
-    const path = encodeURIComponent(name);
-    for (const [label, method, route] of [
-      ["start", "POST", `/supvisors/start_process/CONFIG/${path}?wait=false`],
-      ["stop", "POST", `/supvisors/stop_process/${path}?wait=false`],
-      ["restart", "POST", `/supvisors/restart_process/CONFIG/${path}?wait=false`],
-    ]) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.textContent = label;
-      button.dataset.action = label;
-      button.addEventListener("click", () => act(button, result, method, route));
-      actions.appendChild(button);
-    }
+    processButtons(actions, result, name, () => "CONFIG");
     row.appendChild(result);
     const after = [...body.children].find((r) => r.dataset.namespec > name);
     body.insertBefore(row, after || null);
@@ -246,12 +255,19 @@ function drawApplicationView() {
     cell(row, name);
     cell(row, p.statename, "state");
     cell(row, (p.identifiers || []).join(", "), "instances");
+    const actions = cell(row, "");
+    const result = cell(row, appResults.get(name) || "", "result");
+    processButtons(actions, result, name, () => document.getElementById("app-strategy").value,
+      (r) => appResults.set(name, r.textContent));
     body.appendChild(row);
   }
 }
 
+const appResults = new Map();
+
 async function showApplication(name) {
   shownApplication = name;
+  appResults.clear();
   document.getElementById("app-name").textContent = name;
   document.getElementById("app-result").textContent = "";
   const rules = document.getElementById("app-rules");
