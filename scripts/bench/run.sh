@@ -10,6 +10,10 @@
 #   --events-only    bench_events.py only (issue 10: event latency, a burst of 1,000, an
 #                    instance loss; raftvisord vs Supvisors 0.19, both with event_link = ZMQ;
 #                    runs with the peer's venv, which has pyzmq)
+#   --dashboard-only bench_dashboard.py only (issue 11: the daemon's CPU with statistics on and
+#                    off, 100 processes; the cluster page with 1,000 processes in headless
+#                    Chromium, and a change shown on it; raftvisord vs Supvisors 0.19; runs
+#                    with the peer's venv, which has psutil and selenium)
 #   --all            bench_supervisor.py, bench_cluster.py, then bench_apps.py
 # Remaining arguments go to the first bench that runs, e.g.:
 #   scripts/bench/run.sh --idle-seconds 10
@@ -26,6 +30,7 @@ case "${1:-}" in
   --cluster-only) MODE=cluster; shift ;;
   --apps-only) MODE=apps; shift ;;
   --events-only) MODE=events; shift ;;
+  --dashboard-only) MODE=dashboard; shift ;;
   --all) MODE=all; shift ;;
 esac
 VENV=$(scripts/setup-python.sh)
@@ -45,6 +50,11 @@ case "$MODE" in
   events)
     PEER_VENV=$(scripts/bench/peer/setup-peer.sh)
     exec "$PEER_VENV/bin/python" scripts/bench/bench_events.py --bin-dir "$BIN_DIR" \
+      --peer-venv "$PEER_VENV" "$@" ;;
+  dashboard)
+    PEER_VENV=$(scripts/bench/peer/setup-peer.sh)
+    scripts/setup-browser.sh >&2
+    exec "$PEER_VENV/bin/python" scripts/bench/bench_dashboard.py --bin-dir "$BIN_DIR" \
       --peer-venv "$PEER_VENV" "$@" ;;
   all)
     status=0
