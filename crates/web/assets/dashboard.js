@@ -112,55 +112,109 @@ async function act(button, result, method, path) {
 }
 
 // Start, stop and restart of one process where Supvisors' rules place it (the same REST
-// routes as any client's), with the starting strategy `strategy()` gives.
-function processButtons(actions, result, name, strategy, done) {
-  const path = encodeURIComponent(name);
-  for (const [label, route] of [
-    ["start", () => `/supvisors/start_process/${strategy()}/${path}?wait=false`],
-    ["stop", () => `/supvisors/stop_process/${path}?wait=false`],
-    ["restart", () => `/supvisors/restart_process/${strategy()}/${path}?wait=false`],
-  ]) {
+// routes as any client's). The buttons of a table share one listener (`processActions`): a
+// thousand rows, not three thousand closures.
+function processButtons(actions) {
+  for (const label of ["start", "stop", "restart"]) {
     const button = document.createElement("button");
     button.type = "button";
     button.textContent = label;
     button.dataset.action = label;
-    button.addEventListener("click", async () => {
-      await act(button, result, "POST", route());
-      if (done) done(result);
-    });
     actions.appendChild(button);
   }
+}
+
+// The click on a process button of `table`'s rows, with the starting strategy `strategy()`
+// gives; `done` is told of the result cell once answered.
+function processActions(table, strategy, done) {
+  document.querySelector(`${table} tbody`).addEventListener("click", async (e) => {
+    const button = e.target.closest("button[data-action]");
+    if (!button) return;
+    const row = button.closest("tr");
+    const result = row.querySelector("td.result");
+    const path = encodeURIComponent(row.dataset.namespec);
+    const route = {
+      start: () => `/supvisors/start_process/${strategy()}/${path}?wait=false`,
+      stop: () => `/supvisors/stop_process/${path}?wait=false`,
+      restart: () => `/supvisors/restart_process/${strategy()}/${path}?wait=false`,
+    }[button.dataset.action];
+    if (!route) return;
+    await act(button, result, "POST", route());
+    if (done) done(row.dataset.namespec, result);
+  });
+}
+
+processActions("#processes", () => "CONFIG");
+processActions("#app-processes", () => document.getElementById("app-strategy").value,
+  (name, result) => appResults.set(name, result.textContent));
+
+// The process rows by namespec: a thousand processes must not mean a thousand selector
+// searches per event.
+const processRows = new Map();
+
+function processRow(name) {
+  const row = document.createElement("tr");
+  row.dataset.namespec = name;
+  cell(row, name);
+  row.stateCell = cell(row, "", "state");
+  row.instancesCell = cell(row, "", "instances");
+  processButtons(cell(row, ""));
+  cell(row, "", "result");
+  processRows.set(name, row);
+  return row;
+}
+
+function fillProcess(row, p) {
+  row.className = p.statename;
+  row.stateCell.textContent = p.statename;
+  row.instancesCell.textContent = (p.identifiers || []).join(", ");
+}
+
+// The first drawing of every process: rows built in name order and added at once.
+function drawAllProcesses(list) {
+  const body = document.querySelector("#processes tbody");
+  const fragment = document.createDocumentFragment();
+  const named = list.filter((p) => p.statecode !== -1).map((p) => [namespec(p), p])
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  for (const [name, p] of named) {
+    if (processRows.has(name)) continue; // an event drew it first
+    state.processes.set(name, p);
+    const row = processRow(name);
+    fillProcess(row, p);
+    fragment.appendChild(row);
+  }
+  const drawnBefore = body.children.length;
+  body.appendChild(fragment);
+  if (drawnBefore > 0) sortProcessRows(body);
+  named.forEach(([name, p]) => drawConflict(name, p));
+  countProcesses();
+}
+
+function sortProcessRows(body) {
+  const rows = [...body.children];
+  const sorted = [...rows].sort((a, b) => (a.dataset.namespec < b.dataset.namespec ? -1 : 1));
+  if (sorted.some((r, i) => r !== rows[i])) body.append(...sorted);
 }
 
 function drawProcess(p) {
   const name = namespec(p);
   const body = document.querySelector("#processes tbody");
-  let row = body.querySelector(`tr[data-namespec="${CSS.escape(name)}"]`);
+  let row = processRows.get(name);
   if (p.statecode === -1) {
     state.processes.delete(name);
     if (row) row.remove();
+    processRows.delete(name);
     countProcesses();
     drawConflict(name, null);
     return;
   }
   state.processes.set(name, p);
   if (!row) {
-    row = document.createElement("tr");
-    row.dataset.namespec = name;
-    cell(row, name);
-    cell(row, "", "state");
-    cell(row, "", "instances");
-    const actions = cell(row, "");
-    const result = document.createElement("td");
-    result.className = "result";
-    processButtons(actions, result, name, () => "CONFIG");
-    row.appendChild(result);
+    row = processRow(name);
     const after = [...body.children].find((r) => r.dataset.namespec > name);
     body.insertBefore(row, after || null);
   }
-  row.className = p.statename;
-  row.querySelector("td.state").textContent = p.statename;
-  row.querySelector("td.instances").textContent = (p.identifiers || []).join(", ");
+  fillProcess(row, p);
   countProcesses();
   drawConflict(name, p);
   if (p.application_name === shownApplication) drawApplicationView();
@@ -255,10 +309,8 @@ function drawApplicationView() {
     cell(row, name);
     cell(row, p.statename, "state");
     cell(row, (p.identifiers || []).join(", "), "instances");
-    const actions = cell(row, "");
-    const result = cell(row, appResults.get(name) || "", "result");
-    processButtons(actions, result, name, () => document.getElementById("app-strategy").value,
-      (r) => appResults.set(name, r.textContent));
+    processButtons(cell(row, ""));
+    cell(row, appResults.get(name) || "", "result");
     body.appendChild(row);
   }
 }
@@ -633,7 +685,7 @@ async function load() {
   ]);
   drawHeader(s);
   document.getElementById("master").textContent = master || "none";
-  processes.forEach(drawProcess);
+  drawAllProcesses(processes);
   instances.forEach(drawInstance);
   applications.forEach(drawApplication);
   const history = await rest("GET", "/supvisors/history").catch(() => []);
