@@ -692,9 +692,24 @@ async function load() {
   history.slice(-HISTORY_SHOWN).forEach(drawHistory);
 }
 
+// The page's two long-lived requests (the events and this daemon's log) end when the page is
+// left: a browser opens at most six connections to one server, and streams that outlive
+// their page (kept in the back-forward cache) would hold those slots until the server next
+// writes to them, stalling the next page's requests for as long.
+const leaving = new AbortController();
+window.addEventListener("pagehide", () => {
+  leaving.abort();
+  stopTail();
+});
+// Back from the back-forward cache: its streams are gone, so the page starts afresh.
+window.addEventListener("pageshow", (e) => {
+  if (e.persisted) location.reload();
+});
+
 function follow() {
   const live = document.getElementById("live");
   const source = new EventSource("/events");
+  leaving.signal.addEventListener("abort", () => source.close());
   source.onopen = () => { live.textContent = "live"; live.classList.add("on"); };
   source.onerror = () => { live.textContent = "reconnecting"; live.classList.remove("on"); };
   const on = (header, draw) => source.addEventListener(header, (e) => draw(JSON.parse(e.data)));
@@ -718,9 +733,10 @@ function follow() {
 async function followLog() {
   const pre = document.getElementById("mainlog");
   const KEEP = 64 * 1024;
-  for (;;) {
+  while (!leaving.signal.aborted) {
     try {
-      const response = await fetch("/mainlogtail", { credentials: "same-origin" });
+      const response = await fetch("/mainlogtail",
+        { credentials: "same-origin", signal: leaving.signal });
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       for (;;) {
         const { value, done } = await reader.read();
