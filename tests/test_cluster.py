@@ -400,6 +400,10 @@ def test_a_wiped_voter_is_refused_while_the_leader_is_down_and_comes_back_as_a_v
     c[witness].kill9()
     others = [leader, wiped]
     c.wait_common_master(others, timeout=15, exclude=[witness])
+    # Every instance of the last deployment has now restarted or is lost (the leader and the
+    # wiped one restarted, the witness killed): the cluster deploys again, through
+    # INITIALIZATION, where `disable` is refused; the write is tried once in OPERATION.
+    c.wait_operation(others, timeout=30)
     assert c[wiped].sv().disable("manual", True) is True
 
 
