@@ -565,3 +565,24 @@ def raw_xmlrpc_rate(port: int, method: str, seconds: float,
     finally:
         conn.close()
     return calls / (time.monotonic() - t0)
+
+
+def headless_chromium(timeout: float = 30.0):
+    """Debian's chromium (scripts/setup-browser.sh installs it with chromium-driver), headless,
+    driven by Selenium, at a laptop's window size; `timeout` bounds page loads and scripts.
+    Raises HarnessError when either binary is missing: nothing downloads a browser of its own."""
+    for path in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
+        if not os.access(path, os.X_OK):
+            raise HarnessError(f"{path} is missing: run scripts/setup-browser.sh "
+                               "(the test script does)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--window-size=1280,900", "--disable-gpu"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_page_load_timeout(timeout)
+    driver.set_script_timeout(timeout)
+    return driver

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import harness
+import test_statistics
 from cluster_harness import Cluster
 from conftest import require_impl
 from harness import wait_until
@@ -51,18 +53,10 @@ RULES = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 
 @pytest.fixture
 def browser():
-    for path in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
-        if not os.access(path, os.X_OK):
-            pytest.fail(f"{path} is missing: run scripts/setup-browser.sh (the test script does)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1280,900", "--disable-gpu"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.set_page_load_timeout(30)
+    try:
+        driver = harness.headless_chromium()
+    except harness.HarnessError as e:
+        pytest.fail(str(e))
     yield driver
     driver.quit()
 
@@ -218,15 +212,7 @@ def test_the_cluster_page_follows_actions_crashes_and_losses_without_reload(clus
     assert browser.execute_script("return window.__notReloaded === true"), "the page reloaded"
 
 
-BUSY = """
-[program:busy]
-command = /bin/sh -c "while :; do :; done & wait"
-autostart = false
-startsecs = 0
-autorestart = false
-stopasgroup = true
-killasgroup = true
-
+BUSY = test_statistics.PROGRAMS + """
 [program:talker]
 command = /bin/sh -c "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.2; done"
 autostart = false

@@ -75,14 +75,18 @@ def measure_cpu(side, seconds: float) -> dict:
             "processes_measured": len(pids)}
 
 
+def start_running(side, args, group: str, n: int) -> None:
+    """Starts the cluster, then the `n` programs of `group` on s1, and waits until they run."""
+    t0 = side.start()
+    bc.wait_operation(side, t0, args.phase_timeout)
+    bc.proxy(side.http_port("s1")).supervisor.startProcessGroup(group, False)
+    bc.poll(lambda: bc.count_running(side, "s1", group) >= n, args.phase_timeout,
+            what=f"{side.name}: {n} RUNNING")
+
+
 def run_stats(side, args, enabled: bool) -> dict:
     try:
-        t0 = side.start()
-        bc.wait_operation(side, t0, args.phase_timeout)
-        p = bc.proxy(side.http_port("s1"))
-        p.supervisor.startProcessGroup("st", False)
-        bc.poll(lambda: bc.count_running(side, "s1", "st") >= args.stats_processes,
-                args.phase_timeout, what=f"{side.name}: {args.stats_processes} RUNNING")
+        start_running(side, args, "st", args.stats_processes)
         time.sleep(args.settle)
         r = measure_cpu(side, args.stats_seconds)
         r["stats"] = enabled
@@ -99,20 +103,6 @@ function check() {
 }
 check();
 """
-
-
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1280,900", "--disable-gpu"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.set_page_load_timeout(120)
-    driver.set_script_timeout(120)
-    return driver
 
 
 def page_load_ms(driver, url: str, rows: int | None) -> float:
@@ -161,13 +151,8 @@ def running_names(driver) -> str:
 def run_page(side, args) -> dict:
     driver = None
     try:
-        t0 = side.start()
-        bc.wait_operation(side, t0, args.phase_timeout)
-        p = bc.proxy(side.http_port("s1"))
-        p.supervisor.startProcessGroup("pg", False)
-        bc.poll(lambda: bc.count_running(side, "s1", "pg") >= args.page_processes,
-                args.phase_timeout, what=f"{side.name}: {args.page_processes} RUNNING")
-        driver = browser()
+        start_running(side, args, "pg", args.page_processes)
+        driver = harness.headless_chromium(timeout=120)
         port = side.http_port("s2")
         if side.name == "raftvisord":
             url, rows = f"http://127.0.0.1:{port}/", args.page_processes
