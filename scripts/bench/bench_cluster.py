@@ -720,6 +720,10 @@ def main() -> int:
                     help="idle-CPU window of phase D; 0 skips the phase")
     ap.add_argument("--idle-settle", type=float, default=5.0,
                     help="seconds in OPERATION before the idle-CPU window opens")
+    ap.add_argument("--raft-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="an option of raftvisord's [rpcinterface:supvisors] section for every "
+                         "phase (repeatable), e.g. stats_enabled=false to see what statistics "
+                         "cost; none by default, so the documented defaults apply")
     ap.add_argument("--only", choices=["idle"],
                     help="run only this phase (idle: phase D, the idle cluster's CPU)")
     ap.add_argument("--phase-timeout", type=float, default=180.0)
@@ -736,7 +740,8 @@ def main() -> int:
             results["raftvisord_error"] = reason
             status = 1
         else:
-            run_side(lambda phase, progs: RaftSide(work / f"raft-{phase}", progs),
+            options = dict(o.split("=", 1) for o in args.raft_option)
+            run_side(lambda phase, progs: RaftSide(work / f"raft-{phase}", progs, options),
                      args, results, "raftvisord")
         if not args.no_peer:
             peer_dir = Path(args.peer_dir)
