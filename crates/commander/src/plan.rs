@@ -11,8 +11,8 @@ use crate::placement::Loads;
 use crate::Commander;
 use data::state::lost_spawnerr;
 use data::{
-    ClusterState, FinalAction, Item, ItemAction, ItemRef, ItemState, Job, JobId, JobKind, JobOp,
-    JobOutcome, Order, Plan, SupvisorsState, Track,
+    ClusterState, FailureKind, FinalAction, Item, ItemAction, ItemRef, ItemState, Job, JobId,
+    JobKind, JobOp, JobOutcome, Order, Plan, SupvisorsState, Track,
 };
 use model::rules::{DistributionRule, StartingFailureStrategy};
 use model::supvisors::{ConciliationStrategy, StartingStrategy};
@@ -555,6 +555,42 @@ impl Commander {
         });
     }
 
+    /// Whether a start placed on an instance that was then lost goes back to be placed again
+    /// rather than failing. Only for the jobs nobody asked for, the running failure strategies
+    /// and DEPLOYMENT, and only when the item is not bound to that instance: their start
+    /// failed because of the instance, not of the program, and failing it would leave the
+    /// application down after the fault (a restart caught by a second fault, as flapping
+    /// links or packet loss do: found by chaos/). A start a user asked for fails as in
+    /// Supvisors (`on_nodes_invalidation`: a starting failure), and the user decides.
+    fn places_again(job: &Job, item: &Item) -> bool {
+        matches!(
+            job.kind,
+            JobKind::RunningFailure { .. } | JobKind::Deployment { .. }
+        ) && matches!(item.action, ItemAction::Start { on: None, .. })
+    }
+
+    /// Whether a job of the cluster's is stopping `namespec` (its stop is not a fault to
+    /// undo).
+    fn stopping(state: &ClusterState, namespec: &str) -> bool {
+        state.jobs().running().any(|j| {
+            j.items.iter().any(|i| {
+                i.namespec == namespec
+                    && matches!(i.action, ItemAction::Stop { .. })
+                    && !i.state.is_finished()
+            })
+        })
+    }
+
+    fn place_again(round: &mut Round, job: &Job, idx: usize, lost: &str) {
+        tracing::info!(
+            job = job.id,
+            namespec = %job.items[idx].namespec,
+            lost,
+            "the instance of a placed start was lost: placing it again"
+        );
+        Self::set(round, job, idx, ItemState::Pending);
+    }
+
     /// Marks an item failed and applies the track's starting failure strategy when it is a
     /// required start (once per track and round).
     fn fail_item(
@@ -698,7 +734,23 @@ impl Commander {
                 },
             ) => {
                 let elapsed = round.now - at_ms;
+                // The instance reported that its fence stopped this process (it was cut off
+                // from the quorum meanwhile): its start is over there, and the failure that
+                // the report records is dropped for this unfinished item (`plan_failures`).
+                let fenced = || {
+                    state.jobs().failures().any(|f| {
+                        f.kind == FailureKind::InstanceLost
+                            && f.instance == *instance
+                            && f.namespec == ns
+                    })
+                };
+                if Self::places_again(job, item) && fenced() {
+                    return Self::place_again(round, job, idx, instance);
+                }
                 if !self.is_running_instance(state, instance) {
+                    if Self::places_again(job, item) {
+                        return Self::place_again(round, job, idx, instance);
+                    }
                     return self.fail_item(state, job, idx, &lost_spawnerr(instance), round);
                 }
                 let record = state.instance(instance).and_then(|r| r.processes.get(ns));
@@ -754,6 +806,21 @@ impl Commander {
                     }
                     ProcessState::Exited if status.expected => {
                         Self::set(round, job, idx, ItemState::Done)
+                    }
+                    ProcessState::Fatal
+                        if status.spawnerr == lost_spawnerr(instance)
+                            && Self::places_again(job, item) =>
+                    {
+                        Self::place_again(round, job, idx, instance)
+                    }
+                    // Started by this order, then stopped by someone (not ended by itself:
+                    // that is EXITED or FATAL), with no stop of the cluster's under way: the
+                    // fence of an instance cut off meanwhile, which may not get to report it
+                    // (the majority declared the instance lost first).
+                    ProcessState::Stopped
+                        if Self::places_again(job, item) && !Self::stopping(state, ns) =>
+                    {
+                        Self::place_again(round, job, idx, instance)
                     }
                     other => {
                         let mut reason = format!("{other} on {instance}");

@@ -1009,6 +1009,145 @@ fn losing_the_instance_of_a_placed_start_fails_the_item() {
 }
 
 #[test]
+fn a_running_failure_restart_whose_instance_is_lost_is_placed_again() {
+    // p runs on c; c is lost, and the strategy's restart is placed on a, which never answers
+    // and is lost in turn (a second fault during the restart): the restart goes to b instead
+    // of failing, so the application is not left down.
+    let mut a = app("svc");
+    a.programs
+        .push(prog("p", opts(0, false, 10, Rfs::RestartProcess)));
+    let c = commander(&["a", "b", "c"], vec![a]);
+    let mut w = World::new(&["a", "b", "c"]);
+    w.declare("svc", &["p"], &["a", "b", "c"]);
+    w.report("c", "svc", "p", Running);
+    w.deaf.insert("a".into());
+    w.lose("c");
+    w.step(&c);
+    w.step(&c);
+    let job = w
+        .state
+        .jobs()
+        .all()
+        .find(|j| matches!(j.kind, JobKind::RunningFailure { .. }))
+        .expect("a running failure job")
+        .id;
+    assert!(
+        matches!(&w.job(job).items[0].state, ItemState::Placed { instance, .. } if instance == "a"),
+        "{:?}",
+        w.job(job).items
+    );
+    w.lose("a");
+    w.settle(&c);
+    assert_eq!(w.running_on("svc:p"), vec!["b"]);
+    assert_eq!(w.job(job).items[0].state, ItemState::Done);
+}
+
+#[test]
+fn a_running_failure_restart_fenced_on_its_instance_is_placed_again() {
+    // The restart is placed on a, which is cut off from the quorum before it can report the
+    // start: its fence stops the process, and it reports the fence when contact returns. The
+    // start goes back to be placed (here on a again, back in touch) instead of waiting for
+    // the STARTING timeout and failing.
+    let mut a = app("svc");
+    a.programs
+        .push(prog("p", opts(0, false, 10, Rfs::RestartProcess)));
+    let c = commander(&["a", "b"], vec![a]);
+    let mut w = World::new(&["a", "b"]);
+    w.declare("svc", &["p"], &["a", "b"]);
+    w.report("b", "svc", "p", Running);
+    w.deaf.insert("a".into());
+    w.lose("b");
+    w.step(&c);
+    w.step(&c);
+    let job = w
+        .state
+        .jobs()
+        .all()
+        .find(|j| matches!(j.kind, JobKind::RunningFailure { .. }))
+        .expect("a running failure job")
+        .id;
+    let placed_at = match &w.job(job).items[0].state {
+        ItemState::Placed {
+            instance, at_ms, ..
+        } if instance == "a" => *at_ms,
+        other => panic!("{other:?}"),
+    };
+    let losses = w.state.instance("a").expect("a").losses;
+    w.state.apply(&data::Command::Fenced {
+        instance: "a".into(),
+        losses,
+        namespecs: vec!["svc:p".into()],
+    });
+    w.deaf.remove("a");
+    // The next round places it anew (the executor sends a new placement's order once), not
+    // the old placement waiting out its STARTING timeout.
+    w.step(&c);
+    w.step(&c);
+    assert!(
+        matches!(&w.job(job).items[0].state,
+            ItemState::Placed { at_ms, .. } if *at_ms > placed_at),
+        "{:?}",
+        w.job(job).items[0].state
+    );
+    w.settle(&c);
+    assert_eq!(w.running_on("svc:p"), vec!["a"]);
+    assert_eq!(w.job(job).items[0].state, ItemState::Done);
+}
+
+#[test]
+fn a_running_failure_restart_stopped_by_a_fence_is_placed_again() {
+    // The restart runs on a, then a's fence stops it (a was cut off meanwhile, and the
+    // majority declared it lost before its fence report could count): placed again, not a
+    // starting failure ("STOPPED on a") that would leave the application down.
+    let mut a = app("svc");
+    a.programs
+        .push(prog("p", opts(0, false, 10, Rfs::RestartProcess)));
+    let c = commander(&["a", "b"], vec![a]);
+    let mut w = World::new(&["a", "b"]);
+    w.declare("svc", &["p"], &["a", "b"]);
+    w.report("b", "svc", "p", Running);
+    w.deaf.insert("a".into());
+    w.lose("b");
+    w.step(&c);
+    w.step(&c);
+    let job = w
+        .state
+        .jobs()
+        .all()
+        .find(|j| matches!(j.kind, JobKind::RunningFailure { .. }))
+        .expect("a running failure job")
+        .id;
+    w.report("a", "svc", "p", Starting);
+    w.report("a", "svc", "p", Stopped);
+    w.deaf.remove("a");
+    w.settle(&c);
+    assert_eq!(w.running_on("svc:p"), vec!["a"]);
+    assert_eq!(w.job(job).items[0].state, ItemState::Done);
+}
+
+#[test]
+fn a_user_start_whose_instance_is_lost_fails_as_in_supvisors() {
+    // The same loss under a start a user asked for: a starting failure (Supvisors'
+    // on_nodes_invalidation), not placed again.
+    let mut a = app("svc");
+    a.programs
+        .push(prog("p", opts(0, false, 10, Rfs::RestartProcess)));
+    let c = commander(&["a", "b"], vec![a]);
+    let mut w = World::new(&["a", "b"]);
+    w.declare("svc", &["p"], &["a", "b"]);
+    w.deaf.insert("a".into());
+    let id = w.create(
+        c.start_process(&w.state, Config, "svc:p", "", "", w.now)
+            .unwrap(),
+    );
+    w.step(&c);
+    w.lose("a");
+    w.settle(&c);
+    assert!(w.running_on("svc:p").is_empty());
+    assert!(matches!(w.job(id).items[0].state, ItemState::Failed { .. }));
+}
+
+#[test]
 fn a_restart_strategy_crash_and_a_shutdown_strategy_loss_stop_the_cluster() {
     let mut a = app("svc");
     a.programs.push(prog("p", opts(0, false, 0, Rfs::Restart)));
