@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Makes sure tests/test_netns.py can build its hosts (and, below, that the loopback has IPv6): it
+# Makes sure tests/test_netns.py and chaos/ can build their hosts (and, below, that the loopback has IPv6): it
 # needs root (network namespaces, veth, a bridge) and `ip` from iproute2, which a minimal CI
 # image may lack (installed here with apt-get when missing). Not being root is not fixed here: the test then fails and says why.
-# Idempotent. No iptables: the partition is a link set down, which needs nothing more.
+# Idempotent. iptables: chaos/ drops packets with it (partitions, one direction, random loss).
 set -euo pipefail
-if ! command -v ip >/dev/null 2>&1; then
+missing=()
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
   else
-    echo "setup-netns: \`ip\` (iproute2) is missing and cannot be installed here" >&2
+    echo "setup-netns: ${missing[*]} missing and cannot be installed here" >&2
   fi
 fi
 # tests/test_cluster.py also runs a cluster on ::1: make sure the loopback has IPv6 (a host

@@ -19,3 +19,6 @@ scripts/setup-browser.sh >/dev/null
 # The docs' links and the code's pointers into docs/ must resolve.
 "$RAFTVISOR_VENV/bin/python" docs/check_links.py
 RAFTVISOR_BIN_DIR="$PWD/target/debug" "$RAFTVISOR_VENV/bin/python" -m pytest -q tests
+# The chaos suite's short mode (every scenario once, fixed seed) on the same build: faults on
+# hosts in network namespaces, invariants from the hosts' processes, linearizability.
+chaos/run.sh --bin-dir "$PWD/target/debug" --out "$PWD/target/chaos"
