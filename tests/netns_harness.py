@@ -180,6 +180,8 @@ class Host:
             "",
             "[inet_http_server]",
             f"port = {self.address}:{self.lab.http_port}",
+            # A test host's own namespace address: open on purpose (no client credentials).
+            "allow_unauthenticated = true",
             "",
             "[rpcinterface:supervisor]",
             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",

@@ -112,3 +112,28 @@ def test_port_in_use_exits_2_before_any_program_starts(tmp):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         assert_refused(config(tmp, busy.getsockname()[1]), "cannot bind inet_http_server")
+
+
+def test_an_open_port_beyond_loopback_without_password_exits_2_unless_allowed(tmp):
+    # All interfaces, no username/password: through supvisors.* anyone reaching the port
+    # could stop the cluster, so the start is refused (Supervisor only warns)...
+    port = harness.free_port()
+    conf = config(tmp, port)
+    conf.write_text(conf.read_text().replace(f"port = 127.0.0.1:{port}", f"port = *:{port}"))
+    assert_refused(conf, "daemon.conf: [inet_http_server] listens on 0.0.0.0:",
+                   "allow_unauthenticated = true")
+    # ... unless the config says it wants the port open.
+    conf.write_text(conf.read_text().replace(f"port = *:{port}",
+                                             f"port = *:{port}\nallow_unauthenticated = true"))
+    exe = harness.raftvisor_bin("raftvisord")
+    assert exe is not None
+    proc = subprocess.Popen([str(exe), "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, cwd=tmp)
+    try:
+        harness.wait_until(lambda: (tmp / "started").exists(), TIMEOUT,
+                           what="the marker program to start")
+        log = (tmp / "daemon.log").read_text()
+        assert "listens beyond loopback (allow_unauthenticated = true)" in log, log
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=TIMEOUT) == 0

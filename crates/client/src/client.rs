@@ -20,14 +20,14 @@ use crate::wire;
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     url: String,
-    credentials: Option<(String, String)>,
+    credentials: Option<(String, model::Secret)>,
     timeout: Option<Duration>,
 }
 
 impl ClientBuilder {
     /// Basic-auth credentials, sent with every request.
     pub fn credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
-        self.credentials = Some((username.into(), password.into()));
+        self.credentials = Some((username.into(), model::Secret::new(password)));
         self
     }
 

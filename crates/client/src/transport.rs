@@ -23,15 +23,19 @@ pub(crate) struct Transport {
     conn: Mutex<Option<SendRequest<Full<Bytes>>>>,
 }
 
-/// Basic-auth header value, as Python's client builds it (`user:pass`, base64).
-fn basic_auth(username: &str, password: &str) -> Option<HeaderValue> {
+/// Basic-auth header value, as Python's client builds it (`user:pass`, base64); marked
+/// sensitive, so a `{:?}` of it (or of a request) shows no credentials.
+fn basic_auth(username: &str, password: &model::Secret) -> Option<HeaderValue> {
     use base64::Engine;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-    HeaderValue::from_str(&format!("Basic {token}")).ok()
+    let token = base64::engine::general_purpose::STANDARD
+        .encode(format!("{username}:{}", password.expose()));
+    let mut value = HeaderValue::from_str(&format!("Basic {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 impl Transport {
-    pub(crate) fn new(url: ServerUrl, credentials: Option<(String, String)>) -> Transport {
+    pub(crate) fn new(url: ServerUrl, credentials: Option<(String, model::Secret)>) -> Transport {
         Transport {
             url,
             auth: credentials.and_then(|(u, p)| basic_auth(&u, &p)),

@@ -130,12 +130,25 @@ impl Refusal {
 
 /// What a receiver checks, computed once from its spec: the fingerprint and the token each
 /// known instance must send (tokens are static per sender, so no request computes an HMAC).
-#[derive(Debug, Clone)]
+/// Its `Debug` names the senders, never their tokens (credentials).
+#[derive(Clone)]
 pub struct Gate {
-    secret: Option<String>,
+    secret: Option<model::Secret>,
     fingerprint: String,
     /// Each instance of the config and the token it sends (empty without a secret).
     known: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut senders: Vec<&String> = self.known.keys().collect();
+        senders.sort();
+        f.debug_struct("Gate")
+            .field("secret", &self.secret)
+            .field("fingerprint", &self.fingerprint)
+            .field("senders", &senders)
+            .finish()
+    }
 }
 
 impl Gate {
@@ -146,7 +159,11 @@ impl Gate {
             .instances
             .iter()
             .map(|i| {
-                let expected = token(secret.as_deref(), &i.identifier, &fingerprint);
+                let expected = token(
+                    secret.as_ref().map(model::Secret::expose),
+                    &i.identifier,
+                    &fingerprint,
+                );
                 (i.identifier.clone(), expected)
             })
             .collect();
@@ -163,7 +180,11 @@ impl Gate {
 
     /// The token this instance sends as `identifier`.
     pub fn token_for(&self, identifier: &str) -> String {
-        token(self.secret.as_deref(), identifier, &self.fingerprint)
+        token(
+            self.secret.as_ref().map(model::Secret::expose),
+            identifier,
+            &self.fingerprint,
+        )
     }
 
     /// Checks one request's headers (`None` = header absent) and the peer's address. Returns
@@ -237,7 +258,7 @@ pub(crate) mod tests {
             disabilities_file: None,
             starting_strategy: StartingStrategy::Config,
             conciliation_strategy: ConciliationStrategy::User,
-            cluster_secret: secret.map(str::to_string),
+            cluster_secret: secret.map(model::Secret::new),
             data_dir: "/tmp".into(),
             raft: RaftTimings {
                 heartbeat: Duration::from_millis(50),
@@ -324,6 +345,16 @@ pub(crate) mod tests {
         // Another secret gives another token.
         let other = Gate::new(&spec(&["a", "b"], Some("other")));
         assert_ne!(other.token_for("b"), good);
+    }
+
+    #[test]
+    fn debug_shows_neither_the_secret_nor_the_tokens() {
+        let s = spec(&["a", "b"], Some("hunter2"));
+        let gate = Gate::new(&s);
+        let shown = format!("{gate:?} {s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains(&gate.token_for("a")), "{shown}");
+        assert!(shown.contains("senders: [\"a\", \"b\"]"), "{shown}");
     }
 
     #[test]

@@ -89,7 +89,13 @@ impl PeerClient {
             Ok([
                 (HEADER_FROM, value(HEADER_FROM, &from)?),
                 (HEADER_FINGERPRINT, value(HEADER_FINGERPRINT, &fingerprint)?),
-                (HEADER_TOKEN, value(HEADER_TOKEN, &token)?),
+                (HEADER_TOKEN, {
+                    // The token is a credential: `{:?}` of the header shows "Sensitive".
+                    let mut token = HeaderValue::from_str(&token)
+                        .map_err(|e| format!("header {HEADER_TOKEN}: {e}"))?;
+                    token.set_sensitive(true);
+                    token
+                }),
             ])
         })();
         let mut connector = HttpConnector::new();

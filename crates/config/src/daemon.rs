@@ -39,7 +39,7 @@ pub(crate) const CTL_KEYS: [&str; 5] = [
     "prompt",
     "history_file",
 ];
-pub(crate) const INET_KEYS: [&str; 3] = ["port", "username", "password"];
+pub(crate) const INET_KEYS: [&str; 4] = ["port", "username", "password", "allow_unauthenticated"];
 pub(crate) const UNIX_KEYS: [&str; 5] = ["file", "chmod", "chown", "username", "password"];
 
 /// `[supervisord]` with Supervisor's defaults. Paths of the log and pid files are made absolute
@@ -143,11 +143,13 @@ fn credentials(s: Sect<'_>, p: &mut Problems, vars: &Vars) -> Option<Credentials
 pub(crate) fn inet_server(s: Sect<'_>, p: &mut Problems, vars: &Vars) -> Option<InetServerSpec> {
     s.check_keys(p, &INET_KEYS);
     let credentials = credentials(s, p, vars);
+    let allow_unauthenticated = s.parse_or(p, vars, "allow_unauthenticated", false, parse_bool);
     match s.parse(p, vars, "port", parse_inet_address) {
         Ok(Some((host, port))) => Some(InetServerSpec {
             host,
             port,
             credentials,
+            allow_unauthenticated,
         }),
         Ok(None) => {
             s.section_error(p, "port: required (e.g. port = 127.0.0.1:9001)");
@@ -226,7 +228,7 @@ pub(crate) fn supervisorctl(
         ctl.serverurl = url;
     }
     ctl.username = s.text(p, vars, "username").ok().flatten();
-    ctl.password = s.text(p, vars, "password").ok().flatten();
+    ctl.password = s.text(p, vars, "password").ok().flatten().map(Into::into);
     if let Ok(Some(prompt)) = s.text(p, vars, "prompt") {
         ctl.prompt = prompt;
     }

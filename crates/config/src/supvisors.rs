@@ -214,7 +214,7 @@ pub fn resolve_with(config: &Config, me: &LocalHost) -> Result<Option<SupvisorsS
         disabilities_file,
         starting_strategy: starting_strategy.ok_or_else(missing)?,
         conciliation_strategy: conciliation_strategy.ok_or_else(missing)?,
-        cluster_secret,
+        cluster_secret: cluster_secret.map(Into::into),
         data_dir,
         raft: t.raft,
         event_interface,

@@ -403,7 +403,10 @@ fn unix_server_and_supervisorctl() {
     assert_eq!(unix.credentials.unwrap().username, "u");
     assert_eq!(c.supervisorctl.serverurl, "http://h:1");
     assert_eq!(c.supervisorctl.username.as_deref(), Some("u"));
-    assert_eq!(c.supervisorctl.password.as_deref(), Some("p"));
+    assert_eq!(
+        c.supervisorctl.password.as_ref().map(model::Secret::expose),
+        Some("p")
+    );
     assert_eq!(
         c.supervisorctl.history_file,
         Some(PathBuf::from("/home/tester/.hist"))

@@ -174,10 +174,10 @@ pub(crate) fn parse_inet_address(text: &str) -> Result<(String, u16), String> {
 pub(crate) fn parse_password(text: &str) -> Result<Password, String> {
     match text.strip_prefix("{SHA}") {
         Some(hex) if hex.len() == 40 && hex.chars().all(|c| c.is_ascii_hexdigit()) => {
-            Ok(Password::Sha1Hex(hex.to_ascii_lowercase()))
+            Ok(Password::Sha1Hex(hex.to_ascii_lowercase().into()))
         }
         Some(_) => Err("a {SHA} password must be followed by 40 hexadecimal digits".to_string()),
-        None => Ok(Password::Plain(text.to_string())),
+        None => Ok(Password::Plain(text.into())),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod fault;
 pub mod names;
 pub mod net;
 pub mod rules;
+pub mod secret;
 pub mod signal;
 pub mod spec;
 pub mod state;
@@ -21,6 +22,7 @@ pub mod time;
 
 pub use fault::{Fault, FaultCode};
 pub use names::{make_namespec, split_namespec, NameSpec};
+pub use secret::Secret;
 pub use signal::{signal_name, signal_number};
 pub use spec::*;
 pub use state::{ListenerState, ProcessState, SupervisorState};

@@ -32,11 +32,30 @@ pub struct RawSection {
     pub options: Vec<RawOption>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An option of a raw section, kept as written. Its `Debug` hides the value of a key that
+/// names a secret (`cluster_secret`, a `password`...), as [`crate::Secret`] does.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawOption {
     pub key: String,
     pub value: String,
     pub line: usize,
+}
+
+impl std::fmt::Debug for RawOption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = self.key.to_ascii_lowercase();
+        let secret = ["secret", "password", "token"]
+            .iter()
+            .any(|word| key.contains(word));
+        let mut d = f.debug_struct("RawOption");
+        d.field("key", &self.key);
+        if secret {
+            d.field("value", &crate::Secret::new(""));
+        } else {
+            d.field("value", &self.value);
+        }
+        d.field("line", &self.line).finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,11 +92,12 @@ pub struct SupervisordSpec {
     pub identifier: String,
 }
 
-/// A password as written in the config: plain text, or `{SHA}` + hex SHA-1.
+/// A password as written in the config: plain text, or `{SHA}` + hex SHA-1 (which a
+/// dictionary cracks: a secret too).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Password {
-    Plain(String),
-    Sha1Hex(String),
+    Plain(crate::Secret),
+    Sha1Hex(crate::Secret),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +112,10 @@ pub struct InetServerSpec {
     pub host: String,
     pub port: u16,
     pub credentials: Option<Credentials>,
+    /// raftvisor's `allow_unauthenticated`: without credentials, a port reachable beyond
+    /// loopback is refused at start unless this says it is wanted (Supervisor only warns).
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,7 +131,7 @@ pub struct CtlSpec {
     /// `http://host:port` or `unix:///path`; default `http://localhost:9001`.
     pub serverurl: String,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<crate::Secret>,
     pub prompt: String,
     pub history_file: Option<PathBuf>,
 }

@@ -202,7 +202,7 @@ pub struct SupvisorsSpec {
     pub conciliation_strategy: ConciliationStrategy,
     /// The shared secret for the internal port; `None` is only allowed when every instance is on
     /// a loopback address.
-    pub cluster_secret: Option<String>,
+    pub cluster_secret: Option<crate::Secret>,
     pub data_dir: PathBuf,
     pub raft: RaftTimings,
     /// Where and how the event interface publishes, if there is one (`event_port` /

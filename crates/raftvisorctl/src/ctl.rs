@@ -51,7 +51,7 @@ pub enum Flow {
 pub struct Settings {
     pub serverurl: String,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<model::Secret>,
     pub prompt: String,
     pub interactive: bool,
     /// The config file declares `[ctlplugin:supvisors]`: `help <topic>` answers as supervisorctl
@@ -74,7 +74,12 @@ pub struct Ctl {
 fn build_client(s: &Settings) -> Result<Client, Error> {
     let mut b = Client::builder(&s.serverurl);
     if let Some(u) = &s.username {
-        b = b.credentials(u.clone(), s.password.clone().unwrap_or_default());
+        let password = s
+            .password
+            .as_ref()
+            .map(model::Secret::expose)
+            .unwrap_or_default();
+        b = b.credentials(u.clone(), password.to_string());
     }
     b.build()
 }
@@ -304,7 +309,7 @@ impl Ctl {
                     let pass = self.read_line("Password:").await.unwrap_or_default();
                     output("");
                     self.settings.username = Some(user);
-                    self.settings.password = Some(pass);
+                    self.settings.password = Some(pass.into());
                     match build_client(&self.settings) {
                         Ok(c) => self.client = c,
                         Err(e) => output(&format!("error: {e}")),

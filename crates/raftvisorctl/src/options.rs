@@ -28,7 +28,7 @@ pub struct Cli {
     #[arg(short = 'u', long = "username")]
     pub username: Option<String>,
     #[arg(short = 'p', long = "password")]
-    pub password: Option<String>,
+    pub password: Option<model::Secret>,
     #[arg(short = 'r', long = "history-file")]
     pub history_file: Option<String>,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -120,7 +120,7 @@ fn default_config(exe_dir: Option<&Path>) -> Option<PathBuf> {
 pub struct FileSettings {
     pub serverurl: Option<String>,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<model::Secret>,
     pub prompt: Option<String>,
     /// `[ctlplugin:supvisors]` is declared.
     pub supvisors_plugin: bool,
@@ -152,7 +152,9 @@ pub fn read_config(path: &Path) -> Result<FileSettings, String> {
     Ok(FileSettings {
         serverurl,
         username: section.get("username").cloned(),
-        password: section.get("password").cloned(),
+        password: section
+            .get("password")
+            .map(|p| model::Secret::new(p.as_str())),
         prompt: section.get("prompt").cloned(),
         supvisors_plugin: ini::read_section(&text, "ctlplugin:supvisors").is_some(),
     })
@@ -244,7 +246,10 @@ mod tests {
             format!("unix://{}/s.sock", dir.path().display())
         );
         assert_eq!(
-            (s.username.as_deref(), s.password.as_deref()),
+            (
+                s.username.as_deref(),
+                s.password.as_ref().map(model::Secret::expose),
+            ),
             (Some("z"), Some("b"))
         );
         assert!(!s.interactive);

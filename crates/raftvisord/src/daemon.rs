@@ -72,13 +72,6 @@ pub async fn run(
         logging,
     } = daemon;
     let sd = config.supervisord.clone();
-    if config
-        .inet_http_server
-        .as_ref()
-        .is_some_and(|s| s.credentials.is_none())
-    {
-        tracing::warn!("inet_http_server has no username/password: the XML-RPC API is open to anyone who can reach the port");
-    }
     raise_limits(sd.minfds, sd.minprocs);
     let cluster_spec = resolve_cluster(&mut config)?;
     let view = cluster_spec.as_ref().map(|(_, view)| view.clone());
@@ -86,7 +79,7 @@ pub async fn run(
     // The HTTP ports are bound before any program starts, as supervisord does: a port in use
     // stops the start-up with nothing to undo.
     let inet_listener = match &config.inet_http_server {
-        Some(inet) => Some(bind_inet(inet).await?),
+        Some(inet) => Some(bind_inet(inet, &config.source).await?),
         None => None,
     };
     let unix_listener = match &config.unix_http_server {
@@ -783,17 +776,40 @@ fn inject_core_end(node: &cluster::Node) {
     });
 }
 
-async fn bind_inet(inet: &model::spec::InetServerSpec) -> Result<tokio::net::TcpListener, Error> {
+/// Binds the public port. Without credentials, a port reachable beyond loopback (judged on
+/// the address bound, so a host name counts as what it resolved to) is refused unless the
+/// config sets `allow_unauthenticated`: through `supvisors.*` anyone reaching it could stop
+/// the whole cluster. Supervisor only warns; the warning stays for a port opened on purpose.
+async fn bind_inet(
+    inet: &model::spec::InetServerSpec,
+    source: &Path,
+) -> Result<tokio::net::TcpListener, Error> {
     let host = match inet.host.as_str() {
         "" | "*" => "0.0.0.0",
         h => h,
     };
-    tokio::net::TcpListener::bind((host, inet.port))
+    let listener = tokio::net::TcpListener::bind((host, inet.port))
         .await
         .map_err(|source| Error::BindInet {
             addr: model::net::HostPort::new(host, inet.port),
             source,
-        })
+        })?;
+    if inet.credentials.is_none() {
+        let addr = listener.local_addr().map_err(|source| Error::BindInet {
+            addr: model::net::HostPort::new(host, inet.port),
+            source,
+        })?;
+        if !addr.ip().is_loopback() {
+            if !inet.allow_unauthenticated {
+                return Err(Error::OpenInet {
+                    file: source.to_path_buf(),
+                    addr,
+                });
+            }
+            tracing::warn!(%addr, "inet_http_server has no username/password and listens beyond loopback (allow_unauthenticated = true): the API is open to anyone who can reach the port");
+        }
+    }
+    Ok(listener)
 }
 
 fn bind_unix(path: &Path, mode: u32) -> Result<tokio::net::UnixListener, Error> {

@@ -20,6 +20,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{}: [inet_http_server] listens on {addr}, beyond loopback, without username and \
+         password: anyone who reaches it can stop every program of the cluster; set username \
+         and password, bind a loopback address, or set allow_unauthenticated = true to run it \
+         open on purpose",
+        file.display()
+    )]
+    OpenInet {
+        file: PathBuf,
+        addr: std::net::SocketAddr,
+    },
     #[error("another program is already listening on {}", path.display())]
     UnixInUse { path: PathBuf },
     /// `action` is what failed on the socket file (bind, chmod, remove a stale one).
@@ -70,6 +81,7 @@ impl Error {
             Error::RestartFailed(_) | Error::Aborted | Error::RaftCoreEnded => 1,
             Error::Config(_)
             | Error::BindInet { .. }
+            | Error::OpenInet { .. }
             | Error::UnixInUse { .. }
             | Error::UnixSocket { .. }
             | Error::Pidfile { .. }

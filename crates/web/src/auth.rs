@@ -19,12 +19,14 @@ pub fn authorized(credentials: Option<&Credentials>, header: Option<&[u8]>) -> b
     // Evaluate both comparisons so a wrong user name costs the same time as a wrong password.
     let user_ok = constant_time_eq(user.as_bytes(), credentials.username.as_bytes());
     let password_ok = match &credentials.password {
-        Password::Plain(expected) => constant_time_eq(password.as_bytes(), expected.as_bytes()),
+        Password::Plain(expected) => {
+            constant_time_eq(password.as_bytes(), expected.expose().as_bytes())
+        }
         Password::Sha1Hex(expected_hex) => {
             let digest = hex(&Sha1::digest(password.as_bytes()));
             constant_time_eq(
                 digest.as_bytes(),
-                expected_hex.to_ascii_lowercase().as_bytes(),
+                expected_hex.expose().to_ascii_lowercase().as_bytes(),
             )
         }
     };

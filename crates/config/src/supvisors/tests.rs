@@ -97,6 +97,21 @@ fn ids(spec: &SupvisorsSpec) -> Vec<&str> {
 const SECRET: &str = "cluster_secret = s3cret\n";
 
 #[test]
+fn debug_of_a_config_and_its_spec_shows_no_secret() {
+    let head = "[supervisord]\n[inet_http_server]\nport = :60000\nusername = u\n\
+                password = pw-in\n[unix_http_server]\nfile = /tmp/x.sock\nusername = u\n\
+                password = {SHA}0123456789abcdef0123456789abcdef01234567\n\
+                [supervisorctl]\npassword = pw-ctl\n";
+    let l = load_files(head, SECRET, &[]);
+    let spec = l.ok();
+    let shown = format!("{:?} {spec:?}", l.config);
+    for secret in ["pw-in", "0123456789abcdef", "pw-ctl", "s3cret"] {
+        assert!(!shown.contains(secret), "{secret} shown in {shown}");
+    }
+    assert!(shown.contains("Secret(<redacted>)"), "{shown}");
+}
+
+#[test]
 fn absent_section_is_plain_supervisord() {
     let dir = tempfile::tempdir().unwrap();
     let main = dir.path().join("s.conf");
@@ -145,7 +160,10 @@ fn defaults_for_a_minimal_section() {
     assert_eq!(s.disabilities_file, None);
     assert_eq!(s.starting_strategy, StartingStrategy::Config);
     assert_eq!(s.conciliation_strategy, ConciliationStrategy::User);
-    assert_eq!(s.cluster_secret.as_deref(), Some("s3cret"));
+    assert_eq!(
+        s.cluster_secret.as_ref().map(model::Secret::expose),
+        Some("s3cret")
+    );
     assert_eq!(s.data_dir, l.path("raftvisor-data/node1"));
     assert!(s.notes.is_empty(), "{:?}", s.notes);
 }
@@ -571,7 +589,10 @@ fn secret_from_file_is_trimmed() {
     )
     .unwrap();
     let s = l.ok();
-    assert_eq!(s.cluster_secret.as_deref(), Some("abc123"));
+    assert_eq!(
+        s.cluster_secret.as_ref().map(model::Secret::expose),
+        Some("abc123")
+    );
     assert!(s.notes.is_empty(), "{:?}", s.notes);
     // Readable by others: accepted, with a note.
     std::fs::set_permissions(
