@@ -59,7 +59,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import harness  # noqa: E402
 from harness import HarnessError  # noqa: E402
-from netns_harness import Host, Lab, require_root_and_ip  # noqa: E402
+from netns_harness import Host, Lab, require_root_and_ip, seq_rules  # noqa: E402
 
 HOSTS = ["h1", "h2", "h3"]
 SEQ = ["first", "second", "third"]
@@ -67,22 +67,7 @@ MARKERS = ["w0", "w1", "w2"]
 SECRET = "chaos-cluster-secret"
 SAMPLE_EVERY = 0.05
 
-RULES = """<?xml version="1.0" encoding="UTF-8"?>
-<root>
-  <application name="seq">
-    <start_sequence>1</start_sequence>
-    <starting_strategy>LESS_LOADED</starting_strategy>
-    <distribution>SINGLE_INSTANCE</distribution>
-    <programs>
-%s
-    </programs>
-  </application>
-</root>
-""" % "\n".join(
-    f'      <program name="{n}"><start_sequence>{i + 1}</start_sequence>'
-    f"<required>true</required>"
-    f"<running_failure_strategy>RESTART_PROCESS</running_failure_strategy></program>"
-    for i, n in enumerate(SEQ))
+RULES = seq_rules(SEQ, "LESS_LOADED")
 
 
 def log(*a) -> None:

@@ -331,6 +331,29 @@ class Lab:
             raise errors[0]
 
 
+def seq_rules(names: list[str], starting_strategy: str = "CONFIG") -> str:
+    """The rules file of the partition tests and the chaos suite: one SINGLE_INSTANCE
+    application `seq` whose programs `names` start in this order, each required and
+    RESTART_PROCESS on a running failure."""
+    programs = "\n".join(
+        f'      <program name="{n}"><start_sequence>{i + 1}</start_sequence>'
+        f"<required>true</required>"
+        f"<running_failure_strategy>RESTART_PROCESS</running_failure_strategy></program>"
+        for i, n in enumerate(names))
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<root>
+  <application name="seq">
+    <start_sequence>1</start_sequence>
+    <starting_strategy>{starting_strategy}</starting_strategy>
+    <distribution>SINGLE_INSTANCE</distribution>
+    <programs>
+{programs}
+    </programs>
+  </application>
+</root>
+"""
+
+
 def sample_until(pred: Callable[[], bool], check: Callable[[], None], timeout: float,
                  what: str, interval: float = 0.05) -> float:
     """Calls `check` (which raises on a broken invariant) every `interval` until `pred` holds;

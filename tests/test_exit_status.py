@@ -65,6 +65,23 @@ def assert_refused(conf: Path, *needles: str) -> None:
     assert not (conf.parent / "started").exists(), "a program was started before the refusal"
 
 
+def serving_log(conf: Path) -> str:
+    """Starts the daemon with `conf`, waits until its autostarted marker program runs (it
+    serves), stops it with SIGTERM (exit 0 wanted) and returns its log."""
+    exe = harness.raftvisor_bin("raftvisord")
+    assert exe is not None
+    tmp = conf.parent
+    proc = subprocess.Popen([str(exe), "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, cwd=tmp)
+    try:
+        harness.wait_until(lambda: (tmp / "started").exists(), TIMEOUT,
+                           what="the marker program to start")
+        return (tmp / "daemon.log").read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=TIMEOUT) == 0
+
+
 @pytest.fixture
 def tmp(tmp_path: Path) -> Path:
     require_impl("raftvisord")
@@ -93,18 +110,7 @@ def test_missing_rules_file_named_explicitly_exits_2(tmp):
 def test_rules_glob_matching_nothing_is_only_a_warning(tmp):
     p1, p2 = harness.free_port(), harness.free_port()
     conf = config(tmp, p1, rules=str(tmp / "rules.d" / "*.xml"), internal=p2)
-    exe = harness.raftvisor_bin("raftvisord")
-    assert exe is not None
-    proc = subprocess.Popen([str(exe), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, cwd=tmp)
-    try:
-        harness.wait_until(lambda: (tmp / "started").exists(), TIMEOUT,
-                           what="the marker program to start")
-        log = (tmp / "daemon.log").read_text()
-        assert "no file matches" in log, log
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=TIMEOUT) == 0
+    assert "no file matches" in serving_log(conf)
 
 
 def test_port_in_use_exits_2_before_any_program_starts(tmp):
@@ -125,15 +131,4 @@ def test_an_open_port_beyond_loopback_without_password_exits_2_unless_allowed(tm
     # ... unless the config says it wants the port open.
     conf.write_text(conf.read_text().replace(f"port = *:{port}",
                                              f"port = *:{port}\nallow_unauthenticated = true"))
-    exe = harness.raftvisor_bin("raftvisord")
-    assert exe is not None
-    proc = subprocess.Popen([str(exe), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, cwd=tmp)
-    try:
-        harness.wait_until(lambda: (tmp / "started").exists(), TIMEOUT,
-                           what="the marker program to start")
-        log = (tmp / "daemon.log").read_text()
-        assert "listens beyond loopback (allow_unauthenticated = true)" in log, log
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=TIMEOUT) == 0
+    assert "listens beyond loopback (allow_unauthenticated = true)" in serving_log(conf)

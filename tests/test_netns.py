@@ -27,7 +27,7 @@ import pytest
 
 import harness
 from harness import HarnessError
-from netns_harness import Lab, require_root_and_ip, sample_until
+from netns_harness import Lab, require_root_and_ip, sample_until, seq_rules
 
 SECRET = "netns-partition-secret"
 HOSTS = ["h1", "h2", "h3"]
@@ -51,22 +51,7 @@ def programs(marks: dict[str, int], ignore_term: bool) -> str:
     return "\n".join(out)
 
 
-RULES = """<?xml version="1.0" encoding="UTF-8"?>
-<root>
-  <application name="seq">
-    <start_sequence>1</start_sequence>
-    <starting_strategy>CONFIG</starting_strategy>
-    <distribution>SINGLE_INSTANCE</distribution>
-    <programs>
-%s
-    </programs>
-  </application>
-</root>
-""" % "\n".join(
-    f'      <program name="{n}"><start_sequence>{i + 1}</start_sequence>'
-    f"<required>true</required>"
-    f"<running_failure_strategy>RESTART_PROCESS</running_failure_strategy></program>"
-    for i, n in enumerate(NAMES))
+RULES = seq_rules(NAMES)
 
 
 @pytest.fixture

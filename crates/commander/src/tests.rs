@@ -1008,20 +1008,23 @@ fn losing_the_instance_of_a_placed_start_fails_the_item() {
     assert_eq!(w.state.jobs().failures().count(), 0);
 }
 
-#[test]
-fn a_running_failure_restart_whose_instance_is_lost_is_placed_again() {
-    // p runs on c; c is lost, and the strategy's restart is placed on a, which never answers
-    // and is lost in turn (a second fault during the restart): the restart goes to b instead
-    // of failing, so the application is not left down.
+/// svc:p (RESTART_PROCESS) ran on `lost`, which is lost; the strategy's restart is placed on
+/// `deaf` (first in CONFIG order), which gets its order and says nothing. Returns the world,
+/// the commander and the running failure job.
+fn restart_placed_on_a_silent_instance(
+    instances: &[&str],
+    lost: &str,
+    deaf: &str,
+) -> (World, Commander, data::JobId) {
     let mut a = app("svc");
     a.programs
         .push(prog("p", opts(0, false, 10, Rfs::RestartProcess)));
-    let c = commander(&["a", "b", "c"], vec![a]);
-    let mut w = World::new(&["a", "b", "c"]);
-    w.declare("svc", &["p"], &["a", "b", "c"]);
-    w.report("c", "svc", "p", Running);
-    w.deaf.insert("a".into());
-    w.lose("c");
+    let c = commander(instances, vec![a]);
+    let mut w = World::new(instances);
+    w.declare("svc", &["p"], instances);
+    w.report(lost, "svc", "p", Running);
+    w.deaf.insert(deaf.into());
+    w.lose(lost);
     w.step(&c);
     w.step(&c);
     let job = w
@@ -1032,10 +1035,19 @@ fn a_running_failure_restart_whose_instance_is_lost_is_placed_again() {
         .expect("a running failure job")
         .id;
     assert!(
-        matches!(&w.job(job).items[0].state, ItemState::Placed { instance, .. } if instance == "a"),
+        matches!(&w.job(job).items[0].state, ItemState::Placed { instance, .. } if instance == deaf),
         "{:?}",
         w.job(job).items
     );
+    (w, c, job)
+}
+
+#[test]
+fn a_running_failure_restart_whose_instance_is_lost_is_placed_again() {
+    // p runs on c; c is lost, and the strategy's restart is placed on a, which never answers
+    // and is lost in turn (a second fault during the restart): the restart goes to b instead
+    // of failing, so the application is not left down.
+    let (mut w, c, job) = restart_placed_on_a_silent_instance(&["a", "b", "c"], "c", "a");
     w.lose("a");
     w.settle(&c);
     assert_eq!(w.running_on("svc:p"), vec!["b"]);
@@ -1048,29 +1060,12 @@ fn a_running_failure_restart_fenced_on_its_instance_is_placed_again() {
     // start: its fence stops the process, and it reports the fence when contact returns. The
     // start goes back to be placed (here on a again, back in touch) instead of waiting for
     // the STARTING timeout and failing.
-    let mut a = app("svc");
-    a.programs
-        .push(prog("p", opts(0, false, 10, Rfs::RestartProcess)));
-    let c = commander(&["a", "b"], vec![a]);
-    let mut w = World::new(&["a", "b"]);
-    w.declare("svc", &["p"], &["a", "b"]);
-    w.report("b", "svc", "p", Running);
-    w.deaf.insert("a".into());
-    w.lose("b");
-    w.step(&c);
-    w.step(&c);
-    let job = w
-        .state
-        .jobs()
-        .all()
-        .find(|j| matches!(j.kind, JobKind::RunningFailure { .. }))
-        .expect("a running failure job")
-        .id;
-    let placed_at = match &w.job(job).items[0].state {
-        ItemState::Placed {
-            instance, at_ms, ..
-        } if instance == "a" => *at_ms,
-        other => panic!("{other:?}"),
+    let (mut w, c, job) = restart_placed_on_a_silent_instance(&["a", "b"], "b", "a");
+    let ItemState::Placed {
+        at_ms: placed_at, ..
+    } = w.job(job).items[0].state.clone()
+    else {
+        unreachable!("checked by the helper")
     };
     let losses = w.state.instance("a").expect("a").losses;
     w.state.apply(&data::Command::Fenced {
@@ -1099,24 +1094,7 @@ fn a_running_failure_restart_stopped_by_a_fence_is_placed_again() {
     // The restart runs on a, then a's fence stops it (a was cut off meanwhile, and the
     // majority declared it lost before its fence report could count): placed again, not a
     // starting failure ("STOPPED on a") that would leave the application down.
-    let mut a = app("svc");
-    a.programs
-        .push(prog("p", opts(0, false, 10, Rfs::RestartProcess)));
-    let c = commander(&["a", "b"], vec![a]);
-    let mut w = World::new(&["a", "b"]);
-    w.declare("svc", &["p"], &["a", "b"]);
-    w.report("b", "svc", "p", Running);
-    w.deaf.insert("a".into());
-    w.lose("b");
-    w.step(&c);
-    w.step(&c);
-    let job = w
-        .state
-        .jobs()
-        .all()
-        .find(|j| matches!(j.kind, JobKind::RunningFailure { .. }))
-        .expect("a running failure job")
-        .id;
+    let (mut w, c, job) = restart_placed_on_a_silent_instance(&["a", "b"], "b", "a");
     w.report("a", "svc", "p", Starting);
     w.report("a", "svc", "p", Stopped);
     w.deaf.remove("a");
