@@ -111,6 +111,12 @@ pub async fn run(
         }
     })?;
 
+    // `[supervisord] user=`: as supervisord, the daemon runs as that user once what needs
+    // root is done (the ports bound, the socket chowned, the logs and the pidfile opened).
+    if let Some(user) = &sd.user {
+        drop_privileges(user)?;
+    }
+
     // Cancelled once procman has stopped every program: the HTTP servers answer until then.
     let serving = CancellationToken::new();
     let source = Arc::new(source);
@@ -810,6 +816,44 @@ async fn bind_inet(
         }
     }
     Ok(listener)
+}
+
+/// Switches the whole process (glibc applies setgid/setuid to every thread) to `user`: its
+/// supplementary groups, its group, then its uid. Nothing to do when already that user; an
+/// error when not root, as supervisord's "Can't drop privilege as nonroot user".
+fn drop_privileges(user: &str) -> Result<(), Error> {
+    use nix::unistd::{initgroups, setgid, setuid, Uid, User};
+    let failed = |reason: String| Error::DropPrivileges {
+        user: user.to_string(),
+        reason,
+    };
+    let entry = match user.parse::<u32>() {
+        Ok(uid) => User::from_uid(Uid::from_raw(uid)),
+        Err(_) => User::from_name(user),
+    }
+    .map_err(|e| failed(format!("looking the user up: {e}")))?
+    .ok_or_else(|| failed("no such user".into()))?;
+    let current = Uid::effective();
+    if current == entry.uid {
+        return Ok(());
+    }
+    if !current.is_root() {
+        return Err(failed(format!(
+            "running as uid {current}, not root: only root can switch users"
+        )));
+    }
+    let name = std::ffi::CString::new(entry.name.as_str())
+        .map_err(|e| failed(format!("bad user name: {e}")))?;
+    initgroups(&name, entry.gid).map_err(|e| failed(format!("initgroups: {e}")))?;
+    setgid(entry.gid).map_err(|e| failed(format!("setgid({}): {e}", entry.gid)))?;
+    setuid(entry.uid).map_err(|e| failed(format!("setuid({}): {e}", entry.uid)))?;
+    tracing::info!(
+        user,
+        uid = entry.uid.as_raw(),
+        gid = entry.gid.as_raw(),
+        "dropped privileges"
+    );
+    Ok(())
 }
 
 fn bind_unix(path: &Path, mode: u32) -> Result<tokio::net::UnixListener, Error> {

@@ -31,6 +31,10 @@ pub enum Error {
         file: PathBuf,
         addr: std::net::SocketAddr,
     },
+    /// `[supervisord] user=`: the switch to that user failed (not root, unknown user, a
+    /// refused setgid/setuid).
+    #[error("cannot drop privileges to user {user:?} ([supervisord] user): {reason}")]
+    DropPrivileges { user: String, reason: String },
     #[error("another program is already listening on {}", path.display())]
     UnixInUse { path: PathBuf },
     /// `action` is what failed on the socket file (bind, chmod, remove a stale one).
@@ -82,6 +86,7 @@ impl Error {
             Error::Config(_)
             | Error::BindInet { .. }
             | Error::OpenInet { .. }
+            | Error::DropPrivileges { .. }
             | Error::UnixInUse { .. }
             | Error::UnixSocket { .. }
             | Error::Pidfile { .. }
