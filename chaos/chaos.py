@@ -47,6 +47,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import xmlrpc.client
@@ -199,19 +200,20 @@ class Sampler(threading.Thread):
         except Exception as e:  # noqa: BLE001 - reported as a broken run
             self.error = repr(e)
 
+    def still_open(self) -> list[dict]:
+        """The windows not closed yet, as they stand now."""
+        now = time.monotonic()
+        return [{"program": n, "hosts": h, "scenario": s, "seconds": now - t0,
+                 "still_open": True} for n, (t0, h, s) in list(self.open.items())]
+
     def close(self) -> None:
         self.stop_event.set()
         self.join(10)
-        now = time.monotonic()
-        for name, (t0, seen, scenario) in self.open.items():
-            self.windows.append({"program": name, "hosts": seen, "scenario": scenario,
-                                 "seconds": now - t0, "open_at_end": True})
+        self.windows += self.still_open()
         self.open = {}
 
     def windows_of(self, scenario: str) -> list[dict]:
-        return [w for w in self.windows if w["scenario"] == scenario] + [
-            {"program": n, "hosts": h, "scenario": s, "seconds": time.monotonic() - t0,
-             "still_open": True} for n, (t0, h, s) in self.open.items() if s == scenario]
+        return [w for w in self.windows + self.still_open() if w["scenario"] == scenario]
 
 
 @dataclass
@@ -398,6 +400,13 @@ def iptables(host: Host, *rule: str) -> None:
         raise HarnessError(f"iptables {' '.join(rule)} in {host.ns}: {r.stderr.strip()}")
 
 
+def drop_traffic(host: Host, inbound_only: bool = False) -> None:
+    """Drops what `host` receives on its link (and what it sends, unless `inbound_only`)."""
+    iptables(host, "-I", "INPUT", "-i", host.veth_ns, "-j", "DROP")
+    if not inbound_only:
+        iptables(host, "-I", "OUTPUT", "-o", host.veth_ns, "-j", "DROP")
+
+
 def clear_rules(host: Host) -> None:
     iptables(host, "-F", "INPUT")
     iptables(host, "-F", "OUTPUT")
@@ -480,38 +489,39 @@ class Runner:
         target.start()
         target.wait_up(60)
 
+    def hold(self, f: Fault, target: Host, seconds: float,
+             watch: Optional[float] = None) -> None:
+        """While the fault lasts: watches `target`'s loss (`watch_loss`, for `watch` seconds,
+        by default the fault's length), then waits until the fault has lasted `seconds`."""
+        self.watch_loss(f, target, timeout=seconds if watch is None else watch)
+        time.sleep(max(0.0, seconds - (time.monotonic() - f.t_start)))
+
     # -- the scenarios: each returns its Fault once the fault has ended
-    def kill9_leader(self) -> Fault:
-        target = self.leader_host()
-        f = Fault(f"kill -9 of the leader {target.identifier}, restarted 3 s later",
-                  target=target.identifier, was_leader=True)
+    def _kill9(self, target: Host, description: str, was_leader: bool) -> Fault:
+        f = Fault(description, target=target.identifier, was_leader=was_leader)
         f.t_start = time.monotonic()
         self.kill9(target)
-        self.watch_loss(f, target)
-        time.sleep(max(0.0, 3.0 - (time.monotonic() - f.t_start)))
+        self.hold(f, target, 3.0, watch=20.0)
         self.restart(target)
         f.t_end = time.monotonic()
         return f
 
+    def kill9_leader(self) -> Fault:
+        target = self.leader_host()
+        return self._kill9(target, f"kill -9 of the leader {target.identifier}, restarted 3 s "
+                                   "later", True)
+
     def kill9_follower(self) -> Fault:
         target = self.a_follower(prefer_seq=True)
-        f = Fault(f"kill -9 of the follower {target.identifier} (the host of seq if a "
-                  "follower runs it), restarted 3 s later", target=target.identifier)
-        f.t_start = time.monotonic()
-        self.kill9(target)
-        self.watch_loss(f, target)
-        time.sleep(max(0.0, 3.0 - (time.monotonic() - f.t_start)))
-        self.restart(target)
-        f.t_end = time.monotonic()
-        return f
+        return self._kill9(target, f"kill -9 of the follower {target.identifier} (the host of "
+                                   "seq if a follower runs it), restarted 3 s later", False)
 
     def _link_down(self, target: Host, seconds: float, what: str, was_leader: bool) -> Fault:
         f = Fault(f"link down (no RST) of {what} {target.identifier} for {seconds:g} s",
                   target=target.identifier, was_leader=was_leader)
         f.t_start = time.monotonic()
         self.c.lab.cut(target)
-        self.watch_loss(f, target, timeout=seconds)
-        time.sleep(max(0.0, seconds - (time.monotonic() - f.t_start)))
+        self.hold(f, target, seconds)
         self.c.lab.heal(target)
         f.t_end = time.monotonic()
         return f
@@ -535,8 +545,7 @@ class Runner:
         f.t_start = time.monotonic()
         os.kill(target.proc.pid, signal.SIGSTOP)
         try:
-            self.watch_loss(f, target, timeout=seconds)
-            time.sleep(max(0.0, seconds - (time.monotonic() - f.t_start)))
+            self.hold(f, target, seconds)
         finally:
             os.kill(target.proc.pid, signal.SIGCONT)
         f.t_end = time.monotonic()
@@ -545,14 +554,10 @@ class Runner:
     def _drop(self, target: Host, seconds: float, inbound_only: bool, what: str) -> Fault:
         f = Fault(what, target=target.identifier,
                   was_leader=target.identifier == self.c.leader())
-        dev = target.veth_ns
         f.t_start = time.monotonic()
         try:
-            iptables(target, "-I", "INPUT", "-i", dev, "-j", "DROP")
-            if not inbound_only:
-                iptables(target, "-I", "OUTPUT", "-o", dev, "-j", "DROP")
-            self.watch_loss(f, target, timeout=seconds)
-            time.sleep(max(0.0, seconds - (time.monotonic() - f.t_start)))
+            drop_traffic(target, inbound_only)
+            self.hold(f, target, seconds)
         finally:
             clear_rules(target)
         f.t_end = time.monotonic()
@@ -577,8 +582,7 @@ class Runner:
         f.t_start = time.monotonic()
         try:
             for h in self.c.hosts:
-                iptables(h, "-I", "INPUT", "-i", h.veth_ns, "-j", "DROP")
-                iptables(h, "-I", "OUTPUT", "-o", h.veth_ns, "-j", "DROP")
+                drop_traffic(h)
             deadline = f.t_start + seconds
             fenced = None
             while time.monotonic() < deadline:
@@ -873,7 +877,6 @@ def main() -> int:
     if unknown:
         raise SystemExit(f"unknown scenario(s) {unknown}; known: {', '.join(SCENARIOS)}")
     rng = random.Random(args.seed)
-    import tempfile
     work = Path(args.workdir or tempfile.mkdtemp(prefix="raftvisor-chaos."))
     work.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")

@@ -19,16 +19,41 @@ use model::supvisors::{ConciliationStrategy, StartingStrategy};
 use model::ProcessState;
 use std::collections::BTreeSet;
 
+/// Whether a running job for which `job_ok` holds has an item of `namespec` for which
+/// `item_ok` holds.
+fn any_running_item(
+    state: &ClusterState,
+    namespec: &str,
+    job_ok: impl Fn(&Job) -> bool,
+    item_ok: impl Fn(&Item) -> bool,
+) -> bool {
+    state
+        .jobs()
+        .running()
+        .any(|j| job_ok(j) && j.items.iter().any(|i| i.namespec == namespec && item_ok(i)))
+}
+
 /// Whether a running job other than `job` has placed a start of `namespec` that is not over.
 fn placed_by_other_job(state: &ClusterState, job: JobId, namespec: &str) -> bool {
-    state.jobs().running().any(|other| {
-        other.id != job
-            && other.items.iter().any(|i| {
-                i.namespec == namespec
-                    && matches!(i.action, ItemAction::Start { .. })
-                    && matches!(i.state, ItemState::Placed { .. })
-            })
-    })
+    any_running_item(
+        state,
+        namespec,
+        |other| other.id != job,
+        |i| {
+            matches!(i.action, ItemAction::Start { .. })
+                && matches!(i.state, ItemState::Placed { .. })
+        },
+    )
+}
+
+/// Whether a job of the cluster's is stopping `namespec` (its stop is not a fault to undo).
+fn stopped_by_a_job(state: &ClusterState, namespec: &str) -> bool {
+    any_running_item(
+        state,
+        namespec,
+        |_| true,
+        |i| matches!(i.action, ItemAction::Stop { .. }) && !i.state.is_finished(),
+    )
 }
 
 /// How many follow-up rounds one plan may include (see [`Commander::plan`]).
@@ -569,24 +594,14 @@ impl Commander {
         ) && matches!(item.action, ItemAction::Start { on: None, .. })
     }
 
-    /// Whether a job of the cluster's is stopping `namespec` (its stop is not a fault to
-    /// undo).
-    fn stopping(state: &ClusterState, namespec: &str) -> bool {
-        state.jobs().running().any(|j| {
-            j.items.iter().any(|i| {
-                i.namespec == namespec
-                    && matches!(i.action, ItemAction::Stop { .. })
-                    && !i.state.is_finished()
-            })
-        })
-    }
-
-    fn place_again(round: &mut Round, job: &Job, idx: usize, lost: &str) {
+    /// Puts a placed start back to be placed again (see [`Self::places_again`]), saying why.
+    fn place_again(round: &mut Round, job: &Job, idx: usize, instance: &str, why: &str) {
         tracing::info!(
             job = job.id,
             namespec = %job.items[idx].namespec,
-            lost,
-            "the instance of a placed start was lost: placing it again"
+            instance,
+            why,
+            "placing a start again"
         );
         Self::set(round, job, idx, ItemState::Pending);
     }
@@ -734,6 +749,7 @@ impl Commander {
                 },
             ) => {
                 let elapsed = round.now - at_ms;
+                let again = Self::places_again(job, item);
                 // The instance reported that its fence stopped this process (it was cut off
                 // from the quorum meanwhile): its start is over there, and the failure that
                 // the report records is dropped for this unfinished item (`plan_failures`).
@@ -744,12 +760,12 @@ impl Commander {
                             && f.namespec == ns
                     })
                 };
-                if Self::places_again(job, item) && fenced() {
-                    return Self::place_again(round, job, idx, instance);
+                if again && fenced() {
+                    return Self::place_again(round, job, idx, instance, "fenced there");
                 }
                 if !self.is_running_instance(state, instance) {
-                    if Self::places_again(job, item) {
-                        return Self::place_again(round, job, idx, instance);
+                    if again {
+                        return Self::place_again(round, job, idx, instance, "instance lost");
                     }
                     return self.fail_item(state, job, idx, &lost_spawnerr(instance), round);
                 }
@@ -807,20 +823,15 @@ impl Commander {
                     ProcessState::Exited if status.expected => {
                         Self::set(round, job, idx, ItemState::Done)
                     }
-                    ProcessState::Fatal
-                        if status.spawnerr == lost_spawnerr(instance)
-                            && Self::places_again(job, item) =>
-                    {
-                        Self::place_again(round, job, idx, instance)
+                    ProcessState::Fatal if again && status.spawnerr == lost_spawnerr(instance) => {
+                        Self::place_again(round, job, idx, instance, "its process marked lost")
                     }
                     // Started by this order, then stopped by someone (not ended by itself:
                     // that is EXITED or FATAL), with no stop of the cluster's under way: the
                     // fence of an instance cut off meanwhile, which may not get to report it
                     // (the majority declared the instance lost first).
-                    ProcessState::Stopped
-                        if Self::places_again(job, item) && !Self::stopping(state, ns) =>
-                    {
-                        Self::place_again(round, job, idx, instance)
+                    ProcessState::Stopped if again && !stopped_by_a_job(state, ns) => {
+                        Self::place_again(round, job, idx, instance, "stopped outside any job")
                     }
                     other => {
                         let mut reason = format!("{other} on {instance}");

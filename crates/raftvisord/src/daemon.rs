@@ -794,17 +794,15 @@ async fn bind_inet(
         "" | "*" => "0.0.0.0",
         h => h,
     };
+    let bind_failed = |source| Error::BindInet {
+        addr: model::net::HostPort::new(host, inet.port),
+        source,
+    };
     let listener = tokio::net::TcpListener::bind((host, inet.port))
         .await
-        .map_err(|source| Error::BindInet {
-            addr: model::net::HostPort::new(host, inet.port),
-            source,
-        })?;
+        .map_err(bind_failed)?;
     if inet.credentials.is_none() {
-        let addr = listener.local_addr().map_err(|source| Error::BindInet {
-            addr: model::net::HostPort::new(host, inet.port),
-            source,
-        })?;
+        let addr = listener.local_addr().map_err(bind_failed)?;
         if !addr.ip().is_loopback() {
             if !inet.allow_unauthenticated {
                 return Err(Error::OpenInet {
