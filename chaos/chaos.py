@@ -656,6 +656,7 @@ class Runner:
         # the checker's reads that end one are the values the next one starts from.
         self.clients.resume()
         result: dict = {"scenario": name, "label": label}
+        since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
         try:
             fault = scenario()
         except Exception as e:  # noqa: BLE001 - a scenario that cannot run is a failure
@@ -704,6 +705,11 @@ class Runner:
         result["failures"] = failures
         log(f"  {label}: {'ok' if not failures else 'FAILED'} "
             f"recovery {result.get('recovery_s')} {failures}")
+        if failures:
+            # What the daemons decided meanwhile, where the report is read (CI's output).
+            result["decisions"] = decisions_since(self.c.hosts, since)
+            for line in result["decisions"]:
+                log(f"    {line}")
         if result.get("recovery_s") is None:
             # Not recovered: the next scenario starts from a cluster restarted on its data
             # dirs (the full restart deploys again), so one failure is not counted twice.
@@ -739,6 +745,27 @@ class Runner:
                     lost.append({"host": h.identifier, "program": program, "read": op.value,
                                  "allowed": sorted(allowed)})
         return lost
+
+
+# The log lines that say what the cluster decided: leadership, fences, the commander's steps.
+DECISIONS = ("became leader", "leadership lost", "fence:", "job item failed",
+             "placing a start", "commander moves", "declared", "panicked")
+
+
+def decisions_since(hosts: list[Host], since: str, limit: int = 60) -> list[str]:
+    """The decision lines of every host's log stamped at or after `since` (UTC, to the
+    second), in time order, host-tagged; the last `limit` of them."""
+    lines = []
+    for h in hosts:
+        try:
+            text = (h.workdir / "daemon.log").read_text(errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line[:19] >= since and any(k in line for k in DECISIONS):
+                lines.append(f"{line[11:23]} {h.identifier} {line[27:220].strip()}")
+    lines.sort()
+    return lines[-limit:]
 
 
 SCENARIOS: dict[str, Callable[[Runner], Fault]] = {

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dispatch::Dispatch;
 use crate::inner::{Core, SharedPlanner};
-use crate::jobs::{FinalAction, Order, Plan};
+use crate::jobs::{Clock, FinalAction, Order, Plan};
 use crate::state::Command;
 use crate::wire::{OrdersReply, OrdersRequest, WriteReply, PATH_ORDERS};
 
@@ -50,6 +50,7 @@ pub(crate) async fn commander_loop(ctx: Arc<CommanderCtx>, stop: CancellationTok
     let mut replica = ctx.core.replica.clone();
     let mut dispatch = Dispatch::default();
     let term = ctx.core.metrics.borrow().current_term;
+    let since = epoch_ms();
     loop {
         let planner = ctx.planner.lock().ok().and_then(|p| p.clone());
         // Without a planner yet, or after a plan that did something (its writes or orders
@@ -58,7 +59,11 @@ pub(crate) async fn commander_loop(ctx: Arc<CommanderCtx>, stop: CancellationTok
         if let Some(planner) = planner {
             let plan = {
                 let replica = replica.borrow_and_update();
-                planner(&replica.state, epoch_ms())
+                let clock = Clock {
+                    now_ms: epoch_ms(),
+                    leading_since_ms: since,
+                };
+                planner(&replica.state, clock)
             };
             if plan.is_empty() {
                 beat = plan.timed;

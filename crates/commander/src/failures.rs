@@ -34,13 +34,18 @@ impl Commander {
     /// Handles pending failures in order; returns RESTARTING/SHUTTING_DOWN when a failure
     /// calls for a global stop. Failures of an application that has a running job of its
     /// own (and are not an unfinished item of it) wait for that job to end: the first such
-    /// failure stops the scan, so that acknowledging `upto` never drops an unhandled one.
+    /// failure holds the ones behind it, so that acknowledging `upto` never drops an
+    /// unhandled one. Behind it, only the failures nothing acts upon are dropped (by id):
+    /// those of an unfinished item, which its job handles (a fence report places its start
+    /// again, and must not be found again at the next round).
     pub(crate) fn plan_failures(
         &self,
         state: &ClusterState,
         round: &mut Round,
     ) -> Option<SupvisorsState> {
         let mut upto = None;
+        let mut held = false;
+        let mut dropped = Vec::new();
         let mut decisions: BTreeMap<String, Decision> = BTreeMap::new();
         let mut global = None;
         for failure in state.jobs().failures() {
@@ -52,15 +57,20 @@ impl Commander {
                     .any(|i| i.namespec == ns && !i.state.is_finished())
             });
             if in_job || !self.rules.is_managed(&group) {
-                upto = Some(failure.id);
+                if held {
+                    dropped.push(failure.id);
+                } else {
+                    upto = Some(failure.id);
+                }
                 continue;
             }
             let app_busy = state
                 .jobs()
                 .running()
                 .any(|j| j.tracks.iter().any(|t| t.application == group));
-            if app_busy {
-                break;
+            if held || app_busy {
+                held = true;
+                continue;
             }
             upto = Some(failure.id);
             let strategy = self
@@ -117,6 +127,9 @@ impl Commander {
         }
         if let Some(upto) = upto {
             round.ops.push(JobOp::AckFailures { upto });
+        }
+        if !dropped.is_empty() {
+            round.ops.push(JobOp::DropFailures { ids: dropped });
         }
         None
     }

@@ -11,8 +11,8 @@ use crate::placement::Loads;
 use crate::Commander;
 use data::state::lost_spawnerr;
 use data::{
-    ClusterState, FailureKind, FinalAction, Item, ItemAction, ItemRef, ItemState, Job, JobId,
-    JobKind, JobOp, JobOutcome, Order, Plan, SupvisorsState, Track,
+    Clock, ClusterState, FailureKind, FinalAction, Item, ItemAction, ItemRef, ItemState, Job,
+    JobId, JobKind, JobOp, JobOutcome, Order, Plan, SupvisorsState, Track,
 };
 use model::rules::{DistributionRule, StartingFailureStrategy};
 use model::supvisors::{ConciliationStrategy, StartingStrategy};
@@ -78,6 +78,9 @@ pub(crate) struct Round {
     /// The leader's clock: it stamps what the round creates, and only the items of running
     /// jobs compare it with a recorded time (which [`Plan::timed`] relies on).
     pub now: i64,
+    /// When this leader took office: an item's timeout counts from its stamp or from here,
+    /// whichever is later (see [`data::Clock`]).
+    since: i64,
     pub ops: Vec<JobOp>,
     pub orders: Vec<Order>,
     /// Expected loads, updated with this round's placements.
@@ -89,15 +92,21 @@ pub(crate) struct Round {
 }
 
 impl Round {
-    fn new(now: i64, loads: Loads) -> Self {
+    fn new(clock: Clock, loads: Loads) -> Self {
         Round {
-            now,
+            now: clock.now_ms,
+            since: clock.leading_since_ms,
             ops: Vec::new(),
             orders: Vec::new(),
             loads,
             aborted: BTreeSet::new(),
             placing: BTreeSet::new(),
         }
+    }
+
+    /// How long an item stamped at `at_ms` has waited under this leader.
+    fn waited(&self, at_ms: i64) -> i64 {
+        self.now - at_ms.max(self.since)
     }
 
     pub(crate) fn creates(&self) -> bool {
@@ -149,7 +158,12 @@ impl Commander {
     /// the ops committed. No follow-up after a round that creates a job: the ids a simulation
     /// gives may differ from the ones the commit gives if another write lands in between.
     pub fn plan(&self, state: &ClusterState, now_ms: i64) -> Plan {
-        let mut plan = self.plan_round(state, now_ms);
+        self.plan_at(state, Clock::at(now_ms))
+    }
+
+    /// [`Self::plan`] by a leader that took office at `clock.leading_since_ms`.
+    pub fn plan_at(&self, state: &ClusterState, clock: Clock) -> Plan {
+        let mut plan = self.plan_round(state, clock);
         let mut simulated: Option<ClusterState> = None;
         let mut applied = 0;
         for _ in 0..FOLLOW_UPS {
@@ -170,7 +184,7 @@ impl Commander {
             let sim = simulated.get_or_insert_with(|| state.clone());
             sim.apply(&data::Command::Jobs(fresh.to_vec()));
             applied = plan.ops.len();
-            let more = self.plan_round(sim, now_ms);
+            let more = self.plan_round(sim, clock);
             if more.ops.is_empty() && more.supvisors_state.is_none() {
                 plan.orders.extend(more.orders);
                 break;
@@ -186,8 +200,8 @@ impl Commander {
         plan
     }
 
-    fn plan_round(&self, state: &ClusterState, now_ms: i64) -> Plan {
-        let mut round = Round::new(now_ms, self.loads(state));
+    fn plan_round(&self, state: &ClusterState, clock: Clock) -> Plan {
+        let mut round = Round::new(clock, self.loads(state));
         let mut next = None;
         match state.supvisors_state() {
             SupvisorsState::Off | SupvisorsState::Restart | SupvisorsState::Shutdown => {}
@@ -748,8 +762,14 @@ impl Commander {
                     at_ms,
                 },
             ) => {
-                let elapsed = round.now - at_ms;
+                let elapsed = round.waited(*at_ms);
                 let again = Self::places_again(job, item);
+                let record = state.instance(instance).and_then(|r| r.processes.get(ns));
+                let newer = match (record, seen) {
+                    (Some(r), Some(s)) => r.seq > *s,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
                 // The instance reported that its fence stopped this process (it was cut off
                 // from the quorum meanwhile): its start is over there, and the failure that
                 // the report records is dropped for this unfinished item (`plan_failures`).
@@ -769,12 +789,6 @@ impl Commander {
                     }
                     return self.fail_item(state, job, idx, &lost_spawnerr(instance), round);
                 }
-                let record = state.instance(instance).and_then(|r| r.processes.get(ns));
-                let newer = match (record, seen) {
-                    (Some(r), Some(s)) => r.seq > *s,
-                    (Some(_), None) => true,
-                    (None, _) => false,
-                };
                 // A newer record that shows no start since the order was placed is not its
                 // outcome: a full snapshot the instance took just before the order arrived
                 // (joining, or asked for by the leader), committed just after it. Only a start
@@ -854,7 +868,7 @@ impl Commander {
                 }
                 if let ItemState::Stopping { at_ms } = item.state {
                     let limit = i64::from(self.catalog.stopwaitsecs(ns)) * 1000 + STOPPED_MARGIN_MS;
-                    if round.now - at_ms > limit {
+                    if round.waited(at_ms) > limit {
                         return self.fail_item(
                             state,
                             job,

@@ -173,6 +173,52 @@ fn only_a_running_job_makes_a_plan_depend_on_the_clock() {
 }
 
 #[test]
+fn a_new_leader_gives_an_inherited_start_its_whole_timeout() {
+    let c = commander(&["a"], vec![web_app(Rfs::Continue)]);
+    let mut w = web_world(&["a"]);
+    w.deaf.insert("a".into());
+    w.create(
+        c.start_application(&w.state, Config, "web", "", w.now)
+            .unwrap(),
+    );
+    w.step(&c);
+    let late = w.now + super::plan::STARTING_TIMEOUT_MS + 1;
+    // The leader that placed the start times it out ...
+    let old = c.plan_at(&w.state, data::Clock::at(late));
+    assert!(
+        old.ops.iter().any(|op| matches!(
+            op,
+            JobOp::SetItem {
+                state: ItemState::Failed { .. },
+                ..
+            }
+        )),
+        "{old:?}"
+    );
+    // ... one that took office since (its predecessor's orders may never have left) sends
+    // the order again and waits the whole timeout from its own start.
+    let since = late - 1_000;
+    let clock = |now_ms| data::Clock {
+        now_ms,
+        leading_since_ms: since,
+    };
+    let fresh = c.plan_at(&w.state, clock(late));
+    assert!(fresh.ops.is_empty(), "{fresh:?}");
+    assert!(
+        fresh
+            .orders
+            .iter()
+            .any(|o| matches!(o, Order::Start { .. })),
+        "{fresh:?}"
+    );
+    let expired = c.plan_at(
+        &w.state,
+        clock(since + super::plan::STARTING_TIMEOUT_MS + 1),
+    );
+    assert!(!expired.ops.is_empty(), "{expired:?}");
+}
+
+#[test]
 fn a_process_stuck_starting_times_out_after_startsecs() {
     let c = commander(&["a"], vec![web_app(Rfs::Continue)]);
     let mut w = web_world(&["a"]);
@@ -1087,6 +1133,53 @@ fn a_running_failure_restart_fenced_on_its_instance_is_placed_again() {
     w.settle(&c);
     assert_eq!(w.running_on("svc:p"), vec!["a"]);
     assert_eq!(w.job(job).items[0].state, ItemState::Done);
+}
+
+#[test]
+fn a_fence_report_behind_a_held_failure_places_the_restart_again_once() {
+    // a's fence stops q (not in the restart job) and p (the restart's start, placed on a).
+    // q's failure waits for the job to end; p's, queued behind it, is dropped as its start
+    // is placed again, instead of being found at every round (which placed p again for
+    // ever, one commit every few milliseconds, seen in the chaos suite's packet loss).
+    let mut a = app("svc");
+    a.programs
+        .push(prog("p", opts(0, false, 10, Rfs::RestartProcess)));
+    a.programs
+        .push(prog("q", opts(0, false, 10, Rfs::RestartProcess)));
+    let c = commander(&["a", "b"], vec![a]);
+    let mut w = World::new(&["a", "b"]);
+    w.declare("svc", &["p", "q"], &["a", "b"]);
+    w.report("b", "svc", "p", Running);
+    w.report("a", "svc", "q", Running);
+    w.deaf.insert("a".into());
+    w.lose("b");
+    w.step(&c);
+    w.step(&c);
+    let job = w
+        .state
+        .jobs()
+        .all()
+        .find(|j| matches!(j.kind, JobKind::RunningFailure { .. }))
+        .expect("a running failure job")
+        .id;
+    assert!(
+        matches!(&w.job(job).items[0].state, ItemState::Placed { instance, .. } if instance == "a"),
+        "{:?}",
+        w.job(job).items
+    );
+    let losses = w.state.instance("a").expect("a").losses;
+    w.state.apply(&data::Command::Fenced {
+        instance: "a".into(),
+        losses,
+        namespecs: vec!["svc:q".into(), "svc:p".into()],
+    });
+    w.deaf.remove("a");
+    w.settle(&c);
+    assert_eq!(w.running_on("svc:p"), vec!["a"]);
+    assert_eq!(w.job(job).items[0].state, ItemState::Done);
+    // q's failure, held while the job ran, is handled once it ended.
+    assert_eq!(w.running_on("svc:q"), vec!["a"]);
+    assert_eq!(w.state.jobs().failures().count(), 0);
 }
 
 #[test]

@@ -294,6 +294,10 @@ pub enum JobOp {
     FinishAll { outcome: JobOutcome },
     /// The failures up to `id` (included) were handled.
     AckFailures { upto: u64 },
+    /// These failures were handled, out of order: the failures of an unfinished item of a
+    /// running job, queued behind one that waits for that job to end (left last in the enum:
+    /// the log entries written before it decode unchanged).
+    DropFailures { ids: Vec<u64> },
 }
 
 /// The commander's part of the replicated state.
@@ -470,6 +474,13 @@ impl Jobs {
                 self.failures.retain(|id, _| id > upto);
                 before != self.failures.len()
             }
+            JobOp::DropFailures { ids } => {
+                let before = self.failures.len();
+                for id in ids {
+                    self.failures.remove(id);
+                }
+                before != self.failures.len()
+            }
         }
     }
 
@@ -537,9 +548,30 @@ impl Plan {
     }
 }
 
-/// The planner the leader runs: a pure function of the replicated state and the leader's clock
-/// (epoch ms). Installed by the daemon (it knows the rules); the cluster crate only runs it.
-pub type Planner = std::sync::Arc<dyn Fn(&crate::ClusterState, i64) -> Plan + Send + Sync>;
+/// The leader's clock for one planning round (epoch ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// Now: stamps what the round creates, and is what the items' timeouts are measured at.
+    pub now_ms: i64,
+    /// When this leader took office. The timeout of an item stamped before counts from here:
+    /// the previous leader, cut off or slow to lose office, may never have sent its orders, so
+    /// a new leader gives each item it inherits its whole timeout (as it resends the orders).
+    pub leading_since_ms: i64,
+}
+
+impl Clock {
+    /// A clock with no change of leader to account for (tests, dry runs).
+    pub fn at(now_ms: i64) -> Self {
+        Clock {
+            now_ms,
+            leading_since_ms: i64::MIN,
+        }
+    }
+}
+
+/// The planner the leader runs: a pure function of the replicated state and the leader's
+/// [`Clock`]. Installed by the daemon (it knows the rules); the cluster crate only runs it.
+pub type Planner = std::sync::Arc<dyn Fn(&crate::ClusterState, Clock) -> Plan + Send + Sync>;
 
 #[cfg(test)]
 mod tests {
@@ -782,5 +814,27 @@ mod tests {
         assert_eq!(s.jobs().failures().count(), 1);
         apply(&mut s, vec![JobOp::AckFailures { upto: last.id }]);
         assert_eq!(s.jobs().failures().count(), 0);
+    }
+
+    #[test]
+    fn dropped_failures_go_out_of_order_and_the_others_stay() {
+        use model::ProcessState::*;
+        let mut s = ClusterState::new();
+        for counter in [1, 3, 5] {
+            events(&mut s, counter, status(Running, true));
+            events(&mut s, counter + 1, status(Exited, false));
+        }
+        let ids: Vec<u64> = s.jobs().failures().map(|f| f.id).collect();
+        assert_eq!(ids.len(), 3);
+        apply(&mut s, vec![JobOp::DropFailures { ids: vec![ids[1]] }]);
+        let left: Vec<u64> = s.jobs().failures().map(|f| f.id).collect();
+        assert_eq!(left, vec![ids[0], ids[2]]);
+        // Dropping what is gone changes nothing.
+        assert_eq!(
+            s.apply(&Command::Jobs(vec![JobOp::DropFailures {
+                ids: vec![ids[1]]
+            }])),
+            CommandResult::Unchanged
+        );
     }
 }

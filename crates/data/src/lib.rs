@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  front ends, feed, leader's book ─► Command ─► (Raft log) ─► ClusterState::apply
-//!  leader loop ── Planner(&ClusterState, now_ms) ─► Plan { ops ─► Command::Jobs, orders }
+//!  leader loop ── Planner(&ClusterState, Clock) ─► Plan { ops ─► Command::Jobs, orders }
 //! ```
 //!
 //! Why a crate of its own: the commander (the pure planner) and the Raft layer both speak these
@@ -24,8 +24,8 @@ pub mod testkit;
 
 pub use history::{History, HistoryEntry, HistoryKind, LogPosition, Stamp};
 pub use jobs::{
-    FailureKind, FinalAction, Item, ItemAction, ItemRef, ItemState, Job, JobId, JobKind, JobOp,
-    JobOutcome, Jobs, Order, Plan, Planner, Track,
+    Clock, FailureKind, FinalAction, Item, ItemAction, ItemRef, ItemState, Job, JobId, JobKind,
+    JobOp, JobOutcome, Jobs, Order, Plan, Planner, Track,
 };
 pub use state::{
     BatchSeq, ClusterState, Command, CommandResult, InstanceRecord, InstanceState, ProcessRecord,

@@ -610,7 +610,7 @@ impl Cluster {
     ) -> Result<(Cluster, Arc<dyn web::Namespace>), cluster::NodeError> {
         let planner: cluster::Planner = {
             let view = view.subscribe();
-            Arc::new(move |state, now_ms| view::commander(&view).plan(state, now_ms))
+            Arc::new(move |state, clock| view::commander(&view).plan_at(state, clock))
         };
         let shutdown = CancellationToken::new();
         let (thread, (node, task)) = {
