@@ -289,9 +289,10 @@ def render_config(*, port: int, workdir: Path, programs: str, tag: str,
                   username: Optional[str] = None, password: Optional[str] = None,
                   unix_socket: Optional[Path] = None, identifier: Optional[str] = None,
                   supervisord_extra: str = "", loglevel: str = "debug",
-                  host: str = "127.0.0.1") -> str:
+                  host: str = "127.0.0.1", inet_extra: str = "") -> str:
     """Full INI text: [supervisord] with unique paths, servers, rpcinterface, then `programs`.
-    `host`: the address of `[inet_http_server]` (`::1` for IPv6)."""
+    `host`: the address of `[inet_http_server]` (`::1` for IPv6); `inet_extra`: more lines of
+    that section."""
     lines = [
         "[supervisord]",
         f"logfile = {workdir / 'daemon.log'}",
@@ -305,6 +306,8 @@ def render_config(*, port: int, workdir: Path, programs: str, tag: str,
     if supervisord_extra:
         lines.append(supervisord_extra.strip())
     lines += ["", "[inet_http_server]", f"port = {url_host(host)}:{port}"]
+    if inet_extra:
+        lines.append(inet_extra.strip())
     if username:
         lines += [f"username = {username}", f"password = {password}"]
     if unix_socket is not None:
@@ -333,7 +336,7 @@ class Daemon:
     def __init__(self, impl: str, workdir: Path, programs: str = "", *,
                  username: Optional[str] = None, password: Optional[str] = None,
                  unix_socket: bool = False, identifier: Optional[str] = None,
-                 supervisord_extra: str = "", loglevel: str = "debug"):
+                 supervisord_extra: str = "", loglevel: str = "debug", inet_extra: str = ""):
         self.impl = impl
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -341,6 +344,7 @@ class Daemon:
         self.username, self.password = username, password
         self.identifier = identifier
         self.supervisord_extra = supervisord_extra
+        self.inet_extra = inet_extra
         self.loglevel = loglevel
         self.unix_socket = self.workdir / "daemon.sock" if unix_socket else None
         self.tag = uuid.uuid4().hex
@@ -362,7 +366,7 @@ class Daemon:
             port=self.port, workdir=self.workdir, programs=self.programs, tag=self.tag,
             username=self.username, password=self.password, unix_socket=self.unix_socket,
             identifier=self.identifier, supervisord_extra=self.supervisord_extra,
-            loglevel=self.loglevel, host=self.host))
+            loglevel=self.loglevel, host=self.host, inet_extra=self.inet_extra))
 
     # -- addresses
     @property

@@ -10,9 +10,11 @@ raftvisord-only, with the reason in `REFERENCE_DIFFERS`.
 from __future__ import annotations
 
 import base64
+import os
 import re
 import socket
 import time
+import xmlrpc.client
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -270,3 +272,125 @@ def test_many_bad_requests_then_good_ones(impl, target):
     p = d.proxy()
     for _ in range(20):
         assert p.supervisor.getAPIVersion() == "3.0"
+
+
+# ------------------------------------------------- raftvisord's bounds (Supervisor has none)
+
+def closed_within(sock: socket.socket, seconds: float) -> Optional[float]:
+    """How long until the server closes `sock` (None: still open after `seconds`)."""
+    t0 = time.monotonic()
+    sock.settimeout(0.2)
+    while time.monotonic() - t0 < seconds:
+        try:
+            if sock.recv(65536) == b"":
+                return time.monotonic() - t0
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return time.monotonic() - t0
+    return None
+
+
+def test_silent_and_slow_clients_are_cut_off(raftvisord_factory):
+    """A client that sends no request, half a header, or nothing more on a kept-alive
+    connection is disconnected after request_timeout; a body that does not come gets 408.
+    Each would otherwise hold a file descriptor for good."""
+    d = raftvisord_factory(PROGRAMS, username=USER, password=PASSWORD,
+                           inet_extra="request_timeout = 1")
+    pid = d.wait_states({"sleeper": "RUNNING"})["sleeper"]["pid"]
+    silent = socket.create_connection(("127.0.0.1", d.port))
+    half = socket.create_connection(("127.0.0.1", d.port))
+    half.sendall(b"POST /RPC2 HTTP/1.1\r\nHost: localhost\r\n")
+    idle = socket.create_connection(("127.0.0.1", d.port))
+    idle.sendall(post_head(len(call_xml("supervisor.getState"))).replace(
+        b"Connection: close", b"Connection: keep-alive") + call_xml("supervisor.getState"))
+    try:
+        assert idle.recv(65536).startswith(b"HTTP/1.1 200"), "the kept-alive call failed"
+        for name, sock in (("silent", silent), ("half a header", half),
+                           ("idle kept-alive", idle)):
+            took = closed_within(sock, 6)
+            assert took is not None, f"{name} connection still open 6 s after, timeout 1 s"
+    finally:
+        for sock in (silent, half, idle):
+            sock.close()
+    body = call_xml("supervisor.getState")
+    r = exchange(d.port, post_head(len(body)) + body[:10], timeout=8)
+    assert r.status == 408 and r.elapsed < 6, (
+        f"a body that never comes: wanted 408 within 6 s, got {r.status} after "
+        f"{r.elapsed:.1f} s {r.note}")
+    assert_healthy(d, pid, "slow clients")
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_connections_are_capped_and_the_next_ones_wait(raftvisord_factory):
+    """With max_connections = 4, fifty idle clients hold four descriptors of the daemon, not
+    fifty; the next request is answered once a connection closes."""
+    d = raftvisord_factory(PROGRAMS, username=USER, password=PASSWORD,
+                           inet_extra="max_connections = 4\nrequest_timeout = 30")
+    pid = d.wait_states({"sleeper": "RUNNING"})["sleeper"]["pid"]
+    before = open_fds(d.pid)
+    idle = [socket.create_connection(("127.0.0.1", d.port)) for _ in range(50)]
+    try:
+        # Three at least: the harness's last call may still hold the fourth slot.
+        harness.wait_until(lambda: open_fds(d.pid) >= before + 3, 5,
+                           what="the daemon accepting connections up to its cap")
+        time.sleep(0.5)  # room to accept more, which it must not
+        grown = open_fds(d.pid) - before
+        assert grown <= 4, f"50 idle clients, max_connections = 4: {grown} more descriptors"
+        body = call_xml("supervisor.getState")
+        waiting = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+        waiting.sendall(post_head(len(body)) + body)
+        waiting.settimeout(1)
+        try:
+            early = waiting.recv(65536)
+        except socket.timeout:
+            early = b""
+        assert early == b"", f"answered past the cap: {early[:80]!r}"
+        for sock in idle:
+            sock.close()
+        idle = []
+        waiting.settimeout(10)
+        answer = waiting.recv(65536)
+        waiting.close()
+        assert answer.startswith(b"HTTP/1.1 200"), f"after the cap: {answer[:200]!r}"
+    finally:
+        for sock in idle:
+            sock.close()
+    assert_healthy(d, pid, "fifty idle clients")
+
+
+STDIN_PROGRAMS = """
+[program:deaf]
+command = /bin/sleep 100000
+startsecs = 0
+"""
+
+
+def test_send_process_stdin_to_a_child_that_does_not_read_is_bounded(raftvisord_factory):
+    """A child that never reads its stdin cannot hold sendProcessStdin (Supervisor buffers and
+    answers at once) nor grow the daemon without end: each call answers within a second or
+    so, and once 1 MiB waits the next one is refused with FAILED."""
+    d = raftvisord_factory(STDIN_PROGRAMS, username=USER, password=PASSWORD)
+    pid = d.wait_states({"deaf": "RUNNING"})["deaf"]["pid"]
+    p = d.proxy(timeout=10)
+    chunk = "x" * (256 << 10)
+    refused = None
+    for i in range(8):
+        t0 = time.monotonic()
+        try:
+            assert p.supervisor.sendProcessStdin("deaf", chunk) is True
+        except xmlrpc.client.Fault as f:
+            refused = (i, f)
+        took = time.monotonic() - t0
+        assert took < 3, f"sendProcessStdin #{i} took {took:.1f} s"
+        if refused:
+            break
+    assert refused is not None, "8 x 256 KiB to a child that does not read: never refused"
+    i, fault = refused
+    assert fault.faultCode == 30 and "not being read" in fault.faultString, fault
+    assert 4 <= i <= 5, f"refused at call #{i}, wanted once 1 MiB waits (#4 or #5)"
+    info = p.supervisor.getProcessInfo("deaf")
+    assert (info["statename"], info["pid"]) == ("RUNNING", pid), info

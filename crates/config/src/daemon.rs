@@ -9,7 +9,9 @@ use crate::values::{
     parse_bool, parse_bytes, parse_inet_address, parse_loglevel, parse_octal, parse_password,
     parse_ranged,
 };
-use model::{Credentials, CtlSpec, InetServerSpec, LogLevel, SupervisordSpec, UnixServerSpec};
+use model::{
+    Credentials, CtlSpec, HttpLimits, InetServerSpec, LogLevel, SupervisordSpec, UnixServerSpec,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -39,8 +41,27 @@ pub(crate) const CTL_KEYS: [&str; 5] = [
     "prompt",
     "history_file",
 ];
-pub(crate) const INET_KEYS: [&str; 4] = ["port", "username", "password", "allow_unauthenticated"];
-pub(crate) const UNIX_KEYS: [&str; 5] = ["file", "chmod", "chown", "username", "password"];
+pub(crate) const INET_KEYS: [&str; 8] = [
+    "port",
+    "username",
+    "password",
+    "allow_unauthenticated",
+    "max_connections",
+    "request_timeout",
+    "readonly_username",
+    "readonly_password",
+];
+pub(crate) const UNIX_KEYS: [&str; 9] = [
+    "file",
+    "chmod",
+    "chown",
+    "username",
+    "password",
+    "max_connections",
+    "request_timeout",
+    "readonly_username",
+    "readonly_password",
+];
 
 /// `[supervisord]` with Supervisor's defaults. Paths of the log and pid files are made absolute
 /// (Supervisor's `normalize_path`); their directories, `childlogdir` and `directory` must exist.
@@ -124,15 +145,29 @@ pub(crate) fn supervisord(
 
 /// `username` and `password`: both or neither.
 fn credentials(s: Sect<'_>, p: &mut Problems, vars: &Vars) -> Option<Credentials> {
-    let username = s.text(p, vars, "username");
-    let password = s.parse(p, vars, "password", parse_password);
+    user_and_password(s, p, vars, "username", "password")
+}
+
+/// Two keys naming a user and a password: both or neither.
+fn user_and_password(
+    s: Sect<'_>,
+    p: &mut Problems,
+    vars: &Vars,
+    user_key: &str,
+    password_key: &str,
+) -> Option<Credentials> {
+    let username = s.text(p, vars, user_key);
+    let password = s.parse(p, vars, password_key, parse_password);
     match (username, password) {
         (Ok(Some(username)), Ok(Some(password))) => Some(Credentials { username, password }),
         (Ok(None), Ok(None)) => None,
         (Ok(Some(_)), Ok(None)) | (Ok(None), Ok(Some(_))) => {
             s.section_error(
                 p,
-                "incomplete authentication: username and password must both be set, or neither",
+                format!(
+                    "incomplete authentication: {user_key} and {password_key} must both be \
+                     set, or neither"
+                ),
             );
             None
         }
@@ -140,16 +175,71 @@ fn credentials(s: Sect<'_>, p: &mut Problems, vars: &Vars) -> Option<Credentials
     }
 }
 
+/// `readonly_username` and `readonly_password` (raftvisor's): a user who may only read. Only
+/// next to `username`/`password` (without them everybody may do everything), and another name.
+fn read_only_user(
+    s: Sect<'_>,
+    p: &mut Problems,
+    vars: &Vars,
+    full: Option<&Credentials>,
+) -> Option<Credentials> {
+    let read_only = user_and_password(s, p, vars, "readonly_username", "readonly_password")?;
+    match full {
+        None => {
+            s.section_error(
+                p,
+                "readonly_username needs username and password: without them the port is \
+                 open to everybody, for everything",
+            );
+            None
+        }
+        Some(full) if full.username == read_only.username => {
+            s.section_error(p, "readonly_username must differ from username");
+            None
+        }
+        Some(_) => Some(read_only),
+    }
+}
+
+/// `max_connections` and `request_timeout` (raftvisor's; Supervisor's servers have no bound).
+fn http_limits(s: Sect<'_>, p: &mut Problems, vars: &Vars) -> HttpLimits {
+    let default = HttpLimits::default();
+    let positive = |t: &str| match parse_ranged::<u32>(t, "1 or more")? {
+        0 => Err("0 is out of range (1 or more)".to_string()),
+        n => Ok(n),
+    };
+    HttpLimits {
+        max_connections: s.parse_or(
+            p,
+            vars,
+            "max_connections",
+            default.max_connections,
+            positive,
+        ),
+        request_timeout_secs: s.parse_or(
+            p,
+            vars,
+            "request_timeout",
+            default.request_timeout_secs,
+            positive,
+        ),
+    }
+}
+
 pub(crate) fn inet_server(s: Sect<'_>, p: &mut Problems, vars: &Vars) -> Option<InetServerSpec> {
     s.check_keys(p, &INET_KEYS);
     let credentials = credentials(s, p, vars);
+    let read_only = read_only_user(s, p, vars, credentials.as_ref());
+    let limits = http_limits(s, p, vars);
     let allow_unauthenticated = s.parse_or(p, vars, "allow_unauthenticated", false, parse_bool);
     match s.parse(p, vars, "port", parse_inet_address) {
         Ok(Some((host, port))) => Some(InetServerSpec {
             host,
             port,
             credentials,
+            read_only,
             allow_unauthenticated,
+            limits,
         }),
         Ok(None) => {
             s.section_error(p, "port: required (e.g. port = 127.0.0.1:9001)");
@@ -167,6 +257,8 @@ pub(crate) fn unix_server(
 ) -> Option<UnixServerSpec> {
     s.check_keys(p, &UNIX_KEYS);
     let credentials = credentials(s, p, vars);
+    let read_only = read_only_user(s, p, vars, credentials.as_ref());
+    let limits = http_limits(s, p, vars);
     let chmod = s.parse_or(p, vars, "chmod", 0o700, parse_octal);
     let chown = s
         .parse(p, vars, "chown", |t| {
@@ -182,6 +274,8 @@ pub(crate) fn unix_server(
                 chmod,
                 chown,
                 credentials,
+                read_only,
+                limits,
             })
         }
         Ok(None) => {

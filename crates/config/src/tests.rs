@@ -394,6 +394,59 @@ fn inet_server_port_forms_and_credentials() {
 }
 
 #[test]
+fn http_servers_read_only_user_and_bounds() {
+    let c = ok(&format!(
+        "{SD}[inet_http_server]\nport=9001\nusername=u\npassword=p\n\
+         readonly_username=v\nreadonly_password={{SHA}}82ab876d1387bfafe46cc1c8a2ef074eae50cb1d\n\
+         max_connections=8\nrequest_timeout=3\n"
+    ));
+    let inet = c.inet_http_server.unwrap();
+    let viewer = inet.read_only.unwrap();
+    assert_eq!(viewer.username, "v");
+    assert!(matches!(viewer.password, Password::Sha1Hex(_)));
+    assert_eq!(
+        inet.limits,
+        model::HttpLimits {
+            max_connections: 8,
+            request_timeout_secs: 3
+        }
+    );
+    let c = ok(&format!("{SD}[inet_http_server]\nport=9001\n"));
+    let inet = c.inet_http_server.unwrap();
+    assert_eq!(
+        (inet.read_only, inet.limits),
+        (None, model::HttpLimits::default())
+    );
+    for (extra, want) in [
+        (
+            "readonly_username=v\n",
+            "incomplete authentication: readonly_username and",
+        ),
+        (
+            "readonly_username=u\nreadonly_password=x\n",
+            "readonly_username must differ from username",
+        ),
+        ("max_connections=0\n", "max_connections: 0 is out of range"),
+        (
+            "request_timeout=-1\n",
+            "request_timeout: -1 is out of range",
+        ),
+    ] {
+        let e = err(&format!(
+            "{SD}[inet_http_server]\nport=9001\nusername=u\npassword=p\n{extra}"
+        ));
+        assert!(e.contains(want), "{extra}: {e}");
+    }
+    let e = err(&format!(
+        "{SD}[inet_http_server]\nport=9001\nreadonly_username=v\nreadonly_password=w\n"
+    ));
+    assert!(
+        e.contains("readonly_username needs username and password"),
+        "{e}"
+    );
+}
+
+#[test]
 fn unix_server_and_supervisorctl() {
     let c = ok(&format!("{SD}[unix_http_server]\nfile=/tmp/a/../s.sock\nusername=u\npassword=p\n[supervisorctl]\nserverurl=http://h:1\nusername=u\npassword=p\nhistory_file=~/.hist\n"));
     let unix = c.unix_http_server.unwrap();

@@ -106,16 +106,38 @@ pub struct Credentials {
     pub password: Password,
 }
 
+/// raftvisor's bounds on one HTTP server (Supervisor has none): `max_connections` and
+/// `request_timeout` (seconds) in `[inet_http_server]` and `[unix_http_server]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpLimits {
+    pub max_connections: u32,
+    pub request_timeout_secs: u32,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 256,
+            request_timeout_secs: 10,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InetServerSpec {
     /// Host to bind; empty or `*` means all interfaces.
     pub host: String,
     pub port: u16,
     pub credentials: Option<Credentials>,
+    /// raftvisor's `readonly_username`/`readonly_password`: a user who may only read.
+    #[serde(default)]
+    pub read_only: Option<Credentials>,
     /// raftvisor's `allow_unauthenticated`: without credentials, a port reachable beyond
     /// loopback is refused at start unless this says it is wanted (Supervisor only warns).
     #[serde(default)]
     pub allow_unauthenticated: bool,
+    #[serde(default)]
+    pub limits: HttpLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +146,11 @@ pub struct UnixServerSpec {
     pub chmod: u32,
     pub chown: Option<String>,
     pub credentials: Option<Credentials>,
+    /// raftvisor's `readonly_username`/`readonly_password`: a user who may only read.
+    #[serde(default)]
+    pub read_only: Option<Credentials>,
+    #[serde(default)]
+    pub limits: HttpLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use crate::logs;
 use crate::numprocs::{self, NumprocsChange, NumprocsOverrides, NumprocsReloader};
 use crate::runtime::{
     reload_fn, Actor, Exit, Item, Msg, Outcome, ProcessEvent, Reloader, Selection, Shared,
-    StartGuard, StdinWrite,
+    StartGuard, STDIN_PENDING_LIMIT,
 };
 use crate::spawn::Spawner;
 use model::{Config, Fault, FaultCode, SupervisorState};
@@ -16,6 +16,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+
+/// How long `sendProcessStdin` waits for its data to reach the child's pipe before answering
+/// with the data still queued.
+pub const STDIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the daemon passes in besides the config.
 #[derive(Clone)]
@@ -633,19 +637,30 @@ impl SupervisorApi for Supervisor {
         self.main_log_file()
     }
 
+    /// Queues `chars` for the child's stdin and answers once they are written, or after
+    /// [`STDIN_WAIT`] with the data still queued (Supervisor buffers it and never waits): a
+    /// child that does not read its input cannot hold the call. NO_FILE when its stdin is
+    /// closed, FAILED when [`STDIN_PENDING_LIMIT`] bytes already wait.
     async fn send_process_stdin(&self, namespec: &str, chars: &str) -> Result<(), Fault> {
         let ns = namespec.to_string();
         let stdin = self.ask(|r| Msg::Stdin(ns, r)).await.ok_or_else(gone)??;
         let (tx, rx) = oneshot::channel();
-        stdin
-            .send(StdinWrite {
-                data: chars.as_bytes().to_vec(),
-                reply: Some(tx),
-            })
-            .map_err(|_| Fault::with(FaultCode::NoFile, namespec))?;
-        match rx.await {
-            Ok(true) => Ok(()),
-            _ => Err(Fault::with(FaultCode::NoFile, namespec)),
+        match stdin.push(chars.as_bytes().to_vec(), Some(tx)) {
+            Ok(()) => {}
+            Err(0) => return Err(Fault::with(FaultCode::NoFile, namespec)),
+            Err(pending) => {
+                return Err(Fault::with(
+                    FaultCode::Failed,
+                    format!(
+                        "{namespec}: its stdin is not being read ({pending} bytes waiting, \
+                         limit {STDIN_PENDING_LIMIT})"
+                    ),
+                ))
+            }
+        }
+        match tokio::time::timeout(STDIN_WAIT, rx).await {
+            Ok(Ok(true)) | Err(_) => Ok(()),
+            Ok(_) => Err(Fault::with(FaultCode::NoFile, namespec)),
         }
     }
 

@@ -187,6 +187,8 @@ pub async fn run(
     if let (Some(inet), Some(listener)) = (&inet_http_server, inet_listener) {
         let mut opts = server_options.clone();
         opts.credentials = inet.credentials.clone();
+        opts.read_only = inet.read_only.clone();
+        opts.set_limits(inet.limits);
         let api = supervisor.clone();
         let stop = serving.clone();
         servers.spawn(async move {
@@ -196,6 +198,8 @@ pub async fn run(
     if let (Some(unix), Some(listener)) = (&unix_http_server, unix_listener) {
         let mut opts = server_options.clone();
         opts.credentials = unix.credentials.clone();
+        opts.read_only = unix.read_only.clone();
+        opts.set_limits(unix.limits);
         let api = supervisor.clone();
         let stop = serving.clone();
         servers.spawn(async move {

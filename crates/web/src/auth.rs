@@ -8,6 +8,34 @@ use sha1::{Digest, Sha1};
 /// The `WWW-Authenticate` value sent with every 401.
 pub const CHALLENGE: &str = "Basic realm=\"default\"";
 
+/// What an authenticated request may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Everything (the server's `username`, or a server without credentials).
+    Full,
+    /// Reads only (the server's `readonly_username`): no method that changes anything.
+    ReadOnly,
+}
+
+/// What an `Authorization` header value grants, and the user it names ('' without
+/// credentials configured); `None`: nothing (401). The read-only user is only checked when
+/// the full one does not match.
+pub fn access(
+    full: Option<&Credentials>,
+    read_only: Option<&Credentials>,
+    header: Option<&[u8]>,
+) -> Option<(Access, String)> {
+    let Some(credentials) = full else {
+        return Some((Access::Full, String::new()));
+    };
+    if authorized(Some(credentials), header) {
+        return Some((Access::Full, credentials.username.clone()));
+    }
+    read_only
+        .filter(|c| authorized(Some(c), header))
+        .map(|c| (Access::ReadOnly, c.username.clone()))
+}
+
 /// Whether an `Authorization` header value grants access. No credentials configured → always.
 pub fn authorized(credentials: Option<&Credentials>, header: Option<&[u8]>) -> bool {
     let Some(credentials) = credentials else {
@@ -98,6 +126,28 @@ mod tests {
         // Passwords may contain ':'; only the first one separates the user.
         let c = creds(Password::Plain("a:b".into()));
         assert!(authorized(Some(&c), Some(&basic("user:a:b"))));
+    }
+
+    #[test]
+    fn the_read_only_user_gets_read_only_access() {
+        let full = creds(Password::Plain("123".into()));
+        let viewer = Credentials {
+            username: "viewer".into(),
+            password: Password::Plain("look".into()),
+        };
+        let grant = |h: &str| access(Some(&full), Some(&viewer), Some(&basic(h)));
+        assert_eq!(grant("user:123"), Some((Access::Full, "user".into())));
+        assert_eq!(
+            grant("viewer:look"),
+            Some((Access::ReadOnly, "viewer".into()))
+        );
+        assert_eq!(grant("viewer:123"), None);
+        assert_eq!(grant("user:look"), None);
+        assert_eq!(access(Some(&full), None, Some(&basic("viewer:look"))), None);
+        assert_eq!(
+            access(None, None, None),
+            Some((Access::Full, String::new()))
+        );
     }
 
     #[test]

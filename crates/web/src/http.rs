@@ -15,7 +15,7 @@
 //! ```
 //! Every non-streaming reply is one `String` body, so hyper sends it with `Content-Length`.
 
-use crate::auth;
+use crate::auth::{self, Access};
 use crate::codec;
 use crate::logtail;
 use crate::rest;
@@ -38,7 +38,11 @@ pub(crate) struct App<S> {
     pub api: S,
     pub rpc: Rpc,
     pub credentials: Option<Credentials>,
+    /// The user who may only read (`readonly_username`), next to `credentials`.
+    pub read_only: Option<Credentials>,
     pub max_body_bytes: usize,
+    /// How long a request body may take to arrive (408 after).
+    pub request_timeout: Duration,
     pub tail_poll_interval: Duration,
     /// Cancelled at shutdown so that open log tails and event streams end.
     pub streams: CancellationToken,
@@ -231,10 +235,15 @@ impl<S: SupervisorApi> App<S> {
         body: impl Stream<Item = Result<B, warp::Error>> + Send,
     ) -> Response {
         let authorization = headers.get(AUTHORIZATION).map(|v| v.as_bytes());
-        if !auth::authorized(self.credentials.as_ref(), authorization) {
+        let granted = auth::access(
+            self.credentials.as_ref(),
+            self.read_only.as_ref(),
+            authorization,
+        );
+        let Some((access, user)) = granted else {
             tracing::debug!(%method, %path, "request refused: bad or missing credentials");
             return unauthorized();
-        }
+        };
         if path.starts_with("/RPC2") {
             if method != Method::POST {
                 return error_page(StatusCode::BAD_REQUEST);
@@ -244,7 +253,7 @@ impl<S: SupervisorApi> App<S> {
                 tracing::warn!("XML-RPC request refused: sent by another site's page");
                 return error_page(StatusCode::FORBIDDEN);
             }
-            return self.rpc_request(&headers, body).await;
+            return self.rpc_request(&headers, body, access, user).await;
         }
         if path.starts_with("/logtail") || path.starts_with("/mainlogtail") {
             if method != Method::GET {
@@ -300,7 +309,21 @@ impl<S: SupervisorApi> App<S> {
                     StatusCode::FORBIDDEN,
                     serde_json::json!({ "message": "a command from another site's page is refused" }),
                 ),
-                rest::Resolved::Call(call) => rest::result_reply(&self.observed_call(call).await),
+                rest::Resolved::Call(call)
+                    if method == Method::POST && access == Access::ReadOnly =>
+                {
+                    tracing::info!(method = %call.name, %user, "REST command refused to a read-only user");
+                    (
+                        StatusCode::FORBIDDEN,
+                        serde_json::json!({
+                            "message": format!("FAILED: {}: refused to a read-only user", call.name),
+                            "code": model::FaultCode::Failed.code(),
+                        }),
+                    )
+                }
+                rest::Resolved::Call(call) => {
+                    rest::result_reply(&self.observed_call(call, access, user).await)
+                }
                 rest::Resolved::Reply(status, body) => (status, body),
                 rest::Resolved::WrongVerb(verb, body) => {
                     let mut response = reply(
@@ -338,8 +361,18 @@ impl<S: SupervisorApi> App<S> {
         &self,
         headers: &HeaderMap,
         body: impl Stream<Item = Result<B, warp::Error>>,
+        access: Access,
+        user: String,
     ) -> Response {
-        let data = match read_body(headers, body, self.max_body_bytes).await {
+        let read = read_body(headers, body, self.max_body_bytes);
+        let Ok(read) = tokio::time::timeout(self.request_timeout, read).await else {
+            tracing::warn!(
+                timeout = ?self.request_timeout,
+                "XML-RPC request refused: body not received in time"
+            );
+            return closing(error_page(StatusCode::REQUEST_TIMEOUT));
+        };
+        let data = match read {
             Ok(data) => data,
             Err(BodyError::TooLarge) => {
                 tracing::warn!(
@@ -362,7 +395,7 @@ impl<S: SupervisorApi> App<S> {
             }
         };
         let name = call.name.clone();
-        let xml = match self.observed_call(call).await {
+        let xml = match self.observed_call(call, access, user).await {
             Ok(value) => codec::render_response(&value),
             Err(fault) => {
                 tracing::trace!(method = %name, fault = %fault, "XML-RPC call returned a fault");
@@ -372,17 +405,17 @@ impl<S: SupervisorApi> App<S> {
         reply(StatusCode::OK, "text/xml", xml)
     }
 
-    /// Runs `call`, and tells the metrics of it.
-    async fn observed_call(&self, call: xmlrpc::MethodCall) -> Result<xmlrpc::Value, model::Fault> {
+    /// Runs `call` as `user` with `access` (the user the credentials named), and tells the
+    /// metrics of it.
+    async fn observed_call(
+        &self,
+        call: xmlrpc::MethodCall,
+        access: Access,
+        user: String,
+    ) -> Result<xmlrpc::Value, model::Fault> {
         let name = call.name.clone();
         let started = std::time::Instant::now();
-        // Past the authentication, the user is the one the credentials name.
-        let user = self
-            .credentials
-            .as_ref()
-            .map(|c| c.username.clone())
-            .unwrap_or_default();
-        let outcome = crate::caller::scope(user, self.rpc.call(call)).await;
+        let outcome = crate::caller::scope(user, self.rpc.call_as(call, access)).await;
         if let Some(metrics) = &self.metrics {
             // A name no method has is counted as `unknown`: a client cannot grow the label set.
             let method = if self.rpc.knows(&name) {

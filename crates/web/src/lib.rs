@@ -11,7 +11,7 @@
 //! ```text
 //!  TcpListener / UnixListener (bound by the daemon)
 //!     └─ server::serve_* ── accept, TCP_NODELAY, hyper HTTP/1.1, graceful shutdown
-//!          └─ http::App::handle ── basic auth, Supervisor's handler order
+//!          └─ http::App::handle ── basic auth (full or read-only user), Supervisor's handler order
 //!               ├─ /RPC2 ── codec::parse_method_call ─ Rpc::call ─ codec::render_*
 //!               │             ├─ system.*        (listMethods, methodHelp, methodSignature, multicall)
 //!               │             ├─ supervisor.*    (supervisor_ns → SupervisorApi)
@@ -42,6 +42,7 @@ mod tests_dispatch;
 #[cfg(test)]
 mod tests_http;
 
+pub use auth::Access;
 pub use namespace::{MethodDef, Namespace};
 pub use rpc::{dispatch, NamespaceError, Rpc};
 pub use server::{

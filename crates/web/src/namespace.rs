@@ -7,6 +7,19 @@ use futures_util::future::BoxFuture;
 use model::Fault;
 use xmlrpc::Value;
 
+/// Whether a method only reads: REST serves it with GET (the others with POST) and the
+/// read-only user may call it. `supvisors.get_*`; `get*`, `read*`, `tail*`, `list*` and
+/// `method*` elsewhere (Supervisor's and the `system` readers), as supvisorsflask routes them.
+/// Anything else counts as a change, a method added later included.
+pub fn is_read(namespace: &str, method: &str) -> bool {
+    match namespace {
+        "supvisors" => method.starts_with("get_"),
+        _ => ["get", "read", "tail", "list", "method"]
+            .iter()
+            .any(|p| method.starts_with(p)),
+    }
+}
+
 /// One published method: what `system.methodSignature` and `system.methodHelp` report and what
 /// the dispatcher checks the parameter count against before calling the namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

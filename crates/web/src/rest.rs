@@ -83,7 +83,7 @@ impl Route {
             namespace: namespace.to_string(),
             def: *def,
             name: name.to_string(),
-            verb: if is_read(namespace, def.name) {
+            verb: if crate::namespace::is_read(namespace, def.name) {
                 Verb::Get
             } else {
                 Verb::Post
@@ -158,17 +158,6 @@ impl Route {
             name: format!("{}.{}", self.namespace, self.def.name),
             params,
         })
-    }
-}
-
-/// Reads are GET, the rest POST: `supvisors.get_*`; `get*`, `read*`, `tail*`, `list*` and
-/// `method*` elsewhere (Supervisor's and the `system` readers), as supvisorsflask routes them.
-fn is_read(namespace: &str, method: &str) -> bool {
-    match namespace {
-        "supvisors" => method.starts_with("get_"),
-        _ => ["get", "read", "tail", "list", "method"]
-            .iter()
-            .any(|p| method.starts_with(p)),
     }
 }
 

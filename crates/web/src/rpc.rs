@@ -3,8 +3,9 @@
 //! everything else to the registered [`Namespace`]s. Works on [`MethodCall`]/[`Value`], so it
 //! is tested without HTTP or XML.
 
+use crate::auth::Access;
 use crate::encode;
-use crate::namespace::{MethodDef, Namespace};
+use crate::namespace::{is_read, MethodDef, Namespace};
 use crate::supervisor_ns::SupervisorNamespace;
 use model::{Fault, FaultCode};
 use procman::SupervisorApi;
@@ -78,6 +79,22 @@ impl Target<'_> {
             Target::System(def) => def,
             Target::Other(_, def) => def,
         }
+    }
+
+    /// A FAILED fault naming the method when `access` may not call it.
+    fn allowed(&self, access: Access) -> Result<(), Fault> {
+        let namespace = match self {
+            Target::System(_) => "system",
+            Target::Other(ns, _) => ns.name(),
+        };
+        let name = self.def().name;
+        if access == Access::ReadOnly && !is_read(namespace, name) {
+            return Err(Fault::with(
+                FaultCode::Failed,
+                format!("{namespace}.{name}: refused to a read-only user"),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -171,16 +188,25 @@ impl Rpc {
 
     /// Runs one XML-RPC call. `Err` is an XML-RPC fault (sent with HTTP 200).
     pub async fn call(&self, call: MethodCall) -> Result<Value, Fault> {
+        self.call_as(call, Access::Full).await
+    }
+
+    /// Runs one XML-RPC call for a user with `access`: a read-only user's call of a method
+    /// that changes something is a FAILED fault (in a `system.multicall`, that entry's).
+    pub async fn call_as(&self, call: MethodCall, access: Access) -> Result<Value, Fault> {
         let target = self.resolve(&call.name)?;
         if !target.def().accepts_arity(call.params.len()) {
             return Err(Fault::new(FaultCode::IncorrectParameters));
         }
         match target {
             Target::System(def) if def.name == "multicall" => match call.params.first() {
-                Some(calls) => self.multicall(calls).await,
+                Some(calls) => self.multicall(calls, access).await,
                 None => Err(Fault::new(FaultCode::IncorrectParameters)),
             },
-            target => self.invoke(target, call.params).await,
+            target => {
+                target.allowed(access)?;
+                self.invoke(target, call.params).await
+            }
         }
     }
 
@@ -217,13 +243,13 @@ impl Rpc {
 
     /// `system.multicall`: runs the calls in order, each awaited before the next; returns bare
     /// values, or `{faultCode, faultString}` structs for failed entries.
-    async fn multicall(&self, calls: &Value) -> Result<Value, Fault> {
+    async fn multicall(&self, calls: &Value, access: Access) -> Result<Value, Fault> {
         let Value::Array(calls) = calls else {
             return Err(Fault::new(FaultCode::IncorrectParameters));
         };
         let mut results = Vec::with_capacity(calls.len());
         for entry in calls {
-            let outcome = self.multicall_entry(entry).await;
+            let outcome = self.multicall_entry(entry, access).await;
             results.push(match outcome {
                 Ok(value) => value,
                 Err(fault) => encode::fault_struct(&fault),
@@ -232,7 +258,7 @@ impl Rpc {
         Ok(Value::Array(results))
     }
 
-    async fn multicall_entry(&self, entry: &Value) -> Result<Value, Fault> {
+    async fn multicall_entry(&self, entry: &Value, access: Access) -> Result<Value, Fault> {
         let Value::Struct(members) = entry else {
             return Err(Fault::with(
                 FaultCode::Failed,
@@ -260,6 +286,7 @@ impl Rpc {
         if !target.def().accepts_arity(params.len()) {
             return Err(Fault::new(FaultCode::IncorrectParameters));
         }
+        target.allowed(access)?;
         self.invoke(target, params).await
     }
 }

@@ -6,7 +6,7 @@
 use crate::http::App;
 use crate::namespace::Namespace;
 use crate::rpc::{check_namespace_name, NamespaceError, Rpc};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use model::Credentials;
@@ -17,23 +17,42 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use warp::Filter;
 
 /// Default limit of an XML-RPC request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
+/// Default cap on the connections one server holds open at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
+/// Default bound on reading a request's headers (and the wait for the next request on a
+/// kept-alive connection), and on reading its body.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How one HTTP server (one `[inet_http_server]` or `[unix_http_server]`) behaves.
 #[derive(Clone)]
 pub struct ServerOptions {
     /// Basic-auth user and password; `None` serves everyone (Supervisor logs a CRIT for that).
     pub credentials: Option<Credentials>,
+    /// The user who may only read (`readonly_username`/`readonly_password`): every GET, and
+    /// the XML-RPC methods that change nothing. Only with `credentials`.
+    pub read_only: Option<Credentials>,
     /// Larger XML-RPC bodies get HTTP 413 (default [`DEFAULT_MAX_BODY_BYTES`]).
     pub max_body_bytes: usize,
     /// How often a log tail checks its file for new data (Supervisor: 0.1 s).
     pub tail_poll_interval: Duration,
     /// How long shutdown waits for in-flight requests before returning anyway.
     pub shutdown_grace: Duration,
+    /// Connections held open at once; the next ones wait in the listen backlog. Every
+    /// connection is a file descriptor, and so are the pipes of the children a spawn needs:
+    /// a client opening connections without end must not starve the programs.
+    pub max_connections: usize,
+    /// A client that does not send its request's headers (or a next request on a kept-alive
+    /// connection) within this is disconnected; one that does not send its body within this
+    /// gets 408. Answers (log tails, events) are not bounded by it.
+    pub request_timeout: Duration,
     namespaces: Vec<Arc<dyn Namespace>>,
     /// What `GET /events` streams as Server-Sent Events; `None`: 404 there.
     events: Option<EventSource>,
@@ -71,9 +90,12 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             credentials: None,
+            read_only: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             tail_poll_interval: Duration::from_millis(100),
             shutdown_grace: Duration::from_secs(10),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             namespaces: Vec::new(),
             events: None,
             metrics: None,
@@ -86,9 +108,12 @@ impl std::fmt::Debug for ServerOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerOptions")
             .field("auth", &self.credentials.as_ref().map(|c| &c.username))
+            .field("read_only", &self.read_only.as_ref().map(|c| &c.username))
             .field("max_body_bytes", &self.max_body_bytes)
             .field("tail_poll_interval", &self.tail_poll_interval)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("max_connections", &self.max_connections)
+            .field("request_timeout", &self.request_timeout)
             .field(
                 "namespaces",
                 &self
@@ -130,6 +155,12 @@ impl ServerOptions {
     pub fn with_dashboard(mut self) -> Self {
         self.dashboard = true;
         self
+    }
+
+    /// The connection cap and request timeout of a server section.
+    pub fn set_limits(&mut self, limits: model::HttpLimits) {
+        self.max_connections = limits.max_connections as usize;
+        self.request_timeout = Duration::from_secs(u64::from(limits.request_timeout_secs));
     }
 
     /// The dispatcher these options describe over `api`.
@@ -197,7 +228,9 @@ async fn serve<L: Acceptor, S: SupervisorApi>(
     let app = Arc::new(App {
         api,
         credentials: opts.credentials.clone(),
+        read_only: opts.read_only.clone(),
         max_body_bytes: opts.max_body_bytes,
+        request_timeout: opts.request_timeout,
         tail_poll_interval: opts.tail_poll_interval,
         streams: streams.clone(),
         events: opts.events.clone(),
@@ -222,7 +255,28 @@ async fn serve<L: Acceptor, S: SupervisorApi>(
         );
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let slots = Arc::new(Semaphore::new(opts.max_connections.max(1)));
+    let mut full_since: Option<std::time::Instant> = None;
     loop {
+        // A slot first, then the connection: at the cap, new clients wait in the backlog.
+        if slots.available_permits() == 0 && full_since.is_none() {
+            full_since = Some(std::time::Instant::now());
+            tracing::warn!(
+                max_connections = opts.max_connections,
+                "HTTP connection cap reached: new connections wait until one closes"
+            );
+        }
+        let slot = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
+        if let Some(since) = full_since.take() {
+            tracing::info!(waited = ?since.elapsed(), "HTTP connections below the cap again");
+        }
         let io = tokio::select! {
             biased;
             () = &mut shutdown => break,
@@ -237,13 +291,16 @@ async fn serve<L: Acceptor, S: SupervisorApi>(
             },
         };
         let service = TowerToHyperService::new(warp::service(filter.clone()));
-        let conn =
-            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(opts.request_timeout)
+            .serve_connection(TokioIo::new(io), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(err) = conn.await {
                 tracing::debug!(error = %err, "HTTP connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);

@@ -853,3 +853,73 @@ async fn free_dispatch_function() {
     .await;
     assert_eq!(result, Ok(s("3.0")));
 }
+
+#[tokio::test]
+async fn a_read_only_caller_reads_and_every_change_is_refused() {
+    let (api, rpc) = setup();
+    let as_viewer = |name: &str, params: Vec<Value>| {
+        rpc.call_as(
+            MethodCall {
+                name: name.into(),
+                params,
+            },
+            crate::Access::ReadOnly,
+        )
+    };
+    assert_eq!(
+        as_viewer("supervisor.getAPIVersion", vec![]).await,
+        Ok(s("3.0"))
+    );
+    assert!(as_viewer("system.listMethods", vec![]).await.is_ok());
+    assert!(
+        as_viewer("supervisor.readLog", vec![Value::Int(0), Value::Int(0)])
+            .await
+            .is_ok()
+    );
+    let before = api.journal().len();
+    for (name, params) in [
+        ("supervisor.startProcess", vec![s("g:a")]),
+        ("supervisor.clearLog", vec![]),
+        ("supervisor.shutdown", vec![]),
+        ("supervisor.sendProcessStdin", vec![s("g:a"), s("x")]),
+    ] {
+        let fault = as_viewer(name, params).await.expect_err(name);
+        assert_eq!(fault.code, FaultCode::Failed, "{name}");
+        assert!(
+            fault
+                .fault_string()
+                .ends_with(&format!("{name}: refused to a read-only user")),
+            "{fault:?}"
+        );
+    }
+    let entry = |name: &str, params: Vec<Value>| {
+        st(&[("methodName", s(name)), ("params", Value::Array(params))])
+    };
+    let calls = Value::Array(vec![
+        entry("supervisor.getAPIVersion", vec![]),
+        entry("supervisor.stopProcess", vec![s("g:a")]),
+    ]);
+    assert_eq!(
+        as_viewer("system.multicall", vec![calls]).await,
+        Ok(Value::Array(vec![
+            s("3.0"),
+            fault_struct(
+                30,
+                "FAILED: supervisor.stopProcess: refused to a read-only user"
+            ),
+        ]))
+    );
+    // Nothing reached the supervisor but the reads.
+    assert!(
+        api.journal()[before..]
+            .iter()
+            .all(|line| line.starts_with("read")),
+        "{:?}",
+        api.journal()
+    );
+    // The same calls with full access go through.
+    assert_eq!(
+        call(&rpc, "supervisor.startProcess", vec![s("g:a")]).await,
+        Ok(Value::Bool(true))
+    );
+}

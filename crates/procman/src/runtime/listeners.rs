@@ -4,7 +4,7 @@
 //! clocks and the `PROCESS_LOG_*` / `PROCESS_COMMUNICATION_*` notifications.
 
 use super::pipes::Stdin;
-use super::{epoch_now, Actor, StdinWrite};
+use super::{epoch_now, Actor};
 use crate::events::{self, ListenerSaid, Notification};
 use model::ProcessState;
 use std::collections::VecDeque;
@@ -109,10 +109,8 @@ impl Actor {
                 let env =
                     events::envelope(&identifier, q.serial, &g.spec.name, q.pool_serial, &q.n);
                 if let Some(stdin) = p.stdin.as_mut().and_then(Stdin::sender) {
-                    let _ = stdin.send(StdinWrite {
-                        data: env,
-                        reply: None,
-                    });
+                    // Bounded by the protocol: one envelope at a time, after READY.
+                    let _ = stdin.push(env, None);
                 }
                 if let Some(proto) = p.proto.as_mut() {
                     proto.sent();

@@ -26,6 +26,7 @@ mod groups;
 mod lifecycle;
 mod listeners;
 mod pipes;
+pub(crate) use pipes::{StdinQueue, STDIN_PENDING_LIMIT};
 mod resize;
 mod sockets;
 mod spawning;
@@ -140,10 +141,7 @@ pub enum Msg {
     LogPath(String, Channel, Reply<Result<Option<PathBuf>, Fault>>),
     Recent(String, Channel, Reply<Result<Vec<u8>, Fault>>),
     Sinks(Option<String>, Reply<Result<ProcSinks, Fault>>),
-    Stdin(
-        String,
-        Reply<Result<mpsc::UnboundedSender<StdinWrite>, Fault>>,
-    ),
+    Stdin(String, Reply<Result<StdinQueue, Fault>>),
     RemoteComm(String, String),
     Reread(Result<Config, String>, Reply<Result<ConfigDiff, Fault>>),
     AddGroup(String, Reply<Result<(), Fault>>),

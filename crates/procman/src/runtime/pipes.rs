@@ -1,10 +1,12 @@
 //! A child's pipes once it is spawned: one reader task per output pipe (log file, tail,
 //! syslog, capture mode, output events) and, written to only on demand, its stdin.
 
-use super::{fault, Actor, Msg, SharedTail, Sink, StdinWrite};
+use super::{fault, Actor, Msg, Reply, SharedTail, Sink, StdinWrite};
 use crate::output::{self, OutputDispatcher, Piece};
 use model::{Fault, FaultCode};
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
@@ -157,7 +159,7 @@ fn read_once(rx: &tokio::net::unix::pipe::Receiver, reader: &mut PipeReader) -> 
 /// programs never get input, and an idle task per child is memory wasted with hundreds of them.
 pub(super) struct Stdin {
     pipe: Option<OwnedFd>,
-    writer: Option<mpsc::UnboundedSender<StdinWrite>>,
+    writer: Option<StdinQueue>,
 }
 
 impl Stdin {
@@ -170,14 +172,46 @@ impl Stdin {
     }
 
     /// The writer task's queue, started on first use.
-    pub(super) fn sender(&mut self) -> Option<mpsc::UnboundedSender<StdinWrite>> {
+    pub(super) fn sender(&mut self) -> Option<StdinQueue> {
         if self.writer.is_none() {
             let pipe = self.pipe.take()?;
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(write_stdin(pipe, rx));
-            self.writer = Some(tx);
+            let pending = Arc::new(AtomicUsize::new(0));
+            tokio::spawn(write_stdin(pipe, rx, pending.clone()));
+            self.writer = Some(StdinQueue { tx, pending });
         }
         self.writer.clone()
+    }
+}
+
+/// What a child's stdin holds at most, written or not: past it, `sendProcessStdin` is refused
+/// (FAILED) instead of queueing without end for a child that does not read its input.
+pub(crate) const STDIN_PENDING_LIMIT: usize = 1024 * 1024;
+
+/// The queue of a child's stdin writer, and how many bytes wait in it (queued, not yet taken
+/// by the pipe). Like Supervisor's input buffer, it lets a caller hand data over without
+/// waiting for the child to read it.
+#[derive(Clone)]
+pub(crate) struct StdinQueue {
+    tx: mpsc::UnboundedSender<StdinWrite>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl StdinQueue {
+    /// Queues `data`; `Err(pending)` when that would pass [`STDIN_PENDING_LIMIT`] (an empty
+    /// queue takes any size: one call is bounded by the request's size limit), `Err(0)` when
+    /// the writer is gone.
+    pub(crate) fn push(&self, data: Vec<u8>, reply: Option<Reply<bool>>) -> Result<(), usize> {
+        let len = data.len();
+        let before = self.pending.fetch_add(len, Ordering::SeqCst);
+        if before > 0 && before + len > STDIN_PENDING_LIMIT {
+            self.pending.fetch_sub(len, Ordering::SeqCst);
+            return Err(before);
+        }
+        self.tx.send(StdinWrite { data, reply }).map_err(|_| {
+            self.pending.fetch_sub(len, Ordering::SeqCst);
+            0
+        })
     }
 }
 
@@ -185,10 +219,7 @@ impl Actor {
     /// `sendProcessStdin`: the queue of the writer of `ns`'s stdin (started on first use).
     /// NOT_RUNNING without a child or while it is being killed, NO_FILE when it has no stdin
     /// to write to (an fcgi program: its stdin is the socket).
-    pub(super) fn stdin_writer(
-        &mut self,
-        ns: &str,
-    ) -> Result<mpsc::UnboundedSender<StdinWrite>, Fault> {
+    pub(super) fn stdin_writer(&mut self, ns: &str) -> Result<StdinQueue, Fault> {
         let id = self.find(ns)?;
         let p = self
             .procs
@@ -204,7 +235,11 @@ impl Actor {
     }
 }
 
-async fn write_stdin(fd: OwnedFd, mut rx: mpsc::UnboundedReceiver<StdinWrite>) {
+async fn write_stdin(
+    fd: OwnedFd,
+    mut rx: mpsc::UnboundedReceiver<StdinWrite>,
+    pending: Arc<AtomicUsize>,
+) {
     let mut tx = match tokio::net::unix::pipe::Sender::from_owned_fd(fd) {
         Ok(tx) => Some(tx),
         Err(e) => {
@@ -217,6 +252,7 @@ async fn write_stdin(fd: OwnedFd, mut rx: mpsc::UnboundedReceiver<StdinWrite>) {
             Some(t) => t.write_all(&w.data).await.is_ok(),
             None => false,
         };
+        pending.fetch_sub(w.data.len(), Ordering::SeqCst);
         if !ok {
             tx = None; // EPIPE: the child closed its stdin
         }
