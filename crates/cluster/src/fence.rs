@@ -12,7 +12,8 @@ use model::supvisors::NoQuorumPolicy;
 
 use crate::inner::pause;
 use crate::inner::{Core, FencePolicy, SharedFencePolicy};
-use crate::state::{ClusterState, Command};
+use crate::state::{ClusterState, Command, CommandResult};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What the fence works with: the core (the replica, the write of its report), the local
 /// supervisor it stops programs on, and the `stop_movable` policy the daemon installed.
@@ -20,6 +21,8 @@ pub(crate) struct FenceCtx {
     pub(crate) core: Arc<Core>,
     pub(crate) supervisor: procman::Supervisor,
     pub(crate) policy: SharedFencePolicy,
+    /// The loss count this instance's last applied report moved the cluster to (0: none yet).
+    pub(crate) reported: AtomicU64,
 }
 
 /// What a fence stopped, as the local replica counted the instance's losses when it began
@@ -56,15 +59,19 @@ pub(crate) async fn report_fence(ctx: Arc<FenceCtx>, fence: JoinHandle<Option<Fe
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
     }
+    let losses = report_losses(report.losses, ctx.reported.load(Ordering::Relaxed));
     let cmd = Command::Fenced {
         instance: ctx.core.local.clone(),
-        losses: report.losses,
+        losses,
         namespecs: report.namespecs,
     };
     let give_up = Instant::now() + Duration::from_secs(60);
     loop {
         match ctx.core.write(cmd.clone()).await {
             Ok(result) => {
+                if result == CommandResult::Applied {
+                    ctx.reported.fetch_max(losses + 1, Ordering::Relaxed);
+                }
                 tracing::info!(?result, "fence: reported to the cluster");
                 return;
             }
@@ -80,6 +87,16 @@ pub(crate) async fn report_fence(ctx: Arc<FenceCtx>, fence: JoinHandle<Option<Fe
             return;
         }
     }
+}
+
+/// The loss count a report carries: the one the replica showed when the fence began, unless
+/// this instance's previous report, applied since, moved it on. A fence that begins just after
+/// a report was committed may read a replica that has not applied that report yet (a second
+/// cut soon after the first): its report would carry the old count and be ignored as stale,
+/// leaving what it stopped stopped for good. A loss the majority declared meanwhile still
+/// moves the count past both, and the report is then ignored, as it must be.
+fn report_losses(at_fence: u64, reported: u64) -> u64 {
+    at_fence.max(reported)
 }
 
 /// How long a fence report waits for the fence's stops to be committed (the process events
@@ -240,6 +257,47 @@ mod tests {
             "not recorded"
         );
         assert!(stops_committed(&state, "n9", &stopped), "unknown instance");
+    }
+
+    #[test]
+    fn a_second_fence_soon_after_a_report_is_not_ignored_as_stale() {
+        use crate::state::InstanceState;
+        let mut state = ClusterState::new();
+        for st in [InstanceState::Checking, InstanceState::Running] {
+            state.apply(&Command::InstanceState {
+                instance: "n1".into(),
+                state: st,
+            });
+        }
+        events(&mut state, 1, model::ProcessState::Running);
+        let fenced = |losses| Command::Fenced {
+            instance: "n1".into(),
+            losses,
+            namespecs: vec!["mover:mover".into()],
+        };
+        // First cut: reported at the count the replica showed, applied.
+        assert_eq!(state.apply(&fenced(0)), CommandResult::Applied);
+        let reported = 1;
+        // Second cut, its fence reading a replica that has not applied that report yet (0):
+        // the report carries the count the first one moved the cluster to, and is applied.
+        events(&mut state, 2, model::ProcessState::Running);
+        assert_eq!(
+            state.apply(&fenced(report_losses(0, reported))),
+            CommandResult::Applied
+        );
+        // A retry of that report, or one whose loss the majority declared meanwhile: ignored.
+        assert_eq!(
+            state.apply(&fenced(report_losses(0, reported))),
+            CommandResult::Unchanged
+        );
+        state.apply(&Command::InstanceState {
+            instance: "n1".into(),
+            state: InstanceState::Silent,
+        });
+        assert_eq!(
+            state.apply(&fenced(report_losses(2, 2))),
+            CommandResult::Unchanged
+        );
     }
 
     #[test]

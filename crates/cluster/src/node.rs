@@ -416,6 +416,7 @@ impl Node {
             core: core.clone(),
             supervisor: supervisor.clone(),
             policy: fence_policy.clone(),
+            reported: std::sync::atomic::AtomicU64::new(0),
         });
         tracing::info!(
             instance = %core.local,
