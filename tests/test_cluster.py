@@ -11,7 +11,9 @@ Needs raftvisord in $RAFTVISOR_BIN_DIR (a failure without it, never a skip).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
+import random
 import re
 import signal
 import socket
@@ -23,6 +25,7 @@ import http.client
 import time
 import xmlrpc.client
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -702,9 +705,27 @@ def cluster_fingerprint(c: Cluster, voters: list[str], secret: bool) -> str:
     return f"{_fnv1a64(text):016x}"
 
 
-def cluster_token(secret: str, identifier: str, fingerprint: str) -> str:
-    msg = f"raftvisor-internal-v1\n{identifier}\n{fingerprint}".encode()
-    return hmac.new(secret.encode(), msg, hashlib.sha1).hexdigest()
+_NONCES = itertools.count(random.randrange(1 << 62))
+
+
+def cluster_token(secret: str, identifier: str, fingerprint: str, path: str, body: bytes,
+                  at_ms: Optional[int] = None, nonce: Optional[int] = None) -> str:
+    """crates/cluster/src/auth.rs `sign`, recomputed independently: one request's token."""
+    at_ms = int(time.time() * 1000) if at_ms is None else at_ms
+    nonce = next(_NONCES) if nonce is None else nonce
+    digest = hashlib.sha1(body).hexdigest()
+    msg = (f"raftvisor-internal-v2\n{identifier}\n{fingerprint}\n{path}\n{at_ms}\n"
+           f"{nonce:016x}\n{digest}").encode()
+    mac = hmac.new(secret.encode(), msg, hashlib.sha1).hexdigest()
+    return f"{at_ms}.{nonce:016x}.{digest}.{mac}"
+
+
+def signed(identity: dict[str, str], path: str, body: bytes, secret: str = "",
+           **stamp) -> dict[str, str]:
+    """`identity` (from, fingerprint) with the token of one request to `path` with `body`."""
+    return {**identity, "x-raftvisor-token": cluster_token(
+        secret or SECRET, identity["x-raftvisor-from"], identity["x-raftvisor-fingerprint"],
+        path, body, **stamp)}
 
 
 def post_internal(port: int, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
@@ -754,35 +775,50 @@ def test_internal_port_refuses_unauthenticated_and_garbage_requests(make_cluster
     leader = c.wait_common_master(c.identifiers)
     target = c["s1"]
     fp = cluster_fingerprint(c, c.identifiers, secret=True)
-    good = {"x-raftvisor-from": "s2", "x-raftvisor-fingerprint": fp,
-            "x-raftvisor-token": cluster_token(SECRET, "s2", fp)}
+    s2 = {"x-raftvisor-from": "s2", "x-raftvisor-fingerprint": fp}
+    port = target.internal_port
 
     # Positive control: our headers are right (an empty-unit hello is the codec version byte alone;
     # crates/cluster/src/codec.rs FORMAT_VERSION).
-    status, _ = post_internal(target.internal_port, "/ctl/hello", bytes([codec_version()]), good)
-    assert status == 200
+    hello = bytes([codec_version()])
+    good = signed(s2, "/ctl/hello", hello)
+    assert post_internal(port, "/ctl/hello", hello, good)[0] == 200
+    # The same request again (captured and replayed): refused, as its nonce was seen.
+    status, text = post_internal(port, "/ctl/hello", hello, good)
+    assert status == 401 and "replayed" in text, (status, text)
+    # Its token with another body, on another path, as another sender, from a clock 60 s away,
+    # under another secret: refused.
+    assert post_internal(port, "/ctl/hello", hello + b"\x00", signed(s2, "/ctl/hello", hello))[0] == 401
+    assert post_internal(port, "/ctl/write", hello, signed(s2, "/ctl/hello", hello))[0] == 401
+    s3 = dict(s2, **{"x-raftvisor-from": "s3"})
+    assert post_internal(port, "/ctl/hello", hello,
+                         dict(signed(s2, "/ctl/hello", hello), **{"x-raftvisor-from": "s3"}))[0] == 401
+    assert post_internal(port, "/ctl/hello", hello, signed(s3, "/ctl/hello", hello))[0] == 200
+    status, text = post_internal(port, "/ctl/hello", hello, signed(
+        s2, "/ctl/hello", hello, at_ms=int(time.time() * 1000) - 60_000))
+    assert status == 401 and "clock" in text, (status, text)
+    assert post_internal(port, "/raft/vote", b"\x01\x00",
+                         signed(s2, "/raft/vote", b"\x01\x00", secret="guess"))[0] == 401
 
-    no_secret = {k: v for k, v in good.items() if k != "x-raftvisor-token"}
-    assert post_internal(target.internal_port, "/ctl/write", b"\x01\x00", {})[0] in (401, 403)
-    assert post_internal(target.internal_port, "/ctl/write", b"\x01\x00", no_secret)[0] in (401, 403)
-    wrong = dict(good, **{"x-raftvisor-token": cluster_token("guess", "s2", fp)})
-    assert post_internal(target.internal_port, "/raft/vote", b"\x01\x00", wrong)[0] in (401, 403)
-    other_fp = dict(good, **{"x-raftvisor-fingerprint": "0" * 16})
-    assert post_internal(target.internal_port, "/raft/append", b"\x01", other_fp)[0] in (401, 403)
+    assert post_internal(port, "/ctl/write", b"\x01\x00", {})[0] in (401, 403)
+    assert post_internal(port, "/ctl/write", b"\x01\x00", s2)[0] in (401, 403)
+    other_fp = dict(signed(s2, "/raft/append", b"\x01"), **{"x-raftvisor-fingerprint": "0" * 16})
+    assert post_internal(port, "/raft/append", b"\x01", other_fp)[0] in (401, 403)
     # Valid headers, garbage bincode bodies: 400, nothing applied.
     for path in ("/ctl/write", "/ctl/tick", "/raft/append", "/raft/vote", "/raft/snapshot"):
         for body in (b"", b"\x07garbage", b"\x01" + b"\xff" * 64, b"\x02" + b"\xff" * 64):
-            status, text = post_internal(target.internal_port, path, body, good)
+            status, text = post_internal(port, path, body, signed(s2, path, body))
             assert status == 400, (path, body, status, text)
 
     # The append stream (crates/cluster/src/stream.rs): refused without credentials like any
     # request; opened with them, a garbage frame, then a frame announcing more than the body
     # limit, each close it at once (nothing applied, nothing buffered).
     upgrade = {"Connection": "upgrade", "Upgrade": "raftvisor-append/1"}
-    assert post_internal(target.internal_port, "/raft/stream", b"", upgrade)[0] in (401, 403)
+    assert post_internal(port, "/raft/stream", b"", upgrade)[0] in (401, 403)
     for frame in (struct.pack(">I", 8) + b"\x07garbage"[:8],
                   struct.pack(">I", (64 << 20) + 1) + b"\x01" * 64):
-        assert open_stream_and_send(target.internal_port, {**good, **upgrade}, frame) == b""
+        stream = {**signed(s2, "/raft/stream", b""), **upgrade}
+        assert open_stream_and_send(port, stream, frame) == b""
 
     # The cluster did not notice.
     assert c.wait_common_master(c.identifiers, timeout=5) == leader

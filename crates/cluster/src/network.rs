@@ -22,12 +22,14 @@ use openraft::raft::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::auth::{HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN};
+use crate::auth::{Signer, HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN};
 use crate::carry::Carrier;
 use crate::codec::{self, CodecError};
 use crate::stream::{AppendStream, StreamError};
 use crate::types::{NodeId, NodeInfo, TypeConfig};
-use crate::wire::{AppendAnswer, AppendRequest, MAX_BODY_BYTES, PATH_SNAPSHOT, PATH_VOTE};
+use crate::wire::{
+    AppendAnswer, AppendRequest, MAX_BODY_BYTES, PATH_SNAPSHOT, PATH_STREAM, PATH_VOTE,
+};
 
 /// Why a call on the internal port failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,32 +72,29 @@ fn stream_error(addr: &HostPort, e: StreamError) -> CallError {
 }
 
 /// A cheap-to-clone handle on one pooled HTTP client that signs every request as this
-/// instance. The signing headers never change, so they are built once (a clone of a
-/// `HeaderValue` shares its bytes) instead of on every heartbeat.
+/// instance: the identity headers never change, so they are built once (a clone of a
+/// `HeaderValue` shares its bytes); the token is computed per request ([`crate::auth`]).
 #[derive(Clone)]
 pub struct PeerClient {
     http: Client<HttpConnector, Full<Bytes>>,
     /// `Err(reason)` when a value is not a valid header (an identifier with control characters):
     /// every call then fails with that reason instead of sending an unsigned request.
-    signature: Result<[(&'static str, HeaderValue); 3], String>,
+    identity: Result<[(&'static str, HeaderValue); 2], String>,
+    signer: Arc<Signer>,
 }
 
 impl PeerClient {
-    pub fn new(from: String, fingerprint: String, token: String) -> Self {
+    pub fn new(signer: Signer) -> Self {
         let value = |name: &str, text: &str| {
             HeaderValue::from_str(text).map_err(|e| format!("header {name} {text:?}: {e}"))
         };
-        let signature = (|| {
+        let identity = (|| {
             Ok([
-                (HEADER_FROM, value(HEADER_FROM, &from)?),
-                (HEADER_FINGERPRINT, value(HEADER_FINGERPRINT, &fingerprint)?),
-                (HEADER_TOKEN, {
-                    // The token is a credential: `{:?}` of the header shows "Sensitive".
-                    let mut token = HeaderValue::from_str(&token)
-                        .map_err(|e| format!("header {HEADER_TOKEN}: {e}"))?;
-                    token.set_sensitive(true);
-                    token
-                }),
+                (HEADER_FROM, value(HEADER_FROM, signer.from())?),
+                (
+                    HEADER_FINGERPRINT,
+                    value(HEADER_FINGERPRINT, signer.fingerprint())?,
+                ),
             ])
         })();
         let mut connector = HttpConnector::new();
@@ -104,7 +103,32 @@ impl PeerClient {
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(connector);
-        PeerClient { http, signature }
+        PeerClient {
+            http,
+            identity,
+            signer: Arc::new(signer),
+        }
+    }
+
+    /// The headers that sign a request to `path` with `body` (to `addr`, for the errors).
+    fn signature(
+        &self,
+        addr: &HostPort,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Vec<(&'static str, HeaderValue)>, CallError> {
+        let failed = |reason: String| CallError::Transport {
+            addr: addr.to_string(),
+            reason,
+        };
+        let mut headers = self.identity.clone().map_err(failed)?.to_vec();
+        let token = self.signer.token(path, body, model::time::epoch_ms());
+        // The token is a credential: `{:?}` of the header shows "Sensitive".
+        let mut token = HeaderValue::from_str(&token)
+            .map_err(|e| failed(format!("header {HEADER_TOKEN}: {e}")))?;
+        token.set_sensitive(true);
+        headers.push((HEADER_TOKEN, token));
+        Ok(headers)
     }
 
     /// POSTs `body` (already encoded) to `http://addr{path}` and returns the raw answer body of
@@ -117,7 +141,7 @@ impl PeerClient {
         timeout: Duration,
     ) -> Result<Bytes, CallError> {
         // `HostPort`'s text form brackets an IPv6 host, as a URL needs.
-        let signature = self.signature(addr)?;
+        let signature = self.signature(addr, path, &body)?;
         let mut request = hyper::Request::post(format!("http://{addr}{path}"))
             .header(
                 hyper::header::CONTENT_TYPE,
@@ -130,7 +154,7 @@ impl PeerClient {
             })?;
         let headers = request.headers_mut();
         for (name, value) in signature {
-            headers.insert(*name, value.clone());
+            headers.insert(name, value);
         }
         let exchange = async {
             let response = self.http.request(request).await.map_err(|e| {
@@ -172,24 +196,23 @@ impl PeerClient {
             })?
     }
 
-    /// The headers that sign every call, or why they cannot be sent (to `addr`).
-    fn signature(&self, addr: &HostPort) -> Result<&[(&'static str, HeaderValue); 3], CallError> {
-        self.signature
-            .as_ref()
-            .map_err(|reason| CallError::Transport {
-                addr: addr.to_string(),
-                reason: reason.clone(),
-            })
-    }
-
     /// Opens an append-entries stream to `addr`, signed as every call ([`crate::stream`]).
     pub async fn open_stream(
         &self,
         addr: &HostPort,
         timeout: Duration,
     ) -> Result<AppendStream, CallError> {
-        let signature = self.signature(addr)?;
-        let open = AppendStream::open(addr, signature, CONNECT_TIMEOUT.min(timeout));
+        let signature = self.signature(addr, PATH_STREAM, b"")?;
+        let seal = signature
+            .iter()
+            .find(|(name, _)| *name == HEADER_TOKEN)
+            .and_then(|(_, token)| token.to_str().ok())
+            .map(|token| self.signer.stream_seal(token))
+            .ok_or_else(|| CallError::Transport {
+                addr: addr.to_string(),
+                reason: "no token".into(),
+            })?;
+        let open = AppendStream::open(addr, &signature, seal, CONNECT_TIMEOUT.min(timeout));
         match tokio::time::timeout(timeout, open).await {
             Ok(Ok(stream)) => Ok(stream),
             Ok(Err(e)) => Err(stream_error(addr, e)),
@@ -473,6 +496,23 @@ mod tests {
         }
     }
     use crate::wire::PATH_APPEND;
+
+    /// A client signing as `from`, without a secret (plain frames, as the test servers here
+    /// speak), fingerprint `f00d`.
+    fn test_client(from: &str) -> PeerClient {
+        PeerClient::new(Signer::new(None, from.into(), "f00d".into()))
+    }
+
+    /// The token header of a request head.
+    fn token_of(head: &str) -> String {
+        head.lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("x-raftvisor-token:")
+                    .then(|| l["x-raftvisor-token:".len()..].trim().to_string())
+            })
+            .unwrap_or_default()
+    }
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// Serves `answers` HTTP exchanges on one listener and reports, per accepted connection,
@@ -526,7 +566,9 @@ mod tests {
     #[tokio::test]
     async fn calls_reuse_one_connection_and_carry_the_signature() {
         let (addr, server) = recording_server(3).await;
-        let client = PeerClient::new("s1".into(), "f00d".into(), "70ken".into());
+        let spec = crate::auth::tests::spec(&["s1", "s2"], Some("secret"));
+        let gate = crate::auth::Gate::new(&spec);
+        let client = PeerClient::new(gate.signer("s1"));
         for _ in 0..3 {
             let answer = client
                 .post_raw(&addr, PATH_APPEND, vec![1, 2, 3], Duration::from_secs(5))
@@ -540,16 +582,30 @@ mod tests {
             1,
             "one persistent connection: {connections:?}"
         );
+        let mut nonces = std::collections::HashSet::new();
         for head in &connections[0] {
             assert_head(
                 head,
                 "post /raft/append http/1.1",
                 &[
                     "x-raftvisor-from: s1",
-                    "x-raftvisor-fingerprint: f00d",
-                    "x-raftvisor-token: 70ken",
+                    &format!("x-raftvisor-fingerprint: {}", gate.fingerprint()),
                 ],
             );
+            // Each request signed on its own: genuine for this path and body, a new nonce.
+            let token = token_of(head);
+            let admitted = gate
+                .check(
+                    Some("s1"),
+                    Some(gate.fingerprint()),
+                    Some(&token),
+                    None,
+                    PATH_APPEND,
+                    model::time::epoch_ms(),
+                )
+                .unwrap();
+            admitted.check_body(&[1, 2, 3]).unwrap();
+            assert!(nonces.insert(admitted.stamp().unwrap().1), "{token}");
         }
     }
 
@@ -606,7 +662,7 @@ mod tests {
     #[tokio::test]
     async fn a_stream_carries_the_calls_and_is_reopened_at_once_when_the_peer_closed_it() {
         let (addr, shutdown, opened) = stream_server(2, 8).await;
-        let client = PeerClient::new("s1".into(), "f00d".into(), "70ken".into());
+        let client = test_client("s1");
         let open = || client.open_stream(&addr, Duration::from_secs(5));
         let mut kept = None;
         for (i, expected_connections) in [(0, 1), (1, 1), (2, 2), (3, 2), (4, 3)] {
@@ -628,7 +684,7 @@ mod tests {
     #[tokio::test]
     async fn a_stream_keeps_its_connection_slot() {
         let (addr, shutdown, opened) = stream_server(usize::MAX, 1).await;
-        let client = PeerClient::new("s1".into(), "f00d".into(), "70ken".into());
+        let client = test_client("s1");
         let mut stream = client
             .open_stream(&addr, Duration::from_secs(5))
             .await
@@ -663,7 +719,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_stream_keeps_its_status_and_a_closed_port_is_unreachable() {
         let (addr, server) = recording_server(1).await;
-        let client = PeerClient::new("s1".into(), "f00d".into(), "70ken".into());
+        let client = test_client("s1");
         // The recording server answers 200 to anything: not an upgrade.
         match client.open_stream(&addr, Duration::from_secs(5)).await {
             Err(CallError::Status { status: 200, .. }) => {}
@@ -677,7 +733,7 @@ mod tests {
             &[
                 "upgrade: raftvisor-append/1",
                 "x-raftvisor-from: s1",
-                "x-raftvisor-token: 70ken",
+                "x-raftvisor-fingerprint: f00d",
             ],
         );
         // A port nobody listens on.
@@ -692,7 +748,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unsendable_identifier_fails_every_call_with_the_reason() {
-        let client = PeerClient::new("bad\nname".into(), "f".into(), "t".into());
+        let client = test_client("bad\nname");
         let addr = HostPort::new("127.0.0.1", 9);
         match client
             .post_raw(&addr, PATH_APPEND, vec![], Duration::from_secs(1))

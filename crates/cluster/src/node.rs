@@ -340,11 +340,7 @@ impl Node {
         let (log_store, sm) = open_store(&spec.data_dir.join("raft"))?;
         let replica = sm.subscribe();
         let gate = Gate::new(&spec);
-        let client = PeerClient::new(
-            local.clone(),
-            gate.fingerprint().to_string(),
-            gate.token_for(&local),
-        );
+        let client = PeerClient::new(gate.signer(&local));
         let verdict = refuse_if_state_lost(&spec, &log_store, &client).await?;
         if verdict == StoreVerdict::Unverified {
             tracing::warn!("empty Raft store and no peer reachable: this instance takes no part in votes until a peer confirms it never took part before");

@@ -50,7 +50,9 @@ use tokio::sync::Semaphore;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Gate, Refusal, HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN};
+use crate::auth::{
+    Admitted, FrameSeal, Gate, Refusal, ReplayGuard, HEADER_FINGERPRINT, HEADER_FROM, HEADER_TOKEN,
+};
 use crate::carry::Carrier;
 use crate::codec;
 use crate::inner::{
@@ -114,6 +116,7 @@ pub(crate) struct ServerCtx {
 /// waiting out the fence bound for an instance that might only be cut off.
 pub(crate) async fn serve(inner: Arc<ServerCtx>, listener: TcpListener) {
     let refusals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let replays: Arc<Mutex<ReplayGuard>> = Arc::default();
     let shutdown = inner.core.shutdown.child_token();
     {
         let stop = shutdown.clone();
@@ -138,8 +141,9 @@ pub(crate) async fn serve(inner: Arc<ServerCtx>, listener: TcpListener) {
     accept_loop(listener, limits, shutdown, move |remote, request| {
         let inner = inner.clone();
         let refusals = refusals.clone();
+        let replays = replays.clone();
         let streams = streams.clone();
-        async move { handle(&inner, &refusals, remote, request, &streams).await }
+        async move { handle(&inner, &refusals, &replays, remote, request, &streams).await }
     })
     .await;
 }
@@ -303,14 +307,17 @@ fn log_refusal(
     }
 }
 
-/// What the request head alone decides: `Ok(sender)` when the body may be read, else the
-/// answer (and the body stays unread). Pure, so the order of checks is tested without sockets.
+/// What the request head alone decides, at `now_ms`: `Ok` (the sender, what its body must
+/// hash to) when the body may be read, else the answer (and the body stays unread). Pure, so
+/// the order of checks is tested without sockets; the nonce is checked by the caller.
 pub(crate) fn check_head(
     gate: &crate::auth::Gate,
     method: &Method,
+    path: &str,
     headers: &HeaderMap,
     remote: SocketAddr,
-) -> Result<String, (StatusCode, Option<Refusal>, String)> {
+    now_ms: i64,
+) -> Result<Admitted, (StatusCode, Option<Refusal>, String)> {
     if method != Method::POST {
         return Err((
             StatusCode::METHOD_NOT_ALLOWED,
@@ -325,12 +332,10 @@ pub(crate) fn check_head(
             header(HEADER_FINGERPRINT),
             header(HEADER_TOKEN),
             Some(remote.ip()),
+            path,
+            now_ms,
         )
-        .map_err(|refusal| {
-            let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
-            let message = refusal.to_string();
-            (status, Some(refusal), message)
-        })?;
+        .map_err(refused)?;
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -347,16 +352,46 @@ pub(crate) fn check_head(
     Ok(from)
 }
 
+/// A refusal as the answer [`check_head`] gives.
+fn refused(refusal: Refusal) -> (StatusCode, Option<Refusal>, String) {
+    let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
+    let message = refusal.to_string();
+    (status, Some(refusal), message)
+}
+
 async fn handle(
     inner: &Arc<ServerCtx>,
     refusals: &Mutex<HashMap<String, Instant>>,
+    replays: &Mutex<ReplayGuard>,
     remote: SocketAddr,
     request: Request<Incoming>,
     streams: &CancellationToken,
 ) -> Reply {
     let (mut head, body) = request.into_parts();
-    let from = match check_head(&inner.gate, &head.method, &head.headers, remote) {
-        Ok(from) => from,
+    let path = head.uri.path().to_string();
+    let now_ms = model::time::epoch_ms();
+    let admitted = check_head(
+        &inner.gate,
+        &head.method,
+        &path,
+        &head.headers,
+        remote,
+        now_ms,
+    )
+    .and_then(|admitted| {
+        // Once the token is known to be genuine: a stranger cannot fill the guard.
+        let Some(stamp) = admitted.stamp() else {
+            return Ok(admitted);
+        };
+        match replays.lock() {
+            Ok(mut guard) => guard.admit(&admitted.from, stamp, now_ms),
+            Err(_) => Err(Refusal::Replayed),
+        }
+        .map(|()| admitted)
+        .map_err(refused)
+    });
+    let admitted = match admitted {
+        Ok(admitted) => admitted,
         Err((status, refusal, message)) => {
             if let Some(refusal) = &refusal {
                 log_refusal(refusals, &head.headers, remote, refusal);
@@ -365,8 +400,8 @@ async fn handle(
             return closing(status, message);
         }
     };
-    if head.uri.path() == PATH_STREAM {
-        return open_stream(inner, &mut head, from, streams);
+    if path == PATH_STREAM {
+        return open_stream(inner, &mut head, admitted, streams);
     }
     let body = match Limited::new(body, MAX_BODY_BYTES as usize).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -377,8 +412,12 @@ async fn handle(
             )
         }
     };
-    let path = head.uri.path();
-    match dispatch(inner, path, &from, &body).await {
+    if let Err(refusal) = admitted.check_body(&body) {
+        log_refusal(refusals, &head.headers, remote, &refusal);
+        let (status, _, message) = refused(refusal);
+        return closing(status, message);
+    }
+    match dispatch(inner, &path, &admitted.from, &body).await {
         Ok(response) | Err(response) => response,
     }
 }
@@ -446,7 +485,7 @@ async fn on_append(inner: &ServerCtx, from: &str, request: AppendRequest) -> App
 fn open_stream(
     inner: &Arc<ServerCtx>,
     head: &mut hyper::http::request::Parts,
-    from: String,
+    admitted: Admitted,
     stop: &CancellationToken,
 ) -> Reply {
     if let Some(refused) = unverified_store(inner) {
@@ -454,8 +493,10 @@ fn open_stream(
     }
     let inner = inner.clone();
     let stop = stop.clone();
+    let seal = admitted.stream_seal(inner.gate.secret());
+    let from = admitted.from;
     upgrade(head, from.clone(), move |framed| async move {
-        serve_stream(&inner, &from, framed, &stop).await;
+        serve_stream(&inner, &from, framed, seal, &stop).await;
     })
 }
 
@@ -513,7 +554,13 @@ where
 /// [`AppendAnswer`] frame, in order. Ends at the peer's close, at the first bad frame, when
 /// no frame comes for [`HEADER_READ_TIMEOUT`] (a leader sends one every 1.5 heartbeats), when
 /// this instance's store loses its verification, or at `stop`.
-async fn serve_stream(inner: &ServerCtx, from: &str, mut framed: Frames, stop: &CancellationToken) {
+async fn serve_stream(
+    inner: &ServerCtx,
+    from: &str,
+    mut framed: Frames,
+    mut seal: FrameSeal,
+    stop: &CancellationToken,
+) {
     loop {
         let frame = tokio::select! {
             () = stop.cancelled() => return,
@@ -534,7 +581,14 @@ async fn serve_stream(inner: &ServerCtx, from: &str, mut framed: Frames, stop: &
         if unverified_store(inner).is_some() {
             return;
         }
-        let request: AppendRequest = match codec::decode(&frame) {
+        let frame = match seal.open(&frame) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::warn!(peer = %from, path = PATH_STREAM, error = %e, "unsealed frame refused, stream closed");
+                return;
+            }
+        };
+        let request: AppendRequest = match codec::decode(frame) {
             Ok(request) => request,
             Err(e) => {
                 tracing::warn!(peer = %from, path = PATH_STREAM, error = %e, "undecodable frame refused, stream closed");
@@ -549,7 +603,7 @@ async fn serve_stream(inner: &ServerCtx, from: &str, mut framed: Frames, stop: &
                 return;
             }
         };
-        if framed.send(Bytes::from(encoded)).await.is_err() {
+        if framed.send(Bytes::from(seal.seal(&encoded))).await.is_err() {
             return;
         }
     }
@@ -688,23 +742,31 @@ mod tests {
 
     #[test]
     fn the_head_decides_before_the_body_is_read() {
+        const NOW: i64 = 1_800_000_000_000;
         let gate = Gate::new(&crate::auth::tests::spec(&["a", "b"], Some("secret")));
         let fp = gate.fingerprint().to_string();
-        let token = gate.token_for("b");
+        let token = gate.signer("b").token("/ctl/write", b"body", NOW);
         let lo: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let good = headers(&[
             (HEADER_FROM, "b"),
             (HEADER_FINGERPRINT, &fp),
             (HEADER_TOKEN, &token),
-            ("content-length", "100"),
+            ("content-length", "4"),
         ]);
+        let check = |method: &Method, path: &str, h: &HeaderMap| {
+            check_head(&gate, method, path, h, lo, NOW)
+        };
+        let admitted = check(&Method::POST, "/ctl/write", &good).map_err(|e| e.0);
+        assert_eq!(admitted.as_ref().map(|a| a.from.as_str()), Ok("b"));
+        assert!(admitted.unwrap().check_body(b"body").is_ok());
+        // Signed for another path: refused from the head.
         assert_eq!(
-            check_head(&gate, &Method::POST, &good, lo).map_err(|e| e.0),
-            Ok("b".to_string())
+            check(&Method::POST, "/ctl/orders", &good).unwrap_err().1,
+            Some(Refusal::BadToken)
         );
         // No credentials: refused whatever the length, before anything else.
         let anonymous = headers(&[("content-length", "62914560")]);
-        let (status, refusal, _) = check_head(&gate, &Method::POST, &anonymous, lo).unwrap_err();
+        let (status, refusal, _) = check(&Method::POST, "/ctl/write", &anonymous).unwrap_err();
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(refusal, Some(Refusal::MissingHeader(HEADER_FROM)));
         // Authenticated but too long: 413 without reading.
@@ -714,11 +776,11 @@ mod tests {
             HeaderValue::from_str(&(MAX_BODY_BYTES + 1).to_string()).unwrap(),
         );
         assert_eq!(
-            check_head(&gate, &Method::POST, &long, lo).unwrap_err().0,
+            check(&Method::POST, "/ctl/write", &long).unwrap_err().0,
             StatusCode::PAYLOAD_TOO_LARGE
         );
         assert_eq!(
-            check_head(&gate, &Method::GET, &good, lo).unwrap_err().0,
+            check(&Method::GET, "/ctl/write", &good).unwrap_err().0,
             StatusCode::METHOD_NOT_ALLOWED
         );
     }

@@ -19,8 +19,10 @@
 //!   ... one frame each way per call, in order, until either side closes
 //! ```
 //!
-//! The peer is authenticated once, when the stream opens: a frame cannot come from anyone
-//! else than the sender of that head without taking over its TCP connection. A frame over
+//! The peer is authenticated when the stream opens, and every frame carries a seal derived
+//! from the token of that head, with a sequence number per direction ([`FrameSeal`]): a frame
+//! injected into the connection, replayed, reordered or taken from another stream is refused
+//! and closes the stream. A frame over
 //! [`crate::wire::MAX_BODY_BYTES`] ends the stream before it is buffered. Any error, or a call
 //! that outlives its timeout, closes the stream (a half-read frame would shift every later
 //! one); the next call opens a new one.
@@ -36,6 +38,7 @@ use model::net::HostPort;
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedParts, LengthDelimitedCodec};
 
+use crate::auth::FrameSeal;
 use crate::wire::{MAX_BODY_BYTES, PATH_STREAM, STREAM_PROTOCOL};
 
 /// Why a stream could not be opened or used.
@@ -94,14 +97,17 @@ fn io_error(e: std::io::Error) -> StreamError {
 /// The client end of an append-entries stream.
 pub struct AppendStream {
     framed: Framed<TcpStream, LengthDelimitedCodec>,
+    seal: FrameSeal,
 }
 
 impl AppendStream {
     /// Connects to `addr` and upgrades the connection, signing the upgrade request with
-    /// `signature` (the headers every internal request carries). The caller bounds the time.
+    /// `signature` (the headers every internal request carries); its frames are sealed with
+    /// `seal` (derived from that signature's token). The caller bounds the time.
     pub async fn open(
         addr: &HostPort,
         signature: &[(&'static str, HeaderValue)],
+        seal: FrameSeal,
         connect_timeout: Duration,
     ) -> Result<AppendStream, StreamError> {
         let connect = TcpStream::connect((addr.host(), addr.port()));
@@ -153,15 +159,20 @@ impl AppendStream {
         };
         let (upgraded, _) = tokio::join!(exchange, connection.with_upgrades());
         let framed = framed(upgraded?).map_err(StreamError::Protocol)?;
-        Ok(AppendStream { framed })
+        Ok(AppendStream { framed, seal })
     }
 
     /// Sends one frame and reads the answer's. The caller bounds the time and drops the
     /// stream on any error or timeout.
     pub async fn call(&mut self, body: Bytes) -> Result<Bytes, StreamError> {
-        self.framed.send(body).await.map_err(io_error)?;
+        let frame = Bytes::from(self.seal.seal(&body));
+        self.framed.send(frame).await.map_err(io_error)?;
         match self.framed.next().await {
-            Some(Ok(answer)) => Ok(answer.freeze()),
+            Some(Ok(answer)) => self
+                .seal
+                .open(&answer)
+                .map(Bytes::copy_from_slice)
+                .map_err(|e| StreamError::Protocol(format!("answer frame refused: {e}"))),
             Some(Err(e)) => Err(io_error(e)),
             None => Err(StreamError::Closed("end of stream".into())),
         }

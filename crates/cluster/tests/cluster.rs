@@ -385,7 +385,13 @@ async fn three_voters_form_operate_forward_and_fail_over() {
     // Requests without the secret, from strangers, with another config, or garbage: refused.
     let addr = insts[0].node().internal_addr().to_string();
     let fp = auth::fingerprint(&insts[0].spec);
-    let good_token = auth::token(Some(SECRET), "b", &fp);
+    let now = model::time::epoch_ms();
+    // Each request is signed for its path and body, with its own nonce (auth::sign).
+    let mut nonce = 0u64;
+    let mut sign = |secret: &str, from: &str, path: &str, body: &[u8]| {
+        nonce += 1;
+        auth::sign(secret, from, &fp, path, now, nonce, body)
+    };
     let tick_body = codec::encode(&cluster::wire::TickRequest {
         identifier: "b".into(),
         load: 0,
@@ -410,7 +416,7 @@ async fn three_voters_form_operate_forward_and_fail_over() {
         raw_post(&addr, "/ctl/tick", &hdr("b", &fp, "bad"), tick_body.clone()).await,
         401
     );
-    let wrong_secret = auth::token(Some("guess"), "b", &fp);
+    let wrong_secret = sign("guess", "b", "/raft/vote", &tick_body);
     assert_eq!(
         raw_post(
             &addr,
@@ -421,7 +427,7 @@ async fn three_voters_form_operate_forward_and_fail_over() {
         .await,
         401
     );
-    let stranger = auth::token(Some(SECRET), "zz", &fp);
+    let stranger = sign(SECRET, "zz", "/ctl/tick", &tick_body);
     assert_eq!(
         raw_post(
             &addr,
@@ -436,7 +442,7 @@ async fn three_voters_form_operate_forward_and_fail_over() {
         raw_post(
             &addr,
             "/ctl/tick",
-            &hdr("b", "0123", &good_token),
+            &hdr("b", "0123", &sign(SECRET, "b", "/ctl/tick", &tick_body)),
             tick_body.clone()
         )
         .await,
@@ -446,7 +452,7 @@ async fn three_voters_form_operate_forward_and_fail_over() {
         raw_post(
             &addr,
             "/raft/append",
-            &hdr("b", &fp, &good_token),
+            &hdr("b", &fp, &sign(SECRET, "b", "/raft/append", b"\x01garbage")),
             b"\x01garbage".to_vec()
         )
         .await,
@@ -456,7 +462,7 @@ async fn three_voters_form_operate_forward_and_fail_over() {
         raw_post(
             &addr,
             "/ctl/write",
-            &hdr("b", &fp, &good_token),
+            &hdr("b", &fp, &sign(SECRET, "b", "/ctl/write", &[0xff; 3])),
             vec![0xff; 3]
         )
         .await,
