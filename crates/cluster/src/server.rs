@@ -326,7 +326,7 @@ pub(crate) fn check_head(
         ));
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let from = gate
+    let admitted = gate
         .check(
             header(HEADER_FROM),
             header(HEADER_FINGERPRINT),
@@ -349,7 +349,7 @@ pub(crate) fn check_head(
             ));
         }
     }
-    Ok(from)
+    Ok(admitted)
 }
 
 /// A refusal as the answer [`check_head`] gives.
