@@ -1062,13 +1062,30 @@ fn restart_placed_on_a_silent_instance(
     lost: &str,
     deaf: &str,
 ) -> (World, Commander, data::JobId) {
+    restart_placed_next_to(instances, lost, deaf, &[])
+}
+
+/// [`restart_placed_on_a_silent_instance`], with `others` (more RESTART_PROCESS programs of
+/// svc) running on `deaf`.
+fn restart_placed_next_to(
+    instances: &[&str],
+    lost: &str,
+    deaf: &str,
+    others: &[&str],
+) -> (World, Commander, data::JobId) {
     let mut a = app("svc");
-    a.programs
-        .push(prog("p", opts(0, false, 10, Rfs::RestartProcess)));
+    let names: Vec<&str> = std::iter::once("p").chain(others.iter().copied()).collect();
+    for name in &names {
+        a.programs
+            .push(prog(name, opts(0, false, 10, Rfs::RestartProcess)));
+    }
     let c = commander(instances, vec![a]);
     let mut w = World::new(instances);
-    w.declare("svc", &["p"], instances);
+    w.declare("svc", &names, instances);
     w.report(lost, "svc", "p", Running);
+    for other in others {
+        w.report(deaf, "svc", other, Running);
+    }
     w.deaf.insert(deaf.into());
     w.lose(lost);
     w.step(&c);
@@ -1141,32 +1158,7 @@ fn a_fence_report_behind_a_held_failure_places_the_restart_again_once() {
     // q's failure waits for the job to end; p's, queued behind it, is dropped as its start
     // is placed again, instead of being found at every round (which placed p again for
     // ever, one commit every few milliseconds, seen in the chaos suite's packet loss).
-    let mut a = app("svc");
-    a.programs
-        .push(prog("p", opts(0, false, 10, Rfs::RestartProcess)));
-    a.programs
-        .push(prog("q", opts(0, false, 10, Rfs::RestartProcess)));
-    let c = commander(&["a", "b"], vec![a]);
-    let mut w = World::new(&["a", "b"]);
-    w.declare("svc", &["p", "q"], &["a", "b"]);
-    w.report("b", "svc", "p", Running);
-    w.report("a", "svc", "q", Running);
-    w.deaf.insert("a".into());
-    w.lose("b");
-    w.step(&c);
-    w.step(&c);
-    let job = w
-        .state
-        .jobs()
-        .all()
-        .find(|j| matches!(j.kind, JobKind::RunningFailure { .. }))
-        .expect("a running failure job")
-        .id;
-    assert!(
-        matches!(&w.job(job).items[0].state, ItemState::Placed { instance, .. } if instance == "a"),
-        "{:?}",
-        w.job(job).items
-    );
+    let (mut w, c, job) = restart_placed_next_to(&["a", "b"], "b", "a", &["q"]);
     let losses = w.state.instance("a").expect("a").losses;
     w.state.apply(&data::Command::Fenced {
         instance: "a".into(),
