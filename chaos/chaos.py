@@ -516,6 +516,30 @@ class Runner:
         return self._kill9(target, f"kill -9 of the follower {target.identifier} (the host of "
                                    "seq if a follower runs it), restarted 3 s later", False)
 
+    def kill9_repeated(self, rounds: int = 3) -> Fault:
+        """The leader killed, restarted as soon as the others agree on a new master, and that
+        one killed in turn: leadership moves `rounds` times in a row, each new leader taking
+        over jobs its predecessor left half done. The figures are the worst round's."""
+        f = Fault(f"kill -9 of the leader, {rounds} times in a row (each restarted once the "
+                  "others agree on a new master)", was_leader=True)
+        f.t_start = time.monotonic()
+        done = []
+        for i in range(rounds):
+            target = self.leader_host()
+            r = Fault(f"round {i + 1}", target=target.identifier, was_leader=True)
+            r.t_start = time.monotonic()
+            self.kill9(target)
+            self.watch_loss(r, target, timeout=20.0)
+            self.restart(target)
+            done.append({"target": target.identifier, **r.notes})
+        f.t_end = time.monotonic()
+        f.target = ",".join(d["target"] for d in done)
+        for key in ("silent_everywhere_s", "new_master_s"):
+            seen = [d.get(key) for d in done]
+            f.notes[key] = None if None in seen else max(seen)
+        f.notes["rounds"] = done
+        return f
+
     def _link_down(self, target: Host, seconds: float, what: str, was_leader: bool) -> Fault:
         f = Fault(f"link down (no RST) of {what} {target.identifier} for {seconds:g} s",
                   target=target.identifier, was_leader=was_leader)
@@ -771,6 +795,7 @@ def decisions_since(hosts: list[Host], since: str, limit: int = 60) -> list[str]
 SCENARIOS: dict[str, Callable[[Runner], Fault]] = {
     "kill9-leader": Runner.kill9_leader,
     "kill9-follower": Runner.kill9_follower,
+    "kill9-repeated": Runner.kill9_repeated,
     "link-down-leader": Runner.link_down_leader,
     "link-down-seq-host": Runner.link_down_seq_host,
     "sigstop-leader": Runner.sigstop_leader,
