@@ -135,7 +135,7 @@ pub fn events(old: &Snapshot, new: &Snapshot, now: i64) -> Vec<Event> {
             None => old
                 .processes
                 .get(namespec)
-                .map(|(application, status)| (application, deleted(status))),
+                .map(|(application, status)| (application, deleted(status, now))),
         };
         if let Some((application, status)) = status {
             push(Header::ProcessStatus, &status);
@@ -173,12 +173,16 @@ pub fn events(old: &Snapshot, new: &Snapshot, now: i64) -> Vec<Event> {
     out
 }
 
-/// A process status as its last message says it once no instance has it.
-fn deleted(status: &Json) -> Json {
+/// A process status as its last message says it once no instance has it, its deletion (at
+/// `now`) being its last event. Not the last status's time: that depends on how many of the
+/// removals one diff covered (the status after the first removals no longer counts the
+/// removed instances' times), so two instances' feeds would tell different DELETED messages.
+fn deleted(status: &Json, now: i64) -> Json {
     let mut status = status.clone();
     if let Some(fields) = status.as_object_mut() {
         fields.insert("statecode".into(), Json::from(DELETED_CODE));
         fields.insert("statename".into(), Json::from("DELETED"));
+        fields.insert("last_event_time".into(), Json::from(now));
     }
     status
 }
@@ -312,8 +316,9 @@ mod tests {
     fn a_process_gone_from_every_instance_is_deleted() {
         let old = snapshot(Some(0), "STOPPED", "STOPPED");
         let new = snapshot(None, "", "STOPPED");
-        let out = events(&old, &new, 0);
+        let out = events(&old, &new, 1_700_000_123);
         assert_eq!(headers(&out), ["event", "process", "application"]);
+        assert_eq!(out[1].body["last_event_time"], 1_700_000_123);
         assert_eq!(out[0].body["state"], -1);
         assert_eq!(out[0].body["identifier"], "s1");
         assert_eq!(out[1].body["statecode"], -1);
