@@ -14,6 +14,7 @@ Used by test_cluster.py and scripts/bench/bench_cluster.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -21,7 +22,7 @@ import subprocess
 import time
 import xmlrpc.client
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import harness
 from harness import HarnessError, wait_until
@@ -56,6 +57,35 @@ def fault_of(call: Callable[[], object]) -> Optional[xmlrpc.client.Fault]:
     except xmlrpc.client.Fault as f:
         return f
     return None
+
+
+# A program that only runs when asked: what the namespaces' tests start, stop and read.
+HELLO_PROGRAM = """
+[program:hello]
+command = sleep 1000
+autostart = false
+startsecs = 0
+autorestart = false
+"""
+
+
+@contextlib.contextmanager
+def one_instance(base: Path, username: str, password: str, inet_extra: str = "",
+                 programs: str = HELLO_PROGRAM) -> Iterator["Instance"]:
+    """A one-instance cluster (so that every namespace is there) with credentials on its HTTP
+    port, in OPERATION; stopped at the end, nothing of it left running."""
+    c = Cluster(base, ["s1"], programs, loglevel="info")
+    s1 = c["s1"]
+    s1.username, s1.password = username, password
+    s1.inet_extra = inet_extra
+    c.start()
+    try:
+        c.wait_operation(timeout=30)
+        yield s1
+    finally:
+        c.stop()
+    assert not s1.alive()
+    assert harness.pids_with_env_tag(s1.tag) == []
 
 
 class Instance(harness.Daemon):

@@ -15,16 +15,8 @@ import xmlrpc.client
 import pytest
 
 import harness
-from cluster_harness import Cluster
+from cluster_harness import one_instance
 from conftest import require_impl
-
-PROGRAMS = """
-[program:hello]
-command = sleep 1000
-autostart = false
-startsecs = 0
-autorestart = false
-"""
 
 USER, PASSWORD = "admin", "123"
 VIEWER, LOOK = "viewer", "look"
@@ -58,15 +50,9 @@ def proxy(port: int, user: str, password: str) -> xmlrpc.client.ServerProxy:
 @pytest.fixture
 def instance(tmp_path):
     require_impl("raftvisord")
-    c = Cluster(tmp_path / "c", ["s1"], PROGRAMS, loglevel="info")
-    s1 = c["s1"]
-    s1.username, s1.password = USER, PASSWORD
-    s1.inet_extra = f"readonly_username = {VIEWER}\nreadonly_password = {LOOK}"
-    c.start()
-    c.wait_operation(timeout=30)
-    yield s1
-    c.stop()
-    assert harness.pids_with_env_tag(s1.tag) == []
+    viewer = f"readonly_username = {VIEWER}\nreadonly_password = {LOOK}"
+    with one_instance(tmp_path / "c", USER, PASSWORD, inet_extra=viewer) as s1:
+        yield s1
 
 
 def hello_state(port: int) -> str:

@@ -15,16 +15,8 @@ import subprocess
 import pytest
 
 import harness
-from cluster_harness import Cluster
+from cluster_harness import one_instance
 from conftest import require_impl
-
-PROGRAMS = """
-[program:hello]
-command = sleep 1000
-autostart = false
-startsecs = 0
-autorestart = false
-"""
 
 USER, PASSWORD = "user", "123"
 
@@ -50,15 +42,8 @@ def request(port: int, method: str, path: str, password: str | None = PASSWORD):
 @pytest.fixture
 def instance(tmp_path):
     require_impl("raftvisord")
-    c = Cluster(tmp_path / "c", ["s1"], PROGRAMS, loglevel="info")
-    s1 = c["s1"]
-    s1.username, s1.password = USER, PASSWORD
-    c.start()
-    c.wait_operation(timeout=30)
-    yield s1
-    c.stop()
-    assert not s1.alive()
-    assert harness.pids_with_env_tag(s1.tag) == []
+    with one_instance(tmp_path / "c", USER, PASSWORD) as s1:
+        yield s1
 
 
 def test_rest_calls_answer_json_and_faults_in_supvisorsflask_shape(instance):
