@@ -25,6 +25,22 @@ fn web_world(instances: &[&str]) -> World {
     w
 }
 
+/// Application `svc`: each of `programs` RESTART_PROCESS, unsequenced, 10 %.
+fn svc_app(programs: &[&str]) -> model::rules::ApplicationEntry {
+    let mut a = app("svc");
+    for name in programs {
+        a.programs
+            .push(prog(name, opts(0, false, 10, Rfs::RestartProcess)));
+    }
+    a
+}
+
+fn svc_world(instances: &[&str], programs: &[&str]) -> World {
+    let mut w = World::new(instances);
+    w.declare("svc", programs, instances);
+    w
+}
+
 #[test]
 fn start_application_follows_the_start_sequence_across_rounds() {
     let c = commander(&["a", "b"], vec![web_app(Rfs::Continue)]);
@@ -436,12 +452,8 @@ fn initialization_aborts_running_jobs() {
 
 #[test]
 fn instance_loss_restarts_the_process_elsewhere() {
-    let mut a = app("svc");
-    a.programs
-        .push(prog("p", opts(0, false, 10, Rfs::RestartProcess)));
-    let c = commander(&["a", "b"], vec![a]);
-    let mut w = World::new(&["a", "b"]);
-    w.declare("svc", &["p"], &["a", "b"]);
+    let c = commander(&["a", "b"], vec![svc_app(&["p"])]);
+    let mut w = svc_world(&["a", "b"], &["p"]);
     w.report("b", "svc", "p", Running);
     w.lose("b");
     assert_eq!(
@@ -472,12 +484,9 @@ fn instance_loss_restarts_the_process_elsewhere() {
 
 #[test]
 fn a_crash_restarts_only_when_supervisor_will_not() {
-    let mut a = app("svc");
-    a.programs
-        .push(prog("p", opts(0, false, 10, Rfs::RestartProcess)));
+    let a = svc_app(&["p"]);
     let c = commander(&["a", "b"], vec![a.clone()]);
-    let mut w = World::new(&["a", "b"]);
-    w.declare("svc", &["p"], &["a", "b"]);
+    let mut w = svc_world(&["a", "b"], &["p"]);
     w.report("a", "svc", "p", Running);
     w.report("a", "svc", "p", Exited); // unexpected exit: autorestart handles it
     w.settle(&c);
@@ -1073,15 +1082,9 @@ fn restart_placed_next_to(
     deaf: &str,
     others: &[&str],
 ) -> (World, Commander, data::JobId) {
-    let mut a = app("svc");
     let names: Vec<&str> = std::iter::once("p").chain(others.iter().copied()).collect();
-    for name in &names {
-        a.programs
-            .push(prog(name, opts(0, false, 10, Rfs::RestartProcess)));
-    }
-    let c = commander(instances, vec![a]);
-    let mut w = World::new(instances);
-    w.declare("svc", &names, instances);
+    let c = commander(instances, vec![svc_app(&names)]);
+    let mut w = svc_world(instances, &names);
     w.report(lost, "svc", "p", Running);
     for other in others {
         w.report(deaf, "svc", other, Running);
@@ -1192,12 +1195,8 @@ fn a_running_failure_restart_stopped_by_a_fence_is_placed_again() {
 fn a_user_start_whose_instance_is_lost_fails_as_in_supvisors() {
     // The same loss under a start a user asked for: a starting failure (Supvisors'
     // on_nodes_invalidation), not placed again.
-    let mut a = app("svc");
-    a.programs
-        .push(prog("p", opts(0, false, 10, Rfs::RestartProcess)));
-    let c = commander(&["a", "b"], vec![a]);
-    let mut w = World::new(&["a", "b"]);
-    w.declare("svc", &["p"], &["a", "b"]);
+    let c = commander(&["a", "b"], vec![svc_app(&["p"])]);
+    let mut w = svc_world(&["a", "b"], &["p"]);
     w.deaf.insert("a".into());
     let id = w.create(
         c.start_process(&w.state, Config, "svc:p", "", "", w.now)
