@@ -110,21 +110,19 @@ impl PeerClient {
         }
     }
 
-    /// The headers that sign a request to `path` with `body` (to `addr`, for the errors).
+    /// The headers that sign a request with `token` (to `addr`, for the errors).
     fn signature(
         &self,
         addr: &HostPort,
-        path: &str,
-        body: &[u8],
+        token: &str,
     ) -> Result<Vec<(&'static str, HeaderValue)>, CallError> {
         let failed = |reason: String| CallError::Transport {
             addr: addr.to_string(),
             reason,
         };
         let mut headers = self.identity.clone().map_err(failed)?.to_vec();
-        let token = self.signer.token(path, body, model::time::epoch_ms());
         // The token is a credential: `{:?}` of the header shows "Sensitive".
-        let mut token = HeaderValue::from_str(&token)
+        let mut token = HeaderValue::from_str(token)
             .map_err(|e| failed(format!("header {HEADER_TOKEN}: {e}")))?;
         token.set_sensitive(true);
         headers.push((HEADER_TOKEN, token));
@@ -141,7 +139,8 @@ impl PeerClient {
         timeout: Duration,
     ) -> Result<Bytes, CallError> {
         // `HostPort`'s text form brackets an IPv6 host, as a URL needs.
-        let signature = self.signature(addr, path, &body)?;
+        let token = self.signer.token(path, &body, model::time::epoch_ms());
+        let signature = self.signature(addr, &token)?;
         let mut request = hyper::Request::post(format!("http://{addr}{path}"))
             .header(
                 hyper::header::CONTENT_TYPE,
@@ -202,16 +201,9 @@ impl PeerClient {
         addr: &HostPort,
         timeout: Duration,
     ) -> Result<AppendStream, CallError> {
-        let signature = self.signature(addr, PATH_STREAM, b"")?;
-        let seal = signature
-            .iter()
-            .find(|(name, _)| *name == HEADER_TOKEN)
-            .and_then(|(_, token)| token.to_str().ok())
-            .map(|token| self.signer.stream_seal(token))
-            .ok_or_else(|| CallError::Transport {
-                addr: addr.to_string(),
-                reason: "no token".into(),
-            })?;
+        let token = self.signer.token(PATH_STREAM, b"", model::time::epoch_ms());
+        let signature = self.signature(addr, &token)?;
+        let seal = self.signer.stream_seal(&token);
         let open = AppendStream::open(addr, &signature, seal, CONNECT_TIMEOUT.min(timeout));
         match tokio::time::timeout(timeout, open).await {
             Ok(Ok(stream)) => Ok(stream),
