@@ -335,7 +335,10 @@ class History:
 
 
 def certainly_nothing(op: Op) -> bool:
-    """Whether a failed write certainly had no effect (see `History.for_checker`)."""
+    """Whether a failed write certainly had no effect (see `History.for_checker`). A refused
+    connection counts only because `Host.call` sends a request once: the stock transport's
+    second try after a server died mid-request is refused too, though the first may have
+    been carried out (a false "lost write" the suite once reported)."""
     return not op.ok and ("BAD_SUPVISORS_STATE: Supvisors (state=" in op.error
                           or "Connection refused" in op.error)
 

@@ -538,6 +538,17 @@ class _TimeoutTransport(xmlrpc.client.Transport):
         return conn
 
 
+class SingleShotTransport(_TimeoutTransport):
+    """A `_TimeoutTransport` that sends a request once. The stock transport sends it again
+    when the first try's connection is closed or reset without an answer (meant for a cached
+    connection gone cold): a server killed after it acted on the request but before it
+    answered then shows up as "connection refused" on the second try, which reads as "never
+    reached the server". With one try, a refused connection means exactly that."""
+
+    def request(self, host, handler, request_body, verbose=False):
+        return self.single_request(host, handler, request_body, verbose)
+
+
 def raw_xmlrpc_rate(port: int, method: str, seconds: float,
                     username: Optional[str] = None, password: Optional[str] = None) -> float:
     """calls/s of a zero-argument XML-RPC method for a client that reads each reply without

@@ -131,11 +131,13 @@ class Host:
 
     # -- XML-RPC, from inside the namespace
     def call(self, method: str, *args, timeout: float = 5.0):
-        """`method` (dotted) on this host's XML-RPC server, called from its namespace."""
+        """`method` (dotted) on this host's XML-RPC server, called from its namespace, on a
+        new connection and sent once (`SingleShotTransport`: the chaos suite counts a
+        refused connection as a write that certainly did nothing)."""
         with in_netns(self.ns):
             proxy = xmlrpc.client.ServerProxy(
                 f"http://{self.address}:{self.lab.http_port}/RPC2",
-                transport=harness._TimeoutTransport(timeout))
+                transport=harness.SingleShotTransport(timeout))
             target = proxy
             for part in method.split("."):
                 target = getattr(target, part)

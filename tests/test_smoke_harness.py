@@ -64,3 +64,49 @@ def test_cluster_start_moves_to_new_ports_when_one_is_taken(tmp_path, monkeypatc
     finally:
         c.stop()
         busy.close()
+
+
+def test_single_shot_transport_does_not_resend_a_request_a_dying_server_took():
+    """A server that reads a request, closes without answering and stops listening: the stock
+    transport sends the request again and reports "connection refused" (as if nothing had
+    been sent); the chaos suite's transport reports the disconnection, so a write that may
+    have been carried out is never counted as one that certainly was not."""
+    import http.client
+    import socket
+    import threading
+    import xmlrpc.client
+
+    def dying_server() -> tuple[int, list[bytes]]:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        requests: list[bytes] = []
+
+        def serve():
+            conn, _ = listener.accept()
+            listener.close()
+            requests.append(conn.recv(65536))
+            conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        return listener.getsockname()[1], requests
+
+    port, requests = dying_server()
+    stock = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/RPC2",
+                                      transport=harness._TimeoutTransport(5))
+    try:
+        stock.supvisors.disable("w0", True)
+        raise AssertionError("the stock transport got an answer from a closed server")
+    except ConnectionRefusedError:
+        pass
+    assert len(requests) == 1 and b"supvisors.disable" in requests[0]
+
+    port, requests = dying_server()
+    once = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/RPC2",
+                                     transport=harness.SingleShotTransport(5))
+    try:
+        once.supvisors.disable("w0", True)
+        raise AssertionError("the single-shot transport got an answer from a closed server")
+    except (http.client.RemoteDisconnected, ConnectionResetError) as e:
+        assert "refused" not in str(e).lower()
+    assert len(requests) == 1
