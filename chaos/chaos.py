@@ -33,7 +33,7 @@ Writes `chaos/report.md`, `chaos/report.json` and `chaos/history.json` (`--out D
 fault, recovery time, duplicate window, lost writes and, where they apply, the time until
 every survivor sees the lost instance SILENT and the time to a new master; the JSON has every
 fault, sample of note, client operation and result. Exits 1 when an invariant broke.
-Needs root, `ip` and `iptables` (chaos/run.sh installs them); stops everything it started,
+Needs root, `ip`, `iptables` and libfaketime (chaos/run.sh installs them); stops everything it started,
 by PID, also on Ctrl-C.
 """
 
@@ -85,6 +85,24 @@ def programs(marks: dict[str, int]) -> str:
     return "\n".join(out)
 
 
+def faketime_library() -> str:
+    """libfaketime's multi-threaded library (chaos/run.sh installs it)."""
+    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"))
+    if not found:
+        raise HarnessError("libfaketime is not installed (chaos/run.sh installs it)")
+    return str(found[0])
+
+
+def clock_file(host: Host) -> Path:
+    return host.workdir / "clock-offset"
+
+
+def set_clock(host: Host, offset: str) -> None:
+    """Steps `host`'s daemon's wall clock to `offset` from the machine's ("+20s", "+0")
+    within libfaketime's cache period (1 s)."""
+    clock_file(host).write_text(offset + "\n")
+
+
 # ----------------------------------------------------------------- the cluster under test
 
 class Cluster:
@@ -101,6 +119,13 @@ class Cluster:
         options = {"rules_files": rules, "cluster_secret": SECRET, **extra}
         for h in lab.hosts:
             h.write_config(programs(marks), options)
+            # Each daemon's wall clock runs with an offset (none until `clock-jump` steps
+            # it): libfaketime, its monotonic clock untouched, as with an NTP step.
+            set_clock(h, "+0")
+            h.extra_env = {"LD_PRELOAD": faketime_library(),
+                           "FAKETIME_TIMESTAMP_FILE": str(clock_file(h)),
+                           "FAKETIME_CACHE_DURATION": "1",
+                           "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
 
     @property
     def hosts(self) -> list[Host]:
@@ -671,6 +696,31 @@ class Runner:
         f.t_end = time.monotonic()
         return f
 
+    def clock_jump(self) -> Fault:
+        """The leader's wall clock steps 20 s forward while `seq` restarts (its stop, then
+        its start sequence, are jobs whose timeouts are wall-clock times), stays there 6 s,
+        then steps back. 20 s: within the internal port's 30 s tolerance, past every start
+        timeout. The monotonic clock does not move, as with an NTP step."""
+        target = self.leader_host()
+        f = Fault(f"wall clock of the leader {target.identifier} stepped 20 s forward during "
+                  "a restart of seq, back 6 s later", target=target.identifier,
+                  was_leader=True)
+        f.t_start = time.monotonic()
+        try:
+            target.call("supvisors.restart_application", "LESS_LOADED", "seq", False,
+                        timeout=10)
+        except (OSError, xmlrpc.client.Error) as e:
+            f.notes["restart_refused"] = str(e)[:200]
+        time.sleep(0.5)
+        set_clock(target, "+20s")
+        try:
+            time.sleep(6.0)
+        finally:
+            set_clock(target, "+0")
+        time.sleep(2.0)  # past libfaketime's cache period: the step back has happened
+        f.t_end = time.monotonic()
+        return f
+
     # -- one scenario, checked
     def run(self, name: str, scenario: Callable[[], Fault]) -> dict:
         # Each run of a scenario is labelled apart ("3:kill9-leader"): a scenario may run
@@ -808,6 +858,7 @@ SCENARIOS: dict[str, Callable[[Runner], Fault]] = {
     "flapping": Runner.flapping,
     "packet-loss": Runner.packet_loss,
     "full-restart": Runner.full_restart,
+    "clock-jump": Runner.clock_jump,
 }
 
 

@@ -128,6 +128,8 @@ class Host:
         self.tag = f"netns-{lab.tag}-{identifier}"
         self.proc: Optional[subprocess.Popen] = None
         self.recorded: dict[int, Optional[int]] = {}
+        # Added to the daemon's environment (the chaos suite's clock offset).
+        self.extra_env: dict[str, str] = {}
 
     # -- XML-RPC, from inside the namespace
     def call(self, method: str, *args, timeout: float = 5.0):
@@ -205,7 +207,8 @@ class Host:
             self.proc = subprocess.Popen(
                 ["ip", "netns", "exec", self.ns, str(binary), "-c", str(self.conf), "-n"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.workdir, start_new_session=True)
+                cwd=self.workdir, start_new_session=True,
+                env={**os.environ, **self.extra_env} if self.extra_env else None)
 
     def wait_up(self, timeout: float) -> None:
         def up():

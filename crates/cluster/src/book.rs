@@ -200,6 +200,24 @@ impl LeaderBook {
         epoch_ms: i64,
         state: &ClusterState,
     ) -> bool {
+        // The replicas order an instance's ticks by `received_at` (a later one replaces an
+        // earlier one). A step back of this host's wall clock must not make every tick look
+        // older than the last one committed, and ignored until the clock catches up: the
+        // stamp never goes back, per instance.
+        let previous = [
+            state
+                .instance(&tick.identifier)
+                .and_then(|r| r.last_tick)
+                .map(|t| t.received_at),
+            self.seen
+                .get(&tick.identifier)
+                .map(|seen| seen.stamp.received_at),
+        ];
+        let received_at = previous
+            .into_iter()
+            .flatten()
+            .map(|last| last.saturating_add(1))
+            .fold(epoch_ms, i64::max);
         self.seen.insert(
             tick.identifier.clone(),
             Seen {
@@ -207,7 +225,7 @@ impl LeaderBook {
                 stamp: TickStamp {
                     counter: tick.counter,
                     remote_at: tick.sent_at,
-                    received_at: epoch_ms,
+                    received_at,
                 },
                 load: tick.load,
                 incarnation: tick.incarnation,
@@ -1012,6 +1030,35 @@ mod tests {
         assert!(!run(&mut book, later, &mut s)
             .iter()
             .any(|c| matches!(c, Command::Tick { .. })));
+    }
+
+    #[test]
+    fn a_step_back_of_the_leaders_clock_does_not_stop_the_ticks_being_applied() {
+        let t0 = Instant::now();
+        let mut book = patient_book(t0, Duration::from_secs(30));
+        let mut s = ClusterState::new();
+        full_sync(&mut s, "c", (1, 0));
+        let mut t = tick("c", 1, Some((1, 0)));
+        book.on_tick(&t, t0, 1_700_000_010_000, &s);
+        run(&mut book, t0, &mut s);
+        run(&mut book, t0, &mut s);
+        assert_eq!(
+            s.instance("c")
+                .and_then(|r| r.last_tick)
+                .map(|t| t.received_at),
+            Some(1_700_000_010_000)
+        );
+        // The leader's wall clock steps 20 s back; c's load changes.
+        let later = t0 + TICK_REFRESH + Duration::from_secs(1);
+        t.load = 7;
+        book.on_tick(&t, later, 1_699_999_990_000, &s);
+        run(&mut book, later, &mut s);
+        let record = s.instance("c").unwrap();
+        assert_eq!(record.load, 7, "the tick after the step was ignored");
+        assert_eq!(
+            record.last_tick.map(|t| t.received_at),
+            Some(1_700_000_010_001)
+        );
     }
 
     #[test]

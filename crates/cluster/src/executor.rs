@@ -45,12 +45,47 @@ pub(crate) struct CommanderCtx {
     pub(crate) supervisor: procman::Supervisor,
 }
 
+/// The leader's clock for one term: the wall clock read once, when the term's commander
+/// starts, then advanced by the monotonic clock. The jobs' stamps and timeouts are wall-clock
+/// times (a successor must be able to judge them), but within a term a step of this host's
+/// wall clock (NTP, an operator, a VM resumed) must neither fail every job in progress at
+/// once (a step forward past their timeouts) nor stall them (a step back).
+#[derive(Debug, Clone, Copy)]
+struct TermClock {
+    since_ms: i64,
+    start: Instant,
+}
+
+impl TermClock {
+    fn start() -> Self {
+        Self::starting_at(epoch_ms(), Instant::now())
+    }
+
+    fn starting_at(since_ms: i64, start: Instant) -> Self {
+        TermClock { since_ms, start }
+    }
+
+    fn now(&self) -> Clock {
+        self.at(Instant::now())
+    }
+
+    fn at(&self, now: Instant) -> Clock {
+        let elapsed = now.saturating_duration_since(self.start).as_millis();
+        Clock {
+            now_ms: self
+                .since_ms
+                .saturating_add(i64::try_from(elapsed).unwrap_or(i64::MAX)),
+            leading_since_ms: self.since_ms,
+        }
+    }
+}
+
 /// Runs until `stop` (end of leadership or shutdown). Does nothing without a planner.
 pub(crate) async fn commander_loop(ctx: Arc<CommanderCtx>, stop: CancellationToken) {
     let mut replica = ctx.core.replica.clone();
     let mut dispatch = Dispatch::default();
     let term = ctx.core.metrics.borrow().current_term;
-    let since = epoch_ms();
+    let clock = TermClock::start();
     loop {
         let planner = ctx.planner.lock().ok().and_then(|p| p.clone());
         // Without a planner yet, or after a plan that did something (its writes or orders
@@ -59,11 +94,7 @@ pub(crate) async fn commander_loop(ctx: Arc<CommanderCtx>, stop: CancellationTok
         if let Some(planner) = planner {
             let plan = {
                 let replica = replica.borrow_and_update();
-                let clock = Clock {
-                    now_ms: epoch_ms(),
-                    leading_since_ms: since,
-                };
-                planner(&replica.state, clock)
+                planner(&replica.state, clock.now())
             };
             if plan.is_empty() {
                 beat = plan.timed;
@@ -213,4 +244,35 @@ async fn run_orders(
         results.push(result.map_err(|f| (f.code.code(), f.fault_string())));
     }
     results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The term's clock moves with the monotonic clock from the wall-clock reading at its
+    /// start, whatever the wall clock does meanwhile: a start timed out after 5 s is still
+    /// given its 5 s when the host's clock steps 20 s forward during it.
+    #[test]
+    fn the_term_clock_advances_with_the_monotonic_clock_only() {
+        let t0 = Instant::now();
+        let clock = TermClock::starting_at(1_000_000, t0);
+        assert_eq!(
+            clock.at(t0),
+            Clock {
+                now_ms: 1_000_000,
+                leading_since_ms: 1_000_000
+            }
+        );
+        let later = clock.at(t0 + Duration::from_millis(4_250));
+        assert_eq!(later.now_ms, 1_004_250);
+        assert_eq!(later.leading_since_ms, 1_000_000);
+        // An instant before the start (not produced by `now`, but never a panic).
+        assert_eq!(
+            clock
+                .at(t0.checked_sub(Duration::from_secs(1)).unwrap_or(t0))
+                .now_ms,
+            1_000_000
+        );
+    }
 }
