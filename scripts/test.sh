@@ -22,3 +22,6 @@ RAFTVISOR_BIN_DIR="$PWD/target/debug" "$RAFTVISOR_VENV/bin/python" -m pytest -q 
 # The chaos suite's short mode (every scenario once, fixed seed) on the same build: faults on
 # hosts in network namespaces, invariants from the hosts' processes, linearizability.
 chaos/run.sh --bin-dir "$PWD/target/debug" --out "$PWD/target/chaos"
+# The fuzz targets (XML-RPC, INI, rules, internal frames), 30 s each from their seeds and what
+# earlier runs found: a crash fails the run (scripts/fuzz.sh for longer runs).
+scripts/fuzz.sh "${RAFTVISOR_FUZZ_SECONDS:-30}"

@@ -59,8 +59,9 @@ pub enum StreamError {
 }
 
 /// The frames' codec: a 4-byte big-endian length, then the body; a frame over
-/// [`MAX_BODY_BYTES`] is an error before it is buffered.
-pub(crate) fn codec() -> LengthDelimitedCodec {
+/// [`MAX_BODY_BYTES`] is an error before it is buffered. Public for the fuzz target of the
+/// internal port's frames (`crates/fuzz`).
+pub fn codec() -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
         .length_field_length(4)
         .max_frame_length(usize::try_from(MAX_BODY_BYTES).unwrap_or(usize::MAX))

@@ -100,6 +100,9 @@ fn split_name(s: &str) -> Result<(&str, &str), String> {
     Err("incomplete format key: `%(` without a closing `)`".to_string())
 }
 
+/// The widest padding or precision a `%(name)` format may ask for.
+const MAX_WIDTH: usize = 1 << 16;
+
 #[derive(Debug, Default)]
 struct Spec {
     left: bool,
@@ -139,6 +142,13 @@ fn parse_spec(s: &str) -> Result<(Spec, &str), String> {
     if let Some(&(_, '.')) = chars.peek() {
         chars.next();
         spec.precision = Some(number(&mut chars).unwrap_or(0));
+    }
+    // Python would try to build the padded string (and fail with a MemoryError, or an
+    // OverflowError past sys.maxsize); a config value is never that wide, so say so instead.
+    if spec.width.max(spec.precision.unwrap_or(0)) > MAX_WIDTH {
+        return Err(format!(
+            "format width or precision too big (at most {MAX_WIDTH})"
+        ));
     }
     while let Some(&(_, 'h' | 'l' | 'L')) = chars.peek() {
         chars.next();
@@ -299,5 +309,21 @@ mod tests {
             .unwrap_err()
             .contains("needs a number"));
         assert!(expand("%(here)q", &v).unwrap_err().contains("unsupported"));
+    }
+
+    /// Found by the `ini` fuzz target: a width of 37 digits panicked ("capacity overflow"),
+    /// and one of 9 digits would have allocated a gigabyte.
+    #[test]
+    fn an_absurd_width_or_precision_is_an_error_not_an_allocation() {
+        let v = vars();
+        for f in [
+            "%(here)8888888888888888888888888888888888888s",
+            "%(here)1000000000s",
+            "%(process_num).1000000000d",
+            "%(process_num)065537d",
+        ] {
+            assert!(expand(f, &v).unwrap_err().contains("too big"), "{f}");
+        }
+        assert_eq!(expand("%(process_num)08d", &v).unwrap(), "00000003");
     }
 }
