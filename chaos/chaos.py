@@ -2,9 +2,10 @@
 """raftvisor's chaos suite: real faults on hosts in network namespaces, invariants checked from
 the processes really alive on the hosts, a report of every fault and observation.
 
-Three hosts h1..h3, each a raftvisord in its own network namespace on one bridge
+Four hosts h1..h4, each a raftvisord in its own network namespace on one bridge
 (`tests/netns_harness.py`: veth + bridge, addresses only inside the namespaces), configured as
-a Supvisors user would: default timings, a cluster secret, a rules file with one
+a Supvisors user would (h1..h3 the Raft voters, h4 a learner): default timings, a cluster
+secret, a rules file with one
 SINGLE_INSTANCE application `seq` (three programs in a start sequence, RESTART_PROCESS) and
 three marker programs `w0..w2` that a client disables and enables while the faults happen.
 
@@ -62,7 +63,11 @@ import harness  # noqa: E402
 from harness import HarnessError  # noqa: E402
 from netns_harness import Host, Lab, require_root_and_ip, seq_rules  # noqa: E402
 
-HOSTS = ["h1", "h2", "h3"]
+HOSTS = ["h1", "h2", "h3", "h4"]
+# The Raft voters (`core_identifiers`); h4 is a learner: it runs programs and answers the API
+# like any instance, and takes no part in votes or the quorum.
+VOTERS = HOSTS[:3]
+LEARNER = "h4"
 SEQ = ["first", "second", "third"]
 MARKERS = ["w0", "w1", "w2"]
 SECRET = "chaos-cluster-secret"
@@ -116,7 +121,8 @@ class Cluster:
         self.argv = {name: ["/bin/sleep", str(mark)] for name, mark in marks.items()}
         rules = workdir / "rules.xml"
         rules.write_text(RULES)
-        options = {"rules_files": rules, "cluster_secret": SECRET, **extra}
+        options = {"rules_files": rules, "cluster_secret": SECRET,
+                   "core_identifiers": ",".join(VOTERS), **extra}
         for h in lab.hosts:
             h.write_config(programs(marks), options)
             # Each daemon's wall clock runs with an offset (none until `clock-jump` steps
@@ -475,7 +481,8 @@ class Runner:
     def a_follower(self, prefer_seq: bool) -> Host:
         leader = self.leader_host().identifier
         seq = self.c.seq_host()
-        followers = [h for h in self.c.hosts if h.identifier != leader]
+        followers = [h for h in self.c.hosts
+                     if h.identifier != leader and h.identifier in VOTERS]
         if prefer_seq:
             on_seq = [h for h in followers if h.identifier == seq]
             if on_seq:
@@ -543,6 +550,11 @@ class Runner:
         target = self.a_follower(prefer_seq=True)
         return self._kill9(target, f"kill -9 of the follower {target.identifier} (the host of "
                                    "seq if a follower runs it), restarted 3 s later", False)
+
+    def kill9_learner(self) -> Fault:
+        target = self.host(LEARNER)
+        return self._kill9(target, f"kill -9 of the learner {target.identifier}, restarted "
+                                   "3 s later", False)
 
     def kill9_repeated(self, rounds: int = 3) -> Fault:
         """The leader killed, restarted as soon as the others agree on a new master, and that
@@ -848,6 +860,7 @@ def decisions_since(hosts: list[Host], since: str, limit: int = 60) -> list[str]
 SCENARIOS: dict[str, Callable[[Runner], Fault]] = {
     "kill9-leader": Runner.kill9_leader,
     "kill9-follower": Runner.kill9_follower,
+    "kill9-learner": Runner.kill9_learner,
     "kill9-repeated": Runner.kill9_repeated,
     "link-down-leader": Runner.link_down_leader,
     "link-down-seq-host": Runner.link_down_seq_host,
