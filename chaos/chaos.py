@@ -61,7 +61,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import harness  # noqa: E402
 from harness import HarnessError  # noqa: E402
-from netns_harness import Host, Lab, require_root_and_ip, seq_rules  # noqa: E402
+from netns_harness import (Host, Lab, require_root_and_ip, seq_programs,  # noqa: E402
+                           seq_rules)
 
 HOSTS = ["h1", "h2", "h3", "h4"]
 # The Raft voters (`core_identifiers`); h4 is a learner: it runs programs and answers the API
@@ -81,10 +82,7 @@ def log(*a) -> None:
 
 
 def programs(marks: dict[str, int]) -> str:
-    out = ["[group:seq]", "programs = " + ",".join(SEQ), ""]
-    for name in SEQ:
-        out += [f"[program:{name}]", f"command = /bin/sleep {marks[name]}", "autostart = false",
-                "startsecs = 1", "stopwaitsecs = 5", ""]
+    out = [seq_programs(marks)]
     for name in MARKERS:
         out += [f"[program:{name}]", "command = /bin/sleep 3600", "autostart = false", ""]
     return "\n".join(out)

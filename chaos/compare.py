@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import harness  # noqa: E402
 from harness import HarnessError  # noqa: E402
-from netns_harness import Host, Lab, seq_rules  # noqa: E402
+from netns_harness import Host, Lab, seq_programs, seq_rules  # noqa: E402
 
 HOSTS = ["h1", "h2", "h3"]
 SEQ = ["first", "second", "third"]
@@ -54,14 +54,6 @@ POLL = 0.05
 
 def log(*a) -> None:
     print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)
-
-
-def programs(marks: dict[str, int]) -> str:
-    out = ["[group:seq]", "programs = " + ",".join(SEQ), ""]
-    for name in SEQ:
-        out += [f"[program:{name}]", f"command = /bin/sleep {marks[name]}", "autostart = false",
-                "startsecs = 1", "stopwaitsecs = 5", ""]
-    return "\n".join(out)
 
 
 class Impl:
@@ -211,7 +203,7 @@ def measure(impl: Impl, lab: Lab, rules: Path, marks: dict[str, int], result: di
     scenario, index = result["scenario"], result["round"]
     argv = {name: ["/bin/sleep", str(mark)] for name, mark in marks.items()}
     for h in lab.hosts:
-        impl.configure(lab, h, rules, programs(marks))
+        impl.configure(lab, h, rules, seq_programs(marks))
     for h in lab.hosts:
         impl.start(h)
 

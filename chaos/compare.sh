@@ -8,16 +8,7 @@
 # unless --bin-dir is given, runs as root, writes chaos/compare.md and chaos/compare.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" != 0 ]; then
-  echo "chaos/compare.sh: needs root (network namespaces, veth)" >&2
-  exit 2
-fi
-scripts/setup-netns.sh
-VENV=$(scripts/setup-python.sh)
+. chaos/prepare.sh
+chaos_prepare compare.sh raftvisord -- "$@"
 PEER=$(scripts/bench/peer/setup-peer.sh)
-case " $* " in
-  *" --bin-dir "*) ;;
-  *) cargo build --release -p raftvisord >&2
-     set -- --bin-dir "${CARGO_TARGET_DIR:-$PWD/target}/release" "$@" ;;
-esac
-exec "$VENV/bin/python" chaos/compare.py --peer-venv "$PEER" "$@"
+exec "$VENV/bin/python" chaos/compare.py --peer-venv "$PEER" "${ARGS[@]}"

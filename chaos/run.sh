@@ -8,15 +8,6 @@
 # and chaos/report.json, and exits non-zero when an invariant broke.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" != 0 ]; then
-  echo "chaos/run.sh: needs root (network namespaces, veth, iptables)" >&2
-  exit 2
-fi
-scripts/setup-netns.sh
-VENV=$(scripts/setup-python.sh)
-case " $* " in
-  *" --bin-dir "*) ;;
-  *) cargo build --release -p raftvisord -p raftvisor-chaoscheck >&2
-     set -- --bin-dir "${CARGO_TARGET_DIR:-$PWD/target}/release" "$@" ;;
-esac
-exec "$VENV/bin/python" chaos/chaos.py "$@"
+. chaos/prepare.sh
+chaos_prepare run.sh raftvisord raftvisor-chaoscheck -- "$@"
+exec "$VENV/bin/python" chaos/chaos.py "${ARGS[@]}"

@@ -7,15 +7,6 @@
 # unless --bin-dir is given, runs as root, writes chaos/scale.md and chaos/scale.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" != 0 ]; then
-  echo "chaos/scale.sh: needs root (network namespaces, veth)" >&2
-  exit 2
-fi
-scripts/setup-netns.sh
-VENV=$(scripts/setup-python.sh)
-case " $* " in
-  *" --bin-dir "*) ;;
-  *) cargo build --release -p raftvisord >&2
-     set -- --bin-dir "${CARGO_TARGET_DIR:-$PWD/target}/release" "$@" ;;
-esac
-exec "$VENV/bin/python" chaos/scale.py "$@"
+. chaos/prepare.sh
+chaos_prepare scale.sh raftvisord -- "$@"
+exec "$VENV/bin/python" chaos/scale.py "${ARGS[@]}"

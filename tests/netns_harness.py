@@ -359,6 +359,17 @@ def seq_rules(names: list[str], starting_strategy: str = "CONFIG") -> str:
 """
 
 
+def seq_programs(marks: dict[str, int]) -> str:
+    """The programs of `seq_rules`' application, in a `[group:seq]`: one `/bin/sleep <mark>`
+    per name of `marks`, in its order (a distinct mark finds each in /proc), started by the
+    rules (autostart off), RUNNING after 1 s."""
+    out = ["[group:seq]", "programs = " + ",".join(marks), ""]
+    for name, mark in marks.items():
+        out += [f"[program:{name}]", f"command = /bin/sleep {mark}", "autostart = false",
+                "startsecs = 1", "stopwaitsecs = 5", ""]
+    return "\n".join(out)
+
+
 def sample_until(pred: Callable[[], bool], check: Callable[[], None], timeout: float,
                  what: str, interval: float = 0.05) -> float:
     """Calls `check` (which raises on a broken invariant) every `interval` until `pred` holds;
