@@ -88,6 +88,49 @@ def programs(marks: dict[str, int]) -> str:
     return "\n".join(out)
 
 
+# Each host's data dir is a tmpfs of its own, so that `disk-full` can fill one host's disk.
+DATA_DISK_SIZE = "256m"
+MOUNTED: list[Path] = []
+
+
+def data_disk(host: Host) -> Path:
+    return host.workdir / "raftvisor-data"
+
+
+def mount_data_disk(host: Host) -> None:
+    disk = data_disk(host)
+    disk.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DATA_DISK_SIZE}", "tmpfs",
+                        str(disk)], capture_output=True, text=True, timeout=20)
+    if r.returncode != 0:
+        raise HarnessError(f"mount tmpfs on {disk}: {r.stderr.strip()}")
+    MOUNTED.append(disk)
+
+
+def unmount_data_disks() -> list[str]:
+    """Unmounts what `mount_data_disk` mounted (the daemons stopped); the errors."""
+    errors = []
+    while MOUNTED:
+        disk = MOUNTED.pop()
+        r = subprocess.run(["umount", str(disk)], capture_output=True, text=True, timeout=20)
+        if r.returncode != 0:
+            errors.append(f"umount {disk}: {r.stderr.strip()}")
+    return errors
+
+
+def fill(path: Path) -> int:
+    """Writes zeros to `path` until its file system is full; the bytes written."""
+    chunk = bytes(1 << 20)
+    written = 0
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                written += f.write(chunk)
+        except OSError:
+            pass
+    return written
+
+
 def faketime_library() -> str:
     """libfaketime's multi-threaded library (chaos/run.sh installs it)."""
     found = sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"))
@@ -122,6 +165,7 @@ class Cluster:
         options = {"rules_files": rules, "cluster_secret": SECRET,
                    "core_identifiers": ",".join(VOTERS), **extra}
         for h in lab.hosts:
+            mount_data_disk(h)
             h.write_config(programs(marks), options)
             # Each daemon's wall clock runs with an offset (none until `clock-jump` steps
             # it): libfaketime, its monotonic clock untouched, as with an NTP step.
@@ -706,6 +750,31 @@ class Runner:
         f.t_end = time.monotonic()
         return f
 
+    def disk_full(self) -> Fault:
+        """The leader's data disk (its data dir, a tmpfs of its own) full for 5 s: its Raft
+        log and vote can no longer be written. Its Raft core ends, it fences itself and exits
+        (status 1); the others elect a leader and restart `seq` if it ran there. Once the disk
+        has room again the daemon is started again, as the shipped systemd unit
+        (`Restart=on-failure`) would, and must rejoin with its data intact."""
+        target = self.leader_host()
+        f = Fault(f"data disk of the leader {target.identifier} full for 5 s (then room "
+                  "again, and the daemon restarted if it exited)", target=target.identifier,
+                  was_leader=True)
+        filler = data_disk(target) / "filler"
+        f.t_start = time.monotonic()
+        try:
+            f.notes["filled_bytes"] = fill(filler)
+            self.hold(f, target, 5.0)
+        finally:
+            filler.unlink(missing_ok=True)
+        assert target.proc is not None
+        status = target.proc.poll()
+        f.notes["exit_status"] = status
+        if status is not None:
+            self.restart(target)
+        f.t_end = time.monotonic()
+        return f
+
     def clock_jump(self) -> Fault:
         """The leader's wall clock steps 20 s forward while `seq` restarts (its stop, then
         its start sequence, are jobs whose timeouts are wall-clock times), stays there 6 s,
@@ -870,6 +939,7 @@ SCENARIOS: dict[str, Callable[[Runner], Fault]] = {
     "packet-loss": Runner.packet_loss,
     "full-restart": Runner.full_restart,
     "clock-jump": Runner.clock_jump,
+    "disk-full": Runner.disk_full,
 }
 
 
@@ -1066,6 +1136,7 @@ def main() -> int:
                 lab.close()
             except Exception as e:  # noqa: BLE001
                 end_checks["failures"].append(f"cleaning up: {e!r}")
+        end_checks["failures"] += [f"cleaning up: {e}" for e in unmount_data_disks()]
         if sampler is not None:
             end_checks["samples"] = sampler.samples
             # Outside every scenario (the setup, a repair): no program may run twice either.

@@ -404,10 +404,21 @@ def test_a_wiped_voter_is_refused_while_the_leader_is_down_and_comes_back_as_a_v
     others = [leader, wiped]
     c.wait_common_master(others, timeout=15, exclude=[witness])
     # Every instance of the last deployment has now restarted or is lost (the leader and the
-    # wiped one restarted, the witness killed): the cluster deploys again, through
-    # INITIALIZATION, where `disable` is refused; the write is tried once in OPERATION.
+    # wiped one restarted, the witness killed): once the witness is declared lost the cluster
+    # deploys again, through INITIALIZATION, where `disable` is refused. OPERATION seen before
+    # that transition proves nothing, so the write is retried while it is refused for the
+    # state (a refusal made before any write), and must then succeed.
+    c.wait_instance_state(others, witness, ("SILENT", "ISOLATED"), timeout=30)
     c.wait_operation(others, timeout=30)
-    assert c[wiped].sv().disable("manual", True) is True
+
+    def disabled() -> bool:
+        try:
+            return c[wiped].sv().disable("manual", True) is True
+        except xmlrpc.client.Fault as e:
+            if "BAD_SUPVISORS_STATE" not in e.faultString:
+                raise
+            return False
+    wait_until(disabled, 30, what="disable accepted once the cluster has deployed again")
 
 
 def test_a_wiped_voter_that_no_peer_could_vouch_for_takes_no_part_and_exits_once_one_answers(
