@@ -24,6 +24,8 @@ export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-co
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 BIN=$OUT/$TRIPLE/release
 echo "fuzz: building ${TARGETS// /, } (instrumented)" >&2
+# --locked: crates/fuzz/Cargo.lock pins what the targets are built with. A dependency added to
+# a crate they use needs it updated once: cargo update --manifest-path crates/fuzz/Cargo.toml -w
 # shellcheck disable=SC2086
 cargo build --release --locked --target "$TRIPLE" --manifest-path crates/fuzz/Cargo.toml $(printf -- '--bin %s ' $TARGETS) >&2
 failed=""

@@ -72,9 +72,28 @@ def test_single_shot_transport_does_not_resend_a_request_a_dying_server_took():
     been sent); the chaos suite's transport reports the disconnection, so a write that may
     have been carried out is never counted as one that certainly was not."""
     import http.client
+    import re
     import socket
     import threading
     import xmlrpc.client
+
+    def read_request(conn: socket.socket) -> bytes:
+        """The whole request: the head, then the body its Content-Length announces (the
+        client may send them in separate writes)."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = re.search(rb"(?i)content-length: *(\d+)", head)
+        while length and len(body) < int(length.group(1)):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head + b"\r\n\r\n" + body
 
     def dying_server() -> tuple[int, list[bytes]]:
         listener = socket.socket()
@@ -85,7 +104,7 @@ def test_single_shot_transport_does_not_resend_a_request_a_dying_server_took():
         def serve():
             conn, _ = listener.accept()
             listener.close()
-            requests.append(conn.recv(65536))
+            requests.append(read_request(conn))
             conn.close()
 
         threading.Thread(target=serve, daemon=True).start()
