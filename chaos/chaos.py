@@ -189,10 +189,7 @@ class Cluster:
         return {name: self.lab.where_running(self.argv[name]) for name in SEQ}
 
     def safe_call(self, host: Host, method: str, *args, timeout: float = 3.0):
-        try:
-            return host.call(method, *args, timeout=timeout)
-        except (OSError, xmlrpc.client.Error, HarnessError):
-            return None
+        return host.try_call(method, *args, timeout=timeout)
 
     def leader(self, among: Optional[list[Host]] = None) -> Optional[str]:
         """The master every host of `among` (default: all) names, if they agree."""

@@ -30,11 +30,9 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import xmlrpc.client
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -99,32 +97,7 @@ class Supvisors(Impl):
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "hosts").write_text("127.0.0.1 localhost\n" + "".join(
             f"{o.address} {o.identifier}\n" for o in lab.hosts))
-        h.workdir.mkdir(parents=True, exist_ok=True)
-        (h.workdir / "childlogs").mkdir(exist_ok=True)
-        members = ",".join(f"<{o.identifier}>{o.address}:{lab.http_port}" for o in lab.hosts)
-        h.conf.write_text("\n".join([
-            "[supervisord]",
-            f"logfile = {h.workdir / 'daemon.log'}",
-            f"pidfile = {h.workdir / 'daemon.pid'}",
-            f"childlogdir = {h.workdir / 'childlogs'}",
-            "loglevel = info",
-            f"identifier = {h.identifier}",
-            f'environment = {harness.TAG_VAR}="{h.tag}"',
-            "",
-            "[inet_http_server]",
-            f"port = {h.address}:{lab.http_port}",
-            "",
-            "[rpcinterface:supervisor]",
-            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
-            "",
-            "[rpcinterface:supvisors]",
-            "supervisor.rpcinterface_factory = supvisors.plugin:make_supvisors_rpcinterface",
-            f"supvisors_list = {members}",
-            f"rules_files = {rules}",
-            "",
-            progs.strip(),
-            "",
-        ]))
+        h.write_config(progs, {"rules_files": rules}, peer=True)
 
     def cleanup(self, h: Host) -> None:
         etc = Path("/etc/netns") / h.ns
@@ -135,19 +108,7 @@ class Supvisors(Impl):
             pass
 
     def start(self, h: Host) -> None:
-        with open(h.output, "ab") as out:
-            h.proc = subprocess.Popen(
-                ["ip", "netns", "exec", h.ns, str(self.venv / "bin" / "supervisord"),
-                 "-c", str(h.conf), "-n"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=h.workdir, start_new_session=True)
-
-
-def call(h: Host, method: str, *args, timeout: float = 2.0):
-    try:
-        return h.call(method, *args, timeout=timeout)
-    except (OSError, xmlrpc.client.Error, HarnessError):
-        return None
+        h.start(self.venv / "bin" / "supervisord")
 
 
 def name_of(info: dict) -> str:
@@ -157,14 +118,14 @@ def name_of(info: dict) -> str:
 
 
 def master_of(h: Host) -> Optional[str]:
-    m = call(h, "supvisors.get_master_identifier")
+    m = h.try_call("supvisors.get_master_identifier", timeout=2.0)
     if isinstance(m, dict):
         m = name_of(m)
     return m or None
 
 
 def states_seen_by(h: Host) -> dict[str, str]:
-    infos = call(h, "supvisors.get_all_instances_info") or []
+    infos = h.try_call("supvisors.get_all_instances_info", timeout=2.0) or []
     return {name_of(i): i.get("statename", "") for i in infos}
 
 

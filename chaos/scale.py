@@ -24,7 +24,6 @@ import os
 import sys
 import tempfile
 import time
-import xmlrpc.client
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional
@@ -53,20 +52,13 @@ def programs(count: int, mark: int) -> str:
     return "\n".join(out)
 
 
-def call(h: Host, method: str, *args, timeout: float = 5.0):
-    try:
-        return h.call(method, *args, timeout=timeout)
-    except (OSError, xmlrpc.client.Error, HarnessError):
-        return None
-
-
 def state_of(h: Host) -> Optional[str]:
-    s = call(h, "supvisors.get_supvisors_state")
+    s = h.try_call("supvisors.get_supvisors_state")
     return s.get("fsm_statename") if isinstance(s, dict) else None
 
 
 def instances_seen_by(h: Host) -> dict[str, str]:
-    infos = call(h, "supvisors.get_all_instances_info") or []
+    infos = h.try_call("supvisors.get_all_instances_info") or []
     return {i["identifier"]: i["statename"] for i in infos}
 
 
@@ -133,6 +125,15 @@ def main() -> int:
             h.start()
         result["spawned_s"] = time.monotonic() - t0
 
+        def record(key: str, times: dict[str, Optional[float]], label: str,
+                   failure: str) -> None:
+            """A phase's times (one per host) into the result and the log, and its failure
+            when a host never got there."""
+            result[key] = {"median": median(times), "worst": worst(times)}
+            log(f"  {label}: median {fmt(median(times))}, worst {fmt(worst(times))} s")
+            if worst(times) is None:
+                failures.append(failure)
+
         def operational(h: Host) -> bool:
             if h.proc is None or h.proc.poll() is not None:
                 raise HarnessError(f"{h.identifier} exited: {h.log_text()[-2000:]}")
@@ -140,28 +141,22 @@ def main() -> int:
                 return False
             seen = instances_seen_by(h)
             return len(seen) == len(names) and all(s == "RUNNING" for s in seen.values())
-        launch = until_each(lab.hosts, operational, t0, pool)
-        result["launch_operation_s"] = {"median": median(launch), "worst": worst(launch)}
-        log(f"  OPERATION, all {args.hosts} RUNNING everywhere: median {fmt(median(launch))}, "
-            f"worst {fmt(worst(launch))} s")
-        if worst(launch) is None:
-            failures.append("launch: not every host in OPERATION with all instances RUNNING")
+        record("launch_operation_s", until_each(lab.hosts, operational, t0, pool),
+               f"OPERATION, all {args.hosts} RUNNING everywhere",
+               "launch: not every host in OPERATION with all instances RUNNING")
         observer = lab.hosts[0]
         total = args.hosts * args.programs
 
         def all_running(_h: Host) -> bool:
-            procs = call(observer, "supvisors.get_all_process_info", timeout=20) or []
+            procs = observer.try_call("supvisors.get_all_process_info", timeout=20) or []
             # One entry per program, with the instances it runs on (the same names on
             # every host).
             running = sum(len(p.get("identifiers", [])) for p in procs
                           if p.get("statename") == "RUNNING")
             return running >= total
-        programs_up = until_each([observer], all_running, t0, pool)
-        result["launch_programs_running_s"] = worst(programs_up)
-        log(f"  {total} programs RUNNING in {observer.identifier}'s view: "
-            f"{fmt(worst(programs_up))} s")
-        if worst(programs_up) is None:
-            failures.append(f"launch: not all {total} programs RUNNING")
+        record("launch_programs_running_s", until_each([observer], all_running, t0, pool),
+               f"{total} programs RUNNING in {observer.identifier}'s view",
+               f"launch: not all {total} programs RUNNING")
         if lost and not failures:
             time.sleep(2.0)
             others = [h for h in lab.hosts if h.identifier not in lost]
@@ -178,18 +173,12 @@ def main() -> int:
             finally:
                 for ident in lost:
                     lab.heal(lab[ident])
-            result["loss_seen_s"] = {"median": median(loss), "worst": worst(loss)}
-            log(f"  seen by the {len(others)} others: median {fmt(median(loss))}, "
-                f"worst {fmt(worst(loss))} s")
-            if worst(loss) is None:
-                failures.append("loss: not seen everywhere")
-            t2 = time.monotonic()
-            back = until_each(lab.hosts, operational, t2, pool)
-            result["back_after_heal_s"] = {"median": median(back), "worst": worst(back)}
-            log(f"  all {args.hosts} RUNNING everywhere again after the heal: "
-                f"worst {fmt(worst(back))} s")
-            if worst(back) is None:
-                failures.append("heal: not every instance RUNNING again everywhere")
+            record("loss_seen_s", loss, f"seen by the {len(others)} others",
+                   "loss: not seen everywhere")
+            record("back_after_heal_s", until_each(lab.hosts, operational, time.monotonic(),
+                                                   pool),
+                   f"all {args.hosts} RUNNING everywhere again after the heal",
+                   "heal: not every instance RUNNING again everywhere")
         panics = [h.identifier for h in lab.hosts if "panicked" in h.log_text()]
         if panics:
             failures.append(f"a daemon panicked: {panics}")
@@ -200,18 +189,17 @@ def main() -> int:
     md = [f"# raftvisord at scale: {args.hosts} hosts ({args.voters} voters), "
           f"{args.programs} programs each", "",
           f"Run {result['started']}, {os.cpu_count()} cores, `{result['binary']}`. Seconds.", "",
-          "| phase | median | worst |", "|---|---:|---:|",
-          f"| launch → OPERATION, all instances RUNNING, per host | "
-          f"{fmt(result['launch_operation_s']['median'])} | "
-          f"{fmt(result['launch_operation_s']['worst'])} |",
-          f"| launch → all {total} programs RUNNING (one view) | | "
-          f"{fmt(result.get('launch_programs_running_s'))} |"]
-    if "loss_seen_s" in result:
-        md += [f"| {len(lost)} learners' links down → seen by every other host | "
-               f"{fmt(result['loss_seen_s']['median'])} | {fmt(result['loss_seen_s']['worst'])} |",
-               f"| heal → all RUNNING everywhere again | "
-               f"{fmt(result['back_after_heal_s']['median'])} | "
-               f"{fmt(result['back_after_heal_s']['worst'])} |"]
+          "| phase | median | worst |", "|---|---:|---:|"]
+    rows = [("launch_operation_s", "launch → OPERATION, all instances RUNNING, per host"),
+            ("launch_programs_running_s", f"launch → all {total} programs RUNNING (one view)"),
+            ("loss_seen_s", f"{len(lost)} learners' links down → seen by every other host"),
+            ("back_after_heal_s", "heal → all RUNNING everywhere again")]
+    for key, label in rows:
+        if key in result:
+            # One observer: a single time, no median.
+            median_cell = "" if key == "launch_programs_running_s" \
+                else fmt(result[key]["median"])
+            md.append(f"| {label} | {median_cell} | {fmt(result[key]['worst'])} |")
     if failures:
         md += ["", "Failures:", ""] + [f"- {f}" for f in failures]
     (out / "scale.md").write_text("\n".join(md) + "\n")

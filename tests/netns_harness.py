@@ -145,6 +145,13 @@ class Host:
                 target = getattr(target, part)
             return target(*args)
 
+    def try_call(self, method: str, *args, timeout: float = 5.0):
+        """`call`, or None when the host does not answer or answers with a fault."""
+        try:
+            return self.call(method, *args, timeout=timeout)
+        except (OSError, xmlrpc.client.Error, HarnessError):
+            return None
+
     def supvisors_state(self) -> Optional[str]:
         try:
             return self.call("supvisors.get_supvisors_state")["fsm_statename"]
@@ -168,11 +175,18 @@ class Host:
         return "\n".join(parts)
 
     # -- lifecycle
-    def write_config(self, programs: str, options: dict[str, object]) -> None:
+    def write_config(self, programs: str, options: dict[str, object], *,
+                     peer: bool = False) -> None:
+        """The daemon's config: raftvisord's, or with `peer` the Python peer's (supervisord
+        with Supvisors 0.19, chaos/compare.py), whose `supvisors_list` items have no internal
+        port and which knows none of raftvisord's own options."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "childlogs").mkdir(exist_ok=True)
-        members = ",".join(f"<{h.identifier}>{h.address}:{self.lab.http_port}:"
-                           f"{self.lab.http_port + 1}" for h in self.lab.hosts)
+        internal = "" if peer else f":{self.lab.http_port + 1}"
+        members = ",".join(f"<{h.identifier}>{h.address}:{self.lab.http_port}{internal}"
+                           for h in self.lab.hosts)
+        # A test host's own namespace address: open on purpose (no client credentials).
+        open_port = [] if peer else ["allow_unauthenticated = true"]
         lines = [
             "[supervisord]",
             f"logfile = {self.workdir / 'daemon.log'}",
@@ -184,8 +198,7 @@ class Host:
             "",
             "[inet_http_server]",
             f"port = {self.address}:{self.lab.http_port}",
-            # A test host's own namespace address: open on purpose (no client credentials).
-            "allow_unauthenticated = true",
+            *open_port,
             "",
             "[rpcinterface:supervisor]",
             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
@@ -198,12 +211,13 @@ class Host:
         lines += ["", programs.strip(), ""]
         self.conf.write_text("\n".join(lines))
 
-    def start(self) -> None:
-        binary = harness.raftvisor_bin("raftvisord")
+    def start(self, binary: Optional[Path] = None) -> None:
+        """Starts raftvisord, or `binary` (the peer's supervisord), on `self.conf`."""
+        binary = binary or harness.raftvisor_bin("raftvisord")
         if binary is None:
             raise HarnessError(harness.unavailable_reason("raftvisord") or "no raftvisord")
         with open(self.output, "ab") as out:
-            # `ip netns exec` execs the daemon: the Popen pid is raftvisord's.
+            # `ip netns exec` execs the daemon: the Popen pid is the daemon's.
             self.proc = subprocess.Popen(
                 ["ip", "netns", "exec", self.ns, str(binary), "-c", str(self.conf), "-n"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
