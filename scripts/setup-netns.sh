@@ -4,12 +4,13 @@
 # image may lack (installed here with apt-get when missing). Not being root is not fixed here: the test then fails and says why.
 # Idempotent. iptables: chaos/ drops packets with it (partitions, one direction, random loss).
 # libfaketime: chaos/ steps one host's wall clock with it (its daemon alone; the machine's
-# clock is not touched).
+# clock is not touched). openssl: tests/test_tls.py makes its test CA and certificates with it.
 set -euo pipefail
 missing=()
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || missing+=(libfaketime)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq >&2

@@ -22,6 +22,7 @@ pub struct ClientBuilder {
     url: String,
     credentials: Option<(String, model::Secret)>,
     timeout: Option<Duration>,
+    tls_ca: Option<std::path::PathBuf>,
 }
 
 impl ClientBuilder {
@@ -38,12 +39,26 @@ impl ClientBuilder {
         self
     }
 
-    /// Parses the URL; no connection is made until the first call.
+    /// For an `https://` URL: trust the PEM certificates of this file (a private CA, or the
+    /// server's self-signed certificate) instead of the system's roots.
+    pub fn tls_ca(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls_ca = Some(path.into());
+        self
+    }
+
+    /// Parses the URL (and, for `https://`, reads the certificates to trust); no connection
+    /// is made until the first call.
     pub fn build(self) -> Result<Client, Error> {
         let url = ServerUrl::parse(&self.url).map_err(Error::InvalidUrl)?;
+        let tls = match url.endpoint {
+            crate::url::Endpoint::Tcp { tls: true, .. } => {
+                Some(crate::tls::connector(self.tls_ca.as_deref())?)
+            }
+            _ => None,
+        };
         Ok(Client {
             inner: Arc::new(Inner {
-                transport: Transport::new(url, self.credentials),
+                transport: Transport::new(url, self.credentials, tls),
                 timeout: self.timeout,
             }),
         })
@@ -85,6 +100,7 @@ impl Client {
             url: url.to_string(),
             credentials: None,
             timeout: None,
+            tls_ca: None,
         }
     }
 

@@ -38,6 +38,9 @@ pub enum Error {
     /// The server URL could not be parsed.
     #[error("invalid server URL: {0}")]
     InvalidUrl(String),
+    /// The certificates to trust for an `https://` URL could not be read.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl Error {

@@ -2,7 +2,8 @@
 //! supervisord 4.x.
 //!
 //! What it is: one [`Client`] per server, talking HTTP/1.1 over TCP (`http://host:port`,
-//! optionally with a path such as `/RPC2`) or over a Unix socket (`unix:///path/to.sock`), with
+//! optionally with a path such as `/RPC2`; `https://` with rustls, trusting the system's roots
+//! or [`ClientBuilder::tls_ca`]) or over a Unix socket (`unix:///path/to.sock`), with
 //! optional basic auth, one persistent connection reused across calls, and an optional per-call
 //! timeout. Every method of the `system` and `supervisor` namespaces has a typed wrapper; any
 //! other method (for instance the `supvisors.*` namespace) goes through [`Client::call`].
@@ -47,6 +48,7 @@
 mod client;
 mod error;
 mod tail;
+mod tls;
 mod transport;
 mod types;
 mod url;

@@ -1,4 +1,5 @@
-//! HTTP/1.1 over TCP or a Unix socket, with one persistent connection reused across calls.
+//! HTTP/1.1 over TCP (TLS for `https://`) or a Unix socket, with one persistent connection
+//! reused across calls.
 //!
 //! Calls are serialized on that connection (as with Supervisor's own `SupervisorTransport`): a
 //! deferred call such as `stopProcess(wait=True)` holds it until the server answers. Clone the
@@ -20,6 +21,8 @@ pub(crate) struct Transport {
     pub(crate) url: ServerUrl,
     /// Precomputed `Authorization` header value.
     auth: Option<HeaderValue>,
+    /// For an `https://` URL.
+    tls: Option<tokio_rustls::TlsConnector>,
     conn: Mutex<Option<SendRequest<Full<Bytes>>>>,
 }
 
@@ -35,10 +38,15 @@ fn basic_auth(username: &str, password: &model::Secret) -> Option<HeaderValue> {
 }
 
 impl Transport {
-    pub(crate) fn new(url: ServerUrl, credentials: Option<(String, model::Secret)>) -> Transport {
+    pub(crate) fn new(
+        url: ServerUrl,
+        credentials: Option<(String, model::Secret)>,
+        tls: Option<tokio_rustls::TlsConnector>,
+    ) -> Transport {
         Transport {
             url,
             auth: credentials.and_then(|(u, p)| basic_auth(&u, &p)),
+            tls,
             conn: Mutex::new(None),
         }
     }
@@ -73,7 +81,7 @@ impl Transport {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         match &self.url.endpoint {
-            Endpoint::Tcp { host, port } => {
+            Endpoint::Tcp { host, port, .. } => {
                 let bare = host.trim_start_matches('[').trim_end_matches(']');
                 let stream = TcpStream::connect((bare, *port))
                     .await
@@ -81,7 +89,18 @@ impl Transport {
                 // Supervisor answers in several writes; without NODELAY small requests can stall
                 // behind delayed ACKs.
                 let _ = stream.set_nodelay(true);
-                self.handshake(TokioIo::new(stream)).await
+                match &self.tls {
+                    None => self.handshake(TokioIo::new(stream)).await,
+                    Some(connector) => {
+                        let name = rustls_pki_types::ServerName::try_from(bare.to_string())
+                            .map_err(|e| self.unreachable(format_args!("TLS: {bare}: {e}")))?;
+                        let stream = connector
+                            .connect(name, stream)
+                            .await
+                            .map_err(|e| self.unreachable(format_args!("TLS: {e}")))?;
+                        self.handshake(TokioIo::new(stream)).await
+                    }
+                }
             }
             Endpoint::Unix(path) => {
                 let stream = UnixStream::connect(path)

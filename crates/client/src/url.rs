@@ -1,4 +1,5 @@
-//! Server URLs as supervisorctl accepts them: `http://host:port[/path]` and `unix:///path`.
+//! Server URLs as supervisorctl accepts them, `http://host:port[/path]` and `unix:///path`, and
+//! raftvisor's `https://host:port[/path]` (a port with `tls_certificate`).
 
 use std::path::PathBuf;
 
@@ -14,14 +15,15 @@ pub struct ServerUrl {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
-    /// `host:port` to connect to; also the `Host` header.
-    Tcp { host: String, port: u16 },
+    /// `host:port` to connect to; also the `Host` header. `tls`: an `https://` URL.
+    Tcp { host: String, port: u16, tls: bool },
     /// HTTP over a Unix stream socket; the `Host` header is `localhost` (as supervisorctl sends).
     Unix(PathBuf),
 }
 
 impl ServerUrl {
-    /// Parses a server URL. `http://host` without a port means port 80, as in Python's client.
+    /// Parses a server URL. `http://host` without a port means port 80, as in Python's client
+    /// (`https://host`: 443).
     pub fn parse(url: &str) -> Result<ServerUrl, String> {
         if let Some(path) = url.strip_prefix("unix://") {
             if path.is_empty() {
@@ -33,9 +35,15 @@ impl ServerUrl {
                 original: url.into(),
             });
         }
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("{url}: URL must start with http:// or unix://"))?;
+        let (rest, tls) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => {
+                return Err(format!(
+                    "{url}: URL must start with http://, https:// or unix://"
+                ))
+            }
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
@@ -66,6 +74,7 @@ impl ServerUrl {
             Some(p) => p
                 .parse::<u16>()
                 .map_err(|_| format!("{url}: bad port {p:?}"))?,
+            None if tls => 443,
             None => 80,
         };
         let rpc_path = if path.is_empty() || path == "/" {
@@ -77,6 +86,7 @@ impl ServerUrl {
             endpoint: Endpoint::Tcp {
                 host: host.to_string(),
                 port,
+                tls,
             },
             rpc_path,
             original: url.into(),
@@ -86,7 +96,7 @@ impl ServerUrl {
     /// The `Host` header value.
     pub fn host_header(&self) -> String {
         match &self.endpoint {
-            Endpoint::Tcp { host, port } => format!("{host}:{port}"),
+            Endpoint::Tcp { host, port, .. } => format!("{host}:{port}"),
             Endpoint::Unix(_) => "localhost".into(),
         }
     }
@@ -103,7 +113,8 @@ mod tests {
             u.endpoint,
             Endpoint::Tcp {
                 host: "127.0.0.1".into(),
-                port: 9001
+                port: 9001,
+                tls: false
             }
         );
         assert_eq!(u.rpc_path, "/RPC2");
@@ -115,7 +126,27 @@ mod tests {
             u.endpoint,
             Endpoint::Tcp {
                 host: "h".into(),
-                port: 80
+                port: 80,
+                tls: false
+            }
+        );
+        let u = ServerUrl::parse("https://h").unwrap();
+        assert_eq!(
+            u.endpoint,
+            Endpoint::Tcp {
+                host: "h".into(),
+                port: 443,
+                tls: true
+            }
+        );
+        assert_eq!(
+            ServerUrl::parse("https://[::1]:9443/RPC2")
+                .unwrap()
+                .endpoint,
+            Endpoint::Tcp {
+                host: "[::1]".into(),
+                port: 9443,
+                tls: true
             }
         );
         let u = ServerUrl::parse("unix:///tmp/s.sock").unwrap();
@@ -126,7 +157,8 @@ mod tests {
             u.endpoint,
             Endpoint::Tcp {
                 host: "[::1]".into(),
-                port: 9001
+                port: 9001,
+                tls: false
             }
         );
     }

@@ -10,7 +10,8 @@ use crate::values::{
     parse_ranged,
 };
 use model::{
-    Credentials, CtlSpec, HttpLimits, InetServerSpec, LogLevel, SupervisordSpec, UnixServerSpec,
+    Credentials, CtlSpec, HttpLimits, InetServerSpec, LogLevel, SupervisordSpec, TlsFiles,
+    UnixServerSpec,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,14 +35,15 @@ pub(crate) const SUPERVISORD_KEYS: [&str; 17] = [
     "environment",
     "identifier",
 ];
-pub(crate) const CTL_KEYS: [&str; 5] = [
+pub(crate) const CTL_KEYS: [&str; 6] = [
     "serverurl",
     "username",
     "password",
     "prompt",
     "history_file",
+    "tls_ca",
 ];
-pub(crate) const INET_KEYS: [&str; 8] = [
+pub(crate) const INET_KEYS: [&str; 10] = [
     "port",
     "username",
     "password",
@@ -50,6 +52,8 @@ pub(crate) const INET_KEYS: [&str; 8] = [
     "request_timeout",
     "readonly_username",
     "readonly_password",
+    "tls_certificate",
+    "tls_key",
 ];
 pub(crate) const UNIX_KEYS: [&str; 9] = [
     "file",
@@ -226,12 +230,18 @@ fn http_limits(s: Sect<'_>, p: &mut Problems, vars: &Vars) -> HttpLimits {
     }
 }
 
-pub(crate) fn inet_server(s: Sect<'_>, p: &mut Problems, vars: &Vars) -> Option<InetServerSpec> {
+pub(crate) fn inet_server(
+    s: Sect<'_>,
+    p: &mut Problems,
+    vars: &Vars,
+    env: &BTreeMap<String, String>,
+) -> Option<InetServerSpec> {
     s.check_keys(p, &INET_KEYS);
     let credentials = credentials(s, p, vars);
     let read_only = read_only_user(s, p, vars, credentials.as_ref());
     let limits = http_limits(s, p, vars);
     let allow_unauthenticated = s.parse_or(p, vars, "allow_unauthenticated", false, parse_bool);
+    let tls = tls_files(s, p, vars, env);
     match s.parse(p, vars, "port", parse_inet_address) {
         Ok(Some((host, port))) => Some(InetServerSpec {
             host,
@@ -240,12 +250,47 @@ pub(crate) fn inet_server(s: Sect<'_>, p: &mut Problems, vars: &Vars) -> Option<
             read_only,
             allow_unauthenticated,
             limits,
+            tls,
         }),
         Ok(None) => {
             s.section_error(p, "port: required (e.g. port = 127.0.0.1:9001)");
             None
         }
         Err(Reported) => None,
+    }
+}
+
+/// `tls_certificate` and `tls_key`: both or neither.
+fn tls_files(
+    s: Sect<'_>,
+    p: &mut Problems,
+    vars: &Vars,
+    env: &BTreeMap<String, String>,
+) -> Option<TlsFiles> {
+    let path = |p: &mut Problems, key| {
+        s.text(p, vars, key)
+            .ok()
+            .flatten()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| system::absolute(std::path::Path::new(&system::expand_user(t.trim(), env))))
+    };
+    match (path(p, "tls_certificate"), path(p, "tls_key")) {
+        (Some(certificate), Some(key)) => Some(TlsFiles { certificate, key }),
+        (None, None) => None,
+        (Some(_), None) => {
+            s.section_error(
+                p,
+                "tls_certificate needs tls_key (the certificate's private key)",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            s.section_error(
+                p,
+                "tls_key needs tls_certificate (the PEM certificate chain)",
+            );
+            None
+        }
     }
 }
 
@@ -296,13 +341,7 @@ pub(crate) fn supervisorctl(
     vars: &Vars,
     env: &BTreeMap<String, String>,
 ) -> CtlSpec {
-    let mut ctl = CtlSpec {
-        serverurl: "http://localhost:9001".to_string(),
-        username: None,
-        password: None,
-        prompt: "supervisor".to_string(),
-        history_file: None,
-    };
+    let mut ctl = CtlSpec::default();
     let Some(s) = s else {
         return ctl;
     };
@@ -311,11 +350,13 @@ pub(crate) fn supervisorctl(
         if let Some(path) = u.strip_prefix("unix://") {
             let path = system::absolute(std::path::Path::new(&system::expand_user(path, env)));
             Ok(format!("unix://{}", path.display()))
-        } else if u.starts_with("http://") && u.len() > "http://".len() {
+        } else if (u.starts_with("http://") && u.len() > "http://".len())
+            || (u.starts_with("https://") && u.len() > "https://".len())
+        {
             Ok(u.to_string())
         } else {
             Err(format!(
-                "{u:?} is not a supported URL (use http://host:port or unix:///path)"
+                "{u:?} is not a supported URL (use http://host:port, https://host:port or unix:///path)"
             ))
         }
     }) {
@@ -325,6 +366,13 @@ pub(crate) fn supervisorctl(
     ctl.password = s.text(p, vars, "password").ok().flatten().map(Into::into);
     if let Ok(Some(prompt)) = s.text(p, vars, "prompt") {
         ctl.prompt = prompt;
+    }
+    if let Ok(Some(ca)) = s.text(p, vars, "tls_ca") {
+        if !ca.trim().is_empty() {
+            ctl.tls_ca = Some(system::absolute(std::path::Path::new(
+                &system::expand_user(ca.trim(), env),
+            )));
+        }
     }
     if let Ok(Some(h)) = s.text(p, vars, "history_file") {
         if !h.is_empty() {

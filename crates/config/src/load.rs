@@ -143,7 +143,9 @@ fn load_inner(
         let name = sec.name.as_str();
         match name {
             "supervisord" | "supervisorctl" | "include" => {}
-            "inet_http_server" => inet_http_server = daemon::inet_server(s, &mut p, &global),
+            "inet_http_server" => {
+                inet_http_server = daemon::inet_server(s, &mut p, &global, &ctx.env)
+            }
             "unix_http_server" => {
                 unix_http_server = daemon::unix_server(s, &mut p, &global, &ctx.env)
             }

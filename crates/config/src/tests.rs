@@ -314,6 +314,7 @@ fn supervisord_defaults() {
             password: None,
             prompt: "supervisor".into(),
             history_file: None,
+            tls_ca: None,
         }
     );
     assert!(c.groups.is_empty() && c.extra_sections.is_empty());
@@ -444,6 +445,36 @@ fn http_servers_read_only_user_and_bounds() {
         e.contains("readonly_username needs username and password"),
         "{e}"
     );
+}
+
+#[test]
+fn tls_on_the_inet_server_and_for_supervisorctl() {
+    let c = ok(&format!(
+        "{SD}[inet_http_server]\nport=9001\ntls_certificate=%(here)s/c.pem\ntls_key=k.pem\n\
+         [supervisorctl]\nserverurl=https://h:9001\ntls_ca=%(here)s/ca.pem\n"
+    ));
+    let tls = c.inet_http_server.unwrap().tls.unwrap();
+    assert!(tls.certificate.is_absolute() && tls.certificate.ends_with("c.pem"));
+    assert!(tls.key.is_absolute() && tls.key.ends_with("k.pem"));
+    assert_eq!(c.supervisorctl.serverurl, "https://h:9001");
+    assert!(c.supervisorctl.tls_ca.unwrap().ends_with("ca.pem"));
+    assert_eq!(
+        ok(&format!("{SD}[inet_http_server]\nport=9001\n"))
+            .inet_http_server
+            .unwrap()
+            .tls,
+        None
+    );
+    for (extra, want) in [
+        ("tls_certificate=c.pem\n", "tls_certificate needs tls_key"),
+        ("tls_key=k.pem\n", "tls_key needs tls_certificate"),
+    ] {
+        let e = err(&format!("{SD}[inet_http_server]\nport=9001\n{extra}"));
+        assert!(
+            e.contains(&format!("[inet_http_server] {want}")),
+            "{extra}: {e}"
+        );
+    }
 }
 
 #[test]

@@ -138,6 +138,17 @@ pub struct InetServerSpec {
     pub allow_unauthenticated: bool,
     #[serde(default)]
     pub limits: HttpLimits,
+    /// raftvisor's `tls_certificate`/`tls_key`: the port serves HTTPS only.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+}
+
+/// A PEM certificate chain (leaf first) and its PEM private key, absolute paths. Read when
+/// the daemon starts, not when the config loads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,12 +166,17 @@ pub struct UnixServerSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CtlSpec {
-    /// `http://host:port` or `unix:///path`; default `http://localhost:9001`.
+    /// `http://host:port`, `https://host:port` or `unix:///path`; default
+    /// `http://localhost:9001`.
     pub serverurl: String,
     pub username: Option<String>,
     pub password: Option<crate::Secret>,
     pub prompt: String,
     pub history_file: Option<PathBuf>,
+    /// raftvisor's `tls_ca`: the PEM certificates an `https://` server must chain to, instead
+    /// of the system's trusted roots.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -413,6 +429,7 @@ impl Default for CtlSpec {
             password: None,
             prompt: "supervisor".into(),
             history_file: None,
+            tls_ca: None,
         }
     }
 }

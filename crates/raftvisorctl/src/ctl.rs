@@ -53,6 +53,8 @@ pub struct Settings {
     pub username: Option<String>,
     pub password: Option<model::Secret>,
     pub prompt: String,
+    /// For an `https://` URL: the certificates to trust instead of the system's roots.
+    pub tls_ca: Option<std::path::PathBuf>,
     pub interactive: bool,
     /// The config file declares `[ctlplugin:supvisors]`: `help <topic>` answers as supervisorctl
     /// does with the plugin loaded (each plugin's text in turn). `help` alone lists the
@@ -80,6 +82,9 @@ fn build_client(s: &Settings) -> Result<Client, Error> {
             .map(model::Secret::expose)
             .unwrap_or_default();
         b = b.credentials(u.clone(), password.to_string());
+    }
+    if let Some(ca) = &s.tls_ca {
+        b = b.tls_ca(ca);
     }
     b.build()
 }

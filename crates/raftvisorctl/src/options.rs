@@ -31,6 +31,9 @@ pub struct Cli {
     pub password: Option<model::Secret>,
     #[arg(short = 'r', long = "history-file")]
     pub history_file: Option<String>,
+    /// raftvisor's: the PEM certificates an `https://` server must chain to.
+    #[arg(long = "tls-ca")]
+    pub tls_ca: Option<PathBuf>,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
 }
@@ -47,7 +50,8 @@ Options:\n\
 -s/--serverurl URL -- URL on which supervisord server is listening\n     (default \"http://localhost:9001\").\n\
 -u/--username USERNAME -- username to use for authentication with server\n\
 -p/--password PASSWORD -- password to use for authentication with server\n\
--r/--history-file -- keep a readline history (if readline is available)\n\n\
+-r/--history-file -- keep a readline history (if readline is available)\n\
+--tls-ca FILE -- for an https:// URL, trust the PEM certificates of FILE\n     (default: the system's trusted roots; raftvisor's, also tls_ca in [supervisorctl]).\n\n\
 action [arguments] -- see below\n\n\
 Actions are commands like \"tail\" or \"stop\".  If -i is specified or no action is\n\
 specified on the command line, a \"shell\" interpreting actions typed\n\
@@ -122,6 +126,8 @@ pub struct FileSettings {
     pub username: Option<String>,
     pub password: Option<model::Secret>,
     pub prompt: Option<String>,
+    /// raftvisor's `tls_ca`, made absolute.
+    pub tls_ca: Option<PathBuf>,
     /// `[ctlplugin:supvisors]` is declared.
     pub supvisors_plugin: bool,
 }
@@ -156,6 +162,9 @@ pub fn read_config(path: &Path) -> Result<FileSettings, String> {
             .get("password")
             .map(|p| model::Secret::new(p.as_str())),
         prompt: section.get("prompt").cloned(),
+        tls_ca: get("tls_ca")?
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| std::path::absolute(p.trim()).unwrap_or_else(|_| PathBuf::from(p.trim()))),
         supvisors_plugin: ini::read_section(&text, "ctlplugin:supvisors").is_some(),
     })
 }
@@ -190,6 +199,7 @@ pub fn resolve(cli: &Cli, exe_dir: Option<&Path>) -> Result<Settings, String> {
         username: cli.username.clone().or(file.username),
         password: cli.password.clone().or(file.password),
         prompt: file.prompt.unwrap_or_else(|| "supervisor".into()),
+        tls_ca: cli.tls_ca.clone().or(file.tls_ca),
         interactive: cli.interactive || cli.args.is_empty(),
         supvisors_plugin: file.supvisors_plugin,
     })
@@ -227,6 +237,26 @@ mod tests {
         assert_eq!(
             clap_error_message(&e, &["x".into(), "-s".into()]),
             "option -s requires argument"
+        );
+    }
+
+    #[test]
+    fn tls_ca_from_the_command_line_or_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("s.conf");
+        std::fs::write(
+            &conf,
+            "[supervisorctl]\nserverurl=https://h:9443\ntls_ca=%(here)s/ca.pem\n",
+        )
+        .unwrap();
+        let cli = parse(&["-c", conf.to_str().unwrap(), "status"]).unwrap();
+        let s = resolve(&cli, None).unwrap();
+        assert_eq!(s.serverurl, "https://h:9443");
+        assert_eq!(s.tls_ca, Some(dir.path().join("ca.pem")));
+        let cli = parse(&["-c", conf.to_str().unwrap(), "--tls-ca", "/x/ca.pem"]).unwrap();
+        assert_eq!(
+            resolve(&cli, None).unwrap().tls_ca,
+            Some(PathBuf::from("/x/ca.pem"))
         );
     }
 

@@ -82,6 +82,26 @@ pub async fn run(
         Some(inet) => Some(bind_inet(inet, &config.source).await?),
         None => None,
     };
+    // Read while still root, as the ports are bound: a private key is often readable by root
+    // alone.
+    let inet_tls = match config
+        .inet_http_server
+        .as_ref()
+        .and_then(|i| i.tls.as_ref())
+    {
+        Some(files) => {
+            let acceptor =
+                web::tls::server_acceptor(&files.certificate, &files.key).map_err(|source| {
+                    Error::Tls {
+                        file: config.source.clone(),
+                        source,
+                    }
+                })?;
+            tracing::info!(certificate = %files.certificate.display(), "inet_http_server serves HTTPS only");
+            Some(acceptor)
+        }
+        None => None,
+    };
     let unix_listener = match &config.unix_http_server {
         Some(unix) => Some(bind_unix(&unix.file, unix.chmod)?),
         None => None,
@@ -189,6 +209,9 @@ pub async fn run(
         opts.credentials = inet.credentials.clone();
         opts.read_only = inet.read_only.clone();
         opts.set_limits(inet.limits);
+        if let Some(acceptor) = inet_tls {
+            opts = opts.with_tls(acceptor);
+        }
         let api = supervisor.clone();
         let stop = serving.clone();
         servers.spawn(async move {
@@ -930,7 +953,8 @@ fn raise_limits(minfds: u64, minprocs: u64) {
     }
 }
 
-/// `SUPERVISOR_SERVER_URL` for children: the first unix server, else the inet server.
+/// `SUPERVISOR_SERVER_URL` for children: the first unix server, else the inet server
+/// (`https://` when it serves TLS).
 fn server_url(config: &Config) -> Option<String> {
     if let Some(unix) = &config.unix_http_server {
         return Some(format!("unix://{}", unix.file.display()));
@@ -940,6 +964,7 @@ fn server_url(config: &Config) -> Option<String> {
             "" | "*" => "localhost",
             h => h,
         };
-        format!("http://{}", model::net::HostPort::new(host, inet.port))
+        let scheme = if inet.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", model::net::HostPort::new(host, inet.port))
     })
 }

@@ -31,6 +31,13 @@ pub enum Error {
         file: PathBuf,
         addr: std::net::SocketAddr,
     },
+    /// `[inet_http_server] tls_certificate`/`tls_key` cannot be used (names the file).
+    #[error("{}: [inet_http_server] {0}", file.display())]
+    Tls {
+        file: PathBuf,
+        #[source]
+        source: web::tls::TlsError,
+    },
     /// `[supervisord] user=`: the switch to that user failed (not root, unknown user, a
     /// refused setgid/setuid).
     #[error("cannot drop privileges to user {user:?} ([supervisord] user): {reason}")]
@@ -86,6 +93,7 @@ impl Error {
             Error::Config(_)
             | Error::BindInet { .. }
             | Error::OpenInet { .. }
+            | Error::Tls { .. }
             | Error::DropPrivileges { .. }
             | Error::UnixInUse { .. }
             | Error::UnixSocket { .. }

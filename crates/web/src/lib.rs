@@ -10,7 +10,7 @@
 //!
 //! ```text
 //!  TcpListener / UnixListener (bound by the daemon)
-//!     └─ server::serve_* ── accept, TCP_NODELAY, hyper HTTP/1.1, graceful shutdown
+//!     └─ server::serve_* ── accept, TCP_NODELAY, optional TLS (tls), hyper HTTP/1.1, graceful shutdown
 //!          └─ http::App::handle ── basic auth (full or read-only user), Supervisor's handler order
 //!               ├─ /RPC2 ── codec::parse_method_call ─ Rpc::call ─ codec::render_*
 //!               │             ├─ system.*        (listMethods, methodHelp, methodSignature, multicall)
@@ -34,6 +34,7 @@ pub mod rest;
 pub mod rpc;
 mod server;
 pub mod supervisor_ns;
+pub mod tls;
 
 #[cfg(test)]
 mod fake;

@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use warp::Filter;
 
@@ -60,6 +61,8 @@ pub struct ServerOptions {
     metrics: Option<MetricsHooks>,
     /// `/` is the cluster's dashboard (Supervisor's status page stays at `/index.html`).
     dashboard: bool,
+    /// Every connection is TLS first (`https://`); `None`: plain HTTP.
+    tls: Option<TlsAcceptor>,
 }
 
 /// The text of one scrape of `GET /metrics`.
@@ -100,6 +103,7 @@ impl Default for ServerOptions {
             events: None,
             metrics: None,
             dashboard: false,
+            tls: None,
         }
     }
 }
@@ -114,6 +118,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("max_connections", &self.max_connections)
             .field("request_timeout", &self.request_timeout)
+            .field("tls", &self.tls.is_some())
             .field(
                 "namespaces",
                 &self
@@ -154,6 +159,13 @@ impl ServerOptions {
     /// and follows `/events`), Supervisor's status page staying at `/index.html`.
     pub fn with_dashboard(mut self) -> Self {
         self.dashboard = true;
+        self
+    }
+
+    /// Serves HTTPS: each connection's TLS handshake must end within the request timeout,
+    /// and a connection waiting for it holds one of the capped slots.
+    pub fn with_tls(mut self, acceptor: TlsAcceptor) -> Self {
+        self.tls = Some(acceptor);
         self
     }
 
@@ -291,13 +303,42 @@ async fn serve<L: Acceptor, S: SupervisorApi>(
             },
         };
         let service = TowerToHyperService::new(warp::service(filter.clone()));
-        let conn = hyper::server::conn::http1::Builder::new()
+        let http = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(opts.request_timeout)
-            .serve_connection(TokioIo::new(io), service);
-        let conn = graceful.watch(conn);
+            .clone();
+        let watcher = graceful.watcher();
+        let tls = opts.tls.clone();
+        let handshake_timeout = opts.request_timeout;
         tokio::spawn(async move {
-            if let Err(err) = conn.await {
+            let result = match tls {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(io), service))
+                        .await
+                }
+                Some(acceptor) => {
+                    // In the connection's own task: a client that never ends its handshake
+                    // holds its slot for the request timeout, not the accept loop.
+                    let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(io))
+                        .await
+                    {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(err)) => {
+                            tracing::debug!(error = %err, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake not done within the request timeout");
+                            return;
+                        }
+                    };
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+            };
+            if let Err(err) = result {
                 tracing::debug!(error = %err, "HTTP connection ended with an error");
             }
             drop(slot);
