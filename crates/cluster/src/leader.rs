@@ -249,7 +249,10 @@ fn decide(
 }
 
 /// Commits `commands`, in order and in one entry (one Raft round for the decision; after a
-/// failure it is all decided again), then adds `learners`.
+/// failure it is all decided again), then adds `learners`, all in one membership entry: a
+/// cluster launched at once has its learners tick in within a few hundred milliseconds of each
+/// other, and one entry each (openraft takes one membership change at a time) made the 20
+/// learners of a 25-host launch wait a second for the last of them (chaos/scale.sh).
 async fn commit(core: Arc<Core>, mut commands: Vec<Command>, learners: Vec<String>) {
     let entry = match commands.len() {
         0 => None,
@@ -263,16 +266,22 @@ async fn commit(core: Arc<Core>, mut commands: Vec<Command>, learners: Vec<Strin
             other => tracing::debug!(?other, "leader write failed; will decide again"),
         }
     }
-    for learner in learners {
-        let Some(info) = node_info(&core.spec, &learner) else {
-            continue;
-        };
-        let add = core.raft.add_learner(node_id(&learner), info, false);
-        match tokio::time::timeout(core.write_timeout, add).await {
-            Ok(Ok(_)) => tracing::info!(instance = %learner, "added as a learner"),
-            Ok(Err(e)) => tracing::warn!(instance = %learner, error = %e, "add_learner failed"),
-            Err(_) => tracing::warn!(instance = %learner, "add_learner timed out"),
-        }
+    let nodes: std::collections::BTreeMap<NodeId, _> = learners
+        .iter()
+        .filter_map(|l| node_info(&core.spec, l).map(|info| (node_id(l), info)))
+        .collect();
+    if nodes.is_empty() {
+        return;
+    }
+    // As `add_learner` without waiting for the logs to catch up: nodes as learners, a node
+    // already in the membership left as it is.
+    let add = core
+        .raft
+        .change_membership(openraft::ChangeMembers::AddNodes(nodes), true);
+    match tokio::time::timeout(core.write_timeout, add).await {
+        Ok(Ok(_)) => tracing::info!(instances = ?learners, "added as learners"),
+        Ok(Err(e)) => tracing::warn!(instances = ?learners, error = %e, "adding learners failed"),
+        Err(_) => tracing::warn!(instances = ?learners, "adding learners timed out"),
     }
 }
 
