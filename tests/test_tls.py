@@ -3,7 +3,8 @@ one-instance cluster serves XML-RPC, REST, metrics and the dashboard over HTTPS 
 certificate of a test CA made here with openssl. Python's `xmlrpc.client` and raftvisorctl
 (`tls_ca`, `--tls-ca`) reach it; a client that does not trust the CA, a plain-HTTP client and a
 wrong password are refused; a client that never ends its handshake holds nobody up; children
-get an `https://` SUPERVISOR_SERVER_URL; a config naming an unusable key exits 2."""
+get an `https://` SUPERVISOR_SERVER_URL; SIGHUP serves a renewed certificate and keeps the
+previous one when the files no longer load; a config naming an unusable key exits 2."""
 
 from __future__ import annotations
 
@@ -40,6 +41,14 @@ def make_ca(d: Path) -> tuple[Path, Path, Path]:
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
     openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
             "-subj", "/CN=raftvisor test CA", cwd=d)
+    issue_server_certificate(d)
+    return d / "ca.pem", d / "server.pem", d / "server.key"
+
+
+def issue_server_certificate(d: Path) -> None:
+    """A new key and certificate for 127.0.0.1 and localhost in `d`/server.{key,pem}, signed
+    by `d`'s CA (as a renewal does)."""
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
     openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr",
             "-subj", "/CN=localhost", cwd=d)
     (d / "ext.cnf").write_text(
@@ -49,7 +58,6 @@ def make_ca(d: Path) -> tuple[Path, Path, Path]:
         "extendedKeyUsage = serverAuth\n")
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
             "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf", cwd=d)
-    return d / "ca.pem", d / "server.pem", d / "server.key"
 
 
 class TlsTransport(xmlrpc.client.SafeTransport):
@@ -246,6 +254,39 @@ def test_raftvisorctl_over_https(server):
     r = server.ctl("-s", url, "-u", USER, "-p", PASSWORD, "status", "env")
     assert r.returncode != 0
     assert "certificate" in (r.stdout + r.stderr).lower(), r.stdout + r.stderr
+
+
+def served_certificate(server) -> bytes:
+    """The DER certificate a new TLS connection gets."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as raw:
+        with server.trusting.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def file_certificate(path: Path) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(path.read_text())
+
+
+def test_sighup_serves_a_renewed_certificate_and_keeps_the_old_one_on_a_bad_file(server):
+    # Last in this module: SIGHUP also restarts the programs.
+    log = server.tmp / "daemon.log"
+    first = served_certificate(server)
+    assert first == file_certificate(server.cert)
+    good = server.cert.read_text()
+    server.cert.write_text("not a certificate\n")
+    os.kill(server.proc.pid, signal.SIGHUP)
+    harness.wait_until(lambda: "TLS certificate not reloaded" in log.read_text(), TIMEOUT,
+                       what="the refused reload in the log")
+    assert served_certificate(server) == first
+    server.cert.write_text(good)
+    issue_server_certificate(server.cert.parent)
+    renewed = file_certificate(server.cert)
+    assert renewed != first
+    os.kill(server.proc.pid, signal.SIGHUP)
+    harness.wait_until(lambda: served_certificate(server) == renewed, TIMEOUT,
+                       what="the renewed certificate served")
+    assert server.proxy().supervisor.getState()["statename"] == "RUNNING"
+    assert server.proc.poll() is None
 
 
 def test_an_unusable_key_exits_2_naming_the_file(tmp_path):

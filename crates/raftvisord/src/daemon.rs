@@ -90,15 +90,15 @@ pub async fn run(
         .and_then(|i| i.tls.as_ref())
     {
         Some(files) => {
-            let acceptor =
-                web::tls::server_acceptor(&files.certificate, &files.key).map_err(|source| {
+            let tls =
+                web::tls::ServerTls::load(&files.certificate, &files.key).map_err(|source| {
                     Error::Tls {
                         file: config.source.clone(),
                         source,
                     }
                 })?;
             tracing::info!(certificate = %files.certificate.display(), "inet_http_server serves HTTPS only");
-            Some(acceptor)
+            Some(Arc::new(tls))
         }
         None => None,
     };
@@ -209,8 +209,8 @@ pub async fn run(
         opts.credentials = inet.credentials.clone();
         opts.read_only = inet.read_only.clone();
         opts.set_limits(inet.limits);
-        if let Some(acceptor) = inet_tls {
-            opts = opts.with_tls(acceptor);
+        if let Some(tls) = &inet_tls {
+            opts = opts.with_tls(tls.clone());
         }
         let api = supervisor.clone();
         let stop = serving.clone();
@@ -237,6 +237,7 @@ pub async fn run(
         done,
         cluster.as_ref().map(|c| &c.node),
         &logging,
+        inet_tls.as_deref(),
         shutdown,
         requests,
     )
@@ -286,6 +287,7 @@ async fn serve(
     mut done: std::pin::Pin<&mut impl std::future::Future<Output = procman::Exit>>,
     node: Option<&cluster::Node>,
     logging: &Logging,
+    tls: Option<&web::tls::ServerTls>,
     shutdown: CancellationToken,
     mut requests: mpsc::UnboundedReceiver<Request>,
 ) -> (procman::Exit, Option<cluster::CoreEnd>) {
@@ -319,6 +321,14 @@ async fn serve(
                 None => requests_open = false,
                 Some(Request::Restart) => {
                     let _ = supervisor.restart();
+                    // As a web server's reload: a renewed certificate is served from now on,
+                    // without stopping the daemon.
+                    if let Some(tls) = tls {
+                        match tls.reload() {
+                            Ok(()) => tracing::info!(certificate = %tls.certificate().display(), "TLS certificate reloaded"),
+                            Err(e) => tracing::error!(error = %e, "TLS certificate not reloaded: the previous one is still served"),
+                        }
+                    }
                 }
                 Some(Request::ReopenLogs) => {
                     if let Err(e) = logging.reopen() {

@@ -6,6 +6,7 @@
 use crate::http::App;
 use crate::namespace::Namespace;
 use crate::rpc::{check_namespace_name, NamespaceError, Rpc};
+use crate::tls::ServerTls;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -18,7 +19,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use warp::Filter;
 
@@ -62,7 +62,7 @@ pub struct ServerOptions {
     /// `/` is the cluster's dashboard (Supervisor's status page stays at `/index.html`).
     dashboard: bool,
     /// Every connection is TLS first (`https://`); `None`: plain HTTP.
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<ServerTls>>,
 }
 
 /// The text of one scrape of `GET /metrics`.
@@ -164,8 +164,8 @@ impl ServerOptions {
 
     /// Serves HTTPS: each connection's TLS handshake must end within the request timeout,
     /// and a connection waiting for it holds one of the capped slots.
-    pub fn with_tls(mut self, acceptor: TlsAcceptor) -> Self {
-        self.tls = Some(acceptor);
+    pub fn with_tls(mut self, tls: Arc<ServerTls>) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -308,7 +308,7 @@ async fn serve<L: Acceptor, S: SupervisorApi>(
             .header_read_timeout(opts.request_timeout)
             .clone();
         let watcher = graceful.watcher();
-        let tls = opts.tls.clone();
+        let tls = opts.tls.as_ref().map(|tls| tls.acceptor());
         let handshake_timeout = opts.request_timeout;
         tokio::spawn(async move {
             let result = match tls {

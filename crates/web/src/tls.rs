@@ -1,14 +1,16 @@
 //! TLS on the public HTTP port (raftvisor's `tls_certificate`/`tls_key` in `[inet_http_server]`;
 //! Supervisor has none and is put behind a proxy for it).
 //!
-//! The files are read once, when the daemon starts: a certificate renewed on disk is served
-//! after a restart. HTTP/1.1 only, as the plain port: every client of Supervisor's API speaks
-//! it, and the connection cap and timeouts of [`crate::ServerOptions`] apply unchanged.
+//! The files are read when the daemon starts and again at each SIGHUP ([`ServerTls::reload`]),
+//! so that a renewed certificate is served without stopping the programs; files that no longer
+//! load leave the previous certificate in place. HTTP/1.1 only, as the plain port: every client
+//! of Supervisor's API speaks it, and the connection cap and timeouts of
+//! [`crate::ServerOptions`] apply unchanged.
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
@@ -29,8 +31,58 @@ pub enum TlsError {
     },
 }
 
+/// The server side of the inet port's TLS: its files, and the acceptor they last loaded into.
+pub struct ServerTls {
+    certificate: PathBuf,
+    key: PathBuf,
+    current: RwLock<TlsAcceptor>,
+}
+
+impl ServerTls {
+    /// Loads `certificate` (PEM chain, leaf first) and `key` (its PEM private key).
+    pub fn load(certificate: &Path, key: &Path) -> Result<ServerTls, TlsError> {
+        Ok(ServerTls {
+            certificate: certificate.to_path_buf(),
+            key: key.to_path_buf(),
+            current: RwLock::new(server_acceptor(certificate, key)?),
+        })
+    }
+
+    /// Reads the same files again; on an error the previous certificate stays in use. New
+    /// connections get the new one, open ones keep theirs.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let fresh = server_acceptor(&self.certificate, &self.key)?;
+        if let Ok(mut current) = self.current.write() {
+            *current = fresh;
+        }
+        Ok(())
+    }
+
+    /// The acceptor for the next connection (a cheap clone of a shared config).
+    pub(crate) fn acceptor(&self) -> TlsAcceptor {
+        match self.current.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The certificate file, for messages.
+    pub fn certificate(&self) -> &Path {
+        &self.certificate
+    }
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("certificate", &self.certificate)
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
 /// A server TLS acceptor from a PEM certificate chain (leaf first) and its PEM private key.
-pub fn server_acceptor(certificate: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+fn server_acceptor(certificate: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     let chain = CertificateDer::pem_file_iter(certificate)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Certificate {
