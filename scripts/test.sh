@@ -14,6 +14,8 @@ RAFTVISOR_PYTHON=$(command -v python3)
 export RAFTVISOR_VENV RAFTVISOR_SUPVISORS_VENV RAFTVISOR_PYTHON
 cargo build --workspace --bins
 cargo test --workspace
+# The dependencies against deny.toml: known vulnerabilities (RustSec), licenses, sources.
+scripts/deny.sh
 scripts/setup-netns.sh
 scripts/setup-browser.sh >/dev/null
 # The docs' links and the code's pointers into docs/ must resolve.
