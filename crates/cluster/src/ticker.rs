@@ -248,6 +248,7 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
             &ctx,
             cut_off.is_cut(&contact, now),
             contact.silence(now),
+            contact.term == 0,
             &mut fence_task,
         );
         let wait = if hint.is_some() {
@@ -431,11 +432,15 @@ async fn local_snapshot(supervisor: &procman::Supervisor) -> Option<Vec<procman:
 /// Flips `cut_off` to `now_cut` (as [`CutOff`] decided it from the silence), either way. On
 /// the way in, starts the fence in a task of its own (the ticks go on meanwhile, so the return
 /// of contact is seen at once) and keeps it in `fence`; on the way out, asks for a full sync and
-/// has the fence's outcome reported to the cluster ([`report_fence`]).
+/// has the fence's outcome reported to the cluster ([`report_fence`]). `never_in_contact`: no
+/// contact with a quorum since this daemon started (a start whose election takes longer than
+/// `fencing_timeout`, as when many daemons start at once), which is said as such rather than
+/// as a loss; the fence runs all the same.
 fn update_cut_off(
     ctx: &TickerCtx,
     now_cut: bool,
     silence: Duration,
+    never_in_contact: bool,
     fence_task: &mut Option<JoinHandle<Option<FenceReport>>>,
 ) {
     // Swapped, not stored: the end of the Raft core sets it too.
@@ -443,12 +448,21 @@ fn update_cut_off(
     match CutOff::transition(was_cut, now_cut, silence) {
         Transition::Cut { silence } => {
             let policy = ctx.core.spec.no_quorum_policy;
-            tracing::warn!(
-                instance = %ctx.core.local,
-                silence_ms = silence.as_millis() as u64,
-                no_quorum_policy = policy.name(),
-                "cut off from the quorum: writes refused"
-            );
+            if never_in_contact {
+                tracing::info!(
+                    instance = %ctx.core.local,
+                    since_start_ms = silence.as_millis() as u64,
+                    no_quorum_policy = policy.name(),
+                    "no quorum reached yet since start: writes refused until one is"
+                );
+            } else {
+                tracing::warn!(
+                    instance = %ctx.core.local,
+                    silence_ms = silence.as_millis() as u64,
+                    no_quorum_policy = policy.name(),
+                    "cut off from the quorum: writes refused"
+                );
+            }
             if policy.fences() {
                 let fencing = ctx.fence.clone();
                 *fence_task = Some(tokio::spawn(async move {
