@@ -7,10 +7,13 @@
 //! failover never declares an instance SILENT sooner than `silent_after` after it. The
 //! wall-clock times committed with a tick ([`TickStamp`]) are for display only.
 //!
-//! Silence alone: declaring an instance lost (SILENT, or ISOLATING with `auto_fence`) makes the
-//! majority restart its programs elsewhere. A silent instance may be alive and merely cut off,
-//! its programs still running until its own fence stops them; so without proof of death the
-//! leader waits [`LivenessParams::silent_after`] — the inactivity timeout, or the fence bound
+//! Silence alone, in two steps. After the inactivity timeout the instance is SILENT: every
+//! client sees it, nothing new is placed on it, its processes keep their last state
+//! (`InstanceRecord::pending_loss`). Declaring its processes lost (`Command::InstanceLost`,
+//! or ISOLATING with `auto_fence`, which skips the first step) makes the majority restart
+//! them elsewhere. A silent instance may be alive and merely cut off, its programs still
+//! running until its own fence stops them; so without proof of death the leader waits
+//! [`LivenessParams::silent_after`] for that — the inactivity timeout, or the fence bound
 //! when longer (`SupvisorsSpec::silent_restart_after`) — by which time a cut-off instance has
 //! SIGKILLed whatever its fence stops. [`may_declare_lost`] is that decision.
 //!
@@ -120,9 +123,10 @@ pub struct LivenessParams {
     /// Every declared instance.
     pub instances: Vec<String>,
     pub voters: Vec<String>,
-    /// An instance heard of within this is alive (it may leave SILENT for CHECKING).
+    /// An instance heard of within this is alive (it may leave SILENT for CHECKING); one
+    /// silent for longer is SILENT, its loss pending.
     pub inactivity_timeout: Duration,
-    /// Silence after which an instance is declared lost without proof of death
+    /// Silence after which an instance's processes are declared lost without proof of death
     /// (`SupvisorsSpec::silent_restart_after`: at least the inactivity timeout, and the fence
     /// bound when the cut-off side fences).
     pub silent_after: Duration,
@@ -324,6 +328,14 @@ impl LeaderBook {
         }
     }
 
+    /// Silent for longer than the inactivity timeout (the leader never is): SILENT, its loss
+    /// pending until [`Self::expired`].
+    fn silent(&self, identifier: &str, now: Instant) -> bool {
+        identifier != self.params.local
+            && now.saturating_duration_since(self.last_heard_at(identifier))
+                > self.params.inactivity_timeout
+    }
+
     /// To be declared lost now ([`may_declare_lost`]): silent for longer than `silent_after`,
     /// counted from the start of leadership at the earliest, or found dead by a probe since it
     /// was last heard of (see the module doc).
@@ -342,16 +354,18 @@ impl LeaderBook {
         )
     }
 
-    /// The instances worth probing now: RUNNING or CHECKING, and not heard of for `after`.
+    /// The instances worth probing now: RUNNING, CHECKING or SILENT with its loss pending,
+    /// and not heard of for `after`.
     pub fn to_probe(&self, now: Instant, after: Duration, state: &ClusterState) -> Vec<String> {
         self.params
             .instances
             .iter()
             .filter(|id| **id != self.params.local)
             .filter(|id| {
-                state.instance(id).is_some_and(|r| {
-                    matches!(r.state, InstanceState::Running | InstanceState::Checking)
-                })
+                state.loss_pending(id)
+                    || state.instance(id).is_some_and(|r| {
+                        matches!(r.state, InstanceState::Running | InstanceState::Checking)
+                    })
             })
             .filter(|id| now.saturating_duration_since(self.last_heard_at(id)) > after)
             .cloned()
@@ -377,18 +391,26 @@ impl LeaderBook {
             let current = state
                 .instance(id)
                 .map_or(InstanceState::Unknown, |r| r.state);
-            if !matches!(current, InstanceState::Running | InstanceState::Checking) {
+            let watched = matches!(current, InstanceState::Running | InstanceState::Checking);
+            if !watched && !state.loss_pending(id) {
                 continue;
             }
             if *id != self.params.local {
                 let last = self.last_heard_at(id);
-                // `to_probe` and `may_declare_lost` compare with `>`: one millisecond past.
+                // `to_probe`, `silent` and `may_declare_lost` compare with `>`: one
+                // millisecond past.
                 let past = Duration::from_millis(1);
                 at(last + probe_after + past);
+                if watched && !self.params.auto_fence {
+                    at(last + self.params.inactivity_timeout + past);
+                }
                 at(last + self.params.silent_after + past);
                 if self.refused.get(id).is_some_and(|r| *r > last) {
                     at(last + self.params.refused_after);
                 }
+            }
+            if !watched {
+                continue;
             }
             if let (Some(seen), Some((load, committed, received))) =
                 (self.seen.get(id), self.committed_tick.get(id))
@@ -421,27 +443,48 @@ impl LeaderBook {
         } else {
             InstanceState::Silent
         };
+        // Lost: SILENT (and its processes lost at once) or ISOLATING when the silence is over
+        // `silent_after` or the daemon was found dead; SILENT alone, its loss pending, when
+        // only the inactivity timeout has passed.
+        let lose = |out: &mut Vec<Command>, id: &String, expired: bool| {
+            if expired {
+                out.push(to(id, inactive_state));
+                if inactive_state == InstanceState::Silent {
+                    out.push(Command::InstanceLost {
+                        instance: id.clone(),
+                    });
+                }
+            } else {
+                out.push(to(id, InstanceState::Silent));
+            }
+        };
         for id in &self.params.instances {
             let record = state.instance(id);
             let current = record.map_or(InstanceState::Unknown, |r| r.state);
             let last_seq = record.and_then(|r| r.last_seq);
+            let expired = self.expired(id, now);
+            let silent = !self.params.auto_fence && self.silent(id, now);
             match current {
                 InstanceState::Unknown | InstanceState::Silent => {
                     if self.seen.contains_key(id) && self.alive(id, now) {
                         out.push(to(id, InstanceState::Checking));
+                    } else if state.loss_pending(id) && expired {
+                        out.push(Command::InstanceLost {
+                            instance: id.clone(),
+                        });
                     }
                 }
                 InstanceState::Checking => {
-                    if self.expired(id, now) {
-                        out.push(to(id, inactive_state));
+                    if expired || silent {
+                        lose(&mut out, id, expired);
                     } else if self.synced(id, last_seq) {
                         out.push(to(id, InstanceState::Running));
                         self.sync_after.remove(id);
                     }
                 }
                 InstanceState::Running => {
-                    if self.expired(id, now) {
-                        out.push(to(id, inactive_state));
+                    if expired || silent {
+                        lose(&mut out, id, expired);
                     }
                 }
                 InstanceState::Isolating => out.push(to(id, InstanceState::Isolated)),
@@ -523,7 +566,12 @@ impl LeaderBook {
                             matches!(c, Command::InstanceState { instance, .. } if instance == id)
                         });
                         if unknown && !pending {
+                            // Never heard of in this life: its processes (a previous life's,
+                            // from the stored state) are lost at once, as in Supvisors.
                             out.push(to(id, InstanceState::Silent));
+                            out.push(Command::InstanceLost {
+                                instance: id.clone(),
+                            });
                         }
                     }
                     out.push(Command::SetSupvisorsState {
@@ -793,29 +841,47 @@ mod tests {
 
     #[test]
     fn a_silent_instance_is_lost_only_once_its_fence_has_acted() {
-        // Inactivity 1 s, but a cut-off instance may need 2.25 s to SIGKILL what it fences.
+        // Inactivity 1 s: SILENT then. But a cut-off instance may need 2.25 s to SIGKILL what
+        // it fences: its processes are declared lost (restarted elsewhere) only after that.
         let t0 = Instant::now();
         let mut p = params(false);
         p.silent_after = Duration::from_millis(2250);
         let mut book = LeaderBook::new(p, t0);
         let mut s = two_running(&mut book, t0);
-        for after in [1_100, 2_000, 2_250] {
-            book.on_tick(
-                &tick("b", 1, Some((1, 0))),
-                t0 + Duration::from_millis(after),
-                1_000,
-                &s,
-            );
-            run(&mut book, t0 + Duration::from_millis(after), &mut s);
-            assert_eq!(st(&s, "c"), InstanceState::Running, "{after} ms");
-        }
-        assert!(
-            s.jobs().failures().next().is_none(),
-            "nothing to restart yet"
+        let lost = |cmds: &[Command]| {
+            cmds.iter()
+                .any(|c| matches!(c, Command::InstanceLost { instance } if instance == "c"))
+        };
+        let at = |ms| t0 + Duration::from_millis(ms);
+        book.on_tick(&tick("b", 1, Some((1, 0))), at(900), 1_000, &s);
+        run(&mut book, at(1_000), &mut s);
+        assert_eq!(
+            st(&s, "c"),
+            InstanceState::Running,
+            "within the inactivity timeout"
         );
-        run(&mut book, t0 + Duration::from_millis(2_260), &mut s);
-        assert_eq!(st(&s, "c"), InstanceState::Silent);
+        assert_eq!(
+            book.next_decision(Duration::from_secs(60), &s),
+            Some(at(1_001))
+        );
+        for after in [1_100, 2_000, 2_250] {
+            book.on_tick(&tick("b", 1, Some((1, 0))), at(after), 1_000, &s);
+            let cmds = run(&mut book, at(after), &mut s);
+            assert_eq!(st(&s, "c"), InstanceState::Silent, "{after} ms");
+            assert!(
+                s.loss_pending("c") && !lost(&cmds),
+                "{after} ms: nothing lost yet"
+            );
+        }
         assert_eq!(st(&s, "b"), InstanceState::Running);
+        assert_eq!(
+            book.next_decision(Duration::from_secs(60), &s),
+            Some(at(2_251))
+        );
+        let cmds = run(&mut book, at(2_260), &mut s);
+        assert!(lost(&cmds) && !s.loss_pending("c"));
+        assert_eq!(st(&s, "c"), InstanceState::Silent);
+        assert!(!lost(&run(&mut book, at(2_300), &mut s)), "declared once");
         // A new leader counts from its own start (or the old leader's last heartbeat).
         let t1 = t0 + Duration::from_secs(10);
         let mut p = params(false);
@@ -823,20 +889,64 @@ mod tests {
         let mut s = running(&["b", "c"]);
         let mut book = LeaderBook::new(p, t1).with_last_heard("c", t1 - Duration::from_millis(300));
         book.on_tick(&tick("b", 1, Some((1, 0))), t1, 1_000, &s);
-        run(&mut book, t1 + Duration::from_millis(1_900), &mut s);
+        run(&mut book, t1 + Duration::from_millis(650), &mut s);
         assert_eq!(st(&s, "c"), InstanceState::Running);
+        run(&mut book, t1 + Duration::from_millis(710), &mut s);
+        assert!(s.loss_pending("c"));
+        book.on_tick(
+            &tick("b", 1, Some((1, 0))),
+            t1 + Duration::from_millis(1_500),
+            1_000,
+            &s,
+        );
+        assert!(!lost(&run(
+            &mut book,
+            t1 + Duration::from_millis(1_900),
+            &mut s
+        )));
+        assert!(lost(&run(
+            &mut book,
+            t1 + Duration::from_millis(1_960),
+            &mut s
+        )));
         assert_eq!(st(&s, "b"), InstanceState::Running);
-        run(&mut book, t1 + Duration::from_millis(1_960), &mut s);
-        assert_eq!(st(&s, "c"), InstanceState::Silent);
-        // ... and a refused probe is taken at once.
+        // ... and a refused probe is taken at once: SILENT and lost together.
         let t2 = t1 + Duration::from_secs(10);
         let mut p = params(false);
         p.silent_after = Duration::from_millis(2250);
         let mut book = LeaderBook::new(p, t2);
         let mut s = two_running(&mut book, t2);
         book.on_refused("c", t2 + Duration::from_millis(250));
-        run(&mut book, t2 + Duration::from_millis(300), &mut s);
+        let cmds = run(&mut book, t2 + Duration::from_millis(300), &mut s);
         assert_eq!(st(&s, "c"), InstanceState::Silent);
+        assert!(lost(&cmds) && !s.loss_pending("c"));
+    }
+
+    #[test]
+    fn a_silent_instance_that_ticks_again_comes_back_without_a_loss() {
+        let t0 = Instant::now();
+        let mut p = params(false);
+        p.silent_after = Duration::from_millis(2250);
+        let mut book = LeaderBook::new(p, t0);
+        let mut s = two_running(&mut book, t0);
+        let at = |ms| t0 + Duration::from_millis(ms);
+        run(&mut book, at(1_100), &mut s);
+        assert!(s.loss_pending("c"));
+        // Back before the fence bound (a slow host, a short cut): CHECKING, its processes
+        // never declared lost, then RUNNING once its full sync is applied.
+        book.on_tick(&tick("c", 1, Some((1, 1))), at(1_500), 1_000, &s);
+        run(&mut book, at(1_500), &mut s);
+        assert_eq!(st(&s, "c"), InstanceState::Checking);
+        assert!(!s.loss_pending("c"));
+        full_sync(&mut s, "c", (1, 1));
+        for id in ["b", "c"] {
+            book.on_tick(&tick(id, 1, Some((1, 1))), at(2_000), 1_000, &s);
+        }
+        let cmds = run(&mut book, at(2_600), &mut s);
+        assert!(!cmds
+            .iter()
+            .any(|c| matches!(c, Command::InstanceLost { .. })));
+        assert_eq!(st(&s, "c"), InstanceState::Running);
     }
 
     #[test]

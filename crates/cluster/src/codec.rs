@@ -24,7 +24,9 @@ use serde::Serialize;
 ///   and the count of full restarts in the state.
 /// * 7 — stamped entries (`Command::Stamped`) and the history in the state
 ///   (`ClusterState::history`).
-pub const FORMAT_VERSION: u8 = 7;
+/// * 8 — a silent instance's loss in two steps: `Command::InstanceLost` and
+///   `InstanceRecord::pending_loss`.
+pub const FORMAT_VERSION: u8 = 8;
 
 /// Largest blob we accept when decoding (64 MiB): far above a real cluster state, far below
 /// what a corrupted length could claim.

@@ -294,6 +294,9 @@ mod tests {
             instance: "n1".into(),
             state: InstanceState::Silent,
         });
+        state.apply(&Command::InstanceLost {
+            instance: "n1".into(),
+        });
         assert_eq!(
             state.apply(&fenced(report_losses(2, 2))),
             CommandResult::Unchanged

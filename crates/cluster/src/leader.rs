@@ -2,10 +2,11 @@
 //! global state, learners to add), the probes of late instances, and the answer to a tick.
 //!
 //! The leader judges silence with its own monotonic clock (time since each tick was
-//! received). It declares a silent instance lost, and restarts its programs elsewhere, only
-//! after `SupvisorsSpec::fence_bound` (see its parts there) measured on its own clock from the
-//! last tick received — later than any acknowledgement the cut-off side counts from (see
-//! [`crate::ticker`]) — so the old copies are gone before new ones start.
+//! received). A silent instance is SILENT after the inactivity timeout; the leader declares
+//! its processes lost, and restarts them elsewhere, only after `SupvisorsSpec::fence_bound`
+//! (see its parts there) measured on its own clock from the last tick received — later than
+//! any acknowledgement the cut-off side counts from (see [`crate::ticker`]) — so the old
+//! copies are gone before new ones start.
 
 use std::collections::HashMap;
 use std::future::Future;

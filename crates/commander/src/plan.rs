@@ -784,6 +784,12 @@ impl Commander {
                     return Self::place_again(round, job, idx, instance, "fenced there");
                 }
                 if !self.is_running_instance(state, instance) {
+                    // SILENT but not declared lost: it may be cut off with this start under
+                    // way there, until its fence has stopped it. Placed elsewhere now, the
+                    // program could run twice: wait for the loss (or the instance's return).
+                    if state.loss_pending(instance) {
+                        return;
+                    }
                     if again {
                         return Self::place_again(round, job, idx, instance, "instance lost");
                     }

@@ -157,7 +157,17 @@ impl World {
         });
     }
 
+    /// The leader's two steps for a silent instance: SILENT, then (the fence bound later,
+    /// or at once for a dead daemon) its processes lost.
     pub fn lose(&mut self, instance: &str) {
+        self.go_silent(instance);
+        self.state.apply(&Command::InstanceLost {
+            instance: instance.into(),
+        });
+    }
+
+    /// SILENT only: its loss pending.
+    pub fn go_silent(&mut self, instance: &str) {
         self.state.apply(&Command::InstanceState {
             instance: instance.into(),
             state: InstanceState::Silent,

@@ -1063,6 +1063,57 @@ fn losing_the_instance_of_a_placed_start_fails_the_item() {
     assert_eq!(w.state.jobs().failures().count(), 0);
 }
 
+#[test]
+fn a_placed_start_waits_while_its_instance_is_silent_with_its_loss_pending() {
+    // a stopped ticking after it got the order: it may be cut off and starting web:db, until
+    // its fence stops it. Neither failed nor placed elsewhere until a is declared lost.
+    let c = commander(&["a", "b"], vec![web_app(Rfs::Continue)]);
+    let mut w = web_world(&["a", "b"]);
+    w.deaf.insert("a".into());
+    let id = w.create(
+        c.start_process(&w.state, Config, "web:db", "", "", w.now)
+            .unwrap(),
+    );
+    w.step(&c);
+    w.go_silent("a");
+    w.settle(&c);
+    assert!(
+        matches!(&w.job(id).items[0].state, ItemState::Placed { instance, .. } if instance == "a"),
+        "{:?}",
+        w.job(id).items[0].state
+    );
+    assert!(w.running_on("web:db").is_empty());
+    w.lose("a");
+    w.settle(&c);
+    assert_eq!(
+        w.job(id).items[0].state,
+        ItemState::Failed {
+            reason: "Supervisor a lost".into()
+        }
+    );
+}
+
+#[test]
+fn a_silent_instance_keeps_its_processes_until_declared_lost() {
+    // p runs on c, which goes SILENT: no failure, no restart elsewhere (c may still run it);
+    // once c is declared lost, RESTART_PROCESS starts it on another instance.
+    let c = commander(&["a", "b", "c"], vec![svc_app(&["p"])]);
+    let mut w = svc_world(&["a", "b", "c"], &["p"]);
+    w.report("c", "svc", "p", Running);
+    w.go_silent("c");
+    w.settle(&c);
+    assert_eq!(w.state.jobs().failures().count(), 0);
+    assert!(!w
+        .state
+        .jobs()
+        .all()
+        .any(|j| matches!(j.kind, JobKind::RunningFailure { .. })));
+    assert_eq!(w.running_on("svc:p"), vec!["c"]);
+    w.lose("c");
+    w.settle(&c);
+    assert_eq!(w.running_on("svc:p"), vec!["a"]);
+}
+
 /// svc:p (RESTART_PROCESS) ran on `lost`, which is lost; the strategy's restart is placed on
 /// `deaf` (first in CONFIG order), which gets its order and says nothing. Returns the world,
 /// the commander and the running failure job.

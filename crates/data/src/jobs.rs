@@ -807,6 +807,9 @@ mod tests {
                 state,
             });
         }
+        s.apply(&Command::InstanceLost {
+            instance: "a".into(),
+        });
         let last = s.jobs().failures().last().cloned().unwrap();
         assert_eq!(last.kind, FailureKind::InstanceLost);
         assert_eq!(last.namespec, "app:x");

@@ -285,10 +285,17 @@ pub struct InstanceRecord {
     pub processes: BTreeMap<String, ProcessRecord>,
     /// Names of the programs disabled on this instance (survive a full-cluster restart).
     pub disabled: BTreeSet<String>,
-    /// How many times the instance's processes were declared lost: each move to an inactive
-    /// state (SILENT, ISOLATING) and each applied [`Command::Fenced`]. A fence report names
-    /// the count it saw, so it is applied only when no loss was declared since.
+    /// How many times the instance's processes were declared lost: each applied
+    /// [`Command::InstanceLost`], each move to ISOLATING and each applied [`Command::Fenced`].
+    /// A fence report names the count it saw, so it is applied only when no loss was
+    /// declared since.
     pub losses: u64,
+    /// SILENT, and its processes not declared lost yet: the instance stopped ticking, but it
+    /// may be alive and cut off, its programs running until its own fence stops them, so the
+    /// leader declares them lost ([`Command::InstanceLost`]) only once that is surely over.
+    /// Until then they keep their last known state (nothing is restarted elsewhere, no
+    /// duplicate is started) and nothing new is placed on the instance.
+    pub pending_loss: bool,
 }
 
 /// Which instances a command addresses.
@@ -328,6 +335,13 @@ pub enum Command {
     /// Put `instance` back to UNKNOWN whatever its state: used when INITIALIZATION forgets the
     /// handshakes, and to re-admit an ISOLATED instance that was restarted.
     ResetInstance { instance: String },
+    /// The processes of `instance`, SILENT with its loss pending
+    /// ([`InstanceRecord::pending_loss`]), are lost: each running-like one becomes FATAL with
+    /// a running failure, so that its strategy restarts it elsewhere. The leader sends it once
+    /// a cut-off instance has surely fenced itself (`SupvisorsSpec::fence_bound` after it was
+    /// last heard of), or at once when the instance's daemon is found dead. Ignored otherwise
+    /// (the instance came back, or the loss was declared already).
+    InstanceLost { instance: String },
     /// A liveness tick of `instance` with its load. Ordered by `stamp.received_at` (the
     /// leader's clock): a tick not newer than the recorded one changes nothing.
     /// `incarnation` is the sender daemon's: a newer one than its processes' says the daemon
@@ -626,7 +640,13 @@ impl ClusterState {
                 let (created, record) = self.instance_entry(instance);
                 let changed = created || record.state != InstanceState::Unknown;
                 record.state = InstanceState::Unknown;
+                record.pending_loss = false;
                 CommandResult::from_changed(changed)
+            }
+            Command::InstanceLost { instance } => {
+                let result = self.apply_instance_lost(instance);
+                self.end_life_after_full_restart();
+                result
             }
             Command::Tick {
                 instance,
@@ -833,7 +853,10 @@ impl ClusterState {
         let Some(record) = self.instances.get_mut(instance) else {
             return CommandResult::Unchanged;
         };
-        if record.losses != losses || record.state.is_inactive() {
+        // A SILENT instance whose loss is pending may report: its processes were not
+        // declared lost, and those it stopped can start elsewhere at once.
+        let declared_lost = record.state.is_inactive() && !record.pending_loss;
+        if record.losses != losses || declared_lost {
             return CommandResult::Unchanged;
         }
         record.losses += 1;
@@ -913,7 +936,7 @@ impl ClusterState {
                 .is_some_and(|seq| seq.incarnation > *incarnation)
             {
                 restarted = true;
-            } else if !record.state.is_inactive() {
+            } else if !record.state.is_inactive() || record.pending_loss {
                 return false;
             }
         }
@@ -1066,18 +1089,57 @@ impl ClusterState {
         }
         let (_, record) = self.instance_entry(instance);
         record.state = state;
-        if state.is_inactive() && !from.is_inactive() {
-            record.losses += 1;
-            for namespec in mark_processes_lost(instance, record) {
-                self.jobs.push_failure(
-                    instance,
-                    &namespec,
-                    FailureKind::InstanceLost,
-                    ProcessState::Fatal,
-                );
+        match state {
+            // Lost for the moment: its processes wait for `InstanceLost`.
+            InstanceState::Silent if !from.is_inactive() => record.pending_loss = true,
+            // Fenced by decision of the cluster: its processes are lost now.
+            InstanceState::Isolating | InstanceState::Isolated
+                if !from.is_inactive() || record.pending_loss =>
+            {
+                record.pending_loss = false;
+                self.declare_lost(instance);
             }
+            InstanceState::Checking | InstanceState::Running | InstanceState::Unknown => {
+                record.pending_loss = false;
+            }
+            _ => {}
         }
         CommandResult::Applied
+    }
+
+    fn apply_instance_lost(&mut self, instance: &str) -> CommandResult {
+        let Some(record) = self.instances.get_mut(instance) else {
+            return CommandResult::Unchanged;
+        };
+        if record.state != InstanceState::Silent || !record.pending_loss {
+            return CommandResult::Unchanged;
+        }
+        record.pending_loss = false;
+        self.declare_lost(instance);
+        CommandResult::Applied
+    }
+
+    /// One more loss of `instance`: each of its running-like processes becomes FATAL with a
+    /// running failure.
+    fn declare_lost(&mut self, instance: &str) {
+        let (_, record) = self.instance_entry(instance);
+        record.losses += 1;
+        for namespec in mark_processes_lost(instance, record) {
+            self.jobs.push_failure(
+                instance,
+                &namespec,
+                FailureKind::InstanceLost,
+                ProcessState::Fatal,
+            );
+        }
+    }
+
+    /// `instance` is SILENT and its processes were not declared lost yet
+    /// ([`InstanceRecord::pending_loss`]).
+    pub fn loss_pending(&self, instance: &str) -> bool {
+        self.instances
+            .get(instance)
+            .is_some_and(|r| r.state == InstanceState::Silent && r.pending_loss)
     }
 
     fn apply_tick(
@@ -1544,10 +1606,13 @@ mod tests {
     #[test]
     fn a_lost_instance_counts_as_gone_and_the_marker_job_deploys_nothing() {
         let mut s = deployed_cluster();
-        // a was stopped first and declared SILENT; b and c restart.
+        // a was stopped first and declared SILENT, then lost; b and c restart.
         s.apply(&Command::InstanceState {
             instance: "a".into(),
             state: InstanceState::Silent,
+        });
+        s.apply(&Command::InstanceLost {
+            instance: "a".into(),
         });
         s.apply(&full_sync("b", 2, 0, vec![]));
         assert_eq!(s.supvisors_state(), SupvisorsState::Operation);
@@ -1579,6 +1644,14 @@ mod tests {
         s.apply(&Command::InstanceState {
             instance: "a".into(),
             state: InstanceState::Silent,
+        });
+        assert_eq!(
+            s.supvisors_state(),
+            SupvisorsState::Operation,
+            "SILENT, its loss pending: a may still run what it deployed"
+        );
+        s.apply(&Command::InstanceLost {
+            instance: "a".into(),
         });
         assert_eq!(s.supvisors_state(), SupvisorsState::Initialization);
         assert!(
@@ -1745,6 +1818,19 @@ mod tests {
             instance: "b".into(),
             state: InstanceState::Silent,
         });
+        // SILENT alone: b may be cut off and still running p (its loss is pending).
+        assert!(s.loss_pending("b"));
+        assert_eq!(s.process("b", "p").unwrap().state, ProcessState::Running);
+        assert_eq!(s.jobs().failures().count(), 0);
+        assert_eq!(s.instance("b").unwrap().losses, 0);
+        let lost = Command::InstanceLost {
+            instance: "b".into(),
+        };
+        assert_eq!(s.apply(&lost), CommandResult::Applied);
+        assert!(!s.loss_pending("b"));
+        assert_eq!(s.instance("b").unwrap().losses, 1);
+        assert_eq!(s.jobs().failures().count(), 1);
+        assert_eq!(s.apply(&lost), CommandResult::Unchanged, "declared once");
         let p = s.process("b", "p").unwrap();
         assert_eq!(p.state, ProcessState::Fatal);
         assert_eq!(p.spawnerr, "Supervisor b lost");
@@ -1799,6 +1885,33 @@ mod tests {
         // The same report again (a retried write) changes nothing.
         assert_eq!(s.apply(&fenced(0)), CommandResult::Unchanged);
         assert_eq!(s.jobs().failures().count(), 2);
+        // A report that arrives while b is SILENT with its loss pending (back before the
+        // majority declared it lost): what it stopped is lost now, the rest waits.
+        let mut s = ClusterState::new();
+        running(&mut s);
+        s.apply(&events(
+            "b",
+            1,
+            1,
+            vec![
+                status("g", "p", ProcessState::Stopped, 0),
+                status("g", "r", ProcessState::Running, 6),
+            ],
+        ));
+        s.apply(&Command::InstanceState {
+            instance: "b".into(),
+            state: InstanceState::Silent,
+        });
+        let report = Command::Fenced {
+            instance: "b".into(),
+            losses: 0,
+            namespecs: vec!["g:p".into()],
+        };
+        assert_eq!(s.apply(&report), CommandResult::Applied);
+        let failed: Vec<&str> = s.jobs().failures().map(|f| f.namespec.as_str()).collect();
+        assert_eq!(failed, ["g:p"]);
+        assert_eq!(s.process("b", "g:r").unwrap().state, ProcessState::Running);
+        assert!(s.loss_pending("b"));
         // A long cut: the majority declared b SILENT (handling its processes) before the report.
         let mut s = ClusterState::new();
         running(&mut s);
@@ -1811,6 +1924,9 @@ mod tests {
         s.apply(&Command::InstanceState {
             instance: "b".into(),
             state: InstanceState::Silent,
+        });
+        s.apply(&Command::InstanceLost {
+            instance: "b".into(),
         });
         assert_eq!(s.instance("b").unwrap().losses, 1);
         assert_eq!(s.jobs().failures().count(), 1);

@@ -299,8 +299,9 @@ impl SupvisorsSpec {
         })
     }
 
-    /// How long after it was last heard of the majority's leader declares a silent instance
-    /// lost (SILENT, or ISOLATING with `auto_fence`) and restarts its programs elsewhere, when
+    /// How long after it was last heard of the majority's leader declares a silent instance's
+    /// processes lost (it is SILENT from the inactivity timeout on; ISOLATING with
+    /// `auto_fence`) and restarts them elsewhere, when
     /// nothing proves its daemon dead: the inactivity timeout, or the fence bound when longer,
     /// so the old copies are gone before new ones start. A closed internal port (a dead
     /// daemon, whose children died with it) does not wait for this.
