@@ -172,14 +172,23 @@ def test_a_cut_off_host_fences_its_sequence_before_the_majority_restarts_it(
     # h1's link goes down: packets vanish.
     lab.cut(home)
     t_cut = time.monotonic()
-    fenced = sample_until(lambda: not any(me in w for w in where().values()), never_twice,
-                          20, "the cut-off host to stop its copies")
+    # The majority shows the host SILENT after the inactivity timeout (0.8 s; a new master
+    # counts from the old one's last heartbeat), well before the fence bound (2.25 s) after
+    # which it restarts the host's programs.
+    sample_until(lambda: all(h.instance_states().get(me) == "SILENT" for h in majority),
+                 never_twice, 20, "the majority to see the cut-off host SILENT")
+    silent = time.monotonic() - t_cut
+    assert silent < 2.2, f"SILENT only {silent:.2f}s after the cut"
+    sample_until(lambda: not any(me in w for w in where().values()), never_twice,
+                 20, "the cut-off host to stop its copies")
+    fenced = time.monotonic() - t_cut
 
     def restarted() -> bool:
         w = where()
         return all(len(w[n]) == 1 and w[n] != [me] for n in NAMES)
     sample_until(restarted, never_twice, 40, "the majority to restart the sequence")
     restarted_after = time.monotonic() - t_cut
+    assert restarted_after > silent + 1.0, (silent, restarted_after)
     # Nothing comes back on the cut-off host while the partition lasts.
     sample_until(lambda: time.monotonic() - t_cut > restarted_after + 2, never_twice, 10,
                  "two more seconds of partition")
@@ -198,8 +207,8 @@ def test_a_cut_off_host_fences_its_sequence_before_the_majority_restarts_it(
     # in openraft 0.9): the majority's master and term are unchanged by the heal.
     after = majority[0].call("supvisors.get_raft_status")
     assert (after["leader"], after["term"]) == (raft["leader"], raft["term"]), (raft, after)
-    print(f"{role} {me} cut: fenced {fenced:.2f}s after the cut; restarted elsewhere "
-          f"{restarted_after:.2f}s after the cut")
+    print(f"{role} {me} cut: SILENT {silent:.2f}s after the cut, fenced {fenced:.2f}s after "
+          f"the cut; restarted elsewhere {restarted_after:.2f}s after the cut")
 
 
 def test_a_cut_shorter_than_the_majoritys_wait_does_not_leave_the_sequence_stopped(
