@@ -370,6 +370,37 @@ mod tests {
     }
 
     #[test]
+    fn a_loss_in_two_steps_is_recorded_in_two_lines() {
+        let mut s = ClusterState::new();
+        for (index, state) in [InstanceState::Checking, InstanceState::Silent]
+            .into_iter()
+            .enumerate()
+        {
+            let cmd = Command::InstanceState {
+                instance: "s2".into(),
+                state,
+            };
+            s.apply_logged(
+                &stamped("s1", "", 1_000, cmd),
+                at(index as u64 + 1, 1, "s1"),
+            );
+        }
+        let lost = Command::InstanceLost {
+            instance: "s2".into(),
+        };
+        s.apply_logged(&stamped("s1", "", 3_250, lost), at(3, 1, "s1"));
+        let lines: Vec<String> = texts(&s).into_iter().map(|t| t.4).collect();
+        assert_eq!(
+            lines[1..],
+            [
+                "instance s2: CHECKING",
+                "instance s2: SILENT",
+                "instance s2: its processes declared lost"
+            ]
+        );
+    }
+
+    #[test]
     fn a_job_no_instance_asked_for_is_the_leaders_strategy_or_sequence() {
         use crate::jobs::{Item, ItemAction, ItemState};
         let mut s = ClusterState::new();

@@ -728,10 +728,10 @@ impl ClusterState {
         };
         self.history.note_term(at, stamp);
         let cluster_before = self.supvisors_state;
-        let instances_before: Vec<(String, InstanceState)> = self
+        let instances_before: Vec<(String, InstanceState, u64)> = self
             .instances
             .iter()
-            .map(|(id, r)| (id.clone(), r.state))
+            .map(|(id, r)| (id.clone(), r.state, r.losses))
             .collect();
         let jobs_before: BTreeMap<JobId, bool> =
             self.jobs.all().map(|j| (j.id, j.is_finished())).collect();
@@ -786,19 +786,22 @@ impl ClusterState {
     fn record_changes(
         &mut self,
         cluster_before: SupvisorsState,
-        instances_before: &[(String, InstanceState)],
+        instances_before: &[(String, InstanceState, u64)],
         jobs_before: &BTreeMap<JobId, bool>,
         stamp: &Stamp,
         at: LogPosition<'_>,
     ) {
         let mut found = Vec::new();
         for (id, record) in &self.instances {
-            let before = instances_before
-                .iter()
-                .find(|(i, _)| i == id)
-                .map(|(_, s)| *s);
-            if before != Some(record.state) {
+            let before = instances_before.iter().find(|(i, _, _)| i == id);
+            if before.map(|(_, s, _)| *s) != Some(record.state) {
                 let text = format!("instance {id}: {}", record.state.name());
+                found.push((HistoryKind::Instance, id.clone(), String::new(), text));
+            }
+            // The moment its processes were declared lost (the fence bound after SILENT, or a
+            // fence report): their failure strategies act from here.
+            if before.is_some_and(|(_, _, losses)| record.losses > *losses) {
+                let text = format!("instance {id}: its processes declared lost");
                 found.push((HistoryKind::Instance, id.clone(), String::new(), text));
             }
         }
