@@ -364,8 +364,10 @@ pub enum Command {
     Jobs(Vec<JobOp>),
     /// `instance` was cut off from the quorum and its fence stopped `namespecs`, when its
     /// replica counted `losses` ([`InstanceRecord::losses`]). If the majority has not declared
-    /// it lost since (the partition healed before), those processes are lost as on SILENT
-    /// (FATAL, a running failure each), so their strategies bring them back: without this,
+    /// its processes lost since (the partition healed before the fence bound; the instance
+    /// may be SILENT with its loss pending), those processes are lost as on
+    /// [`Command::InstanceLost`] (FATAL, a running failure each), so their strategies bring
+    /// them back: without this,
     /// a cut shorter than the majority's wait would leave them stopped for good. Sent by the
     /// instance itself once contact returns; ignored when the count moved on (the loss was
     /// declared and handled, or this report was applied already).
