@@ -260,6 +260,21 @@ pub(crate) fn inet_server(
     }
 }
 
+/// A file named by `key` (`~` expanded, made absolute); `None` when absent or empty.
+fn file_path(
+    s: Sect<'_>,
+    p: &mut Problems,
+    vars: &Vars,
+    env: &BTreeMap<String, String>,
+    key: &str,
+) -> Option<PathBuf> {
+    s.text(p, vars, key)
+        .ok()
+        .flatten()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| system::absolute(std::path::Path::new(&system::expand_user(t.trim(), env))))
+}
+
 /// `tls_certificate` and `tls_key`: both or neither.
 fn tls_files(
     s: Sect<'_>,
@@ -267,14 +282,8 @@ fn tls_files(
     vars: &Vars,
     env: &BTreeMap<String, String>,
 ) -> Option<TlsFiles> {
-    let path = |p: &mut Problems, key| {
-        s.text(p, vars, key)
-            .ok()
-            .flatten()
-            .filter(|t| !t.trim().is_empty())
-            .map(|t| system::absolute(std::path::Path::new(&system::expand_user(t.trim(), env))))
-    };
-    match (path(p, "tls_certificate"), path(p, "tls_key")) {
+    let certificate = file_path(s, p, vars, env, "tls_certificate");
+    match (certificate, file_path(s, p, vars, env, "tls_key")) {
         (Some(certificate), Some(key)) => Some(TlsFiles { certificate, key }),
         (None, None) => None,
         (Some(_), None) => {
@@ -367,13 +376,7 @@ pub(crate) fn supervisorctl(
     if let Ok(Some(prompt)) = s.text(p, vars, "prompt") {
         ctl.prompt = prompt;
     }
-    if let Ok(Some(ca)) = s.text(p, vars, "tls_ca") {
-        if !ca.trim().is_empty() {
-            ctl.tls_ca = Some(system::absolute(std::path::Path::new(
-                &system::expand_user(ca.trim(), env),
-            )));
-        }
-    }
+    ctl.tls_ca = file_path(s, p, vars, env, "tls_ca");
     if let Ok(Some(h)) = s.text(p, vars, "history_file") {
         if !h.is_empty() {
             ctl.history_file = Some(system::absolute(std::path::Path::new(
