@@ -436,6 +436,9 @@ impl LeaderBook {
             instance: instance.to_string(),
             state,
         };
+        let lost = |instance: &str| Command::InstanceLost {
+            instance: instance.to_string(),
+        };
         // The instances with a tick to commit, their last tick, and whether it is due now.
         let mut ticks: Vec<(&String, Seen, bool)> = Vec::new();
         let inactive_state = if self.params.auto_fence {
@@ -450,9 +453,7 @@ impl LeaderBook {
             if expired {
                 out.push(to(id, inactive_state));
                 if inactive_state == InstanceState::Silent {
-                    out.push(Command::InstanceLost {
-                        instance: id.clone(),
-                    });
+                    out.push(lost(id));
                 }
             } else {
                 out.push(to(id, InstanceState::Silent));
@@ -469,9 +470,7 @@ impl LeaderBook {
                     if self.seen.contains_key(id) && self.alive(id, now) {
                         out.push(to(id, InstanceState::Checking));
                     } else if state.loss_pending(id) && expired {
-                        out.push(Command::InstanceLost {
-                            instance: id.clone(),
-                        });
+                        out.push(lost(id));
                     }
                 }
                 InstanceState::Checking => {
@@ -569,9 +568,7 @@ impl LeaderBook {
                             // Never heard of in this life: its processes (a previous life's,
                             // from the stored state) are lost at once, as in Supvisors.
                             out.push(to(id, InstanceState::Silent));
-                            out.push(Command::InstanceLost {
-                                instance: id.clone(),
-                            });
+                            out.push(lost(id));
                         }
                     }
                     out.push(Command::SetSupvisorsState {
