@@ -300,6 +300,9 @@ class Op:
     error: str = ""
     scenario: str = ""
     client: int = 0
+    # Wall-clock call, to set beside the cluster's history (its entries are stamped with
+    # the wall clock of the host that took the request).
+    wall_call: float = 0.0
 
 
 class Client(threading.Thread):
@@ -337,7 +340,7 @@ class Client(threading.Thread):
 
     def write(self, host: Host, program: str, disabled: bool) -> Op:
         op = self.history.add(Op("write", host.identifier, program, disabled,
-                                 time.monotonic(), client=self.index))
+                                 time.monotonic(), client=self.index, wall_call=time.time()))
         try:
             method = "supvisors.disable" if disabled else "supvisors.enable"
             op.ok = host.call(method, program, True, timeout=self.timeout) is True
@@ -348,7 +351,7 @@ class Client(threading.Thread):
 
     def read(self, host: Host, program: str) -> Op:
         op = self.history.add(Op("read", host.identifier, program, None, time.monotonic(),
-                                 client=self.index))
+                                 client=self.index, wall_call=time.time()))
         try:
             infos = host.call("supvisors.get_local_process_info", f"{program}:{program}",
                               timeout=self.timeout)
@@ -377,40 +380,81 @@ class History:
     def for_checker(self) -> dict:
         """The history as `raftvisor-chaoscheck` reads it (crates/chaoscheck). A write that
         certainly did nothing is left out (the checker would otherwise keep it in flight for
-        good, a branch of its search): one refused before any write was tried (the
-        `supvisors.*` gate outside OPERATION) or that reached no server (connection refused).
-        Every other unanswered write may have happened, and stays in."""
+        good, a branch of its search): see `certainly_nothing`. Every other unanswered write
+        may have happened, and stays in."""
         ops = [o for o in self.ops if not (o.kind == "write" and certainly_nothing(o))]
         # Segments: the scenarios' operations, each ending with the checker's reads of every
         # register (client 0, with nothing else in flight); a scenario whose reads are not
         # all answered, or the setup, stays in one segment with the next. Each segment's
         # registers start from those reads: the search is per segment, not over the whole
-        # run (stateright's tester is exponential in the worst case). A write without an
-        # answer that took effect only after its segment ended shows as a violation: a
-        # false alarm at worst, never a missed one.
+        # run (stateright's tester is exponential in the worst case).
+        #
+        # A write without an answer can still take effect after its segment ended: its
+        # client gave up, not the cluster (a forward to the leader outlives its caller's
+        # timeout, and a request the forwarder gave up on is still retransmitted by TCP). So
+        # each such write is also carried, in flight, into the segments that start within
+        # `LATE_WRITE_WINDOW` of its call. Without this, a write that landed after the
+        # end-of-scenario reads showed in the next segment as a change nobody made (CI saw
+        # it once, after the flapping scenario).
         registers = len(HOSTS) * len(MARKERS)
         segment, out, initial = 0, [], {}
+        uncertain: list[Op] = []
+        carried = 0
         for _, grouped in itertools.groupby(ops, key=lambda o: o.scenario):
             group = list(grouped)
             for o in group:
-                out.append({"client": o.client, "register": f"{segment}:{o.host}/{o.program}",
-                            "kind": o.kind, "value": o.value, "t_call": o.t_call,
-                            "t_return": o.t_return, "ok": o.ok})
+                out.append(checker_op(o, f"{segment}:{o.host}/{o.program}", o.client))
+            uncertain += [o for o in group if o.kind == "write" and not o.ok]
             ends = {f"{o.host}/{o.program}": o.value for o in group
                     if o.client == 0 and o.kind == "read" and o.ok}
             if len(ends) == registers:
                 segment += 1
                 initial.update({f"{segment}:{r}": v for r, v in ends.items()})
+                start = max(o.t_return or o.t_call for o in group)
+                uncertain = [o for o in uncertain if start - o.t_call < LATE_WRITE_WINDOW]
+                for o in uncertain:
+                    carried += 1
+                    out.append(checker_op(o, f"{segment}:{o.host}/{o.program}",
+                                          CARRIED_CLIENTS + carried))
         return {"initial": False, "initial_by_register": initial, "ops": out}
 
 
+# How long after its call a write without an answer may still take effect, at most: the
+# cluster secret's tokens are refused once 30 s old (`MAX_SKEW_MS`, crates/cluster/src/auth.rs),
+# so a request TCP delivers late is refused by then; the write timeouts (2 s per forward and
+# per commit) and the clock-jump scenario's skew fit in what is left.
+LATE_WRITE_WINDOW = 60.0
+# Client numbers of the carried writes (each its own, in flight for good): above the clients'.
+CARRIED_CLIENTS = 1_000_000
+
+
+def checker_op(o: Op, register: str, client: int) -> dict:
+    # `scenario` and `error` are for the reader (the checker ignores them).
+    return {"client": client, "register": register, "kind": o.kind, "value": o.value,
+            "t_call": o.t_call, "t_return": o.t_return, "ok": o.ok, "scenario": o.scenario,
+            "error": o.error[:120]}
+
+
+# What the server answers when it refused a write before anything was proposed: the write
+# path (crates/cluster/src/inner.rs, `Core::write`) checks these before each attempt, and an
+# attempt is only retried after the leader said "not leader" (nothing proposed).
+REFUSED_BEFORE_ANY_WRITE = (
+    "BAD_SUPVISORS_STATE: Supvisors (state=",  # the `supvisors.*` gate outside OPERATION
+    "BAD_SUPVISORS_STATE: cut off: this instance cannot reach the quorum",
+    "BAD_SUPVISORS_STATE: no leader: election in progress",
+    "unreachable: the leader is cut off from the quorum",  # the leader refused it
+    "unreachable: cannot connect to",  # the forward found no connection
+    "Connection refused",  # see `certainly_nothing`
+)
+
+
 def certainly_nothing(op: Op) -> bool:
-    """Whether a failed write certainly had no effect (see `History.for_checker`). A refused
-    connection counts only because `Host.call` sends a request once: the stock transport's
-    second try after a server died mid-request is refused too, though the first may have
-    been carried out (a false "lost write" the suite once reported)."""
-    return not op.ok and ("BAD_SUPVISORS_STATE: Supvisors (state=" in op.error
-                          or "Connection refused" in op.error)
+    """Whether a failed write certainly had no effect: the server refused it before proposing
+    anything (`REFUSED_BEFORE_ANY_WRITE`), or the call reached no server. A refused connection
+    counts only because `Host.call` sends a request once: the stock transport's second try
+    after a server died mid-request is refused too, though the first may have been carried
+    out (a false "lost write" the suite once reported)."""
+    return not op.ok and any(text in op.error for text in REFUSED_BEFORE_ANY_WRITE)
 
 
 class Clients:
@@ -508,6 +552,10 @@ class Runner:
         self.rng = rng
         self.recovery_bound = recovery_bound
         self.results: list[dict] = []
+        # The cluster's own history (`supvisors.get_history`), gathered after each scenario:
+        # where each write a client sent landed, set beside the clients' history.
+        self.cluster_history: list[dict] = []
+        self.history_gaps: list[str] = []  # the scenarios after which no host gave it
 
     # -- helpers the scenarios share
     def host(self, ident: str) -> Host:
@@ -836,6 +884,7 @@ class Runner:
             time.sleep(0.1)
         # Acknowledged writes, read back once no operation is in flight.
         self.clients.pause()
+        self.gather_history(label)
         lost = self.check_writes()
         result["lost_writes"] = lost
         if lost:
@@ -882,6 +931,20 @@ class Runner:
             log(f"  repair failed: {e!r}")
             return False
 
+    def gather_history(self, label: str) -> None:
+        """Appends the cluster's history entries not gathered yet, each tagged with the
+        scenario after which it was gathered: right after the clients paused, before the
+        end-of-scenario reads, so an entry gathered later landed after its scenario ended.
+        (The state keeps the last 1,000 entries: gathered after each scenario, none is
+        missed.)"""
+        since = self.cluster_history[-1]["seq"] + 1 if self.cluster_history else 0
+        for h in self.c.hosts:
+            entries = h.try_call("supvisors.get_history", since, timeout=5.0)
+            if isinstance(entries, list):
+                self.cluster_history += [{**e, "gathered_after": label} for e in entries]
+                return
+        self.history_gaps.append(label)
+
     def check_writes(self) -> list[dict]:
         """Reads every register back through its host; the lost writes (read value not one the
         history allows)."""
@@ -898,6 +961,53 @@ class Runner:
                     lost.append({"host": h.identifier, "program": program, "read": op.value,
                                  "allowed": sorted(allowed)})
         return lost
+
+
+def late_landings(ops: list[Op], entries: list[dict]) -> dict:
+    """Where the clients' writes landed, from the cluster's history (`Runner.gather_history`):
+    each `disable`/`enable` of a marker, taken by the marker's host, is set beside the client
+    writes of that host, program and value. `in_scenario`: one was sent in the scenario after
+    which the entry was gathered. `late`: none was, but one sent in an earlier scenario got
+    no answer, or a fault that does not say nothing was done: it took effect after its
+    scenario ended, after its client had given up (linearizability allows it; the check
+    keeps such a write in flight for `LATE_WRITE_WINDOW`). `unexplained`: neither: no client
+    asked for it, or the server refused it before proposing anything (what
+    `REFUSED_BEFORE_ANY_WRITE` says it never does)."""
+    writes: dict[tuple[str, str, bool], list[Op]] = {}
+    for o in ops:
+        if o.kind == "write" and o.client != 0:
+            writes.setdefault((o.host, o.program, bool(o.value)), []).append(o)
+    in_scenario, late, unexplained = 0, [], []
+    for e in entries:
+        words = str(e.get("text", "")).split()
+        if e.get("kind") != "command" or len(words) != 4 or words[0] not in ("disable",
+                                                                             "enable"):
+            continue
+        value, program, host = words[0] == "disable", words[1], words[3]
+        if program not in MARKERS or host != e.get("instance"):
+            continue
+        scenario = e.get("gathered_after")
+        candidates = writes.get((host, program, value), [])
+        if any(o.scenario == scenario and not certainly_nothing(o) for o in candidates):
+            in_scenario += 1
+            continue
+        earlier = [o for o in candidates if not o.ok and not certainly_nothing(o)
+                   and o.wall_call <= float(e.get("time", 0.0)) + CLOCK_SLACK]
+        if earlier:
+            last = max(earlier, key=lambda o: o.wall_call)
+            late.append({"entry": e, "sent_in": last.scenario, "error": last.error,
+                         # the taking host's clock: the clock-jump scenario moves one's
+                         "after_call_s": round(float(e.get("time", 0.0)) - last.wall_call,
+                                               3)})
+        else:
+            unexplained.append(e)
+    return {"in_scenario": in_scenario, "late": len(late), "unexplained": len(unexplained),
+            "late_writes": late, "unexplained_entries": unexplained[:20]}
+
+
+# How far a history stamp (the taking host's wall clock) may be ahead of the harness's clock
+# and still follow a call: the clock-jump scenario steps the leader's clock 20 s forward.
+CLOCK_SLACK = 30.0
 
 
 # The log lines that say what the cluster decided: leadership, fences, the commander's steps.
@@ -947,7 +1057,8 @@ def check_linearizability(bin_dir: Path, history: History, path: Path,
     """Runs `raftvisor-chaoscheck` (crates/chaoscheck: stateright's linearizability tester,
     register by register) on the clients' history, written to `path`; a verdict that is not
     "linearizable", or no verdict within `timeout`, is a failure."""
-    path.write_text(json.dumps(history.for_checker()))
+    data = history.for_checker()
+    path.write_text(json.dumps(data))
     checker = bin_dir / "raftvisor-chaoscheck"
     if not checker.is_file():
         failures.append(f"no linearizability checker at {checker} (cargo build -p "
@@ -969,6 +1080,17 @@ def check_linearizability(bin_dir: Path, history: History, path: Path,
     if bad:
         failures.append(f"history not linearizable on {', '.join(bad)} ({path})")
     log(f"linearizability: {r.stderr.strip()} ({seconds:.1f} s)")
+    # Where the report is read (CI's output), the operations of what failed, and the values
+    # their segments started from.
+    for register in bad[:3]:
+        log(f"  {register} starts from {data['initial_by_register'].get(register, False)}:")
+        ops = sorted((o for o in data["ops"] if o["register"] == register),
+                     key=lambda o: o["t_call"])
+        for o in ops[-60:]:
+            t_return = "never" if o["t_return"] is None else f"{o['t_return']:.3f}"
+            log(f"    client {o['client']} {o['kind']} {o['value']} {o['t_call']:.3f} → "
+                f"{t_return} {'ok' if o['ok'] else 'no answer'} {o['scenario']} "
+                f"{o['error']}")
     return {"ok": not bad, "registers": verdicts, "seconds": seconds,
             "operations": sum(v["operations"] for v in verdicts),
             "uncertain_writes": sum(v["uncertain_writes"] for v in verdicts)}
@@ -1024,6 +1146,17 @@ def report_md(meta: dict, results: list[dict], end_checks: dict) -> str:
                         f"({lin['uncertain_writes']} writes without an answer), "
                         f"{lin['seconds']:.1f} s" if "registers" in lin else
                         f" ({lin.get('error')})"))
+    landed = end_checks.get("landings")
+    if landed:
+        lines.append(f"- where the writes landed (`supvisors.get_history` beside the clients' "
+                     f"history): {landed['in_scenario']} in the scenario that sent them, "
+                     f"{landed['late']} after it, their client having given up"
+                     + (" (sent in {})".format(", ".join(sorted(
+                         {w["sent_in"] for w in landed["late_writes"]})))
+                        if landed["late_writes"] else "")
+                     + f", {landed['unexplained']} that no client sent or that were refused"
+                     + (f" (no history after {', '.join(landed['gaps'])})"
+                        if landed["gaps"] else ""))
     lines.append("")
     return "\n".join(lines)
 
@@ -1072,7 +1205,7 @@ def main() -> int:
     results: list[dict] = []
     end_checks: dict = {"failures": []}
     lab = None
-    sampler = clients = None
+    sampler = clients = runner = None
 
     def on_term(*_):
         raise KeyboardInterrupt
@@ -1143,6 +1276,15 @@ def main() -> int:
                                               f"scenarios: {outside[:3]}")
         if clients is not None:
             end_checks["ops"] = len(clients.history.ops)
+        if clients is not None and runner is not None:
+            landed = late_landings(clients.history.ops, runner.cluster_history)
+            landed["gaps"] = runner.history_gaps
+            end_checks["landings"] = landed
+            end_checks["cluster_history"] = runner.cluster_history
+            if landed["unexplained"] and not runner.history_gaps:
+                end_checks["failures"].append(
+                    f"{landed['unexplained']} write(s) took effect that no client sent, or "
+                    f"that the server refused: {landed['unexplained_entries'][:3]}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if clients is not None and clients.history.ops:
