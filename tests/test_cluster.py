@@ -700,7 +700,10 @@ def fence_bound_ms(options: dict) -> int:
     recomputed independently from the options (crates/config/SUPVISORS_OPTIONS.md)."""
     tick = int(options.get("tick_interval_ms", 100))
     inactivity = int(options.get("inactivity_timeout_ms", 800))
-    fencing = int(options.get("fencing_timeout_ms", inactivity - 150))
+    heartbeat = int(options.get("raft_heartbeat_ms", 125))
+    election_max = int(options.get("raft_election_timeout_max_ms", 300))
+    fencing = int(options.get("fencing_timeout_ms",
+                              max(inactivity - 150, election_max * 7 // 4 + heartbeat)))
     stop = int(options.get("fence_stop_timeout_ms", 1000))
     call = min(max(tick, 100), 1000)
     return 2 * call + fencing + tick + 50 + stop + 250

@@ -56,6 +56,10 @@ pub(crate) struct Carrier {
     contact: Mutex<Contact>,
     /// When this instance last accepted a leader's note.
     last_note: Mutex<Option<Instant>>,
+    /// Told when the contact moves on a heartbeat (a note accepted, or sent by the leader):
+    /// the ticker then pushes its next pass back instead of waking for it (see
+    /// [`Self::contact_moved`]).
+    moved: tokio::sync::Notify,
 }
 
 impl Carrier {
@@ -66,6 +70,7 @@ impl Carrier {
             counter: AtomicU64::new(0),
             contact: Mutex::new(Contact::new(Instant::now())),
             last_note: Mutex::new(None),
+            moved: tokio::sync::Notify::new(),
         })
     }
 
@@ -107,8 +112,8 @@ impl Carrier {
         Some(tick)
     }
 
-    /// The contact as it stands (the ticker reads it through [`Self::observe_leader`]).
-    #[cfg(test)]
+    /// The contact as it stands (the ticker's pass reads it through
+    /// [`Self::observe_leader`]; between passes it only needs its deadline).
     pub(crate) fn contact(&self) -> Contact {
         self.contact
             .lock()
@@ -189,7 +194,19 @@ impl Carrier {
         if let Ok(mut last) = self.last_note.lock() {
             *last = Some(now);
         }
+        self.moved.notify_one();
         true
+    }
+
+    /// Returns once the contact has moved on a heartbeat since the last call returned (a
+    /// permit is kept when nobody waits). The ticker's deadlines (the carrying's lapse, the
+    /// cut-off) are counted from the contact: each heartbeat pushes them back, and the ticker,
+    /// told here, resets its timer rather than waking the thread for a pass that would only
+    /// find them pushed back. A timer of tokio's wheel beyond 64 ms wakes the thread twice
+    /// (once to move it down the wheel, once to fire it), and these wake-ups, not the work
+    /// of the passes, were most of an idle follower's cost (README: "Idle cost").
+    pub(crate) async fn contact_moved(&self) {
+        self.moved.notified().await;
     }
 
     /// Leader side: the note for the next append-entries request to `target`, `None` unless
@@ -207,6 +224,7 @@ impl Carrier {
             note.quorum_age_ms.map(Duration::from_millis),
             Duration::ZERO,
         );
+        self.moved.notify_one();
         Some(note)
     }
 
@@ -258,6 +276,21 @@ mod tests {
         // the start of the carrier's own clock.
         assert!(contact.at >= before);
         assert!(contact.at <= Instant::now() - Duration::from_millis(650) || contact.at == before);
+    }
+
+    #[tokio::test]
+    async fn an_accepted_note_tells_the_ticker_a_refused_one_does_not() {
+        let c = Carrier::new();
+        let told = || tokio::time::timeout(Duration::from_millis(50), c.contact_moved());
+        assert!(told().await.is_err(), "nothing yet");
+        let max = Duration::from_millis(100);
+        assert!(!c.on_note(&note(5_000, Some(0)), Duration::ZERO, max));
+        assert!(told().await.is_err(), "a refused note moves nothing");
+        // Two notes before the ticker looks: one permit, the ticker recomputes once.
+        assert!(c.on_note(&note(5, Some(0)), Duration::ZERO, max));
+        assert!(c.on_note(&note(5, Some(0)), Duration::ZERO, max));
+        assert!(told().await.is_ok());
+        assert!(told().await.is_err());
     }
 
     #[test]

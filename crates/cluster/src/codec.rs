@@ -26,7 +26,9 @@ use serde::Serialize;
 ///   (`ClusterState::history`).
 /// * 8 — a silent instance's loss in two steps: `Command::InstanceLost` and
 ///   `InstanceRecord::pending_loss`.
-pub const FORMAT_VERSION: u8 = 8;
+/// * 9 — a fence report names the runs it stopped (`Command::Fenced { stopped }`: namespec,
+///   pid and start time), not only their namespecs.
+pub const FORMAT_VERSION: u8 = 9;
 
 /// Largest blob we accept when decoding (64 MiB): far above a real cluster state, far below
 /// what a corrupted length could claim.

@@ -16,7 +16,7 @@ use procman::SupervisorApi;
 use tokio_util::sync::CancellationToken;
 
 use crate::dispatch::Dispatch;
-use crate::inner::{Core, SharedPlanner};
+use crate::inner::{Core, FullSyncRequest, SharedPlanner};
 use crate::jobs::{Clock, FinalAction, Order, Plan};
 use crate::state::Command;
 use crate::wire::{OrdersReply, OrdersRequest, WriteReply, PATH_ORDERS};
@@ -43,6 +43,8 @@ pub(crate) struct CommanderCtx {
     pub(crate) core: Arc<Core>,
     pub(crate) planner: SharedPlanner,
     pub(crate) supervisor: procman::Supervisor,
+    /// The local feed's full sync ([`run_orders`]).
+    pub(crate) full_sync_request: FullSyncRequest,
 }
 
 /// The leader's clock for one term: the wall clock read once, when the term's commander
@@ -158,7 +160,7 @@ async fn send(ctx: Arc<CommanderCtx>, instance: String, orders: Vec<Order>, term
     if instance == ctx.core.local {
         for (order, result) in orders
             .iter()
-            .zip(run_orders(&ctx.supervisor, &orders).await)
+            .zip(run_orders(&ctx.supervisor, &ctx.full_sync_request, &orders).await)
         {
             if let Err((code, text)) = result {
                 tracing::debug!(?order, code, %text, "order answered with a fault");
@@ -196,6 +198,7 @@ async fn send(ctx: Arc<CommanderCtx>, instance: String, orders: Vec<Order>, term
 pub(crate) async fn on_orders(
     core: &Core,
     supervisor: &procman::Supervisor,
+    full_sync: &FullSyncRequest,
     from: &str,
     request: OrdersRequest,
 ) -> OrdersReply {
@@ -207,13 +210,21 @@ pub(crate) async fn on_orders(
     if leader.as_deref() != Some(from) || request.term < term {
         return OrdersReply::NotLeader { leader };
     }
-    OrdersReply::Done(run_orders(supervisor, &request.orders).await)
+    OrdersReply::Done(run_orders(supervisor, full_sync, &request.orders).await)
 }
 
 /// Executes orders on the local supervisor, none waiting for the process to settle (the
 /// commander follows progress through the replicated process events).
+///
+/// A start the supervisor answers ALREADY_STARTED means the leader's replica does not show
+/// that process running here, while it is: the commander only orders starts of what it sees
+/// stopped. No event will correct it (the process does not change), so the instance sends
+/// the full list of its processes (`full_sync`): otherwise the start's item waits for a
+/// STARTING event that never comes, fails, and the process stays FATAL in every view while
+/// it runs (seen in a chaos run under packet loss).
 async fn run_orders(
     supervisor: &procman::Supervisor,
+    full_sync: &FullSyncRequest,
     orders: &[Order],
 ) -> Vec<Result<(), (i32, String)>> {
     let mut results = Vec::with_capacity(orders.len());
@@ -241,6 +252,15 @@ async fn run_orders(
                 }
             }
         };
+        if let (Order::Start { namespec, .. }, Err(fault)) = (order, &result) {
+            if fault.code == model::FaultCode::AlreadyStarted {
+                tracing::info!(
+                    %namespec,
+                    "ordered to start what runs here: sending every process's status"
+                );
+                full_sync.notify_one();
+            }
+        }
         results.push(result.map_err(|f| (f.code.code(), f.fault_string())));
     }
     results
@@ -249,6 +269,80 @@ async fn run_orders(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A supervisor with one program, `sleeper` (`sleep 60`, not autostarted), in `dir`.
+    fn supervisor(dir: &std::path::Path) -> (procman::Supervisor, procman::Completion) {
+        use model::*;
+        let log = LogSpec {
+            maxbytes: 1024 * 1024,
+            backups: 1,
+            ..LogSpec::new(LogTarget::None)
+        };
+        let group = GroupSpec::single(ProcessSpec {
+            autostart: false,
+            startsecs: 0,
+            startretries: 0,
+            autorestart: AutoRestart::False,
+            stdout: log.clone(),
+            stderr: log,
+            ..ProcessSpec::new("sleeper", vec!["sleep".into(), "60".into()])
+        });
+        let supervisord = SupervisordSpec {
+            logfile_maxbytes: 0,
+            logfile_backups: 0,
+            nodaemon: true,
+            silent: true,
+            identifier: "test".into(),
+            ..SupervisordSpec::in_dir(dir)
+        };
+        let cfg = Config::new(dir, supervisord, vec![group]);
+        let again = cfg.clone();
+        let opts = procman::Options {
+            reloader: Arc::new(move || Ok(again.clone())),
+            main_log: None,
+            server_url: None,
+            shutdown: CancellationToken::new(),
+            defer_autostart: false,
+        };
+        procman::Supervisor::start(cfg, opts).expect("supervisor starts")
+    }
+
+    /// An order to start what already runs here says the leader's replica has it wrong: the
+    /// instance then sends the full list of its processes, which nothing else would do.
+    #[tokio::test]
+    async fn a_start_of_what_already_runs_sends_a_full_sync() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (sup, done) = supervisor(dir.path());
+        let full_sync: FullSyncRequest = Arc::new(tokio::sync::Notify::new());
+        let start = [Order::Start {
+            instance: "test".into(),
+            namespec: "sleeper".into(),
+            extra_args: String::new(),
+        }];
+        let asked = |n: &FullSyncRequest| {
+            let n = n.clone();
+            async move {
+                tokio::time::timeout(Duration::from_millis(50), n.notified())
+                    .await
+                    .is_ok()
+            }
+        };
+        assert_eq!(run_orders(&sup, &full_sync, &start).await, [Ok(())]);
+        assert!(
+            !asked(&full_sync).await,
+            "a start that started: no full sync"
+        );
+        let again = run_orders(&sup, &full_sync, &start).await;
+        assert!(
+            matches!(&again[..], [Err((code, _))] if *code == model::FaultCode::AlreadyStarted.code()),
+            "{again:?}"
+        );
+        assert!(asked(&full_sync).await, "already started: a full sync");
+        let _ = sup.shutdown();
+        tokio::time::timeout(Duration::from_secs(10), done.wait())
+            .await
+            .expect("supervisor ends");
+    }
 
     /// The term's clock moves with the monotonic clock from the wall-clock reading at its
     /// start, whatever the wall clock does meanwhile: a start timed out after 5 s is still

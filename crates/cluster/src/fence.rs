@@ -12,7 +12,7 @@ use model::supvisors::NoQuorumPolicy;
 
 use crate::inner::pause;
 use crate::inner::{Core, FencePolicy, SharedFencePolicy};
-use crate::state::{ClusterState, Command, CommandResult};
+use crate::state::{ClusterState, Command, CommandResult, StoppedRun};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What the fence works with: the core (the replica, the write of its report), the local
@@ -30,7 +30,7 @@ pub(crate) struct FenceCtx {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FenceReport {
     losses: u64,
-    namespecs: Vec<String>,
+    stopped: Vec<StoppedRun>,
 }
 
 /// Once contact is back: tells the cluster what the fence stopped (`Command::Fenced`), so that
@@ -45,7 +45,7 @@ pub(crate) async fn report_fence(ctx: Arc<FenceCtx>, fence: JoinHandle<Option<Fe
     };
     let wait_stops = Instant::now() + STOPS_COMMIT_WAIT;
     let mut replica = ctx.core.replica.clone();
-    while !stops_committed(&replica.borrow().state, &ctx.core.local, &report.namespecs) {
+    while !stops_committed(&replica.borrow().state, &ctx.core.local, &report.stopped) {
         if Instant::now() >= wait_stops {
             tracing::warn!(
                 waited_ms = STOPS_COMMIT_WAIT.as_millis() as u64,
@@ -63,7 +63,7 @@ pub(crate) async fn report_fence(ctx: Arc<FenceCtx>, fence: JoinHandle<Option<Fe
     let cmd = Command::Fenced {
         instance: ctx.core.local.clone(),
         losses,
-        namespecs: report.namespecs,
+        stopped: report.stopped,
     };
     let give_up = Instant::now() + Duration::from_secs(60);
     loop {
@@ -103,21 +103,26 @@ fn report_losses(at_fence: u64, reported: u64) -> u64 {
 /// refused while cut off go out again once contact returns, within a few batches).
 const STOPS_COMMIT_WAIT: Duration = Duration::from_secs(5);
 
-/// Whether the replicated state already holds the fence's stops: every namespec in
-/// `stopped` is recorded stopped (or not recorded) for `local`. The fence report waits for
-/// this. Committed before those STOPPED events, the report has the majority restart a
-/// program — possibly here (CONFIG's first choice) — and the late STOPPED event then reads
-/// as the failure of that very restart (the start's item sees a newer record, STOPPED), so
-/// the program stays stopped everywhere.
-fn stops_committed(state: &ClusterState, local: &str, stopped: &[String]) -> bool {
+/// Whether the replicated state already holds the fence's stops: every run in `stopped` is
+/// recorded as ended, or started again since ([`StoppedRun::settled_by`]), or not recorded,
+/// for `local`. The fence report waits for this. Committed before those STOPPED events, the
+/// report has the majority restart a program — possibly here (CONFIG's first choice) — and
+/// the late STOPPED event then reads as the failure of that very restart (the start's item
+/// sees a newer record, STOPPED), so the program stays stopped everywhere. A STOPPED record
+/// of an earlier run is not enough: the stopped run's STARTING, written just before the cut,
+/// could still commit after the report, and the restart the report caused was then skipped
+/// as running (seen in a chaos run under packet loss: `seq:first` ran nowhere for good).
+/// Once this run's STOPPED is committed, its older STARTING can no longer apply (batches
+/// apply in their order, per process).
+fn stops_committed(state: &ClusterState, local: &str, stopped: &[StoppedRun]) -> bool {
     let Some(record) = state.instance(local) else {
         return true;
     };
-    stopped.iter().all(|namespec| {
+    stopped.iter().all(|run| {
         record
             .processes
-            .get(namespec)
-            .is_none_or(|p| p.status.state.is_stopped())
+            .get(&run.namespec)
+            .is_none_or(|p| run.settled_by(&p.status))
     })
 }
 
@@ -150,11 +155,16 @@ pub(crate) async fn fence(ctx: &FenceCtx) -> Option<FenceReport> {
         tracing::error!("fence: the local supervisor did not list its processes within 1 s");
         return None;
     };
-    let live: Vec<String> = infos
+    let live: Vec<StoppedRun> = infos
         .iter()
         .filter(|i| i.state.is_running() || i.state == model::ProcessState::Stopping)
-        .map(|i| model::make_namespec(&i.group, &i.name))
+        .map(|i| StoppedRun {
+            namespec: model::make_namespec(&i.group, &i.name),
+            pid: i.pid,
+            start: i.start,
+        })
         .collect();
+    let live_names: Vec<String> = live.iter().map(|r| r.namespec.clone()).collect();
     let policy = ctx.policy.lock().ok().and_then(|p| p.clone());
     let (losses, victims) = {
         let replica = ctx.core.replica.borrow();
@@ -167,7 +177,7 @@ pub(crate) async fn fence(ctx: &FenceCtx) -> Option<FenceReport> {
             policy.as_ref(),
             &replica.state,
             &ctx.core.local,
-            &live,
+            &live_names,
         );
         (losses, victims)
     };
@@ -192,12 +202,23 @@ pub(crate) async fn fence(ctx: &FenceCtx) -> Option<FenceReport> {
         (namespec, outcome)
     });
     let mut stopped = Vec::new();
+    // The run each stop ended: the one listed before the stops.
+    let run_of = |namespec: &String| {
+        live.iter()
+            .find(|r| r.namespec == *namespec)
+            .cloned()
+            .unwrap_or_else(|| StoppedRun {
+                namespec: namespec.clone(),
+                pid: 0,
+                start: 0,
+            })
+    };
     for (namespec, outcome) in futures_util::future::join_all(stops).await {
         match outcome {
-            Ok(Ok(())) => stopped.push(namespec.clone()),
+            Ok(Ok(())) => stopped.push(run_of(namespec)),
             // Stopped meanwhile (NOT_RUNNING): what the fence wanted.
             Ok(Err(fault)) if fault.code == model::FaultCode::NotRunning => {
-                stopped.push(namespec.clone())
+                stopped.push(run_of(namespec))
             }
             Ok(Err(fault)) => {
                 tracing::error!(%namespec, fault = %fault.fault_string(), "fence: stop failed")
@@ -215,10 +236,7 @@ pub(crate) async fn fence(ctx: &FenceCtx) -> Option<FenceReport> {
         took_ms = started.elapsed().as_millis() as u64,
         "fence: done"
     );
-    Some(FenceReport {
-        losses,
-        namespecs: stopped,
-    })
+    Some(FenceReport { losses, stopped })
 }
 
 #[cfg(test)]
@@ -234,7 +252,7 @@ mod tests {
     #[test]
     fn a_fence_report_waits_for_its_stops_to_be_committed() {
         let mut state = ClusterState::new();
-        let stopped = ["mover".to_string()];
+        let stopped = [crate::state::tests::stopped_run("mover", 9)];
         events(&mut state, 1, model::ProcessState::Running);
         assert_eq!(
             state.process("n1", "mover").map(|p| p.state),
@@ -253,10 +271,38 @@ mod tests {
         assert!(stops_committed(&state, "n1", &stopped));
         assert!(stops_committed(&state, "n1", &[]), "nothing stopped");
         assert!(
-            stops_committed(&state, "n1", &["gone".to_string()]),
+            stops_committed(&state, "n1", &[crate::state::tests::stopped_run("gone", 9)]),
             "not recorded"
         );
         assert!(stops_committed(&state, "n9", &stopped), "unknown instance");
+        // Started again since the fence stopped it (a later run, RUNNING): its stop will
+        // never show, and the report need not wait for it (it waited 5 s in a chaos run).
+        let again = crate::state::ProcessStatus {
+            start: stopped[0].start + 1,
+            ..crate::state::tests::status("mover", "mover", model::ProcessState::Running, 10)
+        };
+        state.apply(&crate::state::tests::events("n1", 1, 4, vec![again]));
+        assert!(stops_committed(&state, "n1", &stopped), "started again");
+        // The stopped run never reached the replica (its STARTING still on its way): the
+        // STOPPED record of an earlier run does not count, this run's STOPPED does.
+        let mut state = ClusterState::new();
+        let earlier = crate::state::ProcessStatus {
+            start: stopped[0].start - 60,
+            ..crate::state::tests::status("mover", "mover", model::ProcessState::Stopped, 0)
+        };
+        state.apply(&crate::state::tests::events("n1", 1, 1, vec![earlier]));
+        assert!(
+            !stops_committed(&state, "n1", &stopped),
+            "an earlier run's stop"
+        );
+        events(&mut state, 3, model::ProcessState::Stopped);
+        assert!(stops_committed(&state, "n1", &stopped), "this run's stop");
+        // Its STARTING, late: older than the STOPPED now recorded, it changes nothing.
+        events(&mut state, 2, model::ProcessState::Starting);
+        assert_eq!(
+            state.process("n1", "mover").map(|p| p.state),
+            Some(model::ProcessState::Stopped)
+        );
     }
 
     #[test]
@@ -273,7 +319,7 @@ mod tests {
         let fenced = |losses| Command::Fenced {
             instance: "n1".into(),
             losses,
-            namespecs: vec!["mover:mover".into()],
+            stopped: vec![crate::state::tests::stopped_run("mover:mover", 9)],
         };
         // First cut: reported at the count the replica showed, applied.
         assert_eq!(state.apply(&fenced(0)), CommandResult::Applied);

@@ -145,10 +145,9 @@ pub(crate) async fn leader_loop(
     let mut decided_at = Instant::now();
     // When the book's next decision comes, but not sooner than one probe interval after the
     // last decision (a late instance is probed at most that often, and a deadline already past
-    // must not spin the loop) and not later than IDLE_BEAT.
+    // must not spin the loop) and not later than IDLE_BEAT after it.
     let next_beat = |book: &LeaderBook, decided_at: Instant| {
-        let now = Instant::now();
-        let latest = now + IDLE_BEAT;
+        let latest = decided_at + IDLE_BEAT;
         let next = book
             .next_decision(probe_after, &ctx.core.replica.borrow().state)
             .unwrap_or(latest);
@@ -156,9 +155,7 @@ pub(crate) async fn leader_loop(
     };
     loop {
         if due && work.is_none() {
-            for message in inbox.parked() {
-                take(&ctx, &mut book, &inbox, message);
-            }
+            take_parked(&ctx, &mut book, &inbox);
             due = false;
             decided_at = Instant::now();
             let (commands, learners, late) = decide(&ctx, &mut book, probe_after);
@@ -194,9 +191,7 @@ pub(crate) async fn leader_loop(
                 while let Some(message) = inbox.try_recv() {
                     due |= take(&ctx, &mut book, &inbox, message);
                 }
-                for message in inbox.parked() {
-                    due |= take(&ctx, &mut book, &inbox, message);
-                }
+                due |= take_parked(&ctx, &mut book, &inbox);
                 if !due && work.is_none() {
                     beat.as_mut().reset(next_beat(&book, decided_at));
                 }
@@ -211,13 +206,19 @@ pub(crate) async fn leader_loop(
                 beat.as_mut()
                     .reset(tokio::time::Instant::now() + period);
             }
+            () = ctx.mailbox.parked_arrived() => {
+                due |= take_parked(&ctx, &mut book, &inbox);
+                if !due && work.is_none() {
+                    beat.as_mut().reset(next_beat(&book, decided_at));
+                }
+            }
             () = &mut beat, if work.is_none() && !due => due = true,
         }
     }
 }
 
-/// The longest the leader loop sleeps with nothing due: a bound on what a deadline the book
-/// does not know of could wait (a failed learner addition is retried then, for one).
+/// The longest between two decisions of the leader loop with nothing due: a bound on what a
+/// deadline the book does not know of could wait (a failed learner addition is retried then, for one).
 const IDLE_BEAT: Duration = Duration::from_secs(1);
 
 /// One decision of the book: the commands to commit, the learners to add, the instances to
@@ -321,6 +322,14 @@ fn take(ctx: &LeaderCtx, book: &mut LeaderBook, inbox: &Inbox<'_>, message: ToLe
             true
         }
     }
+}
+
+/// Takes every parked tick ([`Inbox::parked`]); whether one calls for a decision.
+fn take_parked(ctx: &LeaderCtx, book: &mut LeaderBook, inbox: &Inbox<'_>) -> bool {
+    inbox
+        .parked()
+        .into_iter()
+        .fold(false, |due, message| take(ctx, book, inbox, message) | due)
 }
 
 /// Probes a late instance's internal port; a refusal goes to the loop (`to`) as death

@@ -75,7 +75,7 @@ pub mod state {
     /// The process report builders of the state's tests, for the book and liveness tests.
     #[cfg(test)]
     pub(crate) mod tests {
-        pub(crate) use data::testkit::{events, status};
+        pub(crate) use data::testkit::{events, status, stopped_run};
     }
 }
 

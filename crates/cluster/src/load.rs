@@ -16,7 +16,10 @@ use std::future::Future;
 
 use model::make_namespec;
 use procman::{ProcessEvent, ProcessInfo};
-use tokio::sync::broadcast::{error::TryRecvError, Receiver};
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::Receiver;
 
 /// Namespecs of the local processes in a running state. Pure.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -95,6 +98,26 @@ impl LoadTracker {
             }
         }
         self.set.count()
+    }
+
+    /// Returns once the load may have changed: a process event came (taken into account), or
+    /// events were lost (the next [`LoadTracker::load`] takes a snapshot). When the last
+    /// snapshot could not be had, returns after `retry` instead, for the next call to try
+    /// again. Cancel-safe: the ticker waits on it beside its timers, between two ticks that
+    /// the heartbeats may carry without it waking at all.
+    pub async fn changed(&mut self, retry: Duration) {
+        if !self.seeded {
+            tokio::time::sleep(retry).await;
+            return;
+        }
+        match self.events.recv().await {
+            Ok(event) => self.set.record(&event),
+            Err(RecvError::Lagged(lost)) => {
+                tracing::debug!(lost, "load: process events lost, taking a new snapshot");
+                self.seeded = false;
+            }
+            Err(RecvError::Closed) => std::future::pending().await,
+        }
     }
 }
 
@@ -181,5 +204,32 @@ mod tests {
         let truth = vec![info("a", Stopped), info("b", Running), info("c", Running)];
         assert_eq!(tracker.load(|| snap(truth)).await, 2);
         assert_eq!(snapshots.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn changed_returns_on_an_event_on_a_lag_and_after_a_failed_snapshot() {
+        use ProcessState::*;
+        let (tx, rx) = broadcast::channel(2);
+        let mut tracker = LoadTracker::new(rx);
+        let retry = std::time::Duration::from_millis(20);
+        // No snapshot yet: back after `retry`, for the next load to try again.
+        let started = std::time::Instant::now();
+        tracker.changed(retry).await;
+        assert!(started.elapsed() >= retry);
+        assert_eq!(tracker.load(|| async { Some(vec![]) }).await, 0);
+        // Seeded: nothing comes, nothing returns.
+        let quiet = tokio::time::timeout(retry * 5, tracker.changed(retry)).await;
+        assert!(quiet.is_err(), "no event, no change");
+        // An event: taken into account by `changed` itself.
+        tx.send(event("a", Stopped, Starting)).unwrap();
+        tracker.changed(retry).await;
+        assert_eq!(tracker.set.count(), 1);
+        // Lost events: the next load takes a snapshot.
+        for _ in 0..4 {
+            tx.send(event("b", Stopped, Starting)).unwrap();
+        }
+        tracker.changed(retry).await;
+        let truth = vec![info("a", Running), info("b", Running), info("c", Running)];
+        assert_eq!(tracker.load(|| async move { Some(truth) }).await, 3);
     }
 }

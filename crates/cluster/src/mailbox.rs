@@ -19,12 +19,14 @@
 //!
 //! Most carried ticks change nothing: a RUNNING instance's tick with the load, incarnation
 //! and full sync the loop last took without deciding anything. Such a tick is parked instead
-//! ([`Mailbox::hand_carried`]), the latest per instance, and the loop takes the parked ticks
-//! whenever it wakes for anything else, before it decides or computes its next wake-up: its
-//! next decision comes from the clock anyway (an instance's silence crossing the probe
-//! delay), and the ticks parked by then are what that decision needs. An idle leader's loop
-//! then wakes a few times a second instead of at every heartbeat's answer (README: "Idle
-//! cost"). Whatever the way in, each tick goes through the same `take` of the loop.
+//! ([`Mailbox::hand_carried`]), the latest per instance, and the loop is only told that one
+//! is ([`Mailbox::parked_arrived`]): it takes the parked ticks without deciding, and pushes
+//! its timer back to the book's next deadline, which each of them moves (an instance's
+//! silence starts again). Being told costs a poll of the loop's task within the wake-up the
+//! heartbeat's answer already cost; letting the timer run would wake the Raft thread for
+//! nothing (twice, for a timer of tokio's wheel beyond 64 ms). An idle leader's loop then
+//! decides once a second (README: "Idle cost"). Whatever the way in, each tick goes through
+//! the same `take` of the loop.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -142,6 +144,8 @@ pub(crate) struct Mailbox {
     sender: Mutex<Option<mpsc::Sender<ToLeader>>>,
     owed: Mutex<FullSyncOwed>,
     quiet: Mutex<Quiet>,
+    /// Told when a tick is parked (see [`Inbox::parked_arrived`]).
+    parked_signal: tokio::sync::Notify,
 }
 
 /// The receiving end of an open [`Mailbox`], held by the loop: dropping it closes the
@@ -240,6 +244,16 @@ impl Mailbox {
         }
     }
 
+    /// Returns once a tick was parked since the last call returned (a permit is kept when
+    /// the loop is busy). The loop takes it in without deciding: the instance's silence,
+    /// which its next decision is timed on, starts again, and the loop's timer is reset to
+    /// the later time instead of waking the thread to find the tick parked (a timer of
+    /// tokio's wheel beyond 64 ms wakes the thread twice; a task woken by a heartbeat's
+    /// answer runs in the wake-up that answer already costs).
+    pub(crate) async fn parked_arrived(&self) {
+        self.parked_signal.notified().await;
+    }
+
     /// A loop runs to take messages.
     pub(crate) fn is_open(&self) -> bool {
         self.sender.lock().is_ok_and(|s| s.is_some())
@@ -265,6 +279,7 @@ impl Mailbox {
             if running && steady {
                 let identifier = tick.identifier.clone();
                 quiet.parked.insert(identifier, ToLeader::tick(tick, None));
+                self.parked_signal.notify_one();
                 return true;
             }
             // Sent: a tick parked before it would be taken after it, and is older.
@@ -411,6 +426,10 @@ mod tests {
         assert!(mailbox.hand_carried(quiet(1), true));
         assert!(mailbox.hand_carried(later, true));
         assert!(inbox.try_recv().is_none(), "the loop is not woken");
+        // ... but told that ticks were parked (one permit for both), to push its timer back.
+        let told = || tokio::time::timeout(Duration::from_millis(50), mailbox.parked_arrived());
+        assert!(told().await.is_ok());
+        assert!(told().await.is_err());
         let parked = inbox.parked();
         assert!(
             matches!(parked.as_slice(), [ToLeader::Tick { tick, .. }] if tick.counter == 7),
@@ -420,6 +439,7 @@ mod tests {
         // Not RUNNING (a return from SILENT): sent.
         assert!(mailbox.hand_carried(quiet(1), false));
         assert!(inbox.try_recv().is_some());
+        assert!(told().await.is_err(), "a tick sent is not said parked");
         // A new load is sent, drops what was parked before it, and ends the steadiness.
         inbox.taken(&quiet(1), true);
         assert!(mailbox.hand_carried(quiet(1), true));

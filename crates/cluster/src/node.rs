@@ -443,6 +443,7 @@ impl Node {
                 core: core.clone(),
                 planner: planner.clone(),
                 supervisor: supervisor.clone(),
+                full_sync_request: full_sync_request.clone(),
             }),
             fence: fence.clone(),
             core_ended: core_ended.clone(),

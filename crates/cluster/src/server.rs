@@ -658,7 +658,14 @@ async fn dispatch(inner: &ServerCtx, path: &str, from: &str, body: &[u8]) -> Res
         PATH_ORDERS => {
             let request: OrdersRequest = decoded(body, path, from)?;
             encoded(
-                &crate::executor::on_orders(&inner.core, &inner.supervisor, from, request).await,
+                &crate::executor::on_orders(
+                    &inner.core,
+                    &inner.supervisor,
+                    &inner.full_sync_request,
+                    from,
+                    request,
+                )
+                .await,
             )
         }
         PATH_HELLO => {

@@ -90,11 +90,20 @@ impl OwnTicks {
         );
         self.last = Some((now, term, tick.load, tick.full_sync, plain));
     }
+
+    /// When the next own tick is due whatever it says (`LEADER_TICK_MAX` after the last);
+    /// `None` before the first.
+    fn next_due(&self) -> Option<Instant> {
+        self.last.map(|(at, ..)| at + LEADER_TICK_MAX)
+    }
 }
 
 /// Every instance: ticks the leader every `tick_interval`, tracks the last contact with a
 /// leader, flips `cut_off` after `fencing_timeout` without it (fencing per `no_quorum_policy`),
-/// and asks for a full sync when the leader wants one or when contact returns.
+/// and asks for a full sync when the leader wants one or when contact returns. While the
+/// heartbeats carry the ticks it runs a pass only when its tick changes (a process event, a
+/// full sync), a probe answers, or a deadline comes: each heartbeat moves the deadlines back
+/// (docs/architecture.md, "Timers and wake-ups").
 ///
 /// Contact is the leader's last quorum acknowledgement, as an acknowledged tick reports it
 /// (the leader itself reads it from openraft), or a leader of a newer term than the last
@@ -251,33 +260,66 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
             contact.term == 0,
             &mut fence_task,
         );
-        let wait = if hint.is_some() {
-            // Followed a redirect: tick the real leader at once rather than one interval later.
-            Duration::from_millis(5)
-        } else if ctx.core.is_leader() || carrier.carried_within(carried_within) {
-            // Nothing to send: wake for the next decision only, the cut-off deadline, or the
-            // moment the carrying lapses (the ticks resume then).
-            let mut next = cut_off.deadline(&contact);
+        let carried = ctx.core.is_leader() || carrier.carried_within(carried_within);
+        let own_due = own_ticks.next_due();
+        let passed = Instant::now();
+        // Nothing to send while carried: wake for the next decision only, the cut-off
+        // deadline, or the moment the carrying lapses (the ticks resume then). Counted from
+        // the contact and the last note, which every heartbeat moves: recomputed then (see
+        // `Carrier::contact_moved`), so an idle instance runs no pass while heartbeats come.
+        // Never sooner than a tick interval after this pass (a deadline already past must
+        // not spin the loop), never later than `longest` after `now`.
+        let carried_wake = |contact: &crate::cutoff::Contact, now: Instant| {
+            let mut next = cut_off.deadline(contact);
             // The leader's own tick only feeds its book (its load, committed at most once a
             // second) and its own cut-off check, whose deadline is in `next`: it need not
             // come more often than that.
             let mut longest = LEADER_TICK_MAX.max(carried_within);
-            if let Some(at) = carrier.last_note_at().filter(|_| !ctx.core.is_leader()) {
+            if ctx.core.is_leader() {
+                next = next.min(own_due.unwrap_or(passed));
+            } else if let Some(at) = carrier.last_note_at() {
                 next = next.min(at + carried_within);
                 longest = carried_within;
             }
-            (next.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
-                .clamp(interval, longest)
-        } else {
-            interval
+            (next + Duration::from_millis(1))
+                .max(passed + interval)
+                .min(now + longest)
         };
-        // A new full sync is said at once (the handshake waits for it).
-        tokio::select! {
-            _ = ctx.core.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
-            _ = full_sync.changed() => {}
-            // A probe's answer is acted on at once: a failover waits for it.
-            majority = probe_done(&mut gate_probe) => probed = Some(majority),
+        let mut wake = if hint.is_some() {
+            // Followed a redirect: tick the real leader at once rather than one interval later.
+            passed + Duration::from_millis(5)
+        } else if carried {
+            carried_wake(&contact, passed)
+        } else {
+            passed + interval
+        };
+        // A pass asked for by a process event, one tick interval after this one at the
+        // soonest: a burst of state changes (a thousand programs starting) is one pass a
+        // tick interval, not one per event.
+        let mut load_pass: Option<Instant> = None;
+        loop {
+            let at = load_pass.map_or(wake, |l| l.min(wake));
+            tokio::select! {
+                _ = ctx.core.shutdown.cancelled() => return,
+                _ = tokio::time::sleep_until(at.into()) => break,
+                // A new full sync is said at once (the handshake waits for it).
+                _ = full_sync.changed() => break,
+                // A process changed state: the load the heartbeats carry may have changed.
+                () = load.changed(interval) => load_pass = Some(passed + interval),
+                // A probe's answer is acted on at once: a failover waits for it.
+                majority = probe_done(&mut gate_probe) => {
+                    probed = Some(majority);
+                    break;
+                }
+                () = carrier.contact_moved() => {
+                    // News after a lapse, or for an instance that judged itself cut off, is
+                    // acted on at once; otherwise the deadlines only moved back.
+                    if !carried || hint.is_some() || ctx.core.cut_off.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    wake = carried_wake(&carrier.contact(), Instant::now());
+                }
+            }
         }
     }
 }

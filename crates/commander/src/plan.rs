@@ -409,7 +409,11 @@ impl Commander {
 
     /// The instance a SINGLE_INSTANCE / SINGLE_NODE track is pinned to: the application
     /// identifiers that are RUNNING and can host every start item, chosen by the items'
-    /// strategy for the sum of their expected loads.
+    /// strategy for the sum of their expected loads. Where the application already has live
+    /// processes on one such instance, that instance: a start caught by a fault (a sequence
+    /// resumed by a new leader, a deployment after a full restart while a process it had
+    /// started still runs) must not split the application, its first process on one
+    /// instance and the rest on another (seen in the chaos suite's repeated leader kills).
     pub(crate) fn choose_pin<'a>(
         &self,
         state: &ClusterState,
@@ -445,6 +449,16 @@ impl Commander {
                 })
             })
             .collect();
+        let live: BTreeSet<String> = self
+            .app_processes(state, &track.application)
+            .iter()
+            .flat_map(|(_, ns)| self.live_on(state, ns))
+            .collect();
+        if let [already] = &live.into_iter().collect::<Vec<_>>()[..] {
+            if candidates.contains(already) {
+                return Some(already.clone());
+            }
+        }
         self.choose(
             strategy.unwrap_or(rules.starting_strategy),
             &candidates,

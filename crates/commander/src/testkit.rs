@@ -3,8 +3,8 @@
 
 use crate::{Catalog, CatalogEntry, Commander, Settings};
 use data::{
-    BatchSeq, ClusterState, Command, CommandResult, InstanceState, Job, JobId, JobOp, Order, Plan,
-    ProcessStatus, SupvisorsState,
+    BatchSeq, ClusterState, Command, CommandResult, InstanceState, Job, JobId, JobKind, JobOp,
+    Order, Plan, ProcessStatus, SupvisorsState,
 };
 use model::rules::{
     ApplicationEntry, DistributionRule, Identifiers, NameMatch, ProgramEntry, ProgramOptions,
@@ -14,6 +14,7 @@ use model::supvisors::{ConciliationStrategy, StartingStrategy};
 use model::ProcessState;
 use std::collections::{BTreeMap, BTreeSet};
 
+#[derive(Clone)]
 pub struct World {
     pub state: ClusterState,
     counters: BTreeMap<String, u64>,
@@ -265,6 +266,11 @@ impl World {
 
     pub fn job(&self, id: JobId) -> &Job {
         self.state.jobs().job(id).expect("job exists")
+    }
+
+    /// The jobs whose kind `kind` accepts, oldest first.
+    pub fn jobs_where(&self, kind: impl Fn(&JobKind) -> bool) -> Vec<&Job> {
+        self.state.jobs().all().filter(|j| kind(&j.kind)).collect()
     }
 }
 

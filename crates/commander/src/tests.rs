@@ -389,6 +389,43 @@ fn single_instance_pins_the_whole_application_or_fails_it_all() {
 }
 
 #[test]
+fn single_instance_pins_where_the_application_already_runs() {
+    // db runs on b (started there by a job a fault cut short; b is the more loaded one): the
+    // deployment must put api there too, not on the less loaded a, which would split the
+    // application (seen in the chaos suite's repeated leader kills: DEPLOYMENT after every
+    // instance restarted, while a process the previous leader had started still ran).
+    let deployed = |instances: &[&str], running: &[(&str, &str)]| {
+        let mut a = with_distribution(web_app(Rfs::Continue), DistributionRule::SingleInstance);
+        a.starting_strategy = Some(LessLoaded);
+        let c = commander(instances, vec![a]);
+        let mut w = web_world(instances);
+        for (instance, name) in running {
+            w.report(instance, "web", name, Running);
+        }
+        w.to(&[SupvisorsState::Conciliation, SupvisorsState::Initialization]);
+        w.settle(&c);
+        w.to(&[SupvisorsState::Deployment]);
+        w.settle(&c);
+        let deploy = (*w
+            .jobs_where(|k| matches!(k, JobKind::Deployment { .. }))
+            .last()
+            .expect("a deployment"))
+        .clone();
+        (w, deploy)
+    };
+    let (w, deploy) = deployed(&["a", "b"], &[("b", "db")]);
+    assert!(deploy.outcome.as_ref().unwrap().ok, "{deploy:?}");
+    assert_eq!(deploy.tracks[0].pinned.as_deref(), Some("b"));
+    assert_eq!(w.running_on("web:db"), vec!["b"]);
+    assert_eq!(w.running_on("web:api"), vec!["b"]);
+    // Live on two instances already (a conflict): no single place to keep, the strategy
+    // chooses as before (c, the least loaded).
+    let (w, deploy) = deployed(&["a", "b", "c"], &[("a", "db"), ("b", "db")]);
+    assert_eq!(deploy.tracks[0].pinned.as_deref(), Some("c"));
+    assert_eq!(w.running_on("web:api"), vec!["c"]);
+}
+
+#[test]
 fn deployment_runs_applications_by_start_sequence_then_operation() {
     let mut first = sequenced_app("first", 1);
     first
@@ -409,11 +446,8 @@ fn deployment_runs_applications_by_start_sequence_then_operation() {
     w.to(&[SupvisorsState::Deployment]);
     w.settle(&c);
     assert_eq!(w.state.supvisors_state(), SupvisorsState::Operation);
-    let deploy = w
-        .state
-        .jobs()
-        .all()
-        .filter(|j| matches!(j.kind, JobKind::Deployment { .. }))
+    let deploy = *w
+        .jobs_where(|k| matches!(k, JobKind::Deployment { .. }))
         .last()
         .unwrap();
     assert!(deploy.outcome.as_ref().unwrap().ok);
@@ -473,11 +507,8 @@ fn instance_loss_restarts_the_process_elsewhere() {
     assert_eq!(w.state.jobs().failures().count(), 0);
     // Exactly one job was created for it.
     assert_eq!(
-        w.state
-            .jobs()
-            .all()
-            .filter(|j| matches!(j.kind, JobKind::RunningFailure { .. }))
-            .count(),
+        w.jobs_where(|k| matches!(k, JobKind::RunningFailure { .. }))
+            .len(),
         1
     );
 }
@@ -1126,10 +1157,8 @@ fn restart_placed_next_to(
     w.step(&c);
     w.step(&c);
     let job = w
-        .state
-        .jobs()
-        .all()
-        .find(|j| matches!(j.kind, JobKind::RunningFailure { .. }))
+        .jobs_where(|k| matches!(k, JobKind::RunningFailure { .. }))
+        .first()
         .expect("a running failure job")
         .id;
     assert!(
@@ -1169,7 +1198,7 @@ fn a_running_failure_restart_fenced_on_its_instance_is_placed_again() {
     w.state.apply(&data::Command::Fenced {
         instance: "a".into(),
         losses,
-        namespecs: vec!["svc:p".into()],
+        stopped: runs_as_recorded(&w.state, "a", &["svc:p"]),
     });
     w.deaf.remove("a");
     // The next round places it anew (the executor sends a new placement's order once), not
@@ -1187,6 +1216,26 @@ fn a_running_failure_restart_fenced_on_its_instance_is_placed_again() {
     assert_eq!(w.job(job).items[0].state, ItemState::Done);
 }
 
+/// The runs of `namespecs` on `instance` as the replica records them: what a fence that
+/// stopped them now reports.
+fn runs_as_recorded(
+    state: &data::ClusterState,
+    instance: &str,
+    namespecs: &[&str],
+) -> Vec<data::StoppedRun> {
+    namespecs
+        .iter()
+        .map(|namespec| {
+            let status = state.process(instance, namespec);
+            data::StoppedRun {
+                namespec: namespec.to_string(),
+                pid: status.map_or(0, |s| s.pid),
+                start: status.map_or(0, |s| s.start),
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn a_fence_report_behind_a_held_failure_places_the_restart_again_once() {
     // a's fence stops q (not in the restart job) and p (the restart's start, placed on a).
@@ -1198,7 +1247,7 @@ fn a_fence_report_behind_a_held_failure_places_the_restart_again_once() {
     w.state.apply(&data::Command::Fenced {
         instance: "a".into(),
         losses,
-        namespecs: vec!["svc:q".into(), "svc:p".into()],
+        stopped: runs_as_recorded(&w.state, "a", &["svc:q", "svc:p"]),
     });
     w.deaf.remove("a");
     w.settle(&c);
@@ -1297,11 +1346,8 @@ fn global_stop_steps_follow_the_program_stop_sequence_greatest_first() {
     assert_eq!(w.state.supvisors_state(), SupvisorsState::Restart);
     // The front end's job was used: no second global stop.
     assert_eq!(
-        w.state
-            .jobs()
-            .all()
-            .filter(|j| matches!(j.kind, JobKind::GlobalStop { .. }))
-            .count(),
+        w.jobs_where(|k| matches!(k, JobKind::GlobalStop { .. }))
+            .len(),
         1
     );
 }
@@ -1687,4 +1733,59 @@ fn a_snapshot_older_than_the_start_order_is_not_its_outcome() {
             reason: "STOPPED on a".into()
         }
     );
+}
+
+#[test]
+fn a_fenced_process_whose_restart_item_was_done_is_restarted_after_the_job() {
+    // seq (first, second, third in sequence, RESTART_PROCESS) restarted on a after b's loss;
+    // first is RUNNING (its item Done) while second's start waits on a; then a is cut off and
+    // its fence stops first: its report comes while the job still runs. Once the job ends,
+    // first must run again (seen in a chaos run under packet loss: it stayed stopped).
+    let mut app = sequenced_app("seq", 1);
+    for (i, name) in ["first", "second", "third"].iter().enumerate() {
+        app.programs
+            .push(prog(name, opts(i as u8 + 1, true, 0, Rfs::RestartProcess)));
+    }
+    let c = commander(&["a", "b"], vec![app]);
+    let mut w = World::new(&["a", "b"]);
+    w.declare("seq", &["first", "second", "third"], &["a", "b"]);
+    for name in ["first", "second", "third"] {
+        w.report("b", "seq", name, Running);
+    }
+    w.lose("b");
+    let mut rounds = 0;
+    while w.state_of("a", "seq:first") != Some(Running) {
+        w.step(&c);
+        rounds += 1;
+        assert!(rounds < 50, "first never restarted on a");
+    }
+    w.deaf.insert("a".into());
+    w.step(&c);
+    w.step(&c);
+    let job = w
+        .jobs_where(|k| matches!(k, JobKind::RunningFailure { .. }))
+        .last()
+        .expect("the restart job")
+        .id;
+    assert!(w.job(job).outcome.is_none(), "the job still runs");
+    let stopped = runs_as_recorded(&w.state, "a", &["seq:first"]);
+    let losses = w.state.instance("a").expect("a").losses;
+    let report = data::Command::Fenced {
+        instance: "a".into(),
+        losses,
+        stopped,
+    };
+    // Its stop committed before the report (as the fence waits for), or after it.
+    let mut after = w.clone();
+    w.report("a", "seq", "first", Stopped);
+    w.state.apply(&report);
+    after.state.apply(&report);
+    after.report("a", "seq", "first", Stopped);
+    for mut w in [w, after] {
+        w.deaf.remove("a");
+        w.settle(&c);
+        assert!(w.job(job).outcome.is_some(), "the job ended");
+        assert_eq!(w.running_on("seq:first"), vec!["a"]);
+        assert_eq!(w.running_on("seq:second"), vec!["a"]);
+    }
 }

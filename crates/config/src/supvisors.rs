@@ -638,11 +638,17 @@ fn timings(o: Opts<'_>, p: &mut Problems, notes: &mut Vec<String>) -> Option<Tim
     let emin = ms(p, "raft_election_timeout_min_ms", 200);
     let emax = ms(p, "raft_election_timeout_max_ms", 300);
     let inactivity = ms(p, "inactivity_timeout_ms", 800);
-    let fencing = match inactivity {
-        // Default: just under the inactivity timeout, and above a normal failover
-        // (about 1.75 × raft_election_timeout_max_ms) so elections do not look like a cut.
-        Some(i) => ms(p, "fencing_timeout_ms", i.saturating_sub(150).max(1)),
-        None => None,
+    let fencing = match (inactivity, emax, heartbeat) {
+        // Default: just under the inactivity timeout, and never below a normal failover
+        // (about 1.75 × raft_election_timeout_max_ms) plus a heartbeat, so that an election
+        // does not look like a cut: a short inactivity timeout (a fast SILENT) does not make
+        // the cut-off side fence sooner.
+        (Some(i), Some(hi), Some(h)) => ms(
+            p,
+            "fencing_timeout_ms",
+            i.saturating_sub(150).max(hi * 7 / 4 + h).max(1),
+        ),
+        _ => None,
     };
     let tick = ms(p, "tick_interval_ms", 100);
     let fence_stop = ms(p, "fence_stop_timeout_ms", 1000);
@@ -689,17 +695,22 @@ fn timings(o: Opts<'_>, p: &mut Problems, notes: &mut Vec<String>) -> Option<Tim
             ),
         );
     }
-    if let (Some(i), Some(f)) = (inactivity, fencing) {
-        relate(
-            p,
-            f < i,
-            blame("fencing_timeout_ms", "inactivity_timeout_ms"),
-            format!(
-                "fencing_timeout_ms ({f}) must be less than inactivity_timeout_ms ({i}): a \
-                 cut-off instance must know it is cut off (refuse writes, start its fence) \
-                 before the majority declares it SILENT"
-            ),
-        );
+    // No order between the fencing and inactivity timeouts: SILENT only shows the instance
+    // lost, its processes are declared lost after the fence bound, which counts the fencing
+    // timeout. A short inactivity timeout only risks showing a late instance SILENT for a
+    // moment: said when it leaves room for fewer than three of openraft's heartbeats (one
+    // every 1.5 raft_heartbeat_ms), each of which carries a tick.
+    if let (Some(i), Some(h)) = (inactivity, heartbeat) {
+        let beats = h * 3 / 2;
+        if i < beats * 3 {
+            notes.push(format!(
+                "{}: inactivity_timeout_ms ({i}) leaves room for fewer than three heartbeats \
+                 (one every 1.5 × raft_heartbeat_ms = {beats} ms): an instance whose answer \
+                 is late by a heartbeat is shown SILENT for a moment (nothing is restarted \
+                 before the fence bound)",
+                o.at("inactivity_timeout_ms")
+            ));
+        }
     }
     if let (Some(f), Some(hi)) = (fencing, emax) {
         if f * 4 < hi * 7 {

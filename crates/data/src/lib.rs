@@ -29,7 +29,7 @@ pub use jobs::{
 };
 pub use state::{
     BatchSeq, ClusterState, Command, CommandResult, InstanceRecord, InstanceState, ProcessRecord,
-    ProcessStatus, Rejection, SupvisorsState, Target, TickStamp,
+    ProcessStatus, Rejection, StoppedRun, SupvisorsState, Target, TickStamp,
 };
 
 /// The bincode configuration of `cluster::codec` without its format-version byte: enough for

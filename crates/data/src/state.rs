@@ -250,6 +250,35 @@ impl ProcessStatus {
     }
 }
 
+/// One run of a process that a fence stopped: its pid and start time (epoch seconds, the
+/// instance's own clock, as in [`ProcessStatus`]), so that a report read after the process was
+/// started again is not taken for the new run ([`StoppedRun::superseded_by`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoppedRun {
+    pub namespec: String,
+    pub pid: i32,
+    pub start: i64,
+}
+
+impl StoppedRun {
+    /// Whether `status` is a later run than this one: the process was started again since
+    /// the fence stopped it (a leader's start reaching the instance between its cuts, under
+    /// packet loss). A later start time says so, or, within the same second, another pid.
+    /// An older record (the replica never heard of the stopped run) is not later.
+    pub fn superseded_by(&self, status: &ProcessStatus) -> bool {
+        status.start > self.start
+            || (status.start == self.start && status.pid != 0 && status.pid != self.pid)
+    }
+
+    /// Whether `status` shows this run's end, or a later run: what the instance reports
+    /// after the fence's stop. A STOPPED record older than the run does not: the run's own
+    /// events (its STARTING among them) may still be on their way, and one committed after
+    /// the report would show the run as running, after the report had the restart placed.
+    pub fn settled_by(&self, status: &ProcessStatus) -> bool {
+        self.superseded_by(status) || (status.state.is_stopped() && status.start >= self.start)
+    }
+}
+
 /// A process status and the batch it came from (to ignore older, replayed or reordered reports).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessRecord {
@@ -362,19 +391,19 @@ pub enum Command {
     SetSupvisorsState { state: SupvisorsState },
     /// Changes to the commander's jobs and pending failures, applied in order.
     Jobs(Vec<JobOp>),
-    /// `instance` was cut off from the quorum and its fence stopped `namespecs`, when its
-    /// replica counted `losses` ([`InstanceRecord::losses`]). If the majority has not declared
-    /// its processes lost since (the partition healed before the fence bound; the instance
-    /// may be SILENT with its loss pending), those processes are lost as on
+    /// `instance` was cut off from the quorum and its fence stopped the runs `stopped`, when
+    /// its replica counted `losses` ([`InstanceRecord::losses`]). If the majority has not
+    /// declared its processes lost since (the partition healed before the fence bound; the
+    /// instance may be SILENT with its loss pending), those processes are lost as on
     /// [`Command::InstanceLost`] (FATAL, a running failure each), so their strategies bring
-    /// them back: without this,
-    /// a cut shorter than the majority's wait would leave them stopped for good. Sent by the
-    /// instance itself once contact returns; ignored when the count moved on (the loss was
-    /// declared and handled, or this report was applied already).
+    /// them back: without this, a cut shorter than the majority's wait would leave them
+    /// stopped for good. A process the replica shows started again since its stopped run is
+    /// left alone: it runs. Sent by the instance itself once contact returns; ignored when the
+    /// count moved on (the loss was declared and handled, or this report was applied already).
     Fenced {
         instance: String,
         losses: u64,
-        namespecs: Vec<String>,
+        stopped: Vec<StoppedRun>,
     },
     /// Changes nothing (e.g. to commit a read barrier).
     Noop,
@@ -696,8 +725,8 @@ impl ClusterState {
             Command::Fenced {
                 instance,
                 losses,
-                namespecs,
-            } => self.apply_fenced(instance, *losses, namespecs),
+                stopped,
+            } => self.apply_fenced(instance, *losses, stopped),
             Command::Noop => CommandResult::Unchanged,
             Command::Batch(commands) => {
                 let mut result = CommandResult::Unchanged;
@@ -854,7 +883,12 @@ impl ClusterState {
         }
     }
 
-    fn apply_fenced(&mut self, instance: &str, losses: u64, namespecs: &[String]) -> CommandResult {
+    fn apply_fenced(
+        &mut self,
+        instance: &str,
+        losses: u64,
+        stopped: &[StoppedRun],
+    ) -> CommandResult {
         let Some(record) = self.instances.get_mut(instance) else {
             return CommandResult::Unchanged;
         };
@@ -867,10 +901,17 @@ impl ClusterState {
         record.losses += 1;
         let spawnerr = lost_spawnerr(instance);
         let mut lost = Vec::new();
-        for namespec in namespecs {
+        for run in stopped {
+            let namespec = &run.namespec;
             let Some(process) = record.processes.get_mut(namespec) else {
                 continue;
             };
+            // Started again since the fence stopped it (seen in a packet-loss chaos run: the
+            // report marked the new run FATAL, the instance kept it running, and the start
+            // the strategy ordered then found it already started: a FATAL nowhere for good).
+            if run.superseded_by(&process.status) {
+                continue;
+            }
             // Its stop may not be reported yet: not running, whatever the replica says.
             if !process.status.state.is_stopped() {
                 process.status.state = ProcessState::Fatal;
@@ -1225,7 +1266,7 @@ fn crashed(before: &ProcessStatus, after: &ProcessStatus) -> bool {
 mod tests {
     use super::*;
     use crate::codec;
-    use crate::testkit::{events, status};
+    use crate::testkit::{events, status, stopped_run};
 
     fn full_sync(
         instance: &str,
@@ -1853,16 +1894,8 @@ mod tests {
 
     #[test]
     fn a_fence_report_loses_its_processes_unless_a_loss_was_declared_since() {
-        let running = |s: &mut ClusterState| {
-            for state in [InstanceState::Checking, InstanceState::Running] {
-                s.apply(&Command::InstanceState {
-                    instance: "b".into(),
-                    state,
-                });
-            }
-        };
         let mut s = ClusterState::new();
-        running(&mut s);
+        to_running(&mut s, "b");
         s.apply(&events(
             "b",
             1,
@@ -1877,7 +1910,11 @@ mod tests {
         let fenced = |losses| Command::Fenced {
             instance: "b".into(),
             losses,
-            namespecs: vec!["g:p".into(), "g:q".into(), "g:nope".into()],
+            stopped: vec![
+                stopped_run("g:p", 5),
+                stopped_run("g:q", 0),
+                stopped_run("g:nope", 0),
+            ],
         };
         // A cut shorter than the majority's wait: never declared lost, so the report counts.
         assert_eq!(s.apply(&fenced(0)), CommandResult::Applied);
@@ -1893,7 +1930,7 @@ mod tests {
         // A report that arrives while b is SILENT with its loss pending (back before the
         // majority declared it lost): what it stopped is lost now, the rest waits.
         let mut s = ClusterState::new();
-        running(&mut s);
+        to_running(&mut s, "b");
         s.apply(&events(
             "b",
             1,
@@ -1910,7 +1947,7 @@ mod tests {
         let report = Command::Fenced {
             instance: "b".into(),
             losses: 0,
-            namespecs: vec!["g:p".into()],
+            stopped: vec![stopped_run("g:p", 0)],
         };
         assert_eq!(s.apply(&report), CommandResult::Applied);
         let failed: Vec<&str> = s.jobs().failures().map(|f| f.namespec.as_str()).collect();
@@ -1919,7 +1956,7 @@ mod tests {
         assert!(s.loss_pending("b"));
         // A long cut: the majority declared b SILENT (handling its processes) before the report.
         let mut s = ClusterState::new();
-        running(&mut s);
+        to_running(&mut s, "b");
         s.apply(&events(
             "b",
             1,
@@ -1940,13 +1977,71 @@ mod tests {
             CommandResult::Unchanged,
             "while SILENT"
         );
-        running(&mut s);
+        to_running(&mut s, "b");
         assert_eq!(
             s.apply(&fenced(0)),
             CommandResult::Unchanged,
             "back, count moved on"
         );
         assert_eq!(s.jobs().failures().count(), 1);
+    }
+
+    /// Under packet loss (a chaos run): the fence stopped `g:p` (pid 5); between two cuts the
+    /// leader started it again there (pid 7, a later second) and the replica shows the new run
+    /// RUNNING when the late report is applied. The report must not mark that run FATAL: the
+    /// instance keeps it, and the strategy's start would find it already started, leaving a
+    /// FATAL the instance never reports again.
+    #[test]
+    fn a_fence_report_leaves_a_process_started_again_since_alone() {
+        let later = |state, pid, start| ProcessStatus {
+            start,
+            ..status("g", "p", state, pid)
+        };
+        let report = |stopped| Command::Fenced {
+            instance: "b".into(),
+            losses: 0,
+            stopped,
+        };
+        let t0 = stopped_run("g:p", 5).start;
+        for (what, again) in [
+            ("RUNNING again", later(ProcessState::Running, 7, t0 + 1)),
+            ("STARTING again", later(ProcessState::Starting, 7, t0 + 1)),
+            ("in the same second", later(ProcessState::Running, 7, t0)),
+            ("again, and failed", later(ProcessState::Fatal, 0, t0 + 2)),
+        ] {
+            let mut s = ClusterState::new();
+            to_running(&mut s, "b");
+            s.apply(&events("b", 1, 1, vec![again.clone()]));
+            assert_eq!(
+                s.apply(&report(vec![stopped_run("g:p", 5)])),
+                CommandResult::Applied,
+                "{what}: the report itself counts"
+            );
+            assert_eq!(s.process("b", "g:p"), Some(&again), "{what}");
+            assert_eq!(s.jobs().failures().count(), 0, "{what}");
+        }
+        // The stopped run itself, its stop committed or not yet, or a record older than it
+        // (the replica never heard of that run): lost, as before.
+        for (what, record, fatal) in [
+            (
+                "still RUNNING",
+                status("g", "p", ProcessState::Running, 5),
+                true,
+            ),
+            ("STOPPED", status("g", "p", ProcessState::Stopped, 0), false),
+            ("older", later(ProcessState::Stopped, 0, t0 - 60), false),
+        ] {
+            let mut s = ClusterState::new();
+            to_running(&mut s, "b");
+            s.apply(&events("b", 1, 1, vec![record]));
+            assert_eq!(
+                s.apply(&report(vec![stopped_run("g:p", 5)])),
+                CommandResult::Applied
+            );
+            let p = s.process("b", "g:p").unwrap();
+            assert_eq!(p.state == ProcessState::Fatal, fatal, "{what}");
+            assert_eq!(s.jobs().failures().count(), 1, "{what}");
+        }
     }
 
     #[test]

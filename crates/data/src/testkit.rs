@@ -4,7 +4,7 @@
 
 use model::ProcessState;
 
-use crate::state::{BatchSeq, Command, ProcessStatus};
+use crate::state::{BatchSeq, Command, ProcessStatus, StoppedRun};
 
 /// A process of `group` named `name` in `state` with `pid`, started at a fixed time.
 pub fn status(group: &str, name: &str, state: ProcessState, pid: i32) -> ProcessStatus {
@@ -21,6 +21,16 @@ pub fn status(group: &str, name: &str, state: ProcessState, pid: i32) -> Process
         description: format!("pid {pid}"),
         stdout_logfile: String::new(),
         stderr_logfile: String::new(),
+    }
+}
+
+/// The run of `namespec` with `pid` that [`status`] describes (its start time), as a fence
+/// reports it stopped.
+pub fn stopped_run(namespec: &str, pid: i32) -> StoppedRun {
+    StoppedRun {
+        namespec: namespec.into(),
+        pid,
+        start: 1_700_000_000,
     }
 }
 
