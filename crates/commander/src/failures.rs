@@ -16,7 +16,7 @@
 use crate::plan::Round;
 use crate::Commander;
 use data::{ClusterState, FailureKind, FinalAction, Job, JobKind, JobOp, SupvisorsState, Track};
-use model::rules::{DistributionRule, RunningFailureStrategy, StartingFailureStrategy};
+use model::rules::{RunningFailureStrategy, StartingFailureStrategy};
 use model::ProcessState;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -155,14 +155,14 @@ impl Commander {
             self.push_app_stop(&mut job, state, application, 0);
             self.push_app_start(&mut job, state, application, 1, strategy);
         } else if !decision.restart_processes.is_empty() {
+            // The application's own distribution: a SINGLE_INSTANCE application's restarted
+            // processes join the instance where the rest of it runs (`choose_pin` prefers it),
+            // instead of each going where its strategy alone would put it (seen in the chaos
+            // suite: two fences in a row left `seq` split over two hosts for good).
             let track = job.tracks.len() as u32;
             job.tracks.push(Track {
-                stage: 0,
-                application: application.to_string(),
-                distribution: DistributionRule::AllInstances,
                 starting_failure: StartingFailureStrategy::Continue,
-                pinned: None,
-                aborted: false,
+                ..self.app_track(application, 0)
             });
             for name in &decision.restart_processes {
                 let ns = model::make_namespec(application, name);

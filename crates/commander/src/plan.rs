@@ -562,8 +562,16 @@ impl Commander {
                     && i.state == ItemState::Pending
                     && matches!(i.action, ItemAction::Start { .. })
             };
+            // An automatic job's track whose instance was lost since it was pinned (its
+            // starts there placed again, see `places_again`) is pinned anew: kept, the pin
+            // would fail them for want of that instance and leave the application down.
+            let pin_lost = pin.as_deref().is_some_and(|p| {
+                Self::is_automatic(job)
+                    && !self.is_running_instance(state, p)
+                    && !state.loss_pending(p)
+            });
             if track.distribution != DistributionRule::AllInstances
-                && pin.is_none()
+                && (pin.is_none() || pin_lost)
                 && !track.aborted
                 && job.items.iter().any(pending_start)
             {
@@ -616,10 +624,15 @@ impl Commander {
     /// links or packet loss do: found by chaos/). A start a user asked for fails as in
     /// Supvisors (`on_nodes_invalidation`: a starting failure), and the user decides.
     fn places_again(job: &Job, item: &Item) -> bool {
+        Self::is_automatic(job) && matches!(item.action, ItemAction::Start { on: None, .. })
+    }
+
+    /// A job nobody asked for: a running failure strategy's, or DEPLOYMENT.
+    fn is_automatic(job: &Job) -> bool {
         matches!(
             job.kind,
             JobKind::RunningFailure { .. } | JobKind::Deployment { .. }
-        ) && matches!(item.action, ItemAction::Start { on: None, .. })
+        )
     }
 
     /// Puts a placed start back to be placed again (see [`Self::places_again`]), saying why.
@@ -820,7 +833,32 @@ impl Commander {
                             >= at_ms.saturating_sub(START_SKEW_MS)
                 };
                 let Some(record) = record.filter(|_| newer).filter(answered) else {
-                    if elapsed > STARTING_TIMEOUT_MS {
+                    // No answer from a RUNNING instance: the order or its events were lost
+                    // (raftvisord's own process manager answers a delivered start at once,
+                    // STARTING or a spawn error), as under packet loss, where failing the
+                    // start left the application down for good (chaos/). An automatic job
+                    // renews the placement on the same instance, whose next order either
+                    // starts the process or is refused as already started (which asks that
+                    // instance for a full sync): placed anywhere else, a start whose events
+                    // alone were lost would run twice. A user's start fails as in Supvisors.
+                    if elapsed > STARTING_TIMEOUT_MS && again {
+                        tracing::info!(
+                            job = job.id,
+                            namespec = %ns,
+                            instance = %instance,
+                            "no answer to a start order: sent again"
+                        );
+                        Self::set(
+                            round,
+                            job,
+                            idx,
+                            ItemState::Placed {
+                                instance: instance.clone(),
+                                seen: *seen,
+                                at_ms: round.now,
+                            },
+                        );
+                    } else if elapsed > STARTING_TIMEOUT_MS {
                         self.fail_item(
                             state,
                             job,

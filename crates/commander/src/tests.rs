@@ -1789,3 +1789,81 @@ fn a_fenced_process_whose_restart_item_was_done_is_restarted_after_the_job() {
         assert_eq!(w.running_on("seq:second"), vec!["a"]);
     }
 }
+
+#[test]
+fn restarted_processes_of_a_single_instance_application_join_the_rest_of_it() {
+    // `seq` (SINGLE_INSTANCE, LESS_LOADED) runs on b; two of its processes fail for good
+    // while the third still runs there. Placed each on its own, the less loaded a would take
+    // them and split the application over two instances: they must go back to b.
+    let mut a = with_distribution(app("seq"), DistributionRule::SingleInstance);
+    a.starting_strategy = Some(LessLoaded);
+    for name in ["p1", "p2", "p3"] {
+        a.programs
+            .push(prog(name, opts(0, false, 20, Rfs::RestartProcess)));
+    }
+    let c = commander(&["a", "b"], vec![a]);
+    let mut w = World::new(&["a", "b"]);
+    w.declare("seq", &["p1", "p2", "p3"], &["a", "b"]);
+    for name in ["p1", "p2", "p3"] {
+        w.report("b", "seq", name, Running);
+    }
+    w.report("b", "seq", "p1", Fatal);
+    w.report("b", "seq", "p2", Fatal);
+    w.settle(&c);
+    for name in ["seq:p1", "seq:p2", "seq:p3"] {
+        assert_eq!(w.running_on(name), vec!["b"], "{name}");
+    }
+}
+
+#[test]
+fn a_running_failure_restart_whose_order_gets_no_answer_is_placed_again() {
+    // The restart is placed on a, which stays RUNNING (its ticks get through) but never
+    // answers the order (the leader's connections to it fail under packet loss). Failing
+    // it at the STARTING timeout left the application down for good (chaos/ packet loss):
+    // the start is placed again, and runs once a answers.
+    let (mut w, c, job) = restart_placed_on_a_silent_instance(&["a", "b"], "b", "a");
+    for _ in 0..(crate::plan::STARTING_TIMEOUT_MS / 100 + 20) {
+        w.step(&c);
+    }
+    assert!(
+        matches!(&w.job(job).items[0].state, ItemState::Placed { instance, .. } if instance == "a"),
+        "{:?}",
+        w.job(job).items[0].state
+    );
+    w.deaf.remove("a");
+    w.settle(&c);
+    assert_eq!(w.running_on("svc:p"), vec!["a"]);
+    assert_eq!(w.job(job).items[0].state, ItemState::Done);
+}
+
+#[test]
+fn a_pinned_restart_whose_instance_is_lost_is_pinned_again() {
+    // seq (SINGLE_INSTANCE) ran on c; c is lost, and its restart is pinned to a (first in
+    // CONFIG order), which never answers and is lost in turn: the track is pinned to b and
+    // the application runs there, instead of its starts failing for want of a.
+    let mut a = with_distribution(app("seq"), DistributionRule::SingleInstance);
+    for name in ["p1", "p2"] {
+        a.programs
+            .push(prog(name, opts(0, false, 10, Rfs::RestartProcess)));
+    }
+    let c = commander(&["a", "b", "c"], vec![a]);
+    let mut w = World::new(&["a", "b", "c"]);
+    w.declare("seq", &["p1", "p2"], &["a", "b", "c"]);
+    w.report("c", "seq", "p1", Running);
+    w.report("c", "seq", "p2", Running);
+    w.deaf.insert("a".into());
+    w.lose("c");
+    w.step(&c);
+    w.step(&c);
+    let job = w
+        .jobs_where(|k| matches!(k, JobKind::RunningFailure { .. }))
+        .first()
+        .expect("a running failure job")
+        .id;
+    assert_eq!(w.job(job).tracks[0].pinned.as_deref(), Some("a"));
+    w.lose("a");
+    w.settle(&c);
+    assert_eq!(w.running_on("seq:p1"), vec!["b"]);
+    assert_eq!(w.running_on("seq:p2"), vec!["b"]);
+    assert!(w.job(job).outcome.as_ref().expect("ended").ok);
+}
