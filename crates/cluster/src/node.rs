@@ -413,6 +413,7 @@ impl Node {
             supervisor: supervisor.clone(),
             policy: fence_policy.clone(),
             reported: std::sync::atomic::AtomicU64::new(0),
+            report_turn: tokio::sync::Mutex::new(()),
         });
         tracing::info!(
             instance = %core.local,
