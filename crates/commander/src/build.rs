@@ -325,8 +325,18 @@ impl Commander {
             return;
         };
         let track = job.tracks.len() as u32;
-        job.tracks
-            .push(Self::process_track(&first.application_name, stage));
+        // Placed by the application's distribution, as Supvisors 0.14's `start_process` does
+        // (an `ApplicationStartJobs` of the application): a SINGLE_INSTANCE application's
+        // program joins the instance where the rest of it runs (`choose_pin`). A start bound
+        // to one instance (`start_args`, which Supvisors runs on its own supervisor) is not.
+        let placed = match on {
+            None => Track {
+                starting_failure: StartingFailureStrategy::Continue,
+                ..self.app_track(&first.application_name, stage)
+            },
+            Some(_) => Self::process_track(&first.application_name, stage),
+        };
+        job.tracks.push(placed);
         for p in targets {
             job.items.push(self.start_item(
                 track,

@@ -1867,3 +1867,33 @@ fn a_pinned_restart_whose_instance_is_lost_is_pinned_again() {
     assert_eq!(w.running_on("seq:p2"), vec!["b"]);
     assert!(w.job(job).outcome.as_ref().expect("ended").ok);
 }
+
+#[test]
+fn a_user_start_of_a_single_instance_program_joins_the_rest_of_its_application() {
+    // seq (SINGLE_INSTANCE) runs p1 on b; a user starts p2 with LESS_LOADED. Supvisors 0.14
+    // places it by the application's distribution: on b, with the rest of seq, not on the
+    // less loaded a. `start_args` stays on the instance that was asked.
+    let mut a = with_distribution(app("seq"), DistributionRule::SingleInstance);
+    for name in ["p1", "p2", "p3"] {
+        a.programs
+            .push(prog(name, opts(0, false, 20, Rfs::Continue)));
+    }
+    let c = commander(&["a", "b"], vec![a]);
+    let mut w = World::new(&["a", "b"]);
+    w.declare("seq", &["p1", "p2", "p3"], &["a", "b"]);
+    w.report("b", "seq", "p1", Running);
+    let id = w.create(
+        c.start_process(&w.state, LessLoaded, "seq:p2", "", "", w.now)
+            .unwrap(),
+    );
+    w.settle(&c);
+    assert!(w.job(id).outcome.as_ref().expect("ended").ok);
+    assert_eq!(w.running_on("seq:p2"), vec!["b"]);
+    let id = w.create(
+        c.start_args_local(&w.state, "seq:p3", "", "a", w.now)
+            .unwrap(),
+    );
+    w.settle(&c);
+    assert!(w.job(id).outcome.as_ref().expect("ended").ok);
+    assert_eq!(w.running_on("seq:p3"), vec!["a"]);
+}
