@@ -46,6 +46,17 @@ impl Commander {
         }
     }
 
+    /// A track of single-process starts placed by their application's distribution, as
+    /// Supvisors 0.14's `start_process` places them (an `ApplicationStartJobs` of the
+    /// application): a SINGLE_INSTANCE application's program joins the instance where the rest
+    /// of it runs (`choose_pin`). A failed start just ends its item.
+    pub(crate) fn process_start_track(&self, application: &str, stage: u32) -> Track {
+        Track {
+            starting_failure: StartingFailureStrategy::Continue,
+            ..self.app_track(application, stage)
+        }
+    }
+
     /// A track for single-process requests: placed per process, failures just end the item.
     fn process_track(application: &str, stage: u32) -> Track {
         Track {
@@ -325,15 +336,10 @@ impl Commander {
             return;
         };
         let track = job.tracks.len() as u32;
-        // Placed by the application's distribution, as Supvisors 0.14's `start_process` does
-        // (an `ApplicationStartJobs` of the application): a SINGLE_INSTANCE application's
-        // program joins the instance where the rest of it runs (`choose_pin`). A start bound
-        // to one instance (`start_args`, which Supvisors runs on its own supervisor) is not.
+        // A start bound to one instance (`start_args`, which Supvisors runs on its own
+        // supervisor) is not placed by the application's distribution.
         let placed = match on {
-            None => Track {
-                starting_failure: StartingFailureStrategy::Continue,
-                ..self.app_track(&first.application_name, stage)
-            },
+            None => self.process_start_track(&first.application_name, stage),
             Some(_) => Self::process_track(&first.application_name, stage),
         };
         job.tracks.push(placed);

@@ -15,8 +15,8 @@
 
 use crate::plan::Round;
 use crate::Commander;
-use data::{ClusterState, FailureKind, FinalAction, Job, JobKind, JobOp, SupvisorsState, Track};
-use model::rules::{RunningFailureStrategy, StartingFailureStrategy};
+use data::{ClusterState, FailureKind, FinalAction, Job, JobKind, JobOp, SupvisorsState};
+use model::rules::RunningFailureStrategy;
 use model::ProcessState;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -155,15 +155,11 @@ impl Commander {
             self.push_app_stop(&mut job, state, application, 0);
             self.push_app_start(&mut job, state, application, 1, strategy);
         } else if !decision.restart_processes.is_empty() {
-            // The application's own distribution: a SINGLE_INSTANCE application's restarted
-            // processes join the instance where the rest of it runs (`choose_pin` prefers it),
-            // instead of each going where its strategy alone would put it (seen in the chaos
-            // suite: two fences in a row left `seq` split over two hosts for good).
+            // Placed by the application's distribution, not each where its strategy alone
+            // would put it (seen in the chaos suite: two fences in a row left `seq` split
+            // over two hosts for good).
             let track = job.tracks.len() as u32;
-            job.tracks.push(Track {
-                starting_failure: StartingFailureStrategy::Continue,
-                ..self.app_track(application, 0)
-            });
+            job.tracks.push(self.process_start_track(application, 0));
             for name in &decision.restart_processes {
                 let ns = model::make_namespec(application, name);
                 let args = state.jobs().extra_args(&ns).to_string();

@@ -1156,17 +1156,29 @@ fn restart_placed_next_to(
     w.lose(lost);
     w.step(&c);
     w.step(&c);
-    let job = w
-        .jobs_where(|k| matches!(k, JobKind::RunningFailure { .. }))
-        .first()
-        .expect("a running failure job")
-        .id;
+    let job = first_running_failure_job(&w);
     assert!(
         matches!(&w.job(job).items[0].state, ItemState::Placed { instance, .. } if instance == deaf),
         "{:?}",
         w.job(job).items
     );
     (w, c, job)
+}
+
+/// The oldest running failure job.
+fn first_running_failure_job(w: &World) -> data::JobId {
+    w.jobs_where(|k| matches!(k, JobKind::RunningFailure { .. }))
+        .first()
+        .expect("a running failure job")
+        .id
+}
+
+/// `a`, deaf until now, answers again: the restart of svc:p runs there and its item is done.
+fn a_answers_and_runs_the_restart(w: &mut World, c: &Commander, job: data::JobId) {
+    w.deaf.remove("a");
+    w.settle(c);
+    assert_eq!(w.running_on("svc:p"), vec!["a"]);
+    assert_eq!(w.job(job).items[0].state, ItemState::Done);
 }
 
 #[test]
@@ -1249,10 +1261,7 @@ fn a_fence_report_behind_a_held_failure_places_the_restart_again_once() {
         losses,
         stopped: runs_as_recorded(&w.state, "a", &["svc:q", "svc:p"]),
     });
-    w.deaf.remove("a");
-    w.settle(&c);
-    assert_eq!(w.running_on("svc:p"), vec!["a"]);
-    assert_eq!(w.job(job).items[0].state, ItemState::Done);
+    a_answers_and_runs_the_restart(&mut w, &c, job);
     // q's failure, held while the job ran, is handled once it ended.
     assert_eq!(w.running_on("svc:q"), vec!["a"]);
     assert_eq!(w.state.jobs().failures().count(), 0);
@@ -1266,10 +1275,7 @@ fn a_running_failure_restart_stopped_by_a_fence_is_placed_again() {
     let (mut w, c, job) = restart_placed_on_a_silent_instance(&["a", "b"], "b", "a");
     w.report("a", "svc", "p", Starting);
     w.report("a", "svc", "p", Stopped);
-    w.deaf.remove("a");
-    w.settle(&c);
-    assert_eq!(w.running_on("svc:p"), vec!["a"]);
-    assert_eq!(w.job(job).items[0].state, ItemState::Done);
+    a_answers_and_runs_the_restart(&mut w, &c, job);
 }
 
 #[test]
@@ -1830,10 +1836,7 @@ fn a_running_failure_restart_whose_order_gets_no_answer_is_placed_again() {
         "{:?}",
         w.job(job).items[0].state
     );
-    w.deaf.remove("a");
-    w.settle(&c);
-    assert_eq!(w.running_on("svc:p"), vec!["a"]);
-    assert_eq!(w.job(job).items[0].state, ItemState::Done);
+    a_answers_and_runs_the_restart(&mut w, &c, job);
 }
 
 #[test]
@@ -1855,11 +1858,7 @@ fn a_pinned_restart_whose_instance_is_lost_is_pinned_again() {
     w.lose("c");
     w.step(&c);
     w.step(&c);
-    let job = w
-        .jobs_where(|k| matches!(k, JobKind::RunningFailure { .. }))
-        .first()
-        .expect("a running failure job")
-        .id;
+    let job = first_running_failure_job(&w);
     assert_eq!(w.job(job).tracks[0].pinned.as_deref(), Some("a"));
     w.lose("a");
     w.settle(&c);
