@@ -21,7 +21,11 @@
 //! port, by the leader task). A refused connection means no daemon listens there any more —
 //! the common `kill -9` or crash of a daemon on a host that is up, whose children died with it
 //! (procman forks them with PDEATHSIG) — and `LeaderBook::expired` takes it at once instead
-//! of waiting. A host that is down or cut off does not answer at all, so it still waits. With
+//! of waiting. A host that is down or cut off does not answer at all: that is no proof of
+//! death (a cut-off host may still run its programs until its fence stops them), so its loss
+//! still waits for `silent_after`; but it is out of reach, so it is SILENT as soon as its
+//! silence passes [`LivenessParams::no_answer_after`] instead of the inactivity timeout
+//! (see [`crate::probe`] for why no answer from a host's kernel is evidence). With
 //! `auto_fence`, a refusal (which a firewall's REJECT rule can forge for a live daemon) is
 //! taken only once the instance has been silent for as long as a live one takes to have
 //! fenced itself ([`LivenessParams::refused_after`]): ISOLATED is for good, so a forged
@@ -135,6 +139,10 @@ pub struct LivenessParams {
     /// time a live but cut-off instance takes to have fenced itself (the fence bound, else
     /// `fencing_timeout`). See the module doc on death evidence.
     pub refused_after: Duration,
+    /// Silence after which an instance whose host gave no answer to a probe started since it
+    /// was last heard of is SILENT, without waiting for the inactivity timeout: a tick or two
+    /// late, whereas a slow but reachable instance keeps the whole inactivity timeout.
+    pub no_answer_after: Duration,
     pub synchro_timeout: Duration,
     pub auto_fence: bool,
     /// A commander runs on this leader and ends DEPLOYMENT itself (when its deployment job is
@@ -168,6 +176,9 @@ pub struct LeaderBook {
     /// When a probe that found the instance's port closed was started: death evidence for
     /// as long as the instance has not been heard of since.
     refused: HashMap<String, Instant>,
+    /// When a probe that got no answer from the instance's host was started: out of reach
+    /// for as long as the instance has not been heard of since.
+    no_answer: HashMap<String, Instant>,
     /// The incarnation last committed with a tick of each instance.
     announced: HashMap<String, u64>,
 }
@@ -182,6 +193,7 @@ impl LeaderBook {
             committed_tick: HashMap::new(),
             last_heard: HashMap::new(),
             refused: HashMap::new(),
+            no_answer: HashMap::new(),
             announced: HashMap::new(),
         }
     }
@@ -308,14 +320,21 @@ impl LeaderBook {
         out
     }
 
-    /// Whether an instance ticked within the inactivity timeout and was not found dead since
-    /// (the leader always is alive).
+    /// Whether an instance ticked within the inactivity timeout and was not found dead, nor
+    /// out of reach, since (the leader always is alive).
     fn alive(&self, identifier: &str, now: Instant) -> bool {
         identifier == self.params.local
             || self.seen.get(identifier).is_some_and(|s| {
                 now.saturating_duration_since(s.at) <= self.params.inactivity_timeout
                     && self.refused.get(identifier).is_none_or(|r| *r <= s.at)
+                    && self.no_answer.get(identifier).is_none_or(|r| *r <= s.at)
             })
+    }
+
+    /// Whether a probe started since `identifier` was last heard of got no answer.
+    fn unanswered(&self, identifier: &str) -> bool {
+        let last = self.last_heard_at(identifier);
+        self.no_answer.get(identifier).is_some_and(|r| *r > last)
     }
 
     /// When the instance was last heard of, as far as silence goes: its last tick (but not
@@ -328,12 +347,16 @@ impl LeaderBook {
         }
     }
 
-    /// Silent for longer than the inactivity timeout (the leader never is): SILENT, its loss
-    /// pending until [`Self::expired`].
+    /// Silent for longer than the inactivity timeout, or for longer than `no_answer_after`
+    /// with its host out of reach (the leader never is): SILENT, its loss pending until
+    /// [`Self::expired`].
     fn silent(&self, identifier: &str, now: Instant) -> bool {
-        identifier != self.params.local
-            && now.saturating_duration_since(self.last_heard_at(identifier))
-                > self.params.inactivity_timeout
+        if identifier == self.params.local {
+            return false;
+        }
+        let silence = now.saturating_duration_since(self.last_heard_at(identifier));
+        silence > self.params.inactivity_timeout
+            || (silence > self.params.no_answer_after && self.unanswered(identifier))
     }
 
     /// To be declared lost now ([`may_declare_lost`]): silent for longer than `silent_after`,
@@ -377,6 +400,14 @@ impl LeaderBook {
         self.refused.insert(identifier.to_string(), at);
     }
 
+    /// A probe started at `at` got no answer from the instance's host. Returns whether this
+    /// is news: no probe had found it out of reach since it was last heard of.
+    pub fn on_no_answer(&mut self, identifier: &str, at: Instant) -> bool {
+        let news = !self.unanswered(identifier);
+        self.no_answer.insert(identifier.to_string(), at);
+        news
+    }
+
     /// The earliest time at which [`Self::decide`], or [`Self::to_probe`] with `probe_after`,
     /// could have something new to say with no new tick or refusal: an instance's silence
     /// crossing the probe delay or a loss delay, a tick commit coming due (a load change, the
@@ -403,6 +434,9 @@ impl LeaderBook {
                 at(last + probe_after + past);
                 if watched && !self.params.auto_fence {
                     at(last + self.params.inactivity_timeout + past);
+                    if self.unanswered(id) {
+                        at(last + self.params.no_answer_after + past);
+                    }
                 }
                 at(last + self.params.silent_after + past);
                 if self.refused.get(id).is_some_and(|r| *r > last) {
@@ -604,6 +638,7 @@ mod tests {
             } else {
                 Duration::ZERO
             },
+            no_answer_after: Duration::from_millis(300),
             synchro_timeout: Duration::from_secs(10),
             auto_fence,
             deploys: false,
@@ -735,6 +770,73 @@ mod tests {
             book.on_tick(&tick(id, 1, Some((1, 0))), t0, 1_000, &s);
         }
         s
+    }
+
+    #[test]
+    fn a_host_that_does_not_answer_is_silent_early_but_lost_only_after_the_fence_bound() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut book = LeaderBook::new(params(false), t0);
+        let mut s = two_running(&mut book, t0);
+        // b ticked again after the probe of it started: no evidence. c's host gave no answer
+        // to a probe started after its last tick (a heartbeat that could not connect).
+        book.on_no_answer("b", t0 + ms(100));
+        book.on_tick(&tick("b", 1, Some((1, 0))), t0 + ms(150), 1_000, &s);
+        book.on_no_answer("c", t0 + ms(100));
+        // Not yet: c is SILENT once its silence passes `no_answer_after` (300 ms), which is
+        // the book's next deadline.
+        run(&mut book, t0 + ms(200), &mut s);
+        assert_eq!(st(&s, "c"), InstanceState::Running);
+        let next = book.next_decision(ms(10_000), &s).unwrap();
+        assert!(next <= t0 + ms(302), "{:?}", next.duration_since(t0));
+        let early = t0 + ms(350);
+        let cmds = run(&mut book, early, &mut s);
+        assert_eq!(
+            st(&s, "c"),
+            InstanceState::Silent,
+            "long before the 1 s timeout"
+        );
+        assert_eq!(st(&s, "b"), InstanceState::Running);
+        // SILENT only: out of reach is no proof of death, its programs are not lost yet.
+        assert!(
+            !cmds
+                .iter()
+                .any(|c| matches!(c, Command::InstanceLost { .. })),
+            "{cmds:?}"
+        );
+        assert!(s.loss_pending("c"));
+        // Its last tick is within the inactivity timeout, but its host is out of reach: no
+        // CHECKING back until it ticks again.
+        assert!(run(&mut book, early + ms(50), &mut s).is_empty());
+        // Lost only after `silent_after` (1 s here), as any silent instance.
+        assert!(run(&mut book, t0 + ms(900), &mut s).is_empty());
+        let cmds = run(&mut book, t0 + ms(1_050), &mut s);
+        assert!(
+            cmds.iter()
+                .any(|c| matches!(c, Command::InstanceLost { instance } if instance == "c")),
+            "{cmds:?}"
+        );
+    }
+
+    #[test]
+    fn a_host_back_in_reach_ticks_its_way_back() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut book = LeaderBook::new(params(false), t0);
+        let mut s = two_running(&mut book, t0);
+        book.on_no_answer("c", t0 + ms(300));
+        run(&mut book, t0 + ms(400), &mut s);
+        assert_eq!(st(&s, "c"), InstanceState::Silent);
+        // Its link is back: a tick after the probe, and it goes through CHECKING to RUNNING
+        // (once a newer full sync is applied) with nothing lost.
+        book.on_tick(&tick("c", 1, Some((1, 0))), t0 + ms(500), 1_000, &s);
+        run(&mut book, t0 + ms(500), &mut s);
+        assert_eq!(st(&s, "c"), InstanceState::Checking);
+        full_sync(&mut s, "c", (1, 1));
+        book.on_tick(&tick("c", 1, Some((1, 1))), t0 + ms(510), 1_000, &s);
+        let cmds = run(&mut book, t0 + ms(510), &mut s);
+        assert_eq!(st(&s, "c"), InstanceState::Running, "{cmds:?}");
+        assert!(!s.loss_pending("c"));
     }
 
     #[test]
@@ -1213,8 +1315,8 @@ mod tests {
         let mut state = two_running(&mut book, t0);
         run(&mut book, t0, &mut state);
         assert!(run(&mut book, t0, &mut state).is_empty(), "all committed");
-        let probe_after = ms(425);
-        // b and c ticked at t0: probed 425 ms later, before any loss or tick refresh.
+        let probe_after = ms(300);
+        // b and c ticked at t0: probed 300 ms later, before any loss or tick refresh.
         let next = book.next_decision(probe_after, &state).unwrap();
         assert_eq!(next, t0 + probe_after + ms(1));
         // Until then, deciding says nothing new; at that time, both are late.

@@ -18,7 +18,8 @@
 //! answered tick does not), and it is refused when it was held in a buffer during the cut.
 //! The election asked for when the leader's port refuses connections
 //! ([`crate::ticker`]'s nudge) is not gated: a refusal came from the leader's host, which is
-//! then reachable.
+//! then reachable. The one asked for when the leader's host does not answer is gated the same
+//! way, by a probe of its own: a majority of the voters without the leader must accept.
 //!
 //! [`CampaignGate`] is the pure part (no I/O, the clock given); [`majority_reachable`] the
 //! probe.

@@ -2,7 +2,7 @@
 //! `procman::machine::step` and the commander's planner are: the contact with the quorum an
 //! instance can prove ([`Contact`]), whether it is cut off and what changed ([`CutOff`]), where
 //! its next tick goes ([`tick_target`]), and when to nudge an election because the leader's
-//! daemon is gone ([`election_nudge`]). [`crate::ticker`] reads the clocks and the metrics,
+//! daemon or host is gone ([`election_nudge`]). [`crate::ticker`] reads the clocks and the metrics,
 //! calls these, and does what they say.
 
 use std::time::{Duration, Instant};
@@ -131,22 +131,26 @@ pub(crate) fn tick_target(leader: Option<&String>, hint: &mut Option<String>) ->
     leader.cloned().or(hinted)
 }
 
-/// An election nudge to try: probe the leader's port, and if it refuses, ask for an election
-/// at `due` unless news came meanwhile.
+/// An election nudge to try: probe the leader's port, and if it refuses (or its host does not
+/// answer), ask for an election at `due` unless news came meanwhile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Nudge {
     /// The leader's last heartbeat, after which it is probed (once).
     pub(crate) heartbeat: Instant,
     /// When the other voters will grant an election: the leader lease of that heartbeat has
-    /// run out (`election_timeout_max`, and a margin).
+    /// run out (`election_timeout_max`, and a margin), and the voters before this one in the
+    /// config's order have had their turn ([`NUDGE_STAGGER`] each).
     pub(crate) due: Instant,
 }
 
-/// The election nudge's decision, when a tick to `leader` got no answer (see
-/// [`crate::ticker`]'s `elect_if_leader_dead`): only the first voter other than the leader in
-/// the config's order (`voters`) nudges, so two followers do not split the vote; only once per
-/// heartbeat of that leader (`last_append`: the last append-entries received, from whom and
-/// when; `asked`: the heartbeat already probed after).
+/// The election nudge's decision, when the leader's heartbeats lapsed (see
+/// [`crate::ticker`]'s `elect_if_leader_gone`): every voter other than the leader may nudge,
+/// each in its turn in the config's order (`voters`), [`NUDGE_STAGGER`] apart, so that two
+/// followers do not split the vote — the first one's vote request reaches the next before
+/// its turn, and a vote cast or a candidate known cancels its nudge — yet a first survivor
+/// that cannot nudge (it never heard this leader: it just came back itself) does not leave the
+/// election to the timers; only once per heartbeat of that leader (`last_append`: the last
+/// append-entries received, from whom and when; `asked`: the heartbeat already probed after).
 pub(crate) fn election_nudge(
     voters: &[String],
     local: &str,
@@ -155,10 +159,10 @@ pub(crate) fn election_nudge(
     asked: Option<Instant>,
     election_timeout_max: Duration,
 ) -> Option<Nudge> {
-    let first_survivor = voters.iter().find(|v| v.as_str() != leader);
-    if first_survivor.map(String::as_str) != Some(local) {
-        return None;
-    }
+    let rank = voters
+        .iter()
+        .filter(|v| v.as_str() != leader)
+        .position(|v| v.as_str() == local)?;
     let heartbeat = match last_append {
         Some((from, at)) if from == leader => at,
         _ => return None,
@@ -166,14 +170,19 @@ pub(crate) fn election_nudge(
     if asked == Some(heartbeat) {
         return None;
     }
+    let turn = NUDGE_STAGGER * u32::try_from(rank).unwrap_or(u32::MAX);
     Some(Nudge {
         heartbeat,
-        due: heartbeat + election_timeout_max + NUDGE_MARGIN,
+        due: heartbeat + election_timeout_max + NUDGE_MARGIN + turn,
     })
 }
 
 /// Past the leader lease before the nudge asks for an election.
 const NUDGE_MARGIN: Duration = Duration::from_millis(30);
+
+/// Between the turns of two surviving voters to nudge: a vote request's travel with room to
+/// spare on a loaded host.
+pub(crate) const NUDGE_STAGGER: Duration = Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {
@@ -287,14 +296,14 @@ mod tests {
     }
 
     #[test]
-    fn the_first_surviving_voter_nudges_once_per_heartbeat() {
+    fn the_surviving_voters_nudge_in_turn_once_per_heartbeat() {
         let voters: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let hb = Instant::now();
         let lease = Duration::from_millis(300);
         let nudge = |local, leader, last: Option<(&str, Instant)>, asked| {
             election_nudge(&voters, local, leader, last, asked, lease)
         };
-        // The leader "a" is dead: "b" is the first survivor, "c" waits.
+        // The leader "a" is dead: "b" is the first survivor, "c" comes one turn later.
         assert_eq!(
             nudge("b", "a", Some(("a", hb)), None),
             Some(Nudge {
@@ -302,10 +311,19 @@ mod tests {
                 due: hb + Duration::from_millis(330)
             })
         );
-        assert_eq!(nudge("c", "a", Some(("a", hb)), None), None);
-        // The leader "b" is dead: "a" is the first survivor.
-        assert!(nudge("a", "b", Some(("b", hb)), None).is_some());
-        assert_eq!(nudge("c", "b", Some(("b", hb)), None), None);
+        assert_eq!(
+            nudge("c", "a", Some(("a", hb)), None).map(|n| n.due),
+            Some(hb + Duration::from_millis(330) + NUDGE_STAGGER)
+        );
+        // The leader "b" is dead: "a" is the first survivor, then "c".
+        assert_eq!(
+            nudge("a", "b", Some(("b", hb)), None).map(|n| n.due),
+            Some(hb + Duration::from_millis(330))
+        );
+        assert_eq!(
+            nudge("c", "b", Some(("b", hb)), None).map(|n| n.due),
+            Some(hb + Duration::from_millis(330) + NUDGE_STAGGER)
+        );
         // Once per heartbeat: a new one is probed again.
         assert_eq!(nudge("b", "a", Some(("a", hb)), Some(hb)), None);
         let next = hb + Duration::from_millis(150);

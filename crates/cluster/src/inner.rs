@@ -172,6 +172,10 @@ pub(crate) struct Core {
     /// When this node, leading, removed an instance from the membership: the leader loop does
     /// not add a removed learner back until it ticks again (see `learners_to_add`).
     pub(crate) removed_at: Mutex<HashMap<String, std::time::Instant>>,
+    /// The leader whose host this node's probe found out of reach, and when the probe
+    /// started (`crate::ticker`'s election nudge): should this node be elected, its book
+    /// takes it as SILENT at once ([`crate::leader::PreviousLeader`]).
+    pub(crate) leader_no_answer: Mutex<Option<(String, std::time::Instant)>>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) write_timeout: Duration,
 }

@@ -18,6 +18,7 @@ use crate::book::{quorum_age, LeaderBook, LivenessParams, QUORUM_AGE_STALENESS_H
 use crate::carry::LeaderSide;
 use crate::inner::{node_info, Core, SharedPlanner};
 use crate::mailbox::{Inbox, Mailbox, ToLeader};
+use crate::probe::Reach;
 use crate::state::Command;
 use crate::types::{node_id, NodeId};
 use crate::wire::{FullSyncAsk, LeaderNote, TickReply, TickRequest};
@@ -65,6 +66,17 @@ pub(crate) struct LeaderCtx {
     pub(crate) planner: SharedPlanner,
 }
 
+/// The leader before this one, as this node last heard of it: its silence counts from its
+/// last heartbeat here (`last_heard`, see [`LeaderBook::with_last_heard`]), and `no_answer`
+/// is when this node's probe found its host out of reach since, if it did (the probe that
+/// asked for the election, `crate::ticker`).
+#[derive(Debug, Clone)]
+pub(crate) struct PreviousLeader {
+    pub(crate) identifier: String,
+    pub(crate) last_heard: Instant,
+    pub(crate) no_answer: Option<Instant>,
+}
+
 /// The commits and learner additions of one decision, run while the loop goes on taking
 /// ticks (a commit waits for a quorum; a tick's answer must not).
 type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -75,8 +87,20 @@ type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub(crate) async fn leader_loop(
     ctx: Arc<LeaderCtx>,
     stop: tokio_util::sync::CancellationToken,
-    previous_leader: Option<(String, Instant)>,
+    previous_leader: Option<PreviousLeader>,
 ) {
+    // An instance is probed once a tick is missing — a heartbeat when the heartbeats carry
+    // them (openraft sends one every 1.5 `raft_heartbeat_ms`), with a margin of half a
+    // heartbeat and half a tick, else probes would go out between two healthy heartbeats —
+    // then at most once a tick interval. A heartbeat that cannot connect probes at once
+    // ([`crate::carry::Carrier::on_unreachable`]). A probe is a TCP connect, which a live
+    // host answers at once: an instance whose host does not is SILENT then
+    // (`no_answer_after`), a few hundred milliseconds before the inactivity timeout.
+    let heartbeats = ctx.core.spec.raft.heartbeat * 2 + ctx.core.spec.tick_interval / 2;
+    let probe_after = (ctx.core.spec.tick_interval * 2)
+        .max(heartbeats)
+        .max(Duration::from_millis(50));
+    let probe_every = ctx.core.spec.tick_interval.max(Duration::from_millis(20));
     let params = LivenessParams {
         local: ctx.core.local.clone(),
         instances: ctx
@@ -97,13 +121,20 @@ pub(crate) async fn leader_loop(
         } else {
             Duration::ZERO
         },
+        no_answer_after: probe_after,
         synchro_timeout: ctx.core.spec.synchro_timeout,
         auto_fence: ctx.core.spec.auto_fence,
         deploys: ctx.planner.lock().is_ok_and(|p| p.is_some()),
     };
     let mut book = LeaderBook::new(params, Instant::now());
-    if let Some((identifier, at)) = &previous_leader {
-        book = book.with_last_heard(identifier, *at);
+    if let Some(previous) = &previous_leader {
+        book = book.with_last_heard(&previous.identifier, previous.last_heard);
+        if let Some(at) = previous.no_answer {
+            // This node's own probe found the previous leader's host out of reach (the
+            // election it asked for is what made it leader): SILENT now, not one probe later.
+            book.on_no_answer(&previous.identifier, at);
+            tracing::info!(instance = %previous.identifier, "the previous leader's host did not answer a connect: out of reach");
+        }
     }
     let mut inbox = ctx.mailbox.open();
     // What a message calls for (a refused probe, a tick that changes something) is decided at
@@ -114,24 +145,15 @@ pub(crate) async fn leader_loop(
     // (two tick intervals) for what the commit made decidable.
     let period = (ctx.core.spec.tick_interval * 2)
         .clamp(Duration::from_millis(20), Duration::from_millis(250));
-    // An instance is probed once two ticks are missing — two heartbeats when the heartbeats
-    // carry them (openraft sends one every 1.5 `raft_heartbeat_ms`), else probes would go out
-    // between two healthy heartbeats — then at most once a tick interval. A heartbeat that
-    // cannot connect probes at once ([`crate::carry::Carrier::on_unreachable`]).
-    let heartbeats = ctx.core.spec.raft.heartbeat * 3 + ctx.core.spec.tick_interval / 2;
-    let probe_after = (ctx.core.spec.tick_interval * 2)
-        .max(heartbeats)
-        .max(Duration::from_millis(50));
-    let probe_every = ctx.core.spec.tick_interval.max(Duration::from_millis(20));
     // The previous leader is the first suspect — its silence is what elected this one — and
     // no heartbeat of this leadership may reach it yet: its port is probed at once, so a
     // `kill -9`'d master is found now rather than once its ticks are late.
-    if let Some((identifier, _)) = &previous_leader {
+    if let Some(previous) = &previous_leader {
         spawn_probe(
             &ctx,
             ProbeReport::Loop(inbox.sender()),
             &stop,
-            identifier.clone(),
+            previous.identifier.clone(),
             probe_every,
         );
     }
@@ -321,6 +343,15 @@ fn take(ctx: &LeaderCtx, book: &mut LeaderBook, inbox: &Inbox<'_>, message: ToLe
             book.on_refused(&identifier, started);
             true
         }
+        ToLeader::NoAnswer {
+            identifier,
+            started,
+        } => {
+            if book.on_no_answer(&identifier, started) {
+                tracing::info!(instance = %identifier, "late and its host does not answer a connect: out of reach");
+            }
+            true
+        }
     }
 }
 
@@ -333,7 +364,7 @@ fn take_parked(ctx: &LeaderCtx, book: &mut LeaderBook, inbox: &Inbox<'_>) -> boo
 }
 
 /// Probes a late instance's internal port; a refusal goes to the loop (`to`) as death
-/// evidence, which it decides on at once.
+/// evidence, no answer as the host out of reach, on which it decides at once.
 fn spawn_probe(
     ctx: &LeaderCtx,
     to: ProbeReport,
@@ -347,17 +378,26 @@ fn spawn_probe(
     let stop = stop.clone();
     tokio::spawn(async move {
         let started = Instant::now();
-        let refused = tokio::select! {
+        let found = tokio::select! {
             _ = stop.cancelled() => return,
-            refused = crate::probe::refused(&addr, timeout) => refused,
+            found = crate::probe::reach(&addr, timeout) => found,
         };
-        if !refused {
-            return;
-        }
-        tracing::info!(instance = %identifier, %addr, "late and its internal port refuses connections: its daemon is gone");
-        let message = ToLeader::Refused {
-            identifier,
-            started,
+        let message = match found {
+            Reach::Refused => {
+                tracing::info!(instance = %identifier, %addr, "late and its internal port refuses connections: its daemon is gone");
+                ToLeader::Refused {
+                    identifier,
+                    started,
+                }
+            }
+            Reach::NoAnswer => {
+                tracing::debug!(instance = %identifier, %addr, "late and its host does not answer a connect");
+                ToLeader::NoAnswer {
+                    identifier,
+                    started,
+                }
+            }
+            Reach::Accepted | Reach::Unknown => return,
         };
         let delivered = match to {
             ProbeReport::Loop(sender) => sender.send(message).await.is_ok(),
@@ -369,7 +409,7 @@ fn spawn_probe(
     });
 }
 
-/// Where a probe's refusal goes: to the loop that asked for it, or to whichever loop runs
+/// Where a probe's finding goes: to the loop that asked for it, or to whichever loop runs
 /// when it comes (a heartbeat that could not connect).
 enum ProbeReport {
     Loop(tokio::sync::mpsc::Sender<ToLeader>),

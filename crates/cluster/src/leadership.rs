@@ -11,7 +11,7 @@ use crate::executor::CommanderCtx;
 use crate::fence::{fence, FenceCtx};
 use crate::inner::pause;
 use crate::inner::{Core, CoreEnded, LastAppend};
-use crate::leader::{leader_loop, LeaderCtx};
+use crate::leader::{leader_loop, LeaderCtx, PreviousLeader};
 
 /// What the leadership watcher works with: the core, the last append (the previous leader's
 /// last heartbeat), the contexts of the tasks it runs while this node leads (the leader loop,
@@ -77,13 +77,25 @@ pub(crate) async fn leadership(ctx: Arc<LeadershipCtx>) {
         // alive (a partition healed, a lost election) still has most of the inactivity
         // timeout to tick this one before it could be declared SILENT.
         let earliest = Instant::now().checked_sub(ctx.core.spec.raft.election_timeout_max);
+        let no_answer = ctx
+            .core
+            .leader_no_answer
+            .lock()
+            .ok()
+            .and_then(|mut n| n.take());
         let previous = ctx
             .last_append
             .lock()
             .ok()
             .and_then(|last| last.clone())
             .filter(|(from, _)| *from != ctx.core.local)
-            .map(|(from, at)| (from, earliest.map_or(at, |e| at.max(e))));
+            .map(|(from, at)| PreviousLeader {
+                no_answer: no_answer
+                    .filter(|(whose, probed)| *whose == from && *probed > at)
+                    .map(|(_, probed)| probed),
+                identifier: from,
+                last_heard: earliest.map_or(at, |e| at.max(e)),
+            });
         let task = tokio::spawn(leader_loop(ctx.leader.clone(), stop.clone(), previous));
         let commander = tokio::spawn(crate::executor::commander_loop(
             ctx.commander.clone(),

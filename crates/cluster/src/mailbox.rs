@@ -4,7 +4,7 @@
 //! ```text
 //!  /ctl/tick route, the leader's own tick ── Tick + reply ──► ┐
 //!  a tick carried on a heartbeat's answer ── Tick (hand_carried)► ├─► leader loop (owns the book)
-//!  a probe that found a port refusing ────── Refused ─────────► ┘        │
+//!  a probe: port refused, no answer ── Refused / NoAnswer ──► ┘        │
 //!                                                                       │ a carried tick's answer
 //!  the next heartbeat's note ◄── FullSyncOwed (who must send a full sync) ◄┘
 //! ```
@@ -57,6 +57,12 @@ pub(crate) enum ToLeader {
     /// A probe started at `started` found no daemon listening on the instance's internal
     /// port: death evidence for the book.
     Refused {
+        identifier: String,
+        started: Instant,
+    },
+    /// A probe started at `started` got no answer from the instance's host: out of reach,
+    /// SILENT for the book (not proof of death: a cut-off host may still run its programs).
+    NoAnswer {
         identifier: String,
         started: Instant,
     },

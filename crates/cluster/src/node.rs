@@ -390,6 +390,7 @@ impl Node {
             confirmed_term: AtomicU64::new(0),
             heard_from: Mutex::new(HashSet::new()),
             removed_at: Mutex::new(HashMap::new()),
+            leader_no_answer: Mutex::new(None),
             shutdown: shutdown.clone(),
         });
         // The parts only some tasks share, each given to those that use it.
@@ -459,6 +460,7 @@ impl Node {
             full_sync_done: full_sync_done.clone(),
             last_append,
             fence,
+            elections_allowed: std::sync::atomic::AtomicBool::new(true),
         };
         let own_supervisor = supervisor.clone();
         let feed = FeedCtx {

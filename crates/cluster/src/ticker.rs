@@ -1,5 +1,6 @@
 //! The ticker that every instance runs: ticks to the leader, cut-off detection (the fence,
-//! [`crate::fence`], on the way in) and the election nudge when the leader's daemon is gone.
+//! [`crate::fence`], on the way in) and the election nudge when the leader's daemon or host
+//! is gone.
 //! Forming the cluster is [`crate::bootstrap`]'s, the leader-only loop [`crate::leader`]'s
 //! (run by [`crate::leadership`]).
 //!
@@ -20,7 +21,7 @@
 //! last tick received — later than any acknowledgement the cut-off side counts from — so the
 //! old copies are gone before new ones start.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,7 @@ use crate::inner::{Core, FullSyncDone, FullSyncRequest, LastAppend};
 use crate::leader::{on_tick, own_quorum_age};
 use crate::load::LoadTracker;
 use crate::mailbox::Mailbox;
-use crate::probe::probe_timeout;
+use crate::probe::{probe_timeout, Reach};
 use crate::wire::{TickReply, TickRequest, PATH_TICK};
 
 /// What the ticker works with: the core, the carrier (ticks and contact carried by the
@@ -52,6 +53,10 @@ pub(crate) struct TickerCtx {
     pub(crate) full_sync_done: FullSyncDone,
     pub(crate) last_append: LastAppend,
     pub(crate) fence: Arc<FenceCtx>,
+    /// Whether the campaign gate lets this voter call elections (the value last given to
+    /// openraft's `enable_elect`): the election nudge for a leader out of reach asks only
+    /// then.
+    pub(crate) elections_allowed: AtomicBool,
 }
 
 /// The longest the leader waits between two ticks of its own (see the ticker's wait).
@@ -115,10 +120,11 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
     let call_timeout = ctx.core.spec.tick_call_timeout();
     // A note carried on the leader's heartbeats within this stands for the tick's answer (see
     // `crate::carry`): openraft's heartbeat period (1.5 `raft_heartbeat_ms`) and a tick
-    // interval. Once it lapses the ticks resume, and a tick the leader's port refuses calls
-    // the election as soon as the leader lease allows (`elect_if_leader_dead`): with the
-    // defaults the lapse (287 ms) comes before the lease ends (300 ms after the last
-    // heartbeat), so a dead leader's successor is not kept waiting by this.
+    // interval. Once it lapses the ticks resume, and a leader whose port refuses connections,
+    // or whose host does not answer, gets its successor elected as soon as the leader lease
+    // allows (`elect_if_leader_gone`): with the defaults the lapse (287 ms) comes before the
+    // lease ends (300 ms after the last heartbeat), so the successor is not kept waiting by
+    // this, and a host out of reach is known one probe (100 ms) after the lapse.
     let carried_within = ctx.core.spec.raft.heartbeat * 3 / 2 + interval;
     let carrier = &ctx.carrier;
     // The fence of the current cut, reported once contact returns.
@@ -204,6 +210,11 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
                 probe = probe.wrapping_add(1);
                 Some(voters[probe % voters.len()].clone())
             });
+            // The leader's heartbeats lapsed: whether it is gone is probed beside the tick,
+            // whose call may take its whole timeout when the leader's host is out of reach.
+            if let Some(leader) = &leader {
+                elect_if_leader_gone(&ctx, leader, &mut election_asked);
+            }
             carrier.stamp(&mut tick);
             let reply = match target.and_then(|t| ctx.core.addrs.get(&t).cloned()) {
                 None => None,
@@ -215,9 +226,6 @@ pub(crate) async fn ticker(ctx: Arc<TickerCtx>) {
                     .map_err(|e| tracing::trace!(error = %e, "tick failed"))
                     .ok(),
             };
-            if let (None, Some(leader)) = (&reply, &leader) {
-                elect_if_leader_dead(&ctx, leader, &mut election_asked);
-            }
             reply
         };
         match reply {
@@ -365,6 +373,7 @@ fn campaign(
         if let Some(on) = step.elect {
             tracing::debug!(instance = %ctx.core.local, allowed = on, "elections by this voter");
             ctx.core.raft.runtime_config().elect(on);
+            ctx.elections_allowed.store(on, Ordering::Relaxed);
         }
         if step.probe {
             // The voters as the effective membership has them now, read only for a probe.
@@ -395,16 +404,23 @@ async fn probe_done(probe: &mut Option<JoinHandle<bool>>) -> bool {
     majority
 }
 
-/// The leader did not answer a tick. If its internal port refuses connections, its daemon is
-/// dead: ask for an election as soon as the other voters will grant one — when the leader
-/// lease openraft gives the last heartbeat (`election_timeout_max`) has run out — rather than
-/// when the election timer fires (that lease plus a random election timeout later). Only the
-/// first surviving voter in the config's order asks, so two followers do not split the vote;
-/// if it cannot win (a shorter log), the timers elect someone as before. `asked` holds the
+/// The leader's heartbeats lapsed: probe its internal port. If it refuses connections, its
+/// daemon is dead; if its host does not answer a connect at all while a majority of the
+/// voters without it does (its link is down, it lost power, a firewall drops its packets),
+/// it is out of reach of the majority. Either way, ask for an election as soon as the other
+/// voters will grant one — when the leader lease openraft gives the last heartbeat
+/// (`election_timeout_max`) has run out — rather than when the election timer fires (that
+/// lease plus a random election timeout later, on openraft's tick of 1.5 heartbeats). A
+/// leader that is slow but in reach (its kernel answers the connect) is left to the timers.
+/// The surviving voters ask in turn, in the config's order ([`election_nudge`]), so two
+/// followers do not split the vote; if none can win (a shorter log), the timers elect
+/// someone as before. This
+/// voter unable to reach a majority itself (it is the one cut off) asks nothing: its
+/// elections would only raise its term (see [`crate::campaign`]). `asked` holds the
 /// heartbeat after which the leader was already probed: once per heartbeat, and in a task of
 /// its own, so that an unreachable leader (whose connect times out) never slows the ticks
 /// and with them the cut-off detection.
-fn elect_if_leader_dead(ctx: &Arc<TickerCtx>, leader: &str, asked: &mut Option<Instant>) {
+fn elect_if_leader_gone(ctx: &Arc<TickerCtx>, leader: &str, asked: &mut Option<Instant>) {
     let last_append = ctx.last_append.lock().ok().and_then(|l| l.clone());
     let Some(nudge) = election_nudge(
         &ctx.core.spec.voters,
@@ -419,6 +435,19 @@ fn elect_if_leader_dead(ctx: &Arc<TickerCtx>, leader: &str, asked: &mut Option<I
     let Some(addr) = ctx.core.addrs.get(leader).cloned() else {
         return;
     };
+    let leader_id = crate::types::node_id(leader);
+    // The voters as the effective membership has them now, the leader left out.
+    let (voters, others) = {
+        let m = ctx.core.metrics.borrow();
+        let membership = m.membership_config.membership();
+        let others: Vec<_> = membership
+            .voter_ids()
+            .filter(|id| *id != ctx.core.id && *id != leader_id)
+            .filter_map(|id| ctx.core.identifier_of(id))
+            .filter_map(|name| ctx.core.addrs.get(&name).cloned())
+            .collect();
+        (membership.voter_ids().count(), others)
+    };
     let heartbeat = nudge.heartbeat;
     *asked = Some(heartbeat);
     let timeout = probe_timeout(ctx.core.spec.tick_interval);
@@ -426,13 +455,36 @@ fn elect_if_leader_dead(ctx: &Arc<TickerCtx>, leader: &str, asked: &mut Option<I
     let ctx = ctx.clone();
     let leader = leader.to_string();
     tokio::spawn(async move {
-        let refused = tokio::select! {
+        let started = Instant::now();
+        let (found, majority) = tokio::select! {
             _ = ctx.core.shutdown.cancelled() => return,
-            refused = crate::probe::refused(&addr, timeout) => refused,
+            both = async {
+                tokio::join!(
+                    crate::probe::reach(&addr, timeout),
+                    majority_reachable(others, voters, timeout)
+                )
+            } => both,
         };
-        if !refused {
-            return;
-        }
+        // No answer is gated as the timers' elections are (`crate::campaign`), and a voter cut
+        // off asks nothing: coming back, it may hear the leader's buffered heartbeat, then
+        // nothing while the leader's stream to it reconnects, and find the other voters in
+        // reach before the leader's host (its neighbour entry still failed); its election
+        // would depose a live leader. A refusal came from the leader's host itself.
+        let gated = |ctx: &TickerCtx| {
+            found != Reach::Refused
+                && (!ctx.elections_allowed.load(Ordering::Relaxed)
+                    || ctx.core.cut_off.load(Ordering::Relaxed))
+        };
+        let why = match found {
+            Reach::Refused => "the leader's internal port refuses connections",
+            Reach::NoAnswer if majority && !gated(&ctx) => {
+                if let Ok(mut n) = ctx.core.leader_no_answer.lock() {
+                    *n = Some((leader.clone(), started));
+                }
+                "the leader's host does not answer a connect, the other voters do"
+            }
+            Reach::NoAnswer | Reach::Accepted | Reach::Unknown => return,
+        };
         tokio::select! {
             _ = ctx.core.shutdown.cancelled() => return,
             _ = tokio::time::sleep_until(due.into()) => {}
@@ -450,8 +502,8 @@ fn elect_if_leader_dead(ctx: &Arc<TickerCtx>, leader: &str, asked: &mut Option<I
             .ok()
             .and_then(|l| l.clone())
             .is_some_and(|(from, at)| from == leader && at == heartbeat);
-        if still_leader && no_news && !ctx.core.is_leader() {
-            tracing::info!(instance = %ctx.core.local, %leader, "the leader's internal port refuses connections: asking for an election");
+        if still_leader && no_news && !ctx.core.is_leader() && !gated(&ctx) {
+            tracing::info!(instance = %ctx.core.local, %leader, "{why}: asking for an election");
             if let Err(e) = ctx.core.raft.trigger().elect().await {
                 tracing::warn!(error = %e, "could not ask for an election");
             }
