@@ -253,9 +253,17 @@ class Host:
 
 
 class Lab:
-    """`n` hosts on one bridge. Use as a context manager, or call `close()` in a finaliser."""
+    """`n` hosts on one bridge. Use as a context manager, or call `close()` in a finaliser.
 
-    def __init__(self, base: Path, identifiers: list[str], http_port: int = 60000):
+    The hosts' ports (`http_port`, and `http_port + 1` for the internal one) are below Linux's
+    ephemeral range (32768–60999): a host's own calls (`Host.call`, from its namespace to its
+    own address) to a port in that range, while its daemon is down (a `kill -9` and the
+    restart), can draw that very port as their source and connect to themselves (TCP
+    simultaneous open). The client then reads its own request as the answer, and the
+    restarted daemon cannot bind its port ("Address already in use"): a chaos run once failed
+    that way with 60000."""
+
+    def __init__(self, base: Path, identifiers: list[str], http_port: int = 9100):
         require_root_and_ip()
         self.base = Path(base)
         self.tag = "%04x" % random.randrange(0x10000)
