@@ -2,8 +2,8 @@
 //! `procman::machine::step` and the commander's planner are: the contact with the quorum an
 //! instance can prove ([`Contact`]), whether it is cut off and what changed ([`CutOff`]), where
 //! its next tick goes ([`tick_target`]), and when to nudge an election because the leader's
-//! daemon or host is gone ([`election_nudge`]). [`crate::ticker`] reads the clocks and the metrics,
-//! calls these, and does what they say.
+//! daemon or host is gone ([`election_nudge`]). [`crate::ticker`] reads the clocks and the
+//! metrics, calls these, and does what they say.
 
 use std::time::{Duration, Instant};
 

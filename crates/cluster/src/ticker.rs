@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use model::net::HostPort;
 use procman::SupervisorApi;
 use tokio::task::JoinHandle;
 
@@ -37,6 +38,7 @@ use crate::leader::{on_tick, own_quorum_age};
 use crate::load::LoadTracker;
 use crate::mailbox::Mailbox;
 use crate::probe::{probe_timeout, Reach};
+use crate::types::NodeId;
 use crate::wire::{TickReply, TickRequest, PATH_TICK};
 
 /// What the ticker works with: the core, the carrier (ticks and contact carried by the
@@ -376,22 +378,26 @@ fn campaign(
             ctx.elections_allowed.store(on, Ordering::Relaxed);
         }
         if step.probe {
-            // The voters as the effective membership has them now, read only for a probe.
-            let (voters, others) = {
-                let m = ctx.core.metrics.borrow();
-                let membership = m.membership_config.membership();
-                let others: Vec<_> = membership
-                    .voter_ids()
-                    .filter(|id| *id != ctx.core.id)
-                    .filter_map(|id| ctx.core.identifier_of(id))
-                    .filter_map(|name| ctx.core.addrs.get(&name).cloned())
-                    .collect();
-                (membership.voter_ids().count(), others)
-            };
+            let (voters, others) = voters_to_probe(&ctx.core, None);
             let timeout = probe_timeout(ctx.core.spec.tick_interval);
             *probe = Some(tokio::spawn(majority_reachable(others, voters, timeout)));
         }
     }
+}
+
+/// The voters as the effective membership has them now, read only for a probe of them
+/// ([`majority_reachable`]): how many there are, and the internal addresses of those other
+/// than this node and `leaving_out`.
+fn voters_to_probe(core: &Core, leaving_out: Option<NodeId>) -> (usize, Vec<HostPort>) {
+    let m = core.metrics.borrow();
+    let membership = m.membership_config.membership();
+    let others = membership
+        .voter_ids()
+        .filter(|id| *id != core.id && Some(*id) != leaving_out)
+        .filter_map(|id| core.identifier_of(id))
+        .filter_map(|name| core.addrs.get(&name).cloned())
+        .collect();
+    (membership.voter_ids().count(), others)
 }
 
 /// The answer of the running probe, once it ends (never without one).
@@ -414,9 +420,8 @@ async fn probe_done(probe: &mut Option<JoinHandle<bool>>) -> bool {
 /// leader that is slow but in reach (its kernel answers the connect) is left to the timers.
 /// The surviving voters ask in turn, in the config's order ([`election_nudge`]), so two
 /// followers do not split the vote; if none can win (a shorter log), the timers elect
-/// someone as before. This
-/// voter unable to reach a majority itself (it is the one cut off) asks nothing: its
-/// elections would only raise its term (see [`crate::campaign`]). `asked` holds the
+/// someone as before. This voter unable to reach a majority itself (it is the one cut off)
+/// asks nothing: its elections would only raise its term (see [`crate::campaign`]). `asked` holds the
 /// heartbeat after which the leader was already probed: once per heartbeat, and in a task of
 /// its own, so that an unreachable leader (whose connect times out) never slows the ticks
 /// and with them the cut-off detection.
@@ -435,19 +440,7 @@ fn elect_if_leader_gone(ctx: &Arc<TickerCtx>, leader: &str, asked: &mut Option<I
     let Some(addr) = ctx.core.addrs.get(leader).cloned() else {
         return;
     };
-    let leader_id = crate::types::node_id(leader);
-    // The voters as the effective membership has them now, the leader left out.
-    let (voters, others) = {
-        let m = ctx.core.metrics.borrow();
-        let membership = m.membership_config.membership();
-        let others: Vec<_> = membership
-            .voter_ids()
-            .filter(|id| *id != ctx.core.id && *id != leader_id)
-            .filter_map(|id| ctx.core.identifier_of(id))
-            .filter_map(|name| ctx.core.addrs.get(&name).cloned())
-            .collect();
-        (membership.voter_ids().count(), others)
-    };
+    let (voters, others) = voters_to_probe(&ctx.core, Some(crate::types::node_id(leader)));
     let heartbeat = nudge.heartbeat;
     *asked = Some(heartbeat);
     let timeout = probe_timeout(ctx.core.spec.tick_interval);
