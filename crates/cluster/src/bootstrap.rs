@@ -18,7 +18,20 @@ use crate::wire::{HelloReply, PATH_HELLO};
 /// so concurrent initialisations are safe (openraft: identical memberships are; only
 /// different ones split the brain). A voter started late finds an initialised peer and waits
 /// to be replicated to instead.
-pub(crate) async fn bootstrap(core: Arc<Core>) {
+///
+/// Safe, but not free: openraft's `initialize` starts an election at once, so voters that
+/// initialise together split the first term's votes, and the launch waits for election
+/// timeouts (three voters of a 25-host launch did, and its first leader came at term 2 or 3,
+/// 0.6 s late: chaos/scale.sh). So only the first voter in the config's order among those in
+/// reach initialises at once ([`Round::step`]); the others wait [`INIT_DEFERRAL`] for it to,
+/// and initialise themselves only if it did not (it died, or cannot reach a majority).
+///
+/// A voter whose empty store no peer has vouched for yet (`store_cleared` unset, see
+/// [`verify_pristine`]) neither counts itself nor initialises: it would lead before the check
+/// ends, and the check would then find a peer that knows it as a member that took part, and
+/// take it for a voter that lost its state (the first voter of a cluster launched at once
+/// exited so).
+pub(crate) async fn bootstrap(core: Arc<Core>, store_cleared: StoreCleared) {
     if !core.spec.voters.contains(&core.local) {
         return;
     }
@@ -29,6 +42,8 @@ pub(crate) async fn bootstrap(core: Arc<Core>) {
         .max(Duration::from_millis(200));
     let majority = core.spec.voters.len() / 2 + 1;
     let started = Instant::now();
+    // When this voter first saw a majority take part while another voter was first in line.
+    let mut deferred_since: Option<Instant> = None;
     loop {
         match tokio::time::timeout(Duration::from_secs(1), core.raft.is_initialized()).await {
             Ok(Ok(true)) => {
@@ -53,22 +68,34 @@ pub(crate) async fn bootstrap(core: Arc<Core>) {
             let addr = core.addrs.get(peer)?.clone();
             let client = core.client.clone();
             Some(async move {
-                client
+                let answer = client
                     .call::<(), HelloReply>(&addr, PATH_HELLO, &(), probe_timeout)
-                    .await
+                    .await;
+                (peer.as_str(), answer)
             })
         });
         let answers = futures_util::future::join_all(probes).await;
-        // Voters that would grant the first election its votes: this one, and the peers that
-        // say they vote. Counting a peer whose empty store was not vouched for yet made the
-        // first election fail on its refused vote, and cost an election timeout at launch.
-        let mut voting = 1;
-        let mut formed = false;
-        for answer in answers.into_iter().flatten() {
-            voting += usize::from(answer.votes);
-            formed |= answer.initialized;
+        let cleared = store_cleared.load(Ordering::Relaxed);
+        let mut round = Round {
+            cleared,
+            formed: false,
+            voting: usize::from(cleared),
+            answered: vec![core.local.as_str()],
+        };
+        for (peer, answer) in answers {
+            if let Ok(answer) = answer {
+                round.voting += usize::from(answer.votes);
+                round.formed |= answer.initialized;
+                round.answered.push(peer);
+            }
         }
-        if !formed && voting >= majority {
+        let now = Instant::now();
+        let go = match round.step(&core.spec.voters, &core.local, majority) {
+            Step::Initialise => true,
+            Step::Defer => now.duration_since(*deferred_since.get_or_insert(now)) >= INIT_DEFERRAL,
+            Step::Wait => false,
+        };
+        if go {
             let members: BTreeMap<_, _> = core
                 .spec
                 .voters
@@ -83,6 +110,55 @@ pub(crate) async fn bootstrap(core: Arc<Core>) {
         }
         if !pause(&core, startup_poll(started)).await {
             return;
+        }
+    }
+}
+
+/// How long a voter that is not first in line waits, once a majority takes part, for the
+/// first to initialise the cluster before it does so itself: longer than a poll round whose
+/// peers answer late (a launch of many daemons at once on a loaded host), short enough that a
+/// first voter that died at the wrong moment costs the launch less than a second.
+const INIT_DEFERRAL: Duration = Duration::from_millis(600);
+
+/// What one poll round of [`bootstrap`] found.
+struct Round<'a> {
+    /// This voter's empty store was vouched for by a peer (or was not empty): it may vote.
+    cleared: bool,
+    /// A peer's Raft state is not empty: the cluster exists already.
+    formed: bool,
+    /// Voters that would grant the first election its votes: this one if cleared, and the
+    /// peers that say they vote. Counting a peer whose empty store was not vouched for yet
+    /// made the first election fail on its refused vote, and cost an election timeout.
+    voting: usize,
+    /// The voters in reach, this one included, whether they vote yet or not: a first voter
+    /// whose store is vouched for a moment later must not find that the next one in line
+    /// initialised meanwhile.
+    answered: Vec<&'a str>,
+}
+
+/// What a voter does after a [`Round`].
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    Initialise,
+    /// Could initialise, but another voter is first in line: give it [`INIT_DEFERRAL`].
+    Defer,
+    Wait,
+}
+
+impl Round<'_> {
+    /// [`Step::Initialise`] for the first of the config's voters (`voters`, in order) among
+    /// those in reach, so that of voters that all see the same peers, exactly one starts the
+    /// first election; only once this voter may vote, the cluster is not formed, and a
+    /// majority takes part.
+    fn step(&self, voters: &[String], local: &str, majority: usize) -> Step {
+        if !self.cleared || self.formed || self.voting < majority {
+            return Step::Wait;
+        }
+        let first = voters.iter().find(|v| self.answered.contains(&v.as_str()));
+        if first.is_some_and(|first| first == local) {
+            Step::Initialise
+        } else {
+            Step::Defer
         }
     }
 }
@@ -135,5 +211,78 @@ pub(crate) async fn verify_pristine(ctx: PristineCtx) {
         if !pause(&ctx.core, startup_poll(started)).await {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn voters() -> Vec<String> {
+        ["s1", "s2", "s3", "s4", "s5"].map(String::from).to_vec()
+    }
+
+    fn round<'a>(answered: &[&'a str]) -> Round<'a> {
+        Round {
+            cleared: true,
+            formed: false,
+            voting: answered.len(),
+            answered: answered.to_vec(),
+        }
+    }
+
+    #[test]
+    fn only_the_first_voter_in_reach_initialises_at_once() {
+        let all = ["s1", "s2", "s3", "s4", "s5"];
+        assert_eq!(round(&all).step(&voters(), "s1", 3), Step::Initialise);
+        for other in &all[1..] {
+            assert_eq!(
+                round(&all).step(&voters(), other, 3),
+                Step::Defer,
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_first_voter_out_of_reach_gives_way_to_the_next_in_the_config_order() {
+        // s1 is down: s2 is first in line.
+        assert_eq!(
+            round(&["s2", "s3", "s5"]).step(&voters(), "s2", 3),
+            Step::Initialise
+        );
+        assert_eq!(
+            round(&["s3", "s2", "s5"]).step(&voters(), "s3", 3),
+            Step::Defer
+        );
+        // The order is the config's, not the order the answers came in.
+        assert_eq!(
+            round(&["s5", "s4", "s3"]).step(&voters(), "s3", 3),
+            Step::Initialise
+        );
+    }
+
+    #[test]
+    fn a_voter_whose_empty_store_is_not_vouched_for_never_initialises() {
+        // s1 started before any peer answered: until one vouches for its empty store, it must
+        // not lead, even first in line with a majority of the others voting.
+        let mut r = round(&["s1", "s2", "s3", "s4"]);
+        r.cleared = false;
+        assert_eq!(r.step(&voters(), "s1", 3), Step::Wait);
+        // The others give it its turn (they defer) rather than initialise at once.
+        assert_eq!(
+            round(&["s2", "s1", "s3"]).step(&voters(), "s2", 3),
+            Step::Defer
+        );
+    }
+
+    #[test]
+    fn nobody_initialises_a_formed_cluster_or_without_a_majority() {
+        let mut formed = round(&["s1", "s2", "s3"]);
+        formed.formed = true;
+        assert_eq!(formed.step(&voters(), "s1", 3), Step::Wait);
+        let mut few = round(&["s1", "s2", "s3"]);
+        few.voting = 2;
+        assert_eq!(few.step(&voters(), "s1", 3), Step::Wait);
     }
 }

@@ -472,12 +472,12 @@ impl Node {
         };
         let pristine = PristineCtx {
             core: core.clone(),
-            store_cleared,
+            store_cleared: store_cleared.clone(),
             core_ended: core_ended.clone(),
         };
         let tasks = vec![
             tokio::spawn(crate::server::serve(Arc::new(server), listener)),
-            tokio::spawn(crate::bootstrap::bootstrap(core.clone())),
+            tokio::spawn(crate::bootstrap::bootstrap(core.clone(), store_cleared)),
             tokio::spawn(crate::leadership::leadership(Arc::new(leadership))),
             tokio::spawn(crate::ticker::ticker(Arc::new(ticker))),
             tokio::spawn(crate::feed::feed(feed)),
