@@ -17,6 +17,9 @@ Processes are attributed to hosts from /proc: a PID belongs to the host whose na
 `/proc/PID/ns/net` link names (PIDs are not namespaced, so `pgrep` alone would see every
 host's processes).
 
+The daemons log at `info`; `RAFTVISOR_NETNS_LOGLEVEL=debug` (any Supervisor level) changes it
+for a run being investigated (chaos/scale.sh's launch was read that way).
+
 Everything created is removed by `Lab.close()` (daemons killed by PID, their children by PID,
 namespaces, veths and the bridge deleted), which the test calls from a finaliser.
 Needs root and `ip` (iproute2): without them `Lab` raises, and the test fails.
@@ -192,7 +195,7 @@ class Host:
             f"logfile = {self.workdir / 'daemon.log'}",
             f"pidfile = {self.workdir / 'daemon.pid'}",
             f"childlogdir = {self.workdir / 'childlogs'}",
-            "loglevel = info",
+            f"loglevel = {os.environ.get('RAFTVISOR_NETNS_LOGLEVEL', 'info')}",
             f"identifier = {self.identifier}",
             f'environment = {harness.TAG_VAR}="{self.tag}"',
             "",
