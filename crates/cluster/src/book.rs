@@ -309,20 +309,10 @@ impl LeaderBook {
     }
 
     /// Instances that ticked, are not voters and are not yet Raft members: to add as learners.
-    /// In a cluster just formed (`fresh`: its membership is still the voters it was initialised
-    /// with), every configured instance that is not a voter, ticked or not: a cluster launched at
-    /// once has its learners tick in over a few hundred milliseconds, and each membership change
-    /// is a Raft round of its own (openraft takes one at a time), so adding them as they came
-    /// took seven to ten rounds for the 20 learners of a 25-host launch (chaos/scale.sh). Once
-    /// the membership moved on (learners added, or an operator removed one), only those that
-    /// tick are added: a member removed for good is not brought back by a new leader.
-    pub fn learners_to_add(&self, fresh: bool, is_member: impl Fn(&str) -> bool) -> Vec<String> {
-        let candidates: Box<dyn Iterator<Item = &String>> = if fresh {
-            Box::new(self.params.instances.iter())
-        } else {
-            Box::new(self.seen.keys())
-        };
-        let mut out: Vec<String> = candidates
+    pub fn learners_to_add(&self, is_member: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .seen
+            .keys()
             .filter(|id| !self.params.voters.contains(id) && !is_member(id))
             .cloned()
             .collect();
@@ -1168,27 +1158,8 @@ mod tests {
             commits += count_ticks(&run(&mut book, now, &mut s));
         }
         assert_eq!(commits, 0);
-        assert_eq!(
-            book.learners_to_add(false, |_| false),
-            vec!["c".to_string()]
-        );
-        assert!(book.learners_to_add(false, |id| id == "c").is_empty());
-    }
-
-    #[test]
-    fn a_fresh_cluster_adds_every_configured_learner_at_once_a_formed_one_those_that_tick() {
-        let t0 = Instant::now();
-        let params = LivenessParams {
-            instances: ["a", "b", "c", "d", "e"].map(String::from).to_vec(),
-            ..params(false)
-        };
-        let book = LeaderBook::new(params, t0);
-        // Nobody ticked yet: in a fresh cluster, all the learners at once; the voters never.
-        assert_eq!(book.learners_to_add(true, |_| false), ["c", "d", "e"]);
-        assert_eq!(book.learners_to_add(true, |id| id == "d"), ["c", "e"]);
-        // Once the membership moved on (e.g. an operator removed d for good), only a tick
-        // brings one in.
-        assert!(book.learners_to_add(false, |_| false).is_empty());
+        assert_eq!(book.learners_to_add(|_| false), vec!["c".to_string()]);
+        assert!(book.learners_to_add(|id| id == "c").is_empty());
     }
     #[test]
     fn the_instances_tick_refreshes_are_committed_together() {

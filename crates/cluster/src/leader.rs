@@ -262,10 +262,7 @@ fn decide(
         .lock()
         .map(|r| r.clone())
         .unwrap_or_default();
-    // Still the voters the cluster was initialised with (its first entry): nobody was added or
-    // removed since.
-    let fresh = replica.membership.log_id().is_some_and(|id| id.index == 0);
-    let learners = book.learners_to_add(fresh, |id| {
+    let learners = book.learners_to_add(|id| {
         membership.get_node(&node_id(id)).is_some()
             || removed
                 .get(id)
