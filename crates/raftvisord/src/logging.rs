@@ -249,8 +249,11 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MainLog {
 /// openraft's messages that every normal start, election or lost peer produces, logged by the
 /// library at WARN or ERROR: the liveness layer reports what matters of them (a SILENT
 /// instance, a new master), so they are shown only at `loglevel = debug` or finer.
-const ROUTINE_OPENRAFT: [&str; 9] = [
+const ROUTINE_OPENRAFT: [&str; 10] = [
     "A message will be ignored because vote changed",
+    // `Raft::initialize` refused because this voter already voted: another voter initialised
+    // first. The start-up handshake says so itself, at debug (`cluster::bootstrap`).
+    "Can not initialize",
     "membership_log_id changed",
     "update progress error",
     "heartbeat error",
@@ -337,6 +340,10 @@ mod tests {
         assert!(is_routine_openraft("openraft::core::raft_core", vote));
         assert!(is_routine_openraft("openraft", "update progress error"));
         assert!(is_routine_openraft("openraft::core::raft_core", "timeout"));
+        assert!(is_routine_openraft(
+            "openraft::engine::engine_impl",
+            "Can not initialize"
+        ));
         assert!(is_routine_openraft(
             "openraft::raft",
             "openraft::raft::Raft<_>::with_raft_state: to-Raft tx send error"
