@@ -19,12 +19,14 @@ use crate::wire::{HelloReply, PATH_HELLO};
 /// different ones split the brain). A voter started late finds an initialised peer and waits
 /// to be replicated to instead.
 ///
-/// Safe, but not free: openraft's `initialize` starts an election at once, so voters that
-/// initialise together split the first term's votes, and the launch waits for election
-/// timeouts (three voters of a 25-host launch did, and its first leader came at term 2 or 3,
-/// 0.6 s late: chaos/scale.sh). So only the first voter in the config's order among those in
-/// reach initialises at once ([`Round::step`]); the others wait [`INIT_DEFERRAL`] for it to,
-/// and initialise themselves only if it did not (it died, or cannot reach a majority).
+/// Safe, but not quiet: openraft's `initialize` starts an election at once, so voters that
+/// initialise together are rival candidates of the first term (up to four of the five voters
+/// of a 25-host launch did, chaos/scale.sh), and openraft logs an error on each voter whose
+/// initialisation comes after its vote. So only the first voter in the config's order among
+/// those in reach initialises at once ([`Round::step`]); the others wait [`INIT_DEFERRAL`] for
+/// it to, and initialise themselves only if it did not (it died, or cannot reach a majority).
+/// The launch's time did not change with it (measured): on a loaded host, what delays the
+/// first leader is followers answering its first appends later than openraft's timeout.
 ///
 /// A voter whose empty store no peer has vouched for yet (`store_cleared` unset, see
 /// [`verify_pristine`]) neither counts itself nor initialises: it would lead before the check
