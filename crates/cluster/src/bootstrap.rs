@@ -91,10 +91,11 @@ pub(crate) async fn bootstrap(core: Arc<Core>, store_cleared: StoreCleared) {
                 round.answered.push(peer);
             }
         }
-        let now = Instant::now();
         let go = match round.step(&core.spec.voters, &core.local, majority) {
             Step::Initialise => true,
-            Step::Defer => now.duration_since(*deferred_since.get_or_insert(now)) >= INIT_DEFERRAL,
+            Step::Defer => {
+                deferred_since.get_or_insert_with(Instant::now).elapsed() >= INIT_DEFERRAL
+            }
             Step::Wait => false,
         };
         if go {

@@ -421,10 +421,10 @@ async fn probe_done(probe: &mut Option<JoinHandle<bool>>) -> bool {
 /// The surviving voters ask in turn, in the config's order ([`election_nudge`]), so two
 /// followers do not split the vote; if none can win (a shorter log), the timers elect
 /// someone as before. This voter unable to reach a majority itself (it is the one cut off)
-/// asks nothing: its elections would only raise its term (see [`crate::campaign`]). `asked` holds the
-/// heartbeat after which the leader was already probed: once per heartbeat, and in a task of
-/// its own, so that an unreachable leader (whose connect times out) never slows the ticks
-/// and with them the cut-off detection.
+/// asks nothing: its elections would only raise its term (see [`crate::campaign`]). `asked`
+/// holds the heartbeat after which the leader was already probed: once per heartbeat, and in
+/// a task of its own, so that an unreachable leader (whose connect times out) never slows the
+/// ticks and with them the cut-off detection.
 fn elect_if_leader_gone(ctx: &Arc<TickerCtx>, leader: &str, asked: &mut Option<Instant>) {
     let last_append = ctx.last_append.lock().ok().and_then(|l| l.clone());
     let Some(nudge) = election_nudge(
