@@ -40,6 +40,7 @@ import time
 import xmlrpc.client
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
@@ -47,6 +48,7 @@ sys.path.insert(0, str(REPO / "tests"))
 import harness  # noqa: E402
 
 IDS = ["s1", "s2", "s3"]
+HOT_FUNCTIONS = REPO / "crates" / "raftvisord" / "hot-functions.txt"
 # The demo's applications with a start_sequence (configs/cluster/rules.xml): started at once.
 DEPLOYED_APPS = ("shop", "crunch")
 # glibc's non-main malloc arenas are reservations of HEAP_MAX_SIZE (64 MiB on 64-bit) aligned
@@ -217,11 +219,30 @@ def sample(pids: dict[str, int], seconds: float) -> dict[str, dict]:
     return last
 
 
+def layout_note(binary: Path) -> str:
+    """How many of the functions of crates/raftvisord/hot-functions.txt the binary has: the
+    release build lays them out together (crates/raftvisord/build.rs), and a list gone stale
+    (names the binary no longer has) shows as a higher code Rss."""
+    listed = [line.strip() for line in HOT_FUNCTIONS.read_text().splitlines()
+              if line.strip() and not line.startswith("#")] if HOT_FUNCTIONS.is_file() else []
+    try:
+        out = subprocess.run(["nm", "--defined-only", str(binary)], check=True,
+                             capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        return f"hot functions: not checked ({e})"
+    names = {parts[2] for parts in (line.split() for line in out.splitlines()) if len(parts) == 3}
+    return (f"hot functions: {sum(1 for n in listed if n in names)} of {len(listed)} listed in "
+            f"{HOT_FUNCTIONS.relative_to(REPO)} are in the binary")
+
+
 # ----------------------------------------------------------------- the setups
 
 def demo_cluster(work: Path, bin_dir: Path, settle: float, seconds: float,
-                 timeout: float) -> dict[str, dict]:
-    """configs/cluster/ in `work` (free ports, own run dir), idle once deployed."""
+                 timeout: float,
+                 measure: Callable[[dict[str, int], float], dict] = sample) -> dict:
+    """configs/cluster/ in `work` (free ports, own run dir), idle once deployed: `settle`
+    seconds after the deployment, `measure(pids by identifier, seconds)` (by default
+    `sample`; `scripts/layout/hot_functions.py` records a profile instead)."""
     conf_dir = work / "configs" / "cluster"
     shutil.copytree(REPO / "configs" / "cluster", conf_dir)
     ports = harness.free_ports(6)
@@ -277,7 +298,7 @@ def demo_cluster(work: Path, bin_dir: Path, settle: float, seconds: float,
                 recorded[child] = harness.proc_start_time(child)
         log(f"demo cluster deployed; settling {settle:g} s, then sampling {seconds:g} s")
         time.sleep(settle)
-        return sample({i: p.pid for i, p in procs.items()}, seconds)
+        return measure({i: p.pid for i, p in procs.items()}, seconds)
     finally:
         for p in procs.values():
             if p.poll() is None:
@@ -294,8 +315,10 @@ def demo_cluster(work: Path, bin_dir: Path, settle: float, seconds: float,
 
 
 def single_daemon(work: Path, n: int, settle: float, seconds: float,
-                  timeout: float) -> dict[str, dict]:
-    """One daemon with `n` sleep programs (bench_supervisor.py's row a config)."""
+                  timeout: float,
+                  measure: Callable[[dict[str, int], float], dict] = sample) -> dict:
+    """One daemon with `n` sleep programs (bench_supervisor.py's row a config), idle:
+    `measure({"d": pid}, seconds)` `settle` seconds after all RUNNING."""
     programs = "\n".join(f"[program:p{i:04d}]\ncommand = /bin/sleep 100000\nstartsecs = 0\n"
                          for i in range(n))
     import resource
@@ -312,7 +335,7 @@ def single_daemon(work: Path, n: int, settle: float, seconds: float,
         harness.wait_until(all_running, timeout, interval=0.1, what=f"{n} programs RUNNING")
         log(f"{n} programs RUNNING; settling {settle:g} s, then sampling {seconds:g} s")
         time.sleep(settle)
-        return {f"single-{n}": s for s in sample({"d": d.pid}, seconds).values()}
+        return {f"single-{n}": s for s in measure({"d": d.pid}, seconds).values()}
     finally:
         d.stop(timeout=120)
 
@@ -385,6 +408,7 @@ def main() -> int:
         log("interrupted: everything started was stopped")
         return 130
     print(f"binary: {bin_dir / 'raftvisord'} ({(bin_dir / 'raftvisord').stat().st_size} bytes)")
+    print(layout_note(bin_dir / "raftvisord"))
     print(table(results))
     for name, r in results.items():
         stacks = ", ".join(f"{t} {kb} kB" for t, kb in sorted(r["stacks_kb"]))
