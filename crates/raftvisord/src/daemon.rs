@@ -42,9 +42,9 @@ pub enum Request {
 }
 
 /// When the daemon checks whether to give back memory ([`memory::release`] as
-/// [`memory::Schedule`] says): first once start-up and a cluster's first deployment are over,
-/// then every period, so that what a burst of work (a reload, a failover, a large RPC) brought
-/// in does not stay for good.
+/// [`memory::Schedule`] says): first once start-up is over, then every period, so that what
+/// followed it once (a cluster's first deployment) and what a burst of work (a reload, a
+/// failover, a large RPC) brought in do not stay for good.
 const RELEASE_FIRST: Duration = Duration::from_secs(5);
 const RELEASE_PERIOD: Duration = Duration::from_secs(30);
 
