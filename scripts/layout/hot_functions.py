@@ -14,7 +14,8 @@ setups of `scripts/bench/idle_rss.py` with that build (the demo cluster of `conf
 then one daemon with 500 programs), waits until they have given back their start-up pages
 (`crates/raftvisord/src/memory.rs`), and while they idle three minutes reads each second which
 pages of the code each daemon has resident (`/proc/PID/pagemap`). Every function resident in
-any of the four at any time, in the binary's own order, goes to `crates/raftvisord/hot-functions.txt`, which
+any of the four at any time (a superset: what ran once just before the first look counts
+too), in the binary's own order, goes to `crates/raftvisord/hot-functions.txt`, which
 `crates/raftvisord/build.rs` passes to the linker (lld's `--symbol-ordering-file`) for
 release builds. The alignment changes no symbol name, so the names match the release
 build; a name the binary no longer has is skipped by the linker, so a stale list costs
