@@ -17,6 +17,7 @@ sys.path.insert(0, str(REPO / "scripts" / "layout"))
 sys.path.insert(0, str(REPO / "scripts" / "bench"))
 
 import hot_functions  # noqa: E402
+import idle_rss  # noqa: E402
 
 PAGE = hot_functions.PAGE
 
@@ -42,9 +43,7 @@ def test_two_functions_sharing_a_page_are_both_named():
 
 
 def test_the_linker_list_holds_unique_symbol_names_of_the_daemon():
-    path = REPO / "crates" / "raftvisord" / "hot-functions.txt"
-    lines = path.read_text().splitlines()
-    names = [line for line in lines if line and not line.startswith("#")]
+    names = idle_rss.hot_functions()
     # Mangled Rust (legacy or v0) or C symbols, one per line, each once: lld reads the file
     # line by line and ignores '#' lines.
     assert len(names) > 300, len(names)

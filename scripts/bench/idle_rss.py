@@ -219,12 +219,20 @@ def sample(pids: dict[str, int], seconds: float) -> dict[str, dict]:
     return last
 
 
+def hot_functions() -> list[str]:
+    """The symbols listed in crates/raftvisord/hot-functions.txt (none if there is no list),
+    read as lld reads them: one per line, '#' lines left out."""
+    if not HOT_FUNCTIONS.is_file():
+        return []
+    return [line.strip() for line in HOT_FUNCTIONS.read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
 def layout_note(binary: Path) -> str:
     """How many of the functions of crates/raftvisord/hot-functions.txt the binary has: the
     release build lays them out together (crates/raftvisord/build.rs), and a list gone stale
     (names the binary no longer has) shows as a higher code Rss."""
-    listed = [line.strip() for line in HOT_FUNCTIONS.read_text().splitlines()
-              if line.strip() and not line.startswith("#")] if HOT_FUNCTIONS.is_file() else []
+    listed = hot_functions()
     try:
         out = subprocess.run(["nm", "--defined-only", str(binary)], check=True,
                              capture_output=True, text=True).stdout

@@ -47,7 +47,6 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import idle_rss  # noqa: E402
 
-OUT = REPO / "crates" / "raftvisord" / "hot-functions.txt"
 TARGET = REPO / "target" / "layout-profile"
 PAGE = 4096
 # Seconds between the end of the deployment (or of the single daemon's starts) and the first
@@ -132,7 +131,7 @@ def main() -> int:
                          "after they serve)")
     ap.add_argument("--programs", type=int, default=500,
                     help="programs of the single daemon (idle_rss.py's second setup)")
-    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--out", default=str(idle_rss.HOT_FUNCTIONS))
     ap.add_argument("--no-build", action="store_true",
                     help=f"use the profiling build already in {TARGET}/release")
     args = ap.parse_args()
