@@ -298,6 +298,10 @@ struct Common {
 fn common(s: Sect<'_>, kind: Kind, vars: &Vars, p: &mut Problems) -> Common {
     let int = |t: &str| parse_ranged::<i32>(t, "an i32");
     let nonneg = |t: &str| parse_ranged::<u32>(t, "0 or more");
+    let numprocs = |t: &str| {
+        let n = nonneg(t)?;
+        check_numprocs(n).map(|()| n)
+    };
     let default_group_priority = if kind == Kind::Listener { -1 } else { 999 };
     let priority = s.parse(p, vars, "priority", int).ok().flatten();
     let stopasgroup = s.parse_or(p, vars, "stopasgroup", false, parse_bool);
@@ -358,7 +362,7 @@ fn common(s: Sect<'_>, kind: Kind, vars: &Vars, p: &mut Problems) -> Common {
         stopasgroup,
         killasgroup,
         redirect_stderr,
-        numprocs: s.parse_or(p, vars, "numprocs", 1, nonneg),
+        numprocs: s.parse_or(p, vars, "numprocs", 1, numprocs),
         numprocs_start: s.parse_or(p, vars, "numprocs_start", 0, nonneg),
         capture: [
             s.parse_or(p, vars, "stdout_capture_maxbytes", 0, parse_bytes),
@@ -385,6 +389,21 @@ fn common(s: Sect<'_>, kind: Kind, vars: &Vars, p: &mut Problems) -> Common {
     }
 }
 
+/// The most processes one program may have. Supervisor sets no bound, and a slip of the
+/// keyboard (`numprocs = 40000000`) then builds that many process configurations until memory
+/// runs out; ten thousand is far above any deployment seen, and the cluster replicates the
+/// state of every process.
+pub(crate) const MAX_NUMPROCS: u32 = 10_000;
+
+fn check_numprocs(n: u32) -> Result<(), String> {
+    if n > MAX_NUMPROCS {
+        return Err(format!(
+            "{n} is more than raftvisord's limit of {MAX_NUMPROCS} processes per program"
+        ));
+    }
+    Ok(())
+}
+
 /// The processes of one `[program:x]` / `[eventlistener:x]` section for group `group_name`,
 /// with the section's priority.
 fn section_processes(
@@ -404,6 +423,10 @@ fn section_processes(
     if let Some(&n) = inp.numprocs.get(&program) {
         // as Supvisors does, the override replaces the option itself: `%(numprocs)d` and the
         // `%(process_num)` rule below see the new value
+        if let Err(e) = check_numprocs(n) {
+            s.key_error(p, "numprocs", e);
+            return (c.group_priority, Vec::new());
+        }
         c.numprocs = n;
     }
 

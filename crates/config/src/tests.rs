@@ -694,6 +694,32 @@ fn numprocs_override_above_one_needs_process_num_in_process_name() {
     assert_eq!(names(&c, "solo"), ["solo"]);
 }
 
+/// A typo such as `numprocs = 1397575180` (found by the INI fuzzer) built process
+/// configurations for minutes before memory ran out: it is an error naming the line, at once.
+#[test]
+fn numprocs_above_the_limit_is_refused_in_the_file_and_as_an_override() {
+    let text = format!(
+        "{SD}[program:w]\ncommand=/bin/w\nprocess_name=w_%(process_num)d\nnumprocs=1397575180\n"
+    );
+    let started = std::time::Instant::now();
+    let e = err(&text);
+    assert!(
+        e.contains("DIR/s.conf:5: [program:w] numprocs: 1397575180 is more than raftvisord's limit of 10000 processes per program"),
+        "{e}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    let at_limit = text.replace("1397575180", "10000");
+    let c = ok(&at_limit);
+    assert_eq!(c.group("w").map(|g| g.processes.len()), Some(10_000));
+
+    let e = load_overridden(&at_limit, &[("w", 10_001)]).unwrap_err();
+    assert!(
+        e.contains("[program:w] numprocs: 10001 is more than raftvisord's limit"),
+        "{e}"
+    );
+}
+
 #[test]
 fn stopasgroup_implies_killasgroup_and_refuses_false() {
     let c = ok(&format!("{SD}[program:p]\ncommand=x\nstopasgroup=true\n"));
