@@ -350,6 +350,30 @@ def single_daemon(work: Path, n: int, settle: float, seconds: float,
 
 # ----------------------------------------------------------------- report
 
+def series(pids: dict[str, int], minutes: list[float]) -> dict:
+    """Each daemon's VmRSS, RssAnon and RssFile (kB) at each of `minutes` from now."""
+    start = time.monotonic()
+    rows = {}
+    for m in minutes:
+        time.sleep(max(0.0, start + m * 60 - time.monotonic()))
+        rows[f"{m:g}"] = {ident: parse_status(Path(f"/proc/{pid}/status").read_text())
+                          for ident, pid in pids.items()}
+        log(f"{m:g} min: " + ", ".join(f"{i} {r['VmRSS'] / 1024:.2f}"
+                                       for i, r in rows[f"{m:g}"].items()))
+    return rows
+
+
+def series_table(rows: dict) -> str:
+    lines = ["| minutes idle | " + " | ".join(f"{i} VmRSS (MiB)" for i in IDS)
+             + " | anonymous, max (MiB) |",
+             "|---:|" + "---:|" * (len(IDS) + 1)]
+    for m, by_id in rows.items():
+        anon = max(by_id[i].get("RssAnon", 0) for i in IDS) / 1024
+        lines.append(f"| {m} | " + " | ".join(f"{by_id[i]['VmRSS'] / 1024:.2f}" for i in IDS)
+                     + f" | {anon:.2f} |")
+    return "\n".join(lines)
+
+
 def mib(kb: int | None) -> str:
     return "n/a" if kb is None else f"{kb / 1024:.2f}"
 
@@ -387,6 +411,10 @@ def main() -> int:
                     help="exit 1 if any daemon's last VmRSS of the demo setup is above this")
     ap.add_argument("--verbose", "-v", action="store_true",
                     help="also list each daemon's ten largest mappings by Rss")
+    ap.add_argument("--series", metavar="MINUTES",
+                    help="demo setup only: instead of one sample, each daemon's VmRSS at each "
+                         "of these minutes after the deployment (e.g. 1,5,15,25,40), to see "
+                         "how the resident set grows as the daemons idle")
     ap.add_argument("--json", help="write the raw results here")
     ap.add_argument("--workdir", help="keep configs and logs here instead of a temp dir")
     args = ap.parse_args()
@@ -405,6 +433,23 @@ def main() -> int:
 
     results: dict[str, dict] = {}
     setups = [s.strip() for s in args.setups.split(",") if s.strip()]
+    if args.series:
+        try:
+            minutes = sorted(float(m) for m in args.series.split(","))
+        except ValueError:
+            log(f"--series: {args.series!r} is not a comma-separated list of minutes")
+            return 2
+        try:
+            rows = demo_cluster(work / "demo", bin_dir, 0, 0, args.timeout,
+                                measure=lambda pids, _: series(pids, minutes))
+        except KeyboardInterrupt:
+            log("interrupted: everything started was stopped")
+            return 130
+        print(layout_note(bin_dir / "raftvisord"))
+        print(series_table(rows))
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1))
+        return 0
     try:
         if "demo" in setups:
             results.update(demo_cluster(work / "demo", bin_dir, args.settle, args.seconds,
