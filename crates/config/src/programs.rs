@@ -298,10 +298,6 @@ struct Common {
 fn common(s: Sect<'_>, kind: Kind, vars: &Vars, p: &mut Problems) -> Common {
     let int = |t: &str| parse_ranged::<i32>(t, "an i32");
     let nonneg = |t: &str| parse_ranged::<u32>(t, "0 or more");
-    let numprocs = |t: &str| {
-        let n = nonneg(t)?;
-        check_numprocs(n).map(|()| n)
-    };
     let default_group_priority = if kind == Kind::Listener { -1 } else { 999 };
     let priority = s.parse(p, vars, "priority", int).ok().flatten();
     let stopasgroup = s.parse_or(p, vars, "stopasgroup", false, parse_bool);
@@ -362,7 +358,7 @@ fn common(s: Sect<'_>, kind: Kind, vars: &Vars, p: &mut Problems) -> Common {
         stopasgroup,
         killasgroup,
         redirect_stderr,
-        numprocs: s.parse_or(p, vars, "numprocs", 1, numprocs),
+        numprocs: s.parse_or(p, vars, "numprocs", 1, nonneg),
         numprocs_start: s.parse_or(p, vars, "numprocs_start", 0, nonneg),
         capture: [
             s.parse_or(p, vars, "stdout_capture_maxbytes", 0, parse_bytes),
@@ -423,11 +419,12 @@ fn section_processes(
     if let Some(&n) = inp.numprocs.get(&program) {
         // as Supvisors does, the override replaces the option itself: `%(numprocs)d` and the
         // `%(process_num)` rule below see the new value
-        if let Err(e) = check_numprocs(n) {
-            s.key_error(p, "numprocs", e);
-            return (c.group_priority, Vec::new());
-        }
         c.numprocs = n;
+    }
+    // The file's value or the override alike.
+    if let Err(e) = check_numprocs(c.numprocs) {
+        s.key_error(p, "numprocs", e);
+        return (c.group_priority, Vec::new());
     }
 
     let template = s.raw("process_name").unwrap_or("%(program_name)s");

@@ -96,8 +96,6 @@ struct HostSeries {
     cpu_area: Vec<f64>,
     cpu_secs: f64,
     history: VecDeque<HostPoint>,
-    /// The layout of the latest figure, shared by the next ones while it holds.
-    layout: Option<Arc<HostLayout>>,
 }
 
 /// What a kept host figure's numbers are: its cores, interfaces, disks and partitions. They
@@ -250,7 +248,6 @@ impl HostSeries {
             cpu_area: vec![0.0; host.cpu.len()],
             cpu_secs: 0.0,
             history: VecDeque::new(),
-            layout: None,
         }
     }
 
@@ -301,11 +298,11 @@ impl HostSeries {
         self.reference = latest;
         self.cpu_area.iter_mut().for_each(|a| *a = 0.0);
         self.cpu_secs = 0.0;
-        let layout = match &self.layout {
-            Some(l) if l.fits(&stats) => Arc::clone(l),
+        // The latest figure's layout, shared while it holds.
+        let layout = match self.history.back() {
+            Some(last) if last.layout.fits(&stats) => Arc::clone(&last.layout),
             _ => Arc::new(HostLayout::of(&stats)),
         };
-        self.layout = Some(Arc::clone(&layout));
         self.history.push_back(HostPoint::new(&stats, layout));
         while self.history.len() > depth {
             self.history.pop_front();
