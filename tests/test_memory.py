@@ -56,3 +56,18 @@ def test_idle_daemon_keeps_only_the_code_it_still_runs(raftvisord_factory):
     assert proxy.supervisor.startProcess("p00") is True
     assert proxy.supervisor.getProcessInfo("p00")["statename"] == "RUNNING"
     assert len(proxy.supervisor.getAllProcessInfo()) == 20
+
+
+def test_the_daemon_does_not_load_libm(raftvisord_factory):
+    """The daemon defines the two math functions it calls (`crates/raftvisord/src/mathlib.rs`),
+    so glibc's libm, ~370 KiB resident in an idle daemon, is not loaded. A dependency that
+    starts calling another libm function brings it back: this test then says so."""
+    d = raftvisord_factory(PROGRAMS, loglevel="info")
+    harness.wait_until(
+        lambda: sum(1 for i in d.proxy(10).supervisor.getAllProcessInfo()
+                    if i["statename"] == "RUNNING") == 20, 30, what="20 RUNNING")
+    libraries = {line.split()[5].rsplit("/", 1)[-1]
+                 for line in Path(f"/proc/{d.pid}/maps").read_text().splitlines()
+                 if len(line.split()) >= 6 and ".so" in line.split()[5]}
+    assert any(name.startswith("libc.so") for name in libraries), libraries
+    assert not any(name.startswith("libm.so") for name in libraries), libraries

@@ -4,6 +4,8 @@
 //! map its error to the exit status (the library's docs give the rule). docs/architecture.md
 //! says how the parts fit, docs/operations.md how to run them.
 
+mod mathlib;
+
 use anyhow::Result;
 use clap::Parser;
 use raftvisord::{ConfigSource, Daemon, Logging, Overrides, Request};
