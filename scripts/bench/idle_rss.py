@@ -351,13 +351,15 @@ def single_daemon(work: Path, n: int, settle: float, seconds: float,
 # ----------------------------------------------------------------- report
 
 def series(pids: dict[str, int], minutes: list[float]) -> dict:
-    """Each daemon's VmRSS, RssAnon and RssFile (kB) at each of `minutes` from now."""
+    """Each daemon's VmRSS, RssAnon and RssFile (kB) at each of `minutes` from now, with the
+    breakdown by mapping (`breakdown_kb`, kept in the JSON) to see which part grows."""
     start = time.monotonic()
     rows = {}
     for m in minutes:
         time.sleep(max(0.0, start + m * 60 - time.monotonic()))
-        rows[f"{m:g}"] = {ident: parse_status(Path(f"/proc/{pid}/status").read_text())
-                          for ident, pid in pids.items()}
+        snaps = {ident: snapshot(pid) for ident, pid in pids.items()}
+        rows[f"{m:g}"] = {ident: dict(snap["status"], breakdown_kb=snap["breakdown_kb"])
+                          for ident, snap in snaps.items()}
         log(f"{m:g} min: " + ", ".join(f"{i} {r['VmRSS'] / 1024:.2f}"
                                        for i, r in rows[f"{m:g}"].items()))
     return rows
@@ -371,6 +373,14 @@ def series_table(rows: dict) -> str:
         anon = max(by_id[i].get("RssAnon", 0) for i in IDS) / 1024
         lines.append(f"| {m} | " + " | ".join(f"{by_id[i]['VmRSS'] / 1024:.2f}" for i in IDS)
                      + f" | {anon:.2f} |")
+    first, last = next(iter(rows)), list(rows)[-1]
+    if first != last:
+        lines += ["", f"| where it grew, minute {first} → {last} (MiB) | "
+                  + " | ".join(IDS) + " |", "|---|" + "---:|" * len(IDS)]
+        for cat in CATEGORIES:
+            lines.append(f"| {cat} | " + " | ".join(
+                f"{rows[first][i]['breakdown_kb'][cat] / 1024:.2f} → "
+                f"{rows[last][i]['breakdown_kb'][cat] / 1024:.2f}" for i in IDS) + " |")
     return "\n".join(lines)
 
 
