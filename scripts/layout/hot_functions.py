@@ -12,7 +12,7 @@ boundary (LLVM's `-align-all-functions=16`), so a 64 KiB window of its code hold
 function and a resident page names the function that was run. This script runs the two
 setups of `scripts/bench/idle_rss.py` with that build (the demo cluster of `configs/cluster/`,
 then one daemon with 500 programs), waits until they have given back their start-up pages
-(`crates/raftvisord/src/memory.rs`), and while they idle three minutes reads each second which
+(`crates/raftvisord/src/memory.rs`), and while they idle eight minutes reads each second which
 pages of the code each daemon has resident (`/proc/PID/pagemap`). Every function resident in
 any of the four at any time (a superset: what ran once just before the first look counts
 too), in the binary's own order, goes to `crates/raftvisord/hot-functions.txt`, which
@@ -21,7 +21,7 @@ release builds. The alignment changes no symbol name, so the names match the rel
 build; a name the binary no longer has is skipped by the linker, so a stale list costs
 resident memory, never correctness. Rerun it when what an idle daemon does changes:
 
-  .venv/bin/python scripts/layout/hot_functions.py       # ~12 minutes (a release build)
+  .venv/bin/python scripts/layout/hot_functions.py       # ~22 minutes (a release build)
   cargo build --release -p raftvisord -p raftvisorctl
   .venv/bin/python scripts/bench/idle_rss.py --setups demo
 """
@@ -125,7 +125,10 @@ def touched(funcs: list[tuple[int, int, str]], pages: list[int]) -> set[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float, default=180.0,
+    # Eight minutes, not three: what an idle daemon runs only every few minutes (the store's
+    # segment work on an I/O thread, a statistics sample's rarer branches) was missing from a
+    # three-minute list, and its code stayed resident beside the laid-out functions.
+    ap.add_argument("--seconds", type=float, default=480.0,
                     help="seconds of idling watched, after a warm-up of "
                          f"{WARMUP:g} s (the daemons give back their start-up pages 5 s "
                          "after they serve)")
