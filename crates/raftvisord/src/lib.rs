@@ -20,7 +20,8 @@
 //! instance lost its Raft state or was removed from the membership (README, "a host lost its
 //! disk"). **0** after a requested stop.
 //!
-//! Once start-up is over the daemon gives back the memory only start-up needed (`memory.rs`).
+//! Once start-up is over the daemon gives back the memory only start-up needed (`memory.rs`);
+//! the binary caps malloc's arenas first thing ([`limit_arenas`]).
 
 mod daemon;
 mod error;
@@ -32,4 +33,5 @@ mod view;
 pub use daemon::{run, Daemon, Request};
 pub use error::{Error, EXIT_OPERATOR_NEEDED};
 pub use logging::Logging;
+pub use memory::limit_arenas;
 pub use source::{ConfigSource, LoadError, Overrides};

@@ -73,6 +73,7 @@ fn worker_threads(available: Option<usize>) -> usize {
 const MAX_WORKER_THREADS: usize = 2;
 
 fn main() -> std::process::ExitCode {
+    raftvisord::limit_arenas();
     let args = Args::parse();
     let Some(path) = args.configuration.clone().or_else(find_config) else {
         eprintln!("Error: No config file found at default paths; use the -c option to specify a config file at a different path");
