@@ -2,7 +2,7 @@
 
 Once start-up is over (5 s after it serves), the daemon drops its clean read-only file pages
 (its code, libc's) and trims malloc, once more 30 s later, and again when its resident set has
-grown by more than 1 MiB since (checked every 30 s): code that only start-up ran (the config
+grown by more than 256 KiB since (checked every 30 s): code that only start-up ran (the config
 parser, clap, the first autostart) is no longer resident, while everything it still does keeps
 working (its pages come back from the page cache on use). `scripts/bench/idle_rss.py`
 measures the figures on a release build.
