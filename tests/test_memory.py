@@ -35,11 +35,15 @@ def code_mapping(pid: int) -> tuple[int, int]:
     return size, rss
 
 
-def test_idle_daemon_keeps_only_the_code_it_still_runs(raftvisord_factory):
-    d = raftvisord_factory(PROGRAMS, loglevel="info")
+def all_running(d) -> None:
     harness.wait_until(
         lambda: sum(1 for i in d.proxy(10).supervisor.getAllProcessInfo()
                     if i["statename"] == "RUNNING") == 20, 30, what="20 RUNNING")
+
+
+def test_idle_daemon_keeps_only_the_code_it_still_runs(raftvisord_factory):
+    d = raftvisord_factory(PROGRAMS, loglevel="info")
+    all_running(d)
     size, rss_started = code_mapping(d.pid)
     assert size > 0, "the daemon's code mapping was not found in its smaps"
 
@@ -63,11 +67,8 @@ def test_the_daemon_does_not_load_libm(raftvisord_factory):
     so glibc's libm, ~370 KiB resident in an idle daemon, is not loaded. A dependency that
     starts calling another libm function brings it back: this test then says so."""
     d = raftvisord_factory(PROGRAMS, loglevel="info")
-    harness.wait_until(
-        lambda: sum(1 for i in d.proxy(10).supervisor.getAllProcessInfo()
-                    if i["statename"] == "RUNNING") == 20, 30, what="20 RUNNING")
-    libraries = {line.split()[5].rsplit("/", 1)[-1]
-                 for line in Path(f"/proc/{d.pid}/maps").read_text().splitlines()
-                 if len(line.split()) >= 6 and ".so" in line.split()[5]}
+    all_running(d)
+    paths = (line.split()[5:] for line in Path(f"/proc/{d.pid}/maps").read_text().splitlines())
+    libraries = {path[0].rsplit("/", 1)[-1] for path in paths if path and ".so" in path[0]}
     assert any(name.startswith("libc.so") for name in libraries), libraries
     assert not any(name.startswith("libm.so") for name in libraries), libraries

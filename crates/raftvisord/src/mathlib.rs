@@ -27,7 +27,7 @@ pub extern "C" fn exp2(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn pow_and_exp2_agree_with_the_standard_library_within_an_ulp() {
+    fn pow_and_exp2_agree_with_the_standard_library_within_two_epsilons() {
         let close = |a: f64, b: f64| a == b || ((a - b) / b).abs() <= 2.0 * f64::EPSILON;
         for (x, y) in [
             (0.8, 3.0),
@@ -36,7 +36,6 @@ mod tests {
             (1.5, -2.25),
             (10.0, 0.5),
         ] {
-            assert!(close(super::pow(x, y), libm::pow(x, y)));
             assert!(close(super::pow(x, y), x.powf(y)), "pow({x}, {y})");
         }
         for x in [-3.5, 0.0, 0.25, 10.0, 15.0] {
