@@ -55,24 +55,29 @@ pub(crate) struct App<S> {
     pub rest: Rest,
 }
 
-/// The REST form of the API (see [`crate::rest`]): its routes, and its OpenAPI document and
-/// API page, rendered once.
+/// The REST form of the API (see [`crate::rest`]): its routes. Its OpenAPI document and API
+/// page are rendered at each request rather than kept: an idle daemon held ~50 KB of text
+/// per HTTP server that almost nobody asks for, and rendering them took ~2 ms of each
+/// daemon's start (a 25-host launch on one machine pays it 25 times at once).
 pub(crate) struct Rest {
     routes: Vec<rest::Route>,
-    openapi: String,
-    page: String,
+    basic_auth: bool,
 }
 
 impl Rest {
     pub fn new(rpc: &Rpc, basic_auth: bool) -> Rest {
-        let routes = rest::routes(rpc.tables());
-        let openapi = rest::openapi(&routes, env!("CARGO_PKG_VERSION"), basic_auth).to_string();
-        let page = rest::api_page(&routes);
         Rest {
-            routes,
-            openapi,
-            page,
+            routes: rest::routes(rpc.tables()),
+            basic_auth,
         }
+    }
+
+    fn openapi(&self) -> String {
+        rest::openapi(&self.routes, env!("CARGO_PKG_VERSION"), self.basic_auth).to_string()
+    }
+
+    fn page(&self) -> String {
+        rest::api_page(&self.routes)
     }
 }
 
@@ -290,18 +295,10 @@ impl<S: SupervisorApi> App<S> {
             };
         }
         if method == Method::GET && path == "/openapi.json" {
-            return reply(
-                StatusCode::OK,
-                "application/json",
-                self.rest.openapi.clone(),
-            );
+            return reply(StatusCode::OK, "application/json", self.rest.openapi());
         }
         if method == Method::GET && path == "/api" {
-            return reply(
-                StatusCode::OK,
-                "text/html;charset=utf-8",
-                self.rest.page.clone(),
-            );
+            return reply(StatusCode::OK, "text/html;charset=utf-8", self.rest.page());
         }
         if let Some(resolved) = rest::resolve(&self.rest.routes, method.as_str(), &path, &query) {
             let (status, body) = match resolved {
