@@ -199,7 +199,8 @@ def main() -> int:
     if args.quick:  # quick only changes the defaults: explicit flags still win
         ap.set_defaults(programs=50, idle_programs=10, idle_seconds=5.0, rpc_seconds=3.0)
         args = ap.parse_args()
-    os.environ["RAFTVISOR_BIN_DIR"] = args.bin_dir
+    # Absolute: the daemon runs with its own working directory.
+    os.environ["RAFTVISOR_BIN_DIR"] = str(Path(args.bin_dir).resolve())
 
     # SIGTERM/SIGHUP to the bench -> KeyboardInterrupt, so every `finally` cleans up.
     def interrupt(signum, _frame):
