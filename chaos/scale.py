@@ -100,6 +100,8 @@ def main() -> int:
     ap.add_argument("--lose", type=int, default=5, help="learners whose link goes down")
     ap.add_argument("--out", default=str(REPO / "chaos"))
     ap.add_argument("--workdir", help="keep configs and logs here instead of a temp dir")
+    ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="a [rpcinterface:supvisors] option for every host (repeatable)")
     args = ap.parse_args()
     os.environ["RAFTVISOR_BIN_DIR"] = str(Path(args.bin_dir).resolve())
     if harness.raftvisor_bin("raftvisord") is None:
@@ -112,13 +114,14 @@ def main() -> int:
     voters, learners = names[:args.voters], names[args.voters:]
     lost = learners[-args.lose:] if args.lose else []
     result: dict = {"hosts": args.hosts, "voters": args.voters, "programs": args.programs,
-                    "lost": lost, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                    "lost": lost, "options": args.option, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                     "binary": str(harness.raftvisor_bin("raftvisord"))}
     failures: list[str] = []
     with Lab(work, names) as lab, ThreadPoolExecutor(max_workers=16) as pool:
         for i, h in enumerate(lab.hosts):
             h.write_config(programs(args.programs, 900_000_000 + 1000 * i),
-                           {"cluster_secret": SECRET, "core_identifiers": ",".join(voters)})
+                           {"cluster_secret": SECRET, "core_identifiers": ",".join(voters),
+                            **dict(o.split("=", 1) for o in args.option)})
         log(f"launch: {args.hosts} hosts ({args.voters} voters), {args.programs} programs each")
         t0 = time.monotonic()
         for h in lab.hosts:
