@@ -500,6 +500,7 @@ impl RaftThread {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
+            .on_thread_park(crate::memory::on_thread_park)
             .build()
             .map_err(|e| {
                 cluster::NodeError::Config(format!("cannot start the Raft thread's runtime: {e}"))

@@ -26,7 +26,7 @@
 mod daemon;
 mod error;
 pub mod logging;
-mod memory;
+pub mod memory;
 mod source;
 mod view;
 

@@ -108,6 +108,7 @@ fn main() -> std::process::ExitCode {
             std::thread::available_parallelism().ok().map(usize::from),
         ))
         .enable_all()
+        .on_thread_park(raftvisord::memory::on_thread_park)
         .build()
     {
         Ok(rt) => rt,
@@ -116,11 +117,22 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    match runtime.block_on(serve(source, config)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
+    // The daemon runs on the runtime's workers, which give back the unused depth of their
+    // stacks when they park; the main thread only waits for it, after giving back what
+    // loading the config took of its own stack (see `memory`).
+    let daemon = runtime.spawn(serve(source, config));
+    if let Err(e) = raftvisord::memory::release_own_stack() {
+        eprintln!("Warning: cannot give back the main thread's unused stack: {e}");
+    }
+    match runtime.block_on(daemon) {
+        Ok(Ok(())) => std::process::ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("Error: {e:#}");
             std::process::ExitCode::from(exit_status(&e))
+        }
+        Err(e) => {
+            eprintln!("Error: the daemon's task ended abnormally: {e}");
+            std::process::ExitCode::from(1)
         }
     }
 }
