@@ -509,7 +509,10 @@ impl RaftThread {
             .name("raft".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let started = start().await;
+                    // On the heap: a future given to `block_on` lives in the thread's stack
+                    // frame for the thread's whole life, and the node's start is a large one
+                    // (see `memory::release_own_stack`, which gives back only what is below).
+                    let started = Box::pin(start()).await;
                     let ok = started.is_ok();
                     if started_tx.send(started).is_err() || !ok {
                         return;

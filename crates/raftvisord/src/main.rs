@@ -120,7 +120,7 @@ fn main() -> std::process::ExitCode {
     // The daemon runs on the runtime's workers, which give back the unused depth of their
     // stacks when they park; the main thread only waits for it, after giving back what
     // loading the config took of its own stack (see `memory`).
-    let daemon = runtime.spawn(serve(source, config));
+    let daemon = spawn_daemon(&runtime, source, config);
     if let Err(e) = raftvisord::memory::release_own_stack() {
         eprintln!("Warning: cannot give back the main thread's unused stack: {e}");
     }
@@ -135,6 +135,18 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(1)
         }
     }
+}
+
+/// Starts the daemon on the runtime's workers. A function of its own, not inlined: the
+/// daemon's future is built in this frame before it moves to the heap, and a large one in
+/// `main`'s frame would stay resident above what `release_own_stack` can give back.
+#[inline(never)]
+fn spawn_daemon(
+    runtime: &tokio::runtime::Runtime,
+    source: ConfigSource,
+    config: model::Config,
+) -> tokio::task::JoinHandle<Result<()>> {
+    runtime.spawn(serve(source, config))
 }
 
 /// The library's exit status for its errors; 2 for the binary's own (signals, the main log),
