@@ -97,10 +97,7 @@ pub fn droppable(smaps: &str) -> Vec<Range> {
             continue;
         };
         if let Some((_, rss, anon)) = current.as_mut() {
-            let kb = rest
-                .trim()
-                .strip_suffix(" kB")
-                .and_then(|v| v.trim().parse::<u64>().ok());
+            let kb = kb_value(rest);
             match key {
                 "Rss" => *rss = kb,
                 "Anonymous" => *anon = kb,
@@ -117,14 +114,7 @@ pub fn droppable(smaps: &str) -> Vec<Range> {
 #[allow(clippy::type_complexity)]
 fn parse_header(line: &str) -> Option<Option<(Range, Option<u64>, Option<u64>)>> {
     let mut parts = line.split_whitespace();
-    let range = parts.next()?;
-    let (start, end) = range.split_once('-')?;
-    let (Ok(start), Ok(end)) = (
-        usize::from_str_radix(start, 16),
-        usize::from_str_radix(end, 16),
-    ) else {
-        return None;
-    };
+    let Range { start, end } = parse_range(parts.next()?)?;
     let perms = parts.next()?;
     let (_offset, _dev, inode) = (parts.next()?, parts.next()?, parts.next()?);
     let path = parts.next().unwrap_or("");
@@ -137,6 +127,29 @@ fn parse_header(line: &str) -> Option<Option<(Range, Option<u64>, Option<u64>)>>
         && path.starts_with('/')
         && start < end;
     Some(candidate.then_some((Range { start, end }, None, None)))
+}
+
+/// The `start-end` (hex) field that opens a line of `/proc/self/maps` or a mapping of
+/// `/proc/self/smaps`.
+fn parse_range(field: &str) -> Option<Range> {
+    let (start, end) = field.split_once('-')?;
+    Some(Range {
+        start: usize::from_str_radix(start, 16).ok()?,
+        end: usize::from_str_radix(end, 16).ok()?,
+    })
+}
+
+/// The value of an smaps field such as `Rss:       800 kB` (what follows the colon).
+fn kb_value(rest: &str) -> Option<u64> {
+    rest.trim()
+        .strip_suffix(" kB")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// The size of a memory page.
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
 }
 
 /// What [`release`] gave back, for the log.
@@ -218,9 +231,7 @@ pub fn release_own_stack() -> io::Result<usize> {
     let Some(low) = stack_mapping_start(&maps, sp) else {
         return Ok(0);
     };
-    // SAFETY: sysconf has no preconditions.
-    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    let end = sp.saturating_sub(STACK_MARGIN) & !(page - 1);
+    let end = sp.saturating_sub(STACK_MARGIN) & !(page_size() - 1);
     if end <= low {
         return Ok(0);
     }
@@ -240,16 +251,9 @@ pub fn release_own_stack() -> io::Result<usize> {
 fn stack_mapping_start(maps: &str, sp: usize) -> Option<usize> {
     for line in maps.lines() {
         let mut fields = line.split_whitespace();
-        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        let Some((start, end)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(start), Ok(end)) = (
-            usize::from_str_radix(start, 16),
-            usize::from_str_radix(end, 16),
-        ) else {
+        let (Some(Range { start, end }), Some(perms)) =
+            (fields.next().and_then(parse_range), fields.next())
+        else {
             continue;
         };
         if !(start <= sp && sp < end) {
@@ -327,9 +331,7 @@ pub fn resident_kb() -> io::Result<u64> {
         .nth(1)
         .and_then(|v| v.parse::<u64>().ok())
         .ok_or_else(|| io::Error::other(format!("/proc/self/statm: unexpected {statm:?}")))?;
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    let page = u64::try_from(page).unwrap_or(4096);
+    let page = u64::try_from(page_size()).unwrap_or(4096);
     Ok(pages * page / 1024)
 }
 
@@ -476,27 +478,13 @@ Anonymous:             0 kB
         let smaps = std::fs::read_to_string("/proc/self/smaps").expect("/proc/self/smaps");
         let mut inside = false;
         for line in smaps.lines() {
-            if let Some((start, end)) = line
-                .split_whitespace()
-                .next()
-                .and_then(|r| r.split_once('-'))
-            {
-                if let (Ok(start), Ok(end)) = (
-                    usize::from_str_radix(start, 16),
-                    usize::from_str_radix(end, 16),
-                ) {
-                    inside = start <= addr && addr < end;
-                    continue;
-                }
+            if let Some(range) = line.split_whitespace().next().and_then(parse_range) {
+                inside = range.start <= addr && addr < range.end;
+                continue;
             }
             if inside {
                 if let Some(kb) = line.strip_prefix("Rss:") {
-                    return kb
-                        .trim()
-                        .trim_end_matches(" kB")
-                        .trim()
-                        .parse()
-                        .unwrap_or(0);
+                    return kb_value(kb).unwrap_or(0);
                 }
             }
         }
