@@ -114,7 +114,8 @@ def main() -> int:
     voters, learners = names[:args.voters], names[args.voters:]
     lost = learners[-args.lose:] if args.lose else []
     result: dict = {"hosts": args.hosts, "voters": args.voters, "programs": args.programs,
-                    "lost": lost, "options": args.option, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                    "lost": lost, "options": args.option,
+                    "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                     "binary": str(harness.raftvisor_bin("raftvisord"))}
     failures: list[str] = []
     with Lab(work, names) as lab, ThreadPoolExecutor(max_workers=16) as pool:
